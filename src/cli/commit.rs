@@ -1,0 +1,256 @@
+//! `pail commit`: save a new version from a storage listing or from JSON records.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use pail::listing::parse_source;
+use pail::repo::{CommitOptions, CommitOutcome, Records};
+use pail::{Bump, Schema, lineage};
+
+use super::output::{self, ListingProgress, human_bytes};
+use super::{CliError, Context};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail commit photos ./photos -m \"first listing\"
+  pail commit photos s3://bucket/images --hash
+  pail commit team.vision.clips --from clips.jsonl --schema clip.schema.json --input photos@1.0.1 --code make_clips.py")]
+pub struct CommitArgs {
+    /// Dataset name: [namespace.[project.]]name
+    pub name: String,
+    /// Directory or URI to list: ./dir, file:///abs/dir, s3://bucket/prefix, gs://…, az://…
+    pub source: Option<String>,
+    /// Read JSON records (one object per line) from FILE, or - for stdin
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    pub from: Option<String>,
+    /// Declared JSON Schema for the records (e.g. Pydantic's model_json_schema())
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub schema: Option<PathBuf>,
+    /// Comma-separated key columns of the records (default: the File column, else the row's hash)
+    #[arg(long, value_name = "COLS", requires = "from")]
+    pub key: Option<String>,
+    /// A dataset version this one was made from, NAME@V (can be repeated)
+    #[arg(long, value_name = "NAME@V")]
+    pub input: Vec<String>,
+    /// A code file to embed in the lineage (can be repeated)
+    #[arg(long, value_name = "FILE")]
+    pub code: Vec<PathBuf>,
+    /// Message describing the version
+    #[arg(short, long, default_value = "")]
+    pub message: String,
+    /// Which part of the version to increment
+    #[arg(long, value_enum)]
+    pub bump: Option<BumpArg>,
+    /// Also record the BLAKE3 hash of every file (reads every byte)
+    #[arg(long, conflicts_with = "from")]
+    pub hash: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BumpArg {
+    Patch,
+    Minor,
+    Major,
+}
+
+impl From<BumpArg> for Bump {
+    fn from(arg: BumpArg) -> Bump {
+        match arg {
+            BumpArg::Patch => Bump::Patch,
+            BumpArg::Minor => Bump::Minor,
+            BumpArg::Major => Bump::Major,
+        }
+    }
+}
+
+/// The clock: PAIL_TIME (RFC 3339 or seconds since the epoch) or now, in µs.
+fn now_micros(ctx: &Context) -> Result<i64, CliError> {
+    match &ctx.time {
+        None => Ok(chrono::Utc::now().timestamp_micros()),
+        Some(text) => {
+            if let Ok(seconds) = text.parse::<i64>() {
+                return Ok(seconds * 1_000_000);
+            }
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|time| time.timestamp_micros())
+                .map_err(|_| CliError::Usage {
+                    message: format!("PAIL_TIME `{text}` is not a time"),
+                    hint: Some(
+                        "use RFC 3339 (2026-01-02T03:04:05Z) or seconds since the epoch".into(),
+                    ),
+                })
+        }
+    }
+}
+
+pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let name = repo.parse_name(&args.name)?;
+    let inputs = args
+        .input
+        .iter()
+        .map(|text| repo.parse_ref(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut code = Vec::new();
+    for path in &args.code {
+        let bytes = std::fs::read(ctx.cwd.join(path)).map_err(|source| CliError::Io {
+            what: format!("code file {}", path.display()),
+            source,
+        })?;
+        code.push((path.display().to_string(), bytes));
+    }
+    let time = now_micros(ctx)?;
+    let author = ctx
+        .author
+        .clone()
+        .or_else(|| lineage::git_author(&ctx.cwd))
+        .unwrap_or_else(|| "unknown".to_string());
+    let options = CommitOptions {
+        name,
+        message: args.message.clone(),
+        bump: args.bump.map(Bump::from),
+        author,
+        time,
+        command: ctx.args.clone(),
+        git: lineage::git_state(&ctx.cwd),
+        code,
+        inputs,
+    };
+    let outcome = match (&args.source, &args.from) {
+        (Some(source), None) => {
+            let source = parse_source(source, &ctx.cwd, &ctx.store_options)
+                .map_err(|err| CliError::Repo(err.into()))?;
+            let progress = ListingProgress::new(ctx.stderr_is_terminal);
+            let result = repo.commit_listing(&source, args.hash, time, &options, &progress);
+            progress.finish();
+            result?
+        }
+        (None, Some(from)) => {
+            let declared = match &args.schema {
+                Some(path) => {
+                    let text = std::fs::read_to_string(ctx.cwd.join(path)).map_err(|source| {
+                        CliError::Io {
+                            what: format!("schema file {}", path.display()),
+                            source,
+                        }
+                    })?;
+                    let doc: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|err| CliError::Usage {
+                            message: format!("schema file {} is not JSON: {err}", path.display()),
+                            hint: Some("pass a JSON Schema document, e.g. Pydantic's Model.model_json_schema()".into()),
+                        })?;
+                    Some(Schema::from_json_schema(&doc).map_err(|err| CliError::Repo(err.into()))?)
+                }
+                None => None,
+            };
+            let records = if from == "-" {
+                Records::Reader(Box::new(std::io::stdin()))
+            } else {
+                let path = ctx.cwd.join(from);
+                if !path.is_file() {
+                    return Err(CliError::Usage {
+                        message: format!("records file {from} does not exist"),
+                        hint: Some("pass a JSON-lines file, or - to read standard input".into()),
+                    });
+                }
+                Records::Path(path)
+            };
+            let key = args.key.as_ref().map(|text| {
+                text.split(',')
+                    .map(|column| column.trim().to_string())
+                    .filter(|column| !column.is_empty())
+                    .collect()
+            });
+            repo.commit_records(records, declared, key, &options)?
+        }
+        (None, None) => {
+            return Err(CliError::Usage {
+                message: "nothing to commit: give a SOURCE to list or --from FILE".into(),
+                hint: Some(
+                    "e.g. `pail commit photos ./photos` or `pail commit clips --from clips.jsonl`"
+                        .into(),
+                ),
+            });
+        }
+        (Some(_), Some(_)) => unreachable!("clap rejects SOURCE with --from"),
+    };
+    print_outcome(&outcome, args.json)
+}
+
+fn print_outcome(outcome: &CommitOutcome, as_json: bool) -> Result<(), CliError> {
+    let mut out = output::stdout();
+    match outcome {
+        CommitOutcome::Created {
+            name,
+            version,
+            id,
+            parent,
+            commit,
+            leaves_written,
+            leaves_reused,
+            problems,
+        } => {
+            if as_json {
+                output::print_json(
+                    &mut out,
+                    &json!({
+                        "status": "created",
+                        "name": name.to_string(),
+                        "version": version.to_string(),
+                        "id": id.to_hex(),
+                        "parent": parent.as_ref().map(|v| v.to_string()),
+                        "n_rows": commit.n_rows,
+                        "n_bytes": commit.n_bytes,
+                        "leaves_written": leaves_written,
+                        "leaves_reused": leaves_reused,
+                        "problems": problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
+                    }),
+                )?;
+            } else {
+                let parent = parent
+                    .as_ref()
+                    .map(|version| format!(", parent {version}"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "created {name}@{version} (commit {}): {} rows, {}{parent}",
+                    id.short(),
+                    commit.n_rows,
+                    human_bytes(commit.n_bytes),
+                )?;
+            }
+        }
+        CommitOutcome::Unchanged {
+            name,
+            version,
+            id,
+            problems,
+        } => {
+            if as_json {
+                output::print_json(
+                    &mut out,
+                    &json!({
+                        "status": "unchanged",
+                        "name": name.to_string(),
+                        "version": version.to_string(),
+                        "id": id.to_hex(),
+                        "problems": problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
+                    }),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "nothing changed: {name}@{version} (commit {}) already has these rows and schema",
+                    id.short()
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Errors as the user sees them: `error:` / `caused by:` / `hint:` on stderr, and the one
+//! place that decides exit code 1 (the user can fix it) versus 2 (internal or I/O).
+
+use std::error::Error as _;
+
+use pail::RepoError;
+use pail::listing::ListError;
+use pail::rows::TreeError;
+use pail::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// A usage problem clap cannot see (flags that do not go together).
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("could not read {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing to stdout failed; a closed pipe ends the command quietly.
+    #[error("could not write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl From<pail::name::NameError> for CliError {
+    fn from(err: pail::name::NameError) -> Self {
+        CliError::Repo(err.into())
+    }
+}
+
+/// Prints the error and returns the exit code.
+pub fn report(err: &CliError) -> i32 {
+    if let CliError::Output(io) = err
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return 0;
+    }
+    let (code, hint) = classify(err);
+    eprintln!("error: {err}");
+    let mut source = err.source();
+    // Transparent wrappers repeat their inner message as the first source: skip it.
+    if matches!(err, CliError::Repo(_)) {
+        source = source.and_then(|inner| inner.source());
+    }
+    let mut last = err.to_string();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        last = text;
+        source = cause.source();
+    }
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+    code
+}
+
+fn classify(err: &CliError) -> (i32, Option<String>) {
+    match err {
+        CliError::Repo(err) => classify_repo(err),
+        CliError::Usage { hint, .. } => (1, hint.clone()),
+        CliError::Io { .. } => (1, None),
+        CliError::Output(_) => (2, None),
+    }
+}
+
+fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        RepoError::NotARepository { .. } => user("run `pail init` here, or set PAIL_DIR to a .pail directory"),
+        RepoError::Io { .. } => (2, None),
+        RepoError::ReadInput { .. } => user("check that the file exists and is readable"),
+        RepoError::Config { .. } => user("fix the file, or remove it to use the defaults"),
+        RepoError::Name(_) => (1, None),
+        RepoError::Store(err) => match err {
+            StoreError::Busy { .. } => (
+                2,
+                Some("another pail command is still running; retry when it ends, or raise PAIL_LOCK_TIMEOUT (seconds)".into()),
+            ),
+            StoreError::Open { .. } | StoreError::Db(_) | StoreError::Corrupt { .. } => (2, None),
+        },
+        RepoError::Tree(err) => match err {
+            TreeError::Store(StoreError::Busy { .. }) => (2, None),
+            TreeError::Store(_)
+            | TreeError::Leaf(_)
+            | TreeError::Codec(_)
+            | TreeError::Staging { .. }
+            | TreeError::Missing { .. }
+            | TreeError::WrongKind { .. }
+            | TreeError::Malformed { .. } => (2, Some("run `pail fsck` when available, or report a bug".into())),
+        },
+        RepoError::List(err) => match err {
+            ListError::BadSource { .. } => user("give a local directory or an s3://, gs://, az:// or file:/// URI"),
+            ListError::NotADirectory { .. } => user("check the path; a source must be a directory"),
+            ListError::Config { .. } => user("check the store's environment variables (e.g. AWS_ENDPOINT_URL, AWS_REGION)"),
+            ListError::Store { .. } => (2, Some("check the bucket name, network and credentials".into())),
+            ListError::Hash { .. } => (2, None),
+        },
+        RepoError::Schema(_) => user("fix the schema or the records, or pass --schema to declare the types"),
+        RepoError::Sort(_) => (2, None),
+        RepoError::Codec(_) => (2, Some("the repository holds a damaged object; report a bug".into())),
+        RepoError::DatasetNotFound { .. } => user("`pail ls` lists the datasets"),
+        RepoError::VersionNotFound { name, .. } => (1, Some(format!("`pail log {name}` lists its versions"))),
+        RepoError::AmbiguousPrefix { .. } => user("give more digits of the commit id"),
+        RepoError::BadJson { .. } => user("each line must be one JSON object"),
+        RepoError::Violation { .. } => user("fix the record, or change the schema and commit with the right --bump"),
+        RepoError::DuplicateKey { .. } => user("remove the duplicate, or pass --key with columns that identify a row"),
+        RepoError::BadKey { .. } => user("--key takes comma-separated column names, e.g. --key file,start"),
+        RepoError::NeedsBump { required, .. } => (
+            1,
+            Some(format!("commit again with `--bump {required}` to record the schema change")),
+        ),
+        RepoError::TagExists { .. } => user("pass --force to move the tag"),
+        RepoError::TagNotFound { .. } => user("`pail tag --list` lists the tags"),
+        RepoError::AmbiguousTag { tag, names } => (
+            1,
+            Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
+        ),
+        RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
+    }
+}

@@ -1,0 +1,189 @@
+//! Command-line interface: clap structs, one file per command, and all printing.
+
+mod commit;
+mod error;
+mod output;
+mod read;
+mod tag;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use pail::Repo;
+use pail::repo::PAIL_DIR;
+
+pub use error::CliError;
+
+/// Git for datasets of files in object storage.
+///
+/// pail versions what a bucket folder lacks: which files, their exact versions, typed
+/// columns, names, semver versions and lineage. The bytes stay where they are.
+#[derive(Debug, Parser)]
+#[command(name = "pail", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a pail repository (.pail/) in the current directory
+    Init(InitArgs),
+    /// Save a new version of a dataset from a storage listing or JSON records
+    Commit(commit::CommitArgs),
+    /// List datasets
+    Ls(read::LsArgs),
+    /// Show the versions of a dataset (or of all datasets), newest first
+    Log(read::LogArgs),
+    /// Show one version: commit id, counts, schema, lineage
+    Show(read::ShowArgs),
+    /// Print the schema of a version
+    Schema(read::SchemaArgs),
+    /// Print the rows of a version
+    Rows(read::RowsArgs),
+    /// Add, move, list or delete tags (movable labels on versions)
+    Tag(tag::TagArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What every command gets from the process: the working directory and the environment
+/// variables pail reads, gathered in one place.
+pub struct Context {
+    pub cwd: PathBuf,
+    pub pail_dir: Option<PathBuf>,
+    pub author: Option<String>,
+    pub time: Option<String>,
+    pub wait_timeout: Duration,
+    /// AWS_*, AZURE_* and GOOGLE_* variables, for the object stores.
+    pub store_options: Vec<(String, String)>,
+    pub args: Vec<String>,
+    pub stderr_is_terminal: bool,
+}
+
+impl Context {
+    fn from_process() -> Result<Context, CliError> {
+        let cwd = std::env::current_dir().map_err(|source| CliError::Io {
+            what: "the current directory".into(),
+            source,
+        })?;
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let wait_timeout = var("PAIL_LOCK_TIMEOUT")
+            .and_then(|text| text.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(60));
+        let store_options = std::env::vars()
+            .filter(|(key, _)| {
+                key.starts_with("AWS_") || key.starts_with("AZURE_") || key.starts_with("GOOGLE_")
+            })
+            .collect();
+        let args = std::iter::once("pail".to_string())
+            .chain(std::env::args().skip(1))
+            .collect();
+        Ok(Context {
+            cwd,
+            pail_dir: var("PAIL_DIR").map(PathBuf::from),
+            author: var("PAIL_AUTHOR"),
+            time: var("PAIL_TIME"),
+            wait_timeout,
+            store_options,
+            args,
+            stderr_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        })
+    }
+
+    /// The repository: `PAIL_DIR`, else `.pail/` here or in the nearest parent.
+    pub fn repo(&self) -> Result<Repo, CliError> {
+        let mut repo = match &self.pail_dir {
+            Some(dir) => {
+                let dir = self.cwd.join(dir);
+                if !dir.join("pail.redb").is_file() {
+                    return Err(CliError::Repo(pail::RepoError::NotARepository {
+                        start: dir,
+                    }));
+                }
+                Repo::open(&dir)?
+            }
+            None => Repo::discover(&self.cwd)?,
+        };
+        let on_wait: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {
+            eprintln!("waiting for another pail process to finish with the repository...");
+        });
+        repo.set_wait(self.wait_timeout, Some(on_wait));
+        Ok(repo)
+    }
+}
+
+/// Parses arguments, runs the command, prints errors; returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse_from(std::env::args_os().collect::<Vec<OsString>>()) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = match err.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 1,
+            };
+            let _ = err.print();
+            return code;
+        }
+    };
+    let result = Context::from_process().and_then(|ctx| dispatch(&ctx, cli.command));
+    match result {
+        Ok(()) => 0,
+        Err(err) => error::report(&err),
+    }
+}
+
+fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Init(args) => cmd_init(ctx, args),
+        Command::Commit(args) => commit::cmd_commit(ctx, args),
+        Command::Ls(args) => read::cmd_ls(ctx, args),
+        Command::Log(args) => read::cmd_log(ctx, args),
+        Command::Show(args) => read::cmd_show(ctx, args),
+        Command::Schema(args) => read::cmd_schema(ctx, args),
+        Command::Rows(args) => read::cmd_rows(ctx, args),
+        Command::Tag(args) => tag::cmd_tag(ctx, args),
+    }
+}
+
+fn cmd_init(ctx: &Context, args: InitArgs) -> Result<(), CliError> {
+    let dir = match &ctx.pail_dir {
+        Some(dir) => ctx.cwd.join(dir),
+        None => ctx.cwd.join(PAIL_DIR),
+    };
+    let (repo, created) = Repo::init(&dir)?;
+    let mut out = output::stdout();
+    if args.json {
+        output::print_json(
+            &mut out,
+            &serde_json::json!({"path": repo.dir().display().to_string(), "created": created}),
+        )?;
+    } else if created {
+        writeln!(
+            out,
+            "Initialized empty pail repository in {}",
+            repo.dir().display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Reinitialized existing pail repository in {}",
+            repo.dir().display()
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}

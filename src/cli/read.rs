@@ -1,0 +1,468 @@
+//! Read commands: ls, log, show, schema, rows.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use pail::object::Input;
+use pail::repo::{commit_json, format_time};
+use pail::schema::{Field, Type};
+use pail::{DatasetName, Repo, Schema};
+
+use super::output::{self, Out, human_bytes, short_time};
+use super::{CliError, Context};
+
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// Dataset name (default: every dataset)
+    pub name: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// NAME[@V]: V is a semver, a tag, `latest` (default) or a commit id prefix
+    pub target: String,
+    /// Print every field of the commit as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// NAME[@V]
+    pub target: String,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RowsArgs {
+    /// NAME[@V]
+    pub target: String,
+    /// Print at most N rows
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: RowsFormat,
+    /// Same as --format jsonl: one JSON object per row
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RowsFormat {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+pub fn cmd_ls(ctx: &Context, args: LsArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let datasets = repo.datasets()?;
+    let mut listed = Vec::new();
+    for info in &datasets {
+        let (version, id) = info
+            .versions
+            .last()
+            .expect("datasets without versions are dropped");
+        let commit = repo.commit(id)?;
+        listed.push((info, version, id, commit));
+    }
+    let mut out = output::stdout();
+    if args.json {
+        let items: Vec<Value> = listed
+            .iter()
+            .map(|(info, version, id, commit)| {
+                json!({
+                    "name": info.name.to_string(),
+                    "latest": version.to_string(),
+                    "id": id.to_hex(),
+                    "versions": info.versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>(),
+                    "tags": info.tags.iter().map(|(tag, _)| tag.clone()).collect::<Vec<_>>(),
+                    "n_rows": commit.n_rows,
+                    "n_bytes": commit.n_bytes,
+                    "time": format_time(commit.time),
+                })
+            })
+            .collect();
+        output::print_json(&mut out, &Value::Array(items))?;
+    } else if listed.is_empty() {
+        writeln!(out, "no datasets yet; `pail commit NAME SOURCE` saves one")?;
+    } else {
+        let rows: Vec<Vec<String>> = listed
+            .iter()
+            .map(|(info, version, _, commit)| {
+                vec![
+                    info.name.to_string(),
+                    version.to_string(),
+                    info.versions.len().to_string(),
+                    commit.n_rows.to_string(),
+                    human_bytes(commit.n_bytes),
+                    short_time(commit.time),
+                ]
+            })
+            .collect();
+        output::print_table(
+            &mut out,
+            &["NAME", "LATEST", "VERSIONS", "ROWS", "SIZE", "UPDATED"],
+            &rows,
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_log(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let names: Vec<DatasetName> = match &args.name {
+        Some(name) => vec![repo.parse_name(name)?],
+        None => repo.datasets()?.into_iter().map(|info| info.name).collect(),
+    };
+    let mut entries = Vec::new();
+    for name in &names {
+        for (version, id, commit) in repo.log(name)? {
+            entries.push((name.clone(), version, id, commit));
+        }
+    }
+    if args.name.is_none() {
+        // Across datasets, newest first like `git log --all`.
+        entries.sort_by(|a, b| b.3.time.cmp(&a.3.time).then_with(|| a.0.cmp(&b.0)));
+    }
+    let mut out = output::stdout();
+    if args.json {
+        let items: Vec<Value> = entries
+            .iter()
+            .map(|(name, version, id, commit)| {
+                json!({
+                    "name": name.to_string(),
+                    "version": version.to_string(),
+                    "id": id.to_hex(),
+                    "parents": commit.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+                    "author": commit.author,
+                    "time": format_time(commit.time),
+                    "message": commit.message,
+                    "n_rows": commit.n_rows,
+                    "n_bytes": commit.n_bytes,
+                })
+            })
+            .collect();
+        output::print_json(&mut out, &Value::Array(items))?;
+    } else {
+        for (name, version, id, commit) in &entries {
+            let message = if commit.message.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", commit.message)
+            };
+            writeln!(
+                out,
+                "{name}@{version}  {}  {}  {}  {} rows, {}{message}",
+                id.short(),
+                short_time(commit.time),
+                commit.author,
+                commit.n_rows,
+                human_bytes(commit.n_bytes),
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let target = repo.parse_ref(&args.target)?;
+    let found = repo.resolve(&target)?;
+    let tags = repo.tags_of(&found.id)?;
+    let mut out = output::stdout();
+    if args.json {
+        output::print_json(
+            &mut out,
+            &commit_json(
+                &found.name,
+                found.version.as_ref(),
+                &found.id,
+                &found.commit,
+                &tags,
+            ),
+        )?;
+        out.flush()?;
+        return Ok(());
+    }
+    let commit = &found.commit;
+    let version = found
+        .version
+        .as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "(no version)".into());
+    let mut lines: Vec<(&str, String)> = vec![
+        ("dataset", found.name.to_string()),
+        ("version", version),
+        ("commit", found.id.to_hex()),
+    ];
+    for parent in &commit.parents {
+        lines.push(("parent", parent.to_hex()));
+    }
+    if !tags.is_empty() {
+        lines.push(("tags", tags.join(", ")));
+    }
+    lines.push(("rows", commit.n_rows.to_string()));
+    lines.push((
+        "bytes",
+        format!("{} ({})", commit.n_bytes, human_bytes(commit.n_bytes)),
+    ));
+    lines.push(("schema", commit.schema.to_hex()));
+    lines.push(("row tree", commit.rows.to_hex()));
+    let key = if commit.key.is_empty() {
+        "(row content hash)".to_string()
+    } else {
+        commit.key.join(", ")
+    };
+    lines.push(("key", key));
+    lines.push(("author", commit.author.clone()));
+    lines.push(("time", format_time(commit.time)));
+    if !commit.message.is_empty() {
+        lines.push(("message", commit.message.clone()));
+    }
+    lines.push(("command", commit.command.join(" ")));
+    if let Some(git) = &commit.git {
+        let mut text = git.repository.clone();
+        if let Some(head) = &git.head {
+            text.push_str(&format!(" @ {head}"));
+        }
+        if let Some(branch) = &git.branch {
+            text.push_str(&format!(" ({branch})"));
+        }
+        if git.dirty {
+            text.push_str(" dirty");
+        }
+        lines.push(("git", text));
+    }
+    for input in &commit.inputs {
+        let text = match input {
+            Input::Dataset {
+                name,
+                version,
+                commit,
+            } => format!("dataset {name}@{version} ({})", commit.short()),
+            Input::Source { uri, listed_at } => {
+                format!("source {uri} (listed {})", format_time(*listed_at))
+            }
+        };
+        lines.push(("input", text));
+    }
+    for file in &commit.code {
+        lines.push((
+            "code",
+            format!(
+                "{} (blob {}, {} bytes)",
+                file.path,
+                file.blob.short(),
+                file.size
+            ),
+        ));
+    }
+    for (label, value) in lines {
+        writeln!(out, "{label:<9} {value}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn field_json(field: &Field) -> Value {
+    let (ty, optional) = match &field.ty {
+        Type::Optional(inner) => (inner.as_ref(), true),
+        ty => (ty, false),
+    };
+    let mut value = type_json(ty);
+    value["name"] = json!(field.name);
+    value["optional"] = json!(optional);
+    value
+}
+
+fn type_json(ty: &Type) -> Value {
+    match ty {
+        Type::Struct(fields) => {
+            json!({"type": "struct", "fields": fields.iter().map(field_json).collect::<Vec<_>>()})
+        }
+        Type::File => {
+            json!({"type": "File", "fields": pail::schema::file_fields().iter().map(field_json).collect::<Vec<_>>()})
+        }
+        Type::Enum(values) => json!({"type": "enum", "values": values}),
+        Type::List(item) => json!({"type": "list", "item": type_json(item)}),
+        Type::Optional(inner) => {
+            let mut value = type_json(inner);
+            value["optional"] = json!(true);
+            value
+        }
+        other => json!({"type": other.to_string()}),
+    }
+}
+
+pub fn schema_json(schema: &Schema) -> Value {
+    json!({
+        "format": schema.format,
+        "fields": schema.fields.iter().map(field_json).collect::<Vec<_>>(),
+    })
+}
+
+pub fn cmd_schema(ctx: &Context, args: SchemaArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let target = repo.parse_ref(&args.target)?;
+    let found = repo.resolve(&target)?;
+    let schema = repo.schema(&found.commit.schema)?;
+    let mut out = output::stdout();
+    if args.json {
+        let mut value = schema_json(&schema);
+        value["id"] = json!(found.commit.schema.to_hex());
+        value["name"] = json!(found.name.to_string());
+        value["version"] = json!(found.version.as_ref().map(|v| v.to_string()));
+        output::print_json(&mut out, &value)?;
+    } else {
+        write!(out, "{}", schema.render_tree())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_rows(ctx: &Context, args: RowsArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let target = repo.parse_ref(&args.target)?;
+    let found = repo.resolve(&target)?;
+    let schema = repo.schema(&found.commit.schema)?;
+    let format = if args.json {
+        RowsFormat::Jsonl
+    } else {
+        args.format
+    };
+    let mut out = output::stdout();
+    print_rows(&repo, &found.commit, &schema, format, args.limit, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Table widths come from the first rows; later rows reuse them, so output streams.
+const TABLE_SAMPLE: usize = 200;
+const TABLE_CELL_MAX: usize = 60;
+
+fn print_rows(
+    repo: &Repo,
+    commit: &pail::Commit,
+    schema: &Schema,
+    format: RowsFormat,
+    limit: Option<u64>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let columns = schema.flat_columns();
+    let limit = limit.unwrap_or(u64::MAX);
+    let mut n_printed = 0u64;
+    let mut pending: Vec<Vec<String>> = Vec::new();
+    let mut widths: Option<Vec<usize>> = None;
+    let mut write_error: Option<std::io::Error> = None;
+    if format == RowsFormat::Csv {
+        let header: Vec<String> = columns.iter().map(|c| output::csv_field(c)).collect();
+        writeln!(out, "{}", header.join(","))?;
+    }
+    let table_line = |cells: &[String], widths: &[usize]| -> String {
+        let mut line = String::new();
+        for (idx, cell) in cells.iter().enumerate() {
+            line.push_str(cell);
+            if idx + 1 < cells.len() {
+                let pad = widths[idx].saturating_sub(cell.chars().count()) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    let truncate = |text: String| -> String {
+        if text.chars().count() > TABLE_CELL_MAX {
+            let cut: String = text.chars().take(TABLE_CELL_MAX - 1).collect();
+            format!("{cut}…")
+        } else {
+            text
+        }
+    };
+    repo.for_each_row(commit, |row| {
+        if n_printed >= limit {
+            return Ok(false);
+        }
+        n_printed += 1;
+        let result = match format {
+            RowsFormat::Jsonl => serde_json::to_string(&row)
+                .map_err(std::io::Error::other)
+                .and_then(|line| writeln!(out, "{line}")),
+            RowsFormat::Csv => {
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|c| output::csv_field(&output::cell(output::lookup(&row, c))))
+                    .collect();
+                writeln!(out, "{}", cells.join(","))
+            }
+            RowsFormat::Table => {
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|c| truncate(output::cell(output::lookup(&row, c))))
+                    .collect();
+                match &widths {
+                    Some(widths) => writeln!(out, "{}", table_line(&cells, widths)),
+                    None => {
+                        pending.push(cells);
+                        if pending.len() >= TABLE_SAMPLE {
+                            let computed = table_widths(&columns, &pending);
+                            let mut result = writeln!(out, "{}", table_line(&columns, &computed));
+                            for cells in pending.drain(..) {
+                                if result.is_ok() {
+                                    result = writeln!(out, "{}", table_line(&cells, &computed));
+                                }
+                            }
+                            widths = Some(computed);
+                            result
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                write_error = Some(err);
+                Ok(false)
+            }
+        }
+    })?;
+    if let Some(err) = write_error {
+        return Err(CliError::Output(err));
+    }
+    if format == RowsFormat::Table && widths.is_none() {
+        let computed = table_widths(&columns, &pending);
+        writeln!(out, "{}", table_line(&columns, &computed))?;
+        for cells in &pending {
+            writeln!(out, "{}", table_line(cells, &computed))?;
+        }
+    }
+    Ok(())
+}
+
+fn table_widths(columns: &[String], rows: &[Vec<String>]) -> Vec<usize> {
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in rows {
+        for (idx, cell) in row.iter().enumerate() {
+            widths[idx] = widths[idx].max(cell.chars().count());
+        }
+    }
+    widths
+}

@@ -1,0 +1,19 @@
+//! pail: git for datasets of files in object storage.
+//!
+//! The library never prints and never reads the environment; the `pail` binary (src/cli)
+//! does both. Everything pail knows is an immutable object (see `object`) or a ref, kept in
+//! one redb database under `.pail/` (see `store`, `repo`).
+
+pub mod lineage;
+pub mod listing;
+pub mod name;
+pub mod object;
+pub mod repo;
+pub mod rows;
+pub mod schema;
+pub mod store;
+
+pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
+pub use object::{Commit, CommitId, Kind, ObjectId};
+pub use repo::{Bump, CommitOptions, CommitOutcome, Records, Repo, RepoError};
+pub use schema::Schema;

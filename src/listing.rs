@@ -1,0 +1,669 @@
+//! Listing storage: a local directory or an object-store prefix becomes a stream of
+//! `FileEntry` values in key order, sent in batches over a bounded channel.
+//!
+//! Local directories are walked directly rather than through object_store's local store,
+//! which skips names such as `x#1` and broken symlinks without a word. Every entry that
+//! cannot be listed is sent as a `ListEvent::Problem`, never dropped.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+
+use futures::StreamExt;
+use object_store::ObjectStore;
+
+/// Entries per batch sent to the consumer; the channel holds a few batches at most.
+pub const BATCH: usize = 1024;
+
+/// One object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Key inside the source, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub etag: String,
+    pub version: Option<String>,
+    /// Microseconds since the Unix epoch.
+    pub last_modified: i64,
+    pub blake3: Option<[u8; 32]>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("`{text}` is not a source: {reason}")]
+    BadSource { text: String, reason: String },
+    #[error("source {path} does not exist or is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("could not configure the {scheme} store for {url}: {source}")]
+    Config {
+        scheme: String,
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("listing {url} failed: {source}")]
+    Store {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("could not read {path} to hash it: {source}")]
+    Hash {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a listing sends.
+pub enum ListEvent {
+    Files(Vec<FileEntry>),
+    /// Something that could not be listed: its path and why.
+    Problem {
+        path: String,
+        reason: String,
+    },
+    Fatal(ListError),
+}
+
+/// A parsed SOURCE argument.
+#[derive(Clone)]
+pub enum Source {
+    Local {
+        root: PathBuf,
+    },
+    Store {
+        /// `s3://bucket`, `gs://bucket`, `az://container`: the File rows' `source`.
+        base: String,
+        /// The key prefix listed inside the bucket (may be empty).
+        prefix: String,
+        store: Arc<dyn ObjectStore>,
+    },
+}
+
+impl Source {
+    /// The File rows' `source` value: `file:///abs/dir` or `s3://bucket`.
+    pub fn base_uri(&self) -> String {
+        match self {
+            Source::Local { root } => format!("file://{}", root.display()),
+            Source::Store { base, .. } => base.clone(),
+        }
+    }
+
+    /// The URI that was listed, for lineage: the base plus the prefix.
+    pub fn listed_uri(&self) -> String {
+        match self {
+            Source::Local { .. } => self.base_uri(),
+            Source::Store { base, prefix, .. } if prefix.is_empty() => base.clone(),
+            Source::Store { base, prefix, .. } => format!("{base}/{prefix}"),
+        }
+    }
+}
+
+/// Parses a SOURCE: a local path (relative to `cwd`), `file://`, `s3://`, `gs://` or `az://`.
+///
+/// `options` are the store settings the caller took from its environment, as
+/// `(AWS_ENDPOINT_URL, value)` pairs; the library reads no environment itself.
+pub fn parse_source(
+    text: &str,
+    cwd: &Path,
+    options: &[(String, String)],
+) -> Result<Source, ListError> {
+    let bad = |reason: &str| ListError::BadSource {
+        text: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let local = |path: &Path| -> Result<Source, ListError> {
+        let joined = cwd.join(path);
+        let root = std::fs::canonicalize(&joined).map_err(|_| ListError::NotADirectory {
+            path: joined.clone(),
+        })?;
+        if !root.is_dir() {
+            return Err(ListError::NotADirectory { path: root });
+        }
+        Ok(Source::Local { root })
+    };
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return local(Path::new(text));
+    };
+    if scheme == "file" {
+        if !rest.starts_with('/') {
+            return Err(bad(
+                "a file:// URI needs an absolute path, as in file:///data/photos",
+            ));
+        }
+        return local(Path::new(rest));
+    }
+    let (bucket, prefix) = match rest.split_once('/') {
+        Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
+        None => (rest, ""),
+    };
+    if bucket.is_empty() {
+        return Err(bad("the bucket name is missing"));
+    }
+    let config_err = |source: object_store::Error| ListError::Config {
+        scheme: scheme.to_string(),
+        url: text.to_string(),
+        source,
+    };
+    let store: Arc<dyn ObjectStore> = match scheme {
+        "s3" => {
+            let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+            for (key, value) in options {
+                if let Some(key) = key.strip_prefix("AWS_")
+                    && let Ok(config) = format!("aws_{}", key.to_ascii_lowercase()).parse()
+                {
+                    builder = builder.with_config(config, value);
+                }
+            }
+            Arc::new(builder.build().map_err(config_err)?)
+        }
+        "gs" => {
+            let mut builder =
+                object_store::gcp::GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
+            for (key, value) in options {
+                if key.starts_with("GOOGLE_")
+                    && let Ok(config) = key.to_ascii_lowercase().parse()
+                {
+                    builder = builder.with_config(config, value);
+                }
+            }
+            Arc::new(builder.build().map_err(config_err)?)
+        }
+        "az" | "azure" => {
+            let mut builder =
+                object_store::azure::MicrosoftAzureBuilder::new().with_container_name(bucket);
+            for (key, value) in options {
+                if key.starts_with("AZURE_")
+                    && let Ok(config) = key.to_ascii_lowercase().parse()
+                {
+                    builder = builder.with_config(config, value);
+                }
+            }
+            Arc::new(builder.build().map_err(config_err)?)
+        }
+        _ => return Err(bad("the scheme must be file://, s3://, gs:// or az://")),
+    };
+    Ok(Source::Store {
+        base: format!("{scheme}://{bucket}"),
+        prefix: prefix.to_string(),
+        store,
+    })
+}
+
+/// Lists `source` into `sender`, in ascending byte order of the path. Blocks until done
+/// or until the receiver hangs up. With `hash`, every entry also gets its BLAKE3.
+pub fn list(source: &Source, hash: bool, sender: &SyncSender<ListEvent>) {
+    match source {
+        Source::Local { root } => {
+            if let Err(err) = list_local(root, hash, sender) {
+                let _ = sender.send(ListEvent::Fatal(err));
+            }
+        }
+        Source::Store { prefix, store, .. } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime can be built");
+            let url = source.listed_uri();
+            if let Err(err) = runtime.block_on(list_store(store, prefix, &url, hash, sender)) {
+                let _ = sender.send(ListEvent::Fatal(err));
+            }
+        }
+    }
+}
+
+struct DirEntryInfo {
+    /// Sort key: the name, with `/` appended for directories, so that a depth-first walk
+    /// over sorted siblings yields paths in global byte order.
+    sort_key: Vec<u8>,
+    name: String,
+    kind: EntryKind,
+}
+
+enum EntryKind {
+    File(std::fs::Metadata),
+    Dir(PathBuf),
+}
+
+fn local_etag(meta: &std::fs::Metadata) -> String {
+    // inode + mtime (ns) + ctime (ns) + size: ctime cannot be set back by tools that
+    // restore mtime, so a rewrite with the same size and mtime still changes the etag.
+    let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+    let ctime = meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128;
+    format!("{:x}-{:x}-{:x}-{:x}", meta.ino(), mtime, ctime, meta.len())
+}
+
+fn mtime_micros(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime() * 1_000_000 + meta.mtime_nsec() / 1_000
+}
+
+fn read_dir_sorted(
+    dir: &Path,
+    rel: &str,
+    ancestors: &HashSet<(u64, u64)>,
+    sender: &SyncSender<ListEvent>,
+) -> Option<Vec<DirEntryInfo>> {
+    let problem = |path: String, reason: String| {
+        let _ = sender.send(ListEvent::Problem { path, reason });
+    };
+    let reader = match std::fs::read_dir(dir) {
+        Ok(reader) => reader,
+        Err(err) => {
+            problem(display_rel(rel), format!("cannot read directory: {err}"));
+            return None;
+        }
+    };
+    let mut entries = Vec::new();
+    for entry in reader {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                problem(
+                    display_rel(rel),
+                    format!("cannot read directory entry: {err}"),
+                );
+                continue;
+            }
+        };
+        let name: OsString = entry.file_name();
+        let Some(name) = name.to_str().map(str::to_string) else {
+            problem(
+                join_rel(rel, &name.to_string_lossy()),
+                "the file name is not valid UTF-8".into(),
+            );
+            continue;
+        };
+        let path = entry.path();
+        let rel_path = join_rel(rel, &name);
+        let mut meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(err) => {
+                problem(rel_path, format!("cannot stat: {err}"));
+                continue;
+            }
+        };
+        if meta.file_type().is_symlink() {
+            meta = match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(err) => {
+                    problem(rel_path, format!("broken symlink: {err}"));
+                    continue;
+                }
+            };
+        }
+        if meta.is_dir() {
+            if ancestors.contains(&(meta.dev(), meta.ino())) {
+                problem(
+                    rel_path,
+                    "symlink loop: the directory contains itself".into(),
+                );
+                continue;
+            }
+            let mut sort_key = name.clone().into_bytes();
+            sort_key.push(b'/');
+            entries.push(DirEntryInfo {
+                sort_key,
+                name,
+                kind: EntryKind::Dir(path),
+            });
+        } else if meta.is_file() {
+            entries.push(DirEntryInfo {
+                sort_key: name.clone().into_bytes(),
+                name,
+                kind: EntryKind::File(meta),
+            });
+        } else {
+            problem(
+                rel_path,
+                "not a regular file or directory (socket, fifo or device)".into(),
+            );
+        }
+    }
+    entries.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
+    Some(entries)
+}
+
+fn join_rel(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+fn display_rel(rel: &str) -> String {
+    if rel.is_empty() {
+        ".".into()
+    } else {
+        rel.to_string()
+    }
+}
+
+struct Frame {
+    rel: String,
+    id: (u64, u64),
+    entries: std::vec::IntoIter<DirEntryInfo>,
+}
+
+fn list_local(root: &Path, hash: bool, sender: &SyncSender<ListEvent>) -> Result<(), ListError> {
+    let root_meta = std::fs::metadata(root).map_err(|_| ListError::NotADirectory {
+        path: root.to_path_buf(),
+    })?;
+    let mut ancestors = HashSet::new();
+    let root_id = (root_meta.dev(), root_meta.ino());
+    ancestors.insert(root_id);
+    let Some(entries) = read_dir_sorted(root, "", &ancestors, sender) else {
+        return Ok(());
+    };
+    let mut stack = vec![Frame {
+        rel: String::new(),
+        id: root_id,
+        entries: entries.into_iter(),
+    }];
+    let mut batch: Vec<(PathBuf, FileEntry)> = Vec::with_capacity(BATCH);
+    while let Some(frame) = stack.last_mut() {
+        let Some(entry) = frame.entries.next() else {
+            let done = stack.pop().expect("checked above: stack is not empty");
+            ancestors.remove(&done.id);
+            continue;
+        };
+        let rel_path = join_rel(&frame.rel, &entry.name);
+        match entry.kind {
+            EntryKind::File(meta) => {
+                let full = root.join(&rel_path);
+                batch.push((
+                    full,
+                    FileEntry {
+                        path: rel_path,
+                        size: meta.len(),
+                        etag: local_etag(&meta),
+                        version: None,
+                        last_modified: mtime_micros(&meta),
+                        blake3: None,
+                    },
+                ));
+                if batch.len() >= BATCH && !send_local_batch(&mut batch, hash, sender)? {
+                    return Ok(());
+                }
+            }
+            EntryKind::Dir(path) => {
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    let _ = sender.send(ListEvent::Problem {
+                        path: rel_path,
+                        reason: "directory vanished while listing".into(),
+                    });
+                    continue;
+                };
+                let id = (meta.dev(), meta.ino());
+                ancestors.insert(id);
+                match read_dir_sorted(&path, &rel_path, &ancestors, sender) {
+                    Some(entries) => stack.push(Frame {
+                        rel: rel_path,
+                        id,
+                        entries: entries.into_iter(),
+                    }),
+                    None => {
+                        ancestors.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+    send_local_batch(&mut batch, hash, sender)?;
+    Ok(())
+}
+
+/// Sends a batch, hashing it first when asked; false when the receiver hung up.
+fn send_local_batch(
+    batch: &mut Vec<(PathBuf, FileEntry)>,
+    hash: bool,
+    sender: &SyncSender<ListEvent>,
+) -> Result<bool, ListError> {
+    if batch.is_empty() {
+        return Ok(true);
+    }
+    if hash {
+        hash_local(batch)?;
+    }
+    let files = batch.drain(..).map(|(_, entry)| entry).collect();
+    Ok(sender.send(ListEvent::Files(files)).is_ok())
+}
+
+/// Hashes files in parallel: a few threads, since small files are bound by I/O latency.
+fn hash_local(batch: &mut [(PathBuf, FileEntry)]) -> Result<(), ListError> {
+    let n_threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
+        * 2;
+    let chunk = batch.len().div_ceil(n_threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || -> Result<(), ListError> {
+                    for (full, entry) in part.iter_mut() {
+                        let mut hasher = blake3::Hasher::new();
+                        hasher
+                            .update_mmap(full.as_path())
+                            .map_err(|source| ListError::Hash {
+                                path: entry.path.clone(),
+                                source,
+                            })?;
+                        entry.blake3 = Some(*hasher.finalize().as_bytes());
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().expect("hash worker does not panic")?;
+        }
+        Ok(())
+    })
+}
+
+async fn list_store(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    url: &str,
+    hash: bool,
+    sender: &SyncSender<ListEvent>,
+) -> Result<(), ListError> {
+    let store_err = |source: object_store::Error| ListError::Store {
+        url: url.to_string(),
+        source,
+    };
+    let prefix_path = if prefix.is_empty() {
+        None
+    } else {
+        Some(object_store::path::Path::from(prefix))
+    };
+    let mut stream = store.list(prefix_path.as_ref());
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut last: Option<String> = None;
+    while let Some(meta) = stream.next().await {
+        let meta = meta.map_err(store_err)?;
+        let path = meta.location.to_string();
+        if last.as_ref().is_some_and(|last| *last >= path) {
+            return Err(ListError::Store {
+                url: url.to_string(),
+                source: object_store::Error::Generic {
+                    store: "listing",
+                    source: format!("the store listed `{path}` out of order").into(),
+                },
+            });
+        }
+        last = Some(path.clone());
+        batch.push(FileEntry {
+            path,
+            size: meta.size,
+            etag: meta.e_tag.unwrap_or_default(),
+            version: meta.version,
+            last_modified: meta.last_modified.timestamp_micros(),
+            blake3: None,
+        });
+        if batch.len() >= BATCH {
+            let files = std::mem::take(&mut batch);
+            let files = if hash {
+                hash_store(store, files, url).await?
+            } else {
+                files
+            };
+            if sender.send(ListEvent::Files(files)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let files = if hash {
+            hash_store(store, batch, url).await?
+        } else {
+            batch
+        };
+        let _ = sender.send(ListEvent::Files(files));
+    }
+    Ok(())
+}
+
+async fn hash_store(
+    store: &Arc<dyn ObjectStore>,
+    files: Vec<FileEntry>,
+    url: &str,
+) -> Result<Vec<FileEntry>, ListError> {
+    use object_store::ObjectStoreExt;
+    let results: Vec<Result<FileEntry, ListError>> = futures::stream::iter(files)
+        .map(|mut entry| async move {
+            let location = object_store::path::Path::from(entry.path.as_str());
+            let store_err = |source: object_store::Error| ListError::Store {
+                url: format!("{url} ({})", entry.path),
+                source,
+            };
+            let result = store.get(&location).await.map_err(store_err)?;
+            let mut stream = result.into_stream();
+            let mut hasher = blake3::Hasher::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|source| ListError::Store {
+                    url: format!("{url} ({})", entry.path),
+                    source,
+                })?;
+                hasher.update(&chunk);
+            }
+            entry.blake3 = Some(*hasher.finalize().as_bytes());
+            Ok(entry)
+        })
+        .buffered(32)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(root: &Path) -> (Vec<FileEntry>, Vec<(String, String)>) {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        let source = Source::Local {
+            root: root.to_path_buf(),
+        };
+        let handle = std::thread::spawn(move || list(&source, true, &sender));
+        let mut files = Vec::new();
+        let mut problems = Vec::new();
+        for event in receiver {
+            match event {
+                ListEvent::Files(batch) => files.extend(batch),
+                ListEvent::Problem { path, reason } => problems.push((path, reason)),
+                ListEvent::Fatal(err) => panic!("{err}"),
+            }
+        }
+        handle.join().unwrap();
+        (files, problems)
+    }
+
+    #[test]
+    fn local_listing_is_sorted_and_skips_nothing_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "a/b.txt",
+            "a-b",
+            "a.txt",
+            "x#12",
+            "with space.jpg",
+            ".hidden",
+            "é.png",
+            "a/c/d",
+        ] {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, rel.as_bytes()).unwrap();
+        }
+        std::os::unix::fs::symlink(root.join("missing"), root.join("broken")).unwrap();
+        std::os::unix::fs::symlink(root.join("a.txt"), root.join("link.txt")).unwrap();
+        std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
+        let (files, problems) = collect(root);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                ".hidden",
+                "a-b",
+                "a.txt",
+                "a/b.txt",
+                "a/c/d",
+                "link.txt",
+                "with space.jpg",
+                "x#12",
+                "é.png"
+            ]
+        );
+        let mut sorted = paths.clone();
+        sorted.sort();
+        assert_eq!(paths, sorted, "byte order");
+        let problem_paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(problem_paths, ["a/loop", "broken"]);
+        assert!(problems[1].1.contains("broken symlink"));
+        let hidden = &files[0];
+        assert_eq!(hidden.size, 7);
+        assert_eq!(hidden.blake3, Some(*blake3::hash(b".hidden").as_bytes()));
+    }
+
+    #[test]
+    fn rewrite_with_same_size_and_mtime_changes_the_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"aaaa").unwrap();
+        let before = std::fs::metadata(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"bbbb").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(before.modified().unwrap()).unwrap();
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(before.mtime_nsec(), after.mtime_nsec());
+        assert_ne!(local_etag(&before), local_etag(&after));
+    }
+
+    #[test]
+    fn sources_parse() {
+        let cwd = std::env::temp_dir();
+        assert!(matches!(
+            parse_source(".", &cwd, &[]),
+            Ok(Source::Local { .. })
+        ));
+        assert!(parse_source("ftp://x/y", &cwd, &[]).is_err());
+        assert!(parse_source("file://relative", &cwd, &[]).is_err());
+        assert!(matches!(
+            parse_source("/definitely/not/here", &cwd, &[]),
+            Err(ListError::NotADirectory { .. })
+        ));
+        let source = parse_source("s3://bucket/some/prefix/", &cwd, &[]).unwrap();
+        assert_eq!(source.base_uri(), "s3://bucket");
+        assert_eq!(source.listed_uri(), "s3://bucket/some/prefix");
+    }
+}

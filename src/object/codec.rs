@@ -1,0 +1,60 @@
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Manifests larger than this are refused before decoding: no honest manifest comes near it.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    #[error("{what} is {len} bytes, over the {max}-byte limit")]
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "{what} has format version {found}, newer than this pail understands ({known}); upgrade pail"
+    )]
+    NewerFormat {
+        what: &'static str,
+        found: u32,
+        known: u32,
+    },
+}
+
+/// Encodes a manifest as CBOR. Determinism comes from the types: structs in field order,
+/// no hash maps, byte strings through serde_bytes.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(value, &mut bytes).expect("writing CBOR into a Vec cannot fail");
+    bytes
+}
+
+/// Decodes a manifest. Arbitrary bytes give an error, never a panic; nesting is capped by
+/// ciborium (256 levels) and the length by `MAX_MANIFEST_BYTES`.
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(CodecError::TooLarge {
+            what,
+            len: bytes.len(),
+            max: MAX_MANIFEST_BYTES,
+        });
+    }
+    let mut rest = bytes;
+    let value: T =
+        ciborium::de::from_reader_with_recursion_limit(&mut rest, 64).map_err(|err| {
+            CodecError::Malformed {
+                what,
+                detail: err.to_string(),
+            }
+        })?;
+    if !rest.is_empty() {
+        return Err(CodecError::Malformed {
+            what,
+            detail: format!("{} trailing bytes after the value", rest.len()),
+        });
+    }
+    Ok(value)
+}

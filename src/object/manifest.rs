@@ -1,0 +1,262 @@
+//! The CBOR manifests. Field names are CBOR map keys and field order is encoding order,
+//! so renaming or reordering a field changes every id: add fields at the end, with a
+//! format bump, and document them in docs/FORMAT.md.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::codec::{CodecError, decode, encode};
+use super::id::{CommitId, Kind, ObjectId};
+
+pub const COMMIT_FORMAT: u32 = 1;
+pub const NODE_FORMAT: u32 = 1;
+
+/// One dataset version. It names neither the dataset nor the version: refs do that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Commit {
+    pub format: u32,
+    pub parents: Vec<CommitId>,
+    pub inputs: Vec<Input>,
+    pub schema: ObjectId,
+    /// Root node of the row tree.
+    pub rows: ObjectId,
+    pub n_rows: u64,
+    /// Sum of the sizes of the rows' File columns.
+    pub n_bytes: u64,
+    /// Column paths the row key is made of; empty means the row's content hash.
+    pub key: Vec<String>,
+    pub author: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub time: i64,
+    pub message: String,
+    pub command: Vec<String>,
+    pub git: Option<GitState>,
+    pub code: Vec<CodeFile>,
+    pub summary: Option<ObjectId>,
+}
+
+/// Where a version's rows came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// Another dataset version, by full name, version and commit id.
+    Dataset {
+        name: String,
+        version: String,
+        commit: CommitId,
+    },
+    /// A storage listing: the URI listed and when (µs since the epoch).
+    Source { uri: String, listed_at: i64 },
+}
+
+/// The state of the code's git repository when the version was saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    pub repository: String,
+    pub head: Option<String>,
+    pub branch: Option<String>,
+    pub dirty: bool,
+}
+
+/// A code file embedded as a blob object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeFile {
+    pub path: String,
+    pub blob: ObjectId,
+    pub size: u64,
+}
+
+/// An inner node of the row tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub format: u32,
+    /// 1 when the children are leaves, 2 when they are level-1 nodes, and so on.
+    pub level: u32,
+    pub children: Vec<Child>,
+}
+
+/// What a node knows about one child without reading it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Child {
+    pub id: ObjectId,
+    pub first_key: ByteBuf,
+    pub last_key: ByteBuf,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+    /// BLAKE3 of the schema id and the rows' canonical bytes (for a node child: of its
+    /// children's digests), so an unchanged chunk is recognised without encoding it.
+    pub digest: ObjectId,
+    pub stats: Vec<ColumnStats>,
+}
+
+/// Min/max of a numeric or datetime column (datetimes as µs) within a child.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub column: String,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub nulls: u64,
+}
+
+impl Commit {
+    pub fn encode(&self) -> (ObjectId, Vec<u8>) {
+        let bytes = encode(self);
+        (ObjectId::compute(Kind::Commit, &bytes), bytes)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Commit, CodecError> {
+        let commit: Commit = decode("commit", bytes)?;
+        if commit.format > COMMIT_FORMAT {
+            return Err(CodecError::NewerFormat {
+                what: "commit",
+                found: commit.format,
+                known: COMMIT_FORMAT,
+            });
+        }
+        Ok(commit)
+    }
+}
+
+impl Node {
+    pub fn encode(&self) -> (ObjectId, Vec<u8>) {
+        let bytes = encode(self);
+        (ObjectId::compute(Kind::Node, &bytes), bytes)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Node, CodecError> {
+        let node: Node = decode("node", bytes)?;
+        if node.format > NODE_FORMAT {
+            return Err(CodecError::NewerFormat {
+                what: "node",
+                found: node.format,
+                known: NODE_FORMAT,
+            });
+        }
+        Ok(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample_commit() -> Commit {
+        Commit {
+            format: COMMIT_FORMAT,
+            parents: vec![CommitId(ObjectId::compute(Kind::Commit, b"parent"))],
+            inputs: vec![
+                Input::Source {
+                    uri: "file:///data/photos".into(),
+                    listed_at: 1_700_000_000_000_000,
+                },
+                Input::Dataset {
+                    name: "local.default.photos".into(),
+                    version: "1.0.0".into(),
+                    commit: CommitId(ObjectId::compute(Kind::Commit, b"input")),
+                },
+            ],
+            schema: ObjectId::compute(Kind::Schema, b"s"),
+            rows: ObjectId::compute(Kind::Node, b"n"),
+            n_rows: 3,
+            n_bytes: 42,
+            key: vec!["file.source".into(), "file.path".into()],
+            author: "Ada <ada@example.com>".into(),
+            time: 1_700_000_000_000_000,
+            message: "first".into(),
+            command: vec!["pail".into(), "commit".into()],
+            git: Some(GitState {
+                repository: "/src".into(),
+                head: Some("abc".into()),
+                branch: Some("main".into()),
+                dirty: true,
+            }),
+            code: vec![CodeFile {
+                path: "make.py".into(),
+                blob: ObjectId::compute(Kind::Blob, b"print()"),
+                size: 7,
+            }],
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn commit_round_trips_and_encodes_deterministically() {
+        let commit = sample_commit();
+        let (id1, bytes1) = commit.encode();
+        let (id2, bytes2) = commit.clone().encode();
+        assert_eq!(id1, id2);
+        assert_eq!(bytes1, bytes2);
+        assert_eq!(Commit::decode(&bytes1).unwrap(), commit);
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let mut commit = sample_commit();
+        commit.format = COMMIT_FORMAT + 1;
+        let (_, bytes) = commit.encode();
+        let err = Commit::decode(&bytes).unwrap_err();
+        assert!(err.to_string().contains("upgrade pail"), "{err}");
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let (_, mut bytes) = sample_commit().encode();
+        bytes.push(0);
+        assert!(Commit::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        // 100k nested arrays: a CBOR bomb that would overflow a naive recursive decoder.
+        let bytes = vec![0x81u8; 100_000];
+        assert!(Commit::decode(&bytes).is_err());
+        assert!(Node::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn huge_declared_length_is_an_error() {
+        // A map claiming 2^32 entries, and a byte string claiming 2^62 bytes.
+        assert!(Commit::decode(&[0xba, 0xff, 0xff, 0xff, 0xff]).is_err());
+        let mut bytes = vec![0x5b];
+        bytes.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        assert!(Node::decode(&bytes).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Commit::decode(&bytes);
+            let _ = Node::decode(&bytes);
+        }
+
+        #[test]
+        fn mutated_commits_never_panic(idx in 0usize..400, byte in any::<u8>()) {
+            let (_, mut bytes) = sample_commit().encode();
+            let idx = idx % bytes.len();
+            bytes[idx] = byte;
+            if let Ok(commit) = Commit::decode(&bytes) {
+                let (_, again) = commit.encode();
+                prop_assert_eq!(Commit::decode(&again).unwrap(), commit);
+            }
+        }
+
+        #[test]
+        fn node_round_trips(n_rows in any::<u64>(), first in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let node = Node {
+                format: NODE_FORMAT,
+                level: 1,
+                children: vec![Child {
+                    id: ObjectId::compute(Kind::Leaf, &first),
+                    first_key: ByteBuf::from(first.clone()),
+                    last_key: ByteBuf::from(first),
+                    n_rows,
+                    n_bytes: 1,
+                    digest: ObjectId::compute(Kind::Blob, b""),
+                    stats: vec![ColumnStats { column: "file.size".into(), min: Some(-1), max: None, nulls: 2 }],
+                }],
+            };
+            let (_, bytes) = node.encode();
+            prop_assert_eq!(Node::decode(&bytes).unwrap(), node);
+        }
+    }
+}

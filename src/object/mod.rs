@@ -1,0 +1,11 @@
+//! Content-addressed objects: ids, the CBOR codec and the manifests.
+
+mod codec;
+mod id;
+mod manifest;
+
+pub use codec::{CodecError, MAX_MANIFEST_BYTES, decode, encode};
+pub use id::{CommitId, IdError, Kind, ObjectId};
+pub use manifest::{
+    COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, GitState, Input, NODE_FORMAT, Node,
+};

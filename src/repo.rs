@@ -1,0 +1,1363 @@
+//! The repository: `.pail/` on disk, and the operations on datasets — commit, resolve,
+//! read, tag. Every operation opens the store for its transactions only.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use serde_json::{Value, json};
+
+use crate::listing::{self, FileEntry, ListError, ListEvent, Source};
+use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec, check_tag};
+use crate::object::{
+    COMMIT_FORMAT, Child, CodeFile, CodecError, Commit, CommitId, GitState, Input, Kind, ObjectId,
+    decode, encode,
+};
+use crate::rows::key;
+use crate::rows::sort::{Record, SortError, Sorter};
+use crate::rows::tree::read_object;
+use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError, leaf_children, read_leaf};
+use crate::schema::{self, Compat, Schema, SchemaError, Type, Violation};
+use crate::store::{Reader, STORE_FORMAT, Store, StoreError, WaitPolicy, Writer};
+
+pub const PAIL_DIR: &str = ".pail";
+const DB_FILE: &str = "pail.redb";
+const CONFIG_FILE: &str = "config.toml";
+/// Memory the JSON row sort may use before spilling to disk.
+const SORT_BUDGET: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("not a pail repository (or any parent up to /): {start}")]
+    NotARepository { start: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not read {what} {path}: {source}")]
+    ReadInput {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad configuration in {path}: {detail}")]
+    Config { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("{0}")]
+    Sort(#[from] SortError),
+    #[error("corrupt object in the repository: {0}")]
+    Codec(#[from] CodecError),
+    #[error("dataset {name} does not exist")]
+    DatasetNotFound { name: DatasetName },
+    #[error("dataset {name} has no version `{spec}`{}", available_text(.available))]
+    VersionNotFound {
+        name: DatasetName,
+        spec: String,
+        available: Vec<String>,
+    },
+    #[error("commit id prefix `{prefix}` is ambiguous: it matches {}", .candidates.join(", "))]
+    AmbiguousPrefix {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("line {line}: malformed JSON: {detail}")]
+    BadJson { line: u64, detail: String },
+    #[error("line {line}: {violation}")]
+    Violation { line: u64, violation: Violation },
+    #[error("line {line}: duplicate row key {key} (first seen at line {first_line})")]
+    DuplicateKey {
+        line: u64,
+        first_line: u64,
+        key: String,
+    },
+    #[error("key column `{column}` {reason}")]
+    BadKey { column: String, reason: String },
+    #[error("the schema of {name} changed ({}); this needs at least a {required} version bump", .changes.join("; "))]
+    NeedsBump {
+        name: DatasetName,
+        required: Bump,
+        changes: Vec<String>,
+    },
+    #[error("tag `{tag}` already points at {name}@{version}")]
+    TagExists {
+        tag: String,
+        name: DatasetName,
+        version: String,
+    },
+    #[error("no tag `{tag}`{}", .dataset.as_ref().map(|name| format!(" on {name}")).unwrap_or_default())]
+    TagNotFound {
+        tag: String,
+        dataset: Option<DatasetName>,
+    },
+    #[error("tag `{tag}` exists on several datasets: {}", .names.join(", "))]
+    AmbiguousTag { tag: String, names: Vec<String> },
+    #[error("version {name}@{version} already exists")]
+    VersionExists { name: DatasetName, version: String },
+}
+
+fn available_text(available: &[String]) -> String {
+    if available.is_empty() {
+        String::new()
+    } else {
+        format!(" (it has {})", available.join(", "))
+    }
+}
+
+/// Which part of the version a commit increments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bump {
+    Patch,
+    Minor,
+    Major,
+}
+
+impl std::fmt::Display for Bump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Bump::Patch => "patch",
+            Bump::Minor => "minor",
+            Bump::Major => "major",
+        })
+    }
+}
+
+/// Receives progress from long operations; the CLI draws it, tests ignore it.
+pub trait Progress: Sync {
+    fn listed(&self, _n_files: u64, _n_bytes: u64) {}
+    fn problem(&self, _path: &str, _reason: &str) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Everything a commit records besides its rows.
+#[derive(Debug, Clone)]
+pub struct CommitOptions {
+    pub name: DatasetName,
+    pub message: String,
+    pub bump: Option<Bump>,
+    pub author: String,
+    /// Microseconds since the epoch.
+    pub time: i64,
+    pub command: Vec<String>,
+    pub git: Option<GitState>,
+    /// Code files: the path as given and the bytes.
+    pub code: Vec<(String, Vec<u8>)>,
+    pub inputs: Vec<DatasetRef>,
+}
+
+/// Where JSON records come from.
+pub enum Records {
+    Path(PathBuf),
+    Reader(Box<dyn Read + Send>),
+}
+
+/// The result of a commit.
+#[derive(Debug, Clone)]
+pub enum CommitOutcome {
+    Created {
+        name: DatasetName,
+        version: semver::Version,
+        id: CommitId,
+        parent: Option<semver::Version>,
+        commit: Box<Commit>,
+        leaves_written: usize,
+        leaves_reused: usize,
+        problems: Vec<(String, String)>,
+    },
+    /// Rows and schema equal the latest version's: nothing was written.
+    Unchanged {
+        name: DatasetName,
+        version: semver::Version,
+        id: CommitId,
+        problems: Vec<(String, String)>,
+    },
+}
+
+/// A dataset version found by a `NAME@V`.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub name: DatasetName,
+    /// None when the commit was named by an id that no version ref points at.
+    pub version: Option<semver::Version>,
+    pub id: CommitId,
+    pub commit: Commit,
+}
+
+/// One dataset in `ls`.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    pub name: DatasetName,
+    /// Ascending.
+    pub versions: Vec<(semver::Version, CommitId)>,
+    pub tags: Vec<(String, CommitId)>,
+}
+
+/// One tag in `tag --list`.
+#[derive(Debug, Clone)]
+pub struct TagInfo {
+    pub name: DatasetName,
+    pub tag: String,
+    pub id: CommitId,
+    pub version: Option<semver::Version>,
+}
+
+pub struct Repo {
+    dir: PathBuf,
+    defaults: NameDefaults,
+    wait_timeout: Duration,
+    on_wait: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
+    move |source| RepoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+const DEFAULT_CONFIG: &str = "# pail repository configuration\n\n[defaults]\n# Namespace and project for names given without them (`photos` = local.default.photos).\nnamespace = \"local\"\nproject = \"default\"\n";
+
+impl Repo {
+    /// Creates `.pail/` at `pail_dir` (the `.pail` directory itself). Returns the repository
+    /// and whether it was new.
+    pub fn init(pail_dir: &Path) -> Result<(Repo, bool), RepoError> {
+        let existed = pail_dir.join(DB_FILE).exists();
+        std::fs::create_dir_all(pail_dir).map_err(io_err(pail_dir))?;
+        let config = pail_dir.join(CONFIG_FILE);
+        if !config.exists() {
+            std::fs::write(&config, DEFAULT_CONFIG).map_err(io_err(&config))?;
+        }
+        let repo = Repo::open(pail_dir)?;
+        {
+            let store = repo.store()?;
+            let writer = store.write()?;
+            writer.create_tables()?;
+            if writer.meta("format")?.is_none() {
+                writer.set_meta("format", STORE_FORMAT)?;
+            }
+            writer.commit()?;
+        }
+        Ok((repo, !existed))
+    }
+
+    /// Finds `.pail/` in `start` or the nearest parent that has one.
+    pub fn discover(start: &Path) -> Result<Repo, RepoError> {
+        let mut dir = Some(start);
+        while let Some(current) = dir {
+            let candidate = current.join(PAIL_DIR);
+            if candidate.join(DB_FILE).is_file() {
+                return Repo::open(&candidate);
+            }
+            dir = current.parent();
+        }
+        Err(RepoError::NotARepository {
+            start: start.to_path_buf(),
+        })
+    }
+
+    /// Opens the repository whose `.pail` directory is `pail_dir`.
+    pub fn open(pail_dir: &Path) -> Result<Repo, RepoError> {
+        let config_path = pail_dir.join(CONFIG_FILE);
+        let mut defaults = NameDefaults::default();
+        match std::fs::read_to_string(&config_path) {
+            Ok(text) => {
+                let config: toml::Table =
+                    text.parse()
+                        .map_err(|err: toml::de::Error| RepoError::Config {
+                            path: config_path.clone(),
+                            detail: err.message().to_string(),
+                        })?;
+                if let Some(section) = config.get("defaults").and_then(|v| v.as_table()) {
+                    for (key, slot) in [
+                        ("namespace", &mut defaults.namespace),
+                        ("project", &mut defaults.project),
+                    ] {
+                        if let Some(value) = section.get(key) {
+                            let text = value.as_str().ok_or_else(|| RepoError::Config {
+                                path: config_path.clone(),
+                                detail: format!("defaults.{key} must be a string"),
+                            })?;
+                            *slot = text.to_string();
+                        }
+                    }
+                    // The defaults must themselves be valid name parts.
+                    DatasetName::parse(
+                        &format!("{}.{}.x", defaults.namespace, defaults.project),
+                        &defaults,
+                    )
+                    .map_err(|err| RepoError::Config {
+                        path: config_path.clone(),
+                        detail: err.to_string(),
+                    })?;
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RepoError::Io {
+                    path: config_path,
+                    source,
+                });
+            }
+        }
+        if !pail_dir.is_dir() {
+            return Err(RepoError::NotARepository {
+                start: pail_dir.to_path_buf(),
+            });
+        }
+        Ok(Repo {
+            dir: pail_dir.to_path_buf(),
+            defaults,
+            wait_timeout: Duration::from_secs(60),
+            on_wait: None,
+        })
+    }
+
+    /// How long to wait for another pail process, and a callback for when waiting starts.
+    pub fn set_wait(&mut self, timeout: Duration, on_wait: Option<Arc<dyn Fn() + Send + Sync>>) {
+        self.wait_timeout = timeout;
+        self.on_wait = on_wait;
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn defaults(&self) -> &NameDefaults {
+        &self.defaults
+    }
+
+    fn store(&self) -> Result<Store, RepoError> {
+        let on_wait = self.on_wait.clone();
+        let callback = move || {
+            if let Some(on_wait) = &on_wait {
+                on_wait();
+            }
+        };
+        let policy = WaitPolicy {
+            timeout: self.wait_timeout,
+            on_wait: Some(&callback),
+        };
+        Ok(Store::open(&self.dir.join(DB_FILE), &policy)?)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    pub fn parse_name(&self, text: &str) -> Result<DatasetName, RepoError> {
+        Ok(DatasetName::parse(text, &self.defaults)?)
+    }
+
+    pub fn parse_ref(&self, text: &str) -> Result<DatasetRef, RepoError> {
+        Ok(DatasetRef::parse(text, &self.defaults)?)
+    }
+
+    // ---- commit ----------------------------------------------------------------------
+
+    /// Commits a storage listing as a new version of `options.name`.
+    pub fn commit_listing(
+        &self,
+        source: &Source,
+        hash: bool,
+        listed_at: i64,
+        options: &CommitOptions,
+        progress: &dyn Progress,
+    ) -> Result<CommitOutcome, RepoError> {
+        let schema = Schema::listing();
+        let (schema_id, schema_bytes) = schema_object(&schema);
+        let reuse = self.reusable_leaves(&options.name, &schema_id)?;
+        let mut staging = Staging::new(&self.tmp_dir())?;
+        let base = source.base_uri();
+        let mut builder = TreeBuilder::new(
+            FileEncoder {
+                source: base.clone(),
+            },
+            schema.clone(),
+            schema_id,
+            reuse,
+        );
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        let lister_source = source.clone();
+        let lister = std::thread::spawn(move || listing::list(&lister_source, hash, &sender));
+        let mut problems = Vec::new();
+        let mut n_files = 0u64;
+        let mut n_bytes = 0u64;
+        let mut result = Ok(());
+        for event in receiver.iter() {
+            match event {
+                ListEvent::Files(files) => {
+                    for file in files {
+                        n_files += 1;
+                        n_bytes += file.size;
+                        let key = key::file_key(&base, &file.path);
+                        if let Err(err) = builder.push(key, file, &mut staging) {
+                            result = Err(RepoError::from(err));
+                            break;
+                        }
+                    }
+                    progress.listed(n_files, n_bytes);
+                }
+                ListEvent::Problem { path, reason } => {
+                    progress.problem(&path, &reason);
+                    problems.push((path, reason));
+                }
+                ListEvent::Fatal(err) => result = Err(err.into()),
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        drop(receiver);
+        lister.join().expect("the listing thread does not panic");
+        result?;
+        let built = builder.finish(&mut staging)?;
+        let mut inputs = vec![Input::Source {
+            uri: source.listed_uri(),
+            listed_at,
+        }];
+        inputs.extend(self.resolve_inputs(&options.inputs)?);
+        let key = vec!["file.source".to_string(), "file.path".to_string()];
+        self.finish_commit(
+            options,
+            &schema,
+            (schema_id, schema_bytes),
+            key,
+            inputs,
+            built,
+            staging,
+            problems,
+        )
+    }
+
+    /// Commits JSON records (one object per line) as a new version of `options.name`.
+    pub fn commit_records(
+        &self,
+        records: Records,
+        declared: Option<Schema>,
+        key_columns: Option<Vec<String>>,
+        options: &CommitOptions,
+    ) -> Result<CommitOutcome, RepoError> {
+        std::fs::create_dir_all(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
+        // Without a declared schema the records are read twice: once to infer, once to
+        // validate and sort. A stream is spooled to a temporary file for that.
+        let mut spool = None;
+        let path = match records {
+            Records::Path(path) => path,
+            Records::Reader(mut reader) => {
+                let mut file = tempfile::NamedTempFile::new_in(self.tmp_dir())
+                    .map_err(io_err(&self.tmp_dir()))?;
+                std::io::copy(&mut reader, &mut file).map_err(|source| RepoError::ReadInput {
+                    what: "records from",
+                    path: PathBuf::from("-"),
+                    source,
+                })?;
+                let path = file.path().to_path_buf();
+                spool = Some(file);
+                path
+            }
+        };
+        let schema = match declared {
+            Some(schema) => schema,
+            None => {
+                let mut inferrer = schema::Inferrer::new();
+                for_each_record(&path, |line, value| {
+                    inferrer.observe(line, &value)?;
+                    Ok(())
+                })?;
+                inferrer.finish()
+            }
+        };
+        let key_columns = match key_columns {
+            Some(columns) => expand_key_columns(&schema, &columns)?,
+            None => match schema.file_columns().first() {
+                Some(column) => vec![format!("{column}.source"), format!("{column}.path")],
+                None => Vec::new(),
+            },
+        };
+        let (schema_id, schema_bytes) = schema_object(&schema);
+        let mut sorter = Sorter::new(&self.tmp_dir(), SORT_BUDGET);
+        for_each_record(&path, |line, value| {
+            let normalized = schema
+                .validate(&value)
+                .map_err(|violation| RepoError::Violation { line, violation })?;
+            let payload = serde_json::to_vec(&normalized).expect("JSON values serialize");
+            let key = if key_columns.is_empty() {
+                blake3::hash(&payload).as_bytes().to_vec()
+            } else {
+                let mut key = Vec::new();
+                for column in &key_columns {
+                    key::push_value(&mut key, lookup(&normalized, column));
+                }
+                key
+            };
+            sorter.push(Record { key, line, payload })?;
+            Ok(())
+        })?;
+        drop(spool);
+        let reuse = self.reusable_leaves(&options.name, &schema_id)?;
+        let mut staging = Staging::new(&self.tmp_dir())?;
+        let mut builder = TreeBuilder::new(
+            JsonEncoder {
+                schema: schema.clone(),
+            },
+            schema.clone(),
+            schema_id,
+            reuse,
+        );
+        let mut previous: Option<(Vec<u8>, u64, Vec<u8>)> = None;
+        for record in sorter.finish()? {
+            let record = record?;
+            if let Some((prev_key, prev_line, prev_payload)) = &previous
+                && *prev_key == record.key
+            {
+                let shown = if key_columns.is_empty() {
+                    "(the whole row; identical rows)".to_string()
+                } else {
+                    let value: Value =
+                        serde_json::from_slice(prev_payload).expect("payloads are JSON we wrote");
+                    let parts: Vec<String> = key_columns
+                        .iter()
+                        .map(|column| format!("{column}={}", lookup(&value, column)))
+                        .collect();
+                    format!("({})", parts.join(", "))
+                };
+                return Err(RepoError::DuplicateKey {
+                    line: record.line,
+                    first_line: *prev_line,
+                    key: shown,
+                });
+            }
+            if let Some((prev_key, _, prev_payload)) = previous.take() {
+                builder.push(prev_key, prev_payload, &mut staging)?;
+            }
+            previous = Some((record.key, record.line, record.payload));
+        }
+        if let Some((prev_key, _, prev_payload)) = previous {
+            builder.push(prev_key, prev_payload, &mut staging)?;
+        }
+        let built = builder.finish(&mut staging)?;
+        let inputs = self.resolve_inputs(&options.inputs)?;
+        self.finish_commit(
+            options,
+            &schema,
+            (schema_id, schema_bytes),
+            key_columns,
+            inputs,
+            built,
+            staging,
+            Vec::new(),
+        )
+    }
+
+    /// Leaf entries of the latest version when it has the same schema, for reuse.
+    fn reusable_leaves(
+        &self,
+        name: &DatasetName,
+        schema_id: &ObjectId,
+    ) -> Result<Vec<Child>, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let Some((_, id)) = latest_version(&reader, name)? else {
+            return Ok(Vec::new());
+        };
+        let commit = read_commit(&reader, &id)?;
+        if commit.schema != *schema_id {
+            return Ok(Vec::new());
+        }
+        Ok(leaf_children(&reader, &commit.rows)?)
+    }
+
+    fn resolve_inputs(&self, inputs: &[DatasetRef]) -> Result<Vec<Input>, RepoError> {
+        let mut resolved = Vec::new();
+        for input in inputs {
+            let found = self.resolve(input)?;
+            resolved.push(Input::Dataset {
+                name: found.name.to_string(),
+                version: found
+                    .version
+                    .map(|version| version.to_string())
+                    .unwrap_or_default(),
+                commit: found.id,
+            });
+        }
+        Ok(resolved)
+    }
+
+    /// Writes the version in one transaction: parent and version number are decided
+    /// inside it, so concurrent commits get distinct versions.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_commit(
+        &self,
+        options: &CommitOptions,
+        schema: &Schema,
+        (schema_id, schema_bytes): (ObjectId, Vec<u8>),
+        key: Vec<String>,
+        inputs: Vec<Input>,
+        built: crate::rows::BuiltTree,
+        mut staging: Staging,
+        problems: Vec<(String, String)>,
+    ) -> Result<CommitOutcome, RepoError> {
+        let name = &options.name;
+        let code: Vec<(CodeFile, &[u8])> = options
+            .code
+            .iter()
+            .map(|(path, bytes)| {
+                (
+                    CodeFile {
+                        path: path.clone(),
+                        blob: ObjectId::compute(Kind::Blob, bytes),
+                        size: bytes.len() as u64,
+                    },
+                    bytes.as_slice(),
+                )
+            })
+            .collect();
+        let store = self.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        let latest = latest_version(&writer, name)?;
+        let mut parent = None;
+        let version = match &latest {
+            None => semver::Version::new(1, 0, 0),
+            Some((latest_version, latest_id)) => {
+                let latest_commit = writer_commit(&writer, latest_id)?;
+                if latest_commit.rows == built.root && latest_commit.schema == schema_id {
+                    return Ok(CommitOutcome::Unchanged {
+                        name: name.clone(),
+                        version: latest_version.clone(),
+                        id: *latest_id,
+                        problems,
+                    });
+                }
+                let old_schema = writer_schema(&writer, &latest_commit.schema)?;
+                let (required, changes) = match schema::compare(&old_schema, schema) {
+                    Compat::Same => (Bump::Patch, Vec::new()),
+                    Compat::Additive(changes) => (Bump::Minor, changes),
+                    Compat::Breaking(changes) => (Bump::Major, changes),
+                };
+                let bump = options.bump.unwrap_or(Bump::Patch);
+                if bump < required {
+                    return Err(RepoError::NeedsBump {
+                        name: name.clone(),
+                        required,
+                        changes,
+                    });
+                }
+                parent = Some((latest_version.clone(), *latest_id));
+                bump_version(latest_version, bump)
+            }
+        };
+        let version_ref = name.version_ref(&version);
+        if writer.get_ref(&version_ref)?.is_some() {
+            return Err(RepoError::VersionExists {
+                name: name.clone(),
+                version: version.to_string(),
+            });
+        }
+        let commit = Commit {
+            format: COMMIT_FORMAT,
+            parents: parent.iter().map(|(_, id)| *id).collect(),
+            inputs,
+            schema: schema_id,
+            rows: built.root,
+            n_rows: built.n_rows,
+            n_bytes: built.n_bytes,
+            key,
+            author: options.author.clone(),
+            time: options.time,
+            message: options.message.clone(),
+            command: options.command.clone(),
+            git: options.git.clone(),
+            code: code.iter().map(|(file, _)| file.clone()).collect(),
+            summary: None,
+        };
+        let (commit_id, commit_bytes) = commit.encode();
+        // Objects before the ref that names them, all in this one transaction.
+        staging.write_into(&writer)?;
+        writer.put_object(Kind::Schema, &schema_id, &schema_bytes)?;
+        for (file, bytes) in &code {
+            writer.put_object(Kind::Blob, &file.blob, bytes)?;
+        }
+        writer.put_object(Kind::Commit, &commit_id, &commit_bytes)?;
+        writer.set_ref(&version_ref, &commit_id)?;
+        writer.commit()?;
+        Ok(CommitOutcome::Created {
+            name: name.clone(),
+            version,
+            id: CommitId(commit_id),
+            parent: parent.map(|(version, _)| version),
+            commit: Box::new(commit),
+            leaves_written: built.leaves_written,
+            leaves_reused: built.leaves_reused,
+            problems,
+        })
+    }
+
+    // ---- reading ---------------------------------------------------------------------
+
+    /// Finds the commit a `NAME@V` names.
+    pub fn resolve(&self, dataset: &DatasetRef) -> Result<Resolved, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        resolve_in(&reader, dataset)
+    }
+
+    /// Every dataset with its versions and tags, by name.
+    pub fn datasets(&self) -> Result<Vec<DatasetInfo>, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let mut by_name: BTreeMap<DatasetName, DatasetInfo> = BTreeMap::new();
+        for (ref_name, id) in reader.refs("datasets/")? {
+            let Some((name, kind, label)) = parse_dataset_ref(&ref_name) else {
+                continue;
+            };
+            let info = by_name.entry(name.clone()).or_insert_with(|| DatasetInfo {
+                name,
+                versions: Vec::new(),
+                tags: Vec::new(),
+            });
+            match kind {
+                RefKind::Version => {
+                    if let Ok(version) = semver::Version::parse(&label) {
+                        info.versions.push((version, CommitId(id)));
+                    }
+                }
+                RefKind::Tag => info.tags.push((label, CommitId(id))),
+            }
+        }
+        let mut datasets: Vec<DatasetInfo> = by_name.into_values().collect();
+        for info in &mut datasets {
+            info.versions.sort();
+        }
+        datasets.retain(|info| !info.versions.is_empty());
+        Ok(datasets)
+    }
+
+    /// The versions of one dataset, newest first, with their commits.
+    pub fn log(
+        &self,
+        name: &DatasetName,
+    ) -> Result<Vec<(semver::Version, CommitId, Commit)>, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let versions = dataset_versions(&reader, name)?;
+        if versions.is_empty() {
+            return Err(RepoError::DatasetNotFound { name: name.clone() });
+        }
+        let mut log = Vec::new();
+        for (version, id) in versions.into_iter().rev() {
+            let commit = read_commit(&reader, &id)?;
+            log.push((version, id, commit));
+        }
+        Ok(log)
+    }
+
+    /// Reads any commit by id.
+    pub fn commit(&self, id: &CommitId) -> Result<Commit, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        read_commit(&reader, id)
+    }
+
+    pub fn schema(&self, id: &ObjectId) -> Result<Schema, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        read_schema(&reader, id)
+    }
+
+    /// The bytes of a blob (an embedded code file).
+    pub fn blob(&self, id: &ObjectId) -> Result<Vec<u8>, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        Ok(read_object(&reader, id, Kind::Blob)?)
+    }
+
+    /// Tags pointing at a commit, as (dataset, tag).
+    pub fn tags_of(&self, id: &CommitId) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .tags()?
+            .into_iter()
+            .filter(|tag| tag.id == *id)
+            .map(|tag| tag.tag)
+            .collect())
+    }
+
+    /// Calls `each` with every row of a version, in key order, until it returns false.
+    ///
+    /// Leaves are read a batch at a time, each with a short store open, so a slow consumer
+    /// (a pager, a pipe) never keeps other pail processes waiting.
+    pub fn for_each_row(
+        &self,
+        commit: &Commit,
+        mut each: impl FnMut(Value) -> Result<bool, RepoError>,
+    ) -> Result<(), RepoError> {
+        let (schema, leaves) = {
+            let store = self.store()?;
+            let reader = store.read()?;
+            (
+                read_schema(&reader, &commit.schema)?,
+                leaf_children(&reader, &commit.rows)?,
+            )
+        };
+        for group in leaves.chunks(16) {
+            let batches: Vec<RecordBatch> = {
+                let store = self.store()?;
+                let reader = store.read()?;
+                let mut batches = Vec::new();
+                for child in group {
+                    batches.extend(read_leaf(&reader, &child.id)?);
+                }
+                batches
+            };
+            for batch in batches {
+                for row in schema::batch_to_rows(&schema, &batch)? {
+                    if !each(row)? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- tags ------------------------------------------------------------------------
+
+    /// Points `tag` at a version. Returns the commit the tag pointed at before, if any.
+    pub fn tag(
+        &self,
+        dataset: &DatasetRef,
+        tag: &str,
+        force: bool,
+    ) -> Result<(Resolved, Option<CommitId>), RepoError> {
+        check_tag(tag)?;
+        let store = self.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        let resolved = resolve_in(&writer, dataset)?;
+        let tag_ref = resolved.name.tag_ref(tag);
+        let previous = writer.get_ref(&tag_ref)?.map(CommitId);
+        if let Some(previous) = previous
+            && previous != resolved.id
+            && !force
+        {
+            let version = version_of(&writer, &resolved.name, &previous)?
+                .map(|version| version.to_string())
+                .unwrap_or_else(|| previous.short());
+            return Err(RepoError::TagExists {
+                tag: tag.to_string(),
+                name: resolved.name.clone(),
+                version,
+            });
+        }
+        writer.set_ref(&tag_ref, &resolved.id.object())?;
+        writer.commit()?;
+        Ok((resolved, previous))
+    }
+
+    pub fn tags(&self) -> Result<Vec<TagInfo>, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let mut tags = Vec::new();
+        for (ref_name, id) in reader.refs("datasets/")? {
+            if let Some((name, RefKind::Tag, tag)) = parse_dataset_ref(&ref_name) {
+                let id = CommitId(id);
+                let version = version_of(&reader, &name, &id)?;
+                tags.push(TagInfo {
+                    name,
+                    tag,
+                    id,
+                    version,
+                });
+            }
+        }
+        Ok(tags)
+    }
+
+    /// Deletes a tag given as `TAG` (unique across datasets) or `NAME@TAG`.
+    pub fn delete_tag(&self, text: &str) -> Result<TagInfo, RepoError> {
+        let (dataset, tag) = match text.split_once('@') {
+            Some((name, tag)) => (Some(self.parse_name(name)?), tag.to_string()),
+            None => (None, text.to_string()),
+        };
+        let matches: Vec<TagInfo> = self
+            .tags()?
+            .into_iter()
+            .filter(|info| {
+                info.tag == tag && dataset.as_ref().is_none_or(|name| *name == info.name)
+            })
+            .collect();
+        let found = match matches.len() {
+            0 => return Err(RepoError::TagNotFound { tag, dataset }),
+            1 => matches
+                .into_iter()
+                .next()
+                .expect("checked above: one match"),
+            _ => {
+                return Err(RepoError::AmbiguousTag {
+                    tag,
+                    names: matches.iter().map(|info| info.name.to_string()).collect(),
+                });
+            }
+        };
+        let store = self.store()?;
+        let writer = store.write()?;
+        writer.delete_ref(&found.name.tag_ref(&found.tag))?;
+        writer.commit()?;
+        Ok(found)
+    }
+}
+
+// ---- helpers shared by readers and writers -------------------------------------------
+
+fn writer_commit(writer: &Writer, id: &CommitId) -> Result<Commit, RepoError> {
+    match writer.object(&id.object())? {
+        Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
+        _ => Err(TreeError::Missing { id: id.object() }.into()),
+    }
+}
+
+fn writer_schema(writer: &Writer, id: &ObjectId) -> Result<Schema, RepoError> {
+    match writer.object(id)? {
+        Some((Kind::Schema, bytes)) => decode_schema(&bytes),
+        _ => Err(TreeError::Missing { id: *id }.into()),
+    }
+}
+
+fn schema_object(schema: &Schema) -> (ObjectId, Vec<u8>) {
+    let bytes = encode(schema);
+    (ObjectId::compute(Kind::Schema, &bytes), bytes)
+}
+
+fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
+    let schema: Schema = decode("schema", bytes)?;
+    if schema.format > schema::SCHEMA_FORMAT {
+        return Err(CodecError::NewerFormat {
+            what: "schema",
+            found: schema.format,
+            known: schema::SCHEMA_FORMAT,
+        }
+        .into());
+    }
+    Ok(schema)
+}
+
+fn read_commit(reader: &Reader, id: &CommitId) -> Result<Commit, RepoError> {
+    Ok(Commit::decode(&read_object(
+        reader,
+        &id.object(),
+        Kind::Commit,
+    )?)?)
+}
+
+fn read_schema(reader: &Reader, id: &ObjectId) -> Result<Schema, RepoError> {
+    decode_schema(&read_object(reader, id, Kind::Schema)?)
+}
+
+enum RefKind {
+    Version,
+    Tag,
+}
+
+fn parse_dataset_ref(ref_name: &str) -> Option<(DatasetName, RefKind, String)> {
+    let parts: Vec<&str> = ref_name.split('/').collect();
+    let ["datasets", namespace, project, name, kind, label] = parts.as_slice() else {
+        return None;
+    };
+    let name = DatasetName::parse_full(&format!("{namespace}.{project}.{name}")).ok()?;
+    let kind = match *kind {
+        "versions" => RefKind::Version,
+        "tags" => RefKind::Tag,
+        _ => return None,
+    };
+    Some((name, kind, label.to_string()))
+}
+
+/// Trait-free access to the read methods both transaction kinds share.
+trait ReadRefs {
+    fn refs_with(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError>;
+    fn ref_at(&self, name: &str) -> Result<Option<ObjectId>, StoreError>;
+    fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>, StoreError>;
+    fn commit_at(&self, id: &CommitId) -> Result<Commit, RepoError>;
+}
+
+macro_rules! impl_read_refs {
+    ($ty:ty) => {
+        impl ReadRefs for $ty {
+            fn refs_with(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
+                self.refs(prefix)
+            }
+            fn ref_at(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
+                self.get_ref(name)
+            }
+            fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>, StoreError> {
+                Ok(self
+                    .objects_with_prefix(prefix)?
+                    .into_iter()
+                    .filter(|(_, kind)| *kind == Kind::Commit)
+                    .map(|(id, _)| id)
+                    .collect())
+            }
+            fn commit_at(&self, id: &CommitId) -> Result<Commit, RepoError> {
+                match self.object(&id.object())? {
+                    Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
+                    Some((found, _)) => Err(TreeError::WrongKind {
+                        id: id.object(),
+                        found,
+                        expected: Kind::Commit,
+                    }
+                    .into()),
+                    None => Err(TreeError::Missing { id: id.object() }.into()),
+                }
+            }
+        }
+    };
+}
+impl_read_refs!(Reader);
+impl_read_refs!(Writer);
+
+fn dataset_versions(
+    reader: &impl ReadRefs,
+    name: &DatasetName,
+) -> Result<Vec<(semver::Version, CommitId)>, RepoError> {
+    let prefix = format!("{}versions/", name.ref_prefix());
+    let mut versions: Vec<(semver::Version, CommitId)> = reader
+        .refs_with(&prefix)?
+        .into_iter()
+        .filter_map(|(ref_name, id)| {
+            semver::Version::parse(&ref_name[prefix.len()..])
+                .ok()
+                .map(|version| (version, CommitId(id)))
+        })
+        .collect();
+    versions.sort();
+    Ok(versions)
+}
+
+fn latest_version(
+    reader: &impl ReadRefs,
+    name: &DatasetName,
+) -> Result<Option<(semver::Version, CommitId)>, RepoError> {
+    Ok(dataset_versions(reader, name)?.pop())
+}
+
+fn version_of(
+    reader: &impl ReadRefs,
+    name: &DatasetName,
+    id: &CommitId,
+) -> Result<Option<semver::Version>, RepoError> {
+    Ok(dataset_versions(reader, name)?
+        .into_iter()
+        .rev()
+        .find(|(_, candidate)| candidate == id)
+        .map(|(version, _)| version))
+}
+
+fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, RepoError> {
+    let name = &dataset.name;
+    let versions = dataset_versions(reader, name)?;
+    let not_found = || RepoError::VersionNotFound {
+        name: name.clone(),
+        spec: dataset.version.to_string(),
+        available: versions
+            .iter()
+            .rev()
+            .take(5)
+            .map(|(version, _)| version.to_string())
+            .collect(),
+    };
+    let found = |version: Option<semver::Version>, id: CommitId| -> Result<Resolved, RepoError> {
+        Ok(Resolved {
+            name: name.clone(),
+            version,
+            id,
+            commit: reader.commit_at(&id)?,
+        })
+    };
+    let with_version = |id: CommitId| -> Option<semver::Version> {
+        versions
+            .iter()
+            .rev()
+            .find(|(_, candidate)| *candidate == id)
+            .map(|(version, _)| version.clone())
+    };
+    match &dataset.version {
+        VersionSpec::Latest => match versions.last() {
+            Some((version, id)) => found(Some(version.clone()), *id),
+            None => Err(RepoError::DatasetNotFound { name: name.clone() }),
+        },
+        VersionSpec::Semver(version) => {
+            if versions.is_empty() {
+                return Err(RepoError::DatasetNotFound { name: name.clone() });
+            }
+            match versions.iter().find(|(candidate, _)| candidate == version) {
+                Some((version, id)) => found(Some(version.clone()), *id),
+                None => Err(not_found()),
+            }
+        }
+        VersionSpec::TagOrPrefix(text) => {
+            if let Some(id) = reader.ref_at(&name.tag_ref(text))? {
+                let id = CommitId(id);
+                return found(with_version(id), id);
+            }
+            let is_hex = text.len() >= 4 && text.chars().all(|c| c.is_ascii_hexdigit());
+            if !is_hex {
+                return Err(if versions.is_empty() {
+                    RepoError::DatasetNotFound { name: name.clone() }
+                } else {
+                    not_found()
+                });
+            }
+            let mut candidates: Vec<(semver::Version, CommitId)> = versions
+                .iter()
+                .filter(|(_, id)| id.to_hex().starts_with(text.as_str()))
+                .cloned()
+                .collect();
+            candidates.dedup_by(|a, b| a.1 == b.1);
+            match candidates.len() {
+                1 => {
+                    let (version, id) = candidates.remove(0);
+                    found(Some(version), id)
+                }
+                0 => {
+                    // Any commit in the repository, even one no version names.
+                    let ids = reader.commits_with_prefix(text)?;
+                    match ids.len() {
+                        0 => Err(if versions.is_empty() {
+                            RepoError::DatasetNotFound { name: name.clone() }
+                        } else {
+                            not_found()
+                        }),
+                        1 => found(None, CommitId(ids[0])),
+                        _ => Err(RepoError::AmbiguousPrefix {
+                            prefix: text.clone(),
+                            candidates: ids.iter().map(|id| id.short()).collect(),
+                        }),
+                    }
+                }
+                _ => Err(RepoError::AmbiguousPrefix {
+                    prefix: text.clone(),
+                    candidates: candidates
+                        .iter()
+                        .map(|(version, id)| format!("{} ({version})", id.short()))
+                        .collect(),
+                }),
+            }
+        }
+    }
+}
+
+fn bump_version(version: &semver::Version, bump: Bump) -> semver::Version {
+    match bump {
+        Bump::Patch => semver::Version::new(version.major, version.minor, version.patch + 1),
+        Bump::Minor => semver::Version::new(version.major, version.minor + 1, 0),
+        Bump::Major => semver::Version::new(version.major + 1, 0, 0),
+    }
+}
+
+/// Calls `each` for every non-blank line of a JSON-lines file, parsed.
+fn for_each_record(
+    path: &Path,
+    mut each: impl FnMut(u64, Value) -> Result<(), RepoError>,
+) -> Result<(), RepoError> {
+    let file = std::fs::File::open(path).map_err(|source| RepoError::ReadInput {
+        what: "records from",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = BufReader::with_capacity(1 << 20, file);
+    for (idx, line) in reader.lines().enumerate() {
+        let line_no = idx as u64 + 1;
+        let line = line.map_err(|source| {
+            if source.kind() == std::io::ErrorKind::InvalidData {
+                RepoError::BadJson {
+                    line: line_no,
+                    detail: "the line is not valid UTF-8".into(),
+                }
+            } else {
+                RepoError::ReadInput {
+                    what: "records from",
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line).map_err(|err| RepoError::BadJson {
+            line: line_no,
+            detail: err.to_string(),
+        })?;
+        each(line_no, value)?;
+    }
+    Ok(())
+}
+
+/// Looks up a dotted column path in a normalized record.
+fn lookup<'a>(value: &'a Value, path: &str) -> &'a Value {
+    let mut current = value;
+    for part in path.split('.') {
+        current = current.get(part).unwrap_or(&Value::Null);
+    }
+    current
+}
+
+/// Checks key columns against the schema; a File column stands for its source and path.
+fn expand_key_columns(schema: &Schema, columns: &[String]) -> Result<Vec<String>, RepoError> {
+    let mut expanded = Vec::new();
+    for column in columns {
+        let column = column.trim();
+        let mut fields = &schema.fields;
+        let mut ty: Option<&Type> = None;
+        for part in column.split('.') {
+            let field = fields
+                .iter()
+                .find(|field| field.name == part)
+                .ok_or_else(|| RepoError::BadKey {
+                    column: column.to_string(),
+                    reason: "is not a column of the schema".into(),
+                })?;
+            let mut inner = &field.ty;
+            if let Type::Optional(boxed) = inner {
+                inner = boxed;
+            }
+            ty = Some(inner);
+            fields = match inner {
+                Type::Struct(children) => children,
+                _ => &EMPTY_FIELDS,
+            };
+        }
+        match ty {
+            Some(Type::File) => {
+                expanded.push(format!("{column}.source"));
+                expanded.push(format!("{column}.path"));
+            }
+            Some(Type::Struct(_)) | Some(Type::List(_)) => {
+                return Err(RepoError::BadKey {
+                    column: column.to_string(),
+                    reason: "is a struct or list; key columns must be scalars or File".into(),
+                });
+            }
+            _ => expanded.push(column.to_string()),
+        }
+    }
+    Ok(expanded)
+}
+
+static EMPTY_FIELDS: Vec<schema::Field> = Vec::new();
+
+struct FileEncoder {
+    source: String,
+}
+
+impl RowEncoder for FileEncoder {
+    type Row = FileEntry;
+
+    fn batch(&self, rows: &[FileEntry]) -> Result<RecordBatch, TreeError> {
+        Ok(crate::rows::leaf::files_batch(&self.source, rows))
+    }
+
+    fn digest(&self, hasher: &mut blake3::Hasher, row: &FileEntry) {
+        crate::rows::leaf::digest_file(hasher, row);
+    }
+}
+
+struct JsonEncoder {
+    schema: Schema,
+}
+
+impl RowEncoder for JsonEncoder {
+    type Row = Vec<u8>;
+
+    fn batch(&self, rows: &[Vec<u8>]) -> Result<RecordBatch, TreeError> {
+        let values: Vec<Value> = rows
+            .iter()
+            .map(|payload| serde_json::from_slice(payload).expect("payloads are JSON we wrote"))
+            .collect();
+        schema::rows_to_batch(&self.schema, &values)
+            .map_err(|err| TreeError::Leaf(crate::rows::leaf::LeafError::Encode(err.to_string())))
+    }
+
+    fn digest(&self, hasher: &mut blake3::Hasher, row: &Vec<u8>) {
+        hasher.update(&(row.len() as u64).to_le_bytes());
+        hasher.update(row);
+    }
+}
+
+/// The JSON form of a commit: every field, for `show --json` and agents.
+pub fn commit_json(
+    name: &DatasetName,
+    version: Option<&semver::Version>,
+    id: &CommitId,
+    commit: &Commit,
+    tags: &[String],
+) -> Value {
+    let inputs: Vec<Value> = commit
+        .inputs
+        .iter()
+        .map(|input| match input {
+            Input::Dataset {
+                name,
+                version,
+                commit,
+            } => json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()}),
+            Input::Source { uri, listed_at } => {
+                json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
+            }
+        })
+        .collect();
+    json!({
+        "name": name.to_string(),
+        "version": version.map(|version| version.to_string()),
+        "id": id.to_hex(),
+        "format": commit.format,
+        "parents": commit.parents.iter().map(|parent| parent.to_hex()).collect::<Vec<_>>(),
+        "inputs": inputs,
+        "schema": commit.schema.to_hex(),
+        "rows": commit.rows.to_hex(),
+        "n_rows": commit.n_rows,
+        "n_bytes": commit.n_bytes,
+        "key": commit.key,
+        "author": commit.author,
+        "time": format_time(commit.time),
+        "message": commit.message,
+        "command": commit.command,
+        "git": commit.git.as_ref().map(|git| json!({
+            "repository": git.repository,
+            "head": git.head,
+            "branch": git.branch,
+            "dirty": git.dirty,
+        })),
+        "code": commit.code.iter().map(|file| json!({
+            "path": file.path,
+            "blob": file.blob.to_hex(),
+            "size": file.size,
+        })).collect::<Vec<_>>(),
+        "summary": commit.summary.map(|id| id.to_hex()),
+        "tags": tags,
+    })
+}
+
+/// RFC 3339 in UTC with microseconds.
+pub fn format_time(micros: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
+        .map(|time| time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or_else(|| micros.to_string())
+}

@@ -1,0 +1,216 @@
+//! Parquet leaves: encoding rows to Parquet (zstd) and reading them back, plus the
+//! per-leaf column statistics kept in the parent node.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+};
+use arrow_schema::DataType;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::listing::FileEntry;
+use crate::object::ColumnStats;
+use crate::schema::{Schema, file_arrow_fields};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeafError {
+    #[error("could not encode a Parquet leaf: {0}")]
+    Encode(String),
+    #[error("leaf {id} is not a readable Parquet file: {detail}")]
+    Decode { id: String, detail: String },
+}
+
+/// Rows per Parquet row group; a leaf rarely reaches it.
+const ROW_GROUP: usize = 64 * 1024;
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
+        ))
+        .set_created_by("pail".to_string())
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .build()
+}
+
+/// Encodes one batch as a Parquet file.
+pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, LeafError> {
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties()))
+        .map_err(|err| LeafError::Encode(err.to_string()))?;
+    writer
+        .write(batch)
+        .map_err(|err| LeafError::Encode(err.to_string()))?;
+    writer
+        .close()
+        .map_err(|err| LeafError::Encode(err.to_string()))?;
+    Ok(bytes)
+}
+
+/// Reads a leaf back as record batches.
+pub fn decode(id: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>, LeafError> {
+    let decode_err = |detail: String| LeafError::Decode {
+        id: id.to_string(),
+        detail,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+        .map_err(|err| decode_err(err.to_string()))?
+        .build()
+        .map_err(|err| decode_err(err.to_string()))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| decode_err(err.to_string()))
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    let mut text = String::with_capacity(64);
+    for byte in bytes {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+/// The batch of a storage listing: one `file` column.
+pub fn files_batch(source: &str, files: &[FileEntry]) -> RecordBatch {
+    let fields = file_arrow_fields();
+    let sources: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+        source,
+        files.len(),
+    )));
+    let paths: ArrayRef = Arc::new(StringArray::from_iter_values(
+        files.iter().map(|file| file.path.as_str()),
+    ));
+    let sizes: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        files.iter().map(|file| file.size as i64),
+    ));
+    let etags: ArrayRef = Arc::new(StringArray::from_iter(
+        files.iter().map(|file| Some(file.etag.as_str())),
+    ));
+    let versions: ArrayRef = Arc::new(StringArray::from_iter(
+        files.iter().map(|file| file.version.as_deref()),
+    ));
+    let modified: ArrayRef = Arc::new(
+        TimestampMicrosecondArray::from_iter_values(files.iter().map(|file| file.last_modified))
+            .with_timezone("UTC"),
+    );
+    let hashes: ArrayRef = Arc::new(StringArray::from_iter(
+        files.iter().map(|file| file.blake3.as_ref().map(hex)),
+    ));
+    let file = StructArray::new(
+        fields,
+        vec![sources, paths, sizes, etags, versions, modified, hashes],
+        None,
+    );
+    RecordBatch::try_new(
+        Arc::new(Schema::listing().to_arrow()),
+        vec![Arc::new(file) as ArrayRef],
+    )
+    .expect("the listing batch matches the listing schema")
+}
+
+/// Feeds a file entry's canonical bytes to a digest.
+pub fn digest_file(hasher: &mut blake3::Hasher, file: &FileEntry) {
+    hasher.update(&(file.path.len() as u64).to_le_bytes());
+    hasher.update(file.path.as_bytes());
+    hasher.update(&file.size.to_le_bytes());
+    hasher.update(&(file.etag.len() as u64).to_le_bytes());
+    hasher.update(file.etag.as_bytes());
+    match &file.version {
+        Some(version) => {
+            hasher.update(&[1]);
+            hasher.update(&(version.len() as u64).to_le_bytes());
+            hasher.update(version.as_bytes());
+        }
+        None => {
+            hasher.update(&[0]);
+        }
+    }
+    hasher.update(&file.last_modified.to_le_bytes());
+    match &file.blake3 {
+        Some(hash) => {
+            hasher.update(&[1]);
+            hasher.update(hash);
+        }
+        None => {
+            hasher.update(&[0]);
+        }
+    }
+}
+
+/// Sum of the `size` of every File column (top-level or optional File) in the batch.
+pub fn file_bytes(schema: &Schema, batch: &RecordBatch) -> u64 {
+    let mut total = 0u64;
+    for column in schema.file_columns() {
+        let Some(array) = batch.column_by_name(&column) else {
+            continue;
+        };
+        let Some(file) = array.as_struct_opt() else {
+            continue;
+        };
+        if let Some(sizes) = file.column_by_name("size") {
+            let sizes = sizes.as_primitive::<Int64Type>();
+            for idx in 0..sizes.len() {
+                if sizes.is_valid(idx) && file.is_valid(idx) {
+                    total += sizes.value(idx).max(0) as u64;
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Min/max/nulls of the integer and datetime columns, top-level and one struct deep
+/// (which covers `file.size` and `file.last_modified`).
+pub fn column_stats(batch: &RecordBatch) -> Vec<ColumnStats> {
+    let mut stats = Vec::new();
+    let schema = batch.schema();
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        collect_stats(field.name(), array, &mut stats);
+        if let DataType::Struct(children) = field.data_type() {
+            let parent = array.as_struct();
+            for (child, child_array) in children.iter().zip(parent.columns()) {
+                collect_stats(
+                    &format!("{}.{}", field.name(), child.name()),
+                    child_array,
+                    &mut stats,
+                );
+            }
+        }
+    }
+    stats
+}
+
+fn collect_stats(name: &str, array: &ArrayRef, stats: &mut Vec<ColumnStats>) {
+    let values: Box<dyn Iterator<Item = Option<i64>>> = match array.data_type() {
+        DataType::Int64 => Box::new(array.as_primitive::<Int64Type>().iter()),
+        DataType::Timestamp(_, _) => {
+            Box::new(array.as_primitive::<TimestampMicrosecondType>().iter())
+        }
+        _ => return,
+    };
+    let mut min: Option<i64> = None;
+    let mut max: Option<i64> = None;
+    let mut nulls = 0u64;
+    for value in values {
+        match value {
+            Some(value) => {
+                min = Some(min.map_or(value, |min| min.min(value)));
+                max = Some(max.map_or(value, |max| max.max(value)));
+            }
+            None => nulls += 1,
+        }
+    }
+    stats.push(ColumnStats {
+        column: name.to_string(),
+        min,
+        max,
+        nulls,
+    });
+}

@@ -1,0 +1,8 @@
+//! Rows: keys, Parquet leaves, the content-defined row tree and the external sort.
+
+pub mod key;
+pub mod leaf;
+pub mod sort;
+pub mod tree;
+
+pub use tree::{BuiltTree, RowEncoder, Staging, TreeBuilder, TreeError, leaf_children, read_leaf};

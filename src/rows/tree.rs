@@ -1,0 +1,394 @@
+//! The row tree: rows sorted by key, cut into leaves at content-defined boundaries (a hash
+//! of the key), leaves grouped under CBOR nodes the same way. Equal content gives equal
+//! ids, and a change rewrites only the leaves it touches and their ancestors.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use serde_bytes::ByteBuf;
+
+use super::leaf::{self, LeafError};
+use crate::object::{Child, CodecError, Kind, NODE_FORMAT, Node, ObjectId};
+use crate::schema::Schema;
+use crate::store::{Reader, StoreError, Writer};
+
+/// A leaf ends after a row whose key hash falls under this (1 in 512 on average), once it
+/// holds `MIN_LEAF_ROWS`; it always ends at `MAX_LEAF_ROWS`.
+const LEAF_BOUNDARY: u32 = u32::MAX / 512;
+const MIN_LEAF_ROWS: usize = 64;
+const MAX_LEAF_ROWS: usize = 8192;
+/// Nodes group about 32 children, at least 2, at most 256.
+const NODE_BOUNDARY: u32 = u32::MAX / 32;
+const MIN_NODE_CHILDREN: usize = 2;
+const MAX_NODE_CHILDREN: usize = 256;
+/// Deeper than this cannot come from a real tree (32^16 leaves): refuse it.
+const MAX_LEVEL: u32 = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Leaf(#[from] LeafError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("could not stage objects in {path}: {source}")]
+    Staging {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object {id} is missing from the repository")]
+    Missing { id: ObjectId },
+    #[error("object {id} is a {found}, expected a {expected}")]
+    WrongKind {
+        id: ObjectId,
+        found: Kind,
+        expected: Kind,
+    },
+    #[error("row tree node {id} is malformed: {detail}")]
+    Malformed { id: ObjectId, detail: String },
+}
+
+/// Objects produced by a build, kept in a temporary file until the commit transaction,
+/// so that a failed commit writes nothing to the repository.
+pub struct Staging {
+    file: std::fs::File,
+    path: String,
+    entries: Vec<(Kind, ObjectId, u64, u64)>,
+    seen: HashSet<ObjectId>,
+    offset: u64,
+}
+
+impl Staging {
+    pub fn new(dir: &Path) -> Result<Staging, TreeError> {
+        let staging_err = |source| TreeError::Staging {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(staging_err)?;
+        let file = tempfile::tempfile_in(dir).map_err(staging_err)?;
+        Ok(Staging {
+            file,
+            path: dir.display().to_string(),
+            entries: Vec::new(),
+            seen: HashSet::new(),
+            offset: 0,
+        })
+    }
+
+    pub fn put(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, TreeError> {
+        let id = ObjectId::compute(kind, bytes);
+        if self.seen.insert(id) {
+            self.file
+                .write_all(bytes)
+                .map_err(|source| TreeError::Staging {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.entries
+                .push((kind, id, self.offset, bytes.len() as u64));
+            self.offset += bytes.len() as u64;
+        }
+        Ok(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Copies every staged object into the transaction; returns how many were new.
+    pub fn write_into(&mut self, writer: &Writer) -> Result<usize, TreeError> {
+        let io_err = |source| TreeError::Staging {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.flush().map_err(io_err)?;
+        let mut n_new = 0;
+        let mut buffer = Vec::new();
+        for (kind, id, offset, len) in &self.entries {
+            buffer.resize(*len as usize, 0);
+            self.file
+                .seek(SeekFrom::Start(*offset))
+                .map_err(|source| TreeError::Staging {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.file
+                .read_exact(&mut buffer)
+                .map_err(|source| TreeError::Staging {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            if writer.put_object(*kind, id, &buffer)? {
+                n_new += 1;
+            }
+        }
+        Ok(n_new)
+    }
+}
+
+/// Turns a slice of rows into a record batch and feeds rows to the chunk digest.
+pub trait RowEncoder {
+    type Row;
+    fn batch(&self, rows: &[Self::Row]) -> Result<RecordBatch, TreeError>;
+    fn digest(&self, hasher: &mut blake3::Hasher, row: &Self::Row);
+}
+
+/// What a finished build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltTree {
+    pub root: ObjectId,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+    pub leaves_written: usize,
+    pub leaves_reused: usize,
+}
+
+fn prefix_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// Builds a row tree from rows pushed in strictly ascending key order.
+pub struct TreeBuilder<E: RowEncoder> {
+    encoder: E,
+    schema: Schema,
+    schema_id: ObjectId,
+    reuse: HashMap<ObjectId, Child>,
+    rows: Vec<E::Row>,
+    first_key: Vec<u8>,
+    last_key: Vec<u8>,
+    hasher: blake3::Hasher,
+    leaves: Vec<Child>,
+    leaves_written: usize,
+    leaves_reused: usize,
+}
+
+impl<E: RowEncoder> TreeBuilder<E> {
+    /// `reuse` holds the leaf entries of an earlier version with the same schema: a chunk
+    /// whose digest matches one of them is not encoded again.
+    pub fn new(encoder: E, schema: Schema, schema_id: ObjectId, reuse: Vec<Child>) -> Self {
+        let mut builder = TreeBuilder {
+            encoder,
+            schema,
+            schema_id,
+            reuse: reuse
+                .into_iter()
+                .map(|child| (child.digest, child))
+                .collect(),
+            rows: Vec::new(),
+            first_key: Vec::new(),
+            last_key: Vec::new(),
+            hasher: blake3::Hasher::new(),
+            leaves: Vec::new(),
+            leaves_written: 0,
+            leaves_reused: 0,
+        };
+        builder.reset_hasher();
+        builder
+    }
+
+    fn reset_hasher(&mut self) {
+        self.hasher = blake3::Hasher::new();
+        self.hasher.update(&self.schema_id.0);
+    }
+
+    /// Adds a row; the caller guarantees keys ascend strictly.
+    pub fn push(
+        &mut self,
+        key: Vec<u8>,
+        row: E::Row,
+        staging: &mut Staging,
+    ) -> Result<(), TreeError> {
+        debug_assert!(
+            self.rows.is_empty() || key > self.last_key,
+            "keys must ascend"
+        );
+        self.hasher.update(&(key.len() as u64).to_le_bytes());
+        self.hasher.update(&key);
+        self.encoder.digest(&mut self.hasher, &row);
+        if self.rows.is_empty() {
+            self.first_key.clone_from(&key);
+        }
+        self.rows.push(row);
+        let n = self.rows.len();
+        let boundary = n >= MAX_LEAF_ROWS
+            || (n >= MIN_LEAF_ROWS && prefix_u32(blake3::hash(&key).as_bytes()) < LEAF_BOUNDARY);
+        self.last_key = key;
+        if boundary {
+            self.flush(staging)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, staging: &mut Staging) -> Result<(), TreeError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let digest = ObjectId(*self.hasher.finalize().as_bytes());
+        self.reset_hasher();
+        let child = match self.reuse.get(&digest) {
+            Some(child) => {
+                self.leaves_reused += 1;
+                child.clone()
+            }
+            None => {
+                let batch = self.encoder.batch(&self.rows)?;
+                let bytes = leaf::encode_batch(&batch)?;
+                let id = staging.put(Kind::Leaf, &bytes)?;
+                self.leaves_written += 1;
+                Child {
+                    id,
+                    first_key: ByteBuf::from(std::mem::take(&mut self.first_key)),
+                    last_key: ByteBuf::from(self.last_key.clone()),
+                    n_rows: self.rows.len() as u64,
+                    n_bytes: leaf::file_bytes(&self.schema, &batch),
+                    digest,
+                    stats: leaf::column_stats(&batch),
+                }
+            }
+        };
+        self.rows.clear();
+        self.leaves.push(child);
+        Ok(())
+    }
+
+    pub fn finish(mut self, staging: &mut Staging) -> Result<BuiltTree, TreeError> {
+        self.flush(staging)?;
+        let n_rows = self.leaves.iter().map(|child| child.n_rows).sum();
+        let n_bytes = self.leaves.iter().map(|child| child.n_bytes).sum();
+        let mut level = 1;
+        let mut children = std::mem::take(&mut self.leaves);
+        loop {
+            let nodes = group(level, children, staging)?;
+            if nodes.len() == 1 {
+                return Ok(BuiltTree {
+                    root: nodes[0].id,
+                    n_rows,
+                    n_bytes,
+                    leaves_written: self.leaves_written,
+                    leaves_reused: self.leaves_reused,
+                });
+            }
+            children = nodes;
+            level += 1;
+        }
+    }
+}
+
+/// Groups one level's children into nodes; returns the node entries of the next level.
+fn group(level: u32, children: Vec<Child>, staging: &mut Staging) -> Result<Vec<Child>, TreeError> {
+    let mut nodes = Vec::new();
+    let mut current: Vec<Child> = Vec::new();
+    let n_children = children.len();
+    for (idx, child) in children.into_iter().enumerate() {
+        let boundary_hash = prefix_u32(&child.id.0);
+        current.push(child);
+        let last = idx + 1 == n_children;
+        let n = current.len();
+        if last
+            || n >= MAX_NODE_CHILDREN
+            || (n >= MIN_NODE_CHILDREN && boundary_hash < NODE_BOUNDARY)
+        {
+            nodes.push(make_node(level, std::mem::take(&mut current), staging)?);
+        }
+    }
+    if nodes.is_empty() {
+        nodes.push(make_node(level, Vec::new(), staging)?);
+    }
+    Ok(nodes)
+}
+
+fn make_node(level: u32, children: Vec<Child>, staging: &mut Staging) -> Result<Child, TreeError> {
+    let mut hasher = blake3::Hasher::new();
+    for child in &children {
+        hasher.update(&child.digest.0);
+    }
+    let node = Node {
+        format: NODE_FORMAT,
+        level,
+        children,
+    };
+    let (_, bytes) = node.encode();
+    let id = staging.put(Kind::Node, &bytes)?;
+    let first_key = node
+        .children
+        .first()
+        .map(|child| child.first_key.clone())
+        .unwrap_or_default();
+    let last_key = node
+        .children
+        .last()
+        .map(|child| child.last_key.clone())
+        .unwrap_or_default();
+    Ok(Child {
+        id,
+        first_key,
+        last_key,
+        n_rows: node.children.iter().map(|child| child.n_rows).sum(),
+        n_bytes: node.children.iter().map(|child| child.n_bytes).sum(),
+        digest: ObjectId(*hasher.finalize().as_bytes()),
+        stats: Vec::new(),
+    })
+}
+
+/// Reads an object of an expected kind.
+pub fn read_object(reader: &Reader, id: &ObjectId, expected: Kind) -> Result<Vec<u8>, TreeError> {
+    match reader.object(id)? {
+        Some((kind, bytes)) if kind == expected => Ok(bytes),
+        Some((found, _)) => Err(TreeError::WrongKind {
+            id: *id,
+            found,
+            expected,
+        }),
+        None => Err(TreeError::Missing { id: *id }),
+    }
+}
+
+/// The leaf entries of a tree, in key order, read through its nodes.
+pub fn leaf_children(reader: &Reader, root: &ObjectId) -> Result<Vec<Child>, TreeError> {
+    let mut leaves = Vec::new();
+    collect_leaves(reader, root, None, &mut leaves)?;
+    Ok(leaves)
+}
+
+fn collect_leaves(
+    reader: &Reader,
+    id: &ObjectId,
+    expected_level: Option<u32>,
+    leaves: &mut Vec<Child>,
+) -> Result<(), TreeError> {
+    let node = Node::decode(&read_object(reader, id, Kind::Node)?)?;
+    let malformed = |detail: String| TreeError::Malformed { id: *id, detail };
+    if node.level == 0 || node.level > MAX_LEVEL {
+        return Err(malformed(format!("level {} out of range", node.level)));
+    }
+    if let Some(expected) = expected_level
+        && node.level != expected
+    {
+        return Err(malformed(format!(
+            "level {}, expected {expected}",
+            node.level
+        )));
+    }
+    if node.level == 1 {
+        leaves.extend(node.children);
+        return Ok(());
+    }
+    for child in &node.children {
+        collect_leaves(reader, &child.id, Some(node.level - 1), leaves)?;
+    }
+    Ok(())
+}
+
+/// Reads one leaf's rows as record batches.
+pub fn read_leaf(reader: &Reader, id: &ObjectId) -> Result<Vec<RecordBatch>, TreeError> {
+    let bytes = read_object(reader, id, Kind::Leaf)?;
+    Ok(leaf::decode(&id.to_hex(), bytes)?)
+}

@@ -1,0 +1,2040 @@
+//! Row schemas: the type system, JSON Schema import, inference from JSON records, validation and normalization of
+//! records, schema comparison for version bumps, and the mapping between JSON rows and Arrow record batches.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch,
+    RecordBatchOptions, StringArray, StructArray, TimestampMicrosecondArray,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::{ArrowError, DataType, Fields, TimeUnit};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The manifest format version of schema objects.
+pub const SCHEMA_FORMAT: u32 = 1;
+
+/// A column type. Serialized into content-addressed CBOR, so variant and field order are part of the format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Type {
+    Bool,
+    Int,
+    Float,
+    String,
+    Bytes,
+    Datetime,
+    File,
+    Struct(Vec<Field>),
+    List(Box<Type>),
+    Optional(Box<Type>),
+    Enum(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub ty: Type,
+}
+
+/// A dataset version's row schema: a top-level struct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub format: u32,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("JSON Schema{}: {reason}", location(.pointer, .field))]
+    JsonSchema {
+        pointer: String,
+        field: String,
+        reason: String,
+    },
+    #[error(
+        "JSON Schema{}: `$ref` {reference} refers back to itself (a recursive model); \
+         hint: pail schemas must be finite, so replace the self-reference with an id column",
+        location(.pointer, .field)
+    )]
+    RecursiveRef {
+        pointer: String,
+        field: String,
+        reference: String,
+    },
+    #[error("line {line}: expected a JSON object, found {found}")]
+    NotAnObject { line: u64, found: String },
+    #[error(
+        "line {line}: field `{field}` is {found} but was {earlier} at line {earlier_line}; \
+         hint: pass --schema to declare it"
+    )]
+    Conflict {
+        line: u64,
+        field: String,
+        found: String,
+        earlier: String,
+        earlier_line: u64,
+    },
+    #[error(
+        "row value at `{path}` does not fit the schema: {message}; hint: validate rows before converting them"
+    )]
+    NotNormalized { path: String, message: String },
+    #[error("Arrow column `{path}` has type {found}, but the schema says {expected}")]
+    ArrowType {
+        path: String,
+        expected: String,
+        found: DataType,
+    },
+    #[error("Arrow batch has no column `{column}`")]
+    MissingColumn { column: String },
+    #[error("could not build Arrow column `{path}`")]
+    Arrow {
+        path: String,
+        #[source]
+        source: ArrowError,
+    },
+}
+
+fn location(pointer: &str, field: &str) -> String {
+    if field.is_empty() {
+        format!(" at {pointer}")
+    } else {
+        format!(" field `{field}` (at {pointer})")
+    }
+}
+
+/// A record that breaks the schema. `path` is the field path ("file.size", "tags[2]", "" for the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for Violation {}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Bool => f.write_str("bool"),
+            Type::Int => f.write_str("int"),
+            Type::Float => f.write_str("float"),
+            Type::String => f.write_str("string"),
+            Type::Bytes => f.write_str("bytes"),
+            Type::Datetime => f.write_str("datetime"),
+            Type::File => f.write_str("File"),
+            Type::Struct(_) => f.write_str("struct"),
+            Type::List(item) => write!(f, "list<{item}>"),
+            Type::Optional(inner) => write!(f, "optional<{inner}>"),
+            Type::Enum(values) => write!(f, "enum({})", values.join(", ")),
+        }
+    }
+}
+
+static FILE_FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
+    let optional = |ty: Type| Type::Optional(Box::new(ty));
+    let field = |name: &str, ty: Type| Field {
+        name: name.to_string(),
+        ty,
+    };
+    vec![
+        field("source", Type::String),
+        field("path", Type::String),
+        field("size", optional(Type::Int)),
+        field("etag", optional(Type::String)),
+        field("version", optional(Type::String)),
+        field("last_modified", optional(Type::Datetime)),
+        field("blake3", optional(Type::String)),
+    ]
+});
+
+/// The fields of the File type, in their fixed order.
+pub fn file_fields() -> Vec<Field> {
+    FILE_FIELDS.clone()
+}
+
+/// Arrow fields for the File struct.
+pub fn file_arrow_fields() -> Fields {
+    arrow_fields(&FILE_FIELDS)
+}
+
+fn is_file_field(name: &str) -> bool {
+    FILE_FIELDS.iter().any(|field| field.name == name)
+}
+
+fn make_optional(ty: Type) -> Type {
+    match ty {
+        Type::Optional(_) => ty,
+        other => Type::Optional(Box::new(other)),
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// The fields a type opens into in trees and flat column lists: structs and Files, also when optional.
+fn struct_children(ty: &Type) -> Option<&[Field]> {
+    match ty {
+        Type::Struct(fields) => Some(fields),
+        Type::File => Some(&FILE_FIELDS),
+        Type::Optional(inner) => struct_children(inner),
+        _ => None,
+    }
+}
+
+impl Schema {
+    /// The schema of a storage listing: one non-optional column `file` of type File.
+    pub fn listing() -> Schema {
+        Schema {
+            format: SCHEMA_FORMAT,
+            fields: vec![Field {
+                name: "file".to_string(),
+                ty: Type::File,
+            }],
+        }
+    }
+
+    /// From a JSON Schema document as Pydantic v2 `Model.model_json_schema()` or Rust `schemars` emit it.
+    pub fn from_json_schema(doc: &Value) -> Result<Schema, SchemaError> {
+        let mut reader = JsonSchemaReader {
+            doc,
+            expanding: Vec::new(),
+            n_nodes: 0,
+        };
+        let root = At {
+            pointer: "#".to_string(),
+            field: String::new(),
+        };
+        match reader.read(doc, &root, None)? {
+            Type::Struct(fields) => Ok(Schema {
+                format: SCHEMA_FORMAT,
+                fields,
+            }),
+            other => Err(SchemaError::JsonSchema {
+                pointer: "#".to_string(),
+                field: String::new(),
+                reason: format!(
+                    "the root must be a model (an object with properties), found {other}"
+                ),
+            }),
+        }
+    }
+
+    /// Checks a record and returns it normalized. The error names the first violation.
+    pub fn validate(&self, record: &Value) -> Result<Value, Violation> {
+        check_struct(&self.fields, record, "", "object")
+    }
+
+    /// The Arrow schema of the Parquet leaves.
+    pub fn to_arrow(&self) -> arrow_schema::Schema {
+        arrow_schema::Schema::new(arrow_fields(&self.fields))
+    }
+
+    /// Human tree, one line per field, nested fields indented two spaces; every line ends with a newline.
+    pub fn render_tree(&self) -> String {
+        fn render(fields: &[Field], depth: usize, out: &mut String) {
+            for field in fields {
+                out.push_str(&format!(
+                    "{}{}: {}\n",
+                    "  ".repeat(depth),
+                    field.name,
+                    field.ty
+                ));
+                let mut ty = &field.ty;
+                while let Type::Optional(inner) | Type::List(inner) = ty {
+                    ty = inner;
+                }
+                if let Some(children) = struct_children(ty) {
+                    render(children, depth + 1, out);
+                }
+            }
+        }
+        let mut out = String::new();
+        render(&self.fields, 0, &mut out);
+        out
+    }
+
+    /// Top-level columns of type File (or optional File), in order.
+    pub fn file_columns(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|field| match &field.ty {
+                Type::File => true,
+                Type::Optional(inner) => **inner == Type::File,
+                _ => false,
+            })
+            .map(|field| field.name.clone())
+            .collect()
+    }
+
+    /// Column paths flattened through structs and File ("file.path"); lists stay one column.
+    pub fn flat_columns(&self) -> Vec<String> {
+        fn flatten(prefix: &str, fields: &[Field], out: &mut Vec<String>) {
+            for field in fields {
+                let path = join(prefix, &field.name);
+                match struct_children(&field.ty) {
+                    Some(children) if !children.is_empty() => flatten(&path, children, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        flatten("", &self.fields, &mut out);
+        out
+    }
+}
+
+// ------------------------------------------------------------
+// Validation
+
+fn violation(path: &str, message: impl Into<String>) -> Violation {
+    Violation {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A short description of a JSON value for messages: `string "12"`, `int 3`, `object`.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("bool {b}"),
+        Value::Number(n) if n.is_f64() => format!("float {n}"),
+        Value::Number(n) => format!("int {n}"),
+        Value::String(s) => format!("string {}", quote(s)),
+        Value::Array(_) => "array".to_string(),
+        Value::Object(_) => "object".to_string(),
+    }
+}
+
+fn quote(s: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    let shown: String = if s.chars().count() > MAX_CHARS {
+        s.chars()
+            .take(MAX_CHARS)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        s.to_string()
+    };
+    serde_json::to_string(&shown).expect("a string always serializes")
+}
+
+fn mismatch(path: &str, expected: &dyn fmt::Display, value: &Value) -> Violation {
+    violation(
+        path,
+        format!("expected {expected}, found {}", describe(value)),
+    )
+}
+
+fn check(ty: &Type, value: Option<&Value>, path: &str) -> Result<Value, Violation> {
+    match (ty, value) {
+        (Type::Optional(_), None | Some(Value::Null)) => Ok(Value::Null),
+        (Type::Optional(inner), Some(value)) => check(inner, Some(value), path),
+        (_, None) => Err(violation(path, "missing required field")),
+        (_, Some(value)) => check_present(ty, value, path),
+    }
+}
+
+fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violation> {
+    match (ty, value) {
+        (Type::Optional(_), _) => check(ty, Some(value), path),
+        (Type::Bool, Value::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Int, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
+        (Type::Int, Value::Number(n)) if n.is_u64() => Err(violation(
+            path,
+            format!("expected int, found int {n} (outside the 64-bit range)"),
+        )),
+        (Type::Float, Value::Number(n)) => Ok(Value::from(
+            n.as_f64()
+                .expect("serde_json numbers without arbitrary precision are f64-convertible"),
+        )),
+        (Type::String, Value::String(_)) => Ok(value.clone()),
+        (Type::Bytes, Value::String(s)) => match BASE64.decode(s) {
+            Ok(bytes) => Ok(Value::String(BASE64.encode(bytes))),
+            Err(_) => Err(mismatch(
+                path,
+                &"bytes (standard base64 with padding)",
+                value,
+            )),
+        },
+        (Type::Datetime, Value::String(s)) => match parse_datetime(s) {
+            Some(datetime) => Ok(Value::String(format_datetime(&datetime))),
+            None => Err(mismatch(
+                path,
+                &"datetime (RFC 3339, e.g. 2024-05-01T12:00:00Z)",
+                value,
+            )),
+        },
+        (Type::Enum(values), Value::String(s)) => {
+            if values.contains(s) {
+                Ok(value.clone())
+            } else {
+                Err(violation(
+                    path,
+                    format!("{} is not one of {}", quote(s), values.join(", ")),
+                ))
+            }
+        }
+        (Type::File, _) => {
+            let file = check_struct(&FILE_FIELDS, value, path, "File")?;
+            if let Some(size) = file
+                .get("size")
+                .and_then(Value::as_i64)
+                .filter(|size| *size < 0)
+            {
+                return Err(violation(
+                    &join(path, "size"),
+                    format!("expected a non-negative int, found int {size}"),
+                ));
+            }
+            Ok(file)
+        }
+        (Type::Struct(fields), _) => check_struct(fields, value, path, "struct"),
+        (Type::List(item), Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(idx, item_value)| check(item, Some(item_value), &format!("{path}[{idx}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        _ => Err(mismatch(path, ty, value)),
+    }
+}
+
+fn check_struct(
+    fields: &[Field],
+    value: &Value,
+    path: &str,
+    expected: &str,
+) -> Result<Value, Violation> {
+    let Value::Object(object) = value else {
+        return Err(mismatch(path, &expected, value));
+    };
+    let mut out = Map::new();
+    for field in fields {
+        let normalized = check(&field.ty, object.get(&field.name), &join(path, &field.name))?;
+        out.insert(field.name.clone(), normalized);
+    }
+    if let Some(unknown) = object
+        .keys()
+        .find(|key| !fields.iter().any(|field| &field.name == *key))
+    {
+        return Err(violation(
+            &join(path, unknown),
+            "unknown field (not in the schema)",
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+/// RFC 3339 with an offset, or a naive `YYYY-MM-DDTHH:MM:SS[.f]` taken as UTC.
+fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(datetime) = DateTime::parse_from_rfc3339(s) {
+        return Some(datetime.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// Always six fractional digits, so the normalized text is unique and sorts like the instant.
+fn format_datetime(datetime: &DateTime<Utc>) -> String {
+    datetime.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+// ------------------------------------------------------------
+// JSON Schema import
+
+struct JsonSchemaReader<'a> {
+    doc: &'a Value,
+    /// The `$ref`s being expanded, outermost first: seeing one again means the model contains itself.
+    expanding: Vec<String>,
+    /// Nodes read so far: shared `$ref`s are expanded in place, so a small document can describe a huge tree.
+    n_nodes: usize,
+}
+
+const MAX_SCHEMA_NODES: usize = 100_000;
+
+/// Where a schema node sits, for error messages: its JSON pointer and the field path it declares.
+struct At {
+    pointer: String,
+    field: String,
+}
+
+impl At {
+    fn error(&self, reason: impl Into<String>) -> SchemaError {
+        SchemaError::JsonSchema {
+            pointer: self.pointer.clone(),
+            field: self.field.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn child(&self, pointer_suffix: &str, field: String) -> At {
+        At {
+            pointer: format!("{}/{pointer_suffix}", self.pointer),
+            field,
+        }
+    }
+
+    fn keyword(&self, keyword: &str) -> At {
+        self.child(keyword, self.field.clone())
+    }
+
+    fn union_error(&self) -> SchemaError {
+        self.error(
+            "unions are not supported (only `X | None`); hint: declare one type, or split the alternatives into \
+             separate optional fields",
+        )
+    }
+}
+
+fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn is_null_schema(node: &Value) -> bool {
+    node.get("type").and_then(Value::as_str) == Some("null")
+}
+
+impl JsonSchemaReader<'_> {
+    /// `def_name` is the `$defs` key the node was reached through, which identifies Pydantic's `File` model.
+    fn read(&mut self, node: &Value, at: &At, def_name: Option<&str>) -> Result<Type, SchemaError> {
+        self.n_nodes += 1;
+        if self.n_nodes > MAX_SCHEMA_NODES {
+            return Err(at.error(format!(
+                "the schema expands to more than {MAX_SCHEMA_NODES} types"
+            )));
+        }
+        let Value::Object(object) = node else {
+            return Err(at.error(format!(
+                "expected a schema object, found {}",
+                describe(node)
+            )));
+        };
+        if let Some(reference) = object.get("$ref") {
+            let reference = reference
+                .as_str()
+                .ok_or_else(|| at.error("`$ref` must be a string"))?;
+            return self.read_ref(reference, at);
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(branches) = object.get(key) {
+                return self.read_union(branches, &at.keyword(key));
+            }
+        }
+        if let Some(all_of) = object.get("allOf") {
+            // Older Pydantic v2 wraps a `$ref` with siblings as `allOf: [{"$ref": ...}]`.
+            return match all_of.as_array().map(Vec::as_slice) {
+                Some([only]) => self.read(only, &at.keyword("allOf/0"), def_name),
+                _ => Err(at.error("`allOf` with several schemas is not supported")),
+            };
+        }
+        if let Some(values) = object.get("enum") {
+            return read_enum(values, &at.keyword("enum"));
+        }
+        if let Some(constant) = object.get("const") {
+            return match constant {
+                Value::String(s) => Ok(Type::Enum(vec![s.clone()])),
+                other => Err(at.error(format!(
+                    "only string constants are supported, found {}",
+                    describe(other)
+                ))),
+            };
+        }
+        match object.get("type") {
+            Some(Value::String(type_name)) => self.read_typed(type_name, object, at, def_name),
+            Some(Value::Array(type_names)) => {
+                let mut nullable = false;
+                let mut others = Vec::new();
+                for type_name in type_names {
+                    match type_name.as_str() {
+                        Some("null") => nullable = true,
+                        Some(name) => others.push(name),
+                        None => return Err(at.error("`type` list entries must be strings")),
+                    }
+                }
+                let ty = match others.as_slice() {
+                    [] => Type::String,
+                    [only] => self.read_typed(only, object, at, def_name)?,
+                    _ => return Err(at.union_error()),
+                };
+                Ok(if nullable { make_optional(ty) } else { ty })
+            }
+            None if object.contains_key("properties") => {
+                self.read_typed("object", object, at, def_name)
+            }
+            None => Err(
+                at.error("no `type` (an unconstrained value, like Python's Any, is not supported)")
+            ),
+            Some(other) => Err(at.error(format!(
+                "`type` must be a string or list, found {}",
+                describe(other)
+            ))),
+        }
+    }
+
+    fn read_ref(&mut self, reference: &str, at: &At) -> Result<Type, SchemaError> {
+        let Some(target_pointer) = reference.strip_prefix('#') else {
+            return Err(at.error(format!(
+                "`$ref` {reference} is not local (like #/$defs/Name)"
+            )));
+        };
+        if self.expanding.iter().any(|open| open == reference) {
+            return Err(SchemaError::RecursiveRef {
+                pointer: at.pointer.clone(),
+                field: at.field.clone(),
+                reference: reference.to_string(),
+            });
+        }
+        let target = self.doc.pointer(target_pointer);
+        let target =
+            target.ok_or_else(|| at.error(format!("`$ref` {reference} points at nothing")))?;
+        let def_name = target_pointer.rsplit('/').next();
+        self.expanding.push(reference.to_string());
+        let result = self.read(
+            target,
+            &At {
+                pointer: reference.to_string(),
+                field: at.field.clone(),
+            },
+            def_name,
+        );
+        self.expanding.pop();
+        result
+    }
+
+    fn read_union(&mut self, branches: &Value, at: &At) -> Result<Type, SchemaError> {
+        let Some(branches) = branches.as_array() else {
+            return Err(at.error("expected an array of schemas"));
+        };
+        let nullable = branches.iter().any(is_null_schema);
+        let others: Vec<(usize, &Value)> = branches
+            .iter()
+            .enumerate()
+            .filter(|(_, branch)| !is_null_schema(branch))
+            .collect();
+        // schemars writes a Rust enum with documented variants as a union of string constants.
+        let all_literals = others
+            .iter()
+            .all(|(_, branch)| branch.get("enum").is_some() || branch.get("const").is_some());
+        let ty = match others.as_slice() {
+            [] => Type::String,
+            [(idx, only)] => self.read(only, &at.keyword(&idx.to_string()), None)?,
+            _ if all_literals => {
+                let mut merged: Vec<String> = Vec::new();
+                for (idx, branch) in &others {
+                    let Type::Enum(values) =
+                        self.read(branch, &at.keyword(&idx.to_string()), None)?
+                    else {
+                        return Err(at.union_error());
+                    };
+                    for value in values {
+                        if !merged.contains(&value) {
+                            merged.push(value);
+                        }
+                    }
+                }
+                Type::Enum(merged)
+            }
+            _ => return Err(at.union_error()),
+        };
+        Ok(if nullable { make_optional(ty) } else { ty })
+    }
+
+    fn read_typed(
+        &mut self,
+        type_name: &str,
+        object: &Map<String, Value>,
+        at: &At,
+        def_name: Option<&str>,
+    ) -> Result<Type, SchemaError> {
+        let text = |key: &str| object.get(key).and_then(Value::as_str);
+        match type_name {
+            "string" => Ok(match (text("format"), text("contentEncoding")) {
+                (Some("date-time"), _) => Type::Datetime,
+                (Some("binary"), _) | (_, Some("base64")) => Type::Bytes,
+                _ => Type::String,
+            }),
+            "integer" => Ok(Type::Int),
+            "number" => Ok(Type::Float),
+            "boolean" => Ok(Type::Bool),
+            "null" => Ok(make_optional(Type::String)),
+            "array" if object.contains_key("prefixItems") => {
+                Err(at.error("tuples (`prefixItems`) are not supported; hint: use a list"))
+            }
+            "array" => {
+                let items = object
+                    .get("items")
+                    .ok_or_else(|| at.error("an array without `items` is not supported"))?;
+                let item = self.read(items, &at.child("items", format!("{}[]", at.field)), None)?;
+                Ok(Type::List(Box::new(item)))
+            }
+            "object" => self.read_object(object, at, def_name),
+            other => Err(at.error(format!("unknown type `{other}`"))),
+        }
+    }
+
+    fn read_object(
+        &mut self,
+        object: &Map<String, Value>,
+        at: &At,
+        def_name: Option<&str>,
+    ) -> Result<Type, SchemaError> {
+        let Some(properties) = object.get("properties").and_then(Value::as_object) else {
+            return Err(at.error(
+                "an object without `properties` (a map or dict) is not supported; hint: declare a model with named fields",
+            ));
+        };
+        let required = object.get("required").and_then(Value::as_array);
+        let required: Vec<&str> = required
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let named_file =
+            object.get("title").and_then(Value::as_str) == Some("File") || def_name == Some("File");
+        if named_file && properties.contains_key("source") && properties.contains_key("path") {
+            if let Some(extra) = properties.keys().find(|key| !is_file_field(key)) {
+                return Err(at.error(format!(
+                    "model `File` has field `{extra}`, which pail's File type does not have (source, path, size, \
+                     etag, version, last_modified, blake3); hint: put extra columns next to the File column"
+                )));
+            }
+            return Ok(Type::File);
+        }
+        let mut fields = Vec::new();
+        for (name, property) in properties {
+            let property_at = at.child(
+                &format!("properties/{}", escape_pointer_token(name)),
+                join(&at.field, name),
+            );
+            let ty = self.read(property, &property_at, None)?;
+            let ty = if required.contains(&name.as_str()) {
+                ty
+            } else {
+                make_optional(ty)
+            };
+            fields.push(Field {
+                name: name.clone(),
+                ty,
+            });
+        }
+        Ok(Type::Struct(fields))
+    }
+}
+
+fn read_enum(values: &Value, at: &At) -> Result<Type, SchemaError> {
+    let Some(values) = values.as_array() else {
+        return Err(at.error("`enum` must be an array"));
+    };
+    let mut names: Vec<String> = Vec::new();
+    let mut nullable = false;
+    for value in values {
+        match value {
+            Value::String(s) if !names.contains(s) => names.push(s.clone()),
+            Value::String(_) => {}
+            Value::Null => nullable = true,
+            other => {
+                return Err(at.error(format!(
+                    "only string enum values are supported, found {}",
+                    describe(other)
+                )));
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(at.error("`enum` has no string values"));
+    }
+    Ok(if nullable {
+        make_optional(Type::Enum(names))
+    } else {
+        Type::Enum(names)
+    })
+}
+
+// ------------------------------------------------------------
+// Comparison
+
+/// Schema comparison for semver bump rules. The descriptions are for humans; `Breaking` lists the breaking changes
+/// first, then any additive ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compat {
+    Same,
+    Additive(Vec<String>),
+    Breaking(Vec<String>),
+}
+
+#[derive(Default)]
+struct Changes {
+    additive: Vec<String>,
+    breaking: Vec<String>,
+}
+
+pub fn compare(old: &Schema, new: &Schema) -> Compat {
+    let mut changes = Changes::default();
+    compare_fields("", &old.fields, &new.fields, &mut changes);
+    if !changes.breaking.is_empty() {
+        changes.breaking.extend(changes.additive);
+        Compat::Breaking(changes.breaking)
+    } else if !changes.additive.is_empty() {
+        Compat::Additive(changes.additive)
+    } else {
+        Compat::Same
+    }
+}
+
+fn compare_fields(prefix: &str, old: &[Field], new: &[Field], changes: &mut Changes) {
+    for old_field in old {
+        let path = join(prefix, &old_field.name);
+        match new.iter().find(|field| field.name == old_field.name) {
+            Some(new_field) => compare_types(&path, &old_field.ty, &new_field.ty, changes),
+            None => changes.breaking.push(format!("column `{path}` removed")),
+        }
+    }
+    for new_field in new
+        .iter()
+        .filter(|field| !old.iter().any(|old_field| old_field.name == field.name))
+    {
+        changes
+            .additive
+            .push(format!("column `{}` added", join(prefix, &new_field.name)));
+    }
+}
+
+fn compare_types(path: &str, old: &Type, new: &Type, changes: &mut Changes) {
+    match (old, new) {
+        _ if old == new => {}
+        (Type::Optional(old_inner), Type::Optional(new_inner)) => {
+            compare_types(path, old_inner, new_inner, changes)
+        }
+        (_, Type::Optional(new_inner)) => {
+            changes
+                .additive
+                .push(format!("column `{path}` made optional"));
+            compare_types(path, old, new_inner, changes);
+        }
+        (Type::Optional(old_inner), _) => {
+            changes
+                .breaking
+                .push(format!("column `{path}` made required"));
+            compare_types(path, old_inner, new, changes);
+        }
+        (Type::Struct(old_fields), Type::Struct(new_fields)) => {
+            compare_fields(path, old_fields, new_fields, changes)
+        }
+        (Type::List(old_item), Type::List(new_item)) => {
+            compare_types(&format!("{path}[]"), old_item, new_item, changes)
+        }
+        (Type::Enum(old_values), Type::Enum(new_values)) => {
+            for value in new_values
+                .iter()
+                .filter(|value| !old_values.contains(value))
+            {
+                changes
+                    .additive
+                    .push(format!("column `{path}` enum value `{value}` added"));
+            }
+            for value in old_values
+                .iter()
+                .filter(|value| !new_values.contains(value))
+            {
+                changes
+                    .breaking
+                    .push(format!("column `{path}` enum value `{value}` removed"));
+            }
+        }
+        _ => changes
+            .breaking
+            .push(format!("column `{path}` retyped from {old} to {new}")),
+    }
+}
+
+// ------------------------------------------------------------
+// Inference
+
+/// Infers a schema from JSON records (each a JSON object) in one pass.
+#[derive(Default)]
+pub struct Inferrer {
+    fields: BTreeMap<String, Slot>,
+    n_records: u64,
+}
+
+/// What has been seen at one field path.
+#[derive(Default)]
+struct Slot {
+    kind: Kind,
+    nullable: bool,
+    /// The line where `kind` was settled, for conflict messages.
+    kind_line: u64,
+    /// How many parent objects had this key: fewer than the parent's `n_objects` makes the field optional.
+    n_present: u64,
+}
+
+#[derive(Default)]
+enum Kind {
+    /// Nothing but nulls (or, for list items, nothing at all) so far.
+    #[default]
+    Unknown,
+    Bool,
+    Int,
+    Float,
+    String,
+    Object {
+        fields: BTreeMap<String, Slot>,
+        n_objects: u64,
+    },
+    Array(Box<Slot>),
+}
+
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Unknown => "null",
+            Kind::Bool => "bool",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::String => "string",
+            Kind::Object { .. } => "object",
+            Kind::Array(_) => "array",
+        }
+    }
+
+    fn of(value: &Value) -> Kind {
+        match value {
+            Value::Null => Kind::Unknown,
+            Value::Bool(_) => Kind::Bool,
+            Value::Number(n) if n.is_i64() => Kind::Int,
+            Value::Number(_) => Kind::Float,
+            Value::String(_) => Kind::String,
+            Value::Object(_) => Kind::Object {
+                fields: BTreeMap::new(),
+                n_objects: 0,
+            },
+            Value::Array(_) => Kind::Array(Box::default()),
+        }
+    }
+}
+
+impl Inferrer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `line` is the 1-based line number, used in errors.
+    pub fn observe(&mut self, line: u64, record: &Value) -> Result<(), SchemaError> {
+        let Value::Object(object) = record else {
+            return Err(SchemaError::NotAnObject {
+                line,
+                found: describe(record),
+            });
+        };
+        observe_object(&mut self.fields, &mut self.n_records, line, object, "")
+    }
+
+    pub fn finish(self) -> Schema {
+        Schema {
+            format: SCHEMA_FORMAT,
+            fields: infer_fields(self.fields, self.n_records),
+        }
+    }
+}
+
+fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Result<(), SchemaError> {
+    let incoming = Kind::of(value);
+    match (&slot.kind, &incoming) {
+        (_, Kind::Unknown) => {
+            slot.nullable = true;
+            return Ok(());
+        }
+        (Kind::Unknown, _) | (Kind::Int, Kind::Float) => {
+            slot.kind = incoming;
+            slot.kind_line = line;
+        }
+        (Kind::Float, Kind::Int)
+        | (Kind::Int, Kind::Int)
+        | (Kind::Float, Kind::Float)
+        | (Kind::Bool, Kind::Bool)
+        | (Kind::String, Kind::String)
+        | (Kind::Object { .. }, Kind::Object { .. })
+        | (Kind::Array(_), Kind::Array(_)) => {}
+        (earlier, found) => {
+            return Err(SchemaError::Conflict {
+                line,
+                field: path.to_string(),
+                found: found.name().to_string(),
+                earlier: earlier.name().to_string(),
+                earlier_line: slot.kind_line,
+            });
+        }
+    }
+    match (&mut slot.kind, value) {
+        (Kind::Object { fields, n_objects }, Value::Object(object)) => {
+            observe_object(fields, n_objects, line, object, path)?;
+        }
+        (Kind::Array(item), Value::Array(items)) => {
+            let item_path = format!("{path}[]");
+            for item_value in items {
+                observe_value(item, line, item_value, &item_path)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn observe_object(
+    fields: &mut BTreeMap<String, Slot>,
+    n_objects: &mut u64,
+    line: u64,
+    object: &Map<String, Value>,
+    path: &str,
+) -> Result<(), SchemaError> {
+    *n_objects += 1;
+    for (name, value) in object {
+        let slot = fields.entry(name.clone()).or_default();
+        slot.n_present += 1;
+        observe_value(slot, line, value, &join(path, name))?;
+    }
+    Ok(())
+}
+
+fn infer_fields(fields: BTreeMap<String, Slot>, n_objects: u64) -> Vec<Field> {
+    fields
+        .into_iter()
+        .map(|(name, slot)| {
+            let missing_somewhere = slot.n_present < n_objects;
+            let ty = infer_type(slot);
+            Field {
+                name,
+                ty: if missing_somewhere {
+                    make_optional(ty)
+                } else {
+                    ty
+                },
+            }
+        })
+        .collect()
+}
+
+fn infer_type(slot: Slot) -> Type {
+    let ty = match slot.kind {
+        Kind::Unknown | Kind::String => Type::String,
+        Kind::Bool => Type::Bool,
+        Kind::Int => Type::Int,
+        Kind::Float => Type::Float,
+        Kind::Object { fields, n_objects } if looks_like_file(&fields, n_objects) => Type::File,
+        Kind::Object { fields, n_objects } => Type::Struct(infer_fields(fields, n_objects)),
+        Kind::Array(item) => Type::List(Box::new(infer_type(*item))),
+    };
+    if slot.nullable { make_optional(ty) } else { ty }
+}
+
+/// Always-present string `source` and `path`, and nothing but File keys of fitting kinds.
+fn looks_like_file(fields: &BTreeMap<String, Slot>, n_objects: u64) -> bool {
+    let required_string = |name: &str| {
+        fields.get(name).is_some_and(|slot| {
+            matches!(slot.kind, Kind::String) && !slot.nullable && slot.n_present == n_objects
+        })
+    };
+    required_string("source")
+        && required_string("path")
+        && fields
+            .iter()
+            .all(|(name, slot)| match (name.as_str(), &slot.kind) {
+                ("size", kind) => matches!(kind, Kind::Int | Kind::Unknown),
+                (name, kind) => is_file_field(name) && matches!(kind, Kind::String | Kind::Unknown),
+            })
+}
+
+// ------------------------------------------------------------
+// Arrow
+
+fn arrow_fields(fields: &[Field]) -> Fields {
+    fields
+        .iter()
+        .map(|field| arrow_field(&field.name, &field.ty))
+        .collect()
+}
+
+fn arrow_field(name: &str, ty: &Type) -> arrow_schema::Field {
+    match ty {
+        Type::Optional(inner) => arrow_field(name, inner).with_nullable(true),
+        _ => arrow_schema::Field::new(name, data_type(ty), false),
+    }
+}
+
+fn data_type(ty: &Type) -> DataType {
+    match ty {
+        Type::Bool => DataType::Boolean,
+        Type::Int => DataType::Int64,
+        Type::Float => DataType::Float64,
+        Type::String | Type::Enum(_) => DataType::Utf8,
+        Type::Bytes => DataType::Binary,
+        Type::Datetime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        Type::File => DataType::Struct(file_arrow_fields()),
+        Type::Struct(fields) => DataType::Struct(arrow_fields(fields)),
+        Type::List(item) => DataType::List(Arc::new(arrow_field("item", item))),
+        Type::Optional(inner) => data_type(inner),
+    }
+}
+
+fn null_buffer(validity: Vec<bool>) -> Option<NullBuffer> {
+    if validity.iter().all(|valid| *valid) {
+        None
+    } else {
+        Some(NullBuffer::from(validity))
+    }
+}
+
+/// JSON rows (already validated and normalized against `schema`) into one Arrow record batch.
+pub fn rows_to_batch(schema: &Schema, rows: &[Value]) -> Result<RecordBatch, SchemaError> {
+    if let Some((row_idx, row)) = rows.iter().enumerate().find(|(_, row)| !row.is_object()) {
+        return Err(SchemaError::NotNormalized {
+            path: String::new(),
+            message: format!("row {row_idx}: expected object, found {}", describe(row)),
+        });
+    }
+    let columns = schema
+        .fields
+        .iter()
+        .map(|field| {
+            let values: Vec<Option<&Value>> = rows.iter().map(|row| row.get(&field.name)).collect();
+            build_array(&field.ty, &values, &field.name)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    RecordBatch::try_new_with_options(Arc::new(schema.to_arrow()), columns, &options).map_err(
+        |source| SchemaError::Arrow {
+            path: String::new(),
+            source,
+        },
+    )
+}
+
+/// Missing and JSON null both become Arrow nulls; any other value must convert with `convert`.
+fn collect_values<'v, T>(
+    ty: &Type,
+    values: &[Option<&'v Value>],
+    path: &str,
+    convert: impl Fn(&'v Value) -> Option<T>,
+) -> Result<Vec<Option<T>>, SchemaError> {
+    values
+        .iter()
+        .map(|value| match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => convert(value)
+                .map(Some)
+                .ok_or_else(|| SchemaError::NotNormalized {
+                    path: path.to_string(),
+                    message: format!("expected {ty}, found {}", describe(value)),
+                }),
+        })
+        .collect()
+}
+
+fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<ArrayRef, SchemaError> {
+    let array: ArrayRef = match ty {
+        Type::Optional(inner) => return build_array(inner, values, path),
+        Type::Bool => Arc::new(BooleanArray::from(collect_values(
+            ty,
+            values,
+            path,
+            Value::as_bool,
+        )?)),
+        Type::Int => Arc::new(Int64Array::from(collect_values(
+            ty,
+            values,
+            path,
+            Value::as_i64,
+        )?)),
+        Type::Float => Arc::new(Float64Array::from(collect_values(
+            ty,
+            values,
+            path,
+            Value::as_f64,
+        )?)),
+        Type::String | Type::Enum(_) => Arc::new(StringArray::from(collect_values(
+            ty,
+            values,
+            path,
+            Value::as_str,
+        )?)),
+        Type::Bytes => {
+            let decode = |value: &Value| value.as_str().and_then(|text| BASE64.decode(text).ok());
+            Arc::new(BinaryArray::from_iter(collect_values(
+                ty, values, path, decode,
+            )?))
+        }
+        Type::Datetime => {
+            let micros = |value: &Value| {
+                value
+                    .as_str()
+                    .and_then(parse_datetime)
+                    .map(|datetime| datetime.timestamp_micros())
+            };
+            Arc::new(
+                TimestampMicrosecondArray::from(collect_values(ty, values, path, micros)?)
+                    .with_timezone("UTC"),
+            )
+        }
+        Type::File => build_struct(ty, &FILE_FIELDS, values, path)?,
+        Type::Struct(fields) => build_struct(ty, fields, values, path)?,
+        Type::List(item) => {
+            let lists = collect_values(ty, values, path, Value::as_array)?;
+            let lengths = lists.iter().map(|list| list.map_or(0, |items| items.len()));
+            let offsets = OffsetBuffer::from_lengths(lengths);
+            let item_values: Vec<Option<&Value>> = lists
+                .iter()
+                .flatten()
+                .flat_map(|items| items.iter().map(Some))
+                .collect();
+            let item_array = build_array(item, &item_values, &format!("{path}[]"))?;
+            let nulls = null_buffer(lists.iter().map(Option::is_some).collect());
+            let list = ListArray::try_new(
+                Arc::new(arrow_field("item", item)),
+                offsets,
+                item_array,
+                nulls,
+            )
+            .map_err(|source| SchemaError::Arrow {
+                path: path.to_string(),
+                source,
+            })?;
+            Arc::new(list)
+        }
+    };
+    Ok(array)
+}
+
+fn build_struct(
+    ty: &Type,
+    fields: &[Field],
+    values: &[Option<&Value>],
+    path: &str,
+) -> Result<ArrayRef, SchemaError> {
+    let objects = collect_values(ty, values, path, Value::as_object)?;
+    let children = fields
+        .iter()
+        .map(|field| {
+            let child_values: Vec<Option<&Value>> = objects
+                .iter()
+                .map(|object| object.and_then(|object| object.get(&field.name)))
+                .collect();
+            build_array(&field.ty, &child_values, &join(path, &field.name))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let nulls = null_buffer(objects.iter().map(Option::is_some).collect());
+    let array =
+        StructArray::try_new_with_length(arrow_fields(fields), children, nulls, values.len())
+            .map_err(|source| SchemaError::Arrow {
+                path: path.to_string(),
+                source,
+            })?;
+    Ok(Arc::new(array))
+}
+
+/// An Arrow record batch back into JSON rows, each an object with the schema's fields (null where Arrow has null).
+pub fn batch_to_rows(schema: &Schema, batch: &RecordBatch) -> Result<Vec<Value>, SchemaError> {
+    let mut columns = Vec::with_capacity(schema.fields.len());
+    for field in &schema.fields {
+        let array =
+            batch
+                .column_by_name(&field.name)
+                .ok_or_else(|| SchemaError::MissingColumn {
+                    column: field.name.clone(),
+                })?;
+        columns.push(array_to_values(&field.ty, array.as_ref(), &field.name)?.into_iter());
+    }
+    let rows = (0..batch.num_rows())
+        .map(|_| {
+            let row = schema
+                .fields
+                .iter()
+                .zip(columns.iter_mut())
+                .map(|(field, column)| (field.name.clone(), column.next().unwrap_or(Value::Null)))
+                .collect::<Map<_, _>>();
+            Value::Object(row)
+        })
+        .collect();
+    Ok(rows)
+}
+
+fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value>, SchemaError> {
+    let wrong_type = || SchemaError::ArrowType {
+        path: path.to_string(),
+        expected: ty.to_string(),
+        found: array.data_type().clone(),
+    };
+    let or_null = |value: Option<Value>| value.unwrap_or(Value::Null);
+    let values = match ty {
+        Type::Optional(inner) => return array_to_values(inner, array, path),
+        Type::Bool => array
+            .as_boolean_opt()
+            .ok_or_else(wrong_type)?
+            .iter()
+            .map(|v| or_null(v.map(Value::Bool)))
+            .collect(),
+        Type::Int => array
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(wrong_type)?
+            .iter()
+            .map(|v| or_null(v.map(Value::from)))
+            .collect(),
+        Type::Float => array
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(wrong_type)?
+            .iter()
+            .map(|v| or_null(v.map(Value::from)))
+            .collect(),
+        Type::String | Type::Enum(_) => {
+            let strings = array.as_string_opt::<i32>().ok_or_else(wrong_type)?;
+            strings
+                .iter()
+                .map(|v| or_null(v.map(Value::from)))
+                .collect()
+        }
+        Type::Bytes => {
+            let binary = array.as_binary_opt::<i32>().ok_or_else(wrong_type)?;
+            binary
+                .iter()
+                .map(|v| or_null(v.map(|bytes| Value::String(BASE64.encode(bytes)))))
+                .collect()
+        }
+        Type::Datetime => {
+            let timestamps = array
+                .as_primitive_opt::<TimestampMicrosecondType>()
+                .ok_or_else(wrong_type)?;
+            timestamps
+                .iter()
+                .map(|micros| match micros {
+                    None => Ok(Value::Null),
+                    Some(micros) => DateTime::from_timestamp_micros(micros)
+                        .map(|datetime| Value::String(format_datetime(&datetime)))
+                        .ok_or_else(|| SchemaError::NotNormalized {
+                            path: path.to_string(),
+                            message: format!(
+                                "timestamp {micros} µs is outside the supported date range"
+                            ),
+                        }),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        Type::File => struct_to_values(ty, &FILE_FIELDS, array, path)?,
+        Type::Struct(fields) => struct_to_values(ty, fields, array, path)?,
+        Type::List(item) => {
+            let list = array.as_list_opt::<i32>().ok_or_else(wrong_type)?;
+            let mut item_values =
+                array_to_values(item, list.values().as_ref(), &format!("{path}[]"))?;
+            let offsets = list.value_offsets();
+            (0..list.len())
+                .map(|row_idx| {
+                    if list.is_null(row_idx) {
+                        return Value::Null;
+                    }
+                    let (start, end) = (offsets[row_idx] as usize, offsets[row_idx + 1] as usize);
+                    Value::Array(
+                        item_values[start..end]
+                            .iter_mut()
+                            .map(std::mem::take)
+                            .collect(),
+                    )
+                })
+                .collect()
+        }
+    };
+    Ok(values)
+}
+
+fn struct_to_values(
+    ty: &Type,
+    fields: &[Field],
+    array: &dyn Array,
+    path: &str,
+) -> Result<Vec<Value>, SchemaError> {
+    let structs = array
+        .as_struct_opt()
+        .ok_or_else(|| SchemaError::ArrowType {
+            path: path.to_string(),
+            expected: ty.to_string(),
+            found: array.data_type().clone(),
+        })?;
+    let mut children = Vec::with_capacity(fields.len());
+    for field in fields {
+        let child_path = join(path, &field.name);
+        let child =
+            structs
+                .column_by_name(&field.name)
+                .ok_or_else(|| SchemaError::MissingColumn {
+                    column: child_path.clone(),
+                })?;
+        children.push(array_to_values(&field.ty, child.as_ref(), &child_path)?);
+    }
+    let values = (0..structs.len())
+        .map(|row_idx| {
+            if structs.is_null(row_idx) {
+                return Value::Null;
+            }
+            let object = fields
+                .iter()
+                .zip(children.iter_mut())
+                .map(|(field, child)| (field.name.clone(), std::mem::take(&mut child[row_idx])))
+                .collect::<Map<_, _>>();
+            Value::Object(object)
+        })
+        .collect();
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn optional(ty: Type) -> Type {
+        Type::Optional(Box::new(ty))
+    }
+
+    fn field(name: &str, ty: Type) -> Field {
+        Field {
+            name: name.to_string(),
+            ty,
+        }
+    }
+
+    fn schema(fields: Vec<Field>) -> Schema {
+        Schema {
+            format: SCHEMA_FORMAT,
+            fields,
+        }
+    }
+
+    fn weather() -> Type {
+        Type::Enum(
+            ["clear", "rain", "fog", "snow", "night"]
+                .map(String::from)
+                .to_vec(),
+        )
+    }
+
+    /// What Pydantic v2 emits for a `Sample` model with a `File` model, a `Weather` enum and a nested `Meta`.
+    fn pydantic_doc() -> Value {
+        let optional_of =
+            |schema: Value| json!({"anyOf": [schema, {"type": "null"}], "default": null});
+        json!({
+            "$defs": {
+                "File": {
+                    "properties": {
+                        "source": {"title": "Source", "type": "string"},
+                        "path": {"title": "Path", "type": "string"},
+                        "size": optional_of(json!({"type": "integer"})),
+                        "etag": optional_of(json!({"type": "string"})),
+                        "version": optional_of(json!({"type": "string"})),
+                        "last_modified": optional_of(json!({"format": "date-time", "type": "string"})),
+                        "blake3": optional_of(json!({"type": "string"}))
+                    },
+                    "required": ["source", "path"],
+                    "title": "File",
+                    "type": "object"
+                },
+                "Meta": {
+                    "properties": {
+                        "camera": {"title": "Camera", "type": "string"},
+                        "exposure": {"title": "Exposure", "type": "number"}
+                    },
+                    "required": ["camera", "exposure"],
+                    "title": "Meta",
+                    "type": "object"
+                },
+                "Weather": {"enum": ["clear", "rain", "fog", "snow", "night"], "title": "Weather", "type": "string"}
+            },
+            "properties": {
+                "file": {"$ref": "#/$defs/File"},
+                "weather": {"$ref": "#/$defs/Weather"},
+                "tags": {"items": {"type": "string"}, "title": "Tags", "type": "array"},
+                "meta": {"$ref": "#/$defs/Meta"},
+                "score": {"anyOf": [{"type": "number"}, {"type": "null"}], "default": null, "title": "Score"},
+                "captured_at": {"format": "date-time", "title": "Captured At", "type": "string"},
+                "split": {"const": "train", "title": "Split", "type": "string"},
+                "kind": {"enum": ["a", "b"], "title": "Kind", "type": "string"},
+                "thumbnail": {"anyOf": [{"format": "binary", "type": "string"}, {"type": "null"}], "default": null},
+                "previous": {"anyOf": [{"$ref": "#/$defs/File"}, {"type": "null"}], "default": null},
+                "note": {"default": "", "title": "Note", "type": "string"}
+            },
+            "required": ["file", "weather", "tags", "meta", "captured_at", "split", "kind"],
+            "title": "Sample",
+            "type": "object"
+        })
+    }
+
+    fn sample_schema() -> Schema {
+        Schema::from_json_schema(&pydantic_doc()).expect("the Pydantic document is supported")
+    }
+
+    #[test]
+    fn pydantic_document_becomes_schema() {
+        let expected = schema(vec![
+            field("captured_at", Type::Datetime),
+            field("file", Type::File),
+            field("kind", Type::Enum(vec!["a".into(), "b".into()])),
+            field(
+                "meta",
+                Type::Struct(vec![
+                    field("camera", Type::String),
+                    field("exposure", Type::Float),
+                ]),
+            ),
+            field("note", optional(Type::String)),
+            field("previous", optional(Type::File)),
+            field("score", optional(Type::Float)),
+            field("split", Type::Enum(vec!["train".into()])),
+            field("tags", Type::List(Box::new(Type::String))),
+            field("thumbnail", optional(Type::Bytes)),
+            field("weather", weather()),
+        ]);
+        assert_eq!(sample_schema(), expected);
+        assert_eq!(sample_schema().file_columns(), vec!["file", "previous"]);
+    }
+
+    #[test]
+    fn schemars_document_becomes_schema() {
+        let doc = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Row",
+            "type": "object",
+            "required": ["id", "labels"],
+            "properties": {
+                "id": {"type": "integer", "format": "uint64", "minimum": 0},
+                "caption": {"type": ["string", "null"]},
+                "labels": {"type": "array", "items": {"$ref": "#/definitions/Label"}},
+                "mode": {"oneOf": [{"type": "string", "enum": ["fast"]}, {"type": "string", "const": "slow"}]}
+            },
+            "definitions": {
+                "Label": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+            }
+        });
+        let expected = schema(vec![
+            field("caption", optional(Type::String)),
+            field("id", Type::Int),
+            field(
+                "labels",
+                Type::List(Box::new(Type::Struct(vec![field("name", Type::String)]))),
+            ),
+            field(
+                "mode",
+                optional(Type::Enum(vec!["fast".into(), "slow".into()])),
+            ),
+        ]);
+        assert_eq!(Schema::from_json_schema(&doc).unwrap(), expected);
+    }
+
+    #[test]
+    fn unsupported_json_schema_names_the_field() {
+        let union = json!({"type": "object", "properties": {"x": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}});
+        let error = Schema::from_json_schema(&union).unwrap_err().to_string();
+        assert!(
+            error.contains("field `x` (at #/properties/x/anyOf)"),
+            "{error}"
+        );
+        assert!(error.contains("unions are not supported"), "{error}");
+
+        let map = json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {"type": "integer"}}}});
+        let error = Schema::from_json_schema(&map).unwrap_err().to_string();
+        assert!(
+            error.contains("field `m`") && error.contains("map or dict"),
+            "{error}"
+        );
+
+        let missing = json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/Nope"}}});
+        let error = Schema::from_json_schema(&missing).unwrap_err().to_string();
+        assert!(error.contains("points at nothing"), "{error}");
+
+        let extra_file = json!({"type": "object", "properties": {"f": {"title": "File", "type": "object",
+            "properties": {"source": {"type": "string"}, "path": {"type": "string"}, "caption": {"type": "string"}}}}});
+        let error = Schema::from_json_schema(&extra_file)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`caption`"), "{error}");
+    }
+
+    #[test]
+    fn self_referencing_model_is_an_error() {
+        let doc = json!({
+            "$defs": {"Node": {"type": "object", "title": "Node", "required": ["value"], "properties": {
+                "value": {"type": "integer"},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}
+            }}},
+            "$ref": "#/$defs/Node"
+        });
+        let error = Schema::from_json_schema(&doc).unwrap_err();
+        assert!(
+            matches!(&error, SchemaError::RecursiveRef { reference, field, .. }
+            if reference == "#/$defs/Node" && field == "children[]"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn exponential_ref_expansion_is_capped() {
+        let mut defs = Map::new();
+        defs.insert("L0".to_string(), json!({"type": "integer"}));
+        for level in 1..40 {
+            let child = json!({"$ref": format!("#/$defs/L{}", level - 1)});
+            let model = json!({"type": "object", "required": ["a", "b"], "properties": {"a": child, "b": child}});
+            defs.insert(format!("L{level}"), model);
+        }
+        let doc = json!({"$defs": defs, "$ref": "#/$defs/L39"});
+        let error = Schema::from_json_schema(&doc).unwrap_err().to_string();
+        assert!(error.contains("more than 100000"), "{error}");
+    }
+
+    fn valid_record() -> Value {
+        json!({
+            "captured_at": "2024-05-01T14:00:00+02:00",
+            "file": {"source": "s3://bucket", "path": "a/b.jpg", "size": 12},
+            "kind": "a",
+            "meta": {"camera": "x1", "exposure": 2},
+            "split": "train",
+            "tags": ["day", "city"],
+            "weather": "rain"
+        })
+    }
+
+    #[test]
+    fn validate_normalizes() {
+        let normalized = sample_schema().validate(&valid_record()).unwrap();
+        let expected = json!({
+            "captured_at": "2024-05-01T12:00:00.000000Z",
+            "file": {"source": "s3://bucket", "path": "a/b.jpg", "size": 12, "etag": null, "version": null,
+                     "last_modified": null, "blake3": null},
+            "kind": "a",
+            "meta": {"camera": "x1", "exposure": 2.0},
+            "note": null,
+            "previous": null,
+            "score": null,
+            "split": "train",
+            "tags": ["day", "city"],
+            "thumbnail": null,
+            "weather": "rain"
+        });
+        assert_eq!(normalized, expected);
+        assert!(normalized["meta"]["exposure"].is_f64());
+    }
+
+    fn violation_of(schema: &Schema, change: impl FnOnce(&mut Value)) -> String {
+        let mut record = valid_record();
+        change(&mut record);
+        schema.validate(&record).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn validate_errors_name_path_and_problem() {
+        let schema = sample_schema();
+        assert_eq!(
+            violation_of(&schema, |r| r["weather"] = json!("hail")),
+            r#"weather: "hail" is not one of clear, rain, fog, snow, night"#
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["file"]["size"] = json!("12")),
+            r#"file.size: expected int, found string "12""#
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["file"]["size"] = json!(3.0)),
+            "file.size: expected int, found float 3.0"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["file"]["size"] = json!(-1)),
+            "file.size: expected a non-negative int, found int -1"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["tags"][1] = json!(5)),
+            "tags[1]: expected string, found int 5"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["meta"]["lens"] = json!("x")),
+            "meta.lens: unknown field (not in the schema)"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["file"]["mtime"] = json!(1)),
+            "file.mtime: unknown field (not in the schema)"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| {
+                r.as_object_mut().unwrap().remove("kind");
+            }),
+            "kind: missing required field"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| {
+                r["file"].as_object_mut().unwrap().remove("path");
+            }),
+            "file.path: missing required field"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["meta"] = json!(null)),
+            "meta: expected struct, found null"
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["file"] = json!("a.jpg")),
+            r#"file: expected File, found string "a.jpg""#
+        );
+        assert_eq!(
+            violation_of(&schema, |r| r["thumbnail"] = json!("not base64!"))
+                .split(',')
+                .next()
+                .unwrap(),
+            "thumbnail: expected bytes (standard base64 with padding)"
+        );
+        assert!(
+            violation_of(&schema, |r| r["captured_at"] = json!("yesterday"))
+                .starts_with("captured_at: expected datetime")
+        );
+        assert_eq!(
+            schema.validate(&json!([1])).unwrap_err().to_string(),
+            "expected object, found array"
+        );
+    }
+
+    #[test]
+    fn datetimes_normalize_to_utc_micros() {
+        let schema = schema(vec![field("t", Type::Datetime)]);
+        let normalize = |text: &str| {
+            schema
+                .validate(&json!({"t": text}))
+                .map(|row| row["t"].clone())
+        };
+        assert_eq!(
+            normalize("2024-05-01T12:00:00Z").unwrap(),
+            json!("2024-05-01T12:00:00.000000Z")
+        );
+        assert_eq!(
+            normalize("2024-05-01T12:00:00.5-01:30").unwrap(),
+            json!("2024-05-01T13:30:00.500000Z")
+        );
+        assert_eq!(
+            normalize("2024-05-01T12:00:00.123456789Z").unwrap(),
+            json!("2024-05-01T12:00:00.123456Z")
+        );
+        assert_eq!(
+            normalize("2024-05-01T12:00:00").unwrap(),
+            json!("2024-05-01T12:00:00.000000Z")
+        );
+        assert_eq!(
+            normalize("2024-05-01T12:00:00.25").unwrap(),
+            json!("2024-05-01T12:00:00.250000Z")
+        );
+        assert!(normalize("2024-05-01").is_err());
+        assert!(normalize("2024-13-01T00:00:00Z").is_err());
+    }
+
+    fn infer(records: &[Value]) -> Result<Schema, SchemaError> {
+        let mut inferrer = Inferrer::new();
+        for (idx, record) in records.iter().enumerate() {
+            inferrer.observe(idx as u64 + 1, record)?;
+        }
+        Ok(inferrer.finish())
+    }
+
+    #[test]
+    fn inference_unifies_records() {
+        let inferred = infer(&[
+            json!({"n": 1, "x": 1, "file": {"source": "s3://b", "path": "k", "size": 3}, "tags": [], "meta": {"a": 1},
+                   "gone": true, "nothing": null, "list": [1]}),
+            json!({"n": 2, "x": 2.5, "file": {"source": "s3://b", "path": "k2", "etag": "e"}, "tags": [],
+                   "meta": {"b": "s"}, "nothing": null, "list": [null, 2.5], "when": "2024-05-01T00:00:00Z"}),
+        ])
+        .unwrap();
+        let expected = schema(vec![
+            field("file", Type::File),
+            field("gone", optional(Type::Bool)),
+            field("list", Type::List(Box::new(optional(Type::Float)))),
+            field(
+                "meta",
+                Type::Struct(vec![
+                    field("a", optional(Type::Int)),
+                    field("b", optional(Type::String)),
+                ]),
+            ),
+            field("n", Type::Int),
+            field("nothing", optional(Type::String)),
+            field("tags", Type::List(Box::new(Type::String))),
+            field("when", optional(Type::String)),
+            field("x", Type::Float),
+        ]);
+        assert_eq!(inferred, expected);
+
+        let not_file =
+            infer(&[json!({"f": {"source": "s", "path": "p", "caption": "c"}})]).unwrap();
+        assert!(matches!(&not_file.fields[0].ty, Type::Struct(fields) if fields.len() == 3));
+        assert_eq!(infer(&[]).unwrap(), schema(vec![]));
+    }
+
+    #[test]
+    fn inference_conflicts_name_field_and_lines() {
+        let error = infer(&[json!({"x": "a"}), json!({"y": 1}), json!({"x": 3})]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 3: field `x` is int but was string at line 1; hint: pass --schema to declare it"
+        );
+        let error = infer(&[json!({"m": {"a": [1]}}), json!({"m": {"a": {"b": 1}}})]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 2: field `m.a` is object but was array at line 1; hint: pass --schema to declare it"
+        );
+        let error = infer(&[json!({"t": [1, "a"]})]).unwrap_err().to_string();
+        assert!(
+            error.starts_with("line 1: field `t[]` is string but was int at line 1"),
+            "{error}"
+        );
+        let error = infer(&[json!({}), json!([1])]).unwrap_err().to_string();
+        assert_eq!(error, "line 2: expected a JSON object, found array");
+    }
+
+    #[test]
+    fn rows_round_trip_through_arrow() {
+        let schema = schema(vec![
+            field("file", Type::File),
+            field("maybe_file", optional(Type::File)),
+            field("tags", Type::List(Box::new(Type::String))),
+            field(
+                "scores",
+                optional(Type::List(Box::new(optional(Type::Float)))),
+            ),
+            field(
+                "meta",
+                optional(Type::Struct(vec![
+                    field("a", Type::Int),
+                    field("b", optional(Type::Bool)),
+                ])),
+            ),
+            field("empty", Type::Struct(vec![])),
+            field("blob", optional(Type::Bytes)),
+            field("at", Type::Datetime),
+            field("weather", weather()),
+        ]);
+        let inputs = [
+            json!({"file": {"source": "s3://b", "path": "a.jpg", "size": 10, "etag": "e1",
+                            "last_modified": "2024-01-02T03:04:05.678Z", "blake3": "ab"},
+                   "maybe_file": {"source": "file:///d", "path": "x"},
+                   "tags": ["a", "b"], "scores": [1.5, null, 2], "meta": {"a": 7, "b": true}, "empty": {},
+                   "blob": "AAEC/w==", "at": "2024-05-01T12:00:00Z", "weather": "fog"}),
+            json!({"file": {"source": "s3://b", "path": "b.jpg"}, "tags": [], "scores": null, "meta": null,
+                   "empty": {}, "at": "1969-12-31T23:59:59.999999Z", "weather": "night"}),
+            json!({"file": {"source": "s3://b", "path": "c.jpg", "version": "v3"}, "tags": ["c"], "meta": {"a": -1},
+                   "empty": {}, "blob": "", "at": "2030-01-01T00:00:00.000001+00:00", "weather": "clear"}),
+        ];
+        let rows: Vec<Value> = inputs
+            .iter()
+            .map(|input| schema.validate(input).unwrap())
+            .collect();
+        let batch = rows_to_batch(&schema, &rows).unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        assert_eq!(batch.schema().as_ref(), &schema.to_arrow());
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), rows);
+        assert_eq!(
+            batch_to_rows(&schema, &batch.slice(1, 2)).unwrap(),
+            rows[1..]
+        );
+
+        let empty = rows_to_batch(&schema, &[]).unwrap();
+        assert_eq!(batch_to_rows(&schema, &empty).unwrap(), Vec::<Value>::new());
+
+        let bad = vec![
+            json!({"file": {"source": "s", "path": "p"}, "tags": "x", "empty": {}, "at": "2024-05-01T12:00:00Z",
+                              "weather": "fog"}),
+        ];
+        let error = rows_to_batch(&schema, &bad).unwrap_err();
+        assert!(
+            matches!(&error, SchemaError::NotNormalized { path, .. } if path == "tags"),
+            "{error}"
+        );
+        let missing_required =
+            vec![json!({"tags": [], "empty": {}, "at": "2024-05-01T12:00:00Z", "weather": "fog"})];
+        assert!(rows_to_batch(&schema, &missing_required).is_err());
+    }
+
+    #[test]
+    fn arrow_mapping() {
+        let arrow = sample_schema().to_arrow();
+        let data_type = |name: &str| arrow.field_with_name(name).unwrap().data_type().clone();
+        let nullable = |name: &str| arrow.field_with_name(name).unwrap().is_nullable();
+        assert_eq!(
+            data_type("captured_at"),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(data_type("file"), DataType::Struct(file_arrow_fields()));
+        assert_eq!(data_type("thumbnail"), DataType::Binary);
+        assert_eq!(data_type("weather"), DataType::Utf8);
+        assert_eq!(
+            data_type("tags"),
+            DataType::List(Arc::new(arrow_schema::Field::new(
+                "item",
+                DataType::Utf8,
+                false
+            )))
+        );
+        assert!(
+            !nullable("file") && nullable("previous") && nullable("score") && !nullable("weather")
+        );
+        let file = file_arrow_fields();
+        let names: Vec<_> = file
+            .iter()
+            .map(|f| (f.name().as_str(), f.is_nullable()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("source", false),
+                ("path", false),
+                ("size", true),
+                ("etag", true),
+                ("version", true),
+                ("last_modified", true),
+                ("blake3", true)
+            ]
+        );
+        assert_eq!(file[2].data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn tree_and_columns() {
+        let schema = schema(vec![
+            field("file", Type::File),
+            field(
+                "weather",
+                Type::Enum(vec!["clear".into(), "rain".into(), "fog".into()]),
+            ),
+            field("tags", Type::List(Box::new(Type::String))),
+            field("meta", Type::Struct(vec![field("a", Type::Int)])),
+            field(
+                "boxes",
+                Type::List(Box::new(Type::Struct(vec![field("x", Type::Float)]))),
+            ),
+        ]);
+        let expected = "\
+file: File
+  source: string
+  path: string
+  size: optional<int>
+  etag: optional<string>
+  version: optional<string>
+  last_modified: optional<datetime>
+  blake3: optional<string>
+weather: enum(clear, rain, fog)
+tags: list<string>
+meta: struct
+  a: int
+boxes: list<struct>
+  x: float
+";
+        assert_eq!(schema.render_tree(), expected);
+        assert_eq!(
+            schema.flat_columns(),
+            [
+                "file.source",
+                "file.path",
+                "file.size",
+                "file.etag",
+                "file.version",
+                "file.last_modified",
+                "file.blake3",
+                "weather",
+                "tags",
+                "meta.a",
+                "boxes"
+            ]
+        );
+        assert_eq!(schema.file_columns(), ["file"]);
+        assert_eq!(Schema::listing().file_columns(), ["file"]);
+    }
+
+    #[test]
+    fn compare_classifies_changes() {
+        let base = schema(vec![
+            field("a", Type::Int),
+            field("b", optional(Type::String)),
+            field("e", Type::Enum(vec!["x".into(), "y".into()])),
+            field("m", Type::Struct(vec![field("k", Type::Int)])),
+        ]);
+        let with = |change: &dyn Fn(&mut Vec<Field>)| {
+            let mut fields = base.fields.clone();
+            change(&mut fields);
+            compare(&base, &schema(fields))
+        };
+        assert_eq!(compare(&base, &base.clone()), Compat::Same);
+        assert_eq!(
+            with(&|f| f.push(field("z", Type::Int))),
+            Compat::Additive(vec!["column `z` added".into()])
+        );
+        assert_eq!(
+            with(&|f| f[0].ty = optional(Type::Int)),
+            Compat::Additive(vec!["column `a` made optional".into()])
+        );
+        assert_eq!(
+            with(&|f| f[1].ty = Type::String),
+            Compat::Breaking(vec!["column `b` made required".into()])
+        );
+        assert_eq!(
+            with(&|f| {
+                f.remove(0);
+            }),
+            Compat::Breaking(vec!["column `a` removed".into()])
+        );
+        assert_eq!(
+            with(&|f| f[0].ty = Type::String),
+            Compat::Breaking(vec!["column `a` retyped from int to string".into()])
+        );
+        assert_eq!(
+            with(&|f| f[2].ty = Type::Enum(vec!["x".into(), "y".into(), "w".into()])),
+            Compat::Additive(vec!["column `e` enum value `w` added".into()])
+        );
+        assert_eq!(
+            with(&|f| f[2].ty = Type::Enum(vec!["x".into()])),
+            Compat::Breaking(vec!["column `e` enum value `y` removed".into()])
+        );
+        assert_eq!(
+            with(&|f| {
+                f[3].ty = Type::Struct(vec![field("j", Type::Int)]);
+                f.push(field("z", Type::Int));
+            }),
+            Compat::Breaking(vec![
+                "column `m.k` removed".into(),
+                "column `m.j` added".into(),
+                "column `z` added".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn schema_round_trips_through_cbor() {
+        let schema = sample_schema();
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&schema, &mut bytes).unwrap();
+        let decoded: Schema = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(decoded, schema);
+        let mut again = Vec::new();
+        ciborium::into_writer(&decoded, &mut again).unwrap();
+        assert_eq!(again, bytes, "encoding is deterministic");
+    }
+}

@@ -1,0 +1,400 @@
+//! The redb database behind `.pail/`: objects, refs and small metadata.
+//!
+//! redb lets one process hold the file at a time, so callers open the store for one
+//! transaction's worth of work and drop it; `Store::open` waits (bounded) while another
+//! pail process holds it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::object::{Kind, ObjectId};
+
+const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+const REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("refs");
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// The store's own format, recorded in the `meta` table.
+pub const STORE_FORMAT: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the repository database at {path} is held by another pail process and stayed busy for {waited:?}"
+    )]
+    Busy { path: PathBuf, waited: Duration },
+    #[error("could not open the repository database at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    #[error("repository database error: {0}")]
+    Db(#[from] redb::Error),
+    #[error("object {id} in the local store is corrupt: {detail}")]
+    Corrupt { id: String, detail: String },
+}
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(err: redb::TransactionError) -> Self {
+        StoreError::Db(err.into())
+    }
+}
+impl From<redb::TableError> for StoreError {
+    fn from(err: redb::TableError) -> Self {
+        StoreError::Db(err.into())
+    }
+}
+impl From<redb::StorageError> for StoreError {
+    fn from(err: redb::StorageError) -> Self {
+        StoreError::Db(err.into())
+    }
+}
+impl From<redb::CommitError> for StoreError {
+    fn from(err: redb::CommitError) -> Self {
+        StoreError::Db(err.into())
+    }
+}
+
+/// How long to wait for another process to release the database, and whom to tell.
+pub struct WaitPolicy<'a> {
+    pub timeout: Duration,
+    /// Called once, when the first attempt finds the database busy.
+    pub on_wait: Option<&'a (dyn Fn() + Sync)>,
+}
+
+impl Default for WaitPolicy<'_> {
+    fn default() -> Self {
+        WaitPolicy {
+            timeout: Duration::from_secs(60),
+            on_wait: None,
+        }
+    }
+}
+
+pub struct Store {
+    db: redb::Database,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, waiting while another process holds it.
+    pub fn open(path: &Path, wait: &WaitPolicy) -> Result<Store, StoreError> {
+        let started = Instant::now();
+        let mut told = false;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let result = redb::Database::builder()
+                .set_cache_size(32 * 1024 * 1024)
+                .create(path);
+            match result {
+                Ok(db) => return Ok(Store { db }),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    let waited = started.elapsed();
+                    if waited >= wait.timeout {
+                        return Err(StoreError::Busy {
+                            path: path.to_path_buf(),
+                            waited,
+                        });
+                    }
+                    if !told && waited > Duration::from_millis(500) {
+                        if let Some(on_wait) = wait.on_wait {
+                            on_wait();
+                        }
+                        told = true;
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn read(&self) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            txn: self.db.begin_read()?,
+        })
+    }
+
+    pub fn write(&self) -> Result<Writer, StoreError> {
+        Ok(Writer {
+            txn: self.db.begin_write()?,
+        })
+    }
+}
+
+fn split_object(id: &ObjectId, stored: &[u8]) -> Result<(Kind, Vec<u8>), StoreError> {
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        id: id.to_hex(),
+        detail: detail.to_string(),
+    };
+    let (&code, bytes) = stored
+        .split_first()
+        .ok_or_else(|| corrupt("empty record"))?;
+    let kind = Kind::from_code(code).ok_or_else(|| corrupt("unknown kind code"))?;
+    Ok((kind, bytes.to_vec()))
+}
+
+fn hex_prefix_range(prefix: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    // An odd number of hex digits covers a range of the next byte.
+    let mut low = Vec::new();
+    let chars: Vec<char> = prefix.chars().collect();
+    for pair in chars.chunks(2) {
+        let hi = pair[0].to_digit(16).unwrap_or(0) as u8;
+        let lo = pair.get(1).and_then(|c| c.to_digit(16)).unwrap_or(0) as u8;
+        low.push(hi << 4 | lo);
+    }
+    let mut high = low.clone();
+    let odd = chars.len() % 2 == 1;
+    // Increment the prefix as a big number to get the exclusive upper bound.
+    let mut idx = high.len();
+    let step: u8 = if odd { 0x10 } else { 1 };
+    let mut carry = step;
+    while idx > 0 && carry > 0 {
+        idx -= 1;
+        let (sum, overflow) = high[idx].overflowing_add(carry);
+        high[idx] = sum;
+        carry = if overflow { 1 } else { 0 };
+    }
+    if carry > 0 {
+        (low, None)
+    } else {
+        (low, Some(high))
+    }
+}
+
+macro_rules! read_methods {
+    () => {
+        /// An object's kind and bytes, if present.
+        pub fn object(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>, StoreError> {
+            let table = match self.txn.open_table(OBJECTS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            match table.get(id.0.as_slice())? {
+                Some(guard) => Ok(Some(split_object(id, guard.value())?)),
+                None => Ok(None),
+            }
+        }
+
+        pub fn has_object(&self, id: &ObjectId) -> Result<bool, StoreError> {
+            let table = match self.txn.open_table(OBJECTS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                Err(err) => return Err(err.into()),
+            };
+            Ok(table.get(id.0.as_slice())?.is_some())
+        }
+
+        /// Ids and kinds of the objects whose hex id starts with `prefix`.
+        pub fn objects_with_prefix(
+            &self,
+            prefix: &str,
+        ) -> Result<Vec<(ObjectId, Kind)>, StoreError> {
+            let table = match self.txn.open_table(OBJECTS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            let (low, high) = hex_prefix_range(prefix);
+            let mut found = Vec::new();
+            let iter = match &high {
+                Some(high) => table.range(low.as_slice()..high.as_slice())?,
+                None => table.range(low.as_slice()..)?,
+            };
+            for entry in iter {
+                let (key, value) = entry?;
+                let id = ObjectId::from_slice(key.value()).ok_or_else(|| StoreError::Corrupt {
+                    id: format!("{:?}", key.value()),
+                    detail: "key is not 32 bytes".into(),
+                })?;
+                let (kind, _) = split_object(&id, &value.value()[..1.min(value.value().len())])?;
+                found.push((id, kind));
+            }
+            Ok(found)
+        }
+
+        pub fn get_ref(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
+            let table = match self.txn.open_table(REFS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            match table.get(name)? {
+                Some(guard) => Ok(Some(ObjectId::from_slice(guard.value()).ok_or_else(
+                    || StoreError::Corrupt {
+                        id: name.to_string(),
+                        detail: "ref value is not 32 bytes".into(),
+                    },
+                )?)),
+                None => Ok(None),
+            }
+        }
+
+        /// Refs whose name starts with `prefix`, in name order.
+        pub fn refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
+            let table = match self.txn.open_table(REFS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            let mut found = Vec::new();
+            for entry in table.range(prefix..)? {
+                let (key, value) = entry?;
+                let name = key.value();
+                if !name.starts_with(prefix) {
+                    break;
+                }
+                let id =
+                    ObjectId::from_slice(value.value()).ok_or_else(|| StoreError::Corrupt {
+                        id: name.to_string(),
+                        detail: "ref value is not 32 bytes".into(),
+                    })?;
+                found.push((name.to_string(), id));
+            }
+            Ok(found)
+        }
+
+        pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+            let table = match self.txn.open_table(META) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            Ok(table.get(key)?.map(|guard| guard.value().to_string()))
+        }
+    };
+}
+
+pub struct Reader {
+    txn: redb::ReadTransaction,
+}
+
+impl Reader {
+    read_methods!();
+}
+
+pub struct Writer {
+    txn: redb::WriteTransaction,
+}
+
+impl Writer {
+    read_methods!();
+
+    /// Stores an object unless it is already there; returns whether it was new.
+    pub fn put_object(&self, kind: Kind, id: &ObjectId, bytes: &[u8]) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(OBJECTS)?;
+        if table.get(id.0.as_slice())?.is_some() {
+            return Ok(false);
+        }
+        let mut stored = Vec::with_capacity(bytes.len() + 1);
+        stored.push(kind.code());
+        stored.extend_from_slice(bytes);
+        table.insert(id.0.as_slice(), stored.as_slice())?;
+        Ok(true)
+    }
+
+    pub fn set_ref(&self, name: &str, id: &ObjectId) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(REFS)?;
+        table.insert(name, id.0.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_ref(&self, name: &str) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(REFS)?;
+        Ok(table.remove(name)?.is_some())
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(META)?;
+        table.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Creates every table, so later readers find them.
+    pub fn create_tables(&self) -> Result<(), StoreError> {
+        self.txn.open_table(OBJECTS)?;
+        self.txn.open_table(REFS)?;
+        self.txn.open_table(META)?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ranges() {
+        assert_eq!(hex_prefix_range("ab"), (vec![0xab], Some(vec![0xac])));
+        assert_eq!(
+            hex_prefix_range("abc"),
+            (vec![0xab, 0xc0], Some(vec![0xab, 0xd0]))
+        );
+        assert_eq!(hex_prefix_range("ff"), (vec![0xff], None));
+        assert_eq!(
+            hex_prefix_range("abf"),
+            (vec![0xab, 0xf0], Some(vec![0xac, 0x00]))
+        );
+    }
+
+    #[test]
+    fn objects_refs_and_prefix_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let id = ObjectId::compute(Kind::Blob, b"hello");
+        {
+            let store = Store::open(&path, &WaitPolicy::default()).unwrap();
+            let writer = store.write().unwrap();
+            writer.create_tables().unwrap();
+            assert!(writer.put_object(Kind::Blob, &id, b"hello").unwrap());
+            assert!(!writer.put_object(Kind::Blob, &id, b"hello").unwrap());
+            writer
+                .set_ref("datasets/a/b/c/versions/1.0.0", &id)
+                .unwrap();
+            writer.commit().unwrap();
+        }
+        let store = Store::open(&path, &WaitPolicy::default()).unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(
+            reader.object(&id).unwrap(),
+            Some((Kind::Blob, b"hello".to_vec()))
+        );
+        let hex = id.to_hex();
+        assert_eq!(
+            reader.objects_with_prefix(&hex[..5]).unwrap(),
+            vec![(id, Kind::Blob)]
+        );
+        assert_eq!(reader.refs("datasets/a/").unwrap().len(), 1);
+        assert!(reader.refs("datasets/b/").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_open_waits_then_reports_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let _held = Store::open(&path, &WaitPolicy::default()).unwrap();
+        let err = Store::open(
+            &path,
+            &WaitPolicy {
+                timeout: Duration::from_millis(50),
+                on_wait: None,
+            },
+        )
+        .err()
+        .expect("second open must not succeed while the first is held");
+        assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+    }
+}
