@@ -15,7 +15,8 @@ pub enum NameError {
 }
 
 const NAME_RULE: &str = "use `[namespace.[project.]]name`, each part lowercase letters, digits, `_` or `-`, starting with a letter or digit";
-const TAG_RULE: &str = "use lowercase letters, digits, `.`, `_` or `-`, starting with a letter or digit; not `latest` and not a semver";
+const TAG_RULE: &str =
+    "use lowercase letters, digits, `.`, `_` or `-`, starting with a letter; not `latest`";
 
 /// A dataset's full name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,13 +114,12 @@ impl fmt::Display for DatasetName {
 /// Checks a tag name.
 pub fn check_tag(text: &str) -> Result<(), NameError> {
     let mut chars = text.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && chars.all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' || c == '.'
         })
         && text.len() <= 128
-        && text != "latest"
-        && semver::Version::parse(text).is_err();
+        && text != "latest";
     if ok {
         Ok(())
     } else {

@@ -1201,9 +1201,16 @@ fn for_each_record(
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).map_err(|err| RepoError::BadJson {
-            line: line_no,
-            detail: err.to_string(),
+        let value: Value = serde_json::from_str(&line).map_err(|err| {
+            // serde_json counts lines within this one line; the column is what helps.
+            let text = err.to_string();
+            let message = text
+                .rfind(" at line ")
+                .map_or(text.as_str(), |at| &text[..at]);
+            RepoError::BadJson {
+                line: line_no,
+                detail: format!("{message} (column {})", err.column()),
+            }
         })?;
         each(line_no, value)?;
     }

@@ -1,0 +1,169 @@
+//! Shared helpers for the end-to-end tests: a temp workspace and a `pail` runner with a
+//! cleared environment, a temp HOME, a fixed author and a fixed clock.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub struct Pail {
+    _dir: tempfile::TempDir,
+    pub work: PathBuf,
+    pub home: PathBuf,
+    pub bin: PathBuf,
+    pub extra_env: Vec<(String, String)>,
+}
+
+pub fn write_file(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+impl Pail {
+    pub fn new() -> Pail {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        Pail {
+            work,
+            home,
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_pail")),
+            _dir: dir,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("HOME".to_string(), self.home.display().to_string()),
+            (
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_default(),
+            ),
+            (
+                "PAIL_AUTHOR".to_string(),
+                "Test Author <test@example.com>".to_string(),
+            ),
+            ("PAIL_TIME".to_string(), "2026-01-02T03:04:05Z".to_string()),
+            ("GIT_CONFIG_NOSYSTEM".to_string(), "1".to_string()),
+        ];
+        vars.extend(self.extra_env.iter().cloned());
+        vars
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .current_dir(&self.work)
+            .env_clear()
+            .envs(self.env_vars())
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run_full(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut command = self.command(args);
+        command.current_dir(dir);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if stdin.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        let mut child = command.spawn().expect("pail runs");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().unwrap();
+            let input = input.to_string();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(input.as_bytes());
+            });
+        }
+        let output = child.wait_with_output().unwrap();
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn run_in(&self, dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_full(dir, args, stdin, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.run_full(&self.work, args, None, env)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run_in(&self.work, args, None);
+        assert_eq!(
+            out.code, 0,
+            "pail {args:?} failed:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let out = self.run_in(&self.work, args, Some(stdin));
+        assert_eq!(
+            out.code, 0,
+            "pail {args:?} failed:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
+    pub fn fails(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.run_in(&self.work, args, None);
+        assert_eq!(
+            out.code, code,
+            "pail {args:?}:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.stderr.contains("error"),
+            "no error message: {}",
+            out.stderr
+        );
+        out
+    }
+
+    pub fn fails_stdin(&self, code: i32, args: &[&str], stdin: &str) -> Output {
+        let out = self.run_in(&self.work, args, Some(stdin));
+        assert_eq!(
+            out.code, code,
+            "pail {args:?}:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|err| panic!("{err}: {}", out.stdout))
+    }
+
+    pub fn json_stdin(&self, args: &[&str], stdin: &str) -> Value {
+        let out = self.ok_stdin(args, stdin);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|err| panic!("{err}: {}", out.stdout))
+    }
+}
