@@ -481,10 +481,11 @@ async fn list_store(
         url: url.to_string(),
         source,
     };
+    // `parse` keeps the key as it is; `from` would percent-encode characters such as `#`.
     let prefix_path = if prefix.is_empty() {
         None
     } else {
-        Some(object_store::path::Path::from(prefix))
+        Some(object_store::path::Path::parse(prefix).map_err(|err| store_err(err.into()))?)
     };
     let mut stream = store.list(prefix_path.as_ref());
     let mut batch = Vec::with_capacity(BATCH);
@@ -541,11 +542,12 @@ async fn hash_store(
     use object_store::ObjectStoreExt;
     let results: Vec<Result<FileEntry, ListError>> = futures::stream::iter(files)
         .map(|mut entry| async move {
-            let location = object_store::path::Path::from(entry.path.as_str());
             let store_err = |source: object_store::Error| ListError::Store {
                 url: format!("{url} ({})", entry.path),
                 source,
             };
+            let location = object_store::path::Path::parse(&entry.path)
+                .map_err(|err| store_err(err.into()))?;
             let result = store.get(&location).await.map_err(store_err)?;
             let mut stream = result.into_stream();
             let mut hasher = blake3::Hasher::new();
