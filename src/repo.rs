@@ -66,7 +66,7 @@ pub enum RepoError {
     DatasetNotFound { name: DatasetName },
     #[error("dataset {name} has no version `{spec}`{}", available_text(.available))]
     VersionNotFound {
-        name: DatasetName,
+        name: String,
         spec: String,
         available: Vec<String>,
     },
@@ -89,14 +89,14 @@ pub enum RepoError {
     BadKey { column: String, reason: String },
     #[error("the schema of {name} changed ({}); this needs at least a {required} version bump", .changes.join("; "))]
     NeedsBump {
-        name: DatasetName,
+        name: String,
         required: Bump,
         changes: Vec<String>,
     },
     #[error("tag `{tag}` already points at {name}@{version}")]
     TagExists {
         tag: String,
-        name: DatasetName,
+        name: String,
         version: String,
     },
     #[error("no tag `{tag}`{}", .dataset.as_ref().map(|name| format!(" on {name}")).unwrap_or_default())]
@@ -655,7 +655,7 @@ impl Repo {
                 let bump = options.bump.unwrap_or(Bump::Patch);
                 if bump < required {
                     return Err(RepoError::NeedsBump {
-                        name: name.clone(),
+                        name: name.to_string(),
                         required,
                         changes,
                     });
@@ -862,7 +862,7 @@ impl Repo {
                 .unwrap_or_else(|| previous.short());
             return Err(RepoError::TagExists {
                 tag: tag.to_string(),
-                name: resolved.name.clone(),
+                name: resolved.name.to_string(),
                 version,
             });
         }
@@ -1073,7 +1073,7 @@ fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, 
     let name = &dataset.name;
     let versions = dataset_versions(reader, name)?;
     let not_found = || RepoError::VersionNotFound {
-        name: name.clone(),
+        name: name.to_string(),
         spec: dataset.version.to_string(),
         available: versions
             .iter()
