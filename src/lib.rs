@@ -8,6 +8,7 @@ pub mod lineage;
 pub mod listing;
 pub mod name;
 pub mod object;
+pub mod remote;
 pub mod repo;
 pub mod rows;
 pub mod schema;

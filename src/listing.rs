@@ -144,19 +144,35 @@ pub fn parse_source(
     if bucket.is_empty() {
         return Err(bad("the bucket name is missing"));
     }
+    let store = cloud_store(scheme, bucket, text, options)?;
+    Ok(Source::Store {
+        base: format!("{scheme}://{bucket}"),
+        prefix: prefix.to_string(),
+        store,
+    })
+}
+
+/// Builds the object store for `scheme://bucket`, configured from `options` (the
+/// `AWS_*`, `AZURE_*` or `GOOGLE_*` variables the caller gathered).
+pub fn cloud_store(
+    scheme: &str,
+    bucket: &str,
+    url: &str,
+    options: &[(String, String)],
+) -> Result<Arc<dyn ObjectStore>, ListError> {
     // object_store reaches the network through rustls; ring is the provider we build with.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config_err = |source: object_store::Error| ListError::Config {
         scheme: scheme.to_string(),
-        url: text.to_string(),
+        url: url.to_string(),
         source,
     };
     let store: Arc<dyn ObjectStore> = match scheme {
         "s3" => {
             let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
             for (key, value) in options {
-                if let Some(key) = key.strip_prefix("AWS_")
-                    && let Ok(config) = format!("aws_{}", key.to_ascii_lowercase()).parse()
+                if key.starts_with("AWS_")
+                    && let Ok(config) = key.to_ascii_lowercase().parse()
                 {
                     builder = builder.with_config(config, value);
                 }
@@ -187,13 +203,14 @@ pub fn parse_source(
             }
             Arc::new(builder.build().map_err(config_err)?)
         }
-        _ => return Err(bad("the scheme must be file://, s3://, gs:// or az://")),
+        _ => {
+            return Err(ListError::BadSource {
+                text: url.to_string(),
+                reason: "the scheme must be file://, s3://, gs:// or az://".into(),
+            });
+        }
     };
-    Ok(Source::Store {
-        base: format!("{scheme}://{bucket}"),
-        prefix: prefix.to_string(),
-        store,
-    })
+    Ok(store)
 }
 
 /// Lists `source` into `sender`, in ascending byte order of the path. Blocks until done

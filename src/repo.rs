@@ -60,6 +60,8 @@ pub enum RepoError {
     Schema(#[from] SchemaError),
     #[error("{0}")]
     Sort(#[from] SortError),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error("corrupt object in the repository: {0}")]
     Codec(#[from] CodecError),
     #[error("dataset {name} does not exist")]
@@ -343,7 +345,7 @@ impl Repo {
         &self.defaults
     }
 
-    fn store(&self) -> Result<Store, RepoError> {
+    pub(crate) fn store(&self) -> Result<Store, RepoError> {
         let on_wait = self.on_wait.clone();
         let callback = move || {
             if let Some(on_wait) = &on_wait {
@@ -357,7 +359,7 @@ impl Repo {
         Ok(Store::open(&self.dir.join(DB_FILE), &policy)?)
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.dir.join("tmp")
     }
 

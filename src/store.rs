@@ -14,6 +14,13 @@ use crate::object::{Kind, ObjectId};
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("refs");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// Remote name -> URL.
+const REMOTES: TableDefinition<&str, &str> = TableDefinition::new("remotes");
+/// Remote name, 0, object id -> (): objects known to be on that remote.
+const REMOTE_OBJECTS: TableDefinition<&[u8], ()> = TableDefinition::new("remote_objects");
+/// "<remote>\n<ref name>" -> commit id (32 bytes) followed by the ref object's etag, as last
+/// seen on the remote: the base for compare-and-swap tag updates.
+const REMOTE_REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("remote_refs");
 
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
@@ -141,6 +148,13 @@ fn split_object(id: &ObjectId, stored: &[u8]) -> Result<(Kind, Vec<u8>), StoreEr
     Ok((kind, bytes.to_vec()))
 }
 
+fn remote_object_key(remote: &str, id: &ObjectId) -> Vec<u8> {
+    let mut key = remote.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&id.0);
+    key
+}
+
 fn hex_prefix_range(prefix: &str) -> (Vec<u8>, Option<Vec<u8>>) {
     // An odd number of hex digits covers a range of the next byte.
     let mut low = Vec::new();
@@ -262,6 +276,51 @@ macro_rules! read_methods {
             Ok(found)
         }
 
+        pub fn remotes(&self) -> Result<Vec<(String, String)>, StoreError> {
+            let table = match self.txn.open_table(REMOTES) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            let mut found = Vec::new();
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                found.push((key.value().to_string(), value.value().to_string()));
+            }
+            Ok(found)
+        }
+
+        /// Whether an object is known to be on a remote.
+        pub fn remote_has(&self, remote: &str, id: &ObjectId) -> Result<bool, StoreError> {
+            let table = match self.txn.open_table(REMOTE_OBJECTS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                Err(err) => return Err(err.into()),
+            };
+            Ok(table
+                .get(remote_object_key(remote, id).as_slice())?
+                .is_some())
+        }
+
+        /// The last-seen state of a ref on a remote: commit id and the ref object's etag.
+        pub fn remote_ref(
+            &self,
+            remote: &str,
+            name: &str,
+        ) -> Result<Option<(ObjectId, String)>, StoreError> {
+            let table = match self.txn.open_table(REMOTE_REFS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            let key = format!("{remote}\n{name}");
+            Ok(table.get(key.as_str())?.and_then(|guard| {
+                let bytes = guard.value();
+                let id = ObjectId::from_slice(bytes.get(..32)?)?;
+                Some((id, String::from_utf8_lossy(&bytes[32..]).into_owned()))
+            }))
+        }
+
         pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
             let table = match self.txn.open_table(META) {
                 Ok(table) => table,
@@ -323,6 +382,51 @@ impl Writer {
         self.txn.open_table(OBJECTS)?;
         self.txn.open_table(REFS)?;
         self.txn.open_table(META)?;
+        self.txn.open_table(REMOTES)?;
+        self.txn.open_table(REMOTE_OBJECTS)?;
+        self.txn.open_table(REMOTE_REFS)?;
+        Ok(())
+    }
+
+    pub fn set_remote(&self, name: &str, url: &str) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(REMOTES)?;
+        table.insert(name, url)?;
+        Ok(())
+    }
+
+    /// Forgets a remote and everything recorded about it.
+    pub fn remove_remote(&self, name: &str) -> Result<bool, StoreError> {
+        let removed = self.txn.open_table(REMOTES)?.remove(name)?.is_some();
+        let mut objects = self.txn.open_table(REMOTE_OBJECTS)?;
+        let mut low = name.as_bytes().to_vec();
+        low.push(0);
+        let mut high = name.as_bytes().to_vec();
+        high.push(1);
+        objects.retain_in(low.as_slice()..high.as_slice(), |_, _| false)?;
+        let mut refs = self.txn.open_table(REMOTE_REFS)?;
+        let low = format!("{name}\n");
+        let high = format!("{name}\u{b}");
+        refs.retain_in(low.as_str()..high.as_str(), |_, _| false)?;
+        Ok(removed)
+    }
+
+    pub fn mark_remote_has(&self, remote: &str, id: &ObjectId) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(REMOTE_OBJECTS)?;
+        table.insert(remote_object_key(remote, id).as_slice(), ())?;
+        Ok(())
+    }
+
+    pub fn set_remote_ref(
+        &self,
+        remote: &str,
+        name: &str,
+        id: &ObjectId,
+        etag: &str,
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(REMOTE_REFS)?;
+        let mut value = id.0.to_vec();
+        value.extend_from_slice(etag.as_bytes());
+        table.insert(format!("{remote}\n{name}").as_str(), value.as_slice())?;
         Ok(())
     }
 

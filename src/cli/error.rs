@@ -5,6 +5,7 @@ use std::error::Error as _;
 
 use pail::RepoError;
 use pail::listing::ListError;
+use pail::remote::RemoteError;
 use pail::rows::TreeError;
 use pail::store::StoreError;
 
@@ -126,5 +127,32 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
         RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
+        RepoError::Remote(err) => classify_remote(err),
+    }
+}
+
+fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        RemoteError::UnknownRemote { known, .. } if known.is_empty() => {
+            user("add one: `pail remote add origin s3://bucket/prefix`")
+        }
+        RemoteError::UnknownRemote { known, .. } => (1, Some(format!("known remotes: {}", known.join(", ")))),
+        RemoteError::RemoteExists { .. } => user("remove it first (`pail remote remove NAME`) or pick another name"),
+        RemoteError::BadRemoteName { .. } => (1, None),
+        RemoteError::BadUrl { .. } => user("e.g. s3://bucket/prefix, az://container/prefix, gs://bucket/prefix or /shared/dir; credentials come from the environment"),
+        RemoteError::Store { .. } => (2, Some("check the URL, the network and the store's credentials in the environment".into())),
+        RemoteError::NotARemote { .. } => user("check the URL; `pail push` creates a remote at a new prefix"),
+        RemoteError::NewerFormat { .. } => (1, None),
+        RemoteError::Corrupt { .. } | RemoteError::MissingObject { .. } | RemoteError::BadRefName { .. } => (
+            1,
+            Some("the remote is damaged or was written by something else; ask whoever pushed it to push again, or pull only the datasets you need".into()),
+        ),
+        RemoteError::PushConflicts { remote, .. } => (
+            1,
+            Some(format!("pull first (`pail pull {remote}`): your unpushed versions are renumbered after theirs; then push again (tags: `--force` to overwrite)")),
+        ),
+        RemoteError::RewrittenVersion { .. } => (1, Some("versions are immutable: find out who rewrote the remote".into())),
+        RemoteError::Spool { .. } => (2, None),
     }
 }

@@ -4,6 +4,7 @@ mod commit;
 mod error;
 mod output;
 mod read;
+mod remote;
 mod tag;
 
 use std::ffi::OsString;
@@ -48,6 +49,14 @@ pub enum Command {
     Rows(read::RowsArgs),
     /// Add, move, list or delete tags (movable labels on versions)
     Tag(tag::TagArgs),
+    /// Add, list or remove remotes (prefixes in a bucket that hold pail metadata)
+    Remote(remote::RemoteArgs),
+    /// Upload versions and tags a remote lacks, with the objects they need
+    Push(remote::PushArgs),
+    /// Download new versions and moved tags from a remote, verified
+    Pull(remote::PullArgs),
+    /// Create a repository from a remote: init + remote add origin + pull
+    Clone(remote::CloneArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,6 +165,10 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Schema(args) => read::cmd_schema(ctx, args),
         Command::Rows(args) => read::cmd_rows(ctx, args),
         Command::Tag(args) => tag::cmd_tag(ctx, args),
+        Command::Remote(args) => remote::cmd_remote(ctx, args),
+        Command::Push(args) => remote::cmd_push(ctx, args),
+        Command::Pull(args) => remote::cmd_pull(ctx, args),
+        Command::Clone(args) => remote::cmd_clone(ctx, args),
     }
 }
 

@@ -1,0 +1,321 @@
+//! `pail remote`, `push`, `pull` and `clone`: sync metadata through a bucket.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use pail::Repo;
+use pail::remote::{PullReport, PushReport, SyncProgress, normalize_url};
+use pail::repo::PAIL_DIR;
+
+use super::output::{self, human_bytes};
+use super::{CliError, Context};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail remote add origin s3://team-bucket/pail
+  pail remote add shared /mnt/shared/pail
+  pail remote list
+  pail remote remove origin")]
+pub struct RemoteArgs {
+    #[command(subcommand)]
+    pub command: RemoteCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote: a prefix in a bucket (s3://, gs://, az://) or a directory
+    Add {
+        /// Remote name, e.g. origin
+        name: String,
+        /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///dir or a path
+        url: String,
+    },
+    /// List remotes
+    List {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a remote and what this repository recorded about it
+    Remove {
+        /// Remote name
+        name: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail push                  # every version and tag origin lacks
+  pail push origin photos    # one dataset (and the inputs its lineage names)")]
+pub struct PushArgs {
+    /// Remote name (default: origin, or the only remote)
+    pub remote: Option<String>,
+    /// Datasets to push (default: all)
+    pub datasets: Vec<String>,
+    /// Move tags even if they moved on the remote since the last pull
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// Remote name (default: origin, or the only remote)
+    pub remote: Option<String>,
+    /// Datasets to pull (default: all)
+    pub datasets: Vec<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CloneArgs {
+    /// The remote to clone: s3://bucket/prefix, gs://…, az://…, file:///dir or a path
+    pub url: String,
+    /// Directory to create (default: the last part of the URL)
+    pub dir: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct SyncBar {
+    bar: ProgressBar,
+}
+
+impl SyncBar {
+    fn new(visible: bool, verb: &str) -> SyncBar {
+        let bar = if visible {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{verb} {{bar:30}} {{pos}}/{{len}} objects, {{msg}}"
+                ))
+                .expect("the template is valid"),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        SyncBar { bar }
+    }
+}
+
+impl SyncProgress for SyncBar {
+    fn objects(&self, done: u64, total: u64, bytes: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        self.bar.set_message(human_bytes(bytes));
+    }
+}
+
+pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let mut out = output::stdout();
+    match args.command {
+        RemoteCommand::Add { name, url } => {
+            let url = repo.add_remote(&name, &url, &ctx.cwd)?;
+            writeln!(out, "added remote {name} {url}")?;
+        }
+        RemoteCommand::List { json } => {
+            let remotes = repo.remotes()?;
+            if json {
+                let items: Vec<_> = remotes
+                    .iter()
+                    .map(|(name, url)| json!({"name": name, "url": url}))
+                    .collect();
+                output::print_json(&mut out, &serde_json::Value::Array(items))?;
+            } else {
+                for (name, url) in remotes {
+                    writeln!(out, "{name}\t{url}")?;
+                }
+            }
+        }
+        RemoteCommand::Remove { name } => {
+            repo.remove_remote(&name)?;
+            writeln!(out, "removed remote {name}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Splits `[REMOTE] [DATASET...]`: the first word is a remote when one has that name.
+fn remote_and_datasets(
+    repo: &Repo,
+    remote: Option<String>,
+    mut datasets: Vec<String>,
+) -> Result<(String, Vec<pail::DatasetName>), CliError> {
+    let names: Vec<String> = repo.remotes()?.into_iter().map(|(name, _)| name).collect();
+    let remote = match remote {
+        Some(word) if names.contains(&word) => word,
+        Some(word) => {
+            datasets.insert(0, word);
+            repo.default_remote()?
+        }
+        None => repo.default_remote()?,
+    };
+    let datasets = datasets
+        .iter()
+        .map(|text| repo.parse_name(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((remote, datasets))
+}
+
+pub fn cmd_push(ctx: &Context, args: PushArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let (remote, datasets) = remote_and_datasets(&repo, args.remote, args.datasets)?;
+    let bar = SyncBar::new(ctx.stderr_is_terminal, "pushing");
+    let result = repo.push(&remote, &datasets, args.force, &ctx.store_options, &bar);
+    bar.bar.finish_and_clear();
+    let report = result?;
+    print_push(&remote, &report, args.json)
+}
+
+fn print_push(remote: &str, report: &PushReport, as_json: bool) -> Result<(), CliError> {
+    let mut out = output::stdout();
+    if as_json {
+        output::print_json(
+            &mut out,
+            &json!({
+                "remote": remote,
+                "objects_uploaded": report.objects_uploaded,
+                "bytes_uploaded": report.bytes_uploaded,
+                "objects_present": report.objects_present,
+                "versions_created": report.versions_created,
+                "tags_updated": report.tags_updated,
+                "up_to_date": report.up_to_date,
+            }),
+        )?;
+    } else {
+        for version in &report.versions_created {
+            writeln!(out, "pushed {version}")?;
+        }
+        for tag in &report.tags_updated {
+            writeln!(out, "pushed tag {tag}")?;
+        }
+        writeln!(
+            out,
+            "{remote}: {} objects uploaded ({}), {} already there, {} refs up to date",
+            report.objects_uploaded,
+            human_bytes(report.bytes_uploaded),
+            report.objects_present,
+            report.up_to_date
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_pull(ctx: &Context, args: PullArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let (remote, datasets) = remote_and_datasets(&repo, args.remote, args.datasets)?;
+    let bar = SyncBar::new(ctx.stderr_is_terminal, "pulling");
+    let result = repo.pull(&remote, &datasets, &ctx.store_options, &bar);
+    bar.bar.finish_and_clear();
+    let report = result?;
+    print_pull(&remote, &report, args.json)
+}
+
+fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), CliError> {
+    let mut out = output::stdout();
+    for (old, new) in &report.renumbered {
+        eprintln!(
+            "warning: your unpushed {old} is now version {new}: {remote} already had that number for another commit"
+        );
+    }
+    if as_json {
+        output::print_json(
+            &mut out,
+            &json!({
+                "remote": remote,
+                "objects_downloaded": report.objects_downloaded,
+                "bytes_downloaded": report.bytes_downloaded,
+                "versions_added": report.versions_added,
+                "tags_updated": report.tags_updated,
+                "renumbered": report.renumbered.iter().map(|(old, new)| json!({"from": old, "to": new})).collect::<Vec<_>>(),
+            }),
+        )?;
+    } else {
+        for version in &report.versions_added {
+            writeln!(out, "pulled {version}")?;
+        }
+        for tag in &report.tags_updated {
+            writeln!(out, "updated tag {tag}")?;
+        }
+        writeln!(
+            out,
+            "{remote}: {} objects downloaded ({})",
+            report.objects_downloaded,
+            human_bytes(report.bytes_downloaded)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_clone(ctx: &Context, args: CloneArgs) -> Result<(), CliError> {
+    let url = normalize_url(&args.url, &ctx.cwd).map_err(|err| CliError::Repo(err.into()))?;
+    let dir = match &args.dir {
+        Some(dir) => ctx.cwd.join(dir),
+        None => {
+            let last = url
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .filter(|part| !part.is_empty())
+                .unwrap_or("pail");
+            ctx.cwd.join(last)
+        }
+    };
+    let existed = dir.exists();
+    if existed
+        && std::fs::read_dir(&dir)
+            .map(|mut it| it.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(CliError::Usage {
+            message: format!("{} already exists and is not empty", dir.display()),
+            hint: Some("give another directory: `pail clone URL DIR`".into()),
+        });
+    }
+    let result = (|| -> Result<PullReport, CliError> {
+        let (repo, _) = Repo::init(&dir.join(PAIL_DIR))?;
+        repo.add_remote("origin", &url, &ctx.cwd)?;
+        let bar = SyncBar::new(ctx.stderr_is_terminal, "cloning");
+        let result = repo.pull("origin", &[], &ctx.store_options, &bar);
+        bar.bar.finish_and_clear();
+        Ok(result?)
+    })();
+    match result {
+        Ok(report) => {
+            if args.json {
+                let mut out = output::stdout();
+                output::print_json(
+                    &mut out,
+                    &json!({"dir": dir.display().to_string(), "url": url, "versions": report.versions_added, "objects_downloaded": report.objects_downloaded}),
+                )?;
+                out.flush()?;
+                Ok(())
+            } else {
+                eprintln!("cloned {url} into {}", dir.display());
+                print_pull("origin", &report, false)
+            }
+        }
+        Err(err) => {
+            // Like git: a failed clone leaves no half-made directory behind.
+            if existed {
+                let _ = std::fs::remove_dir_all(dir.join(PAIL_DIR));
+            } else {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Err(err)
+        }
+    }
+}
