@@ -12,7 +12,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -46,7 +45,7 @@ pub enum RemoteError {
         op: &'static str,
         key: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("{url} is not a pail remote (it has no {MARKER})")]
     NotARemote { url: String },
@@ -92,6 +91,11 @@ pub enum RemoteError {
         source: std::io::Error,
     },
 }
+
+/// A remote ref: its name, the commit it names, and the etag of the ref object.
+type RemoteRef = (String, CommitId, String);
+/// A verified download: id, kind, bytes, and the ref it was reached from.
+type Downloaded = (ObjectId, Kind, Vec<u8>, String);
 
 /// A ref the remote would not take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +258,7 @@ impl RemoteStore {
                         url: url.to_string(),
                         op: "open",
                         key: String::new(),
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
             return Ok(RemoteStore {
@@ -282,6 +286,22 @@ impl RemoteStore {
         })
     }
 
+    /// Wraps an already-built store, e.g. one with faults injected for tests. `local`
+    /// marks a store that cannot compare-and-swap (tags are then checked, then written).
+    pub fn from_store(
+        url: &str,
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        local: bool,
+    ) -> RemoteStore {
+        RemoteStore {
+            url: url.to_string(),
+            store,
+            prefix: prefix.trim_matches('/').to_string(),
+            local,
+        }
+    }
+
     fn path(&self, key: &str) -> Path {
         let full = if self.prefix.is_empty() {
             key.to_string()
@@ -302,7 +322,7 @@ impl RemoteStore {
             url,
             op,
             key,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -815,12 +835,24 @@ impl Repo {
     ) -> Result<PushReport, RepoError> {
         let url = self.remote_url(remote_name)?;
         let remote = RemoteStore::open(&url, options)?;
+        self.push_to(remote_name, &remote, datasets, force, progress)
+    }
+
+    /// `push` to an opened remote store.
+    pub fn push_to(
+        &self,
+        remote_name: &str,
+        remote: &RemoteStore,
+        datasets: &[DatasetName],
+        force: bool,
+        progress: &dyn SyncProgress,
+    ) -> Result<PushReport, RepoError> {
         let runtime = runtime();
         runtime.block_on(remote.ensure_marker())?;
 
         // Gather refs and the objects the remote may lack, in one short read.
         let mut spool = Spool::new(&self.tmp_dir())?;
-        let (versions, tags, pending, n_known) = {
+        let (versions, tags, pending) = {
             let store = self.store()?;
             let reader = store.read()?;
             let refs = local_refs(&reader)?;
@@ -856,10 +888,8 @@ impl Repo {
                 let bytes = crate::rows::tree::read_object(&reader, id, *kind)?;
                 spool.push(*id, *kind, &bytes)?;
             }
-            let n_known = roots.len();
-            (versions, tags, objects, n_known)
+            (versions, tags, objects)
         };
-        let _ = n_known;
 
         // Upload in parallel; nothing names these objects yet.
         let total = spool.entries.len() as u64;
@@ -1025,6 +1055,18 @@ impl Repo {
     ) -> Result<PullReport, RepoError> {
         let url = self.remote_url(remote_name)?;
         let remote = RemoteStore::open(&url, options)?;
+        self.pull_from(remote_name, &remote, datasets, progress)
+    }
+
+    /// `pull` from an opened remote store.
+    pub fn pull_from(
+        &self,
+        remote_name: &str,
+        remote: &RemoteStore,
+        datasets: &[DatasetName],
+        progress: &dyn SyncProgress,
+    ) -> Result<PullReport, RepoError> {
+        let url = remote.url.clone();
         let runtime = runtime();
         if !runtime.block_on(remote.check_marker())? {
             return Err(RemoteError::NotARemote { url }.into());
@@ -1033,15 +1075,12 @@ impl Repo {
         // Read every ref of the wanted datasets, and every version ref (cheap, small) so
         // that lineage inputs can be given their names.
         let remote_refs: Vec<(String, CommitId, String)> = runtime.block_on(async {
-            let results: Vec<Result<Option<(String, CommitId, String)>, RemoteError>> =
-                futures::stream::iter(ref_names.iter().map(|name| {
-                    let remote = &remote;
-                    async move {
-                        Ok(remote
-                            .get_ref(name)
-                            .await?
-                            .map(|(id, etag)| (name.clone(), id, etag)))
-                    }
+            let results: Vec<Result<Option<RemoteRef>, RemoteError>> =
+                futures::stream::iter(ref_names.iter().map(|name| async move {
+                    Ok(remote
+                        .get_ref(name)
+                        .await?
+                        .map(|(id, etag)| (name.clone(), id, etag)))
                 }))
                 .buffered(CONCURRENCY)
                 .collect()
@@ -1085,19 +1124,15 @@ impl Repo {
                 }
                 batch
             };
-            let downloads: Vec<Result<(ObjectId, Kind, Vec<u8>, String), RemoteError>> = runtime
-                .block_on(async {
-                    futures::stream::iter(batch.into_iter().map(|(id, kind, via)| {
-                        let remote = &remote;
-                        async move {
-                            let (kind, bytes) = remote.download(id, Some(kind), &via).await?;
-                            Ok((id, kind, bytes, via))
-                        }
-                    }))
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await
-                });
+            let downloads: Vec<Result<Downloaded, RemoteError>> = runtime.block_on(async {
+                futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
+                    let (kind, bytes) = remote.download(id, Some(kind), &via).await?;
+                    Ok((id, kind, bytes, via))
+                }))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+            });
             for download in downloads {
                 let (id, kind, bytes, via) = download?;
                 let corrupt = |detail: String| RemoteError::Corrupt {
@@ -1243,9 +1278,6 @@ fn display_ref(name: &str) -> String {
         None => name.to_string(),
     }
 }
-
-#[allow(dead_code)]
-fn _bytes_type_check(_: Bytes) {}
 
 #[cfg(test)]
 mod tests {

@@ -55,13 +55,13 @@ pub enum RepoError {
     #[error(transparent)]
     Tree(#[from] TreeError),
     #[error(transparent)]
-    List(#[from] ListError),
+    List(Box<ListError>),
     #[error(transparent)]
     Schema(#[from] SchemaError),
     #[error("{0}")]
     Sort(#[from] SortError),
     #[error(transparent)]
-    Remote(#[from] crate::remote::RemoteError),
+    Remote(Box<crate::remote::RemoteError>),
     #[error("corrupt object in the repository: {0}")]
     Codec(#[from] CodecError),
     #[error("dataset {name} does not exist")]
@@ -110,6 +110,18 @@ pub enum RepoError {
     AmbiguousTag { tag: String, names: Vec<String> },
     #[error("version {name}@{version} already exists")]
     VersionExists { name: DatasetName, version: String },
+}
+
+impl From<ListError> for RepoError {
+    fn from(err: ListError) -> Self {
+        RepoError::List(Box::new(err))
+    }
+}
+
+impl From<crate::remote::RemoteError> for RepoError {
+    fn from(err: crate::remote::RemoteError) -> Self {
+        RepoError::Remote(Box::new(err))
+    }
 }
 
 fn available_text(available: &[String]) -> String {

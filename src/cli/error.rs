@@ -99,7 +99,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::WrongKind { .. }
             | TreeError::Malformed { .. } => (2, Some("run `pail fsck` when available, or report a bug".into())),
         },
-        RepoError::List(err) => match err {
+        RepoError::List(err) => match err.as_ref() {
             ListError::BadSource { .. } => user("give a local directory or an s3://, gs://, az:// or file:/// URI"),
             ListError::NotADirectory { .. } => user("check the path; a source must be a directory"),
             ListError::Config { .. } => user("check the store's environment variables (e.g. AWS_ENDPOINT_URL, AWS_REGION)"),
@@ -127,7 +127,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
         RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
-        RepoError::Remote(err) => classify_remote(err),
+        RepoError::Remote(err) => classify_remote(err.as_ref()),
     }
 }
 

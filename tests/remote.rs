@@ -1,0 +1,758 @@
+//! The remote conformance suite: the same push/pull scenarios against a local directory,
+//! a moto S3 server and an Azurite server on loopback (started by tests/run). In CI a
+//! missing server fails the run; elsewhere the suite runs what is available.
+
+mod common;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::Pail;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use pail::remote::{NoSyncProgress, PushConflict, RemoteError, RemoteStore};
+use pail::{DatasetName, Repo, RepoError};
+use serde_json::Value;
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Local,
+    S3 { endpoint: String, bucket: String },
+    Azure { url: String, container: String },
+}
+
+fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Local];
+    let ci = std::env::var("CI").is_ok();
+    match (
+        std::env::var("PAIL_TEST_S3_ENDPOINT"),
+        std::env::var("PAIL_TEST_S3_BUCKET"),
+    ) {
+        (Ok(endpoint), Ok(bucket)) => backends.push(Backend::S3 { endpoint, bucket }),
+        _ => assert!(
+            !ci,
+            "the S3 server is missing: run the suite through tests/run"
+        ),
+    }
+    match (
+        std::env::var("PAIL_TEST_AZURE_URL"),
+        std::env::var("PAIL_TEST_AZURE_CONTAINER"),
+    ) {
+        (Ok(url), Ok(container)) => backends.push(Backend::Azure { url, container }),
+        _ => assert!(
+            !ci,
+            "the Azure server is missing: run the suite through tests/run"
+        ),
+    }
+    backends
+}
+
+fn unique(stem: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{stem}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh remote location on a backend, its URL and the environment pail needs for it.
+struct Location {
+    url: String,
+    env: Vec<(String, String)>,
+    /// The directory of a local remote, for tampering.
+    dir: Option<tempfile::TempDir>,
+}
+
+fn location(backend: &Backend) -> Location {
+    match backend {
+        Backend::Local => {
+            let dir = tempfile::tempdir().unwrap();
+            Location {
+                url: format!("file://{}", dir.path().join("remote").display()),
+                env: Vec::new(),
+                dir: Some(dir),
+            }
+        }
+        Backend::S3 { endpoint, bucket } => Location {
+            url: format!("s3://{bucket}/{}", unique("remote")),
+            env: vec![
+                ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
+                ("AWS_ALLOW_HTTP".into(), "true".into()),
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+                ("AWS_REGION".into(), "us-east-1".into()),
+            ],
+            dir: None,
+        },
+        Backend::Azure { url, container } => Location {
+            url: format!("az://{container}/{}", unique("remote")),
+            env: vec![
+                ("AZURE_STORAGE_USE_EMULATOR".into(), "true".into()),
+                (
+                    "AZURITE_BLOB_STORAGE_URL".into(),
+                    url.trim_end_matches('/')
+                        .trim_end_matches("/devstoreaccount1")
+                        .to_string(),
+                ),
+                ("AZURE_ALLOW_HTTP".into(), "true".into()),
+            ],
+            dir: None,
+        },
+    }
+}
+
+/// The raw store behind a location, for tampering and fault injection.
+fn raw_store(location: &Location) -> (Arc<dyn ObjectStore>, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (scheme, rest) = location.url.split_once("://").unwrap();
+    if scheme == "file" {
+        std::fs::create_dir_all(rest).unwrap();
+        let store = object_store::local::LocalFileSystem::new_with_prefix(rest).unwrap();
+        return (Arc::new(store), String::new());
+    }
+    let (bucket, prefix) = rest.split_once('/').unwrap();
+    let store = pail::listing::cloud_store(scheme, bucket, &location.url, &location.env).unwrap();
+    (store, prefix.to_string())
+}
+
+fn key(prefix: &str, rest: &str) -> Path {
+    if prefix.is_empty() {
+        Path::parse(rest).unwrap()
+    } else {
+        Path::parse(format!("{prefix}/{rest}")).unwrap()
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn pail_for(location: &Location) -> Pail {
+    let mut pail = Pail::new();
+    pail.extra_env = location.env.clone();
+    pail
+}
+
+fn records(n: usize, tag: &str) -> String {
+    let mut text = String::new();
+    for idx in 0..n {
+        text.push_str(&format!("{{\"id\": {idx}, \"tag\": \"{tag}\"}}\n"));
+    }
+    text
+}
+
+#[test]
+fn teammates_push_clone_commit_and_pull_back() {
+    for backend in backends() {
+        let location = location(&backend);
+        let alice = pail_for(&location);
+        alice.ok(&["init"]);
+        alice.ok_stdin(
+            &["commit", "photos", "--from", "-", "--key", "id"],
+            &records(500, "a"),
+        );
+        alice.ok(&["tag", "photos@1.0.0", "golden"]);
+        alice.ok(&["remote", "add", "origin", &location.url]);
+        let pushed = alice.json(&["push", "--json"]);
+        assert_eq!(
+            pushed["versions_created"],
+            serde_json::json!(["local.default.photos@1.0.0"]),
+            "{backend:?}"
+        );
+        assert!(pushed["objects_uploaded"].as_u64().unwrap() >= 4);
+        // A second push uploads nothing.
+        let again = alice.json(&["push", "--json"]);
+        assert_eq!(again["objects_uploaded"], 0, "{backend:?}");
+
+        let bob = pail_for(&location);
+        let out = bob.ok(&["clone", &location.url, "work"]);
+        assert!(
+            out.stdout.contains("pulled local.default.photos@1.0.0"),
+            "{}",
+            out.stdout
+        );
+        let bob_work = bob.work.join("work");
+        let shown = bob.run_in(&bob_work, &["show", "photos@golden", "--json"], None);
+        let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+        let alice_shown = alice.json(&["show", "photos@1.0.0", "--json"]);
+        assert_eq!(
+            shown["id"], alice_shown["id"],
+            "{backend:?}: clone keeps commit ids"
+        );
+
+        let out = bob.run_in(
+            &bob_work,
+            &["commit", "photos", "--from", "-", "--key", "id", "--json"],
+            Some(&records(600, "b")),
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = bob.run_in(&bob_work, &["push", "--json"], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let pushed: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            pushed["versions_created"],
+            serde_json::json!(["local.default.photos@1.0.1"])
+        );
+
+        let pulled = alice.json(&["pull", "--json"]);
+        assert_eq!(
+            pulled["versions_added"],
+            serde_json::json!(["local.default.photos@1.0.1"]),
+            "{backend:?}"
+        );
+        let log = alice.json(&["log", "photos", "--json"]);
+        assert_eq!(log[0]["version"], "1.0.1");
+        assert_eq!(log[0]["author"], "Test Author <test@example.com>");
+        assert_eq!(log[0]["n_rows"], 600);
+    }
+}
+
+/// Whether a push failed on a version conflict (`version`) or a tag conflict.
+fn is_conflict(err: &RepoError, version: bool) -> bool {
+    let RepoError::Remote(remote_err) = err else {
+        return false;
+    };
+    let RemoteError::PushConflicts { conflicts, .. } = remote_err.as_ref() else {
+        return false;
+    };
+    conflicts.iter().any(|conflict| match conflict {
+        PushConflict::Version { .. } => version,
+        PushConflict::Tag { .. } => !version,
+    })
+}
+
+fn repo_with_remote(location: &Location, dir: &std::path::Path) -> Repo {
+    let (repo, _) = Repo::init(&dir.join(".pail")).unwrap();
+    repo.add_remote("origin", &location.url, dir).unwrap();
+    repo
+}
+
+fn commit_records(repo: &Repo, name: &str, n: usize, tag: &str) {
+    let options = pail::CommitOptions {
+        name: repo.parse_name(name).unwrap(),
+        message: String::new(),
+        bump: None,
+        author: "t".into(),
+        time: 0,
+        command: Vec::new(),
+        git: None,
+        code: Vec::new(),
+        inputs: Vec::new(),
+    };
+    let text = records(n, tag);
+    repo.commit_records(
+        pail::Records::Reader(Box::new(std::io::Cursor::new(text.into_bytes()))),
+        None,
+        Some(vec!["id".into()]),
+        &options,
+    )
+    .unwrap();
+}
+
+#[test]
+fn racing_pushes_of_one_version_have_exactly_one_winner() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let repos: Vec<Repo> = dirs
+            .iter()
+            .map(|dir| repo_with_remote(&location, dir.path()))
+            .collect();
+        let name = DatasetName::parse_full("local.default.race").unwrap();
+        let rounds = if matches!(backend, Backend::Local) {
+            10
+        } else {
+            6
+        };
+        for round in 0..rounds {
+            // Both commit different rows as the same next version, then push at once.
+            for (idx, repo) in repos.iter().enumerate() {
+                commit_records(repo, "race", 5 + round, &format!("r{round}w{idx}"));
+            }
+            let results: Vec<Result<_, RepoError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = repos
+                    .iter()
+                    .map(|repo| {
+                        scope.spawn(|| {
+                            repo.push(
+                                "origin",
+                                std::slice::from_ref(&name),
+                                false,
+                                &location.env,
+                                &NoSyncProgress,
+                            )
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(winners, 1, "{backend:?} round {round}: {results:?}");
+            for result in &results {
+                if let Err(err) = result {
+                    assert!(is_conflict(err, true), "{err}");
+                    assert!(
+                        err.to_string().contains("already exists as commit"),
+                        "{err}"
+                    );
+                }
+            }
+            // The loser pulls: its version is renumbered after the winner's, then pushes.
+            for repo in &repos {
+                repo.pull("origin", &[], &location.env, &NoSyncProgress)
+                    .unwrap();
+                repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+                    .unwrap();
+            }
+            for repo in &repos {
+                repo.pull("origin", &[], &location.env, &NoSyncProgress)
+                    .unwrap();
+            }
+            let logs: Vec<Vec<String>> = repos
+                .iter()
+                .map(|repo| {
+                    repo.log(&name)
+                        .unwrap()
+                        .iter()
+                        .map(|(v, id, _)| format!("{v} {id}"))
+                        .collect()
+                })
+                .collect();
+            assert_eq!(
+                logs[0], logs[1],
+                "{backend:?} round {round}: both repos agree"
+            );
+        }
+    }
+}
+
+#[test]
+fn racing_tag_moves_have_one_winner() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let repos: Vec<Repo> = dirs
+            .iter()
+            .map(|dir| repo_with_remote(&location, dir.path()))
+            .collect();
+        commit_records(&repos[0], "t", 3, "x");
+        commit_records(&repos[0], "t", 4, "y");
+        repos[0]
+            .tag(&repos[0].parse_ref("t@1.0.0").unwrap(), "prod", false)
+            .unwrap();
+        repos[0]
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        repos[1]
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        // Both move the tag, to different versions, and push at once.
+        repos[0]
+            .tag(&repos[0].parse_ref("t@1.0.1").unwrap(), "prod", true)
+            .unwrap();
+        commit_records(&repos[1], "t", 9, "z");
+        repos[1]
+            .tag(&repos[1].parse_ref("t@1.0.2").unwrap(), "prod", true)
+            .unwrap();
+        let results: Vec<Result<_, RepoError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = repos
+                .iter()
+                .map(|repo| {
+                    scope.spawn(|| repo.push("origin", &[], false, &location.env, &NoSyncProgress))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let tag_conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(err) if is_conflict(err, false)))
+            .count();
+        if matches!(backend, Backend::Local) {
+            // A directory cannot compare-and-swap; only a conflict seen before writing counts.
+            assert!(tag_conflicts <= 1, "{backend:?}: {results:?}");
+        } else {
+            assert_eq!(tag_conflicts, 1, "{backend:?}: {results:?}");
+        }
+        // A later push without pulling is refused; --force moves it.
+        let loser = if results[0].is_err() {
+            &repos[0]
+        } else {
+            &repos[1]
+        };
+        if tag_conflicts == 1 {
+            assert!(
+                loser
+                    .push("origin", &[], false, &location.env, &NoSyncProgress)
+                    .is_err()
+            );
+            loser
+                .push("origin", &[], true, &location.env, &NoSyncProgress)
+                .unwrap();
+        }
+    }
+}
+
+/// Wraps a store and fails every call after the first `allowed`.
+#[derive(Debug)]
+struct FailAfter {
+    inner: Arc<dyn ObjectStore>,
+    allowed: usize,
+    calls: AtomicUsize,
+}
+
+impl fmt::Display for FailAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FailAfter({})", self.inner)
+    }
+}
+
+impl FailAfter {
+    fn check(&self) -> object_store::Result<()> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+            return Err(object_store::Error::Generic {
+                store: "FailAfter",
+                source: "injected fault: the connection dropped".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FailAfter {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.check()?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.check()?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.check()?;
+        self.inner.get_opts(location, options).await
+    }
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.check()?;
+        self.inner.get_ranges(location, ranges).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.check()?;
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.check()?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Every ref on the remote names an object the remote has (the closure is complete).
+fn assert_refs_complete(location: &Location) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_remote(location, dir.path());
+    repo.pull("origin", &[], &location.env, &NoSyncProgress)
+        .expect("a pull of everything the remote names succeeds: no ref names a missing object");
+}
+
+#[test]
+fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
+    for backend in backends() {
+        // Count the store calls of a whole push of this content, on a separate remote.
+        let counting_location = location(&backend);
+        let counting_dir = tempfile::tempdir().unwrap();
+        let counting_repo = repo_with_remote(&counting_location, counting_dir.path());
+        commit_records(&counting_repo, "big", 20_000, "x");
+        counting_repo
+            .tag(&counting_repo.parse_ref("big").unwrap(), "golden", false)
+            .unwrap();
+        let (counting_inner, counting_prefix) = raw_store(&counting_location);
+        let counter = Arc::new(FailAfter {
+            inner: counting_inner,
+            allowed: usize::MAX,
+            calls: AtomicUsize::new(0),
+        });
+        let counting_remote = RemoteStore::from_store(
+            &counting_location.url,
+            counter.clone(),
+            &counting_prefix,
+            matches!(backend, Backend::Local),
+        );
+        counting_repo
+            .push_to("origin", &counting_remote, &[], false, &NoSyncProgress)
+            .unwrap();
+        let n_calls = counter.calls.load(Ordering::SeqCst);
+        assert!(n_calls > 10, "{n_calls}");
+
+        // Faults early, in the middle of the uploads, and among the ref writes at the end;
+        // each on a fresh remote, then the same push run again completes it.
+        let mut refs_seen_midway = 0;
+        for allowed in [1, n_calls / 2, n_calls - 2, n_calls - 1] {
+            let location = location(&backend);
+            let dir = tempfile::tempdir().unwrap();
+            let repo = repo_with_remote(&location, dir.path());
+            commit_records(&repo, "big", 20_000, "x");
+            repo.tag(&repo.parse_ref("big").unwrap(), "golden", false)
+                .unwrap();
+            let (inner, prefix) = raw_store(&location);
+            let failing: Arc<dyn ObjectStore> = Arc::new(FailAfter {
+                inner: inner.clone(),
+                allowed,
+                calls: AtomicUsize::new(0),
+            });
+            let remote = RemoteStore::from_store(
+                &location.url,
+                failing,
+                &prefix,
+                matches!(backend, Backend::Local),
+            );
+            let err = repo
+                .push_to("origin", &remote, &[], false, &NoSyncProgress)
+                .expect_err("the injected fault stops the push");
+            assert!(err.to_string().contains("injected fault"), "{err}");
+            let version_ref = key(&prefix, "refs/datasets/local/default/big/versions/1.0.0");
+            if block_on(inner.head(&version_ref)).is_ok() {
+                refs_seen_midway += 1;
+                assert_refs_complete(&location);
+            }
+            let report = repo
+                .push("origin", &[], false, &location.env, &NoSyncProgress)
+                .unwrap();
+            assert!(
+                report.versions_created == ["local.default.big@1.0.0"] || report.up_to_date == 1,
+                "{backend:?}: {report:?}"
+            );
+            assert_refs_complete(&location);
+        }
+        assert!(
+            refs_seen_midway >= 1,
+            "a fault among the ref writes left a version ref"
+        );
+    }
+}
+
+#[test]
+fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with_remote(&location, dir.path());
+        commit_records(&repo, "t", 50, "x");
+        repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let commit_id = repo.resolve(&repo.parse_ref("t").unwrap()).unwrap().id;
+        let (store, prefix) = raw_store(&location);
+        let hex = commit_id.to_hex();
+        let commit_key = key(&prefix, &format!("objects/{}/{}", &hex[..2], &hex[2..]));
+        let original =
+            block_on(async { store.get(&commit_key).await.unwrap().bytes().await.unwrap() });
+
+        let check_refused = |expect: &str| {
+            let other = tempfile::tempdir().unwrap();
+            let fresh = repo_with_remote(&location, other.path());
+            let err = fresh
+                .pull("origin", &[], &location.env, &NoSyncProgress)
+                .expect_err("the pull is refused");
+            assert!(err.to_string().contains(expect), "{backend:?}: {err}");
+            assert!(fresh.datasets().unwrap().is_empty(), "nothing was written");
+            let tags = fresh.tags().unwrap();
+            assert!(tags.is_empty());
+        };
+        let put = |path: &Path, bytes: Vec<u8>| {
+            block_on(store.put(path, PutPayload::from(bytes))).unwrap();
+        };
+
+        // Altered bytes.
+        let mut altered = original.to_vec();
+        let last = altered.len() - 1;
+        altered[last] ^= 0xff;
+        put(&commit_key, altered);
+        check_refused("hash to");
+        // Truncated.
+        put(&commit_key, original[..original.len() / 2].to_vec());
+        check_refused("truncated or altered");
+        put(&commit_key, original.to_vec());
+        // A CBOR bomb whose id matches its bytes: deep nesting, then a huge declared length.
+        for bomb in [
+            vec![0x81u8; 100_000],
+            vec![0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            let bomb_id = pail::ObjectId::compute(pail::Kind::Commit, &bomb);
+            let bomb_hex = bomb_id.to_hex();
+            let mut stored = vec![pail::Kind::Commit.code()];
+            stored.extend_from_slice(&bomb);
+            put(
+                &key(
+                    &prefix,
+                    &format!("objects/{}/{}", &bomb_hex[..2], &bomb_hex[2..]),
+                ),
+                stored,
+            );
+            put(
+                &key(&prefix, "refs/datasets/local/default/bomb/versions/1.0.0"),
+                format!("{bomb_hex}\n").into_bytes(),
+            );
+            check_refused("malformed commit");
+        }
+        block_on(store.delete(&key(
+            &prefix,
+            "refs/datasets/local/default/bomb/versions/1.0.0",
+        )))
+        .unwrap();
+        // A ref naming an object the remote lacks.
+        put(
+            &key(&prefix, "refs/datasets/local/default/ghost/versions/1.0.0"),
+            format!("{}\n", "ab".repeat(32)).into_bytes(),
+        );
+        check_refused("which the remote does not have");
+        block_on(store.delete(&key(
+            &prefix,
+            "refs/datasets/local/default/ghost/versions/1.0.0",
+        )))
+        .unwrap();
+        // A ref whose name is not a valid name.
+        put(
+            &key(&prefix, "refs/datasets/local/default/Evil/versions/1.0.0"),
+            format!("{hex}\n").into_bytes(),
+        );
+        check_refused("invalid name");
+        block_on(store.delete(&key(
+            &prefix,
+            "refs/datasets/local/default/Evil/versions/1.0.0",
+        )))
+        .unwrap();
+        // A remote from a newer pail.
+        put(
+            &key(&prefix, "pail-remote.json"),
+            b"{\"pail_remote_format\": 9}".to_vec(),
+        );
+        check_refused("upgrade pail");
+        put(
+            &key(&prefix, "pail-remote.json"),
+            b"{\"pail_remote_format\": 1}".to_vec(),
+        );
+        // Healthy again: the pull works.
+        assert_refs_complete(&location);
+        drop(location.dir);
+    }
+}
+
+#[test]
+fn a_cloned_100k_row_dataset_has_identical_ids() {
+    let location = location(&Backend::Local);
+    let alice = pail_for(&location);
+    alice.ok(&["init"]);
+    alice.ok_stdin(
+        &["commit", "big", "--from", "-", "--key", "id"],
+        &records(100_000, "x"),
+    );
+    alice.ok(&["remote", "add", "origin", &location.url]);
+    alice.ok(&["push"]);
+    let bob = pail_for(&location);
+    bob.ok(&["clone", &location.url, "copy"]);
+    let theirs = bob.run_in(&bob.work.join("copy"), &["show", "big", "--json"], None);
+    let theirs: Value = serde_json::from_str(&theirs.stdout).unwrap();
+    let ours = alice.json(&["show", "big", "--json"]);
+    assert_eq!(theirs["id"], ours["id"]);
+    assert_eq!(theirs["rows"], ours["rows"]);
+    assert_eq!(theirs["n_rows"], 100_000);
+    let rows = bob.run_in(&bob.work.join("copy"), &["rows", "big", "--json"], None);
+    assert_eq!(rows.stdout.lines().count(), 100_000);
+}
+
+#[test]
+fn remote_commands_report_user_errors() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    let out = pail.fails(1, &["push"]);
+    assert!(
+        out.stderr.contains("no remote named `origin`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("pail remote add origin"),
+        "{}",
+        out.stderr
+    );
+    let out = pail.fails(
+        1,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "s3://bucket/p?X-Amz-Signature=secret",
+        ],
+    );
+    assert!(
+        !out.stderr.contains("secret") || out.stderr.contains("query strings"),
+        "{}",
+        out.stderr
+    );
+    pail.ok(&["remote", "add", "origin", "shared"]);
+    let out = pail.fails(1, &["remote", "add", "origin", "other"]);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    let remotes = pail.json(&["remote", "list", "--json"]);
+    assert_eq!(
+        remotes[0]["url"],
+        format!("file://{}", pail.work.join("shared").display())
+    );
+    let out = pail.fails(1, &["pull"]);
+    assert!(
+        out.stderr.contains("is not a pail remote"),
+        "{}",
+        out.stderr
+    );
+    pail.ok(&["remote", "remove", "origin"]);
+    assert_eq!(
+        pail.json(&["remote", "list", "--json"]),
+        serde_json::json!([])
+    );
+}
