@@ -99,14 +99,16 @@ fn location(backend: &Backend) -> Location {
         },
         Backend::Azure { url, container } => Location {
             url: format!("az://{container}/{}", unique("remote")),
+            // The emulator's well-known account and an explicit endpoint, so nothing
+            // depends on variables object_store would read from the process environment.
             env: vec![
-                ("AZURE_STORAGE_USE_EMULATOR".into(), "true".into()),
+                ("AZURE_STORAGE_ACCOUNT_NAME".into(), "devstoreaccount1".into()),
                 (
-                    "AZURITE_BLOB_STORAGE_URL".into(),
-                    url.trim_end_matches('/')
-                        .trim_end_matches("/devstoreaccount1")
-                        .to_string(),
+                    "AZURE_STORAGE_ACCOUNT_KEY".into(),
+                    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+                        .into(),
                 ),
+                ("AZURE_STORAGE_ENDPOINT".into(), url.trim_end_matches('/').to_string()),
                 ("AZURE_ALLOW_HTTP".into(), "true".into()),
             ],
             dir: None,
