@@ -4,8 +4,10 @@
 //! does both. Everything pail knows is an immutable object (see `object`) or a ref, kept in
 //! one redb database under `.pail/` (see `store`, `repo`).
 
+pub mod checkout;
 pub mod lineage;
 pub mod listing;
+pub mod lock;
 pub mod name;
 pub mod object;
 pub mod remote;

@@ -215,7 +215,9 @@ pub fn cloud_store(
 
 /// Lists `source` into `sender`, in ascending byte order of the path. Blocks until done
 /// or until the receiver hangs up. With `hash`, every entry also gets its BLAKE3.
-pub fn list(source: &Source, hash: bool, sender: &SyncSender<ListEvent>) {
+/// With `versions`, every object of a store source is asked (HEAD, in parallel) for its
+/// version id, which listings never report; local directories have none.
+pub fn list(source: &Source, hash: bool, versions: bool, sender: &SyncSender<ListEvent>) {
     match source {
         Source::Local { root } => {
             if let Err(err) = list_local(root, hash, sender) {
@@ -229,7 +231,9 @@ pub fn list(source: &Source, hash: bool, sender: &SyncSender<ListEvent>) {
                 .build()
                 .expect("a tokio runtime can be built");
             let url = source.listed_uri();
-            if let Err(err) = runtime.block_on(list_store(store, prefix, &url, hash, sender)) {
+            if let Err(err) =
+                runtime.block_on(list_store(store, prefix, &url, hash, versions, sender))
+            {
                 let _ = sender.send(ListEvent::Fatal(err));
             }
         }
@@ -249,7 +253,8 @@ enum EntryKind {
     Dir(PathBuf),
 }
 
-fn local_etag(meta: &std::fs::Metadata) -> String {
+/// The etag pail records for a local file; see docs/FORMAT.md.
+pub fn local_etag(meta: &std::fs::Metadata) -> String {
     // inode + mtime (ns) + ctime (ns) + size: ctime cannot be set back by tools that
     // restore mtime, so a rewrite with the same size and mtime still changes the etag.
     let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
@@ -492,6 +497,7 @@ async fn list_store(
     prefix: &str,
     url: &str,
     hash: bool,
+    versions: bool,
     sender: &SyncSender<ListEvent>,
 ) -> Result<(), ListError> {
     let store_err = |source: object_store::Error| ListError::Store {
@@ -530,6 +536,11 @@ async fn list_store(
         });
         if batch.len() >= BATCH {
             let files = std::mem::take(&mut batch);
+            let files = if versions {
+                head_versions(store, files, url).await?
+            } else {
+                files
+            };
             let files = if hash {
                 hash_store(store, files, url).await?
             } else {
@@ -541,6 +552,11 @@ async fn list_store(
         }
     }
     if !batch.is_empty() {
+        let batch = if versions {
+            head_versions(store, batch, url).await?
+        } else {
+            batch
+        };
         let files = if hash {
             hash_store(store, batch, url).await?
         } else {
@@ -549,6 +565,38 @@ async fn list_store(
         let _ = sender.send(ListEvent::Files(files));
     }
     Ok(())
+}
+
+/// Asks the store for each object's current version id (a HEAD each, in parallel).
+async fn head_versions(
+    store: &Arc<dyn ObjectStore>,
+    files: Vec<FileEntry>,
+    url: &str,
+) -> Result<Vec<FileEntry>, ListError> {
+    use object_store::ObjectStoreExt;
+    let results: Vec<Result<FileEntry, ListError>> = futures::stream::iter(files)
+        .map(|mut entry| async move {
+            let store_err = |source: object_store::Error| ListError::Store {
+                url: format!("{url} ({})", entry.path),
+                source,
+            };
+            let location = object_store::path::Path::parse(&entry.path)
+                .map_err(|err| store_err(err.into()))?;
+            let meta = store.head(&location).await.map_err(store_err)?;
+            // The etag must be the one the version has; an object rewritten between the
+            // listing and the HEAD takes the HEAD's view of both.
+            if let Some(etag) = meta.e_tag {
+                entry.etag = etag;
+            }
+            entry.size = meta.size;
+            entry.last_modified = meta.last_modified.timestamp_micros();
+            entry.version = meta.version;
+            Ok(entry)
+        })
+        .buffered(32)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 async fn hash_store(
@@ -593,7 +641,7 @@ mod tests {
         let source = Source::Local {
             root: root.to_path_buf(),
         };
-        let handle = std::thread::spawn(move || list(&source, true, &sender));
+        let handle = std::thread::spawn(move || list(&source, true, false, &sender));
         let mut files = Vec::new();
         let mut problems = Vec::new();
         for event in receiver {

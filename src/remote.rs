@@ -1099,89 +1099,14 @@ impl Repo {
             .map(|(name, id, _)| (name.clone(), *id))
             .collect();
 
-        // Fetch the closure of the wanted commits, level by level, verifying each object.
-        let mut spool = Spool::new(&self.tmp_dir())?;
-        let mut fetched: HashSet<ObjectId> = HashSet::new();
-        let mut fetched_commits: HashSet<ObjectId> = HashSet::new();
-        let mut queue: Vec<(ObjectId, Kind, String)> = roots
+        // Fetch the closure of the wanted commits, verifying each object.
+        let roots: Vec<(ObjectId, Kind, String)> = roots
             .iter()
             .map(|(name, id)| (id.object(), Kind::Commit, name.clone()))
             .collect();
         let mut report = PullReport::default();
-        let mut done = 0u64;
-        while !queue.is_empty() {
-            // Drop what is already here.
-            let batch: Vec<(ObjectId, Kind, String)> = {
-                let store = self.store()?;
-                let reader = store.read()?;
-                let mut batch = Vec::new();
-                for (id, kind, via) in queue.drain(..) {
-                    if fetched.contains(&id) || reader.has_object(&id)? {
-                        continue;
-                    }
-                    fetched.insert(id);
-                    batch.push((id, kind, via));
-                }
-                batch
-            };
-            let downloads: Vec<Result<Downloaded, RemoteError>> = runtime.block_on(async {
-                futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
-                    let (kind, bytes) = remote.download(id, Some(kind), &via).await?;
-                    Ok((id, kind, bytes, via))
-                }))
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await
-            });
-            for download in downloads {
-                let (id, kind, bytes, via) = download?;
-                let corrupt = |detail: String| RemoteError::Corrupt {
-                    url: url.clone(),
-                    key: RemoteStore::object_key(&id),
-                    detail,
-                };
-                match kind {
-                    Kind::Commit => {
-                        let commit =
-                            Commit::decode(&bytes).map_err(|err| corrupt(err.to_string()))?;
-                        let mut children = Vec::new();
-                        push_commit_children(&commit, &mut children);
-                        queue.extend(
-                            children
-                                .into_iter()
-                                .map(|(id, kind)| (id, kind, via.clone())),
-                        );
-                        fetched_commits.insert(id);
-                    }
-                    Kind::Node => {
-                        let node = Node::decode(&bytes).map_err(|err| corrupt(err.to_string()))?;
-                        if node.level == 0 || node.level > 16 {
-                            return Err(corrupt(format!("node level {}", node.level)).into());
-                        }
-                        let child_kind = if node.level == 1 {
-                            Kind::Leaf
-                        } else {
-                            Kind::Node
-                        };
-                        queue.extend(
-                            node.children
-                                .iter()
-                                .map(|child| (child.id, child_kind, via.clone())),
-                        );
-                    }
-                    Kind::Schema => {
-                        let _: crate::schema::Schema = crate::object::decode("schema", &bytes)
-                            .map_err(|err| corrupt(err.to_string()))?;
-                    }
-                    Kind::Leaf | Kind::Blob | Kind::Summary => {}
-                }
-                done += 1;
-                report.objects_downloaded += 1;
-                report.bytes_downloaded += bytes.len() as u64 + 1;
-                progress.objects(done, done + queue.len() as u64, report.bytes_downloaded);
-                spool.push(id, kind, &bytes)?;
-            }
-        }
+        let (spool, fetched_commits) =
+            self.fetch_closure(remote, &runtime, roots, progress, &mut report)?;
 
         // Refs to apply: the wanted datasets' refs, and version refs naming fetched commits.
         let store = self.store()?;
@@ -1267,6 +1192,178 @@ impl Repo {
         }
         writer.commit()?;
         Ok(report)
+    }
+}
+
+impl Repo {
+    /// Downloads, level by level, every object reachable from `roots` that this repository
+    /// lacks, verifying each; returns them in a spool, with the ids of the commits fetched.
+    fn fetch_closure(
+        &self,
+        remote: &RemoteStore,
+        runtime: &tokio::runtime::Runtime,
+        mut queue: Vec<(ObjectId, Kind, String)>,
+        progress: &dyn SyncProgress,
+        report: &mut PullReport,
+    ) -> Result<(Spool, HashSet<ObjectId>), RepoError> {
+        let url = remote.url.clone();
+        let mut spool = Spool::new(&self.tmp_dir())?;
+        let mut fetched: HashSet<ObjectId> = HashSet::new();
+        let mut fetched_commits: HashSet<ObjectId> = HashSet::new();
+        let mut done = 0u64;
+        while !queue.is_empty() {
+            // Drop what is already here.
+            let batch: Vec<(ObjectId, Kind, String)> = {
+                let store = self.store()?;
+                let reader = store.read()?;
+                let mut batch = Vec::new();
+                for (id, kind, via) in queue.drain(..) {
+                    if fetched.contains(&id) || reader.has_object(&id)? {
+                        continue;
+                    }
+                    fetched.insert(id);
+                    batch.push((id, kind, via));
+                }
+                batch
+            };
+            let downloads: Vec<Result<Downloaded, RemoteError>> = runtime.block_on(async {
+                futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
+                    let (kind, bytes) = remote.download(id, Some(kind), &via).await?;
+                    Ok((id, kind, bytes, via))
+                }))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+            });
+            for download in downloads {
+                let (id, kind, bytes, via) = download?;
+                let corrupt = |detail: String| RemoteError::Corrupt {
+                    url: url.clone(),
+                    key: RemoteStore::object_key(&id),
+                    detail,
+                };
+                match kind {
+                    Kind::Commit => {
+                        let commit =
+                            Commit::decode(&bytes).map_err(|err| corrupt(err.to_string()))?;
+                        let mut children = Vec::new();
+                        push_commit_children(&commit, &mut children);
+                        queue.extend(
+                            children
+                                .into_iter()
+                                .map(|(id, kind)| (id, kind, via.clone())),
+                        );
+                        fetched_commits.insert(id);
+                    }
+                    Kind::Node => {
+                        let node = Node::decode(&bytes).map_err(|err| corrupt(err.to_string()))?;
+                        if node.level == 0 || node.level > 16 {
+                            return Err(corrupt(format!("node level {}", node.level)).into());
+                        }
+                        let child_kind = if node.level == 1 {
+                            Kind::Leaf
+                        } else {
+                            Kind::Node
+                        };
+                        queue.extend(
+                            node.children
+                                .iter()
+                                .map(|child| (child.id, child_kind, via.clone())),
+                        );
+                    }
+                    Kind::Schema => {
+                        let _: crate::schema::Schema = crate::object::decode("schema", &bytes)
+                            .map_err(|err| corrupt(err.to_string()))?;
+                    }
+                    Kind::Leaf | Kind::Blob | Kind::Summary => {}
+                }
+                done += 1;
+                report.objects_downloaded += 1;
+                report.bytes_downloaded += bytes.len() as u64 + 1;
+                progress.objects(done, done + queue.len() as u64, report.bytes_downloaded);
+                spool.push(id, kind, &bytes)?;
+            }
+        }
+        Ok((spool, fetched_commits))
+    }
+
+    /// Fetches pinned commits (and everything they need) from a remote URL, checking that
+    /// the remote's version refs still name them. Records the version refs locally.
+    pub fn fetch_pinned(
+        &self,
+        url: &str,
+        pins: &[(DatasetName, semver::Version, CommitId)],
+        options: &[(String, String)],
+        progress: &dyn SyncProgress,
+    ) -> Result<(), RepoError> {
+        let remote = RemoteStore::open(url, options)?;
+        let runtime = runtime();
+        if !runtime.block_on(remote.check_marker())? {
+            return Err(RemoteError::NotARemote {
+                url: url.to_string(),
+            }
+            .into());
+        }
+        let mut roots = Vec::new();
+        for (name, version, commit) in pins {
+            let ref_name = name.version_ref(version);
+            if let Some((found, _)) = runtime.block_on(remote.get_ref(&ref_name))?
+                && found != *commit
+            {
+                return Err(RepoError::PinMoved {
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    pinned: commit.to_hex(),
+                    found: found.to_hex(),
+                    place: format!("remote {url}"),
+                });
+            }
+            roots.push((commit.object(), Kind::Commit, ref_name));
+        }
+        let mut report = PullReport::default();
+        let (spool, _) = match self.fetch_closure(&remote, &runtime, roots, progress, &mut report) {
+            Ok(fetched) => fetched,
+            Err(RepoError::Remote(err))
+                if matches!(err.as_ref(), RemoteError::MissingObject { .. }) =>
+            {
+                let RemoteError::MissingObject { ref_name, id, .. } = *err else {
+                    unreachable!("matched above")
+                };
+                let name = pins
+                    .iter()
+                    .find(|(name, version, _)| name.version_ref(version) == ref_name)
+                    .map(|(name, _, _)| name.to_string())
+                    .unwrap_or(ref_name);
+                return Err(RepoError::PinUnavailable {
+                    name,
+                    commit: id,
+                    remote: url.to_string(),
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let store = self.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        spool.write_into(&writer)?;
+        for (name, version, commit) in pins {
+            let ref_name = name.version_ref(version);
+            match writer.get_ref(&ref_name)? {
+                Some(local) if local != commit.object() => {
+                    return Err(RepoError::PinMoved {
+                        name: name.to_string(),
+                        version: version.to_string(),
+                        pinned: commit.to_hex(),
+                        found: local.to_hex(),
+                        place: "this repository".into(),
+                    });
+                }
+                Some(_) => {}
+                None => writer.set_ref(&ref_name, &commit.object())?,
+            }
+        }
+        writer.commit()?;
+        Ok(())
     }
 }
 

@@ -62,6 +62,26 @@ pub enum RepoError {
     Sort(#[from] SortError),
     #[error(transparent)]
     Remote(Box<crate::remote::RemoteError>),
+    #[error(transparent)]
+    Checkout(Box<crate::checkout::CheckoutError>),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(
+        "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
+    )]
+    PinMoved {
+        name: String,
+        version: String,
+        pinned: String,
+        found: String,
+        place: String,
+    },
+    #[error("pinned commit {commit} of {name} is neither in this repository nor on {remote}")]
+    PinUnavailable {
+        name: String,
+        commit: String,
+        remote: String,
+    },
     #[error("corrupt object in the repository: {0}")]
     Codec(#[from] CodecError),
     #[error("dataset {name} does not exist")]
@@ -115,6 +135,12 @@ pub enum RepoError {
 impl From<ListError> for RepoError {
     fn from(err: ListError) -> Self {
         RepoError::List(Box::new(err))
+    }
+}
+
+impl From<crate::checkout::CheckoutError> for RepoError {
+    fn from(err: crate::checkout::CheckoutError) -> Self {
+        RepoError::Checkout(Box::new(err))
     }
 }
 
@@ -390,6 +416,7 @@ impl Repo {
         &self,
         source: &Source,
         hash: bool,
+        versions: bool,
         listed_at: i64,
         options: &CommitOptions,
         progress: &dyn Progress,
@@ -409,7 +436,8 @@ impl Repo {
         );
         let (sender, receiver) = std::sync::mpsc::sync_channel(4);
         let lister_source = source.clone();
-        let lister = std::thread::spawn(move || listing::list(&lister_source, hash, &sender));
+        let lister =
+            std::thread::spawn(move || listing::list(&lister_source, hash, versions, &sender));
         let mut problems = Vec::new();
         let mut n_files = 0u64;
         let mut n_bytes = 0u64;

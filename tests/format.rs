@@ -531,7 +531,7 @@ fn redb_tables_refs_and_meta() {
         commit,
         ..
     } = repo
-        .commit_listing(&source, false, 0, &options, &NoProgress)
+        .commit_listing(&source, false, false, 0, &options, &NoProgress)
         .unwrap()
     else {
         panic!("a first commit creates 1.0.0")

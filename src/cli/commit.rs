@@ -46,6 +46,10 @@ pub struct CommitArgs {
     /// Also record the BLAKE3 hash of every file (reads every byte)
     #[arg(long, conflicts_with = "from")]
     pub hash: bool,
+    /// Also record each object's version id (a HEAD per object), so checkout can fetch
+    /// exactly these bytes after an overwrite; needs a store with versioning
+    #[arg(long, conflicts_with = "from")]
+    pub versions: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -126,7 +130,8 @@ pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
             let source = parse_source(source, &ctx.cwd, &ctx.store_options)
                 .map_err(|err| CliError::Repo(err.into()))?;
             let progress = ListingProgress::new(ctx.stderr_is_terminal);
-            let result = repo.commit_listing(&source, args.hash, time, &options, &progress);
+            let result =
+                repo.commit_listing(&source, args.hash, args.versions, time, &options, &progress);
             progress.finish();
             result?
         }

@@ -4,7 +4,9 @@
 use std::error::Error as _;
 
 use pail::RepoError;
+use pail::checkout::CheckoutError;
 use pail::listing::ListError;
+use pail::lock::LockError;
 use pail::remote::RemoteError;
 use pail::rows::TreeError;
 use pail::store::StoreError;
@@ -25,6 +27,9 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The command already said what was wrong on stdout; exit with this code.
+    #[error("")]
+    Silent(i32),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
@@ -42,6 +47,9 @@ pub fn report(err: &CliError) -> i32 {
         && io.kind() == std::io::ErrorKind::BrokenPipe
     {
         return 0;
+    }
+    if let CliError::Silent(code) = err {
+        return *code;
     }
     let (code, hint) = classify(err);
     eprintln!("error: {err}");
@@ -71,6 +79,7 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
         CliError::Usage { hint, .. } => (1, hint.clone()),
         CliError::Io { .. } => (1, None),
         CliError::Output(_) => (2, None),
+        CliError::Silent(code) => (*code, None),
     }
 }
 
@@ -128,6 +137,20 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         ),
         RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
         RepoError::Remote(err) => classify_remote(err.as_ref()),
+        RepoError::Checkout(err) => match err.as_ref() {
+            CheckoutError::NoFileColumn => (1, None),
+            CheckoutError::Failed { .. } => user("`--keep-going` lists every problem; `pail verify NAME@V` checks without downloading"),
+            CheckoutError::Write { .. } => (2, None),
+            CheckoutError::Store { .. } => (2, Some("check the store's credentials in the environment".into())),
+        },
+        RepoError::Lock(err) => match err {
+            LockError::Read { .. } | LockError::Write { .. } => (2, None),
+            LockError::Malformed { .. } => user("fix pail.lock, or pin again with `pail lock add NAME@V`"),
+            LockError::NotFound { .. } => user("`pail lock add NAME@V` writes one"),
+            LockError::NotPinned { .. } => user("`pail lock list` shows what is pinned"),
+        },
+        RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
+        RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
     }
 }
 

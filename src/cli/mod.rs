@@ -1,5 +1,6 @@
 //! Command-line interface: clap structs, one file per command, and all printing.
 
+mod checkout;
 mod commit;
 mod error;
 mod output;
@@ -57,6 +58,12 @@ pub enum Command {
     Pull(remote::PullArgs),
     /// Create a repository from a remote: init + remote add origin + pull
     Clone(remote::CloneArgs),
+    /// Download the files of a version into a directory, verified
+    Checkout(checkout::CheckoutArgs),
+    /// Pin dataset versions in pail.lock for reproducible checkouts
+    Lock(checkout::LockArgs),
+    /// Check that live storage still holds every file of a version (no download)
+    Verify(checkout::VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +85,9 @@ pub struct Context {
     pub store_options: Vec<(String, String)>,
     pub args: Vec<String>,
     pub stderr_is_terminal: bool,
+    pub home: Option<PathBuf>,
+    /// PAIL_CACHE_DIR: where `checkout --locked` keeps fetched manifests outside a repository.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Context {
@@ -108,6 +118,8 @@ impl Context {
             store_options,
             args,
             stderr_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            home: var("HOME").map(PathBuf::from),
+            cache_dir: var("PAIL_CACHE_DIR").map(PathBuf::from),
         })
     }
 
@@ -169,6 +181,9 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Push(args) => remote::cmd_push(ctx, args),
         Command::Pull(args) => remote::cmd_pull(ctx, args),
         Command::Clone(args) => remote::cmd_clone(ctx, args),
+        Command::Checkout(args) => checkout::cmd_checkout(ctx, args),
+        Command::Lock(args) => checkout::cmd_lock(ctx, args),
+        Command::Verify(args) => checkout::cmd_verify(ctx, args),
     }
 }
 

@@ -167,3 +167,82 @@ impl Pail {
         serde_json::from_str(&out.stdout).unwrap_or_else(|err| panic!("{err}: {}", out.stdout))
     }
 }
+
+/// The S3 test server, if `tests/run` started one; in CI its absence fails the test.
+pub fn s3_endpoint() -> Option<String> {
+    match std::env::var("PAIL_TEST_S3_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "PAIL_TEST_S3_ENDPOINT is not set: run the suite through tests/run"
+            );
+            eprintln!("skipping: PAIL_TEST_S3_ENDPOINT is not set (tests/run sets it)");
+            None
+        }
+    }
+}
+
+/// The environment pail needs for the S3 test server.
+pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+        ("AWS_ALLOW_HTTP".into(), "true".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+    ]
+}
+
+fn http(endpoint: &str, request: &str) -> String {
+    use std::io::Read;
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("the S3 server is reachable");
+    stream
+        .write_all(request.replace("{host}", host).as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// Creates a bucket (moto checks no signature), optionally with versioning on.
+pub fn create_bucket(endpoint: &str, bucket: &str, versioned: bool) {
+    let response = http(
+        endpoint,
+        &format!(
+            "PUT /{bucket} HTTP/1.1\r\nHost: {{host}}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "create bucket: {response}"
+    );
+    if versioned {
+        let body = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
+        let response = http(
+            endpoint,
+            &format!(
+                "PUT /{bucket}?versioning HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "enable versioning: {response}"
+        );
+    }
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{stem}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}

@@ -1,0 +1,897 @@
+//! Checkout: the bytes a version's File rows name, downloaded into a directory and
+//! verified (size, etag, and BLAKE3 where recorded), in parallel and resumably.
+//!
+//! Every file is written to a temporary name beside its final path and renamed into
+//! place, so a final path never holds half a file. `DIR/.pail-checkout` records what
+//! was written (one JSON line per file), so a re-run skips files already in place and
+//! `--clean` knows which files are pail's.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use object_store::{GetOptions, ObjectStore};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::object::Commit;
+use crate::repo::{Repo, RepoError};
+use crate::schema::Type;
+
+/// The record of what a checkout wrote, inside the checkout directory.
+pub const STATE_FILE: &str = ".pail-checkout";
+const CONCURRENCY: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("version has no File column to check out")]
+    NoFileColumn,
+    #[error("{} file(s) could not be checked out: {}", .problems.len(), summarize(.problems))]
+    Failed { problems: Vec<Problem> },
+    #[error("could not write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not reach the store of {source_uri}: {detail}")]
+    Store { source_uri: String, detail: String },
+}
+
+fn summarize(problems: &[Problem]) -> String {
+    let mut shown: Vec<String> = problems.iter().take(5).map(|p| p.to_string()).collect();
+    if problems.len() > 5 {
+        shown.push(format!("and {} more", problems.len() - 5));
+    }
+    shown.join("; ")
+}
+
+/// Why one file could not be checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub kind: ProblemKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The row's path would land outside the directory.
+    Unsafe,
+    /// The store no longer has the object (or the recorded version).
+    Missing,
+    /// What arrived differs from what the version recorded.
+    Changed,
+    /// A file pail did not write is in the way.
+    InTheWay,
+    /// The store failed.
+    Store,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            ProblemKind::Unsafe => "unsafe path",
+            ProblemKind::Missing => "missing",
+            ProblemKind::Changed => "changed",
+            ProblemKind::InTheWay => "in the way",
+            ProblemKind::Store => "store error",
+        };
+        write!(f, "{}: {kind}: {}", self.path, self.detail)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutOptions {
+    /// Report every problem at the end instead of stopping at the first.
+    pub keep_going: bool,
+    /// Remove files in the directory that are not part of the version.
+    pub clean: bool,
+    /// Path globs (`*`, `?`, `**`); a row is checked out when any matches. Empty: all.
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckoutReport {
+    pub files_written: u64,
+    pub bytes_written: u64,
+    pub files_skipped: u64,
+    pub files_removed: u64,
+    /// Whether every file had a recorded object version (exact bytes even after an overwrite).
+    pub all_versioned: bool,
+}
+
+pub trait CheckoutProgress: Sync {
+    fn start(&self, _total_files: u64, _total_bytes: u64) {}
+    fn advance(&self, _files: u64, _bytes: u64) {}
+}
+
+pub struct NoCheckoutProgress;
+impl CheckoutProgress for NoCheckoutProgress {}
+
+/// One File row, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub source: String,
+    pub path: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+    pub version: Option<String>,
+    pub blake3: Option<String>,
+}
+
+impl FileRef {
+    fn from_value(value: &Value) -> Option<FileRef> {
+        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        Some(FileRef {
+            source: text("source")?,
+            path: text("path")?,
+            size: value.get("size").and_then(|v| v.as_u64()),
+            etag: text("etag"),
+            version: text("version"),
+            blake3: text("blake3"),
+        })
+    }
+}
+
+/// A line of `.pail-checkout`: what was written, and how the file looked afterwards.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Written {
+    path: String,
+    etag: Option<String>,
+    version: Option<String>,
+    size: u64,
+    blake3: Option<String>,
+    ino: u64,
+    mtime_ns: i64,
+}
+
+/// Checks that a row's path stays inside the checkout directory: relative, no `..`, no
+/// empty or `.` parts, no NUL.
+pub fn safe_relative_path(path: &str) -> Result<PathBuf, String> {
+    if path.is_empty() {
+        return Err("the path is empty".into());
+    }
+    if path.contains('\0') {
+        return Err("the path contains a NUL byte".into());
+    }
+    if path.starts_with('/') {
+        return Err("the path is absolute".into());
+    }
+    let mut clean = PathBuf::new();
+    for part in path.split('/') {
+        match part {
+            "" => return Err("the path has an empty part (`//` or a trailing `/`)".into()),
+            "." => return Err("the path has a `.` part".into()),
+            ".." => return Err("the path has a `..` part and could escape the directory".into()),
+            _ => clean.push(part),
+        }
+    }
+    if clean
+        .components()
+        .any(|component| !matches!(component, Component::Normal(_)))
+    {
+        return Err("the path is not a plain relative path".into());
+    }
+    Ok(clean)
+}
+
+/// Matches a `/`-separated path against a glob: `*` and `?` within a part, `**` across parts.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn parts_match(pattern: &[&str], path: &[&str]) -> bool {
+        match pattern.split_first() {
+            None => path.is_empty(),
+            Some((&"**", rest)) => (0..=path.len()).any(|skip| parts_match(rest, &path[skip..])),
+            Some((first, rest)) => {
+                !path.is_empty()
+                    && part_match(first.as_bytes(), path[0].as_bytes())
+                    && parts_match(rest, &path[1..])
+            }
+        }
+    }
+    fn part_match(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (0..=text.len()).any(|skip| part_match(rest, &text[skip..])),
+            Some((b'?', rest)) => !text.is_empty() && part_match(rest, &text[1..]),
+            Some((c, rest)) => text.first() == Some(c) && part_match(rest, &text[1..]),
+        }
+    }
+    let pattern: Vec<&str> = pattern.split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    parts_match(&pattern, &path)
+}
+
+/// Refuses a target whose parent directories inside `root` include a symlink, creating
+/// the directories that are missing.
+fn prepare_parent(root: &Path, rel: &Path) -> Result<PathBuf, String> {
+    let mut current = root.to_path_buf();
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    for component in parent.components() {
+        current.push(component);
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symlink; checkout never writes through one",
+                    current.display()
+                ));
+            }
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(format!("{} is a file, not a directory", current.display())),
+            Err(_) => {
+                std::fs::create_dir(&current)
+                    .map_err(|err| format!("cannot create {}: {err}", current.display()))?;
+            }
+        }
+    }
+    let target = root.join(rel);
+    if let Ok(meta) = std::fs::symlink_metadata(&target)
+        && meta.file_type().is_symlink()
+    {
+        return Err(format!(
+            "{} is a symlink; checkout never writes through one",
+            target.display()
+        ));
+    }
+    Ok(target)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stores the rows name, built once per source.
+struct Stores {
+    options: Vec<(String, String)>,
+    cache: std::sync::Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl Stores {
+    fn get(&self, source: &str) -> Result<Arc<dyn ObjectStore>, CheckoutError> {
+        let mut cache = self.cache.lock().expect("the store cache is not poisoned");
+        if let Some(store) = cache.get(source) {
+            return Ok(store.clone());
+        }
+        let (scheme, bucket) = source
+            .split_once("://")
+            .ok_or_else(|| CheckoutError::Store {
+                source_uri: source.to_string(),
+                detail: "not a URI".into(),
+            })?;
+        let store =
+            crate::listing::cloud_store(scheme, bucket, source, &self.options).map_err(|err| {
+                CheckoutError::Store {
+                    source_uri: source.to_string(),
+                    detail: err.to_string(),
+                }
+            })?;
+        cache.insert(source.to_string(), store.clone());
+        Ok(store)
+    }
+}
+
+/// Fetches one file to `tmp`, verifying it; returns the bytes written.
+async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let problem = |kind: ProblemKind, detail: String| Problem {
+        path: file.path.clone(),
+        kind,
+        detail,
+    };
+    if let Some(root) = file.source.strip_prefix("file://") {
+        let from = Path::new(root).join(&file.path);
+        let meta = std::fs::metadata(&from)
+            .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
+        let etag = crate::listing::local_etag(&meta);
+        if let Some(expected) = &file.etag
+            && *expected != etag
+        {
+            return Err(problem(
+                ProblemKind::Changed,
+                format!(
+                    "expected etag {expected}, found {etag} (the file was modified after the commit)"
+                ),
+            ));
+        }
+        let from_path = from.clone();
+        let tmp_path = tmp.to_path_buf();
+        let (n, hash) =
+            tokio::task::spawn_blocking(move || -> std::io::Result<(u64, blake3::Hash)> {
+                let mut reader = std::fs::File::open(&from_path)?;
+                let mut writer = std::fs::File::create(&tmp_path)?;
+                let mut hasher = blake3::Hasher::new();
+                let mut buffer = vec![0u8; 256 * 1024];
+                let mut n = 0u64;
+                loop {
+                    let read = std::io::Read::read(&mut reader, &mut buffer)?;
+                    if read == 0 {
+                        break;
+                    }
+                    hasher.update(&buffer[..read]);
+                    writer.write_all(&buffer[..read])?;
+                    n += read as u64;
+                }
+                Ok((n, hasher.finalize()))
+            })
+            .await
+            .expect("the copy task does not panic")
+            .map_err(|err| {
+                problem(
+                    ProblemKind::Store,
+                    format!("copying {}: {err}", from.display()),
+                )
+            })?;
+        return verify(file, n, Some(hash)).map_err(|detail| problem(ProblemKind::Changed, detail));
+    }
+    {
+        let mut hasher = blake3::Hasher::new();
+        let store = stores
+            .get(&file.source)
+            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+        let location = object_store::path::Path::parse(&file.path)
+            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+        let options = GetOptions {
+            version: file.version.clone(),
+            ..Default::default()
+        };
+        let result = match store.get_opts(&location, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                let what = match &file.version {
+                    Some(version) => {
+                        format!("the store has no object at this path with version {version}")
+                    }
+                    None => "the store has no object at this path".to_string(),
+                };
+                return Err(problem(ProblemKind::Missing, what));
+            }
+            Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
+        };
+        if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
+            && expected != found
+        {
+            return Err(problem(
+                ProblemKind::Changed,
+                format!(
+                    "expected etag {expected}, found {found} (the object was overwritten after the commit)"
+                ),
+            ));
+        }
+        let mut stream = result.into_stream();
+        let mut writer = std::fs::File::create(tmp)
+            .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+            hasher.update(&chunk);
+            writer
+                .write_all(&chunk)
+                .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+            n += chunk.len() as u64;
+        }
+        verify(file, n, Some(hasher.finalize()))
+            .map_err(|detail| problem(ProblemKind::Changed, detail))
+    }
+}
+
+fn verify(file: &FileRef, size: u64, hash: Option<blake3::Hash>) -> Result<u64, String> {
+    if let Some(expected) = file.size
+        && expected != size
+    {
+        return Err(format!("expected {expected} bytes, found {size}"));
+    }
+    if let (Some(expected), Some(hash)) = (&file.blake3, hash) {
+        let found = hex(hash.as_bytes());
+        if *expected != found {
+            return Err(format!("expected blake3 {expected}, found {found}"));
+        }
+    }
+    Ok(size)
+}
+
+fn load_state(dir: &Path) -> HashMap<String, Written> {
+    let Ok(text) = std::fs::read_to_string(dir.join(STATE_FILE)) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Written>(line).ok())
+        .map(|written| (written.path.clone(), written))
+        .collect()
+}
+
+fn still_in_place(written: &Written, file: &FileRef, target: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(target) else {
+        return false;
+    };
+    meta.is_file()
+        && written.etag == file.etag
+        && written.version == file.version
+        && written.blake3 == file.blake3
+        && Some(written.size) == file.size.or(Some(written.size))
+        && meta.len() == written.size
+        && meta.ino() == written.ino
+        && meta.mtime() * 1_000_000_000 + meta.mtime_nsec() == written.mtime_ns
+}
+
+impl Repo {
+    /// The File column a checkout takes: the first top-level one.
+    pub fn file_column(&self, commit: &Commit) -> Result<String, RepoError> {
+        let schema = self.schema(&commit.schema)?;
+        schema
+            .fields
+            .iter()
+            .find(|field| match &field.ty {
+                Type::File => true,
+                Type::Optional(inner) => matches!(inner.as_ref(), Type::File),
+                _ => false,
+            })
+            .map(|field| field.name.clone())
+            .ok_or_else(|| CheckoutError::NoFileColumn.into())
+    }
+
+    /// Calls `each` with every File of a version (the first File column), in key order.
+    pub fn for_each_file(
+        &self,
+        commit: &Commit,
+        include: &[String],
+        mut each: impl FnMut(FileRef) -> Result<bool, RepoError>,
+    ) -> Result<(), RepoError> {
+        let column = self.file_column(commit)?;
+        self.for_each_row(commit, |row| {
+            let Some(file) = row.get(&column).and_then(FileRef::from_value) else {
+                return Ok(true);
+            };
+            if !include.is_empty() && !include.iter().any(|glob| glob_match(glob, &file.path)) {
+                return Ok(true);
+            }
+            each(file)
+        })
+    }
+
+    /// Downloads the files of a version into `dir`, verified. See the module docs.
+    pub fn checkout(
+        &self,
+        commit: &Commit,
+        dir: &Path,
+        options: &CheckoutOptions,
+        store_options: &[(String, String)],
+        progress: &dyn CheckoutProgress,
+    ) -> Result<CheckoutReport, RepoError> {
+        std::fs::create_dir_all(dir).map_err(|source| CheckoutError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let root = std::fs::canonicalize(dir).map_err(|source| CheckoutError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        // First pass: every path must be safe before any byte is written.
+        let mut problems = Vec::new();
+        let (mut total_files, mut total_bytes, mut all_versioned) = (0u64, 0u64, true);
+        self.for_each_file(commit, &options.include, |file| {
+            if let Err(detail) = safe_relative_path(&file.path) {
+                problems.push(Problem {
+                    path: file.path.clone(),
+                    kind: ProblemKind::Unsafe,
+                    detail,
+                });
+            }
+            total_files += 1;
+            total_bytes += file.size.unwrap_or(0);
+            // Local directories have no versions; the note about them is for stores.
+            all_versioned &= file.version.is_some() || file.source.starts_with("file://");
+            Ok(true)
+        })?;
+        if !problems.is_empty() {
+            return Err(CheckoutError::Failed { problems }.into());
+        }
+        progress.start(total_files, total_bytes);
+
+        let state = load_state(&root);
+        let state_path = root.join(STATE_FILE);
+        let mut state_log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&state_path)
+            .map_err(|source| CheckoutError::Write {
+                path: state_path.clone(),
+                source,
+            })?;
+        let stores = Stores {
+            options: store_options.to_vec(),
+            cache: std::sync::Mutex::new(HashMap::new()),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime can be built");
+        let done_files = AtomicU64::new(0);
+        let done_bytes = AtomicU64::new(0);
+        let mut report = CheckoutReport {
+            all_versioned: all_versioned && total_files > 0,
+            ..Default::default()
+        };
+        let mut wanted: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        let mut batch: Vec<FileRef> = Vec::new();
+        let mut stop = false;
+        let tmp_counter = AtomicU64::new(0);
+
+        let run_batch = |batch: &mut Vec<FileRef>,
+                         report: &mut CheckoutReport,
+                         problems: &mut Vec<Problem>,
+                         state_log: &mut std::fs::File|
+         -> Result<(), RepoError> {
+            let jobs: Vec<FileRef> = std::mem::take(batch);
+            let results: Vec<(FileRef, Result<Option<Written>, Problem>)> =
+                runtime.block_on(async {
+                    futures::stream::iter(jobs.into_iter().map(|file| {
+                        let stores = &stores;
+                        let root = &root;
+                        let state = &state;
+                        let done_files = &done_files;
+                        let done_bytes = &done_bytes;
+                        let tmp_counter = &tmp_counter;
+                        async move {
+                            let result =
+                                checkout_one(stores, root, state, &file, tmp_counter).await;
+                            let size = file.size.unwrap_or(0);
+                            progress.advance(
+                                done_files.fetch_add(1, Ordering::Relaxed) + 1,
+                                done_bytes.fetch_add(size, Ordering::Relaxed) + size,
+                            );
+                            (file, result)
+                        }
+                    }))
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await
+                });
+            for (file, result) in results {
+                match result {
+                    Ok(Some(written)) => {
+                        report.files_written += 1;
+                        report.bytes_written += written.size;
+                        let line = serde_json::to_string(&written).expect("state lines serialize");
+                        writeln!(state_log, "{line}").map_err(|source| CheckoutError::Write {
+                            path: root.join(STATE_FILE),
+                            source,
+                        })?;
+                    }
+                    Ok(None) => report.files_skipped += 1,
+                    Err(problem) => {
+                        let _ = file;
+                        problems.push(problem);
+                    }
+                }
+            }
+            Ok(())
+        };
+
+        self.for_each_file(commit, &options.include, |file| {
+            wanted.insert(safe_relative_path(&file.path).expect("checked in the first pass"));
+            batch.push(file);
+            if batch.len() >= 256 {
+                run_batch(&mut batch, &mut report, &mut problems, &mut state_log)?;
+                if !problems.is_empty() && !options.keep_going {
+                    stop = true;
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        if !stop {
+            run_batch(&mut batch, &mut report, &mut problems, &mut state_log)?;
+        }
+        state_log
+            .sync_all()
+            .map_err(|source| CheckoutError::Write {
+                path: state_path.clone(),
+                source,
+            })?;
+        if !problems.is_empty() {
+            return Err(CheckoutError::Failed { problems }.into());
+        }
+        if options.clean {
+            report.files_removed = clean(&root, &wanted)?;
+        }
+        Ok(report)
+    }
+}
+
+/// Checks out one file: Ok(None) when it is already in place.
+async fn checkout_one(
+    stores: &Stores,
+    root: &Path,
+    state: &HashMap<String, Written>,
+    file: &FileRef,
+    tmp_counter: &AtomicU64,
+) -> Result<Option<Written>, Problem> {
+    let problem = |kind: ProblemKind, detail: String| Problem {
+        path: file.path.clone(),
+        kind,
+        detail,
+    };
+    let rel =
+        safe_relative_path(&file.path).map_err(|detail| problem(ProblemKind::Unsafe, detail))?;
+    let target =
+        prepare_parent(root, &rel).map_err(|detail| problem(ProblemKind::Unsafe, detail))?;
+    if let Ok(meta) = std::fs::symlink_metadata(&target) {
+        let ours = state.get(&file.path);
+        if let Some(written) = ours
+            && still_in_place(written, file, &target)
+        {
+            return Ok(None);
+        }
+        if ours.is_none() {
+            // Not ours: leave it unless it is exactly the recorded content.
+            let same = meta.is_file()
+                && file.size == Some(meta.len())
+                && file.blake3.as_ref().is_some_and(|expected| {
+                    let mut hasher = blake3::Hasher::new();
+                    hasher.update_mmap(&target).is_ok()
+                        && hex(hasher.finalize().as_bytes()) == *expected
+                });
+            if !same {
+                return Err(problem(
+                    ProblemKind::InTheWay,
+                    format!(
+                        "{} exists and was not written by pail checkout; move it away or pass --clean",
+                        target.display()
+                    ),
+                ));
+            }
+        }
+    }
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(
+        ".{name}.pail-tmp-{}-{}",
+        std::process::id(),
+        tmp_counter.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = fetch(stores, file, &tmp).await;
+    let size = match result {
+        Ok(size) => size,
+        Err(err) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err);
+        }
+    };
+    if let Err(err) = std::fs::rename(&tmp, &target) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(problem(
+            ProblemKind::Store,
+            format!("renaming into {}: {err}", target.display()),
+        ));
+    }
+    let meta =
+        std::fs::metadata(&target).map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    Ok(Some(Written {
+        path: file.path.clone(),
+        etag: file.etag.clone(),
+        version: file.version.clone(),
+        size,
+        blake3: file.blake3.clone(),
+        ino: meta.ino(),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+    }))
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub unchanged: u64,
+    pub changed: Vec<Problem>,
+    pub missing: Vec<Problem>,
+    /// Whether every file had a recorded object version.
+    pub all_versioned: bool,
+}
+
+/// Compares one file's recorded metadata with the store's, without downloading it.
+async fn verify_one(stores: &Stores, file: &FileRef) -> Result<(), Problem> {
+    let problem = |kind: ProblemKind, detail: String| Problem {
+        path: file.path.clone(),
+        kind,
+        detail,
+    };
+    let (size, etag) = if let Some(root) = file.source.strip_prefix("file://") {
+        let from = Path::new(root).join(&file.path);
+        let meta = std::fs::metadata(&from)
+            .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
+        (meta.len(), Some(crate::listing::local_etag(&meta)))
+    } else {
+        let store = stores
+            .get(&file.source)
+            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+        let location = object_store::path::Path::parse(&file.path)
+            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+        let options = GetOptions {
+            version: file.version.clone(),
+            head: true,
+            ..Default::default()
+        };
+        match store.get_opts(&location, options).await {
+            Ok(result) => (result.meta.size, result.meta.e_tag),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(problem(
+                    ProblemKind::Missing,
+                    "the store has no such object".into(),
+                ));
+            }
+            Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
+        }
+    };
+    if let Some(expected) = file.size
+        && expected != size
+    {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!("expected {expected} bytes, found {size}"),
+        ));
+    }
+    if let (Some(expected), Some(found)) = (&file.etag, &etag)
+        && expected != found
+    {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!("expected etag {expected}, found {found}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Repo {
+    /// Checks every File of a version against live storage metadata (no download).
+    pub fn verify(
+        &self,
+        commit: &Commit,
+        store_options: &[(String, String)],
+        progress: &dyn CheckoutProgress,
+    ) -> Result<VerifyReport, RepoError> {
+        let stores = Stores {
+            options: store_options.to_vec(),
+            cache: std::sync::Mutex::new(HashMap::new()),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime can be built");
+        let mut report = VerifyReport {
+            all_versioned: true,
+            ..Default::default()
+        };
+        let mut any = false;
+        let mut batch = Vec::new();
+        let mut done = 0u64;
+        let mut run =
+            |batch: &mut Vec<FileRef>, report: &mut VerifyReport| -> Result<(), RepoError> {
+                let files = std::mem::take(batch);
+                let results: Vec<Result<(), Problem>> = runtime.block_on(
+                    futures::stream::iter(files.iter().map(|file| verify_one(&stores, file)))
+                        .buffer_unordered(CONCURRENCY)
+                        .collect(),
+                );
+                for result in results {
+                    done += 1;
+                    match result {
+                        Ok(()) => report.unchanged += 1,
+                        Err(problem) if problem.kind == ProblemKind::Missing => {
+                            report.missing.push(problem)
+                        }
+                        Err(problem) if problem.kind == ProblemKind::Store => {
+                            return Err(CheckoutError::Store {
+                                source_uri: problem.path.clone(),
+                                detail: problem.detail,
+                            }
+                            .into());
+                        }
+                        Err(problem) => report.changed.push(problem),
+                    }
+                }
+                progress.advance(done, 0);
+                Ok(())
+            };
+        self.for_each_file(commit, &[], |file| {
+            any = true;
+            report.all_versioned &= file.version.is_some() || file.source.starts_with("file://");
+            batch.push(file);
+            if batch.len() >= 256 {
+                run(&mut batch, &mut report)?;
+            }
+            Ok(true)
+        })?;
+        run(&mut batch, &mut report)?;
+        report.all_versioned &= any;
+        Ok(report)
+    }
+}
+
+/// Removes files under `root` that are not in `wanted` (except the state file).
+fn clean(root: &Path, wanted: &std::collections::HashSet<PathBuf>) -> Result<u64, RepoError> {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| CheckoutError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(path);
+            } else if rel != Path::new(STATE_FILE) && !wanted.contains(&rel) {
+                std::fs::remove_file(&path).map_err(|source| CheckoutError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_paths_are_refused() {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a/./b",
+            "",
+            "a/",
+            "x\0y",
+        ] {
+            assert!(safe_relative_path(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "a",
+            "a/b.jpg",
+            ".hidden",
+            "x#12",
+            "with space",
+            "é/ü",
+            "a..b",
+            "..x",
+        ] {
+            assert!(safe_relative_path(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.jpg", "a.jpg"));
+        assert!(!glob_match("*.jpg", "d/a.jpg"));
+        assert!(glob_match("**/*.jpg", "d/e/a.jpg"));
+        assert!(glob_match("**/*.jpg", "a.jpg"));
+        assert!(glob_match("d/?.png", "d/a.png"));
+        assert!(!glob_match("d/?.png", "d/ab.png"));
+        assert!(glob_match("2024-*/**", "2024-05/x/y.bin"));
+    }
+
+    #[test]
+    fn a_symlinked_parent_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        let err = prepare_parent(dir.path(), Path::new("link/x.txt")).unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
+        assert!(prepare_parent(dir.path(), Path::new("ok/x.txt")).is_ok());
+    }
+}

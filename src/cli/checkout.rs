@@ -1,0 +1,468 @@
+//! `pail checkout`, `pail lock` and `pail verify`: exactly pinned bytes for CI.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use pail::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport};
+use pail::lock::{LockEntry, LockFile};
+use pail::remote::NoSyncProgress;
+use pail::{CommitId, DatasetName, ObjectId, Repo, RepoError};
+
+use super::output::{self, human_bytes};
+use super::{CliError, Context};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail checkout photos@1.0.1 --to data/photos
+  pail checkout photos@golden --to data/photos --include '**/*.jpg'
+  pail checkout --locked --to data/      # every dataset pinned in pail.lock, into data/<name>/")]
+pub struct CheckoutArgs {
+    /// The version to check out, NAME@V
+    #[arg(required_unless_present = "locked")]
+    pub target: Option<String>,
+    /// Directory to write the files into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Check out every dataset pinned in pail.lock, each into DIR/<full name>
+    #[arg(long, conflicts_with = "target")]
+    pub locked: bool,
+    /// Only files whose path matches GLOB (`*`, `?`, `**`) (can be repeated)
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Report every missing or changed file at the end instead of stopping at the first
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Remove files in DIR that are not part of the version
+    #[arg(long)]
+    pub clean: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail lock add team.vision.clean_images@2.1.0
+  pail lock list
+  pail lock remove team.vision.clean_images")]
+pub struct LockArgs {
+    #[command(subcommand)]
+    pub command: LockCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LockCommand {
+    /// Pin a version in pail.lock (at the git work tree's root, or the nearest existing one)
+    Add {
+        /// NAME@V to pin
+        target: String,
+        /// The remote CI fetches it from (default: origin, or the only remote)
+        #[arg(long)]
+        remote: Option<String>,
+    },
+    /// Unpin a dataset
+    Remove {
+        /// Dataset name
+        name: String,
+    },
+    /// List pinned datasets
+    List {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The version to verify, NAME@V
+    pub target: String,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new(visible: bool) -> Bar {
+        let bar = if visible {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} files, {msg}")
+                    .expect("the template is valid"),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Bar { bar }
+    }
+}
+
+impl CheckoutProgress for Bar {
+    fn start(&self, total_files: u64, _total_bytes: u64) {
+        self.bar.set_length(total_files);
+    }
+    fn advance(&self, files: u64, bytes: u64) {
+        self.bar.set_position(files);
+        self.bar.set_message(human_bytes(bytes));
+    }
+}
+
+fn report_json(name: &str, dir: &Path, report: &CheckoutReport) -> serde_json::Value {
+    json!({
+        "name": name,
+        "dir": dir.display().to_string(),
+        "files_written": report.files_written,
+        "bytes_written": report.bytes_written,
+        "files_skipped": report.files_skipped,
+        "files_removed": report.files_removed,
+        "exact_versions": report.all_versioned,
+    })
+}
+
+fn print_report(
+    out: &mut output::Out,
+    name: &str,
+    dir: &Path,
+    report: &CheckoutReport,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "checked out {name} into {}: {} files written ({}), {} already in place{}",
+        dir.display(),
+        report.files_written,
+        human_bytes(report.bytes_written),
+        report.files_skipped,
+        if report.files_removed > 0 {
+            format!(", {} removed", report.files_removed)
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn note_versions(report: &CheckoutReport) {
+    if !report.all_versioned {
+        eprintln!(
+            "note: no object versions are recorded for (some of) these files, so checkout relied on etag and size checks; \
+             commit with --versions on a versioned bucket to fetch exact bytes after an overwrite"
+        );
+    }
+}
+
+pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
+    let options = CheckoutOptions {
+        keep_going: args.keep_going,
+        clean: args.clean,
+        include: args.include.clone(),
+    };
+    let to = ctx.cwd.join(&args.to);
+    let mut out = output::stdout();
+    if args.locked {
+        return checkout_locked(ctx, &args, &options, &to);
+    }
+    let repo = ctx.repo()?;
+    let target = repo.parse_ref(args.target.as_deref().expect("clap requires it"))?;
+    let found = repo.resolve(&target)?;
+    let bar = Bar::new(ctx.stderr_is_terminal);
+    let result = repo.checkout(&found.commit, &to, &options, &ctx.store_options, &bar);
+    bar.bar.finish_and_clear();
+    let report = result?;
+    let label = format!(
+        "{}@{}",
+        found.name,
+        found
+            .version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| found.id.short())
+    );
+    if args.json {
+        output::print_json(&mut out, &report_json(&label, &to, &report))?;
+    } else {
+        print_report(&mut out, &label, &to, &report)?;
+        note_versions(&report);
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The repository to check pinned versions out of: this one, or a cache for the lock's
+/// remotes when there is none (a fresh CI runner).
+fn locked_repo(ctx: &Context) -> Result<Repo, CliError> {
+    match ctx.repo() {
+        Ok(repo) => Ok(repo),
+        Err(CliError::Repo(RepoError::NotARepository { .. })) => {
+            let base = match (&ctx.cache_dir, &ctx.home) {
+                (Some(dir), _) => dir.clone(),
+                (None, Some(home)) => home.join(".cache/pail"),
+                (None, None) => ctx.cwd.join(".pail-cache"),
+            };
+            let (repo, _) = Repo::init(&base.join("locked/.pail"))?;
+            Ok(repo)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn checkout_locked(
+    ctx: &Context,
+    args: &CheckoutArgs,
+    options: &CheckoutOptions,
+    to: &Path,
+) -> Result<(), CliError> {
+    let lock_path = pail::lock::find(&ctx.cwd).ok_or_else(|| {
+        CliError::Repo(
+            pail::lock::LockError::NotFound {
+                start: ctx.cwd.clone(),
+            }
+            .into(),
+        )
+    })?;
+    let lock = LockFile::read(&lock_path).map_err(|err| CliError::Repo(err.into()))?;
+    let repo = locked_repo(ctx)?;
+    let mut out = output::stdout();
+    let mut results = Vec::new();
+    for entry in &lock.entries {
+        let name = DatasetName::parse_full(&entry.name)?;
+        let version = semver::Version::parse(&entry.version).map_err(|_| CliError::Usage {
+            message: format!(
+                "{}: `{}` in {} is not a semver",
+                entry.name,
+                entry.version,
+                lock_path.display()
+            ),
+            hint: Some("fix pail.lock, or pin again with `pail lock add NAME@V`".into()),
+        })?;
+        let commit_id =
+            CommitId(ObjectId::from_hex(&entry.commit).expect("checked when the lock was read"));
+        let local = repo.commit(&commit_id).ok();
+        if local.is_none() {
+            if entry.remote.is_empty() {
+                return Err(CliError::Repo(RepoError::PinUnavailable {
+                    name: entry.name.clone(),
+                    commit: entry.commit.clone(),
+                    remote: "(no remote in pail.lock)".into(),
+                }));
+            }
+            repo.fetch_pinned(
+                &entry.remote,
+                &[(name.clone(), version.clone(), commit_id)],
+                &ctx.store_options,
+                &NoSyncProgress,
+            )?;
+        }
+        // The local version ref, if any, must still name the pinned commit.
+        if let Ok(found) = repo.resolve(&pail::DatasetRef {
+            name: name.clone(),
+            version: pail::VersionSpec::Semver(version.clone()),
+        }) && found.id != commit_id
+        {
+            return Err(CliError::Repo(RepoError::PinMoved {
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+                pinned: entry.commit.clone(),
+                found: found.id.to_hex(),
+                place: "this repository".into(),
+            }));
+        }
+        let commit = repo.commit(&commit_id)?;
+        let dir = to.join(&entry.name);
+        let bar = Bar::new(ctx.stderr_is_terminal);
+        let result = repo.checkout(&commit, &dir, options, &ctx.store_options, &bar);
+        bar.bar.finish_and_clear();
+        let report = result?;
+        let label = format!("{}@{}", entry.name, entry.version);
+        if !args.json {
+            print_report(&mut out, &label, &dir, &report)?;
+            note_versions(&report);
+        }
+        results.push(report_json(&label, &dir, &report));
+    }
+    if args.json {
+        output::print_json(&mut out, &serde_json::Value::Array(results))?;
+    } else if lock.entries.is_empty() {
+        writeln!(
+            out,
+            "{} pins nothing; `pail lock add NAME@V` pins a version",
+            lock_path.display()
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
+    let mut out = output::stdout();
+    match args.command {
+        LockCommand::Add { target, remote } => {
+            let repo = ctx.repo()?;
+            let found = repo.resolve(&repo.parse_ref(&target)?)?;
+            let Some(version) = found.version.clone() else {
+                return Err(CliError::Usage {
+                    message: format!("{target} names a commit that no version points at"),
+                    hint: Some("pin a version: NAME@1.2.3, a tag or `latest`".into()),
+                });
+            };
+            let remote_url = match remote {
+                Some(name) => repo.remote_url(&name)?,
+                None => match repo
+                    .default_remote()
+                    .and_then(|name| repo.remote_url(&name))
+                {
+                    Ok(url) => url,
+                    Err(_) => {
+                        eprintln!(
+                            "warning: no remote: a runner without this repository cannot fetch the pin; add one with `pail remote add origin URL` and pin again"
+                        );
+                        String::new()
+                    }
+                },
+            };
+            let path = pail::lock::default_location(&ctx.cwd);
+            let mut lock = if path.is_file() {
+                LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?
+            } else {
+                LockFile::default()
+            };
+            lock.pin(LockEntry {
+                name: found.name.to_string(),
+                version: version.to_string(),
+                commit: found.id.to_hex(),
+                remote: remote_url,
+            });
+            lock.write(&path)
+                .map_err(|err| CliError::Repo(err.into()))?;
+            writeln!(
+                out,
+                "pinned {}@{version} ({}) in {}",
+                found.name,
+                found.id.short(),
+                path.display()
+            )?;
+        }
+        LockCommand::Remove { name } => {
+            let path = pail::lock::find(&ctx.cwd).ok_or_else(|| {
+                CliError::Repo(
+                    pail::lock::LockError::NotFound {
+                        start: ctx.cwd.clone(),
+                    }
+                    .into(),
+                )
+            })?;
+            let mut lock = LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?;
+            let full = DatasetName::parse(&name, &pail::NameDefaults::default())
+                .map(|n| n.to_string())
+                .unwrap_or(name.clone());
+            if !lock.unpin(&full) && !lock.unpin(&name) {
+                return Err(CliError::Repo(
+                    pail::lock::LockError::NotPinned { name, path }.into(),
+                ));
+            }
+            lock.write(&path)
+                .map_err(|err| CliError::Repo(err.into()))?;
+            writeln!(out, "unpinned {full}")?;
+        }
+        LockCommand::List { json } => {
+            let lock = match pail::lock::find(&ctx.cwd) {
+                Some(path) => LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?,
+                None => LockFile::default(),
+            };
+            if json {
+                let items: Vec<_> = lock
+                    .entries
+                    .iter()
+                    .map(|e| json!({"name": e.name, "version": e.version, "commit": e.commit, "remote": e.remote}))
+                    .collect();
+                output::print_json(&mut out, &serde_json::Value::Array(items))?;
+            } else {
+                let rows: Vec<Vec<String>> = lock
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.name.clone(),
+                            e.version.clone(),
+                            e.commit[..12].to_string(),
+                            e.remote.clone(),
+                        ]
+                    })
+                    .collect();
+                output::print_table(&mut out, &["NAME", "VERSION", "COMMIT", "REMOTE"], &rows)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_verify(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let found = repo.resolve(&repo.parse_ref(&args.target)?)?;
+    let bar = Bar::new(ctx.stderr_is_terminal);
+    let result = repo.verify(&found.commit, &ctx.store_options, &bar);
+    bar.bar.finish_and_clear();
+    let report = result?;
+    let label = format!(
+        "{}@{}",
+        found.name,
+        found
+            .version
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| found.id.short())
+    );
+    let mut out = output::stdout();
+    if args.json {
+        let problems = |list: &[pail::checkout::Problem]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|p| json!({"path": p.path, "detail": p.detail}))
+                .collect()
+        };
+        output::print_json(
+            &mut out,
+            &json!({
+                "name": label,
+                "unchanged": report.unchanged,
+                "changed": problems(&report.changed),
+                "missing": problems(&report.missing),
+                "exact_versions": report.all_versioned,
+            }),
+        )?;
+    } else {
+        for problem in &report.missing {
+            writeln!(out, "missing  {}: {}", problem.path, problem.detail)?;
+        }
+        for problem in &report.changed {
+            writeln!(out, "changed  {}: {}", problem.path, problem.detail)?;
+        }
+        writeln!(
+            out,
+            "{label}: {} unchanged, {} changed, {} missing",
+            report.unchanged,
+            report.changed.len(),
+            report.missing.len()
+        )?;
+        let any_problem = !report.changed.is_empty() || !report.missing.is_empty();
+        if !report.all_versioned && any_problem {
+            writeln!(
+                out,
+                "note: no object versions were recorded (the store has no versioning, or the commit was made without --versions): a changed object cannot be recovered"
+            )?;
+        } else if !report.all_versioned {
+            eprintln!(
+                "note: no object versions were recorded: if an object changes, its old bytes cannot be recovered"
+            );
+        }
+    }
+    out.flush()?;
+    if !report.changed.is_empty() || !report.missing.is_empty() {
+        return Err(CliError::Silent(1));
+    }
+    Ok(())
+}
