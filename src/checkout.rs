@@ -274,6 +274,58 @@ impl Stores {
     }
 }
 
+/// Downloads single files, verified, for `pail map --fetch`.
+pub struct FileFetcher {
+    stores: Stores,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl FileFetcher {
+    pub fn new(store_options: &[(String, String)]) -> FileFetcher {
+        FileFetcher {
+            stores: Stores {
+                options: store_options.to_vec(),
+                cache: std::sync::Mutex::new(HashMap::new()),
+            },
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime can be built"),
+        }
+    }
+
+    /// Downloads `file` to `dest` (through a temporary name) unless it is already there.
+    pub fn fetch(&self, file: &FileRef, dest: &Path) -> Result<(), Problem> {
+        if dest.is_file() {
+            return Ok(());
+        }
+        let tmp = dest.with_extension(format!("pail-tmp-{}", std::process::id()));
+        let result = self.runtime.block_on(fetch(&self.stores, file, &tmp));
+        match result {
+            Ok(_) => std::fs::rename(&tmp, dest).map_err(|err| Problem {
+                path: file.path.clone(),
+                kind: ProblemKind::Store,
+                detail: err.to_string(),
+            }),
+            Err(problem) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(problem)
+            }
+        }
+    }
+}
+
+impl FileRef {
+    /// The first top-level File of a row.
+    pub fn first_in(row: &Value) -> Option<FileRef> {
+        row.as_object()?.values().find_map(|value| {
+            value.as_object()?;
+            FileRef::from_value(value)
+        })
+    }
+}
+
 /// Fetches one file to `tmp`, verifying it; returns the bytes written.
 async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
     let problem = |kind: ProblemKind, detail: String| Problem {

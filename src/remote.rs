@@ -154,6 +154,8 @@ pub struct PushReport {
     pub versions_created: Vec<String>,
     pub tags_updated: Vec<String>,
     pub up_to_date: usize,
+    /// `pail map` result-cache entries uploaded.
+    pub cache_uploaded: usize,
 }
 
 /// What a pull did.
@@ -166,6 +168,8 @@ pub struct PullReport {
     /// Local versions that the remote already had under the same number for another
     /// commit: (dataset@old, new version).
     pub renumbered: Vec<(String, String)>,
+    /// `pail map` result-cache entries downloaded.
+    pub cache_downloaded: usize,
 }
 
 /// Receives progress from push and pull.
@@ -934,6 +938,53 @@ impl Repo {
             writer.commit()?;
         }
 
+        // The map result cache: entries are immutable under their key, so create-only.
+        let cache_entries: Vec<(ObjectId, Vec<u8>)> = {
+            let store = self.store()?;
+            let reader = store.read()?;
+            let mut entries = Vec::new();
+            for key in reader.map_cache_keys()? {
+                let Some(id) = ObjectId::from_slice(&key) else {
+                    continue;
+                };
+                if !reader.remote_has(remote_name, &id)?
+                    && let Some(bytes) = reader.map_cache(&key)?
+                {
+                    entries.push((id, bytes));
+                }
+            }
+            entries
+        };
+        let uploads: Vec<Result<ObjectId, RemoteError>> = runtime.block_on(
+            futures::stream::iter(cache_entries.into_iter().map(|(id, bytes)| async move {
+                let key = format!("cache/{}", id.to_hex());
+                match remote
+                    .store
+                    .put_opts(
+                        &remote.path(&key),
+                        PutPayload::from(bytes),
+                        PutOptions::from(PutMode::Create),
+                    )
+                    .await
+                {
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(id),
+                    Err(source) => Err(remote.store_err("upload", &key)(source)),
+                }
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect(),
+        );
+        {
+            let store = self.store()?;
+            let writer = store.write()?;
+            writer.create_tables()?;
+            for upload in uploads {
+                writer.mark_remote_has(remote_name, &upload?)?;
+                report.cache_uploaded += 1;
+            }
+            writer.commit()?;
+        }
+
         // Version refs: create-only.
         let mut conflicts = Vec::new();
         let mut seen_refs: Vec<(String, CommitId, String)> = Vec::new();
@@ -1108,6 +1159,13 @@ impl Repo {
         let (spool, fetched_commits) =
             self.fetch_closure(remote, &runtime, roots, progress, &mut report)?;
 
+        // A teammate's map results: cache entries this repository lacks (only on a full pull).
+        let cache_entries = if datasets.is_empty() {
+            self.fetch_cache(remote, &runtime)?
+        } else {
+            Vec::new()
+        };
+
         // Refs to apply: the wanted datasets' refs, and version refs naming fetched commits.
         let store = self.store()?;
         let writer = store.write()?;
@@ -1190,6 +1248,11 @@ impl Repo {
         for (id, _, _, _) in &spool.entries {
             writer.mark_remote_has(remote_name, id)?;
         }
+        for (id, bytes) in &cache_entries {
+            writer.set_map_cache(id, bytes)?;
+            writer.mark_remote_has(remote_name, id)?;
+        }
+        report.cache_downloaded = cache_entries.len();
         writer.commit()?;
         Ok(report)
     }
@@ -1285,6 +1348,72 @@ impl Repo {
             }
         }
         Ok((spool, fetched_commits))
+    }
+
+    /// Downloads the map cache entries the remote has and this repository lacks. An entry
+    /// must be a result row (JSON); anything else is refused.
+    fn fetch_cache(
+        &self,
+        remote: &RemoteStore,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Vec<(ObjectId, Vec<u8>)>, RepoError> {
+        let prefix = remote.path("cache");
+        let strip = format!("{prefix}/");
+        let metas: Vec<object_store::ObjectMeta> = runtime
+            .block_on(remote.store.list(Some(&prefix)).try_collect())
+            .map_err(remote.store_err("list", "cache/"))?;
+        let missing: Vec<ObjectId> = {
+            let store = self.store()?;
+            let reader = store.read()?;
+            let mut missing = Vec::new();
+            for meta in metas {
+                let key = meta.location.to_string();
+                let name = key.strip_prefix(&strip).unwrap_or(&key);
+                let id = ObjectId::from_hex(name).map_err(|_| RemoteError::BadRefName {
+                    url: remote.url.clone(),
+                    key: key.clone(),
+                })?;
+                if meta.size > 16 * 1024 * 1024 {
+                    return Err(RemoteError::Corrupt {
+                        url: remote.url.clone(),
+                        key,
+                        detail: "a cache entry larger than 16 MiB".into(),
+                    }
+                    .into());
+                }
+                if reader.map_cache(&id.0)?.is_none() {
+                    missing.push(id);
+                }
+            }
+            missing
+        };
+        let fetched: Vec<Result<(ObjectId, Vec<u8>), RemoteError>> = runtime.block_on(
+            futures::stream::iter(missing.into_iter().map(|id| async move {
+                let key = format!("cache/{}", id.to_hex());
+                let bytes = remote
+                    .store
+                    .get(&remote.path(&key))
+                    .await
+                    .map_err(remote.store_err("download", &key))?
+                    .bytes()
+                    .await
+                    .map_err(remote.store_err("download", &key))?;
+                let valid = bytes.first() == Some(&b'R')
+                    && serde_json::from_slice::<serde_json::Value>(&bytes[1..])
+                        .is_ok_and(|v| v.is_object());
+                if !valid {
+                    return Err(RemoteError::Corrupt {
+                        url: remote.url.clone(),
+                        key,
+                        detail: "not a map result".into(),
+                    });
+                }
+                Ok((id, bytes.to_vec()))
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect(),
+        );
+        Ok(fetched.into_iter().collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Fetches pinned commits (and everything they need) from a remote URL, checking that

@@ -66,6 +66,8 @@ pub enum RepoError {
     Checkout(Box<crate::checkout::CheckoutError>),
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Map(Box<crate::map::MapError>),
     #[error(
         "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
     )]
@@ -135,6 +137,12 @@ pub enum RepoError {
 impl From<ListError> for RepoError {
     fn from(err: ListError) -> Self {
         RepoError::List(Box::new(err))
+    }
+}
+
+impl From<crate::map::MapError> for RepoError {
+    fn from(err: crate::map::MapError) -> Self {
+        RepoError::Map(Box::new(err))
     }
 }
 
@@ -540,15 +548,7 @@ impl Repo {
                 .validate(&value)
                 .map_err(|violation| RepoError::Violation { line, violation })?;
             let payload = serde_json::to_vec(&normalized).expect("JSON values serialize");
-            let key = if key_columns.is_empty() {
-                blake3::hash(&payload).as_bytes().to_vec()
-            } else {
-                let mut key = Vec::new();
-                for column in &key_columns {
-                    key::push_value(&mut key, lookup(&normalized, column));
-                }
-                key
-            };
+            let key = row_key(&key_columns, &normalized, &payload);
             sorter.push(Record { key, line, payload })?;
             Ok(())
         })?;
@@ -1259,6 +1259,19 @@ fn for_each_record(
     Ok(())
 }
 
+/// The row key of a normalized record: its key columns in order, or, with none, the
+/// BLAKE3 of its JSON bytes (`payload`, the record serialized).
+pub fn row_key(key_columns: &[String], normalized: &Value, payload: &[u8]) -> Vec<u8> {
+    if key_columns.is_empty() {
+        return blake3::hash(payload).as_bytes().to_vec();
+    }
+    let mut key = Vec::new();
+    for column in key_columns {
+        key::push_value(&mut key, lookup(normalized, column));
+    }
+    key
+}
+
 /// Looks up a dotted column path in a normalized record.
 fn lookup<'a>(value: &'a Value, path: &str) -> &'a Value {
     let mut current = value;
@@ -1290,6 +1303,7 @@ fn expand_key_columns(schema: &Schema, columns: &[String]) -> Result<Vec<String>
             ty = Some(inner);
             fields = match inner {
                 Type::Struct(children) => children,
+                Type::File => &FILE_FIELDS,
                 _ => &EMPTY_FIELDS,
             };
         }
@@ -1311,6 +1325,8 @@ fn expand_key_columns(schema: &Schema, columns: &[String]) -> Result<Vec<String>
 }
 
 static EMPTY_FIELDS: Vec<schema::Field> = Vec::new();
+static FILE_FIELDS: std::sync::LazyLock<Vec<schema::Field>> =
+    std::sync::LazyLock::new(schema::file_fields);
 
 struct FileEncoder {
     source: String,

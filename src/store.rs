@@ -21,6 +21,12 @@ const REMOTE_OBJECTS: TableDefinition<&[u8], ()> = TableDefinition::new("remote_
 /// "<remote>\n<ref name>" -> commit id (32 bytes) followed by the ref object's etag, as last
 /// seen on the remote: the base for compare-and-swap tag updates.
 const REMOTE_REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("remote_refs");
+/// Job id -> JSON description of an unfinished `pail map` run.
+const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_jobs");
+/// Job id followed by an input row key -> the persisted outcome of that row.
+const JOB_RESULTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_checkpoints");
+/// Cache key (command, code hash, row identity) -> a result row.
+const MAP_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_cache");
 
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
@@ -321,6 +327,80 @@ macro_rules! read_methods {
             }))
         }
 
+        /// Unfinished map runs: job id and description.
+        pub fn jobs(&self) -> Result<Vec<(ObjectId, Vec<u8>)>, StoreError> {
+            let table = match self.txn.open_table(JOBS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            let mut found = Vec::new();
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                if let Some(id) = ObjectId::from_slice(key.value()) {
+                    found.push((id, value.value().to_vec()));
+                }
+            }
+            Ok(found)
+        }
+
+        /// The persisted outcomes of a map run, by input row key.
+        pub fn job_results(&self, job: &ObjectId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+            let mut found = Vec::new();
+            self.for_each_job_result(job, |key, value| -> Result<(), StoreError> {
+                found.push((key.to_vec(), value.to_vec()));
+                Ok(())
+            })?;
+            Ok(found)
+        }
+
+        /// Calls `each` with every persisted outcome of a map run, in row key order.
+        pub fn for_each_job_result<E: From<StoreError>>(
+            &self,
+            job: &ObjectId,
+            mut each: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+        ) -> Result<(), E> {
+            let table = match self.txn.open_table(JOB_RESULTS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+                Err(err) => return Err(StoreError::from(err).into()),
+            };
+            let range = table.range(job.0.as_slice()..).map_err(StoreError::from)?;
+            for entry in range {
+                let (key, value) = entry.map_err(StoreError::from)?;
+                let key = key.value();
+                if !key.starts_with(&job.0) {
+                    break;
+                }
+                each(&key[32..], value.value())?;
+            }
+            Ok(())
+        }
+
+        pub fn map_cache(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            let table = match self.txn.open_table(MAP_CACHE) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
+        }
+
+        /// Every cache entry's key, for sync with a remote.
+        pub fn map_cache_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+            let table = match self.txn.open_table(MAP_CACHE) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            let mut keys = Vec::new();
+            for entry in table.iter()? {
+                let (key, _) = entry?;
+                keys.push(key.value().to_vec());
+            }
+            Ok(keys)
+        }
+
         pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
             let table = match self.txn.open_table(META) {
                 Ok(table) => table,
@@ -385,6 +465,55 @@ impl Writer {
         self.txn.open_table(REMOTES)?;
         self.txn.open_table(REMOTE_OBJECTS)?;
         self.txn.open_table(REMOTE_REFS)?;
+        self.txn.open_table(JOBS)?;
+        self.txn.open_table(JOB_RESULTS)?;
+        self.txn.open_table(MAP_CACHE)?;
+        Ok(())
+    }
+
+    pub fn set_job(&self, job: &ObjectId, description: &[u8]) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(JOBS)?;
+        table.insert(job.0.as_slice(), description)?;
+        Ok(())
+    }
+
+    /// Forgets a map run and its persisted outcomes.
+    pub fn delete_job(&self, job: &ObjectId) -> Result<(), StoreError> {
+        self.txn.open_table(JOBS)?.remove(job.0.as_slice())?;
+        let mut results = self.txn.open_table(JOB_RESULTS)?;
+        let low = job.0.to_vec();
+        // The smallest key after every key that starts with the job id.
+        let mut high = job.0.to_vec();
+        while let Some(last) = high.pop() {
+            if last < 0xff {
+                high.push(last + 1);
+                break;
+            }
+        }
+        if high.is_empty() {
+            results.retain_in(low.as_slice().., |key, _| !key.starts_with(&job.0))?;
+        } else {
+            results.retain_in(low.as_slice()..high.as_slice(), |_, _| false)?;
+        }
+        Ok(())
+    }
+
+    pub fn set_job_result(
+        &self,
+        job: &ObjectId,
+        row_key: &[u8],
+        outcome: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(JOB_RESULTS)?;
+        let mut key = job.0.to_vec();
+        key.extend_from_slice(row_key);
+        table.insert(key.as_slice(), outcome)?;
+        Ok(())
+    }
+
+    pub fn set_map_cache(&self, key: &ObjectId, value: &[u8]) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(MAP_CACHE)?;
+        table.insert(key.0.as_slice(), value)?;
         Ok(())
     }
 

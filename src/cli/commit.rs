@@ -92,6 +92,31 @@ fn now_micros(ctx: &Context) -> Result<i64, CliError> {
     }
 }
 
+/// The lineage every saved version records: author, clock, command line, git state.
+pub fn commit_options(
+    ctx: &Context,
+    name: pail::DatasetName,
+    message: String,
+    code: Vec<(String, Vec<u8>)>,
+) -> Result<CommitOptions, CliError> {
+    let author = ctx
+        .author
+        .clone()
+        .or_else(|| lineage::git_author(&ctx.cwd))
+        .unwrap_or_else(|| "unknown".to_string());
+    Ok(CommitOptions {
+        name,
+        message,
+        bump: None,
+        author,
+        time: now_micros(ctx)?,
+        command: ctx.args.clone(),
+        git: lineage::git_state(&ctx.cwd),
+        code,
+        inputs: Vec::new(),
+    })
+}
+
 pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let name = repo.parse_name(&args.name)?;
@@ -108,23 +133,10 @@ pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
         })?;
         code.push((path.display().to_string(), bytes));
     }
-    let time = now_micros(ctx)?;
-    let author = ctx
-        .author
-        .clone()
-        .or_else(|| lineage::git_author(&ctx.cwd))
-        .unwrap_or_else(|| "unknown".to_string());
-    let options = CommitOptions {
-        name,
-        message: args.message.clone(),
-        bump: args.bump.map(Bump::from),
-        author,
-        time,
-        command: ctx.args.clone(),
-        git: lineage::git_state(&ctx.cwd),
-        code,
-        inputs,
-    };
+    let mut options = commit_options(ctx, name, args.message.clone(), code)?;
+    options.bump = args.bump.map(Bump::from);
+    options.inputs = inputs;
+    let time = options.time;
     let outcome = match (&args.source, &args.from) {
         (Some(source), None) => {
             let source = parse_source(source, &ctx.cwd, &ctx.store_options)

@@ -7,6 +7,7 @@ use pail::RepoError;
 use pail::checkout::CheckoutError;
 use pail::listing::ListError;
 use pail::lock::LockError;
+use pail::map::MapError;
 use pail::remote::RemoteError;
 use pail::rows::TreeError;
 use pail::store::StoreError;
@@ -148,6 +149,14 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             LockError::Malformed { .. } => user("fix pail.lock, or pin again with `pail lock add NAME@V`"),
             LockError::NotFound { .. } => user("`pail lock add NAME@V` writes one"),
             LockError::NotPinned { .. } => user("`pail lock list` shows what is pinned"),
+        },
+        RepoError::Map(err) => match err.as_ref() {
+            MapError::Spawn { .. } => user("check the --run command"),
+            MapError::TooManyErrors { .. } => user("fix the command and run again: finished rows resume, failed ones are retried (or raise --max-errors)"),
+            MapError::NoEarlierOutput { .. } => user("run once without --delta first"),
+            MapError::DeltaNeedsMerge => (1, None),
+            MapError::Io { .. } => (2, None),
+            MapError::NoSuchJob { .. } => user("`pail jobs` lists unfinished runs"),
         },
         RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
         RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),

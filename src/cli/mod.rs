@@ -3,6 +3,7 @@
 mod checkout;
 mod commit;
 mod error;
+mod map;
 mod output;
 mod read;
 mod remote;
@@ -64,6 +65,10 @@ pub enum Command {
     Lock(checkout::LockArgs),
     /// Check that live storage still holds every file of a version (no download)
     Verify(checkout::VerifyArgs),
+    /// Run a command over the rows of a dataset and save the results as a new version
+    Map(map::MapArgs),
+    /// List unfinished `pail map` runs
+    Jobs(map::JobsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,6 +189,8 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Checkout(args) => checkout::cmd_checkout(ctx, args),
         Command::Lock(args) => checkout::cmd_lock(ctx, args),
         Command::Verify(args) => checkout::cmd_verify(ctx, args),
+        Command::Map(args) => map::cmd_map(ctx, args),
+        Command::Jobs(args) => map::cmd_jobs(ctx, args),
     }
 }
 

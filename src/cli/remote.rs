@@ -191,6 +191,7 @@ fn print_push(remote: &str, report: &PushReport, as_json: bool) -> Result<(), Cl
                 "versions_created": report.versions_created,
                 "tags_updated": report.tags_updated,
                 "up_to_date": report.up_to_date,
+                "cache_uploaded": report.cache_uploaded,
             }),
         )?;
     } else {
@@ -240,6 +241,7 @@ fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), Cl
                 "versions_added": report.versions_added,
                 "tags_updated": report.tags_updated,
                 "renumbered": report.renumbered.iter().map(|(old, new)| json!({"from": old, "to": new})).collect::<Vec<_>>(),
+                "cache_downloaded": report.cache_downloaded,
             }),
         )?;
     } else {

@@ -1,0 +1,237 @@
+//! `pail map` and `pail jobs`: compute over the rows of a dataset.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use pail::Schema;
+use pail::map::{MapOptions, MapProgress};
+use pail::repo::CommitOutcome;
+
+use super::output;
+use super::{CliError, Context};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The command is started once per worker. It reads one JSON row per line on stdin
+(with --fetch, plus \"local_path\": the file's bytes on local disk) and writes one JSON
+object per line on stdout, in the same order. Its fields are added to the row (or, with
+--replace, are the row).
+
+Examples:
+  pail map docs --run 'python3 extract.py' --to docs_meta --jobs 8
+  pail map docs --run 'python3 extract.py' --to docs_meta --delta   # only new and changed rows"
+)]
+pub struct MapArgs {
+    /// The input version, NAME[@V]
+    pub input: String,
+    /// The command to run (through `sh -c`), once per worker
+    #[arg(long, value_name = "CMD")]
+    pub run: String,
+    /// The dataset to save the results as
+    #[arg(long, value_name = "NAME")]
+    pub to: String,
+    /// Workers running at once
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Results are the rows (instead of columns added to the input rows)
+    #[arg(long)]
+    pub replace: bool,
+    /// JSON Schema the results must follow (a result that breaks it is an error for its row)
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Rows that may fail before the run refuses to save its output
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_errors: u64,
+    /// Run every row even if a cached result exists
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run only rows added or changed since the input version the last output was made from
+    #[arg(long)]
+    pub delta: bool,
+    /// Discard what an interrupted run with the same arguments persisted, and start over
+    #[arg(long)]
+    pub restart: bool,
+    /// Download each row's File first; the worker gets its path as "local_path"
+    #[arg(long)]
+    pub fetch: bool,
+    /// A code file the results depend on, hashed into the cache key and embedded in the
+    /// lineage (can be repeated)
+    #[arg(long, value_name = "FILE")]
+    pub code: Vec<PathBuf>,
+    /// Message for the output version
+    #[arg(short, long, default_value = "")]
+    pub message: String,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JobsArgs {
+    /// Discard an unfinished run, by job id (prefix)
+    #[arg(long, value_name = "JOB")]
+    pub discard: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl MapProgress for Bar {
+    fn rows(&self, done: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+}
+
+pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let input = repo.parse_ref(&args.input)?;
+    let to = repo.parse_name(&args.to)?;
+    let schema = match &args.schema {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(ctx.cwd.join(path)).map_err(|source| CliError::Io {
+                    what: format!("schema file {}", path.display()),
+                    source,
+                })?;
+            let doc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|err| CliError::Usage {
+                    message: format!("schema file {} is not JSON: {err}", path.display()),
+                    hint: Some("pass a JSON Schema document".into()),
+                })?;
+            Some(Schema::from_json_schema(&doc).map_err(|err| CliError::Repo(err.into()))?)
+        }
+        None => None,
+    };
+    let mut code = Vec::new();
+    for path in &args.code {
+        let bytes = std::fs::read(ctx.cwd.join(path)).map_err(|source| CliError::Io {
+            what: format!("code file {}", path.display()),
+            source,
+        })?;
+        code.push((path.display().to_string(), bytes));
+    }
+    let commit =
+        super::commit::commit_options(ctx, to.clone(), args.message.clone(), code.clone())?;
+    let options = MapOptions {
+        input,
+        command: args.run.clone(),
+        to,
+        jobs: args.jobs,
+        replace: args.replace,
+        schema,
+        max_errors: args.max_errors,
+        no_cache: args.no_cache,
+        delta: args.delta,
+        restart: args.restart,
+        named_files: pail::map::named_files(&args.run, &ctx.cwd),
+        code,
+        cwd: ctx.cwd.clone(),
+        fetch: args.fetch,
+        store_options: ctx.store_options.clone(),
+        commit,
+    };
+    let bar = if ctx.stderr_is_terminal {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} rows ({eta})")
+                .expect("the template is valid"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress = Bar { bar };
+    let result = repo.map(&options, &progress);
+    progress.bar.finish_and_clear();
+    let (report, outcome) = result?;
+    let mut out = output::stdout();
+    let (status, version, id) = match &outcome {
+        CommitOutcome::Created {
+            name, version, id, ..
+        } => ("created", format!("{name}@{version}"), id.to_hex()),
+        CommitOutcome::Unchanged {
+            name, version, id, ..
+        } => ("unchanged", format!("{name}@{version}"), id.to_hex()),
+    };
+    if args.json {
+        output::print_json(
+            &mut out,
+            &json!({
+                "status": status,
+                "version": version,
+                "id": id,
+                "job": report.job,
+                "ran": report.ran,
+                "resumed": report.resumed,
+                "cached": report.cached,
+                "carried": report.carried,
+                "removed": report.removed,
+                "failed": report.failed,
+                "n_rows": report.n_rows,
+            }),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} {version}: {} rows ran, {} resumed, {} from cache, {} carried over, {} removed, {} failed",
+            if status == "created" {
+                "created"
+            } else {
+                "nothing changed:"
+            },
+            report.ran,
+            report.resumed,
+            report.cached,
+            report.carried,
+            report.removed,
+            report.failed
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_jobs(ctx: &Context, args: JobsArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let mut out = output::stdout();
+    if let Some(job) = &args.discard {
+        let discarded = repo.discard_job(job)?;
+        writeln!(out, "discarded run {discarded}")?;
+        out.flush()?;
+        return Ok(());
+    }
+    let jobs = repo.jobs()?;
+    if args.json {
+        let items: Vec<_> = jobs
+            .iter()
+            .map(|job| json!({"job": job.job, "input": job.input, "to": job.to, "command": job.command, "done": job.done}))
+            .collect();
+        output::print_json(&mut out, &serde_json::Value::Array(items))?;
+    } else if jobs.is_empty() {
+        writeln!(out, "no unfinished runs")?;
+    } else {
+        let rows: Vec<Vec<String>> = jobs
+            .iter()
+            .map(|job| {
+                vec![
+                    job.job.clone(),
+                    job.input.clone(),
+                    job.to.clone(),
+                    job.done.to_string(),
+                    job.command.clone(),
+                ]
+            })
+            .collect();
+        output::print_table(&mut out, &["JOB", "INPUT", "TO", "DONE", "COMMAND"], &rows)?;
+    }
+    out.flush()?;
+    Ok(())
+}
