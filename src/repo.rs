@@ -429,6 +429,8 @@ impl Repo {
         options: &CommitOptions,
         progress: &dyn Progress,
     ) -> Result<CommitOutcome, RepoError> {
+        // Inputs first: a typo in --input should not cost a listing of a million objects.
+        let named_inputs = self.resolve_inputs(&options.inputs)?;
         let schema = Schema::listing();
         let (schema_id, schema_bytes) = schema_object(&schema);
         let reuse = self.reusable_leaves(&options.name, &schema_id)?;
@@ -482,7 +484,7 @@ impl Repo {
             uri: source.listed_uri(),
             listed_at,
         }];
-        inputs.extend(self.resolve_inputs(&options.inputs)?);
+        inputs.extend(named_inputs);
         let key = vec!["file.source".to_string(), "file.path".to_string()];
         self.finish_commit(
             options,
@@ -988,6 +990,16 @@ fn schema_object(schema: &Schema) -> (ObjectId, Vec<u8>) {
 }
 
 fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
+    if let Some(found) = crate::object::peek_format(bytes)
+        && found > schema::SCHEMA_FORMAT
+    {
+        return Err(CodecError::NewerFormat {
+            what: "schema",
+            found,
+            known: schema::SCHEMA_FORMAT,
+        }
+        .into());
+    }
     let schema: Schema = decode("schema", bytes)?;
     if schema.format > schema::SCHEMA_FORMAT {
         return Err(CodecError::NewerFormat {

@@ -107,7 +107,8 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::Staging { .. }
             | TreeError::Missing { .. }
             | TreeError::WrongKind { .. }
-            | TreeError::Malformed { .. } => (2, Some("run `pail fsck` when available, or report a bug".into())),
+            | TreeError::Malformed { .. }
+            | TreeError::Unordered { .. } => (2, Some("this is a bug in pail or a damaged repository; please report it".into())),
         },
         RepoError::List(err) => match err.as_ref() {
             ListError::BadSource { .. } => user("give a local directory or an s3://, gs://, az:// or file:/// URI"),

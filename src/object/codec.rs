@@ -4,6 +4,21 @@ use serde::de::DeserializeOwned;
 /// Manifests larger than this are refused before decoding: no honest manifest comes near it.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
 
+/// Reads only a manifest's `format` field, so a newer major is reported as such even when
+/// its other fields no longer fit this version's structs.
+pub fn peek_format(bytes: &[u8]) -> Option<u32> {
+    #[derive(serde::Deserialize)]
+    struct FormatOnly {
+        format: u32,
+    }
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return None;
+    }
+    ciborium::de::from_reader_with_recursion_limit::<FormatOnly, _>(bytes, 64)
+        .ok()
+        .map(|found| found.format)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("malformed {what}: {detail}")]
@@ -32,8 +47,8 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-/// Decodes a manifest. Arbitrary bytes give an error, never a panic; nesting is capped by
-/// ciborium (256 levels) and the length by `MAX_MANIFEST_BYTES`.
+/// Decodes a manifest. Arbitrary bytes give an error, never a panic; nesting is capped at
+/// 64 levels and the length by `MAX_MANIFEST_BYTES`.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(CodecError::TooLarge {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use super::codec::{CodecError, decode, encode};
+use super::codec::{CodecError, decode, encode, peek_format};
 use super::id::{CommitId, Kind, ObjectId};
 
 pub const COMMIT_FORMAT: u32 = 1;
@@ -104,6 +104,15 @@ impl Commit {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Commit, CodecError> {
+        if let Some(found) = peek_format(bytes)
+            && found > COMMIT_FORMAT
+        {
+            return Err(CodecError::NewerFormat {
+                what: "commit",
+                found,
+                known: COMMIT_FORMAT,
+            });
+        }
         let commit: Commit = decode("commit", bytes)?;
         if commit.format > COMMIT_FORMAT {
             return Err(CodecError::NewerFormat {
@@ -123,6 +132,15 @@ impl Node {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Node, CodecError> {
+        if let Some(found) = peek_format(bytes)
+            && found > NODE_FORMAT
+        {
+            return Err(CodecError::NewerFormat {
+                what: "node",
+                found,
+                known: NODE_FORMAT,
+            });
+        }
         let node: Node = decode("node", bytes)?;
         if node.format > NODE_FORMAT {
             return Err(CodecError::NewerFormat {
@@ -196,6 +214,27 @@ mod tests {
         let (_, bytes) = commit.encode();
         let err = Commit::decode(&bytes).unwrap_err();
         assert!(err.to_string().contains("upgrade pail"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_format_that_no_longer_fits_says_upgrade() {
+        #[derive(serde::Serialize)]
+        struct Future {
+            format: u32,
+            parents: String,
+        }
+        let bytes = encode(&Future {
+            format: 2,
+            parents: "a new shape".into(),
+        });
+        let err = Commit::decode(&bytes).unwrap_err();
+        assert!(err.to_string().contains("upgrade pail"), "{err}");
+        assert!(
+            Node::decode(&bytes)
+                .unwrap_err()
+                .to_string()
+                .contains("upgrade pail")
+        );
     }
 
     #[test]

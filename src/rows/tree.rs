@@ -48,6 +48,8 @@ pub enum TreeError {
         found: Kind,
         expected: Kind,
     },
+    #[error("rows arrived out of key order at key {key:?}")]
+    Unordered { key: String },
     #[error("row tree node {id} is malformed: {detail}")]
     Malformed { id: ObjectId, detail: String },
 }
@@ -168,6 +170,7 @@ pub struct TreeBuilder<E: RowEncoder> {
     leaves: Vec<Child>,
     leaves_written: usize,
     leaves_reused: usize,
+    pushed: u64,
 }
 
 impl<E: RowEncoder> TreeBuilder<E> {
@@ -189,6 +192,7 @@ impl<E: RowEncoder> TreeBuilder<E> {
             leaves: Vec::new(),
             leaves_written: 0,
             leaves_reused: 0,
+            pushed: 0,
         };
         builder.reset_hasher();
         builder
@@ -206,10 +210,13 @@ impl<E: RowEncoder> TreeBuilder<E> {
         row: E::Row,
         staging: &mut Staging,
     ) -> Result<(), TreeError> {
-        debug_assert!(
-            self.rows.is_empty() || key > self.last_key,
-            "keys must ascend"
-        );
+        // A tree with keys out of order would be silently wrong for every reader: check.
+        if self.pushed > 0 && key <= self.last_key {
+            return Err(TreeError::Unordered {
+                key: String::from_utf8_lossy(&key).into_owned(),
+            });
+        }
+        self.pushed += 1;
         self.hasher.update(&(key.len() as u64).to_le_bytes());
         self.hasher.update(&key);
         self.encoder.digest(&mut self.hasher, &row);
