@@ -653,3 +653,69 @@ fn a_localized_change_rewrites_few_leaves() {
     ]);
     assert_eq!(t["rows"], u["rows"]);
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn lineage_records_the_git_state_and_author_of_the_code() {
+    let pail = Pail::new();
+    let code = pail.work.clone();
+    git(&code, &["init", "-q", "-b", "trunk"]);
+    git(&code, &["config", "user.name", "Grace Hopper"]);
+    git(&code, &["config", "user.email", "grace@example.com"]);
+    write_file(&code.join("make.py"), b"print('v1')\n");
+    write_file(&code.join(".gitignore"), b".pail/\nphotos/\n");
+    git(&code, &["add", "make.py", ".gitignore"]);
+    git(&code, &["commit", "-q", "-m", "first"]);
+    let head = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&code)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    pail.ok(&["init"]);
+    make_tree(&code.join("photos"), 3);
+    // No PAIL_AUTHOR: the author comes from git config, read through gix.
+    let out = pail.run_full(
+        &code,
+        &["commit", "photos", "photos", "--code", "make.py"],
+        None,
+        &[("PAIL_AUTHOR", "")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let shown = pail.json(&["show", "photos", "--json"]);
+    assert_eq!(shown["author"], "Grace Hopper <grace@example.com>");
+    assert_eq!(shown["git"]["head"], head);
+    assert_eq!(shown["git"]["branch"], "trunk");
+    assert_eq!(shown["git"]["dirty"], false);
+    assert_eq!(
+        shown["git"]["repository"],
+        code.canonicalize().unwrap().display().to_string()
+    );
+    assert_eq!(shown["code"][0]["path"], "make.py");
+
+    // A modified tracked file makes the state dirty.
+    write_file(&code.join("make.py"), b"print('v2')\n");
+    write_file(&code.join("photos/extra.jpg"), b"x");
+    pail.ok(&["commit", "photos", "photos"]);
+    let shown = pail.json(&["show", "photos", "--json"]);
+    assert_eq!(shown["git"]["dirty"], true);
+    assert_eq!(
+        shown["author"], "Test Author <test@example.com>",
+        "PAIL_AUTHOR overrides git config"
+    );
+}
