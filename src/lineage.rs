@@ -46,3 +46,118 @@ pub fn git_author(dir: &Path) -> Option<String> {
         None => name.to_string(),
     })
 }
+
+/// A node of a lineage graph: a dataset version or a storage source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LineageNode {
+    Version {
+        name: String,
+        version: String,
+        commit: crate::object::CommitId,
+    },
+    Source {
+        uri: String,
+        listed_at: i64,
+    },
+}
+
+impl LineageNode {
+    pub fn label(&self) -> String {
+        match self {
+            LineageNode::Version {
+                name,
+                version,
+                commit,
+            } => format!("{name}@{version} ({})", commit.short()),
+            LineageNode::Source { uri, .. } => format!("source {uri}"),
+        }
+    }
+}
+
+/// Lineage as a graph: edges point from an input to what was made from it.
+#[derive(Debug, Clone, Default)]
+pub struct LineageGraph {
+    pub nodes: Vec<LineageNode>,
+    /// (from, to) indices into `nodes`.
+    pub edges: Vec<(usize, usize)>,
+}
+
+impl LineageGraph {
+    pub fn index(&mut self, node: LineageNode) -> usize {
+        match self.nodes.iter().position(|existing| *existing == node) {
+            Some(idx) => idx,
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        }
+    }
+
+    pub fn to_dot(&self) -> String {
+        let mut text = String::from("digraph lineage {\n  rankdir=LR;\n");
+        for (idx, node) in self.nodes.iter().enumerate() {
+            let shape = match node {
+                LineageNode::Version { .. } => "box",
+                LineageNode::Source { .. } => "folder",
+            };
+            text.push_str(&format!(
+                "  n{idx} [label=\"{}\", shape={shape}];\n",
+                node.label().replace('"', "\\\"")
+            ));
+        }
+        for (from, to) in &self.edges {
+            text.push_str(&format!("  n{from} -> n{to};\n"));
+        }
+        text.push_str("}\n");
+        text
+    }
+
+    /// An indented tree from `root`, following edges backwards (inputs) or forwards.
+    pub fn to_text(&self, root: usize, down: bool) -> String {
+        let mut text = String::new();
+        let mut seen = std::collections::HashSet::new();
+        self.text_node(root, down, 0, &mut seen, &mut text);
+        text
+    }
+
+    fn text_node(
+        &self,
+        idx: usize,
+        down: bool,
+        depth: usize,
+        seen: &mut std::collections::HashSet<usize>,
+        text: &mut String,
+    ) {
+        let indent = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}└─ ", "   ".repeat(depth - 1))
+        };
+        let node = &self.nodes[idx];
+        let mut line = format!("{indent}{}", node.label());
+        if let LineageNode::Source { listed_at, .. } = node {
+            line.push_str(&format!(
+                " (listed {})",
+                crate::repo::format_time(*listed_at)
+            ));
+        }
+        if !seen.insert(idx) {
+            text.push_str(&format!("{line} (see above)\n"));
+            return;
+        }
+        text.push_str(&line);
+        text.push('\n');
+        let next: Vec<usize> = self
+            .edges
+            .iter()
+            .filter_map(|(from, to)| match down {
+                false if *to == idx => Some(*from),
+                true if *from == idx => Some(*to),
+                _ => None,
+            })
+            .collect();
+        for child in next {
+            self.text_node(child, down, depth + 1, seen, text);
+        }
+    }
+}

@@ -719,3 +719,49 @@ fn lineage_records_the_git_state_and_author_of_the_code() {
         "PAIL_AUTHOR overrides git config"
     );
 }
+
+#[test]
+fn lineage_up_and_down() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    make_tree(&pail.work.join("photos"), 3);
+    pail.ok(&["commit", "photos", "photos"]);
+    pail.ok_stdin(
+        &["commit", "clips", "--from", "-", "--input", "photos"],
+        "{\"a\": 1}\n",
+    );
+    pail.ok_stdin(
+        &["commit", "stats", "--from", "-", "--input", "clips"],
+        "{\"b\": 2}\n",
+    );
+    let up = pail.ok(&["lineage", "stats"]).stdout;
+    let lines: Vec<&str> = up.lines().collect();
+    assert!(lines[0].starts_with("local.default.stats@1.0.0"), "{up}");
+    assert!(lines[1].starts_with("└─ local.default.clips@1.0.0"), "{up}");
+    assert!(
+        lines[2].starts_with("   └─ local.default.photos@1.0.0"),
+        "{up}"
+    );
+    assert!(lines[3].starts_with("      └─ source file://"), "{up}");
+    let down = pail.json(&["lineage", "photos", "--down", "--json"]);
+    let names: Vec<&str> = down["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "local.default.photos",
+            "local.default.clips",
+            "local.default.stats"
+        ]
+    );
+    assert_eq!(down["edges"].as_array().unwrap().len(), 2);
+    let dot = pail.ok(&["lineage", "stats", "--format", "dot"]).stdout;
+    assert!(
+        dot.starts_with("digraph lineage {") && dot.contains("->"),
+        "{dot}"
+    );
+}

@@ -49,6 +49,8 @@ pub enum Command {
     Schema(read::SchemaArgs),
     /// Print the rows of a version
     Rows(read::RowsArgs),
+    /// Show what a version was made from (or, with --down, what was made from it)
+    Lineage(read::LineageArgs),
     /// Add, move, list or delete tags (movable labels on versions)
     Tag(tag::TagArgs),
     /// Add, list or remove remotes (prefixes in a bucket that hold pail metadata)
@@ -181,6 +183,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Show(args) => read::cmd_show(ctx, args),
         Command::Schema(args) => read::cmd_schema(ctx, args),
         Command::Rows(args) => read::cmd_rows(ctx, args),
+        Command::Lineage(args) => read::cmd_lineage(ctx, args),
         Command::Tag(args) => tag::cmd_tag(ctx, args),
         Command::Remote(args) => remote::cmd_remote(ctx, args),
         Command::Push(args) => remote::cmd_push(ctx, args),

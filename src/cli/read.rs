@@ -466,3 +466,70 @@ fn table_widths(columns: &[String], rows: &[Vec<String>]) -> Vec<usize> {
     }
     widths
 }
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail lineage team.vision.clips           # what it was made from, recursively
+  pail lineage photos@1.0.1 --down         # what was made from it
+  pail lineage clips --format dot | dot -Tsvg > lineage.svg")]
+pub struct LineageArgs {
+    /// NAME[@V]
+    pub target: String,
+    /// Follow lineage downstream: the versions made from this one
+    #[arg(long)]
+    pub down: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LineageFormat,
+    /// Same as --format json
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LineageFormat {
+    Text,
+    Dot,
+    Json,
+}
+
+pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let found = repo.resolve(&repo.parse_ref(&args.target)?)?;
+    let (graph, root) = repo.lineage(&found, args.down)?;
+    let format = if args.json {
+        LineageFormat::Json
+    } else {
+        args.format
+    };
+    let mut out = output::stdout();
+    match format {
+        LineageFormat::Text => write!(out, "{}", graph.to_text(root, args.down))?,
+        LineageFormat::Dot => write!(out, "{}", graph.to_dot())?,
+        LineageFormat::Json => {
+            let nodes: Vec<Value> = graph
+                .nodes
+                .iter()
+                .map(|node| match node {
+                    pail::lineage::LineageNode::Version { name, version, commit } => {
+                        json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()})
+                    }
+                    pail::lineage::LineageNode::Source { uri, listed_at } => {
+                        json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
+                    }
+                })
+                .collect();
+            let edges: Vec<Value> = graph
+                .edges
+                .iter()
+                .map(|(from, to)| json!({"from": from, "to": to}))
+                .collect();
+            output::print_json(
+                &mut out,
+                &json!({"root": root, "direction": if args.down { "down" } else { "up" }, "nodes": nodes, "edges": edges}),
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
