@@ -622,7 +622,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Objects reachable from commits: the commits, their schemas, row trees, code blobs,
 /// summaries, parents and input commits. `skip` prunes objects known to be elsewhere.
-fn closure(
+pub(crate) fn closure(
     reader: &Reader,
     roots: &[CommitId],
     skip: &dyn Fn(&ObjectId) -> Result<bool, RepoError>,

@@ -976,6 +976,85 @@ impl Repo {
         Ok((graph, root))
     }
 
+    /// Checks the repository: every object's bytes hash to its id, and everything every
+    /// ref needs is present. Returns the problems found (empty when healthy).
+    pub fn fsck(&self) -> Result<(u64, Vec<String>), RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let mut problems = Vec::new();
+        let mut n_objects = 0u64;
+        reader.for_each_object(|key, stored| {
+            n_objects += 1;
+            let id = ObjectId::from_slice(key);
+            let kind = stored.first().and_then(|code| Kind::from_code(*code));
+            match (id, kind) {
+                (Some(id), Some(kind)) => {
+                    let actual = ObjectId::compute(kind, &stored[1..]);
+                    if actual != id {
+                        problems.push(format!(
+                            "object {id} is corrupt: its bytes hash to {actual}"
+                        ));
+                    }
+                }
+                _ => problems.push(format!("a record with key {key:02x?} is not an object")),
+            }
+        })?;
+        for (ref_name, id) in reader.refs("datasets/")? {
+            let roots = [CommitId(id)];
+            let skip = |_: &ObjectId| -> Result<bool, RepoError> { Ok(false) };
+            if let Err(err) = crate::remote::closure(&reader, &roots, &skip) {
+                problems.push(format!("{ref_name}: {err}"));
+            }
+        }
+        Ok((n_objects, problems))
+    }
+
+    /// Deletes objects no ref reaches. Returns how many objects and bytes were removed.
+    pub fn gc(&self) -> Result<(u64, u64), RepoError> {
+        let store = self.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        let roots: Vec<CommitId> = writer
+            .refs("datasets/")?
+            .into_iter()
+            .map(|(_, id)| CommitId(id))
+            .collect();
+        let reachable: std::collections::HashSet<ObjectId> = {
+            // The closure reads through a Reader; a write transaction sees the same data.
+            drop(writer);
+            let reader = store.read()?;
+            let skip = |_: &ObjectId| -> Result<bool, RepoError> { Ok(false) };
+            crate::remote::closure(&reader, &roots, &skip)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        let writer = store.write()?;
+        // Refs may have moved between the two transactions: only delete if they did not.
+        let now: Vec<CommitId> = writer
+            .refs("datasets/")?
+            .into_iter()
+            .map(|(_, id)| CommitId(id))
+            .collect();
+        if now != roots {
+            return Ok((0, 0));
+        }
+        let mut garbage = Vec::new();
+        writer.for_each_object(|key, stored| {
+            if let Some(id) = ObjectId::from_slice(key)
+                && !reachable.contains(&id)
+            {
+                garbage.push((id, stored.len() as u64));
+            }
+        })?;
+        let bytes = garbage.iter().map(|(_, len)| len).sum();
+        for (id, _) in &garbage {
+            writer.delete_object(id)?;
+        }
+        writer.commit()?;
+        Ok((garbage.len() as u64, bytes))
+    }
+
     // ---- tags ------------------------------------------------------------------------
 
     /// Points `tag` at a version. Returns the commit the tag pointed at before, if any.

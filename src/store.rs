@@ -401,6 +401,23 @@ macro_rules! read_methods {
             Ok(keys)
         }
 
+        /// Calls `each` with every object's id, kind code and bytes, in id order.
+        pub fn for_each_object(
+            &self,
+            mut each: impl FnMut(&[u8], &[u8]),
+        ) -> Result<(), StoreError> {
+            let table = match self.txn.open_table(OBJECTS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+                Err(err) => return Err(err.into()),
+            };
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                each(key.value(), value.value());
+            }
+            Ok(())
+        }
+
         pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
             let table = match self.txn.open_table(META) {
                 Ok(table) => table,
@@ -449,6 +466,11 @@ impl Writer {
     pub fn delete_ref(&self, name: &str) -> Result<bool, StoreError> {
         let mut table = self.txn.open_table(REFS)?;
         Ok(table.remove(name)?.is_some())
+    }
+
+    pub fn delete_object(&self, id: &ObjectId) -> Result<(), StoreError> {
+        self.txn.open_table(OBJECTS)?.remove(id.0.as_slice())?;
+        Ok(())
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {

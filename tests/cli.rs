@@ -765,3 +765,57 @@ fn lineage_up_and_down() {
         "{dot}"
     );
 }
+
+#[test]
+fn fsck_finds_damage_and_gc_removes_only_unreachable_objects() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    pail.ok_stdin(
+        &["commit", "t", "--from", "-", "--key", "id"],
+        "{\"id\": 1}\n{\"id\": 2}\n",
+    );
+    let healthy = pail.json(&["fsck", "--json"]);
+    assert_eq!(healthy["problems"], serde_json::json!([]));
+    let n_objects = healthy["objects"].as_u64().unwrap();
+    assert!(n_objects >= 4);
+    // Nothing is unreachable yet.
+    assert_eq!(pail.json(&["gc", "--json"])["objects_removed"], 0);
+
+    // Damage one object in place, through the library's own store.
+    let shown = pail.json(&["show", "t", "--json"]);
+    let schema_id = pail::ObjectId::from_hex(shown["schema"].as_str().unwrap()).unwrap();
+    {
+        let store = pail::store::Store::open(
+            &pail.work.join(".pail/pail.redb"),
+            &pail::store::WaitPolicy::default(),
+        )
+        .unwrap();
+        let writer = store.write().unwrap();
+        writer.delete_object(&schema_id).unwrap();
+        writer
+            .put_object(pail::Kind::Schema, &schema_id, b"not the schema")
+            .unwrap();
+        // And an orphan for gc.
+        writer
+            .put_object(
+                pail::Kind::Blob,
+                &pail::ObjectId::compute(pail::Kind::Blob, b"orphan"),
+                b"orphan",
+            )
+            .unwrap();
+        writer.commit().unwrap();
+    }
+    let out = pail.run_in(&pail.work, &["fsck"], None);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains(&format!("object {schema_id} is corrupt")),
+        "{}",
+        out.stdout
+    );
+    let removed = pail.json(&["gc", "--json"]);
+    assert_eq!(removed["objects_removed"], 1);
+    let after = pail.run_in(&pail.work, &["fsck", "--json"], None);
+    let after: serde_json::Value = serde_json::from_str(&after.stdout).unwrap();
+    assert_eq!(after["objects"], n_objects, "only the orphan went");
+}

@@ -71,6 +71,10 @@ pub enum Command {
     Map(map::MapArgs),
     /// List unfinished `pail map` runs
     Jobs(map::JobsArgs),
+    /// Check that every object is intact and every version is complete
+    Fsck(read::FsckArgs),
+    /// Delete objects no version or tag reaches
+    Gc(read::FsckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -194,6 +198,8 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Verify(args) => checkout::cmd_verify(ctx, args),
         Command::Map(args) => map::cmd_map(ctx, args),
         Command::Jobs(args) => map::cmd_jobs(ctx, args),
+        Command::Fsck(args) => read::cmd_fsck(ctx, args),
+        Command::Gc(args) => read::cmd_gc(ctx, args),
     }
 }
 

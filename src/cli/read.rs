@@ -533,3 +533,57 @@ pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
     out.flush()?;
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct FsckArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let (n_objects, problems) = repo.fsck()?;
+    let mut out = output::stdout();
+    if args.json {
+        output::print_json(
+            &mut out,
+            &json!({"objects": n_objects, "problems": problems}),
+        )?;
+    } else {
+        for problem in &problems {
+            writeln!(out, "{problem}")?;
+        }
+        writeln!(
+            out,
+            "checked {n_objects} objects: {} problems",
+            problems.len()
+        )?;
+    }
+    out.flush()?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Silent(1))
+    }
+}
+
+pub fn cmd_gc(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let (n_objects, n_bytes) = repo.gc()?;
+    let mut out = output::stdout();
+    if args.json {
+        output::print_json(
+            &mut out,
+            &json!({"objects_removed": n_objects, "bytes_removed": n_bytes}),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "removed {n_objects} unreachable objects ({})",
+            human_bytes(n_bytes)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
