@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Deterministic fixture generator for pail's benchmark (standard library only).
 
-    gen.py tree DIR --n N [--seed 42]   create N files under DIR
+    gen.py tree DIR --n N [--seed 42] [--min-size B] [--max-size B]
+                                        create N files under DIR
     gen.py delta DIR [--seed 42]        apply one "next day" change to DIR
+    gen.py rows FILE --n N [--seed 42] [--change F] [--change-seed 1]
+                                        write N JSON rows {"id", "text", "value"}
+                                        (one per line) to FILE; with --change F,
+                                        a fraction F of them (chosen by
+                                        --change-seed) get a different text and
+                                        value, everything else byte-identical
 
 Layout of `tree`: DIR/dTTT/dMM/fNNNNNN.ext, 100 files per leaf folder, 100
 leaf folders per top folder (N = 100,000 -> d000..d009; 1,000,000 -> d000..d099).
 Extensions are mixed (jpg, png, json, txt, pdf, wav, ...). Sizes are
-log-uniform between 512 B and 16 KiB (mean about 4.5 KiB), content is random
+log-uniform between 512 B and 16 KiB (mean about 4.5 KiB; --min-size and
+--max-size change the range, e.g. 1024..28672 gives a mean of about 8.1 KiB), content is random
 bytes from random.Random(seed), and every mtime is a fixed timestamp, so two
 runs with the same N produce byte-identical trees with identical listings.
 
@@ -54,9 +62,9 @@ DELTA_MODIFY = 100
 DELTA_DELETE = 50
 
 
-def rand_size(rng):
-    # log-uniform in [MIN_SIZE, MAX_SIZE]
-    return min(MAX_SIZE, int(MIN_SIZE * (MAX_SIZE / MIN_SIZE) ** rng.random()))
+def rand_size(rng, lo=MIN_SIZE, hi=MAX_SIZE):
+    # log-uniform in [lo, hi] (default [MIN_SIZE, MAX_SIZE])
+    return min(hi, int(lo * (hi / lo) ** rng.random()))
 
 
 def rand_ext(rng):
@@ -83,6 +91,8 @@ def cmd_tree(args):
     n = args.n
     if n < 0:
         sys.exit("gen.py: --n must be >= 0")
+    if not 0 < args.min_size <= args.max_size:
+        sys.exit("gen.py: need 0 < --min-size <= --max-size")
     if os.path.isdir(root) and os.listdir(root):
         sys.exit("gen.py: %s exists and is not empty" % root)
     os.makedirs(root, exist_ok=True)
@@ -99,7 +109,7 @@ def cmd_tree(args):
             current_leaf = leaf
             dpath = leaf_dir(root, leaf)
             os.makedirs(dpath, exist_ok=True)
-        size = rand_size(rng)
+        size = rand_size(rng, args.min_size, args.max_size)
         ext = rand_ext(rng)
         data = rng.randbytes(size)
         write_file(os.path.join(dpath, fmt % (k, ext)), data, BASE_MTIME + k)
@@ -200,6 +210,30 @@ def cmd_delta(args):
     print("  deleted  %5d files: %s" % (len(deleted), span(deleted)))
 
 
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray").split()
+
+
+def cmd_rows(args):
+    """N JSON rows, deterministic; --change F rewrites a fraction F of them."""
+    import json
+
+    rng = random.Random(args.seed)
+    changed = set()
+    if args.change > 0:
+        crng = random.Random(args.change_seed)
+        changed = set(crng.sample(range(args.n), int(round(args.n * args.change))))
+    with open(args.file, "w") as f:
+        for i in range(args.n):
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(4, 16)))
+            value = rng.randrange(1_000_000)
+            if i in changed:
+                text = text + " (revised)"
+                value = value + 1
+            f.write(json.dumps({"id": i, "text": text, "value": value}) + "\n")
+    print("rows: %d rows (%d changed) in %s (seed %d)" % (args.n, len(changed), args.file, args.seed))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -208,12 +242,22 @@ def main():
     t.add_argument("--n", type=int, default=100000)
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--progress", action="store_true", help="print progress every 100,000 files")
+    t.add_argument("--min-size", type=int, default=MIN_SIZE, help="smallest file size in bytes (default %(default)s)")
+    t.add_argument("--max-size", type=int, default=MAX_SIZE, help="largest file size in bytes (default %(default)s)")
+    r = sub.add_parser("rows", help="write N JSON rows to FILE")
+    r.add_argument("file")
+    r.add_argument("--n", type=int, default=10000)
+    r.add_argument("--seed", type=int, default=42)
+    r.add_argument("--change", type=float, default=0.0, help="fraction of rows to change (0..1)")
+    r.add_argument("--change-seed", type=int, default=1)
     d = sub.add_parser("delta", help="apply the delta step to DIR")
     d.add_argument("dir")
     d.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     if args.cmd == "tree":
         cmd_tree(args)
+    elif args.cmd == "rows":
+        cmd_rows(args)
     else:
         cmd_delta(args)
 

@@ -108,7 +108,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::Missing { .. }
             | TreeError::WrongKind { .. }
             | TreeError::Malformed { .. }
-            | TreeError::Unordered { .. } => (2, Some("this is a bug in pail or a damaged repository; please report it".into())),
+            | TreeError::Unordered { .. } => (2, Some("run `pail fsck` to check the repository; if it finds nothing, this is a bug in pail: please report it".into())),
         },
         RepoError::List(err) => match err.as_ref() {
             ListError::BadSource { .. } => user("give a local directory or an s3://, gs://, az:// or file:/// URI"),
