@@ -758,3 +758,56 @@ fn remote_commands_report_user_errors() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_pull_that_dies_midway_changes_nothing() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with_remote(&location, dir.path());
+        commit_records(&repo, "big", 20_000, "x");
+        repo.tag(&repo.parse_ref("big").unwrap(), "golden", false)
+            .unwrap();
+        repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let (inner, prefix) = raw_store(&location);
+        for allowed in [2, 10, 30] {
+            let other = tempfile::tempdir().unwrap();
+            let fresh = repo_with_remote(&location, other.path());
+            let failing: Arc<dyn ObjectStore> = Arc::new(FailAfter {
+                inner: inner.clone(),
+                allowed,
+                calls: AtomicUsize::new(0),
+            });
+            let remote = RemoteStore::from_store(
+                &location.url,
+                failing,
+                &prefix,
+                matches!(backend, Backend::Local),
+            );
+            let err = fresh
+                .pull_from("origin", &remote, &[], &NoSyncProgress)
+                .expect_err("the injected fault stops the pull");
+            assert!(
+                err.to_string().contains("injected fault"),
+                "{backend:?}: {err}"
+            );
+            assert!(
+                fresh.datasets().unwrap().is_empty(),
+                "{backend:?}: no version appeared"
+            );
+            assert!(fresh.tags().unwrap().is_empty());
+            let (n_objects, problems) = fresh.fsck().unwrap();
+            assert_eq!(
+                (n_objects, problems.len()),
+                (0, 0),
+                "{backend:?}: no object was written"
+            );
+            // The same pull, unhindered, completes.
+            fresh
+                .pull("origin", &[], &location.env, &NoSyncProgress)
+                .unwrap();
+            assert_eq!(fresh.datasets().unwrap().len(), 1);
+        }
+    }
+}
