@@ -25,6 +25,10 @@ use crate::schema::{self, Schema};
 
 /// Results persisted per checkpoint transaction, at most.
 const CHECKPOINT_BATCH: usize = 256;
+/// Rows looked up in the cache per transaction, and carried-over rows persisted per
+/// transaction: both are cheap to redo, so they go in large batches.
+const FEED_CHUNK: usize = 4096;
+const CARRY_BATCH: usize = 8192;
 /// A partial batch is persisted after this long.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
@@ -502,11 +506,13 @@ impl Repo {
                 }
                 n_done += 1;
                 progress.rows(n_done, total);
+                if !ran {
+                    // A cache hit was persisted with the lookup of its chunk.
+                    return Ok(());
+                }
                 let cache_key =
                     identity.map(|identity| hash_parts(&[&cache_prefix.0, &identity.0]));
-                persist
-                    .pending
-                    .push((key, outcome, if ran { cache_key } else { None }));
+                persist.pending.push((key, outcome, cache_key));
                 if persist.pending.len() >= CHECKPOINT_BATCH
                     || persist.last.elapsed() >= CHECKPOINT_EVERY
                 {
@@ -522,22 +528,25 @@ impl Repo {
                                  report: &mut MapReport|
          -> Result<bool, RepoError> {
             let rows = std::mem::take(chunk);
+            // Cache hits are looked up and persisted as done in one transaction per chunk:
+            // opening the database costs syncs, so a warm run must not open it per row.
             let cached: Vec<Option<Outcome>> = if options.no_cache {
                 vec![None; rows.len()]
             } else {
                 let store = self.store()?;
-                let reader = store.read()?;
+                let writer = store.write()?;
                 let mut cached = Vec::with_capacity(rows.len());
-                for (_, row) in &rows {
+                for (key, row) in &rows {
                     let identity = hash_parts(&[&row_identity(row)]);
                     let cache_key = hash_parts(&[&cache_prefix.0, &identity.0]);
-                    cached.push(
-                        reader
-                            .map_cache(&cache_key.0)?
-                            .as_deref()
-                            .and_then(decode_outcome),
-                    );
+                    let hit = writer.map_cache(&cache_key.0)?;
+                    let outcome = hit.as_deref().and_then(decode_outcome);
+                    if let (Some(bytes), Some(Outcome::Row(_))) = (&hit, &outcome) {
+                        writer.set_job_result(&job, key, bytes)?;
+                    }
+                    cached.push(outcome);
                 }
+                writer.commit()?;
                 cached
             };
             for ((key, row), cached) in rows.into_iter().zip(cached) {
@@ -579,7 +588,7 @@ impl Repo {
                 return Ok(true);
             }
             chunk.push((key, row));
-            if chunk.len() >= CHECKPOINT_BATCH {
+            if chunk.len() >= FEED_CHUNK {
                 return process_chunk(&mut chunk, &mut persist, &mut report);
             }
             Ok(true)
@@ -727,7 +736,7 @@ impl Repo {
             if unchanged && !done.contains(&key) {
                 carried += 1;
                 persist.pending.push((key, Outcome::Row(row), None));
-                if persist.pending.len() >= CHECKPOINT_BATCH {
+                if persist.pending.len() >= CARRY_BATCH {
                     self.flush_checkpoints(&mut persist)?;
                 }
             }

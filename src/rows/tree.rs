@@ -14,9 +14,9 @@ use crate::object::{Child, CodecError, Kind, NODE_FORMAT, Node, ObjectId};
 use crate::schema::Schema;
 use crate::store::{Reader, StoreError, Writer};
 
-/// A leaf ends after a row whose key hash falls under this (1 in 512 on average), once it
+/// A leaf ends after a row whose key hash falls under this (1 in 256 on average), once it
 /// holds `MIN_LEAF_ROWS`; it always ends at `MAX_LEAF_ROWS`.
-const LEAF_BOUNDARY: u32 = u32::MAX / 512;
+const LEAF_BOUNDARY: u32 = u32::MAX / 256;
 const MIN_LEAF_ROWS: usize = 64;
 const MAX_LEAF_ROWS: usize = 8192;
 /// Nodes group about 32 children, at least 2, at most 256.
