@@ -578,31 +578,29 @@ impl Repo {
                          state_log: &mut std::fs::File|
          -> Result<(), RepoError> {
             let jobs: Vec<FileRef> = std::mem::take(batch);
-            let results: Vec<(FileRef, Result<Option<Written>, Problem>)> =
-                runtime.block_on(async {
-                    futures::stream::iter(jobs.into_iter().map(|file| {
-                        let stores = &stores;
-                        let root = &root;
-                        let state = &state;
-                        let done_files = &done_files;
-                        let done_bytes = &done_bytes;
-                        let tmp_counter = &tmp_counter;
-                        async move {
-                            let result =
-                                checkout_one(stores, root, state, &file, tmp_counter).await;
-                            let size = file.size.unwrap_or(0);
-                            progress.advance(
-                                done_files.fetch_add(1, Ordering::Relaxed) + 1,
-                                done_bytes.fetch_add(size, Ordering::Relaxed) + size,
-                            );
-                            (file, result)
-                        }
-                    }))
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
-                    .await
-                });
-            for (file, result) in results {
+            let results: Vec<Result<Option<Written>, Problem>> = runtime.block_on(async {
+                futures::stream::iter(jobs.into_iter().map(|file| {
+                    let stores = &stores;
+                    let root = &root;
+                    let state = &state;
+                    let done_files = &done_files;
+                    let done_bytes = &done_bytes;
+                    let tmp_counter = &tmp_counter;
+                    async move {
+                        let result = checkout_one(stores, root, state, &file, tmp_counter).await;
+                        let size = file.size.unwrap_or(0);
+                        progress.advance(
+                            done_files.fetch_add(1, Ordering::Relaxed) + 1,
+                            done_bytes.fetch_add(size, Ordering::Relaxed) + size,
+                        );
+                        result
+                    }
+                }))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+            });
+            for result in results {
                 match result {
                     Ok(Some(written)) => {
                         report.files_written += 1;
@@ -614,10 +612,7 @@ impl Repo {
                         })?;
                     }
                     Ok(None) => report.files_skipped += 1,
-                    Err(problem) => {
-                        let _ = file;
-                        problems.push(problem);
-                    }
+                    Err(problem) => problems.push(problem),
                 }
             }
             Ok(())
