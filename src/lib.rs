@@ -15,6 +15,7 @@ pub mod repo;
 pub mod rows;
 pub mod schema;
 pub mod store;
+pub mod summary;
 
 pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
 pub use object::{Commit, CommitId, Kind, ObjectId};

@@ -6,6 +6,7 @@ mod error;
 mod output;
 mod read;
 mod remote;
+mod summary;
 mod tag;
 
 use std::ffi::OsString;
@@ -64,6 +65,8 @@ pub enum Command {
     Lock(checkout::LockArgs),
     /// Check that live storage still holds every file of a version (no download)
     Verify(checkout::VerifyArgs),
+    /// Print the compiled summary of a version: a Markdown page with a size bound
+    Summary(summary::SummaryArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,6 +187,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Checkout(args) => checkout::cmd_checkout(ctx, args),
         Command::Lock(args) => checkout::cmd_lock(ctx, args),
         Command::Verify(args) => checkout::cmd_verify(ctx, args),
+        Command::Summary(args) => summary::cmd_summary(ctx, args),
     }
 }
 
