@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod lineage;
 pub mod listing;
 pub mod lock;
+pub mod mcp;
 pub mod name;
 pub mod object;
 pub mod remote;

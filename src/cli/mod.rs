@@ -3,6 +3,7 @@
 mod checkout;
 mod commit;
 mod error;
+mod mcp;
 mod output;
 mod read;
 mod remote;
@@ -67,6 +68,8 @@ pub enum Command {
     Verify(checkout::VerifyArgs),
     /// Print the compiled summary of a version: a Markdown page with a size bound
     Summary(summary::SummaryArgs),
+    /// Serve the repository to AI agents over the Model Context Protocol (stdio)
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,6 +191,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Lock(args) => checkout::cmd_lock(ctx, args),
         Command::Verify(args) => checkout::cmd_verify(ctx, args),
         Command::Summary(args) => summary::cmd_summary(ctx, args),
+        Command::Mcp(args) => mcp::cmd_mcp(ctx, args),
     }
 }
 
