@@ -849,7 +849,10 @@ fn column_row(column: &ColumnSummary) -> String {
     if let Some(lengths) = &column.lengths {
         notes.push(format!("len {}–{}", lengths.min, lengths.max));
     }
-    if !column.top.is_empty() && column.distinct > 1 {
+    // Values seen once each say nothing a reader can use; an enum's counts always do.
+    let is_enum = column.ty.contains("enum(");
+    let repeats = column.top.first().is_some_and(|value| value.count > 1);
+    if !column.top.is_empty() && column.distinct > 1 && (is_enum || repeats) {
         let top: Vec<String> = column
             .top
             .iter()
