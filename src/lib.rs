@@ -9,6 +9,7 @@ pub mod lineage;
 pub mod listing;
 pub mod lock;
 pub mod map;
+pub mod mcp;
 pub mod name;
 pub mod object;
 pub mod remote;
@@ -16,6 +17,7 @@ pub mod repo;
 pub mod rows;
 pub mod schema;
 pub mod store;
+pub mod summary;
 
 pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
 pub use object::{Commit, CommitId, Kind, ObjectId};

@@ -1338,7 +1338,11 @@ impl Repo {
                         let _: crate::schema::Schema = crate::object::decode("schema", &bytes)
                             .map_err(|err| corrupt(err.to_string()))?;
                     }
-                    Kind::Leaf | Kind::Blob | Kind::Summary => {}
+                    Kind::Summary => {
+                        let _: crate::summary::Summary = crate::object::decode("summary", &bytes)
+                            .map_err(|err| corrupt(err.to_string()))?;
+                    }
+                    Kind::Leaf | Kind::Blob => {}
                 }
                 done += 1;
                 report.objects_downloaded += 1;

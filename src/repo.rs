@@ -22,6 +22,9 @@ use crate::rows::tree::read_object;
 use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Compat, Schema, SchemaError, Type, Violation};
 use crate::store::{Reader, STORE_FORMAT, Store, StoreError, WaitPolicy, Writer};
+use crate::summary::{
+    self, Changes, Lineage, PageInfo, RowStats, SUMMARY_FORMAT, Summary, SummaryBuilder,
+};
 
 pub const PAIL_DIR: &str = ".pail";
 const DB_FILE: &str = "pail.redb";
@@ -444,6 +447,7 @@ impl Repo {
             schema_id,
             reuse,
         );
+        let mut stats = SummaryBuilder::new(&schema);
         let (sender, receiver) = std::sync::mpsc::sync_channel(4);
         let lister_source = source.clone();
         let lister =
@@ -455,6 +459,21 @@ impl Repo {
         for event in receiver.iter() {
             match event {
                 ListEvent::Files(files) => {
+                    // The summary sees the rows as a reader will (`batch_to_rows`), in
+                    // listing order, which is key order.
+                    let batch = crate::rows::leaf::files_batch(&base, &files);
+                    match schema::batch_to_rows(&schema, &batch) {
+                        Ok(rows) => {
+                            for row in &rows {
+                                stats.observe(row);
+                                stats.example(row);
+                            }
+                        }
+                        Err(err) => {
+                            result = Err(err.into());
+                            break;
+                        }
+                    }
                     for file in files {
                         n_files += 1;
                         n_bytes += file.size;
@@ -492,7 +511,7 @@ impl Repo {
             (schema_id, schema_bytes),
             key,
             inputs,
-            built,
+            (built, stats.finish()),
             staging,
             problems,
         )
@@ -545,10 +564,12 @@ impl Repo {
         };
         let (schema_id, schema_bytes) = schema_object(&schema);
         let mut sorter = Sorter::new(&self.tmp_dir(), SORT_BUDGET);
+        let mut stats = SummaryBuilder::new(&schema);
         for_each_record(&path, |line, value| {
             let normalized = schema
                 .validate(&value)
                 .map_err(|violation| RepoError::Violation { line, violation })?;
+            stats.observe(&normalized);
             let payload = serde_json::to_vec(&normalized).expect("JSON values serialize");
             let key = row_key(&key_columns, &normalized, &payload);
             sorter.push(Record { key, line, payload })?;
@@ -568,6 +589,12 @@ impl Repo {
         let mut previous: Option<(Vec<u8>, u64, Vec<u8>)> = None;
         for record in sorter.finish()? {
             let record = record?;
+            if stats.wants_examples() {
+                // Examples in key order, so the summary does not depend on input order.
+                let value: Value =
+                    serde_json::from_slice(&record.payload).expect("payloads are JSON we wrote");
+                stats.example(&value);
+            }
             if let Some((prev_key, prev_line, prev_payload)) = &previous
                 && *prev_key == record.key
             {
@@ -604,7 +631,7 @@ impl Repo {
             (schema_id, schema_bytes),
             key_columns,
             inputs,
-            built,
+            (built, stats.finish()),
             staging,
             Vec::new(),
         )
@@ -654,7 +681,7 @@ impl Repo {
         (schema_id, schema_bytes): (ObjectId, Vec<u8>),
         key: Vec<String>,
         inputs: Vec<Input>,
-        built: crate::rows::BuiltTree,
+        (built, stats): (crate::rows::BuiltTree, RowStats),
         mut staging: Staging,
         problems: Vec<(String, String)>,
     ) -> Result<CommitOutcome, RepoError> {
@@ -678,6 +705,7 @@ impl Repo {
         writer.create_tables()?;
         let latest = latest_version(&writer, name)?;
         let mut parent = None;
+        let mut changes = None;
         let version = match &latest {
             None => semver::Version::new(1, 0, 0),
             Some((latest_version, latest_id)) => {
@@ -691,7 +719,7 @@ impl Repo {
                     });
                 }
                 let old_schema = writer_schema(&writer, &latest_commit.schema)?;
-                let (required, changes) = match schema::compare(&old_schema, schema) {
+                let (required, schema_changes) = match schema::compare(&old_schema, schema) {
                     Compat::Same => (Bump::Patch, Vec::new()),
                     Compat::Additive(changes) => (Bump::Minor, changes),
                     Compat::Breaking(changes) => (Bump::Major, changes),
@@ -701,9 +729,17 @@ impl Repo {
                     return Err(RepoError::NeedsBump {
                         name: name.to_string(),
                         required,
-                        changes,
+                        changes: schema_changes,
                     });
                 }
+                changes = Some(Changes {
+                    parent: *latest_id,
+                    n_rows_before: latest_commit.n_rows,
+                    n_bytes_before: latest_commit.n_bytes,
+                    schema_changes,
+                    leaves_reused: built.leaves_reused as u64,
+                    leaves_written: built.leaves_written as u64,
+                });
                 parent = Some((latest_version.clone(), *latest_id));
                 bump_version(latest_version, bump)
             }
@@ -715,9 +751,29 @@ impl Repo {
                 version: version.to_string(),
             });
         }
+        let parents: Vec<CommitId> = parent.iter().map(|(_, id)| *id).collect();
+        let summary = Summary {
+            format: SUMMARY_FORMAT,
+            n_rows: built.n_rows,
+            n_bytes: built.n_bytes,
+            columns: stats.columns,
+            files: stats.files,
+            examples: stats.examples,
+            lineage: Lineage {
+                parents: parents.clone(),
+                inputs: inputs.clone(),
+                code: code.iter().map(|(file, _)| file.path.clone()).collect(),
+                author: options.author.clone(),
+                time: options.time,
+                message: options.message.clone(),
+                command: options.command.clone(),
+            },
+            changes,
+        };
+        let (summary_id, summary_bytes) = summary.encode();
         let commit = Commit {
             format: COMMIT_FORMAT,
-            parents: parent.iter().map(|(_, id)| *id).collect(),
+            parents,
             inputs,
             schema: schema_id,
             rows: built.root,
@@ -730,12 +786,13 @@ impl Repo {
             command: options.command.clone(),
             git: options.git.clone(),
             code: code.iter().map(|(file, _)| file.clone()).collect(),
-            summary: None,
+            summary: Some(summary_id),
         };
         let (commit_id, commit_bytes) = commit.encode();
         // Objects before the ref that names them, all in this one transaction.
         staging.write_into(&writer)?;
         writer.put_object(Kind::Schema, &schema_id, &schema_bytes)?;
+        writer.put_object(Kind::Summary, &summary_id, &summary_bytes)?;
         for (file, bytes) in &code {
             writer.put_object(Kind::Blob, &file.blob, bytes)?;
         }
@@ -824,6 +881,133 @@ impl Repo {
         let store = self.store()?;
         let reader = store.read()?;
         read_schema(&reader, id)
+    }
+
+    /// The summary of a version: the stored object, or, for a commit saved before
+    /// summaries existed, one computed now by streaming its rows (nothing is written).
+    pub fn summary(&self, commit: &Commit) -> Result<Summary, RepoError> {
+        if let Some(id) = commit.summary {
+            let store = self.store()?;
+            let reader = store.read()?;
+            return Ok(Summary::decode(&read_object(&reader, &id, Kind::Summary)?)?);
+        }
+        let schema = self.schema(&commit.schema)?;
+        let mut stats = SummaryBuilder::new(&schema);
+        self.for_each_row(commit, |row| {
+            stats.observe(&row);
+            stats.example(&row);
+            Ok(true)
+        })?;
+        let stats = stats.finish();
+        let changes = match commit.parents.first() {
+            None => None,
+            Some(parent_id) => {
+                let store = self.store()?;
+                let reader = store.read()?;
+                let parent = read_commit(&reader, parent_id)?;
+                let schema_changes =
+                    match schema::compare(&read_schema(&reader, &parent.schema)?, &schema) {
+                        Compat::Same => Vec::new(),
+                        Compat::Additive(changes) | Compat::Breaking(changes) => changes,
+                    };
+                let before: std::collections::HashSet<ObjectId> =
+                    leaf_children(&reader, &parent.rows)?
+                        .into_iter()
+                        .map(|child| child.id)
+                        .collect();
+                let after = leaf_children(&reader, &commit.rows)?;
+                let reused = after
+                    .iter()
+                    .filter(|child| before.contains(&child.id))
+                    .count();
+                Some(Changes {
+                    parent: *parent_id,
+                    n_rows_before: parent.n_rows,
+                    n_bytes_before: parent.n_bytes,
+                    schema_changes,
+                    leaves_reused: reused as u64,
+                    leaves_written: (after.len() - reused) as u64,
+                })
+            }
+        };
+        Ok(Summary {
+            format: SUMMARY_FORMAT,
+            n_rows: commit.n_rows,
+            n_bytes: commit.n_bytes,
+            columns: stats.columns,
+            files: stats.files,
+            examples: stats.examples,
+            lineage: Lineage {
+                parents: commit.parents.clone(),
+                inputs: commit.inputs.clone(),
+                code: commit.code.iter().map(|file| file.path.clone()).collect(),
+                author: commit.author.clone(),
+                time: commit.time,
+                message: commit.message.clone(),
+                command: commit.command.clone(),
+            },
+            changes,
+        })
+    }
+
+    /// Row-tree leaves two versions share and hold alone, as (leaves, rows) each:
+    /// (shared, only in `old`, only in `new`). Shared leaves hold identical rows.
+    #[allow(clippy::type_complexity)]
+    pub fn leaf_overlap(
+        &self,
+        old: &Commit,
+        new: &Commit,
+    ) -> Result<((u64, u64), (u64, u64), (u64, u64)), RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let old_leaves = leaf_children(&reader, &old.rows)?;
+        let new_leaves = leaf_children(&reader, &new.rows)?;
+        let old_ids: std::collections::HashSet<ObjectId> =
+            old_leaves.iter().map(|child| child.id).collect();
+        let new_ids: std::collections::HashSet<ObjectId> =
+            new_leaves.iter().map(|child| child.id).collect();
+        let tally = |leaves: &[Child], keep: &dyn Fn(&ObjectId) -> bool| -> (u64, u64) {
+            leaves
+                .iter()
+                .filter(|child| keep(&child.id))
+                .fold((0, 0), |(n, rows), child| (n + 1, rows + child.n_rows))
+        };
+        Ok((
+            tally(&new_leaves, &|id| old_ids.contains(id)),
+            tally(&old_leaves, &|id| !new_ids.contains(id)),
+            tally(&new_leaves, &|id| !old_ids.contains(id)),
+        ))
+    }
+
+    /// What a summary page says besides the summary: names, tags, parents' versions.
+    pub fn page_info(&self, found: &Resolved) -> Result<PageInfo, RepoError> {
+        let tags = self.tags_of(&found.id)?;
+        let store = self.store()?;
+        let reader = store.read()?;
+        let parent_versions = found
+            .commit
+            .parents
+            .iter()
+            .map(|parent| {
+                version_of(&reader, &found.name, parent)
+                    .map(|version| version.map(|version| version.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PageInfo {
+            name: found.name.to_string(),
+            version: found.version.as_ref().map(|version| version.to_string()),
+            id: found.id,
+            tags,
+            key: found.commit.key.clone(),
+            parent_versions,
+        })
+    }
+
+    /// The Markdown summary page of a version, at most `max_tokens` (4 characters each).
+    pub fn summary_page(&self, found: &Resolved, max_tokens: usize) -> Result<String, RepoError> {
+        let summary = self.summary(&found.commit)?;
+        let info = self.page_info(found)?;
+        Ok(summary::render_markdown(&summary, &info, max_tokens))
     }
 
     /// The bytes of a blob (an embedded code file).

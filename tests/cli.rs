@@ -231,7 +231,7 @@ fn canonical_commit_id_is_pinned() {
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(
         created["id"].as_str().unwrap(),
-        "d795334e022b094159202adc01edb6fd8958407c25d1056e12738f063f9bfdff",
+        "dc67048694fe2e8b8d5a21e62d0a8cea777dc129a6318d4ee9172d8814dcbe7e",
         "the canonical commit id changed"
     );
 }

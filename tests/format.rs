@@ -13,6 +13,10 @@ use pail::rows::key::{file_key, push_value};
 use pail::rows::leaf::{digest_file, files_batch};
 use pail::rows::{RowEncoder, Staging, TreeBuilder, TreeError};
 use pail::schema::{Field, SCHEMA_FORMAT, Schema, Type};
+use pail::summary::{
+    Changes, ColumnSummary, FileSummary, Lengths, Lineage, SUMMARY_FORMAT, Scalar, SizeStats,
+    Summary, ValueCount,
+};
 use pail::{DatasetName, NameDefaults, Repo};
 use serde_bytes::ByteBuf;
 use serde_json::json;
@@ -585,4 +589,153 @@ fn redb_tables_refs_and_meta() {
         .unwrap()
         .unwrap();
     assert_eq!(blob.value(), b"\x05print()\n");
+}
+
+// ---- summary ------------------------------------------------------------------------------
+
+fn small_summary() -> Summary {
+    Summary {
+        format: SUMMARY_FORMAT,
+        n_rows: 2,
+        n_bytes: 300,
+        columns: vec![
+            ColumnSummary {
+                column: "file.size".into(),
+                ty: "optional<int>".into(),
+                n_nulls: 0,
+                min: Some(Scalar::Int(100)),
+                max: Some(Scalar::Int(200)),
+                distinct: 2,
+                distinct_exact: true,
+                top: vec![
+                    ValueCount {
+                        value: "100".into(),
+                        count: 1,
+                    },
+                    ValueCount {
+                        value: "200".into(),
+                        count: 1,
+                    },
+                ],
+                lengths: None,
+            },
+            ColumnSummary {
+                column: "tags".into(),
+                ty: "list<string>".into(),
+                n_nulls: 1,
+                min: Some(Scalar::Text("x".into())),
+                max: Some(Scalar::Text("x".into())),
+                distinct: 1,
+                distinct_exact: true,
+                top: vec![ValueCount {
+                    value: "x".into(),
+                    count: 1,
+                }],
+                lengths: Some(Lengths {
+                    min: 1,
+                    max: 1,
+                    total: 1,
+                }),
+            },
+            ColumnSummary {
+                column: "score".into(),
+                ty: "float".into(),
+                n_nulls: 0,
+                min: Some(Scalar::Float(0.5)),
+                max: Some(Scalar::Float(1.0)),
+                distinct: 2,
+                distinct_exact: false,
+                top: Vec::new(),
+                lengths: None,
+            },
+        ],
+        files: vec![FileSummary {
+            column: "file".into(),
+            n_files: 2,
+            sources: vec![ValueCount {
+                value: "s3://b".into(),
+                count: 2,
+            }],
+            n_sources: 1,
+            extensions: vec![ValueCount {
+                value: "jpg".into(),
+                count: 2,
+            }],
+            n_extensions: 1,
+            sizes: SizeStats {
+                min: Some(100),
+                max: Some(200),
+                total: 300,
+                buckets: vec![2, 0, 0, 0, 0, 0, 0],
+                unknown: 0,
+            },
+        }],
+        examples: vec![r#"{"a":1}"#.into()],
+        lineage: Lineage {
+            parents: vec![CommitId(ObjectId::compute(Kind::Commit, b"parent"))],
+            inputs: vec![Input::Source {
+                uri: "s3://b".into(),
+                listed_at: 1,
+            }],
+            code: vec!["make.py".into()],
+            author: "Ada".into(),
+            time: 2,
+            message: "m".into(),
+            command: vec!["pail".into()],
+        },
+        changes: Some(Changes {
+            parent: CommitId(ObjectId::compute(Kind::Commit, b"parent")),
+            n_rows_before: 1,
+            n_bytes_before: 100,
+            schema_changes: Vec::new(),
+            leaves_reused: 0,
+            leaves_written: 1,
+        }),
+    }
+}
+
+const SUMMARY_HEX: &str = "
+    a866666f726d617401666e5f726f777302676e5f627974657319012c67636f6c
+    756d6e7383a966636f6c756d6e6966696c652e73697a656274796d6f7074696f
+    6e616c3c696e743e676e5f6e756c6c7300636d696ea163496e741864636d6178
+    a163496e7418c86864697374696e6374026e64697374696e63745f6578616374
+    f563746f7082a26576616c75656331303065636f756e7401a26576616c756563
+    32303065636f756e7401676c656e67746873f6a966636f6c756d6e6474616773
+    6274796c6c6973743c737472696e673e676e5f6e756c6c7301636d696ea16454
+    6578746178636d6178a1645465787461786864697374696e6374016e64697374
+    696e63745f6578616374f563746f7081a26576616c7565617865636f756e7401
+    676c656e67746873a3636d696e01636d61780165746f74616c01a966636f6c75
+    6d6e6573636f726562747965666c6f6174676e5f6e756c6c7300636d696ea165
+    466c6f6174f93800636d6178a165466c6f6174f93c006864697374696e637402
+    6e64697374696e63745f6578616374f463746f7080676c656e67746873f66566
+    696c657381a766636f6c756d6e6466696c65676e5f66696c65730267736f7572
+    63657381a26576616c75656673333a2f2f6265636f756e7402696e5f736f7572
+    636573016a657874656e73696f6e7381a26576616c7565636a706765636f756e
+    74026c6e5f657874656e73696f6e73016573697a6573a5636d696e1864636d61
+    7818c865746f74616c19012c676275636b657473870200000000000067756e6b
+    6e6f776e00686578616d706c657381677b2261223a317d676c696e65616765a7
+    67706172656e7473815820a6da09f73f8aa495f370dc78bec49b3a0cf3a18a0b
+    52bbb4711fa996c92b6e2866696e7075747381a166536f75726365a263757269
+    6673333a2f2f62696c69737465645f61740164636f646581676d616b652e7079
+    66617574686f72634164616474696d6502676d657373616765616d67636f6d6d
+    616e6481647061696c676368616e676573a666706172656e745820a6da09f73f
+    8aa495f370dc78bec49b3a0cf3a18a0b52bbb4711fa996c92b6e286d6e5f726f
+    77735f6265666f7265016e6e5f62797465735f6265666f726518646e73636865
+    6d615f6368616e676573806d6c65617665735f726575736564006e6c65617665
+    735f7772697474656e01
+";
+const SUMMARY_ID: &str = "d7dbfde46273dde0a7b03a26a199495fb70077cd1198d0a64e1617733253bb83";
+
+#[test]
+fn summary_vector() {
+    let summary = small_summary();
+    let (id, bytes) = summary.encode();
+    check("summary", &bytes, SUMMARY_HEX, id, SUMMARY_ID);
+    assert_eq!(Summary::decode(&bytes).unwrap(), summary);
+    let newer = Summary {
+        format: SUMMARY_FORMAT + 1,
+        ..small_summary()
+    };
+    let err = Summary::decode(&newer.encode().1).unwrap_err();
+    assert!(err.to_string().contains("upgrade pail"), "{err}");
 }

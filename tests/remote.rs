@@ -223,6 +223,13 @@ fn teammates_push_clone_commit_and_pull_back() {
         assert_eq!(log[0]["version"], "1.0.1");
         assert_eq!(log[0]["author"], "Test Author <test@example.com>");
         assert_eq!(log[0]["n_rows"], 600);
+        // The summary object travels with the commit: the pulled version has it.
+        let shown = alice.json(&["show", "photos@1.0.1", "--json"]);
+        assert!(shown["summary"].is_string(), "{backend:?}: {shown}");
+        let summary = alice.json(&["summary", "photos@1.0.1", "--json"]);
+        assert_eq!(summary["n_rows"], 600, "{backend:?}");
+        assert_eq!(summary["changes"]["n_rows_before"], 500, "{backend:?}");
+        assert_eq!(summary["changes"]["n_rows_delta"], 100, "{backend:?}");
     }
 }
 

@@ -4,9 +4,11 @@ mod checkout;
 mod commit;
 mod error;
 mod map;
+mod mcp;
 mod output;
 mod read;
 mod remote;
+mod summary;
 mod tag;
 
 use std::ffi::OsString;
@@ -75,6 +77,10 @@ pub enum Command {
     Fsck(read::FsckArgs),
     /// Delete objects no version or tag reaches
     Gc(read::FsckArgs),
+    /// Print the compiled summary of a version: a Markdown page with a size bound
+    Summary(summary::SummaryArgs),
+    /// Serve the repository to AI agents over the Model Context Protocol (stdio)
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +206,8 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Jobs(args) => map::cmd_jobs(ctx, args),
         Command::Fsck(args) => read::cmd_fsck(ctx, args),
         Command::Gc(args) => read::cmd_gc(ctx, args),
+        Command::Summary(args) => summary::cmd_summary(ctx, args),
+        Command::Mcp(args) => mcp::cmd_mcp(ctx, args),
     }
 }
 

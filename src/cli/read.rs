@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use pail::object::Input;
 use pail::repo::{commit_json, format_time};
-use pail::schema::{Field, Type};
+use pail::schema::schema_json;
 use pail::{DatasetName, Repo, Schema};
 
 use super::output::{self, Out, human_bytes, short_time};
@@ -279,43 +279,6 @@ pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
     }
     out.flush()?;
     Ok(())
-}
-
-fn field_json(field: &Field) -> Value {
-    let (ty, optional) = match &field.ty {
-        Type::Optional(inner) => (inner.as_ref(), true),
-        ty => (ty, false),
-    };
-    let mut value = type_json(ty);
-    value["name"] = json!(field.name);
-    value["optional"] = json!(optional);
-    value
-}
-
-fn type_json(ty: &Type) -> Value {
-    match ty {
-        Type::Struct(fields) => {
-            json!({"type": "struct", "fields": fields.iter().map(field_json).collect::<Vec<_>>()})
-        }
-        Type::File => {
-            json!({"type": "File", "fields": pail::schema::file_fields().iter().map(field_json).collect::<Vec<_>>()})
-        }
-        Type::Enum(values) => json!({"type": "enum", "values": values}),
-        Type::List(item) => json!({"type": "list", "item": type_json(item)}),
-        Type::Optional(inner) => {
-            let mut value = type_json(inner);
-            value["optional"] = json!(true);
-            value
-        }
-        other => json!({"type": other.to_string()}),
-    }
-}
-
-pub fn schema_json(schema: &Schema) -> Value {
-    json!({
-        "format": schema.format,
-        "fields": schema.fields.iter().map(field_json).collect::<Vec<_>>(),
-    })
 }
 
 pub fn cmd_schema(ctx: &Context, args: SchemaArgs) -> Result<(), CliError> {

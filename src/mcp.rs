@@ -1,0 +1,452 @@
+//! `pail mcp`: a Model Context Protocol server (rmcp) over any byte stream; the CLI gives
+//! it stdin and stdout.
+//!
+//! Read-only: every tool opens the store for its own short read transactions through
+//! `Repo` and closes it before answering, so a `pail commit` in another terminal works
+//! while the server is up. Failures are tool errors (`isError: true` with the message),
+//! never protocol errors or crashes.
+//!
+//! `diff_versions` and `query` go through `compare_versions` and `run_query`, the one
+//! place to connect the diff and SQL engine when the repository has them.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::repo::{Repo, RepoError, Resolved, format_time};
+use crate::schema::{self, Compat};
+use crate::summary::{DEFAULT_MAX_TOKENS, summary_json};
+
+/// URIs of the summary pages: `pail://NAME@VERSION`.
+pub const RESOURCE_SCHEME: &str = "pail://";
+/// Rows a query returns when the caller gives no limit, and at most.
+pub const DEFAULT_QUERY_LIMIT: u64 = 100;
+pub const MAX_QUERY_LIMIT: u64 = 10_000;
+
+const INSTRUCTIONS: &str = "pail versions datasets of files in object storage. Start with \
+list_datasets, then read dataset_summary for a dataset (a short Markdown page: schema, \
+per-column statistics, lineage, example rows) before writing code against it. Names are \
+namespace.project.name; NAME@V takes a semver, a tag, `latest` or a commit id prefix. \
+Everything here is read-only.";
+
+/// A tool failure, shown to the model as the tool's result text.
+#[derive(Debug)]
+pub struct ToolError(pub String);
+
+impl From<RepoError> for ToolError {
+    fn from(err: RepoError) -> Self {
+        ToolError(err.to_string())
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DatasetArgs {
+    /// Dataset as NAME[@V], e.g. `team.vision.clips@1.0.2` or `clips` (latest version)
+    pub dataset: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SummaryArgs {
+    /// Dataset as NAME[@V], e.g. `team.vision.clips@1.0.2` or `clips` (latest version)
+    pub dataset: String,
+    /// Bound on the page's length in tokens (4 characters each); default 2000
+    pub max_tokens: Option<usize>,
+    /// Return the summary object as JSON instead of the Markdown page
+    #[serde(default)]
+    pub json: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DiffArgs {
+    /// The older version, NAME@V
+    pub from: String,
+    /// The newer version, NAME@V (a bare V means the same dataset as `from`)
+    pub to: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct QueryArgs {
+    /// One read-only SQL statement; datasets are tables named by their full name
+    pub sql: String,
+    /// Maximum rows to return (default 100, at most 10000)
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+/// The server: a repository (paths only; the store is opened per request) and the tools.
+#[derive(Clone)]
+pub struct PailServer {
+    repo: Arc<Repo>,
+    tool_router: ToolRouter<PailServer>,
+}
+
+fn text_result(text: String) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(text)])
+}
+
+fn json_result(value: &Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    CallToolResult::success(vec![ContentBlock::text(text)])
+}
+
+fn error_result(err: ToolError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("error: {}", err.0))])
+}
+
+impl PailServer {
+    pub fn new(repo: Repo) -> PailServer {
+        PailServer {
+            repo: Arc::new(repo),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Runs repository work off the async threads (store opens may wait for another
+    /// process) and turns its outcome into a tool result.
+    async fn run(
+        &self,
+        work: impl FnOnce(&Repo) -> Result<CallToolResult, ToolError> + Send + 'static,
+    ) -> Result<CallToolResult, ErrorData> {
+        let repo = self.repo.clone();
+        match tokio::task::spawn_blocking(move || work(&repo)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(err)) => Ok(error_result(err)),
+            Err(join) => Ok(error_result(ToolError(format!(
+                "internal error: {join}; please report a bug"
+            )))),
+        }
+    }
+}
+
+fn resolve(repo: &Repo, text: &str) -> Result<Resolved, ToolError> {
+    let dataset = repo.parse_ref(text)?;
+    Ok(repo.resolve(&dataset)?)
+}
+
+/// `to` may be a bare version of `from`'s dataset.
+fn resolve_pair(repo: &Repo, from: &str, to: &str) -> Result<(Resolved, Resolved), ToolError> {
+    let old = resolve(repo, from)?;
+    let new = if to.contains('@') || repo.parse_ref(to).is_ok_and(|r| r.name == old.name) {
+        resolve(repo, to)?
+    } else {
+        match repo.parse_ref(&format!("{}@{to}", old.name)) {
+            Ok(dataset) => repo.resolve(&dataset)?,
+            Err(_) => resolve(repo, to)?,
+        }
+    };
+    Ok((old, new))
+}
+
+fn list_datasets(repo: &Repo) -> Result<Value, ToolError> {
+    let mut items = Vec::new();
+    for info in repo.datasets()? {
+        let (version, id) = info
+            .versions
+            .last()
+            .expect("datasets without versions are dropped");
+        let commit = repo.commit(id)?;
+        items.push(json!({
+            "name": info.name.to_string(),
+            "latest": version.to_string(),
+            "id": id.to_hex(),
+            "versions": info.versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>(),
+            "tags": info.tags.iter().map(|(tag, _)| tag.clone()).collect::<Vec<_>>(),
+            "n_rows": commit.n_rows,
+            "n_bytes": commit.n_bytes,
+            "time": format_time(commit.time),
+            "message": commit.message,
+        }));
+    }
+    Ok(Value::Array(items))
+}
+
+fn lineage_json(repo: &Repo, found: &Resolved) -> Result<Value, ToolError> {
+    let tags = repo.tags_of(&found.id)?;
+    let mut value = crate::repo::commit_json(
+        &found.name,
+        found.version.as_ref(),
+        &found.id,
+        &found.commit,
+        &tags,
+    );
+    let info = repo.page_info(found)?;
+    value["parent_versions"] = json!(info.parent_versions);
+    // Versions of this dataset that name this one as their parent, i.e. what came next.
+    let mut children = Vec::new();
+    for (version, id, commit) in repo.log(&found.name)? {
+        if commit.parents.contains(&found.id) {
+            children.push(json!({"version": version.to_string(), "id": id.to_hex()}));
+        }
+    }
+    value["children"] = Value::Array(children);
+    Ok(value)
+}
+
+/// Compares two versions: counts, schema and the row-tree leaves they share.
+///
+/// This is the boundary to the diff engine: replace the body with a call to it (row-level
+/// added/removed/changed) when the repository has one.
+pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<Value, ToolError> {
+    let old_schema = repo.schema(&old.commit.schema)?;
+    let new_schema = repo.schema(&new.commit.schema)?;
+    let (compat, changes) = match schema::compare(&old_schema, &new_schema) {
+        Compat::Same => ("same", Vec::new()),
+        Compat::Additive(changes) => ("additive", changes),
+        Compat::Breaking(changes) => ("breaking", changes),
+    };
+    let (shared, only_old, only_new) = repo.leaf_overlap(&old.commit, &new.commit)?;
+    let label = |found: &Resolved| match &found.version {
+        Some(version) => format!("{}@{version}", found.name),
+        None => format!("{}@{}", found.name, found.id.short()),
+    };
+    Ok(json!({
+        "from": {"version": label(old), "id": old.id.to_hex(), "n_rows": old.commit.n_rows, "n_bytes": old.commit.n_bytes},
+        "to": {"version": label(new), "id": new.id.to_hex(), "n_rows": new.commit.n_rows, "n_bytes": new.commit.n_bytes},
+        "same_content": old.commit.rows == new.commit.rows && old.commit.schema == new.commit.schema,
+        "n_rows_delta": new.commit.n_rows as i64 - old.commit.n_rows as i64,
+        "n_bytes_delta": new.commit.n_bytes as i64 - old.commit.n_bytes as i64,
+        "schema": {"compatibility": compat, "changes": changes},
+        "row_tree": {
+            "leaves_shared": shared.0,
+            "rows_in_shared_leaves": shared.1,
+            "leaves_only_in_from": only_old.0,
+            "rows_only_in_from_leaves": only_old.1,
+            "leaves_only_in_to": only_new.0,
+            "rows_only_in_to_leaves": only_new.1,
+        },
+        "note": "row-level added/removed/changed counts need the diff engine (`pail diff`); rows in shared leaves are unchanged",
+    }))
+}
+
+/// Runs a read-only SQL query with a row limit and a time limit.
+///
+/// This is the boundary to the query engine: this build has none, so every query is a
+/// tool error. Connect the engine here; the limits are already checked.
+pub fn run_query(_repo: &Repo, sql: &str, limit: u64) -> Result<Value, ToolError> {
+    if sql.trim().is_empty() {
+        return Err(ToolError(
+            "the query is empty; pass one SQL statement".into(),
+        ));
+    }
+    let _ = limit;
+    Err(ToolError(
+        "SQL queries need the query engine (not in this build); use dataset_summary and \
+         dataset_schema, or `pail rows NAME@V --json` in a shell"
+            .into(),
+    ))
+}
+
+#[tool_router]
+impl PailServer {
+    #[tool(
+        description = "List every dataset with its latest version, versions, tags, row count, byte total and last message"
+    )]
+    async fn list_datasets(&self) -> Result<CallToolResult, ErrorData> {
+        self.run(|repo| Ok(json_result(&list_datasets(repo)?)))
+            .await
+    }
+
+    #[tool(
+        description = "The compiled summary of a dataset version as a short Markdown page: row count, schema with per-column statistics (nulls, distinct, min/max, top values), files (sources, extensions, sizes), changes since the previous version, lineage and example rows. Read this before writing code against a dataset."
+    )]
+    async fn dataset_summary(
+        &self,
+        Parameters(args): Parameters<SummaryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run(move |repo| {
+            let found = resolve(repo, &args.dataset)?;
+            if args.json {
+                let summary = repo.summary(&found.commit)?;
+                let info = repo.page_info(&found)?;
+                Ok(json_result(&summary_json(&summary, &info)))
+            } else {
+                let tokens = args.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+                Ok(text_result(repo.summary_page(&found, tokens)?))
+            }
+        })
+        .await
+    }
+
+    #[tool(
+        description = "The schema of a dataset version as JSON: fields with types (bool, int, float, string, bytes, datetime, File, struct, list, enum) and whether each is optional"
+    )]
+    async fn dataset_schema(
+        &self,
+        Parameters(args): Parameters<DatasetArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run(move |repo| {
+            let found = resolve(repo, &args.dataset)?;
+            let schema = repo.schema(&found.commit.schema)?;
+            let mut value = schema::schema_json(&schema);
+            value["id"] = json!(found.commit.schema.to_hex());
+            value["name"] = json!(found.name.to_string());
+            value["version"] = json!(found.version.as_ref().map(|v| v.to_string()));
+            value["columns"] = json!(schema.flat_columns());
+            Ok(json_result(&value))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Lineage of a dataset version as JSON: parent version, input datasets and storage sources, command line, author, time, git state of the code, embedded code files, message, and the versions that came next"
+    )]
+    async fn dataset_lineage(
+        &self,
+        Parameters(args): Parameters<DatasetArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run(move |repo| {
+            let found = resolve(repo, &args.dataset)?;
+            Ok(json_result(&lineage_json(repo, &found)?))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Compare two versions of a dataset: row and byte deltas, schema changes (same/additive/breaking) and how much of the row tree they share"
+    )]
+    async fn diff_versions(
+        &self,
+        Parameters(args): Parameters<DiffArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run(move |repo| {
+            let (old, new) = resolve_pair(repo, &args.from, &args.to)?;
+            Ok(json_result(&compare_versions(repo, &old, &new)?))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Run one read-only SQL query over the datasets (tables named by full dataset name) and return the rows as JSON, at most `limit` rows (default 100, max 10000) within a time limit"
+    )]
+    async fn query(
+        &self,
+        Parameters(args): Parameters<QueryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run(move |repo| {
+            let limit = args.limit.unwrap_or(DEFAULT_QUERY_LIMIT);
+            if limit == 0 || limit > MAX_QUERY_LIMIT {
+                return Err(ToolError(format!(
+                    "limit {limit} is out of range: give 1 to {MAX_QUERY_LIMIT}"
+                )));
+            }
+            Ok(json_result(&run_query(repo, &args.sql, limit)?))
+        })
+        .await
+    }
+}
+
+fn resource_uri(name: &str, version: &str) -> String {
+    format!("{RESOURCE_SCHEME}{name}@{version}")
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for PailServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("pail", env!("CARGO_PKG_VERSION"))
+                .with_title("pail: git for datasets of files in object storage"),
+        )
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let repo = self.repo.clone();
+        let listed = tokio::task::spawn_blocking(move || -> Result<Vec<Resource>, RepoError> {
+            let mut resources = Vec::new();
+            for info in repo.datasets()? {
+                for (version, _) in info.versions.iter().rev() {
+                    let label = format!("{}@{version}", info.name);
+                    resources.push(
+                        Resource::new(resource_uri(&info.name.to_string(), &version.to_string()), label.clone())
+                            .with_title(format!("Summary of {label}"))
+                            .with_description(format!(
+                                "Compiled summary of dataset version {label}: schema, statistics, lineage, examples"
+                            ))
+                            .with_mime_type("text/markdown"),
+                    );
+                }
+            }
+            Ok(resources)
+        })
+        .await
+        .map_err(|err| ErrorData::internal_error(err.to_string(), None))?
+        .map_err(|err| ErrorData::internal_error(err.to_string(), None))?;
+        Ok(ListResourcesResult::with_all_items(listed))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        let Some(target) = uri.strip_prefix(RESOURCE_SCHEME).map(str::to_string) else {
+            return Err(ErrorData::resource_not_found(
+                format!("{uri} is not a pail resource (pail://NAME@VERSION)"),
+                None,
+            ));
+        };
+        let repo = self.repo.clone();
+        let page = tokio::task::spawn_blocking(move || -> Result<String, RepoError> {
+            let dataset = repo.parse_ref(&target)?;
+            let found = repo.resolve(&dataset)?;
+            repo.summary_page(&found, DEFAULT_MAX_TOKENS)
+        })
+        .await
+        .map_err(|err| ErrorData::internal_error(err.to_string(), None))?
+        .map_err(|err| ErrorData::resource_not_found(err.to_string(), None))?;
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(page, uri).with_mime_type("text/markdown"),
+        ])
+        .into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error("the MCP session failed to start: {0}")]
+    Start(String),
+    #[error("the MCP session ended with an error: {0}")]
+    Session(String),
+}
+
+/// Serves MCP on a byte stream until the client closes it.
+pub async fn serve<R, W>(repo: Repo, reader: R, writer: W) -> Result<(), McpError>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let service = PailServer::new(repo)
+        .serve((reader, writer))
+        .await
+        .map_err(|err| McpError::Start(err.to_string()))?;
+    service
+        .waiting()
+        .await
+        .map_err(|err| McpError::Session(err.to_string()))?;
+    Ok(())
+}

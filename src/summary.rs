@@ -1,0 +1,1289 @@
+//! Compiled summaries: per-version statistics computed while a commit streams its rows,
+//! stored as a `summary` object the commit names, and rendered as a Markdown page with a
+//! hard size bound so that an agent learns a dataset in one read.
+//!
+//! Every statistic is independent of the order rows arrive in (min/max, counts, a
+//! k-minimum-values distinct estimate, maps dropped as a whole when they grow past a cap),
+//! so the same rows always give the same summary bytes; only the example rows depend on
+//! order, and they are taken in row-key order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::object::{CodecError, CommitId, Input, Kind, ObjectId, decode, encode};
+use crate::schema::{Field, Schema, Type, file_fields};
+
+/// The manifest format version of summary objects.
+pub const SUMMARY_FORMAT: u32 = 1;
+/// Example rows kept per version.
+pub const EXAMPLE_ROWS: usize = 3;
+/// Strings in min/max, top values and example rows are cut to this many characters.
+pub const TEXT_MAX: usize = 64;
+/// Values per column counted exactly; past this the column counts as high-cardinality.
+const LOW_CARDINALITY: usize = 64;
+/// Top values stored per column, sources and extensions per File column.
+const TOP_VALUES: usize = 10;
+const TOP_FILE_VALUES: usize = 16;
+/// Distinct sources/extensions counted exactly per File column before giving up.
+const FILE_VALUE_CAP: usize = 1024;
+/// k of the k-minimum-values distinct estimate.
+const KMV_K: usize = 256;
+/// Upper bounds (inclusive) of the File size buckets; a last bucket holds the rest.
+pub const SIZE_BUCKETS: [u64; 6] = [1 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20, 4 << 30];
+
+/// What pail knows about one dataset version without reading its rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub format: u32,
+    pub n_rows: u64,
+    /// Sum of the sizes of the rows' top-level File columns (as the commit's `n_bytes`).
+    pub n_bytes: u64,
+    /// One entry per column, flattened through structs and File (`file.path`).
+    pub columns: Vec<ColumnSummary>,
+    /// One entry per File column (not inside a list).
+    pub files: Vec<FileSummary>,
+    /// The first rows in key order, compact JSON with long strings cut.
+    pub examples: Vec<String>,
+    pub lineage: Lineage,
+    /// What changed since the first parent; None for a first version.
+    pub changes: Option<Changes>,
+}
+
+/// Statistics of one flattened column. For a list column the value statistics are over
+/// its items and `lengths` describes the lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSummary {
+    pub column: String,
+    /// The type as `pail schema` prints it (`optional<int>`, `list<string>`).
+    pub ty: String,
+    /// Rows where the column (or a struct holding it) is null.
+    pub n_nulls: u64,
+    pub min: Option<Scalar>,
+    pub max: Option<Scalar>,
+    /// Distinct non-null values (list items for a list column).
+    pub distinct: u64,
+    /// Whether `distinct` is exact rather than an estimate.
+    pub distinct_exact: bool,
+    /// Most frequent values, by count then value; every value of an enum, in declaration
+    /// order; empty when the column has more than 64 distinct values.
+    pub top: Vec<ValueCount>,
+    pub lengths: Option<Lengths>,
+}
+
+/// A min or max value. Datetimes are RFC 3339 text in UTC with microseconds, which sorts
+/// as time does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// Lengths of the non-null lists of a list column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lengths {
+    pub min: u64,
+    pub max: u64,
+    pub total: u64,
+}
+
+/// The files a File column points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub column: String,
+    pub n_files: u64,
+    /// Most frequent sources; empty when there are more than 1,024.
+    pub sources: Vec<ValueCount>,
+    pub n_sources: u64,
+    /// Most frequent extensions (lowercase, without the dot; `""` for none); empty when
+    /// there are more than 1,024.
+    pub extensions: Vec<ValueCount>,
+    pub n_extensions: u64,
+    pub sizes: SizeStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeStats {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub total: u64,
+    /// Files per bucket: one count per bound of `SIZE_BUCKETS` (size ≤ bound) plus one for
+    /// larger files.
+    pub buckets: Vec<u64>,
+    /// Files without a recorded size.
+    pub unknown: u64,
+}
+
+/// Who made the version, from what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lineage {
+    pub parents: Vec<CommitId>,
+    pub inputs: Vec<Input>,
+    /// Paths of the embedded code files.
+    pub code: Vec<String>,
+    pub author: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub time: i64,
+    pub message: String,
+    pub command: Vec<String>,
+}
+
+/// The difference to the first parent, in counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    pub parent: CommitId,
+    pub n_rows_before: u64,
+    pub n_bytes_before: u64,
+    /// Human descriptions of schema changes; empty when the schema is the same.
+    pub schema_changes: Vec<String>,
+    /// Row-tree leaves shared with the parent, and written new.
+    pub leaves_reused: u64,
+    pub leaves_written: u64,
+}
+
+impl Summary {
+    pub fn encode(&self) -> (ObjectId, Vec<u8>) {
+        let bytes = encode(self);
+        (ObjectId::compute(Kind::Summary, &bytes), bytes)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Summary, CodecError> {
+        let summary: Summary = decode("summary", bytes)?;
+        if summary.format > SUMMARY_FORMAT {
+            return Err(CodecError::NewerFormat {
+                what: "summary",
+                found: summary.format,
+                known: SUMMARY_FORMAT,
+            });
+        }
+        Ok(summary)
+    }
+}
+
+// ---- computing -----------------------------------------------------------------------
+
+/// How one flattened column is read out of a JSON row.
+struct Plan {
+    path: Vec<String>,
+    column: String,
+    ty: Type,
+    /// The type with `optional` peeled off (the item type for a list).
+    base: Type,
+    list: bool,
+}
+
+fn plan_columns(fields: &[Field], prefix: &mut Vec<String>, plans: &mut Vec<Plan>) {
+    for field in fields {
+        prefix.push(field.name.clone());
+        let mut base = &field.ty;
+        if let Type::Optional(inner) = base {
+            base = inner;
+        }
+        match base {
+            Type::Struct(children) if !children.is_empty() => plan_columns(children, prefix, plans),
+            Type::File => plan_columns(&file_fields(), prefix, plans),
+            Type::List(item) => {
+                let mut item = item.as_ref();
+                if let Type::Optional(inner) = item {
+                    item = inner;
+                }
+                plans.push(Plan {
+                    path: prefix.clone(),
+                    column: prefix.join("."),
+                    ty: field.ty.clone(),
+                    base: item.clone(),
+                    list: true,
+                });
+            }
+            other => plans.push(Plan {
+                path: prefix.clone(),
+                column: prefix.join("."),
+                ty: field.ty.clone(),
+                base: other.clone(),
+                list: false,
+            }),
+        }
+        prefix.pop();
+    }
+}
+
+fn file_paths(fields: &[Field], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    for field in fields {
+        prefix.push(field.name.clone());
+        let mut base = &field.ty;
+        if let Type::Optional(inner) = base {
+            base = inner;
+        }
+        match base {
+            Type::File => out.push(prefix.clone()),
+            Type::Struct(children) => file_paths(children, prefix, out),
+            _ => {}
+        }
+        prefix.pop();
+    }
+}
+
+fn at<'a>(row: &'a Value, path: &[String]) -> &'a Value {
+    let mut current = row;
+    for part in path {
+        current = current.get(part).unwrap_or(&Value::Null);
+    }
+    current
+}
+
+/// Cuts a string to `max` characters, marking the cut with `…`.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn kmv_hash(text: &str) -> u64 {
+    let hash = blake3::hash(text.as_bytes());
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+#[derive(Default)]
+struct ValueStats {
+    min: Option<Scalar>,
+    max: Option<Scalar>,
+    /// Exact counts while there are at most `LOW_CARDINALITY` values; None after.
+    counts: Option<BTreeMap<String, u64>>,
+    /// The `KMV_K` smallest hashes seen.
+    kmv: BTreeSet<u64>,
+}
+
+impl ValueStats {
+    fn new() -> ValueStats {
+        ValueStats {
+            counts: Some(BTreeMap::new()),
+            ..ValueStats::default()
+        }
+    }
+
+    fn observe(&mut self, base: &Type, value: &Value) {
+        let (scalar, text) = match (base, value) {
+            (Type::Bool, Value::Bool(b)) => (Some(Scalar::Bool(*b)), b.to_string()),
+            (Type::Int, Value::Number(n)) => match n.as_i64() {
+                Some(i) => (Some(Scalar::Int(i)), i.to_string()),
+                None => return,
+            },
+            (Type::Float, Value::Number(n)) => {
+                let mut f = n.as_f64().unwrap_or(0.0);
+                if f == 0.0 {
+                    // -0.0 and 0.0 compare equal: keep one, so bytes do not depend on order.
+                    f = 0.0;
+                }
+                (Some(Scalar::Float(f)), f.to_string())
+            }
+            // Bytes are base64: their order means nothing, so no min/max.
+            (Type::Bytes, Value::String(s)) => (None, s.clone()),
+            (_, Value::String(s)) => (Some(Scalar::Text(s.clone())), s.clone()),
+            (_, other) => (None, other.to_string()),
+        };
+        if let Some(scalar) = scalar {
+            if self.min.as_ref().is_none_or(|min| less(&scalar, min)) {
+                self.min = Some(scalar.clone());
+            }
+            if self.max.as_ref().is_none_or(|max| less(max, &scalar)) {
+                self.max = Some(scalar);
+            }
+        }
+        let hash = kmv_hash(&text);
+        if self.kmv.len() < KMV_K {
+            self.kmv.insert(hash);
+        } else if let Some(&largest) = self.kmv.last()
+            && hash < largest
+            && self.kmv.insert(hash)
+        {
+            self.kmv.pop_last();
+        }
+        if let Some(counts) = &mut self.counts {
+            if text.chars().count() > 4 * TEXT_MAX {
+                // Long text is not a category.
+                self.counts = None;
+            } else {
+                *counts.entry(text).or_insert(0) += 1;
+                if counts.len() > LOW_CARDINALITY {
+                    self.counts = None;
+                }
+            }
+        }
+    }
+
+    fn distinct(&self) -> (u64, bool) {
+        if let Some(counts) = &self.counts {
+            return (counts.len() as u64, true);
+        }
+        if self.kmv.len() < KMV_K {
+            return (self.kmv.len() as u64, true);
+        }
+        let kth = *self.kmv.last().expect("k hashes") as f64;
+        let estimate = (KMV_K as f64 - 1.0) * (u64::MAX as f64) / kth.max(1.0);
+        (estimate.round() as u64, false)
+    }
+
+    fn top(&self, enum_values: Option<&[String]>) -> Vec<ValueCount> {
+        if let Some(values) = enum_values {
+            let counts = self.counts.clone().unwrap_or_default();
+            return values
+                .iter()
+                .map(|value| ValueCount {
+                    value: value.clone(),
+                    count: counts.get(value).copied().unwrap_or(0),
+                })
+                .collect();
+        }
+        let Some(counts) = &self.counts else {
+            return Vec::new();
+        };
+        let mut top: Vec<ValueCount> = counts
+            .iter()
+            .map(|(value, count)| ValueCount {
+                value: truncate(value, TEXT_MAX),
+                count: *count,
+            })
+            .collect();
+        top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        top.truncate(TOP_VALUES);
+        top
+    }
+}
+
+fn less(a: &Scalar, b: &Scalar) -> bool {
+    match (a, b) {
+        (Scalar::Bool(a), Scalar::Bool(b)) => a < b,
+        (Scalar::Int(a), Scalar::Int(b)) => a < b,
+        (Scalar::Float(a), Scalar::Float(b)) => a < b,
+        (Scalar::Text(a), Scalar::Text(b)) => a < b,
+        _ => false,
+    }
+}
+
+fn cut_scalar(scalar: Option<Scalar>) -> Option<Scalar> {
+    scalar.map(|scalar| match scalar {
+        Scalar::Text(text) => Scalar::Text(truncate(&text, TEXT_MAX)),
+        other => other,
+    })
+}
+
+struct ColumnState {
+    plan: Plan,
+    n_nulls: u64,
+    values: ValueStats,
+    lengths: Option<Lengths>,
+}
+
+struct FileState {
+    path: Vec<String>,
+    n_files: u64,
+    sources: Option<BTreeMap<String, u64>>,
+    extensions: Option<BTreeMap<String, u64>>,
+    sizes: SizeStats,
+}
+
+fn count_capped(map: &mut Option<BTreeMap<String, u64>>, key: &str) {
+    if let Some(counts) = map {
+        *counts.entry(key.to_string()).or_insert(0) += 1;
+        if counts.len() > FILE_VALUE_CAP {
+            *map = None;
+        }
+    }
+}
+
+fn top_of(map: &Option<BTreeMap<String, u64>>) -> (Vec<ValueCount>, u64) {
+    let Some(counts) = map else {
+        return (Vec::new(), 0);
+    };
+    let mut top: Vec<ValueCount> = counts
+        .iter()
+        .map(|(value, count)| ValueCount {
+            value: truncate(value, TEXT_MAX),
+            count: *count,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    top.truncate(TOP_FILE_VALUES);
+    (top, counts.len() as u64)
+}
+
+/// The extension of a storage path: lowercase, without the dot, `""` when there is none.
+pub fn extension(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => ext.to_lowercase(),
+        _ => String::new(),
+    }
+}
+
+/// Accumulates the statistics of a version's rows in bounded memory: a few hundred values
+/// per column, whatever the row count.
+pub struct SummaryBuilder {
+    columns: Vec<ColumnState>,
+    files: Vec<FileState>,
+    examples: Vec<String>,
+    n_rows: u64,
+}
+
+/// What a builder produced: the part of a summary that comes from the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowStats {
+    pub n_rows: u64,
+    pub columns: Vec<ColumnSummary>,
+    pub files: Vec<FileSummary>,
+    pub examples: Vec<String>,
+}
+
+impl SummaryBuilder {
+    pub fn new(schema: &Schema) -> SummaryBuilder {
+        let mut plans = Vec::new();
+        plan_columns(&schema.fields, &mut Vec::new(), &mut plans);
+        let mut paths = Vec::new();
+        file_paths(&schema.fields, &mut Vec::new(), &mut paths);
+        SummaryBuilder {
+            columns: plans
+                .into_iter()
+                .map(|plan| ColumnState {
+                    lengths: None,
+                    n_nulls: 0,
+                    values: ValueStats::new(),
+                    plan,
+                })
+                .collect(),
+            files: paths
+                .into_iter()
+                .map(|path| FileState {
+                    path,
+                    n_files: 0,
+                    sources: Some(BTreeMap::new()),
+                    extensions: Some(BTreeMap::new()),
+                    sizes: SizeStats {
+                        min: None,
+                        max: None,
+                        total: 0,
+                        buckets: vec![0; SIZE_BUCKETS.len() + 1],
+                        unknown: 0,
+                    },
+                })
+                .collect(),
+            examples: Vec::new(),
+            n_rows: 0,
+        }
+    }
+
+    /// Counts one row (a JSON object as the schema normalizes it) into the statistics.
+    /// Order does not matter here; examples come from `example`.
+    pub fn observe(&mut self, row: &Value) {
+        self.n_rows += 1;
+        for state in &mut self.columns {
+            let value = at(row, &state.plan.path);
+            match value {
+                Value::Null => state.n_nulls += 1,
+                Value::Array(items) if state.plan.list => {
+                    let len = items.len() as u64;
+                    state.lengths = Some(match state.lengths.take() {
+                        None => Lengths {
+                            min: len,
+                            max: len,
+                            total: len,
+                        },
+                        Some(lengths) => Lengths {
+                            min: lengths.min.min(len),
+                            max: lengths.max.max(len),
+                            total: lengths.total + len,
+                        },
+                    });
+                    if !matches!(
+                        state.plan.base,
+                        Type::Struct(_) | Type::List(_) | Type::File
+                    ) {
+                        for item in items.iter().filter(|item| !item.is_null()) {
+                            state.values.observe(&state.plan.base, item);
+                        }
+                    }
+                }
+                value => state.values.observe(&state.plan.base, value),
+            }
+        }
+        for state in &mut self.files {
+            let file = at(row, &state.path);
+            let Some(path) = file.get("path").and_then(Value::as_str) else {
+                continue;
+            };
+            state.n_files += 1;
+            let source = file.get("source").and_then(Value::as_str).unwrap_or("");
+            count_capped(&mut state.sources, source);
+            count_capped(&mut state.extensions, &extension(path));
+            match file.get("size").and_then(Value::as_u64) {
+                Some(size) => {
+                    let sizes = &mut state.sizes;
+                    sizes.min = Some(sizes.min.map_or(size, |min| min.min(size)));
+                    sizes.max = Some(sizes.max.map_or(size, |max| max.max(size)));
+                    sizes.total += size;
+                    let bucket = SIZE_BUCKETS
+                        .iter()
+                        .position(|bound| size <= *bound)
+                        .unwrap_or(SIZE_BUCKETS.len());
+                    sizes.buckets[bucket] += 1;
+                }
+                None => state.sizes.unknown += 1,
+            }
+        }
+    }
+
+    /// Offers a row as an example; rows must be offered in key order. Returns whether more
+    /// examples are wanted.
+    pub fn example(&mut self, row: &Value) -> bool {
+        if self.examples.len() < EXAMPLE_ROWS {
+            let cut = cut_strings(row);
+            self.examples
+                .push(serde_json::to_string(&cut).expect("JSON values serialize"));
+        }
+        self.examples.len() < EXAMPLE_ROWS
+    }
+
+    pub fn wants_examples(&self) -> bool {
+        self.examples.len() < EXAMPLE_ROWS
+    }
+
+    pub fn finish(self) -> RowStats {
+        let columns = self
+            .columns
+            .into_iter()
+            .map(|state| {
+                let enum_values = match &state.plan.base {
+                    Type::Enum(values) => Some(values.as_slice()),
+                    _ => None,
+                };
+                let (distinct, distinct_exact) = state.values.distinct();
+                ColumnSummary {
+                    column: state.plan.column.clone(),
+                    ty: state.plan.ty.to_string(),
+                    n_nulls: state.n_nulls,
+                    top: state.values.top(enum_values),
+                    min: cut_scalar(state.values.min),
+                    max: cut_scalar(state.values.max),
+                    distinct,
+                    distinct_exact,
+                    lengths: if state.plan.list {
+                        Some(state.lengths.unwrap_or(Lengths {
+                            min: 0,
+                            max: 0,
+                            total: 0,
+                        }))
+                    } else {
+                        None
+                    },
+                }
+            })
+            .collect();
+        let files = self
+            .files
+            .into_iter()
+            .map(|state| {
+                let (sources, n_sources) = top_of(&state.sources);
+                let (extensions, n_extensions) = top_of(&state.extensions);
+                FileSummary {
+                    column: state.path.join("."),
+                    n_files: state.n_files,
+                    sources,
+                    n_sources,
+                    extensions,
+                    n_extensions,
+                    sizes: state.sizes,
+                }
+            })
+            .collect();
+        RowStats {
+            n_rows: self.n_rows,
+            columns,
+            files,
+            examples: self.examples,
+        }
+    }
+}
+
+fn cut_strings(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(truncate(text, TEXT_MAX)),
+        Value::Array(items) => {
+            let mut cut: Vec<Value> = items.iter().take(8).map(cut_strings).collect();
+            if items.len() > 8 {
+                cut.push(Value::String(format!("… {} more", items.len() - 8)));
+            }
+            Value::Array(cut)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.clone(), cut_strings(value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+// ---- JSON ----------------------------------------------------------------------------
+
+fn scalar_json(scalar: &Option<Scalar>) -> Value {
+    match scalar {
+        None => Value::Null,
+        Some(Scalar::Bool(b)) => Value::Bool(*b),
+        Some(Scalar::Int(i)) => Value::from(*i),
+        Some(Scalar::Float(f)) => Value::from(*f),
+        Some(Scalar::Text(text)) => Value::String(text.clone()),
+    }
+}
+
+fn counts_json(values: &[ValueCount]) -> Value {
+    Value::Array(
+        values
+            .iter()
+            .map(|value| serde_json::json!({"value": value.value, "count": value.count}))
+            .collect(),
+    )
+}
+
+/// The JSON form of a summary, ids as hex, for `summary --json` and agents. `info` adds
+/// the names refs give the version.
+pub fn summary_json(summary: &Summary, info: &PageInfo) -> Value {
+    use serde_json::json;
+    let lineage = &summary.lineage;
+    let inputs: Vec<Value> = lineage
+        .inputs
+        .iter()
+        .map(|input| match input {
+            Input::Dataset {
+                name,
+                version,
+                commit,
+            } => json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()}),
+            Input::Source { uri, listed_at } => {
+                json!({"type": "source", "uri": uri, "listed_at": crate::repo::format_time(*listed_at)})
+            }
+        })
+        .collect();
+    json!({
+        "name": info.name,
+        "version": info.version,
+        "id": info.id.to_hex(),
+        "tags": info.tags,
+        "key": info.key,
+        "format": summary.format,
+        "n_rows": summary.n_rows,
+        "n_bytes": summary.n_bytes,
+        "columns": summary.columns.iter().map(|column| json!({
+            "column": column.column,
+            "type": column.ty,
+            "n_nulls": column.n_nulls,
+            "min": scalar_json(&column.min),
+            "max": scalar_json(&column.max),
+            "distinct": column.distinct,
+            "distinct_exact": column.distinct_exact,
+            "top": counts_json(&column.top),
+            "lengths": column.lengths.as_ref().map(|lengths| json!({
+                "min": lengths.min, "max": lengths.max, "total": lengths.total,
+            })),
+        })).collect::<Vec<_>>(),
+        "files": summary.files.iter().map(|file| json!({
+            "column": file.column,
+            "n_files": file.n_files,
+            "sources": counts_json(&file.sources),
+            "n_sources": file.n_sources,
+            "extensions": counts_json(&file.extensions),
+            "n_extensions": file.n_extensions,
+            "sizes": {
+                "min": file.sizes.min,
+                "max": file.sizes.max,
+                "total": file.sizes.total,
+                "bucket_bounds": SIZE_BUCKETS,
+                "buckets": file.sizes.buckets,
+                "unknown": file.sizes.unknown,
+            },
+        })).collect::<Vec<_>>(),
+        "examples": summary.examples.iter().map(|text| serde_json::from_str(text).unwrap_or(Value::String(text.clone()))).collect::<Vec<_>>(),
+        "lineage": {
+            "parents": lineage.parents.iter().map(|parent| parent.to_hex()).collect::<Vec<_>>(),
+            "parent_versions": info.parent_versions,
+            "inputs": inputs,
+            "code": lineage.code,
+            "author": lineage.author,
+            "time": crate::repo::format_time(lineage.time),
+            "message": lineage.message,
+            "command": lineage.command,
+        },
+        "changes": summary.changes.as_ref().map(|changes| json!({
+            "parent": changes.parent.to_hex(),
+            "n_rows_before": changes.n_rows_before,
+            "n_rows_delta": summary.n_rows as i64 - changes.n_rows_before as i64,
+            "n_bytes_before": changes.n_bytes_before,
+            "n_bytes_delta": summary.n_bytes as i64 - changes.n_bytes_before as i64,
+            "schema_changes": changes.schema_changes,
+            "leaves_reused": changes.leaves_reused,
+            "leaves_written": changes.leaves_written,
+        })),
+    })
+}
+
+// ---- rendering -----------------------------------------------------------------------
+
+/// Tokens are estimated at this many characters each.
+pub const CHARS_PER_TOKEN: usize = 4;
+pub const DEFAULT_MAX_TOKENS: usize = 2000;
+
+/// What a page says about the version besides its summary: the names refs give it.
+#[derive(Debug, Clone)]
+pub struct PageInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub id: CommitId,
+    pub tags: Vec<String>,
+    /// Column paths of the row key; empty: the row's content hash.
+    pub key: Vec<String>,
+    /// Versions of the parents where refs name them, parallel to `lineage.parents`.
+    pub parent_versions: Vec<Option<String>>,
+}
+
+/// A page that refuses any line that would take it over its bound.
+struct Page {
+    out: String,
+    used: usize,
+    budget: usize,
+}
+
+impl Page {
+    fn fits(&self, chars: usize) -> bool {
+        self.used + chars <= self.budget
+    }
+
+    fn line_cost(line: &str) -> usize {
+        line.chars().count() + 1
+    }
+
+    /// Adds a line if it fits, whole.
+    fn line(&mut self, line: &str) -> bool {
+        let cost = Page::line_cost(line);
+        if !self.fits(cost) {
+            return false;
+        }
+        self.out.push_str(line);
+        self.out.push('\n');
+        self.used += cost;
+        true
+    }
+
+    /// Adds all lines or none.
+    fn block(&mut self, lines: &[String]) -> bool {
+        let cost: usize = lines.iter().map(|line| Page::line_cost(line)).sum();
+        if !self.fits(cost) {
+            return false;
+        }
+        for line in lines {
+            self.line(line);
+        }
+        true
+    }
+}
+
+/// `1.2 MiB`-style sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn scalar_text(scalar: &Scalar) -> String {
+    match scalar {
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Text(text) => text.clone(),
+    }
+}
+
+/// Makes text safe inside a Markdown table cell and one line long.
+fn cell(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    truncate(&flat, max).replace('|', "\\|")
+}
+
+fn column_row(column: &ColumnSummary) -> String {
+    let range = match (&column.min, &column.max) {
+        (Some(min), Some(max)) if min == max => cell(&scalar_text(min), 40),
+        (Some(min), Some(max)) => format!(
+            "{} … {}",
+            cell(&scalar_text(min), 30),
+            cell(&scalar_text(max), 30)
+        ),
+        _ => String::new(),
+    };
+    let distinct = if column.distinct_exact {
+        column.distinct.to_string()
+    } else {
+        format!("~{}", column.distinct)
+    };
+    let mut notes = Vec::new();
+    if let Some(lengths) = &column.lengths {
+        notes.push(format!("len {}–{}", lengths.min, lengths.max));
+    }
+    // Values seen once each say nothing a reader can use; an enum's counts always do.
+    let is_enum = column.ty.contains("enum(");
+    let repeats = column.top.first().is_some_and(|value| value.count > 1);
+    if !column.top.is_empty() && column.distinct > 1 && (is_enum || repeats) {
+        let top: Vec<String> = column
+            .top
+            .iter()
+            .take(5)
+            .map(|value| format!("{} ({})", cell(&value.value, 24), value.count))
+            .collect();
+        let more = if column.top.len() > 5 { ", …" } else { "" };
+        notes.push(format!("{}{more}", top.join(", ")));
+    }
+    format!(
+        "| {} | {} | {} | {} | {} | {} |",
+        cell(&column.column, 48),
+        cell(&column.ty, 40),
+        column.n_nulls,
+        distinct,
+        range,
+        notes.join("; ")
+    )
+}
+
+fn file_lines(file: &FileSummary) -> Vec<String> {
+    let list = |values: &[ValueCount], n_total: u64, empty: &str| -> String {
+        if values.is_empty() && n_total == 0 {
+            return empty.to_string();
+        }
+        let shown: Vec<String> = values
+            .iter()
+            .take(6)
+            .map(|value| {
+                let name = if value.value.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    cell(&value.value, 40)
+                };
+                format!("{name} ({})", value.count)
+            })
+            .collect();
+        let more = n_total.saturating_sub(shown.len() as u64);
+        if more > 0 {
+            format!("{}, and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    let sizes = &file.sizes;
+    let mut lines = vec![format!(
+        "- `{}`: {} files, {} in total",
+        file.column,
+        file.n_files,
+        human_bytes(sizes.total)
+    )];
+    lines.push(format!(
+        "  - sources: {}",
+        list(&file.sources, file.n_sources, "more than 1024")
+    ));
+    lines.push(format!(
+        "  - extensions: {}",
+        list(&file.extensions, file.n_extensions, "more than 1024")
+    ));
+    if let (Some(min), Some(max)) = (sizes.min, sizes.max) {
+        let mut buckets = Vec::new();
+        for (idx, count) in sizes.buckets.iter().enumerate() {
+            if *count == 0 {
+                continue;
+            }
+            let label = match SIZE_BUCKETS.get(idx) {
+                Some(bound) => format!("≤{}", human_bytes(*bound)),
+                None => format!(">{}", human_bytes(SIZE_BUCKETS[SIZE_BUCKETS.len() - 1])),
+            };
+            buckets.push(format!("{label}: {count}"));
+        }
+        lines.push(format!(
+            "  - sizes: {} … {}; {}",
+            human_bytes(min),
+            human_bytes(max),
+            buckets.join(", ")
+        ));
+    }
+    if sizes.unknown > 0 {
+        lines.push(format!("  - {} files without a size", sizes.unknown));
+    }
+    lines
+}
+
+fn format_time(micros: i64) -> String {
+    crate::repo::format_time(micros)
+}
+
+/// Renders the page: at most `max_tokens` × 4 characters, made of whole lines. Sections
+/// that do not fit are left out or shortened (the column table keeps as many rows as fit
+/// and says how many it left out).
+pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) -> String {
+    let mut page = Page {
+        out: String::new(),
+        used: 0,
+        budget: max_tokens.saturating_mul(CHARS_PER_TOKEN),
+    };
+    let title = match &info.version {
+        Some(version) => format!("{}@{version}", info.name),
+        None => format!("{}@{}", info.name, info.id.short()),
+    };
+    let lineage = &summary.lineage;
+    let n_columns = summary.columns.len();
+    let mut header = vec![
+        format!("# {title}"),
+        String::new(),
+        format!(
+            "{} rows, {}, {} columns. Commit {}.",
+            summary.n_rows,
+            human_bytes(summary.n_bytes),
+            n_columns,
+            info.id.to_hex()
+        ),
+    ];
+    header.push(format!(
+        "Saved {} by {}{}.",
+        format_time(lineage.time),
+        truncate(&lineage.author, 80),
+        if lineage.message.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": \"{}\"",
+                truncate(&lineage.message.replace('\n', " "), 200)
+            )
+        }
+    ));
+    let key = if info.key.is_empty() {
+        "the row's content hash".to_string()
+    } else {
+        info.key.join(", ")
+    };
+    let mut facts = format!("Row key: {key}.");
+    if !info.tags.is_empty() {
+        facts.push_str(&format!(" Tags: {}.", info.tags.join(", ")));
+    }
+    header.push(facts);
+    for line in &header {
+        if !page.line(line) {
+            return page.out;
+        }
+    }
+
+    // Smaller sections are written after the table but reserved first, so a wide table
+    // cannot crowd out lineage and changes.
+    let mut changes_lines = Vec::new();
+    if let Some(changes) = &summary.changes {
+        changes_lines.push(String::new());
+        let parent = info
+            .parent_versions
+            .first()
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| changes.parent.short());
+        changes_lines.push(format!("## Changes since {parent}"));
+        changes_lines.push(String::new());
+        let delta = summary.n_rows as i128 - changes.n_rows_before as i128;
+        changes_lines.push(format!(
+            "- rows: {} → {} ({delta:+})",
+            changes.n_rows_before, summary.n_rows
+        ));
+        changes_lines.push(format!(
+            "- bytes: {} → {}",
+            human_bytes(changes.n_bytes_before),
+            human_bytes(summary.n_bytes)
+        ));
+        if changes.schema_changes.is_empty() {
+            changes_lines.push("- schema: unchanged".to_string());
+        } else {
+            for change in changes.schema_changes.iter().take(10) {
+                changes_lines.push(format!("- schema: {}", truncate(change, 160)));
+            }
+            if changes.schema_changes.len() > 10 {
+                changes_lines.push(format!(
+                    "- schema: … {} more changes",
+                    changes.schema_changes.len() - 10
+                ));
+            }
+        }
+        changes_lines.push(format!(
+            "- row-tree leaves: {} shared with the parent, {} new",
+            changes.leaves_reused, changes.leaves_written
+        ));
+    }
+    let mut lineage_lines = vec![String::new(), "## Lineage".to_string(), String::new()];
+    if lineage.parents.is_empty() {
+        lineage_lines.push("- parent: none (first version)".to_string());
+    }
+    for (idx, parent) in lineage.parents.iter().enumerate() {
+        let version = info
+            .parent_versions
+            .get(idx)
+            .cloned()
+            .flatten()
+            .map(|version| format!("{version} "))
+            .unwrap_or_default();
+        lineage_lines.push(format!("- parent: {version}({})", parent.short()));
+    }
+    for input in lineage.inputs.iter().take(10) {
+        lineage_lines.push(match input {
+            Input::Dataset {
+                name,
+                version,
+                commit,
+            } => format!("- input: dataset {name}@{version} ({})", commit.short()),
+            Input::Source { uri, listed_at } => format!(
+                "- input: source {} (listed {})",
+                truncate(uri, 120),
+                format_time(*listed_at)
+            ),
+        });
+    }
+    if !lineage.code.is_empty() {
+        let code: Vec<String> = lineage.code.iter().map(|path| truncate(path, 80)).collect();
+        lineage_lines.push(format!("- code: {}", truncate(&code.join(", "), 240)));
+    }
+    if !lineage.command.is_empty() {
+        lineage_lines.push(format!(
+            "- command: `{}`",
+            truncate(&lineage.command.join(" "), 240).replace('`', "'")
+        ));
+    }
+    let mut file_section = Vec::new();
+    if !summary.files.is_empty() {
+        file_section.push(String::new());
+        file_section.push("## Files".to_string());
+        file_section.push(String::new());
+        for file in &summary.files {
+            file_section.extend(file_lines(file));
+        }
+    }
+    let cost = |lines: &[String]| -> usize { lines.iter().map(|line| Page::line_cost(line)).sum() };
+    let remaining = page.budget.saturating_sub(page.used);
+    let reserve =
+        (cost(&changes_lines) + cost(&lineage_lines) + cost(&file_section)).min(remaining / 3);
+
+    // The column table.
+    let table_head = vec![
+        String::new(),
+        format!("## Columns ({n_columns})"),
+        String::new(),
+        "| column | type | nulls | distinct | min … max | notes |".to_string(),
+        "|---|---|---|---|---|---|".to_string(),
+    ];
+    if page.fits(cost(&table_head) + reserve) {
+        page.block(&table_head);
+        for (idx, column) in summary.columns.iter().enumerate() {
+            let row = column_row(column);
+            let left = n_columns - idx;
+            let note =
+                format!("| … {left} more columns | `pail schema {title}` lists them all | | | | |");
+            let last = idx + 1 == n_columns;
+            let needed =
+                Page::line_cost(&row) + if last { 0 } else { Page::line_cost(&note) } + reserve;
+            if page.fits(needed) {
+                page.line(&row);
+            } else {
+                page.line(&note);
+                break;
+            }
+        }
+    } else {
+        page.block(&[
+            String::new(),
+            format!("{n_columns} columns: `pail schema {title}` lists them."),
+        ]);
+    }
+    page.block(&changes_lines);
+    page.block(&file_section);
+    if !page.block(&lineage_lines) {
+        // Whatever lineage lines fit, in order.
+        for line in &lineage_lines {
+            if !page.line(line) {
+                break;
+            }
+        }
+    }
+    if !summary.examples.is_empty() {
+        let mut examples = vec![
+            String::new(),
+            "## Example rows".to_string(),
+            String::new(),
+            "```json".to_string(),
+        ];
+        let closing = "```".to_string();
+        let head_cost = cost(&examples) + Page::line_cost(&closing);
+        let mut shown = 0;
+        let mut used = head_cost;
+        for example in &summary.examples {
+            let line_cost = Page::line_cost(example);
+            if page.fits(used + line_cost) {
+                examples.push(example.clone());
+                used += line_cost;
+                shown += 1;
+            } else {
+                break;
+            }
+        }
+        if shown > 0 {
+            examples.push(closing);
+            page.block(&examples);
+        } else {
+            page.line(&format!(
+                "\nExample rows: `pail rows {title} --limit 3 --json`."
+            ));
+        }
+    }
+    page.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SCHEMA_FORMAT;
+    use serde_json::json;
+
+    fn field(name: &str, ty: Type) -> Field {
+        Field {
+            name: name.into(),
+            ty,
+        }
+    }
+
+    #[test]
+    fn statistics_do_not_depend_on_row_order() {
+        let schema = Schema {
+            format: SCHEMA_FORMAT,
+            fields: vec![
+                field("n", Type::Int),
+                field("x", Type::Optional(Box::new(Type::Float))),
+                field("tags", Type::List(Box::new(Type::String))),
+            ],
+        };
+        let rows: Vec<Value> = (0..500)
+            .map(|i| json!({"n": i, "x": if i % 7 == 0 { Value::Null } else { json!(i as f64 / 3.0) }, "tags": (0..i % 4).map(|t| format!("t{t}")).collect::<Vec<_>>()}))
+            .collect();
+        let mut forward = SummaryBuilder::new(&schema);
+        rows.iter().for_each(|row| forward.observe(row));
+        let mut backward = SummaryBuilder::new(&schema);
+        rows.iter().rev().for_each(|row| backward.observe(row));
+        let (a, b) = (forward.finish(), backward.finish());
+        assert_eq!(a, b);
+        let n = &a.columns[0];
+        assert_eq!(n.min, Some(Scalar::Int(0)));
+        assert_eq!(n.max, Some(Scalar::Int(499)));
+        assert!(!n.distinct_exact);
+        assert!((400..=650).contains(&n.distinct), "{}", n.distinct);
+        assert!(n.top.is_empty());
+        assert_eq!(a.columns[1].n_nulls, 72);
+        let tags = &a.columns[2];
+        assert_eq!(tags.distinct, 3);
+        assert_eq!(
+            tags.lengths,
+            Some(Lengths {
+                min: 0,
+                max: 3,
+                total: 125 * 6
+            })
+        );
+        assert_eq!(
+            tags.top[0],
+            ValueCount {
+                value: "t0".into(),
+                count: 375
+            }
+        );
+    }
+
+    #[test]
+    fn extensions_are_lowercase_without_the_dot() {
+        assert_eq!(extension("a/b/c.JPG"), "jpg");
+        assert_eq!(extension("a/b.d/c"), "");
+        assert_eq!(extension(".hidden"), "");
+        assert_eq!(extension("x.tar.gz"), "gz");
+    }
+
+    #[test]
+    fn the_page_never_exceeds_its_bound() {
+        let schema = Schema {
+            format: SCHEMA_FORMAT,
+            fields: (0..300)
+                .map(|i| field(&format!("column_with_a_long_name_{i:03}"), Type::String))
+                .collect(),
+        };
+        let mut builder = SummaryBuilder::new(&schema);
+        let row: Value = Value::Object(
+            (0..300)
+                .map(|i| {
+                    (
+                        format!("column_with_a_long_name_{i:03}"),
+                        json!("v".repeat(100)),
+                    )
+                })
+                .collect(),
+        );
+        builder.observe(&row);
+        builder.example(&row);
+        let stats = builder.finish();
+        let summary = Summary {
+            format: SUMMARY_FORMAT,
+            n_rows: stats.n_rows,
+            n_bytes: 0,
+            columns: stats.columns,
+            files: stats.files,
+            examples: stats.examples,
+            lineage: Lineage {
+                parents: Vec::new(),
+                inputs: Vec::new(),
+                code: Vec::new(),
+                author: "a".into(),
+                time: 0,
+                message: "m".into(),
+                command: vec!["pail".into()],
+            },
+            changes: None,
+        };
+        let info = PageInfo {
+            name: "local.default.wide".into(),
+            version: Some("1.0.0".into()),
+            id: CommitId(ObjectId::compute(Kind::Commit, b"x")),
+            tags: Vec::new(),
+            key: Vec::new(),
+            parent_versions: Vec::new(),
+        };
+        for tokens in [0, 10, 50, 200, 2000, 100_000] {
+            let page = render_markdown(&summary, &info, tokens);
+            assert!(page.chars().count() <= tokens * CHARS_PER_TOKEN, "{tokens}");
+            assert!(page.is_empty() || page.ends_with('\n'));
+        }
+        let page = render_markdown(&summary, &info, 2000);
+        assert!(page.contains("more columns"), "{page}");
+        assert!(page.contains("## Lineage"), "{page}");
+    }
+}
