@@ -161,3 +161,39 @@ impl LineageGraph {
         }
     }
 }
+
+/// A command line as a shell would need it typed: words with spaces or quotes are quoted.
+pub fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| {
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%^".contains(c));
+            if plain {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_quote_what_needs_it() {
+        let words: Vec<String> = ["pail", "commit", "-m", "two words", "it's", "a@1.0.0", ""]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(
+            shell_words(&words),
+            "pail commit -m 'two words' 'it'\\''s' a@1.0.0 ''"
+        );
+    }
+}

@@ -1072,7 +1072,7 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
     if !lineage.command.is_empty() {
         lineage_lines.push(format!(
             "- command: `{}`",
-            truncate(&lineage.command.join(" "), 240).replace('`', "'")
+            truncate(&crate::lineage::shell_words(&lineage.command), 240).replace('`', "'")
         ));
     }
     let mut file_section = Vec::new();

@@ -236,7 +236,7 @@ pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
     if !commit.message.is_empty() {
         lines.push(("message", commit.message.clone()));
     }
-    lines.push(("command", commit.command.join(" ")));
+    lines.push(("command", pail::lineage::shell_words(&commit.command)));
     if let Some(git) = &commit.git {
         let mut text = git.repository.clone();
         if let Some(head) = &git.head {
