@@ -4,10 +4,12 @@
 //! does both. Everything pail knows is an immutable object (see `object`) or a ref, kept in
 //! one redb database under `.pail/` (see `store`, `repo`).
 
+pub mod diff;
 pub mod lineage;
 pub mod listing;
 pub mod name;
 pub mod object;
+pub mod query;
 pub mod remote;
 pub mod repo;
 pub mod rows;

@@ -1,8 +1,10 @@
 //! Command-line interface: clap structs, one file per command, and all printing.
 
 mod commit;
+mod diff;
 mod error;
 mod output;
+mod query;
 mod read;
 mod remote;
 mod tag;
@@ -47,6 +49,14 @@ pub enum Command {
     Schema(read::SchemaArgs),
     /// Print the rows of a version
     Rows(read::RowsArgs),
+    /// Show rows added, removed and modified between two versions, and schema changes
+    Diff(diff::DiffArgs),
+    /// Show what committing a dataset's source again would change, without writing
+    Status(diff::StatusArgs),
+    /// Run SQL over datasets (tables are dataset refs: photos, "photos@1.0.1")
+    Query(query::QueryArgs),
+    /// Write a version's rows to one Parquet, JSON-lines or CSV file
+    Export(query::ExportArgs),
     /// Add, move, list or delete tags (movable labels on versions)
     Tag(tag::TagArgs),
     /// Add, list or remove remotes (prefixes in a bucket that hold pail metadata)
@@ -164,6 +174,10 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Show(args) => read::cmd_show(ctx, args),
         Command::Schema(args) => read::cmd_schema(ctx, args),
         Command::Rows(args) => read::cmd_rows(ctx, args),
+        Command::Diff(args) => diff::cmd_diff(ctx, args),
+        Command::Status(args) => diff::cmd_status(ctx, args),
+        Command::Query(args) => query::cmd_query(ctx, args),
+        Command::Export(args) => query::cmd_export(ctx, args),
         Command::Tag(args) => tag::cmd_tag(ctx, args),
         Command::Remote(args) => remote::cmd_remote(ctx, args),
         Command::Push(args) => remote::cmd_push(ctx, args),
