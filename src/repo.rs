@@ -218,6 +218,10 @@ pub struct Resolved {
     pub commit: Commit,
 }
 
+/// A listing built into a staged row tree: the tree, its staging, and what could not be
+/// listed (path, reason).
+type StagedListing = (crate::rows::BuiltTree, Staging, Vec<(String, String)>);
+
 /// What a commit of a source would change, from `Repo::status`.
 pub struct Status {
     /// The latest version, compared against.
@@ -440,7 +444,7 @@ impl Repo {
         source: &Source,
         hash: bool,
         progress: &dyn Progress,
-    ) -> Result<(crate::rows::BuiltTree, Staging, Vec<(String, String)>), RepoError> {
+    ) -> Result<StagedListing, RepoError> {
         let schema = Schema::listing();
         let (schema_id, _) = schema_object(&schema);
         let reuse = self.reusable_leaves(name, &schema_id)?;
