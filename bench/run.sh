@@ -7,6 +7,10 @@
 #   re-commit  pail commit bench DIR   after gen.py delta  (best of 3)
 #   --hash     pail commit bench_hash DIR --hash           (best of 3)
 #   b3sum      find DIR -type f -print0 | xargs -0 b3sum   (best of 3)
+#   diff       pail diff bench@1.0.0 bench@1.0.1 --stat, and with every row listed
+#   filter     pail query "SELECT count(*) ... WHERE file.size > 8192"
+#   group-by   pail query "SELECT file_ext(file.path) AS ext, count(*), sum(file.size) ..."
+#   library    the same filter, group-by and diff in process (examples/query_bench.rs)
 # and prints a Markdown table against the targets.
 #
 # Environment:
@@ -16,6 +20,9 @@
 #                      "url" (pass file:///abs/DIR)
 #   PAIL_BENCH_STRICT  1: exit 1 when a target is missed
 #   PAIL_BENCH_KEEP    1: keep the temp dir (tree copy and repo)
+#   PAIL_BENCH_DATACHAIN 1: also install DataChain 0.62 into a throwaway virtualenv
+#                      (under the cache) and time its diff, filter and group-by on the
+#                      same tree, side by side (bench/datachain_bench.py)
 set -euo pipefail
 
 N="${1:-100000}"
@@ -71,7 +78,7 @@ fi
 
 # ---------------------------------------------------------------- build
 log "cargo build --release"
-cargo build --release --locked --bin pail </dev/null >&2
+cargo build --release --locked --bin pail --example query_bench </dev/null >&2
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps </dev/null |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 PAIL="$TARGET_DIR/release/pail"
@@ -189,6 +196,20 @@ log "pail commit bench ($N files)"
 timed commit "$PAIL" commit bench "$SOURCE"
 COMMIT_S="$WALL" COMMIT_M="$RSS_MIB"
 
+DATACHAIN=""
+if [ "${PAIL_BENCH_DATACHAIN:-}" = 1 ]; then
+    DC_VENV="$CACHE/datachain-venv"
+    if [ ! -x "$DC_VENV/bin/python" ] || ! "$DC_VENV/bin/python" -c 'import datachain' 2>/dev/null; then
+        log "installing DataChain 0.62 into $DC_VENV"
+        rm -rf "$DC_VENV"
+        python3 -m venv "$DC_VENV"
+        "$DC_VENV/bin/pip" install --quiet --disable-pip-version-check 'datachain==0.62.*' </dev/null >&2
+    fi
+    DATACHAIN="$DC_VENV/bin/python $ROOT/bench/datachain_bench.py"
+    log "DataChain: index the tree before the delta"
+    (cd "$REPO" && $DATACHAIN index "$DIR" bench >/dev/null)
+fi
+
 log "gen.py delta"
 DELTA_OUT="$(python3 bench/gen.py delta "$DIR")"
 echo "$DELTA_OUT" >&2
@@ -200,6 +221,45 @@ FLOOR2="$(best_of3 find_floor)"
 log "pail commit bench (re-commit after delta)"
 timed recommit "$PAIL" commit bench "$SOURCE"
 RECOMMIT_S="$WALL" RECOMMIT_M="$RSS_MIB"
+
+# ---------------------------------------------------------------- diff and query
+in_repo() { (cd "$REPO" && "$@"); }
+FILTER_SQL='SELECT count(*) AS n FROM bench WHERE file.size > 8192'
+GROUP_SQL='SELECT file_ext(file.path) AS ext, count(*) AS n, sum(file.size) AS bytes FROM bench GROUP BY 1 ORDER BY n DESC'
+
+log "pail diff --stat: $(in_repo "$PAIL" diff bench@1.0.0 bench@1.0.1 --stat | tail -1)"
+DIFF_S="$(best_of3 in_repo "$PAIL" diff bench@1.0.0 bench@1.0.1 --stat)"
+timed diff "$PAIL" diff bench@1.0.0 bench@1.0.1 --stat
+DIFF_M="$RSS_MIB"
+DIFFROWS_S="$(best_of3 in_repo "$PAIL" diff bench@1.0.0 bench@1.0.1)"
+timed diffrows "$PAIL" diff bench@1.0.0 bench@1.0.1
+DIFFROWS_M="$RSS_MIB"
+
+log "pail query filter: $(in_repo "$PAIL" query "$FILTER_SQL" --format csv | tail -1) rows"
+FILTER_S="$(best_of3 in_repo "$PAIL" query "$FILTER_SQL")"
+timed filter "$PAIL" query "$FILTER_SQL"
+FILTER_M="$RSS_MIB"
+GROUP_S="$(best_of3 in_repo "$PAIL" query "$GROUP_SQL")"
+timed group "$PAIL" query "$GROUP_SQL"
+GROUP_M="$RSS_MIB"
+
+log "library API in process (best of 5)"
+INPROC="$("$TARGET_DIR/release/examples/query_bench" "$REPO/.pail" bench 5)"
+LIB_FILTER_MS="$(echo "$INPROC" | awk '$1 == "filter" { print $2 }')"
+LIB_GROUP_MS="$(echo "$INPROC" | awk '$1 == "group_by" { print $2 }')"
+LIB_DIFF_MS="$(echo "$INPROC" | awk '$1 == "diff" { print $2 }')"
+
+DC_DIFF_S="" DC_FILTER_S="" DC_GROUP_S=""
+if [ -n "$DATACHAIN" ]; then
+    log "DataChain: index the tree after the delta"
+    (cd "$REPO" && $DATACHAIN index "$DIR" bench >/dev/null)
+    log "DataChain: diff, filter, group-by (best of 3 each)"
+    DC_DIFF_S="$(best_of3 in_repo $DATACHAIN diff bench)"
+    DC_FILTER_S="$(best_of3 in_repo $DATACHAIN filter bench)"
+    DC_GROUP_S="$(best_of3 in_repo $DATACHAIN group_by bench)"
+fi
+export DIFF_S DIFF_M DIFFROWS_S DIFFROWS_M FILTER_S FILTER_M GROUP_S GROUP_M \
+    LIB_FILTER_MS LIB_GROUP_MS LIB_DIFF_MS DC_DIFF_S DC_FILTER_S DC_GROUP_S
 
 log "b3sum over the same files (best of 3)"
 B3="$(best_of3 b3sum_all)"
@@ -218,6 +278,7 @@ status=0
 python3 - "$N" "$FILES_AFTER" "$FLOOR" "$FLOOR2" "$COMMIT_S" "$COMMIT_M" \
     "$RECOMMIT_S" "$RECOMMIT_M" "$HASH_S" "$HASH_M" "$B3" \
     "$PAIL_VERSION" "$GIT_REV" "$(nproc)" "$("$B3SUM" --version)" <<'PY' || status=$?
+import os
 import sys
 (n, files_after, floor, floor2, c_s, c_m, r_s, r_m, h_s, h_m, b3,
  version, rev, cores, b3v) = sys.argv[1:]
@@ -253,6 +314,40 @@ rows.append(("`pail commit --hash`", "%.3f" % h_s, "%.1f" % h_m,
              "%.2f× floor, %.2f× b3sum" % (ratio(h_s, floor2), hr),
              "≤ 1.5× b3sum, ≤ 100 MiB",
              check("--hash", hr <= 1.5 and h_m <= RSS_LIMIT)))
+
+env = os.environ
+big = n > 100000
+diff_s, diff_m = float(env["DIFF_S"]), float(env["DIFF_M"])
+diffrows_s, diffrows_m = float(env["DIFFROWS_S"]), float(env["DIFFROWS_M"])
+filter_s, filter_m = float(env["FILTER_S"]), float(env["FILTER_M"])
+group_s, group_m = float(env["GROUP_S"]), float(env["GROUP_M"])
+QUERY_RSS = 300.0
+diff_target = 0.150 if big else 0.050
+query_target = 0.600 if big else 0.150
+rows.append(("`pail diff --stat` v1→v2", "%.3f" % diff_s, "%.1f" % diff_m, "–",
+             "≤ %d ms, ≤ 300 MiB" % (diff_target * 1000),
+             check("diff", diff_s <= diff_target and diff_m <= QUERY_RSS)))
+rows.append(("`pail diff` v1→v2, every row listed", "%.3f" % diffrows_s, "%.1f" % diffrows_m, "–", "–", ""))
+rows.append(("`pail query` count where size > 8192", "%.3f" % filter_s, "%.1f" % filter_m, "–",
+             "≤ %d ms, ≤ 300 MiB" % (query_target * 1000),
+             check("filter", filter_s <= query_target and filter_m <= QUERY_RSS)))
+rows.append(("`pail query` group by extension", "%.3f" % group_s, "%.1f" % group_m, "–",
+             "≤ %d ms, ≤ 300 MiB" % (query_target * 1000),
+             check("group-by", group_s <= query_target and group_m <= QUERY_RSS)))
+lib_filter, lib_group, lib_diff = (float(env[k]) / 1000 for k in ("LIB_FILTER_MS", "LIB_GROUP_MS", "LIB_DIFF_MS"))
+rows.append(("library: filter (in process)", "%.4f" % lib_filter, "–", "–",
+             "≤ 15 ms at 100k" if not big else "–",
+             check("library filter", lib_filter <= 0.015) if not big else ""))
+rows.append(("library: group-by (in process)", "%.4f" % lib_group, "–", "–",
+             "≤ 50 ms at 100k" if not big else "–",
+             check("library group-by", lib_group <= 0.050) if not big else ""))
+rows.append(("library: diff counts (in process)", "%.4f" % lib_diff, "–", "–", "–", ""))
+for label, key, ours in (("diff", "DC_DIFF_S", diff_s), ("filter", "DC_FILTER_S", filter_s),
+                         ("group-by", "DC_GROUP_S", group_s)):
+    if env.get(key):
+        theirs = float(env[key])
+        rows.append(("DataChain 0.62 %s (whole process)" % label, "%.3f" % theirs, "–",
+                     "pail %.1f× faster" % ratio(theirs, ours), "–", ""))
 
 print()
 print("## pail benchmark: %d files" % n)

@@ -5,6 +5,7 @@
 //! one redb database under `.pail/` (see `store`, `repo`).
 
 pub mod checkout;
+pub mod diff;
 pub mod lineage;
 pub mod listing;
 pub mod lock;
@@ -12,6 +13,7 @@ pub mod map;
 pub mod mcp;
 pub mod name;
 pub mod object;
+pub mod query;
 pub mod remote;
 pub mod repo;
 pub mod rows;

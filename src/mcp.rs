@@ -6,8 +6,8 @@
 //! while the server is up. Failures are tool errors (`isError: true` with the message),
 //! never protocol errors or crashes.
 //!
-//! `diff_versions` and `query` go through `compare_versions` and `run_query`, the one
-//! place to connect the diff and SQL engine when the repository has them.
+//! `diff_versions` and `query` go through `compare_versions` and `run_query`, over the
+//! row diff (`crate::diff`) and the SQL engine (`crate::query`).
 
 use std::sync::Arc;
 
@@ -209,6 +209,15 @@ pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<V
         Compat::Breaking(changes) => ("breaking", changes),
     };
     let (shared, only_old, only_new) = repo.leaf_overlap(&old.commit, &new.commit)?;
+    // Row-level counts, when both versions share a key (the diff reads only what differs).
+    let rows = match repo.diff(old, new) {
+        Ok(diff) => {
+            let stat = diff.stat(repo)?;
+            json!({"added": stat.added, "removed": stat.removed, "modified": stat.modified, "leaves_read": stat.leaves_read})
+        }
+        Err(RepoError::KeysDiffer { .. }) => Value::Null,
+        Err(err) => return Err(err.into()),
+    };
     let label = |found: &Resolved| match &found.version {
         Some(version) => format!("{}@{version}", found.name),
         None => format!("{}@{}", found.name, found.id.short()),
@@ -228,26 +237,65 @@ pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<V
             "leaves_only_in_to": only_new.0,
             "rows_only_in_to_leaves": only_new.1,
         },
-        "note": "row-level added/removed/changed counts need the diff engine (`pail diff`); rows in shared leaves are unchanged",
+        "rows": rows,
     }))
 }
 
-/// Runs a read-only SQL query with a row limit and a time limit.
-///
-/// This is the boundary to the query engine: this build has none, so every query is a
-/// tool error. Connect the engine here; the limits are already checked.
-pub fn run_query(_repo: &Repo, sql: &str, limit: u64) -> Result<Value, ToolError> {
+/// Queries stop after this long.
+pub const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a read-only SQL query with a row limit and a time limit. Statements other than
+/// queries (DDL such as `CREATE EXTERNAL TABLE`, DML, `SET`) are refused. Called on a
+/// blocking thread of the server's runtime.
+pub fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<Value, ToolError> {
     if sql.trim().is_empty() {
         return Err(ToolError(
             "the query is empty; pass one SQL statement".into(),
         ));
     }
-    let _ = limit;
-    Err(ToolError(
-        "SQL queries need the query engine (not in this build); use dataset_summary and \
-         dataset_schema, or `pail rows NAME@V --json` in a shell"
-            .into(),
-    ))
+    let ctx = crate::query::session(repo);
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let query = async {
+        let frame = ctx.sql_with_options(sql, options).await?;
+        // One row past the limit tells whether the result was cut.
+        let frame = frame.limit(0, Some(limit as usize + 1))?;
+        frame.collect().await
+    };
+    let handle = tokio::runtime::Handle::current();
+    let batches = match handle.block_on(tokio::time::timeout(QUERY_TIME_LIMIT, query)) {
+        Err(_) => {
+            return Err(ToolError(format!(
+                "the query ran longer than {} s and was stopped; add a WHERE clause or a smaller LIMIT",
+                QUERY_TIME_LIMIT.as_secs()
+            )));
+        }
+        Ok(Err(err)) => return Err(ToolError(crate::query::QueryError::from(err).to_string())),
+        Ok(Ok(batches)) => batches,
+    };
+    let mut rows =
+        crate::query::batches_to_json(&batches).map_err(|err| ToolError(err.to_string()))?;
+    let truncated = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let columns: Vec<String> = batches
+        .first()
+        .map(|batch| {
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| field.name().clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(json!({
+        "columns": columns,
+        "n_rows": rows.len(),
+        "truncated": truncated,
+        "rows": rows,
+    }))
 }
 
 #[tool_router]

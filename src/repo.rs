@@ -133,6 +133,10 @@ pub enum RepoError {
     },
     #[error("tag `{tag}` exists on several datasets: {}", .names.join(", "))]
     AmbiguousTag { tag: String, names: Vec<String> },
+    #[error("cannot compare rows of {old} with {new}: their row keys differ")]
+    KeysDiffer { old: String, new: String },
+    #[error("{name}@{version} was not committed from a storage listing")]
+    NoSource { name: DatasetName, version: String },
     #[error("version {name}@{version} already exists")]
     VersionExists { name: DatasetName, version: String },
 }
@@ -269,6 +273,26 @@ pub struct TagInfo {
     pub version: Option<semver::Version>,
 }
 
+/// A listing built into a staged row tree: the tree and its summary statistics, its
+/// staging, and what could not be listed (path, reason).
+type StagedListing = (
+    (crate::rows::BuiltTree, crate::summary::RowStats),
+    Staging,
+    Vec<(String, String)>,
+);
+
+/// What a commit of a source would change, from `Repo::status`.
+pub struct Status {
+    /// The latest version, compared against.
+    pub base: Resolved,
+    /// The URI listed.
+    pub source: String,
+    pub diff: crate::diff::Diff,
+    /// Entries the listing could not read: path and reason.
+    pub problems: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
 pub struct Repo {
     dir: PathBuf,
     defaults: NameDefaults,
@@ -436,7 +460,40 @@ impl Repo {
         let named_inputs = self.resolve_inputs(&options.inputs)?;
         let schema = Schema::listing();
         let (schema_id, schema_bytes) = schema_object(&schema);
-        let reuse = self.reusable_leaves(&options.name, &schema_id)?;
+        let (built, staging, problems) =
+            self.build_listing(&options.name, source, hash, versions, progress)?;
+        let mut inputs = vec![Input::Source {
+            uri: source.listed_uri(),
+            listed_at,
+        }];
+        inputs.extend(named_inputs);
+        let key = vec!["file.source".to_string(), "file.path".to_string()];
+        self.finish_commit(
+            options,
+            &schema,
+            (schema_id, schema_bytes),
+            key,
+            inputs,
+            built,
+            staging,
+            problems,
+        )
+    }
+
+    /// Lists a source into a row tree staged under `.pail/tmp/`, reusing the leaves of the
+    /// latest version of `name` where the rows are unchanged, and gathers the summary
+    /// statistics of the rows. Nothing is written to the store.
+    fn build_listing(
+        &self,
+        name: &DatasetName,
+        source: &Source,
+        hash: bool,
+        versions: bool,
+        progress: &dyn Progress,
+    ) -> Result<StagedListing, RepoError> {
+        let schema = Schema::listing();
+        let (schema_id, _) = schema_object(&schema);
+        let reuse = self.reusable_leaves(name, &schema_id)?;
         let mut staging = Staging::new(&self.tmp_dir())?;
         let base = source.base_uri();
         let mut builder = TreeBuilder::new(
@@ -499,22 +556,71 @@ impl Repo {
         lister.join().expect("the listing thread does not panic");
         result?;
         let built = builder.finish(&mut staging)?;
-        let mut inputs = vec![Input::Source {
-            uri: source.listed_uri(),
-            listed_at,
-        }];
-        inputs.extend(named_inputs);
-        let key = vec!["file.source".to_string(), "file.path".to_string()];
-        self.finish_commit(
-            options,
-            &schema,
-            (schema_id, schema_bytes),
-            key,
-            inputs,
-            (built, stats.finish()),
-            staging,
+        Ok(((built, stats.finish()), staging, problems))
+    }
+
+    /// The latest version of a dataset and the source URI it was listed from.
+    pub fn latest_source(&self, name: &DatasetName) -> Result<(Resolved, String), RepoError> {
+        let latest = self.resolve(&DatasetRef {
+            name: name.clone(),
+            version: VersionSpec::Latest,
+        })?;
+        let uri = latest.commit.inputs.iter().find_map(|input| match input {
+            Input::Source { uri, .. } => Some(uri.clone()),
+            Input::Dataset { .. } => None,
+        });
+        match uri {
+            Some(uri) => Ok((latest, uri)),
+            None => Err(RepoError::NoSource {
+                name: name.clone(),
+                version: latest
+                    .version
+                    .map(|version| version.to_string())
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// What `pail commit NAME SOURCE` would change: lists the source into a staged tree
+    /// (reusing unchanged leaves) and diffs the latest version against it. Writes nothing
+    /// to the store; the staged objects vanish with the returned `Status`.
+    pub fn status(
+        &self,
+        name: &DatasetName,
+        source: &Source,
+        hash: bool,
+        progress: &dyn Progress,
+    ) -> Result<Status, RepoError> {
+        let latest = self.resolve(&DatasetRef {
+            name: name.clone(),
+            version: VersionSpec::Latest,
+        })?;
+        let ((built, _), staging, problems) =
+            self.build_listing(name, source, hash, false, progress)?;
+        let old = crate::diff::DiffSide::from_resolved(self, &latest)?;
+        let new = crate::diff::DiffSide::uncommitted(
+            name.clone(),
+            built.n_rows,
+            Schema::listing(),
+            vec!["file.source".to_string(), "file.path".to_string()],
+            built.root,
+        );
+        let diff = crate::diff::Diff::plan(self, old, new, Some(staging))?;
+        Ok(Status {
+            base: latest,
+            source: source.listed_uri(),
+            diff,
             problems,
-        )
+        })
+    }
+
+    /// Plans the diff from one version to another (of one dataset, or of two datasets
+    /// with the same key). Reads only the tree nodes; rows are read by `Diff::stat` or
+    /// `Diff::rows`, and only where the trees differ.
+    pub fn diff(&self, old: &Resolved, new: &Resolved) -> Result<crate::diff::Diff, RepoError> {
+        let old = crate::diff::DiffSide::from_resolved(self, old)?;
+        let new = crate::diff::DiffSide::from_resolved(self, new)?;
+        crate::diff::Diff::plan(self, old, new, None)
     }
 
     /// Commits JSON records (one object per line) as a new version of `options.name`.
@@ -1036,13 +1142,29 @@ impl Repo {
         commit: &Commit,
         mut each: impl FnMut(Value) -> Result<bool, RepoError>,
     ) -> Result<(), RepoError> {
-        let (schema, leaves) = {
+        let schema = self.schema(&commit.schema)?;
+        self.for_each_batch(commit, |batch| {
+            for row in schema::batch_to_rows(&schema, &batch)? {
+                if !each(row)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    /// Calls `each` with the record batches of a version (the Arrow form of
+    /// `Schema::to_arrow`), in key order, until it returns false. Leaves are read 16 at a
+    /// time, each group in its own short store transaction.
+    pub fn for_each_batch(
+        &self,
+        commit: &Commit,
+        mut each: impl FnMut(RecordBatch) -> Result<bool, RepoError>,
+    ) -> Result<(), RepoError> {
+        let leaves = {
             let store = self.store()?;
             let reader = store.read()?;
-            (
-                read_schema(&reader, &commit.schema)?,
-                leaf_children(&reader, &commit.rows)?,
-            )
+            leaf_children(&reader, &commit.rows)?
         };
         for group in leaves.chunks(16) {
             let batches: Vec<RecordBatch> = {
@@ -1055,10 +1177,8 @@ impl Repo {
                 batches
             };
             for batch in batches {
-                for row in schema::batch_to_rows(&schema, &batch)? {
-                    if !each(row)? {
-                        return Ok(());
-                    }
+                if !each(batch)? {
+                    return Ok(());
                 }
             }
         }

@@ -90,6 +90,8 @@ fn an_mcp_client_uses_every_tool_while_a_commit_runs() {
         ["query", {"sql": "SELECT count(*) AS n FROM \"local.default.photos\""}],
         ["query", {"sql": "this is not SQL"}],
         ["query", {"sql": "SELECT * FROM \"local.default.photos\"", "limit": 1000000}],
+        ["query", {"sql": "SELECT file.path AS path FROM \"local.default.photos\" ORDER BY path", "limit": 2}],
+        ["query", {"sql": "CREATE EXTERNAL TABLE leak STORED AS CSV LOCATION '/etc/passwd'"}],
     ]);
     let config = json!({
         "command": pail.bin.display().to_string(),
@@ -222,27 +224,37 @@ fn an_mcp_client_uses_every_tool_while_a_commit_runs() {
     assert_eq!(diff["to"]["n_rows"], 3);
     assert_eq!(diff["n_rows_delta"], 1);
     assert_eq!(diff["schema"]["compatibility"], "same");
+    assert_eq!(
+        diff["rows"],
+        json!({"added": 1, "removed": 0, "modified": 0, "leaves_read": 2}),
+        "{diff}"
+    );
     let bad_diff = call(&report, "diff_versions", 1);
     assert_eq!(bad_diff["is_error"], true, "{bad_diff}");
 
-    // query: not wired in this build, so a clear tool error; the limit is checked first.
-    for nth in 0..2 {
-        let query = call(&report, "query", nth);
-        assert_eq!(query["is_error"], true, "{query}");
-        assert!(
-            query["text"]
-                .as_str()
-                .unwrap()
-                .contains("SQL queries need the query engine (not in this build)"),
-            "{query}"
-        );
-    }
+    // query: rows as JSON; bad SQL, a limit out of range and DDL are tool errors; a result
+    // larger than the limit is cut and says so.
+    let query = call(&report, "query", 0);
+    assert_eq!(query["is_error"], false, "{query}");
+    let result: Value = serde_json::from_str(query["text"].as_str().unwrap()).unwrap();
+    assert_eq!(result["rows"], json!([{"n": 3}]), "{result}");
+    assert_eq!(result["truncated"], false);
+    let bad = call(&report, "query", 1);
+    assert_eq!(bad["is_error"], true, "{bad}");
     let over = call(&report, "query", 2);
     assert_eq!(over["is_error"], true, "{over}");
     assert!(
         over["text"].as_str().unwrap().contains("out of range"),
         "{over}"
     );
+    let cut = call(&report, "query", 3);
+    assert_eq!(cut["is_error"], false, "{cut}");
+    let cut: Value = serde_json::from_str(cut["text"].as_str().unwrap()).unwrap();
+    assert_eq!(cut["n_rows"], 2);
+    assert_eq!(cut["truncated"], true);
+    assert_eq!(cut["rows"][0]["path"], "a/one.jpg");
+    let ddl = call(&report, "query", 4);
+    assert_eq!(ddl["is_error"], true, "DDL is refused: {ddl}");
 
     // resources: one page per dataset version.
     let uris: Vec<&str> = report["resources"]

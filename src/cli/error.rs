@@ -8,6 +8,7 @@ use pail::checkout::CheckoutError;
 use pail::listing::ListError;
 use pail::lock::LockError;
 use pail::map::MapError;
+use pail::query::QueryError;
 use pail::remote::RemoteError;
 use pail::rows::TreeError;
 use pail::store::StoreError;
@@ -31,6 +32,14 @@ pub enum CliError {
     /// The command already said what was wrong on stdout; exit with this code.
     #[error("")]
     Silent(i32),
+    #[error("could not write {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Query(#[from] pail::query::QueryError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
@@ -79,6 +88,11 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
         CliError::Repo(err) => classify_repo(err),
         CliError::Usage { hint, .. } => (1, hint.clone()),
         CliError::Io { .. } => (1, None),
+        CliError::Write { .. } => (
+            1,
+            Some("check that the directory exists and is writable".into()),
+        ),
+        CliError::Query(err) => classify_query(err),
         CliError::Output(_) => (2, None),
         CliError::Silent(code) => (*code, None),
     }
@@ -161,6 +175,27 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         },
         RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
         RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
+        RepoError::KeysDiffer { .. } => user("diff matches rows by key: compare versions (or datasets) saved with the same --key"),
+        RepoError::NoSource { name, .. } => (
+            1,
+            Some(format!("give the source to compare with: `pail status {name} SOURCE`")),
+        ),
+    }
+}
+
+fn classify_query(err: &QueryError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        QueryError::Syntax(_) => user(
+            "check the SQL at that position; quote dataset refs with @ or dots: SELECT * FROM \"photos@1.0.1\"",
+        ),
+        QueryError::Plan(_) => {
+            user("`pail schema NAME` lists the columns; struct fields read as file.path")
+        }
+        QueryError::NotSupported(_) => (1, None),
+        QueryError::Data(_) => user("check the types and values the query computes with"),
+        QueryError::Repo(err) => classify_repo(err),
+        QueryError::Internal(_) => (2, Some("report a bug with the query".into())),
     }
 }
 

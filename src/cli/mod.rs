@@ -2,10 +2,12 @@
 
 mod checkout;
 mod commit;
+mod diff;
 mod error;
 mod map;
 mod mcp;
 mod output;
+mod query;
 mod read;
 mod remote;
 mod summary;
@@ -53,6 +55,14 @@ pub enum Command {
     Rows(read::RowsArgs),
     /// Show what a version was made from (or, with --down, what was made from it)
     Lineage(read::LineageArgs),
+    /// Show rows added, removed and modified between two versions, and schema changes
+    Diff(diff::DiffArgs),
+    /// Show what committing a dataset's source again would change, without writing
+    Status(diff::StatusArgs),
+    /// Run SQL over datasets (tables are dataset refs: photos, "photos@1.0.1")
+    Query(query::QueryArgs),
+    /// Write a version's rows to one Parquet, JSON-lines or CSV file
+    Export(query::ExportArgs),
     /// Add, move, list or delete tags (movable labels on versions)
     Tag(tag::TagArgs),
     /// Add, list or remove remotes (prefixes in a bucket that hold pail metadata)
@@ -194,6 +204,10 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Schema(args) => read::cmd_schema(ctx, args),
         Command::Rows(args) => read::cmd_rows(ctx, args),
         Command::Lineage(args) => read::cmd_lineage(ctx, args),
+        Command::Diff(args) => diff::cmd_diff(ctx, args),
+        Command::Status(args) => diff::cmd_status(ctx, args),
+        Command::Query(args) => query::cmd_query(ctx, args),
+        Command::Export(args) => query::cmd_export(ctx, args),
         Command::Tag(args) => tag::cmd_tag(ctx, args),
         Command::Remote(args) => remote::cmd_remote(ctx, args),
         Command::Push(args) => remote::cmd_push(ctx, args),

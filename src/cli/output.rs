@@ -17,7 +17,11 @@ pub fn print_json(out: &mut Out, value: &Value) -> std::io::Result<()> {
 }
 
 /// Prints rows as a table with a header, columns padded to their widest cell.
-pub fn print_table(out: &mut Out, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+pub fn print_table(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
     for row in rows {
         for (idx, cell) in row.iter().enumerate() {

@@ -9,7 +9,7 @@ use pail::repo::{commit_json, format_time};
 use pail::schema::schema_json;
 use pail::{DatasetName, Repo, Schema};
 
-use super::output::{self, Out, human_bytes, short_time};
+use super::output::{self, human_bytes, short_time};
 use super::{CliError, Context};
 
 #[derive(Debug, clap::Args)]
@@ -320,13 +320,13 @@ pub fn cmd_rows(ctx: &Context, args: RowsArgs) -> Result<(), CliError> {
 const TABLE_SAMPLE: usize = 200;
 const TABLE_CELL_MAX: usize = 60;
 
-fn print_rows(
+pub(super) fn print_rows(
     repo: &Repo,
     commit: &pail::Commit,
     schema: &Schema,
     format: RowsFormat,
     limit: Option<u64>,
-    out: &mut Out,
+    out: &mut impl Write,
 ) -> Result<(), CliError> {
     let columns = schema.flat_columns();
     let limit = limit.unwrap_or(u64::MAX);

@@ -63,6 +63,82 @@ pub fn file_key(source: &str, path: &str) -> Vec<u8> {
     key
 }
 
+/// Decodes the leading values of a key made by `push_value`, as far as they are scalars:
+/// null, bool, int, float and string. Stops at anything else or at malformed bytes, so
+/// the result may be shorter than the key's tuple; never panics.
+pub fn decode_prefix(key: &[u8]) -> Vec<Value> {
+    let mut values = Vec::new();
+    let mut rest = key;
+    while let Some((&tag, tail)) = rest.split_first() {
+        let value = match tag {
+            NULL => {
+                rest = tail;
+                Value::Null
+            }
+            FALSE | TRUE => {
+                rest = tail;
+                Value::Bool(tag == TRUE)
+            }
+            INT | FLOAT => {
+                let Some(bytes) = tail.get(..8) else {
+                    break;
+                };
+                let bits = u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
+                rest = &tail[8..];
+                if tag == INT {
+                    Value::from((bits ^ (1 << 63)) as i64)
+                } else {
+                    let bits = if bits >> 63 == 1 {
+                        bits ^ (1 << 63)
+                    } else {
+                        !bits
+                    };
+                    match serde_json::Number::from_f64(f64::from_bits(bits)) {
+                        Some(number) => Value::Number(number),
+                        None => break,
+                    }
+                }
+            }
+            STRING => {
+                let mut text = Vec::new();
+                let mut idx = 0;
+                let mut ended = false;
+                while idx < tail.len() {
+                    let byte = tail[idx];
+                    if byte == 0 {
+                        match tail.get(idx + 1) {
+                            Some(0) => {
+                                ended = true;
+                                idx += 2;
+                                break;
+                            }
+                            Some(0xff) => {
+                                text.push(0);
+                                idx += 2;
+                                continue;
+                            }
+                            _ => break,
+                        }
+                    }
+                    text.push(byte);
+                    idx += 1;
+                }
+                let Ok(text) = String::from_utf8(text) else {
+                    break;
+                };
+                if !ended {
+                    break;
+                }
+                rest = &tail[idx..];
+                Value::String(text)
+            }
+            _ => break,
+        };
+        values.push(value);
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +177,28 @@ mod tests {
                 pair[1]
             );
         }
+    }
+
+    #[test]
+    fn keys_decode_back_to_their_values() {
+        let values = vec![
+            json!(null),
+            json!(true),
+            json!(-5),
+            json!(2.25),
+            json!("a\u{0}b"),
+            json!(""),
+            json!(i64::MAX),
+        ];
+        assert_eq!(decode_prefix(&encode(&values)), values);
+        assert_eq!(
+            decode_prefix(&file_key("s3://b", "d/x.jpg")),
+            [json!("s3://b"), json!("d/x.jpg")]
+        );
+        // Truncated and junk bytes stop the decoding, they never panic.
+        let key = file_key("s3://b", "d/x.jpg");
+        assert_eq!(decode_prefix(&key[..key.len() - 1]), [json!("s3://b")]);
+        assert!(decode_prefix(&[0x03, 1, 2]).is_empty());
     }
 
     #[test]

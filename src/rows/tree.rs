@@ -2,7 +2,7 @@
 //! of the key), leaves grouped under CBOR nodes the same way. Equal content gives equal
 //! ids, and a change rewrites only the leaves it touches and their ancestors.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -60,7 +60,8 @@ pub struct Staging {
     file: std::fs::File,
     path: String,
     entries: Vec<(Kind, ObjectId, u64, u64)>,
-    seen: HashSet<ObjectId>,
+    /// Index into `entries` by id: staged objects can be read back before the commit.
+    seen: HashMap<ObjectId, usize>,
     offset: u64,
 }
 
@@ -76,14 +77,15 @@ impl Staging {
             file,
             path: dir.display().to_string(),
             entries: Vec::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             offset: 0,
         })
     }
 
     pub fn put(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, TreeError> {
         let id = ObjectId::compute(kind, bytes);
-        if self.seen.insert(id) {
+        if !self.seen.contains_key(&id) {
+            self.seen.insert(id, self.entries.len());
             self.file
                 .write_all(bytes)
                 .map_err(|source| TreeError::Staging {
@@ -99,6 +101,30 @@ impl Staging {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// A staged object's bytes, if this staging holds it and it has the expected kind.
+    pub fn get(&self, id: &ObjectId, expected: Kind) -> Result<Option<Vec<u8>>, TreeError> {
+        use std::os::unix::fs::FileExt;
+        let Some(&idx) = self.seen.get(id) else {
+            return Ok(None);
+        };
+        let (kind, _, offset, len) = self.entries[idx];
+        if kind != expected {
+            return Err(TreeError::WrongKind {
+                id: *id,
+                found: kind,
+                expected,
+            });
+        }
+        let mut buffer = vec![0; len as usize];
+        self.file
+            .read_exact_at(&mut buffer, offset)
+            .map_err(|source| TreeError::Staging {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(Some(buffer))
     }
 
     pub fn is_empty(&self) -> bool {

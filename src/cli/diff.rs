@@ -1,0 +1,249 @@
+//! `pail diff` and `pail status`: rows added, removed and modified, and schema changes.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use pail::diff::{ChangeKind, Diff, DiffStat, RowChange};
+use pail::listing::parse_source;
+use pail::schema::Compat;
+
+use super::output::{self, ListingProgress, Out};
+use super::{CliError, Context};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail diff photos@1.0.0 photos@1.0.1
+  pail diff photos@1.0.0 photos --stat
+  pail diff photos@golden photos_copy --json")]
+pub struct DiffArgs {
+    /// The old side, NAME[@V]
+    pub old: String,
+    /// The new side, NAME[@V] (another dataset with the same key works too)
+    pub new: String,
+    /// Print only the counts and schema changes
+    #[arg(long)]
+    pub stat: bool,
+    /// Print the result as JSON (rows included unless --stat)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail status photos
+  pail status photos s3://bucket/images --stat")]
+pub struct StatusArgs {
+    /// Dataset name
+    pub name: String,
+    /// Directory or URI to list (default: the source the latest version was listed from)
+    pub source: Option<String>,
+    /// Also hash every file with BLAKE3 (reads every byte), as `commit --hash` does
+    #[arg(long)]
+    pub hash: bool,
+    /// Print only the counts
+    #[arg(long)]
+    pub stat: bool,
+    /// Print the result as JSON (rows included unless --stat)
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_diff(ctx: &Context, args: DiffArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let old = repo.resolve(&repo.parse_ref(&args.old)?)?;
+    let new = repo.resolve(&repo.parse_ref(&args.new)?)?;
+    let diff = repo.diff(&old, &new)?;
+    let mut out = output::stdout();
+    let header = json!({
+        "old": side_json(&old.name.to_string(), old.version.as_ref(), Some(&old.id.to_hex())),
+        "new": side_json(&new.name.to_string(), new.version.as_ref(), Some(&new.id.to_hex())),
+    });
+    print_diff(&repo, &diff, header, args.stat, args.json, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let name = repo.parse_name(&args.name)?;
+    let source_text = match &args.source {
+        Some(text) => text.clone(),
+        None => repo.latest_source(&name)?.1,
+    };
+    let source = parse_source(&source_text, &ctx.cwd, &ctx.store_options)
+        .map_err(|err| CliError::Repo(err.into()))?;
+    let progress = ListingProgress::new(ctx.stderr_is_terminal);
+    let result = repo.status(&name, &source, args.hash, &progress);
+    progress.finish();
+    let status = result?;
+    let mut out = output::stdout();
+    let base = &status.base;
+    let header = json!({
+        "old": side_json(&base.name.to_string(), base.version.as_ref(), Some(&base.id.to_hex())),
+        "new": {"source": status.source},
+        "problems": status.problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
+    });
+    if !args.json {
+        let version = base
+            .version
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| base.id.short());
+        if status.diff.rows_equal() {
+            writeln!(
+                out,
+                "nothing to commit: {} matches {}@{version}",
+                status.source, base.name
+            )?;
+            out.flush()?;
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "changes in {} since {}@{version}:",
+            status.source, base.name
+        )?;
+    }
+    print_diff(&repo, &status.diff, header, args.stat, args.json, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn side_json(name: &str, version: Option<&semver::Version>, id: Option<&str>) -> Value {
+    json!({"name": name, "version": version.map(|v| v.to_string()), "id": id})
+}
+
+fn schema_json(compat: &Compat) -> Value {
+    let (kind, changes): (&str, &[String]) = match compat {
+        Compat::Same => ("same", &[]),
+        Compat::Additive(changes) => ("additive", changes),
+        Compat::Breaking(changes) => ("breaking", changes),
+    };
+    json!({"compat": kind, "changes": changes})
+}
+
+fn counts_text(stat: &DiffStat) -> String {
+    format!(
+        "+{} added, -{} removed, ~{} modified",
+        stat.added, stat.removed, stat.modified
+    )
+}
+
+/// Prints a diff: schema changes, then rows (streamed), then the counts. In JSON the
+/// rows array is written one row at a time too.
+fn print_diff(
+    repo: &pail::Repo,
+    diff: &Diff,
+    mut header: Value,
+    stat_only: bool,
+    as_json: bool,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    header["schema"] = schema_json(&diff.schema);
+    if stat_only {
+        let stat = diff.stat(repo)?;
+        if as_json {
+            header["added"] = json!(stat.added);
+            header["removed"] = json!(stat.removed);
+            header["modified"] = json!(stat.modified);
+            output::print_json(out, &header)?;
+        } else {
+            print_schema_changes(&diff.schema, out)?;
+            writeln!(out, "{}", counts_text(&stat))?;
+        }
+        return Ok(());
+    }
+    let mut stat = DiffStat::default();
+    if as_json {
+        // `header` minus its closing brace, then the rows, then the counts.
+        let text = serde_json::to_string(&header).expect("JSON values serialize");
+        write!(out, "{},\"rows\":[", &text[..text.len() - 1])?;
+    } else {
+        print_schema_changes(&diff.schema, out)?;
+    }
+    let path_key = is_path_key(diff);
+    for change in diff.rows(repo) {
+        let change = change?;
+        match change.kind {
+            ChangeKind::Added => stat.added += 1,
+            ChangeKind::Removed => stat.removed += 1,
+            ChangeKind::Modified => stat.modified += 1,
+        }
+        if as_json {
+            if stat.added + stat.removed + stat.modified > 1 {
+                write!(out, ",")?;
+            }
+            writeln!(out)?;
+            serde_json::to_writer(&mut *out, &change_json(&change))
+                .map_err(std::io::Error::other)?;
+        } else {
+            writeln!(out, "{}", change_line(&change, path_key))?;
+        }
+    }
+    if as_json {
+        writeln!(
+            out,
+            "\n],\"added\":{},\"removed\":{},\"modified\":{}}}",
+            stat.added, stat.removed, stat.modified
+        )?;
+    } else {
+        writeln!(out, "{}", counts_text(&stat))?;
+    }
+    Ok(())
+}
+
+fn print_schema_changes(compat: &Compat, out: &mut Out) -> std::io::Result<()> {
+    match compat {
+        Compat::Same => Ok(()),
+        Compat::Additive(changes) | Compat::Breaking(changes) => {
+            for change in changes {
+                writeln!(out, "schema: {change}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A File key (`X.source`, `X.path`) prints as the path alone.
+fn is_path_key(diff: &Diff) -> bool {
+    let key = diff.key();
+    key.len() == 2 && key[0].ends_with(".source") && key[1].ends_with(".path")
+}
+
+fn change_line(change: &RowChange, path_key: bool) -> String {
+    let mark = match change.kind {
+        ChangeKind::Added => '+',
+        ChangeKind::Removed => '-',
+        ChangeKind::Modified => '~',
+    };
+    let key = if path_key {
+        output::cell(&change.key[1].1)
+    } else {
+        change
+            .key
+            .iter()
+            .map(|(_, value)| match value {
+                Value::Object(_) | Value::Array(_) => value.to_string(),
+                other => output::cell(other),
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    if change.columns.is_empty() {
+        format!("{mark} {key}")
+    } else {
+        format!("{mark} {key}  ({})", change.columns.join(", "))
+    }
+}
+
+fn change_json(change: &RowChange) -> Value {
+    let key: serde_json::Map<String, Value> = change.key.iter().cloned().collect();
+    json!({
+        "change": change.kind.as_str(),
+        "key": key,
+        "columns": change.columns,
+        "old": change.old,
+        "new": change.new,
+    })
+}

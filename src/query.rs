@@ -1,0 +1,1032 @@
+//! SQL over dataset versions through Apache DataFusion.
+//!
+//! `session` gives a `SessionContext` in which every dataset is a table: `photos` (latest),
+//! `"photos@1.0.1"`, `"team.vision.clips@golden"`, or unquoted `team.vision.clips` (catalog =
+//! namespace, schema = project). Tables are resolved when a query names them.
+//!
+//! A table reads the Parquet leaves of its version directly: the leaf entries are read once
+//! (one short store transaction), leaves are pruned with the filters DataFusion pushes down
+//! (the key range of each leaf and the min/max of integer and datetime columns kept in its
+//! entry), and the rest are decoded with only the projected columns, a group of leaves per
+//! short store transaction, across `target_partitions` partitions. A `count(*)` reads no
+//! leaf at all: an empty projection is answered from the row counts in the entries.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, Like, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, TableProviderFilterPushDown, TypeSignature, Volatility,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::object::{Child, Kind};
+use crate::repo::{RepoError, Resolved};
+use crate::rows::key;
+use crate::rows::tree::{TreeError, leaf_children};
+use crate::{DatasetRef, Repo};
+
+/// Catalog and schema names DataFusion uses for bare table names (`photos@1.0.1`).
+/// Chosen so they cannot be a namespace or project (names are lowercase letters, digits,
+/// `_` and `-`, and start with a letter).
+const BARE_CATALOG: &str = "__pail";
+const BARE_SCHEMA: &str = "__pail";
+/// Leaves read per store transaction when scanning.
+const LEAVES_PER_READ: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL does not parse; the message says where.
+    #[error("SQL syntax error: {0}")]
+    Syntax(String),
+    /// The SQL parses but does not fit the tables (unknown column, wrong types, ...).
+    #[error("{0}")]
+    Plan(String),
+    #[error("not supported: {0}")]
+    NotSupported(String),
+    #[error(transparent)]
+    Repo(Box<RepoError>),
+    /// Evaluation failed on the data (a cast, a division by zero).
+    #[error("query failed: {0}")]
+    Data(String),
+    #[error("query engine error: {0}")]
+    Internal(String),
+}
+
+impl From<RepoError> for QueryError {
+    fn from(err: RepoError) -> Self {
+        QueryError::Repo(Box::new(err))
+    }
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(err: DataFusionError) -> Self {
+        classify(err)
+    }
+}
+
+/// Turns a DataFusion error into what a user can act on; a dataset that failed to
+/// resolve comes back as the `RepoError` it was.
+fn classify(err: DataFusionError) -> QueryError {
+    match err {
+        DataFusionError::External(inner) => match inner.downcast::<RepoError>() {
+            Ok(repo) => QueryError::Repo(repo),
+            Err(other) => match other.downcast::<DataFusionError>() {
+                Ok(inner) => classify(*inner),
+                Err(other) => QueryError::Internal(other.to_string()),
+            },
+        },
+        DataFusionError::Context(_, inner) => classify(*inner),
+        DataFusionError::Diagnostic(diagnostic, inner) => {
+            // Planning errors carry the span of the offending SQL: say where it is.
+            let located = |message: String| match diagnostic.span {
+                Some(span) if span.start.line > 0 && !message.contains(" at Line: ") => format!(
+                    "{message} (at line {}, column {})",
+                    span.start.line, span.start.column
+                ),
+                _ => message,
+            };
+            match classify(*inner) {
+                QueryError::Plan(message) => QueryError::Plan(located(message)),
+                QueryError::NotSupported(message) => QueryError::NotSupported(located(message)),
+                other => other,
+            }
+        }
+        DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
+            Ok(inner) => classify(inner),
+            Err(shared) => QueryError::Internal(shared.to_string()),
+        },
+        DataFusionError::SQL(parser, _) => {
+            let text = parser.to_string();
+            let text = text
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&text)
+                .to_string();
+            QueryError::Syntax(text)
+        }
+        DataFusionError::Plan(message) => QueryError::Plan(message),
+        DataFusionError::SchemaError(err, _) => QueryError::Plan(err.to_string()),
+        DataFusionError::NotImplemented(message) => QueryError::NotSupported(message),
+        DataFusionError::ArrowError(err, _) => QueryError::Data(err.to_string()),
+        DataFusionError::Execution(message) => QueryError::Data(message),
+        other => QueryError::Internal(other.to_string()),
+    }
+}
+
+fn external(err: impl Into<RepoError>) -> DataFusionError {
+    DataFusionError::External(Box::new(err.into()))
+}
+
+/// A DataFusion session over the repository's datasets, with pail's helper functions
+/// (`file_ext`, `file_name`, `file_dir`, `file_uri`) registered.
+pub fn session(repo: &Repo) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(BARE_CATALOG, BARE_SCHEMA)
+        .with_information_schema(false);
+    config.options_mut().sql_parser.collect_spans = true;
+    let catalogs = Arc::new(PailCatalogs {
+        repo: repo.clone(),
+        store_lock: Arc::new(Mutex::new(())),
+        catalogs: Mutex::new(HashMap::new()),
+    });
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_catalog_list(catalogs)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    for udf in udfs() {
+        ctx.register_udf(udf);
+    }
+    ctx
+}
+
+/// Runs SQL over the datasets; the result is a lazy `DataFrame`.
+pub async fn sql(repo: &Repo, sql: &str) -> Result<DataFrame, QueryError> {
+    let ctx = session(repo);
+    Ok(ctx.sql(sql).await?)
+}
+
+/// One dataset version as a `DataFrame`, to chain `filter`, `aggregate`, `join`, ...
+pub async fn dataframe(repo: &Repo, dataset: &DatasetRef) -> Result<DataFrame, QueryError> {
+    let ctx = session(repo);
+    let resolved = repo.resolve(dataset)?;
+    let table = DatasetTable::open(repo, &resolved, Arc::new(Mutex::new(())))?;
+    Ok(ctx.read_table(Arc::new(table))?)
+}
+
+/// Record batches as JSON objects, one per row (nulls kept, datetimes as RFC 3339).
+pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, QueryError> {
+    let mut bytes = Vec::new();
+    {
+        let mut writer = datafusion::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut bytes);
+        for batch in batches {
+            writer
+                .write(batch)
+                .map_err(|err| QueryError::Data(err.to_string()))?;
+        }
+        writer
+            .finish()
+            .map_err(|err| QueryError::Data(err.to_string()))?;
+    }
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&bytes).map_err(|err| QueryError::Internal(err.to_string()))
+}
+
+/// Record batches as serde values of the caller's type, one per row.
+pub fn batches_to<T: DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>, QueryError> {
+    batches_to_json(batches)?
+        .into_iter()
+        .map(|row| {
+            serde_json::from_value(row)
+                .map_err(|err| QueryError::Data(format!("a row does not fit the type: {err}")))
+        })
+        .collect()
+}
+
+/// Runs a `DataFrame` and reads its rows as serde values of the caller's type.
+pub async fn collect_as<T: DeserializeOwned>(frame: DataFrame) -> Result<Vec<T>, QueryError> {
+    let batches = frame.collect().await?;
+    batches_to(&batches)
+}
+
+// ---- catalogs ------------------------------------------------------------------------
+
+/// Every catalog name is a namespace; `BARE_CATALOG` holds the bare names.
+struct PailCatalogs {
+    repo: Repo,
+    store_lock: Arc<Mutex<()>>,
+    catalogs: Mutex<HashMap<String, Arc<PailCatalog>>>,
+}
+
+impl fmt::Debug for PailCatalogs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PailCatalogs")
+            .field("repo", &self.repo.dir())
+            .finish()
+    }
+}
+
+impl CatalogProviderList for PailCatalogs {
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        vec![BARE_CATALOG.to_string()]
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        let mut catalogs = self.catalogs.lock().expect("no panics while held");
+        let catalog = catalogs.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(PailCatalog {
+                repo: self.repo.clone(),
+                store_lock: self.store_lock.clone(),
+                namespace: (name != BARE_CATALOG).then(|| name.to_string()),
+                schemas: Mutex::new(HashMap::new()),
+            })
+        });
+        Some(catalog.clone() as Arc<dyn CatalogProvider>)
+    }
+}
+
+struct PailCatalog {
+    repo: Repo,
+    store_lock: Arc<Mutex<()>>,
+    namespace: Option<String>,
+    schemas: Mutex<HashMap<String, Arc<PailSchema>>>,
+}
+
+impl fmt::Debug for PailCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PailCatalog")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl CatalogProvider for PailCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        vec![BARE_SCHEMA.to_string()]
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let mut schemas = self.schemas.lock().expect("no panics while held");
+        let schema = schemas.entry(name.to_string()).or_insert_with(|| {
+            // `x.y` (no catalog) is project.name in the default namespace.
+            let prefix = match (&self.namespace, name == BARE_SCHEMA) {
+                (None, true) => None,
+                (None, false) => Some(format!("{}.{name}", self.repo.defaults().namespace)),
+                (Some(namespace), _) => Some(format!("{namespace}.{name}")),
+            };
+            Arc::new(PailSchema {
+                repo: self.repo.clone(),
+                store_lock: self.store_lock.clone(),
+                prefix,
+                tables: Mutex::new(HashMap::new()),
+            })
+        });
+        Some(schema.clone() as Arc<dyn SchemaProvider>)
+    }
+}
+
+/// Resolves table names to dataset versions on demand, and remembers them for the
+/// session so one query reads one version of a name however often it names it.
+struct PailSchema {
+    repo: Repo,
+    store_lock: Arc<Mutex<()>>,
+    /// `namespace.project` for qualified names; None for bare ones.
+    prefix: Option<String>,
+    tables: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+impl fmt::Debug for PailSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PailSchema")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl PailSchema {
+    fn dataset_ref(&self, name: &str) -> String {
+        match &self.prefix {
+            Some(prefix) => format!("{prefix}.{name}"),
+            None => name.to_string(),
+        }
+    }
+
+    fn open(&self, name: &str) -> Result<Arc<dyn TableProvider>, RepoError> {
+        let dataset = self.repo.parse_ref(&self.dataset_ref(name))?;
+        let resolved = self.repo.resolve(&dataset)?;
+        Ok(Arc::new(DatasetTable::open(
+            &self.repo,
+            &resolved,
+            self.store_lock.clone(),
+        )?))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PailSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tables
+            .lock()
+            .expect("no panics while held")
+            .keys()
+            .cloned()
+            .collect();
+        if self.prefix.is_none()
+            && let Ok(datasets) = self.repo.datasets()
+        {
+            names.extend(datasets.into_iter().map(|info| info.name.to_string()));
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        if let Some(table) = self.tables.lock().expect("no panics while held").get(name) {
+            return Ok(Some(table.clone()));
+        }
+        let table = self.open(name).map_err(external)?;
+        self.tables
+            .lock()
+            .expect("no panics while held")
+            .insert(name.to_string(), table.clone());
+        Ok(Some(table))
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(self
+            .tables
+            .lock()
+            .expect("no panics while held")
+            .insert(name, table))
+    }
+
+    fn deregister_table(
+        &self,
+        name: &str,
+    ) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(self
+            .tables
+            .lock()
+            .expect("no panics while held")
+            .remove(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables
+            .lock()
+            .expect("no panics while held")
+            .contains_key(name)
+            || self
+                .repo
+                .parse_ref(&self.dataset_ref(name))
+                .and_then(|dataset| self.repo.resolve(&dataset))
+                .is_ok()
+    }
+}
+
+// ---- the table -----------------------------------------------------------------------
+
+/// One dataset version as a DataFusion table over its Parquet leaves.
+pub struct DatasetTable {
+    repo: Repo,
+    label: String,
+    schema: SchemaRef,
+    key: Vec<String>,
+    leaves: Arc<Vec<Child>>,
+    /// redb admits one open per process: partitions take turns reading leaves.
+    store_lock: Arc<Mutex<()>>,
+}
+
+impl fmt::Debug for DatasetTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatasetTable")
+            .field("version", &self.label)
+            .field("leaves", &self.leaves.len())
+            .finish()
+    }
+}
+
+impl DatasetTable {
+    /// Reads the version's schema and leaf entries in one short store transaction.
+    pub fn open(
+        repo: &Repo,
+        resolved: &Resolved,
+        store_lock: Arc<Mutex<()>>,
+    ) -> Result<DatasetTable, RepoError> {
+        let schema = repo.schema(&resolved.commit.schema)?;
+        let leaves = {
+            let _turn = store_lock.lock().expect("no panics while held");
+            let store = repo.store()?;
+            let reader = store.read()?;
+            leaf_children(&reader, &resolved.commit.rows)?
+        };
+        let label = match &resolved.version {
+            Some(version) => format!("{}@{version}", resolved.name),
+            None => format!("{}@{}", resolved.name, resolved.id.short()),
+        };
+        Ok(DatasetTable {
+            repo: repo.clone(),
+            label,
+            schema: Arc::new(schema.to_arrow()),
+            key: resolved.commit.key.clone(),
+            leaves: Arc::new(leaves),
+            store_lock,
+        })
+    }
+
+    /// How many leaves a scan with these filters would read (for tests and benchmarks).
+    pub fn leaves_matching(&self, filters: &[Expr]) -> usize {
+        self.leaves
+            .iter()
+            .filter(|child| filters.iter().all(|expr| may_match(child, &self.key, expr)))
+            .count()
+    }
+}
+
+#[async_trait]
+impl TableProvider for DatasetTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        // Filters only prune leaves; DataFusion still applies them to the rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let projected: SchemaRef = match projection {
+            Some(indices) => Arc::new(self.schema.project(indices)?),
+            None => self.schema.clone(),
+        };
+        let leaves: Vec<Child> = self
+            .leaves
+            .iter()
+            .filter(|child| filters.iter().all(|expr| may_match(child, &self.key, expr)))
+            .cloned()
+            .collect();
+        // Contiguous groups of about equal row counts, one per partition.
+        let n_partitions = state.config().target_partitions().max(1);
+        let total: u64 = leaves.iter().map(|child| child.n_rows).sum();
+        let per_partition = total.div_ceil(n_partitions as u64).max(1);
+        let mut groups: Vec<Vec<Child>> = vec![Vec::new()];
+        let mut in_group = 0u64;
+        for child in leaves {
+            if in_group >= per_partition && groups.len() < n_partitions {
+                groups.push(Vec::new());
+                in_group = 0;
+            }
+            in_group += child.n_rows;
+            groups.last_mut().expect("one group at least").push(child);
+        }
+        let partitions: Vec<Arc<dyn PartitionStream>> = groups
+            .into_iter()
+            .map(|leaves| {
+                Arc::new(LeafPartition {
+                    repo: self.repo.clone(),
+                    schema: projected.clone(),
+                    projection: projection.cloned(),
+                    leaves: Arc::new(leaves),
+                    store_lock: self.store_lock.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTableExec::try_new(
+            projected,
+            partitions,
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?))
+    }
+}
+
+/// One partition of a scan: a run of leaves, decoded with the projection.
+struct LeafPartition {
+    repo: Repo,
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+    leaves: Arc<Vec<Child>>,
+    store_lock: Arc<Mutex<()>>,
+}
+
+impl fmt::Debug for LeafPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeafPartition")
+            .field("leaves", &self.leaves.len())
+            .finish()
+    }
+}
+
+impl PartitionStream for LeafPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let reader = LeafReader {
+            repo: self.repo.clone(),
+            schema: self.schema.clone(),
+            projection: self.projection.clone(),
+            leaves: self.leaves.clone(),
+            store_lock: self.store_lock.clone(),
+            next_leaf: 0,
+            ready: std::collections::VecDeque::new(),
+        };
+        let stream = futures::stream::iter(reader);
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+/// Reads leaves a group at a time (one store transaction each) and decodes them.
+struct LeafReader {
+    repo: Repo,
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+    leaves: Arc<Vec<Child>>,
+    store_lock: Arc<Mutex<()>>,
+    next_leaf: usize,
+    ready: std::collections::VecDeque<RecordBatch>,
+}
+
+impl LeafReader {
+    fn fill(&mut self) -> Result<(), DataFusionError> {
+        let end = (self.next_leaf + LEAVES_PER_READ).min(self.leaves.len());
+        let group = &self.leaves[self.next_leaf..end];
+        self.next_leaf = end;
+        if self.projection.as_ref().is_some_and(|p| p.is_empty()) {
+            // No column is needed (`count(*)`): the entries know the row counts.
+            for child in group {
+                let options = RecordBatchOptions::new().with_row_count(Some(child.n_rows as usize));
+                self.ready.push_back(RecordBatch::try_new_with_options(
+                    self.schema.clone(),
+                    Vec::new(),
+                    &options,
+                )?);
+            }
+            return Ok(());
+        }
+        let blobs: Vec<(String, Vec<u8>)> = {
+            let _turn = self.store_lock.lock().expect("no panics while held");
+            let store = self.repo.store().map_err(external)?;
+            let reader = store.read().map_err(|err| external(RepoError::from(err)))?;
+            group
+                .iter()
+                .map(|child| {
+                    crate::rows::tree::read_object(&reader, &child.id, Kind::Leaf)
+                        .map(|bytes| (child.id.to_hex(), bytes))
+                        .map_err(|err| external(RepoError::from(err)))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        for (id, bytes) in blobs {
+            let decode_err = |detail: String| {
+                external(RepoError::from(TreeError::Leaf(
+                    crate::rows::leaf::LeafError::Decode {
+                        id: id.clone(),
+                        detail,
+                    },
+                )))
+            };
+            let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+                .map_err(|err| decode_err(err.to_string()))?;
+            let builder = match &self.projection {
+                Some(indices) => {
+                    let mask = ProjectionMask::roots(builder.parquet_schema(), indices.clone());
+                    builder.with_projection(mask)
+                }
+                None => builder,
+            };
+            let reader = builder
+                .with_batch_size(8192)
+                .build()
+                .map_err(|err| decode_err(err.to_string()))?;
+            for batch in reader {
+                let batch = batch.map_err(|err| decode_err(err.to_string()))?;
+                // Leaves carry their own field metadata; present the table's schema.
+                let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
+                self.ready.push_back(batch);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for LeafReader {
+    type Item = Result<RecordBatch, DataFusionError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(Ok(batch));
+            }
+            if self.next_leaf >= self.leaves.len() {
+                return None;
+            }
+            if let Err(err) = self.fill() {
+                self.next_leaf = self.leaves.len();
+                return Some(Err(err));
+            }
+        }
+    }
+}
+
+// ---- leaf pruning --------------------------------------------------------------------
+
+/// A value a leaf's range can be compared with.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Bound {
+    Int(i64),
+    Str(String),
+}
+
+/// The dotted column path an expression reads (`file.size` for `get_field(file, 'size')`).
+fn column_path(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Column(column) => Some(column.name.clone()),
+        Expr::ScalarFunction(function) if function.func.name() == "get_field" => {
+            let [inner, Expr::Literal(field, _)] = function.args.as_slice() else {
+                return None;
+            };
+            let field = match field {
+                ScalarValue::Utf8(Some(text))
+                | ScalarValue::Utf8View(Some(text))
+                | ScalarValue::LargeUtf8(Some(text)) => text.clone(),
+                _ => return None,
+            };
+            Some(format!("{}.{field}", column_path(inner)?))
+        }
+        _ => None,
+    }
+}
+
+fn literal_bound(value: &ScalarValue) -> Option<Bound> {
+    Some(match value {
+        ScalarValue::Int64(Some(v)) => Bound::Int(*v),
+        ScalarValue::Int32(Some(v)) => Bound::Int(*v as i64),
+        ScalarValue::Int16(Some(v)) => Bound::Int(*v as i64),
+        ScalarValue::Int8(Some(v)) => Bound::Int(*v as i64),
+        ScalarValue::UInt32(Some(v)) => Bound::Int(*v as i64),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Bound::Int(*v),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Bound::Int(v.checked_mul(1000)?),
+        ScalarValue::TimestampSecond(Some(v), _) => Bound::Int(v.checked_mul(1_000_000)?),
+        ScalarValue::TimestampNanosecond(Some(v), _) if v % 1000 == 0 => Bound::Int(v / 1000),
+        ScalarValue::Utf8(Some(text))
+        | ScalarValue::Utf8View(Some(text))
+        | ScalarValue::LargeUtf8(Some(text)) => Bound::Str(text.clone()),
+        _ => return None,
+    })
+}
+
+fn value_bound(value: &Value) -> Option<Bound> {
+    match value {
+        Value::String(text) => Some(Bound::Str(text.clone())),
+        Value::Number(number) => number.as_i64().map(Bound::Int),
+        _ => None,
+    }
+}
+
+/// The range of a column within a leaf: from its min/max entry, or from its key range when
+/// the column is a key column and every key column before it is constant in the leaf.
+/// `Ok(None)` means every value is null; `Err(())` that nothing is known.
+#[allow(clippy::result_unit_err)]
+fn column_range(child: &Child, key: &[String], path: &str) -> Result<Option<(Bound, Bound)>, ()> {
+    if let Some(stats) = child.stats.iter().find(|stats| stats.column == path) {
+        return Ok(match (stats.min, stats.max) {
+            (Some(min), Some(max)) => Some((Bound::Int(min), Bound::Int(max))),
+            _ => None,
+        });
+    }
+    let position = key.iter().position(|column| column == path).ok_or(())?;
+    let first = key::decode_prefix(&child.first_key);
+    let last = key::decode_prefix(&child.last_key);
+    if first.len() <= position || last.len() <= position {
+        return Err(());
+    }
+    if first[..position] != last[..position] {
+        return Err(());
+    }
+    match (value_bound(&first[position]), value_bound(&last[position])) {
+        (Some(low), Some(high)) => Ok(Some((low, high))),
+        _ => Err(()),
+    }
+}
+
+fn same_kind(a: &Bound, b: &Bound) -> bool {
+    matches!(
+        (a, b),
+        (Bound::Int(_), Bound::Int(_)) | (Bound::Str(_), Bound::Str(_))
+    )
+}
+
+/// False only when no row of the leaf can satisfy `expr`; true whenever unsure.
+fn may_match(child: &Child, key: &[String], expr: &Expr) -> bool {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => may_match(child, key, left) && may_match(child, key, right),
+            Operator::Or => may_match(child, key, left) || may_match(child, key, right),
+            Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
+                let (path, value, op) = match (left.as_ref(), right.as_ref()) {
+                    (column, Expr::Literal(value, _)) => (column_path(column), value, *op),
+                    (Expr::Literal(value, _), column) => {
+                        let Some(swapped) = op.swap() else {
+                            return true;
+                        };
+                        (column_path(column), value, swapped)
+                    }
+                    _ => return true,
+                };
+                let (Some(path), Some(value)) = (path, literal_bound(value)) else {
+                    return true;
+                };
+                match column_range(child, key, &path) {
+                    Err(()) => true,
+                    // All null: no comparison is true.
+                    Ok(None) => false,
+                    Ok(Some((low, high))) => {
+                        if !same_kind(&low, &value) {
+                            return true;
+                        }
+                        match op {
+                            Operator::Eq => low <= value && value <= high,
+                            Operator::Lt => low < value,
+                            Operator::LtEq => low <= value,
+                            Operator::Gt => high > value,
+                            Operator::GtEq => high >= value,
+                            _ => true,
+                        }
+                    }
+                }
+            }
+            _ => true,
+        },
+        Expr::Like(Like {
+            negated: false,
+            expr,
+            pattern,
+            escape_char: None,
+            case_insensitive: false,
+        }) => {
+            let (Some(path), Expr::Literal(pattern, _)) = (column_path(expr), pattern.as_ref())
+            else {
+                return true;
+            };
+            let Some(Bound::Str(pattern)) = literal_bound(pattern) else {
+                return true;
+            };
+            let prefix: String = pattern
+                .chars()
+                .take_while(|c| *c != '%' && *c != '_' && *c != '\\')
+                .collect();
+            if prefix.is_empty() {
+                return true;
+            }
+            match column_range(child, key, &path) {
+                Err(()) => true,
+                Ok(None) => false,
+                Ok(Some((Bound::Str(low), Bound::Str(high)))) => {
+                    // Some value in [low, high] starts with the prefix iff the prefix is
+                    // not after `high` and `low` is not after every string with it.
+                    (prefix.as_str() <= high.as_str() || high.starts_with(&prefix))
+                        && (low.as_str() <= prefix.as_str() || low.starts_with(&prefix))
+                }
+                Ok(Some(_)) => true,
+            }
+        }
+        _ => true,
+    }
+}
+
+// ---- helper functions ----------------------------------------------------------------
+
+/// `file_ext`, `file_name`, `file_dir` and `file_uri`.
+pub fn udfs() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_impl(PathFunction::new("file_ext", PathPart::Ext)),
+        ScalarUDF::new_from_impl(PathFunction::new("file_name", PathPart::Name)),
+        ScalarUDF::new_from_impl(PathFunction::new("file_dir", PathPart::Dir)),
+        ScalarUDF::new_from_impl(FileUri::new()),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PathPart {
+    Ext,
+    Name,
+    Dir,
+}
+
+/// The extension (without the dot; "" for none or for dot-files), the last path
+/// component, or everything before it ("" at the top).
+pub fn path_part(path: &str, part: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match part {
+        "ext" => match name.rfind('.') {
+            Some(0) | None => String::new(),
+            Some(dot) => name[dot + 1..].to_string(),
+        },
+        "name" => name.to_string(),
+        _ => match path.rfind('/') {
+            Some(slash) => path[..slash].to_string(),
+            None => String::new(),
+        },
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PathFunction {
+    name: &'static str,
+    part: PathPart,
+    signature: Signature,
+}
+
+impl PathFunction {
+    fn new(name: &'static str, part: PathPart) -> PathFunction {
+        PathFunction {
+            name,
+            part,
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+/// A string argument as a Utf8 array; a File (or any struct with `path`) gives its path.
+fn path_strings(
+    arg: &ColumnarValue,
+    rows: usize,
+    function: &str,
+    child: &str,
+) -> Result<ArrayRef, DataFusionError> {
+    let array = arg.to_array(rows)?;
+    let array = match array.data_type() {
+        DataType::Struct(_) => {
+            let parent = array.as_struct();
+            let field = parent.column_by_name(child).ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "{function}() takes a string or a File; this struct has no `{child}` field"
+                ))
+            })?;
+            // A null File has a null path.
+            match parent.nulls() {
+                Some(nulls) => {
+                    let data = field.to_data().into_builder().nulls(Some(
+                        datafusion::arrow::buffer::NullBuffer::union(Some(nulls), field.nulls())
+                            .expect("one side is present"),
+                    ));
+                    datafusion::arrow::array::make_array(data.build()?)
+                }
+                None => field.clone(),
+            }
+        }
+        _ => array,
+    };
+    match array.data_type() {
+        DataType::Utf8 => Ok(array),
+        DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
+            Ok(datafusion::arrow::compute::cast(&array, &DataType::Utf8)?)
+        }
+        other => Err(DataFusionError::Plan(format!(
+            "{function}() takes a string or a File, not {other}"
+        ))),
+    }
+}
+
+impl ScalarUDFImpl for PathFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType, DataFusionError> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue, DataFusionError> {
+        let paths = path_strings(&args.args[0], args.number_rows, self.name, "path")?;
+        let part = match self.part {
+            PathPart::Ext => "ext",
+            PathPart::Name => "name",
+            PathPart::Dir => "dir",
+        };
+        let result: StringArray = paths
+            .as_string::<i32>()
+            .iter()
+            .map(|path| path.map(|path| path_part(path, part)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// `file_uri(file)` or `file_uri(source, path)`: the source and the path joined by `/`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FileUri {
+    signature: Signature,
+}
+
+impl FileUri {
+    fn new() -> FileUri {
+        FileUri {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for FileUri {
+    fn name(&self) -> &str {
+        "file_uri"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType, DataFusionError> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue, DataFusionError> {
+        let rows = args.number_rows;
+        let (sources, paths) = match args.args.as_slice() {
+            [file] => (
+                path_strings(file, rows, "file_uri", "source")?,
+                path_strings(file, rows, "file_uri", "path")?,
+            ),
+            [source, path] => (
+                path_strings(source, rows, "file_uri", "source")?,
+                path_strings(path, rows, "file_uri", "path")?,
+            ),
+            _ => {
+                return Err(DataFusionError::Plan(
+                    "file_uri() takes a File, or a source and a path".into(),
+                ));
+            }
+        };
+        let result: StringArray = sources
+            .as_string::<i32>()
+            .iter()
+            .zip(paths.as_string::<i32>().iter())
+            .map(|(source, path)| match (source, path) {
+                (Some(source), Some(path)) => Some(format!(
+                    "{}/{}",
+                    source.trim_end_matches('/'),
+                    path.trim_start_matches('/')
+                )),
+                _ => None,
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_parts() {
+        assert_eq!(path_part("d1/d2/photo.JPG", "ext"), "JPG");
+        assert_eq!(path_part("d1/archive.tar.gz", "ext"), "gz");
+        assert_eq!(path_part("d1/.hidden", "ext"), "");
+        assert_eq!(path_part("README", "ext"), "");
+        assert_eq!(path_part("d1/d2/photo.jpg", "name"), "photo.jpg");
+        assert_eq!(path_part("d1/d2/photo.jpg", "dir"), "d1/d2");
+        assert_eq!(path_part("photo.jpg", "dir"), "");
+    }
+}
