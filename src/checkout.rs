@@ -93,6 +93,8 @@ pub struct CheckoutOptions {
     pub clean: bool,
     /// Path globs (`*`, `?`, `**`); a row is checked out when any matches. Empty: all.
     pub include: Vec<String>,
+    /// When set, only the files whose (source, path) is in it (from `--where`).
+    pub only: Option<std::collections::HashSet<(String, String)>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -523,7 +525,16 @@ impl Repo {
         // First pass: every path must be safe before any byte is written.
         let mut problems = Vec::new();
         let (mut total_files, mut total_bytes, mut all_versioned) = (0u64, 0u64, true);
+        let selected = |file: &FileRef| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| only.contains(&(file.source.clone(), file.path.clone())))
+        };
         self.for_each_file(commit, &options.include, |file| {
+            if !selected(&file) {
+                return Ok(true);
+            }
             if let Err(detail) = safe_relative_path(&file.path) {
                 problems.push(Problem {
                     path: file.path.clone(),
@@ -619,6 +630,9 @@ impl Repo {
         };
 
         self.for_each_file(commit, &options.include, |file| {
+            if !selected(&file) {
+                return Ok(true);
+            }
             wanted.insert(safe_relative_path(&file.path).expect("checked in the first pass"));
             batch.push(file);
             if batch.len() >= 256 {

@@ -355,3 +355,46 @@ fn exact_versions_from_a_versioned_bucket_and_detected_overwrites_without() {
         }
     }
 }
+
+#[test]
+fn where_checks_out_the_rows_a_sql_predicate_selects() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    make_tree(&pail.work.join("photos"));
+    pail.ok(&["commit", "photos", "photos"]);
+    let out = pail.json(&[
+        "checkout",
+        "photos",
+        "--to",
+        "big_pngs",
+        "--where",
+        "file_ext(file.path) = 'png' AND file.size > 200",
+        "--json",
+    ]);
+    let files = tree_files(&pail.work.join("big_pngs"));
+    assert_eq!(out["files_written"], files.len() as u64);
+    assert!(!files.is_empty());
+    assert!(
+        files
+            .iter()
+            .all(|(path, bytes)| path.ends_with(".png") && bytes.len() > 200),
+        "{files:?}"
+    );
+    let expected = tree_files(&pail.work.join("photos"))
+        .into_iter()
+        .filter(|(path, bytes)| path.ends_with(".png") && bytes.len() > 200)
+        .count();
+    assert_eq!(files.len(), expected);
+    let bad = pail.fails(
+        1,
+        &[
+            "checkout",
+            "photos",
+            "--to",
+            "x",
+            "--where",
+            "no_such_column > 1",
+        ],
+    );
+    assert!(bad.stderr.contains("--where"), "{}", bad.stderr);
+}

@@ -32,6 +32,9 @@ pub struct CheckoutArgs {
     /// Only files whose path matches GLOB (`*`, `?`, `**`) (can be repeated)
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
+    /// Only rows matching this SQL predicate, e.g. "file_ext(file.path) = 'jpg' AND file.size > 1000"
+    #[arg(long = "where", value_name = "SQL", conflicts_with = "locked")]
+    pub where_: Option<String>,
     /// Report every missing or changed file at the end instead of stopping at the first
     #[arg(long)]
     pub keep_going: bool,
@@ -158,10 +161,11 @@ fn note_versions(report: &CheckoutReport) {
 }
 
 pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
-    let options = CheckoutOptions {
+    let mut options = CheckoutOptions {
         keep_going: args.keep_going,
         clean: args.clean,
         include: args.include.clone(),
+        only: None,
     };
     let to = ctx.cwd.join(&args.to);
     let mut out = output::stdout();
@@ -171,6 +175,9 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let target = repo.parse_ref(args.target.as_deref().expect("clap requires it"))?;
     let found = repo.resolve(&target)?;
+    if let Some(predicate) = &args.where_ {
+        options.only = Some(selected_files(&repo, &found, predicate)?);
+    }
     let bar = Bar::new(ctx.stderr_is_terminal);
     let result = repo.checkout(&found.commit, &to, &options, &ctx.store_options, &bar);
     bar.bar.finish_and_clear();
@@ -191,6 +198,46 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The (source, path) of the files whose rows match a SQL predicate, through the query
+/// engine, on exactly the resolved commit.
+fn selected_files(
+    repo: &Repo,
+    found: &pail::repo::Resolved,
+    predicate: &str,
+) -> Result<std::collections::HashSet<(String, String)>, CliError> {
+    let column = repo.file_column(&found.commit)?;
+    let sql = format!(
+        "SELECT \"{column}\".source AS source, \"{column}\".path AS path FROM \"{}@{}\" WHERE {predicate}",
+        found.name,
+        found.id.to_hex()
+    );
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "a runtime for the query".into(),
+        source,
+    })?;
+    let rows = runtime
+        .block_on(async {
+            let frame = pail::query::sql(repo, &sql).await?;
+            let batches = frame.collect().await?;
+            pail::query::batches_to_json(&batches)
+        })
+        .map_err(|err| CliError::Usage {
+            message: format!("--where {predicate}: {err}"),
+            hint: Some(
+                "give a SQL predicate over the version's columns, e.g. \"file.size > 1000\"".into(),
+            ),
+        })?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            Some((
+                row.get("source")?.as_str()?.to_string(),
+                row.get("path")?.as_str()?.to_string(),
+            ))
+        })
+        .collect())
 }
 
 /// The repository to check pinned versions out of: this one, or a cache for the lock's
