@@ -186,3 +186,79 @@ fn a_missing_bucket_is_a_clear_error() {
     );
     assert_eq!(pail.json(&["ls", "--json"]), serde_json::json!([]));
 }
+
+#[test]
+fn status_diff_query_and_export_on_an_s3_prefix() {
+    let Some(endpoint) = endpoint() else { return };
+    let bucket = unique_bucket("delta");
+    create_bucket(&endpoint, &bucket);
+    let store = store(&endpoint, &bucket);
+    for idx in 0..40 {
+        put(&store, &format!("data/f{idx:03}.bin"), &vec![b'x'; idx + 1]);
+    }
+    let pail = s3_pail(&endpoint);
+    pail.ok(&["init"]);
+    let source = format!("s3://{bucket}/data");
+    pail.ok(&["commit", "objs", &source]);
+    let out = pail.ok(&["status", "objs"]).stdout;
+    assert!(out.starts_with("nothing to commit"), "{out}");
+
+    // 3 added, 2 overwritten with new sizes, 1 deleted.
+    for idx in 40..43 {
+        put(&store, &format!("data/f{idx:03}.bin"), b"new");
+    }
+    for idx in [5, 6] {
+        put(&store, &format!("data/f{idx:03}.bin"), &vec![b'y'; 100]);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(store.delete(&Path::parse("data/f010.bin").unwrap()))
+        .unwrap();
+
+    let status = pail.json(&["status", "objs", "--stat", "--json"]);
+    assert_eq!(
+        (&status["added"], &status["removed"], &status["modified"]),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        )
+    );
+    assert_eq!(status["new"]["source"], source);
+    pail.ok(&["commit", "objs", &source]);
+    let text = pail.ok(&["diff", "objs@1.0.0", "objs@1.0.1"]).stdout;
+    assert!(
+        text.contains("~ data/f005.bin  (file.size, file.etag)"),
+        "{text}"
+    );
+    assert!(text.contains("- data/f010.bin"), "{text}");
+    assert!(
+        text.ends_with("+3 added, -1 removed, ~2 modified\n"),
+        "{text}"
+    );
+
+    let out = pail
+        .ok(&[
+            "query",
+            "SELECT count(*) AS n, sum(file.size) AS bytes FROM objs WHERE file.size >= 100",
+            "--format",
+            "csv",
+        ])
+        .stdout;
+    assert_eq!(out, "n,bytes\n2,200\n");
+    let uri = pail
+        .ok(&[
+            "query",
+            "SELECT file_uri(file) AS uri FROM \"objs@1.0.0\" WHERE file.path = 'data/f000.bin'",
+            "--format",
+            "csv",
+        ])
+        .stdout;
+    assert_eq!(uri, format!("uri\ns3://{bucket}/data/f000.bin\n"));
+    pail.ok(&["export", "objs", "-o", "objs.jsonl"]);
+    let exported = std::fs::read_to_string(pail.work.join("objs.jsonl")).unwrap();
+    assert_eq!(exported.lines().count(), 42);
+}
