@@ -208,7 +208,7 @@ fn status_diff_query_and_export_on_an_s3_prefix() {
         put(&store, &format!("data/f{idx:03}.bin"), b"new");
     }
     for idx in [5, 6] {
-        put(&store, &format!("data/f{idx:03}.bin"), &vec![b'y'; 100]);
+        put(&store, &format!("data/f{idx:03}.bin"), &[b'y'; 100]);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
