@@ -47,21 +47,7 @@ pub fn print_table(
     Ok(())
 }
 
-/// `1.2 MiB`-style sizes.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub use pail::summary::human_bytes;
 
 /// `2026-11-23 21:58:00` from the stored µs, UTC.
 pub fn short_time(micros: i64) -> String {
