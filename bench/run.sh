@@ -10,7 +10,7 @@
 #   diff       pail diff bench@1.0.0 bench@1.0.1 --stat, and with every row listed
 #   filter     pail query "SELECT count(*) ... WHERE file.size > 8192"
 #   group-by   pail query "SELECT file_ext(file.path) AS ext, count(*), sum(file.size) ..."
-#   library    the same filter, group-by and diff in process (examples/query_bench.rs)
+#   library    the same filter, group-by and diff in process (bench/query_bench.rs)
 # and prints a Markdown table against the targets.
 #
 # Environment:
