@@ -92,6 +92,19 @@ fn now_micros(ctx: &Context) -> Result<i64, CliError> {
     }
 }
 
+/// Reads a declared JSON Schema (`--schema FILE`), e.g. Pydantic's output.
+pub fn read_schema_file(ctx: &Context, path: &std::path::Path) -> Result<Schema, CliError> {
+    let text = std::fs::read_to_string(ctx.cwd.join(path)).map_err(|source| CliError::Io {
+        what: format!("schema file {}", path.display()),
+        source,
+    })?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|err| CliError::Usage {
+        message: format!("schema file {} is not JSON: {err}", path.display()),
+        hint: Some("pass a JSON Schema document, e.g. Pydantic's Model.model_json_schema()".into()),
+    })?;
+    Schema::from_json_schema(&doc).map_err(|err| CliError::Repo(err.into()))
+}
+
 /// The lineage every saved version records: author, clock, command line, git state.
 pub fn commit_options(
     ctx: &Context,
@@ -148,23 +161,11 @@ pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
             result?
         }
         (None, Some(from)) => {
-            let declared = match &args.schema {
-                Some(path) => {
-                    let text = std::fs::read_to_string(ctx.cwd.join(path)).map_err(|source| {
-                        CliError::Io {
-                            what: format!("schema file {}", path.display()),
-                            source,
-                        }
-                    })?;
-                    let doc: serde_json::Value =
-                        serde_json::from_str(&text).map_err(|err| CliError::Usage {
-                            message: format!("schema file {} is not JSON: {err}", path.display()),
-                            hint: Some("pass a JSON Schema document, e.g. Pydantic's Model.model_json_schema()".into()),
-                        })?;
-                    Some(Schema::from_json_schema(&doc).map_err(|err| CliError::Repo(err.into()))?)
-                }
-                None => None,
-            };
+            let declared = args
+                .schema
+                .as_deref()
+                .map(|path| read_schema_file(ctx, path))
+                .transpose()?;
             let records = if from == "-" {
                 Records::Reader(Box::new(std::io::stdin()))
             } else {

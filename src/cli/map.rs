@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use pail::Schema;
 use pail::map::{MapOptions, MapProgress};
 use pail::repo::CommitOutcome;
 
@@ -94,22 +93,11 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let input = repo.parse_ref(&args.input)?;
     let to = repo.parse_name(&args.to)?;
-    let schema = match &args.schema {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(ctx.cwd.join(path)).map_err(|source| CliError::Io {
-                    what: format!("schema file {}", path.display()),
-                    source,
-                })?;
-            let doc: serde_json::Value =
-                serde_json::from_str(&text).map_err(|err| CliError::Usage {
-                    message: format!("schema file {} is not JSON: {err}", path.display()),
-                    hint: Some("pass a JSON Schema document".into()),
-                })?;
-            Some(Schema::from_json_schema(&doc).map_err(|err| CliError::Repo(err.into()))?)
-        }
-        None => None,
-    };
+    let schema = args
+        .schema
+        .as_deref()
+        .map(|path| super::commit::read_schema_file(ctx, path))
+        .transpose()?;
     let mut code = Vec::new();
     for path in &args.code {
         let bytes = std::fs::read(ctx.cwd.join(path)).map_err(|source| CliError::Io {
