@@ -47,6 +47,10 @@ pub enum StoreError {
     Db(#[from] redb::Error),
     #[error("object {id} in the local store is corrupt: {detail}")]
     Corrupt { id: String, detail: String },
+    #[error(
+        "the repository database at {path} has store format {found}; this pail reads format {STORE_FORMAT}"
+    )]
+    NewerFormat { path: PathBuf, found: String },
 }
 
 impl From<redb::TransactionError> for StoreError {
@@ -101,7 +105,20 @@ impl Store {
                 .set_cache_size(32 * 1024 * 1024)
                 .create(path);
             match result {
-                Ok(db) => return Ok(Store { db }),
+                Ok(db) => {
+                    let store = Store { db };
+                    // A store written by a newer pail may use tables or encodings this one
+                    // does not know: refuse it before reading or writing anything.
+                    match store.read()?.meta("format")? {
+                        Some(found) if found != STORE_FORMAT => {
+                            return Err(StoreError::NewerFormat {
+                                path: path.to_path_buf(),
+                                found,
+                            });
+                        }
+                        _ => return Ok(store),
+                    }
+                }
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                     let waited = started.elapsed();
                     if waited >= wait.timeout {

@@ -603,6 +603,54 @@ fn a_held_repository_makes_commands_wait_then_give_up_clearly() {
 }
 
 #[test]
+fn a_repository_from_a_newer_pail_is_refused_untouched() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    let db_path = pail.work.join(".pail/pail.redb");
+    let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+    let objects: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("objects");
+    {
+        let db = redb::Database::open(&db_path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(meta).unwrap().insert("format", "2").unwrap();
+        txn.commit().unwrap();
+    }
+    write_file(&pail.work.join("photos/a.jpg"), b"a");
+    for args in [
+        &["ls"][..],
+        &["commit", "photos", "photos"][..],
+        &["init"][..],
+    ] {
+        let out = pail.fails(1, args);
+        assert!(
+            out.stderr
+                .contains("has store format 2; this pail reads format 1"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("hint: use the newer pail"),
+            "{}",
+            out.stderr
+        );
+    }
+    // Nothing was written: the format stays and no object was stored.
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let db = redb::Database::open(&db_path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let format = txn
+        .open_table(meta)
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_string();
+    assert_eq!(format, "2");
+    assert_eq!(txn.open_table(objects).unwrap().len().unwrap(), 0);
+}
+
+#[test]
 fn a_localized_change_rewrites_few_leaves() {
     let pail = Pail::new();
     pail.ok(&["init"]);
