@@ -242,10 +242,6 @@ fn prepare_parent(root: &Path, rel: &Path) -> Result<PathBuf, String> {
     Ok(target)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The stores the rows name, built once per source.
 struct Stores {
     options: Vec<(String, String)>,
@@ -438,7 +434,7 @@ fn verify(file: &FileRef, size: u64, hash: Option<blake3::Hash>) -> Result<u64, 
         return Err(format!("expected {expected} bytes, found {size}"));
     }
     if let (Some(expected), Some(hash)) = (&file.blake3, hash) {
-        let found = hex(hash.as_bytes());
+        let found = hash.to_hex().to_string();
         if *expected != found {
             return Err(format!("expected blake3 {expected}, found {found}"));
         }
@@ -694,7 +690,7 @@ async fn checkout_one(
                 && file.blake3.as_ref().is_some_and(|expected| {
                     let mut hasher = blake3::Hasher::new();
                     hasher.update_mmap(&target).is_ok()
-                        && hex(hasher.finalize().as_bytes()) == *expected
+                        && hasher.finalize().to_hex().as_str() == expected.as_str()
                 });
             if !same {
                 return Err(problem(

@@ -516,20 +516,27 @@ impl Repo {
         for event in receiver.iter() {
             match event {
                 ListEvent::Files(files) => {
-                    // The summary sees the rows as a reader will (`batch_to_rows`), in
-                    // listing order, which is key order.
-                    let batch = crate::rows::leaf::files_batch(&base, &files);
-                    match schema::batch_to_rows(&schema, &batch) {
-                        Ok(rows) => {
-                            for row in &rows {
-                                stats.observe(row);
-                                stats.example(row);
+                    // Examples are the first rows in listing order, which is key order,
+                    // as a reader will see them (`batch_to_rows`).
+                    if stats.wants_examples() {
+                        let head = &files[..files.len().min(crate::summary::EXAMPLE_ROWS)];
+                        let batch = crate::rows::leaf::files_batch(&base, head);
+                        match schema::batch_to_rows(&schema, &batch) {
+                            Ok(rows) => {
+                                for row in &rows {
+                                    if !stats.example(row) {
+                                        break;
+                                    }
+                                }
+                            }
+                            Err(err) => {
+                                result = Err(err.into());
+                                break;
                             }
                         }
-                        Err(err) => {
-                            result = Err(err.into());
-                            break;
-                        }
+                    }
+                    for file in &files {
+                        stats.observe_listed(&base, file);
                     }
                     for file in files {
                         n_files += 1;

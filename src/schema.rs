@@ -459,7 +459,7 @@ fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Always six fractional digits, so the normalized text is unique and sorts like the instant.
-fn format_datetime(datetime: &DateTime<Utc>) -> String {
+pub(crate) fn format_datetime(datetime: &DateTime<Utc>) -> String {
     datetime.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::listing::FileEntry;
 use crate::object::{CodecError, CommitId, Input, Kind, ObjectId, decode, encode};
 use crate::schema::{Field, Schema, Type, file_fields};
 
@@ -293,6 +294,12 @@ impl ValueStats {
             (_, Value::String(s)) => (Some(Scalar::Text(s.clone())), s.clone()),
             (_, other) => (None, other.to_string()),
         };
+        self.observe_text(scalar, text);
+    }
+
+    /// Counts one non-null value: its place in the order (None where order means
+    /// nothing) and its text, which distinct counts and top values go by.
+    fn observe_text(&mut self, scalar: Option<Scalar>, text: String) {
         if let Some(scalar) = scalar {
             if self.min.as_ref().is_none_or(|min| less(&scalar, min)) {
                 self.min = Some(scalar.clone());
@@ -394,11 +401,37 @@ struct FileState {
     sizes: SizeStats,
 }
 
+impl FileState {
+    fn observe(&mut self, source: &str, path: &str, size: Option<u64>) {
+        self.n_files += 1;
+        count_capped(&mut self.sources, source);
+        count_capped(&mut self.extensions, &extension(path));
+        match size {
+            Some(size) => {
+                let sizes = &mut self.sizes;
+                sizes.min = Some(sizes.min.map_or(size, |min| min.min(size)));
+                sizes.max = Some(sizes.max.map_or(size, |max| max.max(size)));
+                sizes.total += size;
+                let bucket = SIZE_BUCKETS
+                    .iter()
+                    .position(|bound| size <= *bound)
+                    .unwrap_or(SIZE_BUCKETS.len());
+                sizes.buckets[bucket] += 1;
+            }
+            None => self.sizes.unknown += 1,
+        }
+    }
+}
+
 fn count_capped(map: &mut Option<BTreeMap<String, u64>>, key: &str) {
     if let Some(counts) = map {
-        *counts.entry(key.to_string()).or_insert(0) += 1;
-        if counts.len() > FILE_VALUE_CAP {
-            *map = None;
+        if let Some(count) = counts.get_mut(key) {
+            *count += 1;
+        } else {
+            counts.insert(key.to_string(), 1);
+            if counts.len() > FILE_VALUE_CAP {
+                *map = None;
+            }
         }
     }
 }
@@ -522,25 +555,50 @@ impl SummaryBuilder {
             let Some(path) = file.get("path").and_then(Value::as_str) else {
                 continue;
             };
-            state.n_files += 1;
             let source = file.get("source").and_then(Value::as_str).unwrap_or("");
-            count_capped(&mut state.sources, source);
-            count_capped(&mut state.extensions, &extension(path));
-            match file.get("size").and_then(Value::as_u64) {
-                Some(size) => {
-                    let sizes = &mut state.sizes;
-                    sizes.min = Some(sizes.min.map_or(size, |min| min.min(size)));
-                    sizes.max = Some(sizes.max.map_or(size, |max| max.max(size)));
-                    sizes.total += size;
-                    let bucket = SIZE_BUCKETS
-                        .iter()
-                        .position(|bound| size <= *bound)
-                        .unwrap_or(SIZE_BUCKETS.len());
-                    sizes.buckets[bucket] += 1;
-                }
-                None => state.sizes.unknown += 1,
-            }
+            state.observe(source, path, file.get("size").and_then(Value::as_u64));
         }
+    }
+
+    /// Counts one listed file exactly as `observe` counts the row `{"file": {…}}` that a
+    /// listing stores for it, without building that row: a listing commit sees every file
+    /// of a bucket, and the JSON detour cost more than listing them. Only for a builder
+    /// made from `Schema::listing()`.
+    pub fn observe_listed(&mut self, source: &str, file: &FileEntry) {
+        self.n_rows += 1;
+        let [
+            source_c,
+            path_c,
+            size_c,
+            etag_c,
+            version_c,
+            modified_c,
+            blake3_c,
+        ] = &mut self.columns[..]
+        else {
+            panic!("observe_listed needs a builder of the listing schema");
+        };
+        let text = |state: &mut ColumnState, value: Option<&str>| match value {
+            Some(value) => state
+                .values
+                .observe_text(Some(Scalar::Text(value.to_string())), value.to_string()),
+            None => state.n_nulls += 1,
+        };
+        text(source_c, Some(source));
+        text(path_c, Some(&file.path));
+        let size = file.size as i64;
+        size_c
+            .values
+            .observe_text(Some(Scalar::Int(size)), size.to_string());
+        text(etag_c, Some(&file.etag));
+        text(version_c, file.version.as_deref());
+        // A time chrono cannot represent has no text; the row's reader fails on it too.
+        let modified = chrono::DateTime::from_timestamp_micros(file.last_modified)
+            .map(|datetime| crate::schema::format_datetime(&datetime));
+        text(modified_c, modified.as_deref());
+        let hash = file.blake3.as_ref().map(crate::rows::leaf::hex);
+        text(blake3_c, hash.as_deref());
+        self.files[0].observe(source, &file.path, Some(file.size));
     }
 
     /// Offers a row as an example; rows must be offered in key order. Returns whether more
@@ -1168,6 +1226,46 @@ mod tests {
     use super::*;
     use crate::schema::SCHEMA_FORMAT;
     use serde_json::json;
+
+    /// The listing fast path must give the very statistics (hence summary bytes and
+    /// commit ids) that observing the rows a reader sees gives.
+    #[test]
+    fn listed_files_count_as_their_rows_do() {
+        let schema = Schema::listing();
+        let source = "s3://bucket/prefix";
+        let files: Vec<FileEntry> = (0..300u64)
+            .map(|i| FileEntry {
+                path: match i % 4 {
+                    0 => format!("d{}/f{i}.JPG", i % 7),
+                    1 => format!("noext{i}"),
+                    2 => format!(".hidden{i}"),
+                    _ => format!("a/b/ünï{i}.tar.gz"),
+                },
+                size: [0, 1024, 1025, 70_000, 5 << 30][(i % 5) as usize] + i,
+                etag: format!("\"etag-{}\"", i % 50),
+                version: (i % 3 == 0).then(|| format!("v{}", i % 2)),
+                last_modified: -1_000_000 + (i as i64) * 1_234_567_891,
+                blake3: (i % 2 == 0).then(|| *blake3::hash(&i.to_le_bytes()).as_bytes()),
+            })
+            .collect();
+        let mut by_rows = SummaryBuilder::new(&schema);
+        let batch = crate::rows::leaf::files_batch(source, &files);
+        for row in crate::schema::batch_to_rows(&schema, &batch).unwrap() {
+            by_rows.observe(&row);
+        }
+        let mut listed = SummaryBuilder::new(&schema);
+        for file in &files {
+            listed.observe_listed(source, file);
+        }
+        let (by_rows, listed) = (by_rows.finish(), listed.finish());
+        assert_eq!(listed, by_rows);
+        // The sample reaches the caps and both kinds of null.
+        let column = |name: &str| listed.columns.iter().find(|c| c.column == name).unwrap();
+        assert_eq!(column("file.version").n_nulls, 200);
+        assert_eq!(column("file.blake3").n_nulls, 150);
+        assert!(!column("file.path").distinct_exact);
+        assert_eq!(column("file.etag").top.len(), TOP_VALUES);
+    }
 
     fn field(name: &str, ty: Type) -> Field {
         Field {

@@ -69,12 +69,9 @@ pub fn decode(id: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>, LeafError> {
         .map_err(|err| decode_err(err.to_string()))
 }
 
-fn hex(bytes: &[u8; 32]) -> String {
-    let mut text = String::with_capacity(64);
-    for byte in bytes {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
+/// A BLAKE3 digest as rows store it: 64 lowercase hex digits.
+pub(crate) fn hex(bytes: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*bytes).to_hex().to_string()
 }
 
 /// The batch of a storage listing: one `file` column.
