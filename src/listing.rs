@@ -561,36 +561,67 @@ async fn list_store(
             blake3: None,
         });
         if batch.len() >= BATCH {
-            let files = std::mem::take(&mut batch);
-            let files = if versions {
-                head_versions(store, files, url).await?
-            } else {
-                files
-            };
-            let files = if hash {
-                hash_store(store, files, url).await?
-            } else {
-                files
-            };
+            let files = complete(store, std::mem::take(&mut batch), url, hash, versions).await?;
             if sender.send(ListEvent::Files(files)).is_err() {
                 return Ok(());
             }
         }
     }
     if !batch.is_empty() {
-        let batch = if versions {
-            head_versions(store, batch, url).await?
-        } else {
-            batch
-        };
-        let files = if hash {
-            hash_store(store, batch, url).await?
-        } else {
-            batch
-        };
+        let files = complete(store, batch, url, hash, versions).await?;
         let _ = sender.send(ListEvent::Files(files));
     }
     Ok(())
+}
+
+/// Adds what the listing itself does not say: version ids (`versions`), then BLAKE3
+/// digests (`hash`).
+async fn complete(
+    store: &Arc<dyn ObjectStore>,
+    mut files: Vec<FileEntry>,
+    url: &str,
+    hash: bool,
+    versions: bool,
+) -> Result<Vec<FileEntry>, ListError> {
+    if versions {
+        files = head_versions(store, files, url).await?;
+    }
+    if hash {
+        files = hash_store(store, files, url).await?;
+    }
+    Ok(files)
+}
+
+/// Runs `step` on every entry with its store location, 32 at a time, keeping their order.
+/// A store error names the entry.
+async fn per_entry<F, Fut>(
+    files: Vec<FileEntry>,
+    url: &str,
+    step: F,
+) -> Result<Vec<FileEntry>, ListError>
+where
+    F: Fn(FileEntry, object_store::path::Path) -> Fut,
+    Fut: std::future::Future<Output = Result<FileEntry, object_store::Error>>,
+{
+    let step = &step;
+    let results: Vec<Result<FileEntry, ListError>> = futures::stream::iter(files)
+        .map(|entry| async move {
+            let path = entry.path.clone();
+            let located =
+                object_store::path::Path::parse(&entry.path).map_err(object_store::Error::from);
+            let result = match located {
+                Ok(location) => step(entry, location).await,
+                Err(err) => Err(err),
+            };
+            result.map_err(|source| ListError::Store {
+                url: format!("{url} ({path})"),
+                source,
+            })
+        })
+        .buffered(32)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 /// Asks the store for each object's current version id (a HEAD each, in parallel).
@@ -600,62 +631,38 @@ async fn head_versions(
     url: &str,
 ) -> Result<Vec<FileEntry>, ListError> {
     use object_store::ObjectStoreExt;
-    let results: Vec<Result<FileEntry, ListError>> = futures::stream::iter(files)
-        .map(|mut entry| async move {
-            let store_err = |source: object_store::Error| ListError::Store {
-                url: format!("{url} ({})", entry.path),
-                source,
-            };
-            let location = object_store::path::Path::parse(&entry.path)
-                .map_err(|err| store_err(err.into()))?;
-            let meta = store.head(&location).await.map_err(store_err)?;
-            // The etag must be the one the version has; an object rewritten between the
-            // listing and the HEAD takes the HEAD's view of both.
-            if let Some(etag) = meta.e_tag {
-                entry.etag = etag;
-            }
-            entry.size = meta.size;
-            entry.last_modified = meta.last_modified.timestamp_micros();
-            entry.version = meta.version;
-            Ok(entry)
-        })
-        .buffered(32)
-        .collect()
-        .await;
-    results.into_iter().collect()
+    per_entry(files, url, |mut entry, location| async move {
+        let meta = store.head(&location).await?;
+        // The etag must be the one the version has; an object rewritten between the
+        // listing and the HEAD takes the HEAD's view of both.
+        if let Some(etag) = meta.e_tag {
+            entry.etag = etag;
+        }
+        entry.size = meta.size;
+        entry.last_modified = meta.last_modified.timestamp_micros();
+        entry.version = meta.version;
+        Ok(entry)
+    })
+    .await
 }
 
+/// Reads every object and records its BLAKE3 digest.
 async fn hash_store(
     store: &Arc<dyn ObjectStore>,
     files: Vec<FileEntry>,
     url: &str,
 ) -> Result<Vec<FileEntry>, ListError> {
     use object_store::ObjectStoreExt;
-    let results: Vec<Result<FileEntry, ListError>> = futures::stream::iter(files)
-        .map(|mut entry| async move {
-            let store_err = |source: object_store::Error| ListError::Store {
-                url: format!("{url} ({})", entry.path),
-                source,
-            };
-            let location = object_store::path::Path::parse(&entry.path)
-                .map_err(|err| store_err(err.into()))?;
-            let result = store.get(&location).await.map_err(store_err)?;
-            let mut stream = result.into_stream();
-            let mut hasher = blake3::Hasher::new();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|source| ListError::Store {
-                    url: format!("{url} ({})", entry.path),
-                    source,
-                })?;
-                hasher.update(&chunk);
-            }
-            entry.blake3 = Some(*hasher.finalize().as_bytes());
-            Ok(entry)
-        })
-        .buffered(32)
-        .collect()
-        .await;
-    results.into_iter().collect()
+    per_entry(files, url, |mut entry, location| async move {
+        let mut stream = store.get(&location).await?.into_stream();
+        let mut hasher = blake3::Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        entry.blake3 = Some(*hasher.finalize().as_bytes());
+        Ok(entry)
+    })
+    .await
 }
 
 #[cfg(test)]
