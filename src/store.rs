@@ -53,26 +53,22 @@ pub enum StoreError {
     NewerFormat { path: PathBuf, found: String },
 }
 
-impl From<redb::TransactionError> for StoreError {
-    fn from(err: redb::TransactionError) -> Self {
-        StoreError::Db(err.into())
-    }
+/// redb's specific errors all become `StoreError::Db`.
+macro_rules! db_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for StoreError {
+            fn from(err: $error) -> Self {
+                StoreError::Db(err.into())
+            }
+        }
+    )*};
 }
-impl From<redb::TableError> for StoreError {
-    fn from(err: redb::TableError) -> Self {
-        StoreError::Db(err.into())
-    }
-}
-impl From<redb::StorageError> for StoreError {
-    fn from(err: redb::StorageError) -> Self {
-        StoreError::Db(err.into())
-    }
-}
-impl From<redb::CommitError> for StoreError {
-    fn from(err: redb::CommitError) -> Self {
-        StoreError::Db(err.into())
-    }
-}
+db_errors!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 /// How long to wait for another process to release the database, and whom to tell.
 pub struct WaitPolicy<'a> {
@@ -206,15 +202,23 @@ fn hex_prefix_range(prefix: &str) -> (Vec<u8>, Option<Vec<u8>>) {
     }
 }
 
+/// Opens a table, or returns `Ok($missing)` from the calling method when the table has
+/// not been created yet (a store that never held that kind of entry).
+macro_rules! open_or {
+    ($txn:expr, $table:expr, $missing:expr) => {
+        match $txn.open_table($table) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok($missing),
+            Err(err) => return Err(StoreError::from(err).into()),
+        }
+    };
+}
+
 macro_rules! read_methods {
     () => {
         /// An object's kind and bytes, if present.
         pub fn object(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>, StoreError> {
-            let table = match self.txn.open_table(OBJECTS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, OBJECTS, None);
             match table.get(id.0.as_slice())? {
                 Some(guard) => Ok(Some(split_object(id, guard.value())?)),
                 None => Ok(None),
@@ -222,11 +226,7 @@ macro_rules! read_methods {
         }
 
         pub fn has_object(&self, id: &ObjectId) -> Result<bool, StoreError> {
-            let table = match self.txn.open_table(OBJECTS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, OBJECTS, false);
             Ok(table.get(id.0.as_slice())?.is_some())
         }
 
@@ -235,11 +235,7 @@ macro_rules! read_methods {
             &self,
             prefix: &str,
         ) -> Result<Vec<(ObjectId, Kind)>, StoreError> {
-            let table = match self.txn.open_table(OBJECTS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, OBJECTS, Vec::new());
             let (low, high) = hex_prefix_range(prefix);
             let mut found = Vec::new();
             let iter = match &high {
@@ -259,11 +255,7 @@ macro_rules! read_methods {
         }
 
         pub fn get_ref(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
-            let table = match self.txn.open_table(REFS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, REFS, None);
             match table.get(name)? {
                 Some(guard) => Ok(Some(ObjectId::from_slice(guard.value()).ok_or_else(
                     || StoreError::Corrupt {
@@ -277,11 +269,7 @@ macro_rules! read_methods {
 
         /// Refs whose name starts with `prefix`, in name order.
         pub fn refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
-            let table = match self.txn.open_table(REFS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, REFS, Vec::new());
             let mut found = Vec::new();
             for entry in table.range(prefix..)? {
                 let (key, value) = entry?;
@@ -300,11 +288,7 @@ macro_rules! read_methods {
         }
 
         pub fn remotes(&self) -> Result<Vec<(String, String)>, StoreError> {
-            let table = match self.txn.open_table(REMOTES) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, REMOTES, Vec::new());
             let mut found = Vec::new();
             for entry in table.iter()? {
                 let (key, value) = entry?;
@@ -315,11 +299,7 @@ macro_rules! read_methods {
 
         /// Whether an object is known to be on a remote.
         pub fn remote_has(&self, remote: &str, id: &ObjectId) -> Result<bool, StoreError> {
-            let table = match self.txn.open_table(REMOTE_OBJECTS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, REMOTE_OBJECTS, false);
             Ok(table
                 .get(remote_object_key(remote, id).as_slice())?
                 .is_some())
@@ -331,11 +311,7 @@ macro_rules! read_methods {
             remote: &str,
             name: &str,
         ) -> Result<Option<(ObjectId, String)>, StoreError> {
-            let table = match self.txn.open_table(REMOTE_REFS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, REMOTE_REFS, None);
             let key = format!("{remote}\n{name}");
             Ok(table.get(key.as_str())?.and_then(|guard| {
                 let bytes = guard.value();
@@ -346,11 +322,7 @@ macro_rules! read_methods {
 
         /// Unfinished map runs: job id and description.
         pub fn jobs(&self) -> Result<Vec<(ObjectId, Vec<u8>)>, StoreError> {
-            let table = match self.txn.open_table(JOBS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, JOBS, Vec::new());
             let mut found = Vec::new();
             for entry in table.iter()? {
                 let (key, value) = entry?;
@@ -377,11 +349,7 @@ macro_rules! read_methods {
             job: &ObjectId,
             mut each: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
         ) -> Result<(), E> {
-            let table = match self.txn.open_table(JOB_RESULTS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-                Err(err) => return Err(StoreError::from(err).into()),
-            };
+            let table = open_or!(self.txn, JOB_RESULTS, ());
             let range = table.range(job.0.as_slice()..).map_err(StoreError::from)?;
             for entry in range {
                 let (key, value) = entry.map_err(StoreError::from)?;
@@ -395,21 +363,13 @@ macro_rules! read_methods {
         }
 
         pub fn map_cache(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            let table = match self.txn.open_table(MAP_CACHE) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, MAP_CACHE, None);
             Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
         }
 
         /// Every cache entry's key, for sync with a remote.
         pub fn map_cache_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-            let table = match self.txn.open_table(MAP_CACHE) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, MAP_CACHE, Vec::new());
             let mut keys = Vec::new();
             for entry in table.iter()? {
                 let (key, _) = entry?;
@@ -423,11 +383,7 @@ macro_rules! read_methods {
             &self,
             mut each: impl FnMut(&[u8], &[u8]),
         ) -> Result<(), StoreError> {
-            let table = match self.txn.open_table(OBJECTS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, OBJECTS, ());
             for entry in table.iter()? {
                 let (key, value) = entry?;
                 each(key.value(), value.value());
@@ -436,11 +392,7 @@ macro_rules! read_methods {
         }
 
         pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-            let table = match self.txn.open_table(META) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            };
+            let table = open_or!(self.txn, META, None);
             Ok(table.get(key)?.map(|guard| guard.value().to_string()))
         }
     };
