@@ -56,6 +56,29 @@ pub enum ListError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not read the digests the previous version recorded: {detail}")]
+    Previous { detail: String },
+}
+
+/// The BLAKE3 digests an earlier version recorded. Asked once per listed entry, in listing
+/// order (which is key order); answers the recorded digest when the entry's size, etag,
+/// version and mtime are the recorded ones, so that only new or changed files are hashed
+/// and an unchanged file keeps its digest.
+pub trait KnownDigests: Send {
+    fn lookup(&mut self, entry: &FileEntry) -> Result<Option<[u8; 32]>, ListError>;
+}
+
+/// What a listing may reuse: none, or the digests of an earlier version.
+pub type Known = Option<Box<dyn KnownDigests>>;
+
+/// Gives each entry without a digest the one `known` recorded for it, if any.
+fn carry_digests(known: &mut Known, files: &mut [FileEntry]) -> Result<(), ListError> {
+    if let Some(known) = known {
+        for entry in files.iter_mut().filter(|entry| entry.blake3.is_none()) {
+            entry.blake3 = known.lookup(entry)?;
+        }
+    }
+    Ok(())
 }
 
 /// What a listing sends.
@@ -216,11 +239,18 @@ pub fn cloud_store(
 /// Lists `source` into `sender`, in ascending byte order of the path. Blocks until done
 /// or until the receiver hangs up. With `hash`, every entry also gets its BLAKE3.
 /// With `versions`, every object of a store source is asked (HEAD, in parallel) for its
-/// version id, which listings never report; local directories have none.
-pub fn list(source: &Source, hash: bool, versions: bool, sender: &SyncSender<ListEvent>) {
+/// version id, which listings never report; local directories have none. Digests `known`
+/// from an earlier version are carried over to unchanged entries (and not recomputed).
+pub fn list(
+    source: &Source,
+    hash: bool,
+    versions: bool,
+    mut known: Known,
+    sender: &SyncSender<ListEvent>,
+) {
     match source {
         Source::Local { root } => {
-            if let Err(err) = list_local(root, hash, sender) {
+            if let Err(err) = list_local(root, hash, &mut known, sender) {
                 let _ = sender.send(ListEvent::Fatal(err));
             }
         }
@@ -231,9 +261,9 @@ pub fn list(source: &Source, hash: bool, versions: bool, sender: &SyncSender<Lis
                 .build()
                 .expect("a tokio runtime can be built");
             let url = source.listed_uri();
-            if let Err(err) =
-                runtime.block_on(list_store(store, prefix, &url, hash, versions, sender))
-            {
+            if let Err(err) = runtime.block_on(list_store(
+                store, prefix, &url, hash, versions, &mut known, sender,
+            )) {
                 let _ = sender.send(ListEvent::Fatal(err));
             }
         }
@@ -403,7 +433,12 @@ struct Frame {
     entries: std::vec::IntoIter<DirEntryInfo>,
 }
 
-fn list_local(root: &Path, hash: bool, sender: &SyncSender<ListEvent>) -> Result<(), ListError> {
+fn list_local(
+    root: &Path,
+    hash: bool,
+    known: &mut Known,
+    sender: &SyncSender<ListEvent>,
+) -> Result<(), ListError> {
     let root_meta = std::fs::metadata(root).map_err(|_| ListError::NotADirectory {
         path: root.to_path_buf(),
     })?;
@@ -436,7 +471,8 @@ fn list_local(root: &Path, hash: bool, sender: &SyncSender<ListEvent>) -> Result
                     last_modified: mtime_micros(&meta),
                     blake3: None,
                 });
-                if batch.len() >= BATCH && !send_local_batch(root, &mut batch, hash, sender)? {
+                if batch.len() >= BATCH && !send_local_batch(root, &mut batch, hash, known, sender)?
+                {
                     return Ok(());
                 }
             }
@@ -463,20 +499,23 @@ fn list_local(root: &Path, hash: bool, sender: &SyncSender<ListEvent>) -> Result
             }
         }
     }
-    send_local_batch(root, &mut batch, hash, sender)?;
+    send_local_batch(root, &mut batch, hash, known, sender)?;
     Ok(())
 }
 
-/// Sends a batch, hashing it first when asked; false when the receiver hung up.
+/// Sends a batch, with the digests known for it and hashing the rest first when asked;
+/// false when the receiver hung up.
 fn send_local_batch(
     root: &Path,
     batch: &mut Vec<FileEntry>,
     hash: bool,
+    known: &mut Known,
     sender: &SyncSender<ListEvent>,
 ) -> Result<bool, ListError> {
     if batch.is_empty() {
         return Ok(true);
     }
+    carry_digests(known, batch)?;
     if hash {
         hash_local(root, batch)?;
     }
@@ -484,7 +523,8 @@ fn send_local_batch(
     Ok(sender.send(ListEvent::Files(files)).is_ok())
 }
 
-/// Hashes files in parallel: a few threads, since small files are bound by I/O latency.
+/// Hashes the files without a digest in parallel: a few threads, since small files are
+/// bound by I/O latency.
 fn hash_local(root: &Path, batch: &mut [FileEntry]) -> Result<(), ListError> {
     let n_threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -497,7 +537,7 @@ fn hash_local(root: &Path, batch: &mut [FileEntry]) -> Result<(), ListError> {
             .chunks_mut(chunk)
             .map(|part| {
                 scope.spawn(move || -> Result<(), ListError> {
-                    for entry in part.iter_mut() {
+                    for entry in part.iter_mut().filter(|entry| entry.blake3.is_none()) {
                         let mut hasher = blake3::Hasher::new();
                         hasher
                             .update_mmap(root.join(&entry.path))
@@ -524,6 +564,7 @@ async fn list_store(
     url: &str,
     hash: bool,
     versions: bool,
+    known: &mut Known,
     sender: &SyncSender<ListEvent>,
 ) -> Result<(), ListError> {
     let store_err = |source: object_store::Error| ListError::Store {
@@ -561,31 +602,41 @@ async fn list_store(
             blake3: None,
         });
         if batch.len() >= BATCH {
-            let files = complete(store, std::mem::take(&mut batch), url, hash, versions).await?;
+            let files = complete(
+                store,
+                std::mem::take(&mut batch),
+                url,
+                hash,
+                versions,
+                known,
+            )
+            .await?;
             if sender.send(ListEvent::Files(files)).is_err() {
                 return Ok(());
             }
         }
     }
     if !batch.is_empty() {
-        let files = complete(store, batch, url, hash, versions).await?;
+        let files = complete(store, batch, url, hash, versions, known).await?;
         let _ = sender.send(ListEvent::Files(files));
     }
     Ok(())
 }
 
-/// Adds what the listing itself does not say: version ids (`versions`), then BLAKE3
-/// digests (`hash`).
+/// Adds what the listing itself does not say: version ids (`versions`), the digests
+/// already known, then BLAKE3 digests of the rest (`hash`).
 async fn complete(
     store: &Arc<dyn ObjectStore>,
     mut files: Vec<FileEntry>,
     url: &str,
     hash: bool,
     versions: bool,
+    known: &mut Known,
 ) -> Result<Vec<FileEntry>, ListError> {
     if versions {
         files = head_versions(store, files, url).await?;
     }
+    carry_digests(known, &mut files)?;
     if hash {
         files = hash_store(store, files, url).await?;
     }
@@ -646,7 +697,7 @@ async fn head_versions(
     .await
 }
 
-/// Reads every object and records its BLAKE3 digest.
+/// Reads every object without a digest and records its BLAKE3 digest.
 async fn hash_store(
     store: &Arc<dyn ObjectStore>,
     files: Vec<FileEntry>,
@@ -654,6 +705,9 @@ async fn hash_store(
 ) -> Result<Vec<FileEntry>, ListError> {
     use object_store::ObjectStoreExt;
     per_entry(files, url, |mut entry, location| async move {
+        if entry.blake3.is_some() {
+            return Ok(entry);
+        }
         let mut stream = store.get(&location).await?.into_stream();
         let mut hasher = blake3::Hasher::new();
         while let Some(chunk) = stream.next().await {
@@ -674,7 +728,7 @@ mod tests {
         let source = Source::Local {
             root: root.to_path_buf(),
         };
-        let handle = std::thread::spawn(move || list(&source, true, false, &sender));
+        let handle = std::thread::spawn(move || list(&source, true, false, None, &sender));
         let mut files = Vec::new();
         let mut problems = Vec::new();
         for event in receiver {
@@ -735,6 +789,44 @@ mod tests {
         let hidden = &files[0];
         assert_eq!(hidden.size, 7);
         assert_eq!(hidden.blake3, Some(*blake3::hash(b".hidden").as_bytes()));
+    }
+
+    /// Known digests are used as they are and not recomputed; the rest are hashed.
+    #[test]
+    fn known_digests_are_carried_and_not_recomputed() {
+        struct Fake;
+        impl KnownDigests for Fake {
+            fn lookup(&mut self, entry: &FileEntry) -> Result<Option<[u8; 32]>, ListError> {
+                Ok((entry.path == "b.txt").then_some([7; 32]))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.txt", "b.txt", "c.txt"] {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        let source = Source::Local {
+            root: dir.path().to_path_buf(),
+        };
+        for hash in [true, false] {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+            let source = source.clone();
+            let handle = std::thread::spawn(move || {
+                list(&source, hash, false, Some(Box::new(Fake)), &sender)
+            });
+            let mut digests = Vec::new();
+            for event in receiver {
+                if let ListEvent::Files(files) = event {
+                    digests.extend(files.into_iter().map(|file| file.blake3));
+                }
+            }
+            handle.join().unwrap();
+            let computed = |name: &str| hash.then(|| *blake3::hash(name.as_bytes()).as_bytes());
+            assert_eq!(
+                digests,
+                [computed("a.txt"), Some([7; 32]), computed("c.txt")],
+                "hash = {hash}"
+            );
+        }
     }
 
     #[test]

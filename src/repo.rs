@@ -496,6 +496,7 @@ impl Repo {
         let reuse = self.reusable_leaves(name, &schema_id)?;
         let mut staging = Staging::new(&self.tmp_dir())?;
         let base = source.base_uri();
+        let known = self.known_digests(name, &schema_id, &base)?;
         let mut builder = TreeBuilder::new(
             FileEncoder {
                 source: base.clone(),
@@ -507,8 +508,9 @@ impl Repo {
         let mut stats = SummaryBuilder::new(&schema);
         let (sender, receiver) = std::sync::mpsc::sync_channel(4);
         let lister_source = source.clone();
-        let lister =
-            std::thread::spawn(move || listing::list(&lister_source, hash, versions, &sender));
+        let lister = std::thread::spawn(move || {
+            listing::list(&lister_source, hash, versions, known, &sender)
+        });
         let mut problems = Vec::new();
         let mut n_files = 0u64;
         let mut n_bytes = 0u64;
@@ -766,6 +768,42 @@ impl Repo {
             return Ok(Vec::new());
         }
         Ok(leaf_children(&reader, &commit.rows)?)
+    }
+
+    /// The digests the latest version of `name` recorded, for a listing of `base` to carry
+    /// over; None when it recorded none (its summary says so), so that a plain re-listing
+    /// reads no old rows. Rows of another source never match: the key holds the source.
+    fn known_digests(
+        &self,
+        name: &DatasetName,
+        schema_id: &ObjectId,
+        base: &str,
+    ) -> Result<listing::Known, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        let Some((_, id)) = latest_version(&reader, name)? else {
+            return Ok(None);
+        };
+        let commit = read_commit(&reader, &id)?;
+        if commit.schema != *schema_id {
+            return Ok(None);
+        }
+        if let Some(summary_id) = commit.summary {
+            let summary = Summary::decode(&read_object(&reader, &summary_id, Kind::Summary)?)?;
+            let hashed = summary
+                .columns
+                .iter()
+                .any(|column| column.column == "file.blake3" && column.n_nulls < summary.n_rows);
+            if !hashed {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Box::new(PreviousDigests {
+            repo: self.clone(),
+            base: base.to_string(),
+            leaves: leaf_children(&reader, &commit.rows)?.into(),
+            rows: std::collections::VecDeque::new(),
+        })))
     }
 
     fn resolve_inputs(&self, inputs: &[DatasetRef]) -> Result<Vec<Input>, RepoError> {
@@ -1495,6 +1533,86 @@ fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
         .into());
     }
     Ok(schema)
+}
+
+/// `listing::KnownDigests` over the rows of an earlier version: leaves are read a group at
+/// a time (the database is open only while a group is read), and leaves whose key range
+/// the listing passes by are never read.
+struct PreviousDigests {
+    repo: Repo,
+    base: String,
+    /// Leaves not read yet, in key order.
+    leaves: std::collections::VecDeque<Child>,
+    /// Rows read and not yet passed by the listing: key and file.
+    rows: std::collections::VecDeque<(Vec<u8>, FileEntry)>,
+}
+
+/// Leaves read per opening of the database.
+const PREVIOUS_LEAVES_PER_READ: usize = 16;
+
+impl PreviousDigests {
+    /// Reads the next group of leaves that can hold `key`, if any.
+    fn read_towards(&mut self, key: &[u8]) -> Result<(), RepoError> {
+        while self
+            .leaves
+            .front()
+            .is_some_and(|leaf| leaf.last_key.as_slice() < key)
+        {
+            self.leaves.pop_front();
+        }
+        if self
+            .leaves
+            .front()
+            .is_none_or(|leaf| leaf.first_key.as_slice() > key)
+        {
+            return Ok(());
+        }
+        let store = self.repo.store()?;
+        let reader = store.read()?;
+        for _ in 0..PREVIOUS_LEAVES_PER_READ {
+            let Some(leaf) = self.leaves.pop_front() else {
+                break;
+            };
+            for batch in read_leaf(&reader, &leaf.id)? {
+                let files = crate::rows::leaf::files_from_batch(&batch).map_err(TreeError::from)?;
+                for (source, file) in files {
+                    self.rows
+                        .push_back((key::file_key(&source, &file.path), file));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl listing::KnownDigests for PreviousDigests {
+    fn lookup(&mut self, entry: &FileEntry) -> Result<Option<[u8; 32]>, ListError> {
+        let key = key::file_key(&self.base, &entry.path);
+        loop {
+            while self
+                .rows
+                .front()
+                .is_some_and(|(row_key, _)| row_key.as_slice() < key.as_slice())
+            {
+                self.rows.pop_front();
+            }
+            if let Some((row_key, old)) = self.rows.front() {
+                let same = *row_key == key
+                    && old.size == entry.size
+                    && old.etag == entry.etag
+                    && old.version == entry.version
+                    && old.last_modified == entry.last_modified;
+                return Ok(if same { old.blake3 } else { None });
+            }
+            let before = self.leaves.len();
+            self.read_towards(&key).map_err(|err| ListError::Previous {
+                detail: err.to_string(),
+            })?;
+            if self.rows.is_empty() && self.leaves.len() == before {
+                return Ok(None);
+            }
+        }
+    }
 }
 
 fn read_commit(reader: &Reader, id: &CommitId) -> Result<Commit, RepoError> {

@@ -198,6 +198,65 @@ fn diff_reports_schema_changes_and_changed_columns_of_records() {
     assert!(out.stderr.contains("row keys differ"), "{}", out.stderr);
 }
 
+/// Digests recorded with --hash stay with the files that did not change: a plain
+/// re-commit keeps them (and reuses the unchanged leaves), and a re-commit with --hash
+/// hashes only what is new or changed.
+#[test]
+fn recorded_digests_carry_over_to_unchanged_files() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    let photos = pail.work.join("photos");
+    make_tree(&photos, 100);
+    pail.ok(&["commit", "photos", "./photos", "--hash"]);
+    apply_delta(&photos);
+
+    let stat = pail.json(&["status", "photos", "--stat", "--json"]);
+    assert_eq!(
+        (&stat["added"], &stat["removed"], &stat["modified"]),
+        (&json!(20), &json!(5), &json!(10))
+    );
+    pail.ok(&["commit", "photos", "./photos"]);
+    let stat = pail.json(&["diff", "photos@1.0.0", "photos@1.0.1", "--stat", "--json"]);
+    assert_eq!(
+        (&stat["added"], &stat["removed"], &stat["modified"]),
+        (&json!(20), &json!(5), &json!(10))
+    );
+    let rows = jsonl(&pail.ok(&["rows", "photos@1.0.1", "--json"]).stdout);
+    assert_eq!(rows.len(), 115);
+    for row in &rows {
+        let path = row["file"]["path"].as_str().unwrap();
+        let bytes = std::fs::read(photos.join(path)).unwrap();
+        let idx: usize = path[path.len() - 8..path.len() - 4].parse().unwrap_or(999);
+        if idx < 10 || path.starts_with("new/") {
+            assert!(row["file"]["blake3"].is_null(), "changed or new: {row}");
+        } else {
+            assert_eq!(
+                row["file"]["blake3"],
+                blake3::hash(&bytes).to_hex().to_string(),
+                "{row}"
+            );
+        }
+    }
+
+    // With --hash, the 30 rows without a digest get one: a new version, though not a
+    // change diff reports (a digest counts only where both sides recorded one).
+    let created = pail.json(&["commit", "photos", "./photos", "--hash", "--json"]);
+    assert_eq!(created["version"], "1.0.2");
+    let stat = pail.json(&["diff", "photos@1.0.1", "photos@1.0.2", "--stat", "--json"]);
+    assert_eq!(
+        (&stat["added"], &stat["removed"], &stat["modified"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    let rows = jsonl(&pail.ok(&["rows", "photos@1.0.2", "--json"]).stdout);
+    for row in &rows {
+        let bytes = std::fs::read(photos.join(row["file"]["path"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            row["file"]["blake3"],
+            blake3::hash(&bytes).to_hex().to_string()
+        );
+    }
+}
+
 #[test]
 fn status_reports_uncommitted_changes_and_writes_nothing() {
     let pail = Pail::new();

@@ -160,6 +160,27 @@ fn commit_an_s3_prefix_with_odd_names_and_hashes() {
     let second: Value = serde_json::from_str(rows.lines().nth(1).unwrap()).unwrap();
     assert_eq!(second["file"]["path"], "images/a.jpg");
     assert_eq!(second["file"]["size"], 15);
+    // The overwritten object lost its digest; the others kept theirs without --hash.
+    assert!(second["file"]["blake3"].is_null(), "{second}");
+    let rows = pail.ok(&["rows", "photos", "--json"]).stdout;
+    for line in rows.lines().filter(|line| !line.contains("images/a.jpg")) {
+        let row: Value = serde_json::from_str(line).unwrap();
+        let path = row["file"]["path"].as_str().unwrap();
+        assert_eq!(
+            row["file"]["blake3"],
+            blake3::hash(path.as_bytes()).to_hex().to_string()
+        );
+    }
+    let created = pail.json(&["commit", "photos", &source, "--hash", "--json"]);
+    assert_eq!(created["version"], "1.0.2");
+    let rows = pail
+        .ok(&["rows", "photos", "--json", "--limit", "2"])
+        .stdout;
+    let second: Value = serde_json::from_str(rows.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        second["file"]["blake3"],
+        blake3::hash(b"new bytes for a").to_hex().to_string()
+    );
 }
 
 #[test]

@@ -43,7 +43,9 @@ pub struct CommitArgs {
     /// Which part of the version to increment
     #[arg(long, value_enum)]
     pub bump: Option<BumpArg>,
-    /// Also record the BLAKE3 hash of every file (reads every byte)
+    /// Also record the BLAKE3 hash of every file (reads every new or changed file; a file
+    /// unchanged since the latest version keeps the hash it recorded, with or without
+    /// --hash)
     #[arg(long, conflicts_with = "from")]
     pub hash: bool,
     /// Also record each object's version id (a HEAD per object), so checkout can fetch

@@ -38,7 +38,7 @@ pub struct StatusArgs {
     pub name: String,
     /// Directory or URI to list (default: the source the latest version was listed from)
     pub source: Option<String>,
-    /// Also hash every file with BLAKE3 (reads every byte), as `commit --hash` does
+    /// Also hash every new or changed file with BLAKE3, as `commit --hash` does
     #[arg(long)]
     pub hash: bool,
     /// Print only the counts

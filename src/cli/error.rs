@@ -131,6 +131,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             ListError::Config { .. } => user("check the store's environment variables (e.g. AWS_ENDPOINT_URL, AWS_REGION)"),
             ListError::Store { .. } => (2, Some("check the bucket name, network and credentials".into())),
             ListError::Hash { .. } => (2, None),
+            ListError::Previous { .. } => (2, Some("run `pail fsck` to check the repository".into())),
         },
         RepoError::Schema(_) => user("fix the schema or the records, or pass --schema to declare the types"),
         RepoError::Sort(_) => (2, None),

@@ -112,6 +112,56 @@ pub fn files_batch(source: &str, files: &[FileEntry]) -> RecordBatch {
     .expect("the listing batch matches the listing schema")
 }
 
+/// The files a listing leaf's batch holds, each with its row's `source`: the inverse of
+/// `files_batch`.
+pub fn files_from_batch(batch: &RecordBatch) -> Result<Vec<(String, FileEntry)>, LeafError> {
+    let bad = |detail: String| LeafError::Decode {
+        id: "(a listing leaf)".into(),
+        detail,
+    };
+    let file = batch
+        .column_by_name("file")
+        .and_then(|column| column.as_struct_opt())
+        .ok_or_else(|| bad("no `file` struct column".into()))?;
+    let column = |name: &str| {
+        file.column_by_name(name)
+            .ok_or_else(|| bad(format!("no `file.{name}` column")))
+    };
+    let strings = |name: &str| {
+        column(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| bad(format!("`file.{name}` is not a string column")))
+    };
+    let (sources, paths, etags) = (strings("source")?, strings("path")?, strings("etag")?);
+    let (versions, hashes) = (strings("version")?, strings("blake3")?);
+    let sizes = column("size")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| bad("`file.size` is not an int64 column".into()))?;
+    let modified = column("last_modified")?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| bad("`file.last_modified` is not a timestamp column".into()))?;
+    (0..batch.num_rows())
+        .map(|row| {
+            let blake3 = if hashes.is_null(row) {
+                None
+            } else {
+                let hash = blake3::Hash::from_hex(hashes.value(row))
+                    .map_err(|err| bad(format!("`file.blake3` of row {row}: {err}")))?;
+                Some(*hash.as_bytes())
+            };
+            let entry = FileEntry {
+                path: paths.value(row).to_string(),
+                size: sizes.value(row) as u64,
+                etag: etags.value(row).to_string(),
+                version: (!versions.is_null(row)).then(|| versions.value(row).to_string()),
+                last_modified: modified.value(row),
+                blake3,
+            };
+            Ok((sources.value(row).to_string(), entry))
+        })
+        .collect()
+}
+
 /// Feeds a file entry's canonical bytes to a digest.
 pub fn digest_file(hasher: &mut blake3::Hasher, file: &FileEntry) {
     hasher.update(&(file.path.len() as u64).to_le_bytes());
