@@ -231,7 +231,7 @@ fn canonical_commit_id_is_pinned() {
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(
         created["id"].as_str().unwrap(),
-        "dc67048694fe2e8b8d5a21e62d0a8cea777dc129a6318d4ee9172d8814dcbe7e",
+        "bad5c95a3f5da4a282c3036a69264f0b581230b89b8d7d96782a93dab47df617",
         "the canonical commit id changed"
     );
 }

@@ -12,7 +12,7 @@ use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::listing::FileEntry;
@@ -32,9 +32,7 @@ const ROW_GROUP: usize = 64 * 1024;
 
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
-        ))
+        .set_compression(Compression::LZ4_RAW)
         .set_created_by("pail".to_string())
         .set_max_row_group_row_count(Some(ROW_GROUP))
         .build()
@@ -260,4 +258,53 @@ fn collect_stats(name: &str, array: &ArrayRef, stats: &mut Vec<ColumnStats>) {
         max,
         nulls,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> Vec<FileEntry> {
+        (0..3)
+            .map(|i| FileEntry {
+                path: format!("d/f{i}.jpg"),
+                size: 100 + i,
+                etag: format!("e{i}"),
+                version: (i == 1).then(|| "v1".to_string()),
+                last_modified: 1_700_000_000_000_000 + i as i64,
+                blake3: (i == 2).then(|| *blake3::hash(b"x").as_bytes()),
+            })
+            .collect()
+    }
+
+    /// Leaves written before the switch to LZ4_RAW are zstd: both must stay readable.
+    #[test]
+    fn leaves_of_either_codec_read_back() {
+        let batch = files_batch("s3://b", &files());
+        let zstd = {
+            let mut bytes = Vec::new();
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(
+                    parquet::basic::ZstdLevel::try_new(1).unwrap(),
+                ))
+                .build();
+            let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            bytes
+        };
+        for bytes in [encode_batch(&batch).unwrap(), zstd] {
+            let decoded = decode("leaf", bytes).unwrap();
+            assert_eq!(decoded, vec![batch.clone()]);
+            let back: Vec<FileEntry> = files_from_batch(&decoded[0])
+                .unwrap()
+                .into_iter()
+                .map(|(source, file)| {
+                    assert_eq!(source, "s3://b");
+                    file
+                })
+                .collect();
+            assert_eq!(back, files());
+        }
+    }
 }
