@@ -8,8 +8,10 @@
 //! (one short store transaction), leaves are pruned with the filters DataFusion pushes down
 //! (the key range of each leaf and the min/max of integer and datetime columns kept in its
 //! entry), and the rest are decoded with only the projected columns, a group of leaves per
-//! short store transaction, across `target_partitions` partitions. A `count(*)` reads no
-//! leaf at all: an empty projection is answered from the row counts in the entries.
+//! short store transaction, across `target_partitions` partitions. Simple comparisons with
+//! a literal are applied by the scan itself, which then decodes only the struct fields they
+//! read. A `count(*)` without such a filter reads no leaf at all: an empty projection is
+//! answered from the row counts in the entries.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,7 +20,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, RecordBatch, RecordBatchOptions,
+    StringArray, StructArray,
+};
+use datafusion::arrow::compute::kernels::cmp;
+use datafusion::arrow::compute::{
+    and_kleene, filter_record_batch, is_not_null, is_null, nullif, or_kleene,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
@@ -474,8 +481,19 @@ impl TableProvider for DatasetTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        // Filters only prune leaves; DataFusion still applies them to the rows.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // Every filter prunes leaves. Simple comparisons are also applied to the rows by
+        // the scan, which then decodes only the struct fields they read (`file.size`, not
+        // the whole `file`); DataFusion applies the others itself.
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if exact_filter(&self.schema, filter) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -509,13 +527,20 @@ impl TableProvider for DatasetTable {
             in_group += child.n_rows;
             groups.last_mut().expect("one group at least").push(child);
         }
+        let exact: Arc<Vec<Expr>> = Arc::new(
+            filters
+                .iter()
+                .filter(|filter| exact_filter(&self.schema, filter))
+                .cloned()
+                .collect(),
+        );
         let partitions: Vec<Arc<dyn PartitionStream>> = groups
             .into_iter()
             .map(|leaves| {
                 Arc::new(LeafPartition {
                     repo: self.repo.clone(),
                     schema: projected.clone(),
-                    projection: projection.cloned(),
+                    filters: exact.clone(),
                     leaves: Arc::new(leaves),
                     store_lock: self.store_lock.clone(),
                 }) as Arc<dyn PartitionStream>
@@ -532,11 +557,12 @@ impl TableProvider for DatasetTable {
     }
 }
 
-/// One partition of a scan: a run of leaves, decoded with the projection.
+/// One partition of a scan: a run of leaves, decoded with the projection and filtered
+/// by the filters the scan applies itself.
 struct LeafPartition {
     repo: Repo,
     schema: SchemaRef,
-    projection: Option<Vec<usize>>,
+    filters: Arc<Vec<Expr>>,
     leaves: Arc<Vec<Child>>,
     store_lock: Arc<Mutex<()>>,
 }
@@ -558,7 +584,7 @@ impl PartitionStream for LeafPartition {
         let reader = LeafReader {
             repo: self.repo.clone(),
             schema: self.schema.clone(),
-            projection: self.projection.clone(),
+            filters: self.filters.clone(),
             leaves: self.leaves.clone(),
             store_lock: self.store_lock.clone(),
             next_leaf: 0,
@@ -572,8 +598,9 @@ impl PartitionStream for LeafPartition {
 /// Reads leaves a group at a time (one store transaction each) and decodes them.
 struct LeafReader {
     repo: Repo,
+    /// The projected schema: what the scan outputs.
     schema: SchemaRef,
-    projection: Option<Vec<usize>>,
+    filters: Arc<Vec<Expr>>,
     leaves: Arc<Vec<Child>>,
     store_lock: Arc<Mutex<()>>,
     next_leaf: usize,
@@ -585,7 +612,7 @@ impl LeafReader {
         let end = (self.next_leaf + LEAVES_PER_READ).min(self.leaves.len());
         let group = &self.leaves[self.next_leaf..end];
         self.next_leaf = end;
-        if self.projection.as_ref().is_some_and(|p| p.is_empty()) {
+        if self.schema.fields().is_empty() && self.filters.is_empty() {
             // No column is needed (`count(*)`): the entries know the row counts.
             for child in group {
                 let options = RecordBatchOptions::new().with_row_count(Some(child.n_rows as usize));
@@ -621,22 +648,65 @@ impl LeafReader {
             };
             let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
                 .map_err(|err| decode_err(err.to_string()))?;
-            let builder = match &self.projection {
-                Some(indices) => {
-                    let mask = ProjectionMask::roots(builder.parquet_schema(), indices.clone());
-                    builder.with_projection(mask)
-                }
-                None => builder,
-            };
+            // The projected columns whole, and of the columns only filters read, just the
+            // Parquet columns they name.
+            let mut paths = std::collections::BTreeSet::new();
+            for filter in self.filters.iter() {
+                filter_paths(filter, &mut paths);
+            }
+            let wanted: Vec<usize> = builder
+                .parquet_schema()
+                .columns()
+                .iter()
+                .enumerate()
+                .filter(|(_, column)| {
+                    let parts = column.path().parts();
+                    self.schema.column_with_name(&parts[0]).is_some()
+                        || paths.contains(&parts.join("."))
+                })
+                .map(|(index, _)| index)
+                .collect();
+            let mask = ProjectionMask::leaves(builder.parquet_schema(), wanted);
             let reader = builder
+                .with_projection(mask)
                 .with_batch_size(8192)
                 .build()
                 .map_err(|err| decode_err(err.to_string()))?;
             for batch in reader {
                 let batch = batch.map_err(|err| decode_err(err.to_string()))?;
-                // Leaves carry their own field metadata; present the table's schema.
-                let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
-                self.ready.push_back(batch);
+                let mut batch = RecordBatch::try_new(
+                    batch.schema(),
+                    batch
+                        .columns()
+                        .iter()
+                        .map(mask_under_nulls)
+                        .collect::<Result<_, _>>()?,
+                )?;
+                if !self.filters.is_empty() {
+                    let mut keep = evaluate(&self.filters[0], &batch)?;
+                    for filter in &self.filters[1..] {
+                        keep = and_kleene(&keep, &evaluate(filter, &batch)?)?;
+                    }
+                    batch = filter_record_batch(&batch, &keep)?;
+                }
+                // Leaves carry their own field metadata; present the table's schema, and
+                // only the projected columns.
+                let columns = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|field| {
+                        batch.column_by_name(field.name()).cloned().ok_or_else(|| {
+                            decode_err(format!("no column `{}` in the leaf", field.name()))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                self.ready.push_back(RecordBatch::try_new_with_options(
+                    self.schema.clone(),
+                    columns,
+                    &options,
+                )?);
             }
         }
         Ok(())
@@ -826,6 +896,196 @@ fn may_match(child: &Child, key: &[String], expr: &Expr) -> bool {
         }
         _ => true,
     }
+}
+
+/// The array with every value under a null struct made null too. Parquet readers leave
+/// whatever they like in a null struct's children, and DataFusion's `get_field` reads the
+/// child as it is: without this, `meta.h` of a row whose `meta` is null shows a
+/// neighbour's value (and `WHERE meta.h > 3` counts it).
+fn mask_under_nulls(array: &ArrayRef) -> Result<ArrayRef, DataFusionError> {
+    match array.data_type() {
+        DataType::Struct(fields) => {
+            let parent = array.as_struct();
+            let masked = parent
+                .columns()
+                .iter()
+                .map(|child| {
+                    let child = mask_under_nulls(child)?;
+                    Ok(if parent.null_count() > 0 {
+                        nullif(&child, &is_null(parent)?)?
+                    } else {
+                        child
+                    })
+                })
+                .collect::<Result<Vec<_>, DataFusionError>>()?;
+            Ok(Arc::new(StructArray::try_new(
+                fields.clone(),
+                masked,
+                parent.nulls().cloned(),
+            )?))
+        }
+        DataType::List(field) => {
+            let list = array.as_list::<i32>();
+            Ok(Arc::new(ListArray::try_new(
+                field.clone(),
+                list.offsets().clone(),
+                mask_under_nulls(list.values())?,
+                list.nulls().cloned(),
+            )?))
+        }
+        _ => Ok(array.clone()),
+    }
+}
+
+// ---- filters the scan applies --------------------------------------------------------
+
+/// The type of a column or struct field by its dotted path.
+fn path_type(schema: &datafusion::arrow::datatypes::Schema, path: &str) -> Option<DataType> {
+    let mut parts = path.split('.');
+    let mut ty = schema
+        .field_with_name(parts.next()?)
+        .ok()?
+        .data_type()
+        .clone();
+    for part in parts {
+        let DataType::Struct(fields) = &ty else {
+            return None;
+        };
+        ty = fields
+            .iter()
+            .find(|field| field.name() == part)?
+            .data_type()
+            .clone();
+    }
+    Some(ty)
+}
+
+/// Whether the scan applies `expr` to the rows itself: comparisons of a column or struct
+/// field of a plain type with a literal of exactly that type, joined by AND and OR.
+/// Anything else (casts, functions, lists) is left to DataFusion.
+fn exact_filter(schema: &datafusion::arrow::datatypes::Schema, expr: &Expr) -> bool {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return false;
+    };
+    match op {
+        Operator::And | Operator::Or => exact_filter(schema, left) && exact_filter(schema, right),
+        Operator::Eq
+        | Operator::NotEq
+        | Operator::Lt
+        | Operator::LtEq
+        | Operator::Gt
+        | Operator::GtEq => {
+            let (column, value) = match (left.as_ref(), right.as_ref()) {
+                (column, Expr::Literal(value, _)) | (Expr::Literal(value, _), column) => {
+                    (column, value)
+                }
+                _ => return false,
+            };
+            let Some(ty) = column_path(column).and_then(|path| path_type(schema, &path)) else {
+                return false;
+            };
+            let plain = matches!(
+                ty,
+                DataType::Boolean
+                    | DataType::Int64
+                    | DataType::Float64
+                    | DataType::Utf8
+                    | DataType::Timestamp(_, _)
+            );
+            plain && !value.is_null() && value.data_type() == ty
+        }
+        _ => false,
+    }
+}
+
+/// The dotted paths an exact filter reads.
+fn filter_paths(expr: &Expr, paths: &mut std::collections::BTreeSet<String>) {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, right, .. }) => {
+            filter_paths(left, paths);
+            filter_paths(right, paths);
+        }
+        other => {
+            if let Some(path) = column_path(other) {
+                paths.insert(path);
+            }
+        }
+    }
+}
+
+/// Which rows of a decoded batch an exact filter keeps (null: not kept), as SQL has it: a
+/// field of a null struct is null.
+fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusionError> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return Err(DataFusionError::Internal(format!(
+            "not an exact filter: {expr}"
+        )));
+    };
+    match op {
+        Operator::And => {
+            return Ok(and_kleene(
+                &evaluate(left, batch)?,
+                &evaluate(right, batch)?,
+            )?);
+        }
+        Operator::Or => {
+            return Ok(or_kleene(
+                &evaluate(left, batch)?,
+                &evaluate(right, batch)?,
+            )?);
+        }
+        _ => {}
+    }
+    let (column, value, op) = match (left.as_ref(), right.as_ref()) {
+        (column, Expr::Literal(value, _)) => (column, value, *op),
+        (Expr::Literal(value, _), column) => (column, value, op.swap().unwrap_or(*op)),
+        _ => {
+            return Err(DataFusionError::Internal(format!(
+                "not an exact filter: {expr}"
+            )));
+        }
+    };
+    let path = column_path(column)
+        .ok_or_else(|| DataFusionError::Internal(format!("not an exact filter: {expr}")))?;
+    let mut parts = path.split('.');
+    let root = parts.next().unwrap_or_default();
+    let mut array = batch
+        .column_by_name(root)
+        .cloned()
+        .ok_or_else(|| DataFusionError::Internal(format!("`{root}` was not decoded")))?;
+    let mut parents_valid: Option<BooleanArray> = None;
+    for part in parts {
+        let parent = array.as_struct();
+        if parent.null_count() > 0 {
+            let valid = is_not_null(parent)?;
+            parents_valid = Some(match parents_valid {
+                Some(before) => and_kleene(&before, &valid)?,
+                None => valid,
+            });
+        }
+        array = parent
+            .column_by_name(part)
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal(format!("`{path}` was not decoded")))?;
+    }
+    let scalar = value.to_scalar()?;
+    let compared = match op {
+        Operator::Eq => cmp::eq(&array, &scalar)?,
+        Operator::NotEq => cmp::neq(&array, &scalar)?,
+        Operator::Lt => cmp::lt(&array, &scalar)?,
+        Operator::LtEq => cmp::lt_eq(&array, &scalar)?,
+        Operator::Gt => cmp::gt(&array, &scalar)?,
+        Operator::GtEq => cmp::gt_eq(&array, &scalar)?,
+        _ => {
+            return Err(DataFusionError::Internal(format!(
+                "not an exact filter: {expr}"
+            )));
+        }
+    };
+    Ok(match parents_valid {
+        Some(valid) => and_kleene(&compared, &valid)?,
+        None => compared,
+    })
 }
 
 // ---- helper functions ----------------------------------------------------------------

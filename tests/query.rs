@@ -413,6 +413,99 @@ fn query_filters_groups_and_joins_by_dataset_ref() {
     );
 }
 
+/// Comparisons with a literal are applied by the scan itself, which then decodes only the
+/// struct fields they read; every answer must be DataFusion's own (forced here by
+/// `(predicate) IS TRUE`, which the scan leaves to DataFusion).
+#[test]
+fn filters_the_scan_applies_give_datafusions_answers() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    let mut records = String::new();
+    for id in 0..2000 {
+        let meta = if id % 5 == 0 {
+            "null".to_string()
+        } else {
+            format!("{{\"h\": {}, \"tag\": \"t{}\"}}", id % 7, id % 3)
+        };
+        let score = if id % 4 == 0 {
+            "null".to_string()
+        } else {
+            format!("{}.5", id % 10)
+        };
+        records.push_str(&format!(
+            "{{\"id\": {id}, \"name\": \"n{:04}\", \"score\": {score}, \"ok\": {}, \"at\": \"2024-01-{:02}T00:00:00Z\", \"meta\": {meta}}}\n",
+            id % 100,
+            id % 2 == 0,
+            1 + id % 28,
+        ));
+    }
+    write_file(&pail.work.join("recs.jsonl"), records.as_bytes());
+    pail.ok(&["commit", "recs", "--from", "recs.jsonl", "--key", "id"]);
+    let plan = query_rows(
+        &pail,
+        "EXPLAIN SELECT count(*) AS n FROM recs WHERE meta.h > 3",
+    );
+    assert!(!format!("{plan:?}").contains("FilterExec"), "{plan:?}");
+    let plan = query_rows(
+        &pail,
+        "EXPLAIN SELECT count(*) AS n FROM recs WHERE (meta.h > 3) IS TRUE",
+    );
+    assert!(format!("{plan:?}").contains("FilterExec"), "{plan:?}");
+    // A field of a null struct is null, however the leaf stores it.
+    assert_eq!(
+        query_rows(&pail, "SELECT count(*) AS n FROM recs WHERE meta.h > 3"),
+        [json!({"n": (0..2000).filter(|id| id % 5 != 0 && id % 7 > 3).count()})]
+    );
+    assert_eq!(
+        query_rows(
+            &pail,
+            "SELECT count(meta.h) AS h, count(meta.tag) AS tag FROM recs WHERE id % 5 = 0"
+        ),
+        [json!({"h": 0, "tag": 0})]
+    );
+
+    for predicate in [
+        "meta.h > 3",
+        "meta.h = 0 OR meta.tag = 't1'",
+        "3 < meta.h AND meta.tag <> 't2'",
+        "score >= 4.5",
+        "score != 2.5 OR id < 10",
+        "name <= 'n0042'",
+        "ok = true AND id >= 1500",
+        "at > TIMESTAMP '2024-01-20T00:00:00Z'",
+        "meta.h > 3 AND score > 1.0 AND name > 'n0050'",
+    ] {
+        for select in [
+            "count(*) AS n",
+            "sum(id) AS s, min(name) AS lo, max(meta.h) AS hi",
+        ] {
+            let exact = query_rows(
+                &pail,
+                &format!("SELECT {select} FROM recs WHERE {predicate}"),
+            );
+            let forced = query_rows(
+                &pail,
+                &format!("SELECT {select} FROM recs WHERE ({predicate}) IS TRUE"),
+            );
+            assert_eq!(exact, forced, "{predicate} / {select}");
+            assert_ne!(
+                exact[0].as_object().unwrap().values().next(),
+                Some(&json!(0)),
+                "{predicate}"
+            );
+        }
+        let ids = query_rows(
+            &pail,
+            &format!("SELECT id FROM recs WHERE {predicate} ORDER BY id"),
+        );
+        let forced = query_rows(
+            &pail,
+            &format!("SELECT id FROM recs WHERE ({predicate}) IS TRUE ORDER BY id"),
+        );
+        assert_eq!(ids, forced, "{predicate}");
+    }
+}
+
 #[test]
 fn query_prints_tables_csv_and_parquet() {
     let pail = query_fixture();
