@@ -673,15 +673,17 @@ impl LeafReader {
                 .build()
                 .map_err(|err| decode_err(err.to_string()))?;
             for batch in reader {
-                let batch = batch.map_err(|err| decode_err(err.to_string()))?;
-                let mut batch = RecordBatch::try_new(
-                    batch.schema(),
-                    batch
-                        .columns()
-                        .iter()
-                        .map(mask_under_nulls)
-                        .collect::<Result<_, _>>()?,
-                )?;
+                let mut batch = batch.map_err(|err| decode_err(err.to_string()))?;
+                if batch.columns().iter().any(hides_values) {
+                    batch = RecordBatch::try_new(
+                        batch.schema(),
+                        batch
+                            .columns()
+                            .iter()
+                            .map(mask_under_nulls)
+                            .collect::<Result<_, _>>()?,
+                    )?;
+                }
                 if !self.filters.is_empty() {
                     let mut keep = evaluate(&self.filters[0], &batch)?;
                     for filter in &self.filters[1..] {
@@ -895,6 +897,17 @@ fn may_match(child: &Child, key: &[String], expr: &Expr) -> bool {
             }
         }
         _ => true,
+    }
+}
+
+/// Whether some struct in the array is null somewhere (so `mask_under_nulls` has work).
+fn hides_values(array: &ArrayRef) -> bool {
+    match array.data_type() {
+        DataType::Struct(_) => {
+            array.null_count() > 0 || array.as_struct().columns().iter().any(hides_values)
+        }
+        DataType::List(_) => hides_values(array.as_list::<i32>().values()),
+        _ => false,
     }
 }
 
