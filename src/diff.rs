@@ -181,7 +181,7 @@ impl Diff {
         }
         let schema = schema::compare(&old.schema, &new.schema);
         let (old_leaves, new_leaves) = {
-            let store = repo.store()?;
+            let store = repo.read_store()?;
             let reader = store.read()?;
             let objects = Objects {
                 reader: &reader,
@@ -253,7 +253,7 @@ impl Diff {
 
     fn compare_region(&self, repo: &Repo, region: &Region) -> Result<Vec<RowChange>, RepoError> {
         let (old_rows, new_rows) = {
-            let store = repo.store()?;
+            let store = repo.read_store()?;
             let reader = store.read()?;
             let objects = Objects {
                 reader: &reader,

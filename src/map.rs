@@ -349,7 +349,7 @@ impl Repo {
             writer.commit()?;
         }
         let done: HashSet<Vec<u8>> = {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             reader
                 .job_results(&job)?
@@ -366,7 +366,7 @@ impl Repo {
                 Some(self.carry_over(options, &input, &key_columns, &job, &done, &mut report)?);
         }
         let done: HashSet<Vec<u8>> = {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             reader
                 .job_results(&job)?

@@ -440,7 +440,7 @@ impl DatasetTable {
         let schema = repo.schema(&resolved.commit.schema)?;
         let leaves = {
             let _turn = store_lock.lock().expect("no panics while held");
-            let store = repo.store()?;
+            let store = repo.read_store()?;
             let reader = store.read()?;
             leaf_children(&reader, &resolved.commit.rows)?
         };
@@ -626,7 +626,7 @@ impl LeafReader {
         }
         let blobs: Vec<(String, Vec<u8>)> = {
             let _turn = self.store_lock.lock().expect("no panics while held");
-            let store = self.repo.store().map_err(external)?;
+            let store = self.repo.read_store().map_err(external)?;
             let reader = store.read().map_err(|err| external(RepoError::from(err)))?;
             group
                 .iter()

@@ -857,7 +857,7 @@ impl Repo {
         // Gather refs and the objects the remote may lack, in one short read.
         let mut spool = Spool::new(&self.tmp_dir())?;
         let (versions, tags, pending) = {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             let refs = local_refs(&reader)?;
             let wanted = |dataset: &DatasetName| datasets.is_empty() || datasets.contains(dataset);
@@ -1015,7 +1015,7 @@ impl Repo {
 
         // Tags: compare-and-swap against what this repository last saw on the remote.
         let last_seen: HashMap<String, (ObjectId, String)> = {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             let mut seen = HashMap::new();
             for name in tags.keys() {
@@ -1277,7 +1277,7 @@ impl Repo {
         while !queue.is_empty() {
             // Drop what is already here.
             let batch: Vec<(ObjectId, Kind, String)> = {
-                let store = self.store()?;
+                let store = self.read_store()?;
                 let reader = store.read()?;
                 let mut batch = Vec::new();
                 for (id, kind, via) in queue.drain(..) {
@@ -1367,7 +1367,7 @@ impl Repo {
             .block_on(remote.store.list(Some(&prefix)).try_collect())
             .map_err(remote.store_err("list", "cache/"))?;
         let missing: Vec<ObjectId> = {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             let mut missing = Vec::new();
             for meta in metas {

@@ -418,7 +418,20 @@ impl Repo {
         &self.defaults
     }
 
+    /// The store, open only for reading: for every operation that writes nothing.
+    pub(crate) fn read_store(&self) -> Result<Store, RepoError> {
+        self.open_store(Store::open_read)
+    }
+
+    /// The store, open for reading and writing.
     pub(crate) fn store(&self) -> Result<Store, RepoError> {
+        self.open_store(Store::open)
+    }
+
+    fn open_store(
+        &self,
+        open: fn(&Path, &WaitPolicy) -> Result<Store, StoreError>,
+    ) -> Result<Store, RepoError> {
         let on_wait = self.on_wait.clone();
         let callback = move || {
             if let Some(on_wait) = &on_wait {
@@ -429,7 +442,7 @@ impl Repo {
             timeout: self.wait_timeout,
             on_wait: Some(&callback),
         };
-        Ok(Store::open(&self.dir.join(DB_FILE), &policy)?)
+        Ok(open(&self.dir.join(DB_FILE), &policy)?)
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
@@ -758,7 +771,7 @@ impl Repo {
         name: &DatasetName,
         schema_id: &ObjectId,
     ) -> Result<Vec<Child>, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let Some((_, id)) = latest_version(&reader, name)? else {
             return Ok(Vec::new());
@@ -779,7 +792,7 @@ impl Repo {
         schema_id: &ObjectId,
         base: &str,
     ) -> Result<listing::Known, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let Some((_, id)) = latest_version(&reader, name)? else {
             return Ok(None);
@@ -966,14 +979,14 @@ impl Repo {
 
     /// Finds the commit a `NAME@V` names.
     pub fn resolve(&self, dataset: &DatasetRef) -> Result<Resolved, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         resolve_in(&reader, dataset)
     }
 
     /// Every dataset with its versions and tags, by name.
     pub fn datasets(&self) -> Result<Vec<DatasetInfo>, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let mut by_name: BTreeMap<DatasetName, DatasetInfo> = BTreeMap::new();
         for (ref_name, id) in reader.refs("datasets/")? {
@@ -1007,7 +1020,7 @@ impl Repo {
         &self,
         name: &DatasetName,
     ) -> Result<Vec<(semver::Version, CommitId, Commit)>, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let versions = dataset_versions(&reader, name)?;
         if versions.is_empty() {
@@ -1023,13 +1036,13 @@ impl Repo {
 
     /// Reads any commit by id.
     pub fn commit(&self, id: &CommitId) -> Result<Commit, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         read_commit(&reader, id)
     }
 
     pub fn schema(&self, id: &ObjectId) -> Result<Schema, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         read_schema(&reader, id)
     }
@@ -1038,7 +1051,7 @@ impl Repo {
     /// summaries existed, one computed now by streaming its rows (nothing is written).
     pub fn summary(&self, commit: &Commit) -> Result<Summary, RepoError> {
         if let Some(id) = commit.summary {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             return Ok(Summary::decode(&read_object(&reader, &id, Kind::Summary)?)?);
         }
@@ -1053,7 +1066,7 @@ impl Repo {
         let changes = match commit.parents.first() {
             None => None,
             Some(parent_id) => {
-                let store = self.store()?;
+                let store = self.read_store()?;
                 let reader = store.read()?;
                 let parent = read_commit(&reader, parent_id)?;
                 let schema_changes =
@@ -1109,7 +1122,7 @@ impl Repo {
         old: &Commit,
         new: &Commit,
     ) -> Result<((u64, u64), (u64, u64), (u64, u64)), RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let old_leaves = leaf_children(&reader, &old.rows)?;
         let new_leaves = leaf_children(&reader, &new.rows)?;
@@ -1133,7 +1146,7 @@ impl Repo {
     /// What a summary page says besides the summary: names, tags, parents' versions.
     pub fn page_info(&self, found: &Resolved) -> Result<PageInfo, RepoError> {
         let tags = self.tags_of(&found.id)?;
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let parent_versions = found
             .commit
@@ -1163,7 +1176,7 @@ impl Repo {
 
     /// The bytes of a blob (an embedded code file).
     pub fn blob(&self, id: &ObjectId) -> Result<Vec<u8>, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         Ok(read_object(&reader, id, Kind::Blob)?)
     }
@@ -1207,13 +1220,13 @@ impl Repo {
         mut each: impl FnMut(RecordBatch) -> Result<bool, RepoError>,
     ) -> Result<(), RepoError> {
         let leaves = {
-            let store = self.store()?;
+            let store = self.read_store()?;
             let reader = store.read()?;
             leaf_children(&reader, &commit.rows)?
         };
         for group in leaves.chunks(16) {
             let batches: Vec<RecordBatch> = {
-                let store = self.store()?;
+                let store = self.read_store()?;
                 let reader = store.read()?;
                 let mut batches = Vec::new();
                 for child in group {
@@ -1250,7 +1263,7 @@ impl Repo {
             start.version.as_ref(),
             start.id,
         ));
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         // Every version, for names and for the downstream search.
         let mut versions: Vec<(DatasetName, semver::Version, CommitId)> = Vec::new();
@@ -1439,7 +1452,7 @@ impl Repo {
     }
 
     pub fn tags(&self) -> Result<Vec<TagInfo>, RepoError> {
-        let store = self.store()?;
+        let store = self.read_store()?;
         let reader = store.read()?;
         let mut tags = Vec::new();
         for (ref_name, id) in reader.refs("datasets/")? {
@@ -1567,7 +1580,7 @@ impl PreviousDigests {
         {
             return Ok(());
         }
-        let store = self.repo.store()?;
+        let store = self.repo.read_store()?;
         let reader = store.read()?;
         for _ in 0..PREVIOUS_LEAVES_PER_READ {
             let Some(leaf) = self.leaves.pop_front() else {

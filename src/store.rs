@@ -51,6 +51,8 @@ pub enum StoreError {
         "the repository database at {path} has store format {found}; this pail reads format {STORE_FORMAT}"
     )]
     NewerFormat { path: PathBuf, found: String },
+    #[error("internal error: a write to the repository database opened for reading")]
+    ReadOnly,
 }
 
 /// redb's specific errors all become `StoreError::Db`.
@@ -86,21 +88,54 @@ impl Default for WaitPolicy<'_> {
     }
 }
 
+/// The database, open for reading and writing, or only for reading.
+enum Db {
+    ReadWrite(redb::Database),
+    ReadOnly(redb::ReadOnlyDatabase),
+}
+
 pub struct Store {
-    db: redb::Database,
+    db: Db,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database, waiting while another process holds it.
+    /// Opens (creating if needed) the database for reading and writing, waiting while
+    /// another process holds it.
     pub fn open(path: &Path, wait: &WaitPolicy) -> Result<Store, StoreError> {
+        Store::open_with(path, wait, |builder| {
+            builder.create(path).map(Db::ReadWrite)
+        })
+    }
+
+    /// Opens the database only for reading: nothing is written, so no sync is paid (a
+    /// read-write open writes and syncs the header twice), and other readers may hold it
+    /// at the same time. A database left unclean by a crash needs a repair, which only a
+    /// read-write open makes, so that is what it falls back to.
+    pub fn open_read(path: &Path, wait: &WaitPolicy) -> Result<Store, StoreError> {
+        let result = Store::open_with(path, wait, |builder| {
+            builder.open_read_only(path).map(Db::ReadOnly)
+        });
+        match result {
+            Err(StoreError::Open {
+                source: redb::DatabaseError::RepairAborted,
+                ..
+            }) => Store::open(path, wait),
+            other => other,
+        }
+    }
+
+    fn open_with(
+        path: &Path,
+        wait: &WaitPolicy,
+        open: impl Fn(&redb::Builder) -> Result<Db, redb::DatabaseError>,
+    ) -> Result<Store, StoreError> {
         let started = Instant::now();
         let mut told = false;
         let mut pause = Duration::from_millis(2);
+        let mut builder = redb::Database::builder();
+        builder.set_cache_size(32 * 1024 * 1024);
         loop {
-            let result = redb::Database::builder()
-                .set_cache_size(32 * 1024 * 1024)
-                .create(path);
-            match result {
+            match open(&builder) {
                 Ok(db) => {
                     let store = Store { db };
                     // A store written by a newer pail may use tables or encodings this one
@@ -143,15 +178,20 @@ impl Store {
     }
 
     pub fn read(&self) -> Result<Reader, StoreError> {
-        Ok(Reader {
-            txn: self.db.begin_read()?,
-        })
+        let txn = match &self.db {
+            Db::ReadWrite(db) => db.begin_read()?,
+            Db::ReadOnly(db) => db.begin_read()?,
+        };
+        Ok(Reader { txn })
     }
 
     pub fn write(&self) -> Result<Writer, StoreError> {
-        Ok(Writer {
-            txn: self.db.begin_write()?,
-        })
+        match &self.db {
+            Db::ReadWrite(db) => Ok(Writer {
+                txn: db.begin_write()?,
+            }),
+            Db::ReadOnly(_) => Err(StoreError::ReadOnly),
+        }
     }
 }
 

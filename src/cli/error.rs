@@ -112,6 +112,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
                 Some("another pail command is still running; retry when it ends, or raise PAIL_LOCK_TIMEOUT (seconds)".into()),
             ),
             StoreError::Open { .. } | StoreError::Db(_) | StoreError::Corrupt { .. } => (2, None),
+            StoreError::ReadOnly => (2, Some("this is a bug in pail: please report it".into())),
             StoreError::NewerFormat { .. } => user("use the newer pail that wrote this repository"),
         },
         RepoError::Tree(err) => match err {
