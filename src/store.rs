@@ -645,6 +645,49 @@ mod tests {
         assert!(reader.refs("datasets/b/").unwrap().is_empty());
     }
 
+    /// Readers share the file and write nothing; a file a crash left unclean (here: a copy
+    /// taken while a writer had it open) is repaired by the read-write open a reader falls
+    /// back to, and reads as committed.
+    #[test]
+    fn readers_share_the_file_and_repair_an_unclean_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let unclean = dir.path().join("unclean.redb");
+        let id = ObjectId::compute(Kind::Blob, b"hello");
+        {
+            let store = Store::open(&path, &WaitPolicy::default()).unwrap();
+            let writer = store.write().unwrap();
+            writer.create_tables().unwrap();
+            writer.put_object(Kind::Blob, &id, b"hello").unwrap();
+            writer.commit().unwrap();
+            std::fs::copy(&path, &unclean).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let first = Store::open_read(&path, &WaitPolicy::default()).unwrap();
+        let second = Store::open_read(&path, &WaitPolicy::default()).unwrap();
+        for store in [&first, &second] {
+            let reader = store.read().unwrap();
+            assert_eq!(
+                reader.object(&id).unwrap(),
+                Some((Kind::Blob, b"hello".to_vec()))
+            );
+        }
+        assert!(matches!(first.write().err(), Some(StoreError::ReadOnly)));
+        drop((first, second));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "a reader wrote");
+
+        assert!(matches!(
+            redb::ReadOnlyDatabase::open(&unclean).err(),
+            Some(redb::DatabaseError::RepairAborted)
+        ));
+        let repaired = Store::open_read(&unclean, &WaitPolicy::default()).unwrap();
+        let reader = repaired.read().unwrap();
+        assert_eq!(
+            reader.object(&id).unwrap(),
+            Some((Kind::Blob, b"hello".to_vec()))
+        );
+    }
+
     #[test]
     fn a_second_open_waits_then_reports_busy() {
         let dir = tempfile::tempdir().unwrap();
