@@ -30,6 +30,13 @@ fn records(n: usize) -> String {
         .collect()
 }
 
+/// `pail map nums --run "python3 work.py" --to TO` followed by `extra`.
+fn map_nums<'a>(to: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["map", "nums", "--run", "python3 work.py", "--to", to];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn setup(n: usize) -> Pail {
     let pail = Pail::new();
     pail.ok(&["init"]);
@@ -51,17 +58,7 @@ fn output_rows(pail: &Pail, name: &str) -> Vec<Value> {
 #[test]
 fn results_merge_in_order_and_come_from_cache_the_second_time() {
     let pail = setup(200);
-    let first = pail.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "squares",
-        "--jobs",
-        "4",
-        "--json",
-    ]);
+    let first = pail.json(&map_nums("squares", &["--jobs", "4", "--json"]));
     assert_eq!(first["ran"], 200);
     assert_eq!(first["cached"], 0);
     let rows = output_rows(&pail, "squares");
@@ -81,28 +78,11 @@ fn results_merge_in_order_and_come_from_cache_the_second_time() {
     let input = pail.json(&["show", "nums", "--json"]);
     assert_eq!(shown["inputs"][0]["commit"], input["id"]);
 
-    let second = pail.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "squares",
-        "--json",
-    ]);
+    let second = pail.json(&map_nums("squares", &["--json"]));
     assert_eq!(second["ran"], 0);
     assert_eq!(second["cached"], 200);
     assert_eq!(second["status"], "unchanged");
-    let forced = pail.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "squares",
-        "--no-cache",
-        "--json",
-    ]);
+    let forced = pail.json(&map_nums("squares", &["--no-cache", "--json"]));
     assert_eq!(forced["ran"], 200);
 
     // Editing the script the command names invalidates its cached results.
@@ -110,15 +90,7 @@ fn results_merge_in_order_and_come_from_cache_the_second_time() {
         &pail.work.join("work.py"),
         format!("{WORKER}\n# edited\n").as_bytes(),
     );
-    let edited = pail.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "squares",
-        "--json",
-    ]);
+    let edited = pail.json(&map_nums("squares", &["--json"]));
     assert_eq!(edited["ran"], 200);
 }
 
@@ -126,16 +98,7 @@ fn results_merge_in_order_and_come_from_cache_the_second_time() {
 fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
     let pail = setup(150);
     let mut child = pail
-        .command(&[
-            "map",
-            "nums",
-            "--run",
-            "python3 work.py",
-            "--to",
-            "out",
-            "--jobs",
-            "2",
-        ])
+        .command(&map_nums("out", &["--jobs", "2"]))
         .env("DELAY", "0.02")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -165,18 +128,7 @@ fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
     let done_before = jobs[0]["done"].as_u64().unwrap();
     assert!(done_before < 150);
 
-    let resumed = pail.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "out",
-        "--jobs",
-        "2",
-        "--no-cache",
-        "--json",
-    ]);
+    let resumed = pail.json(&map_nums("out", &["--jobs", "2", "--no-cache", "--json"]));
     // --no-cache changes nothing about the run's identity: it resumes the same job.
     assert!(
         resumed["resumed"].as_u64().unwrap() >= done_before,
@@ -195,16 +147,7 @@ fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
 
     // The same map, uninterrupted, in another repository with the same input.
     let other = setup(150);
-    other.ok(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "out",
-        "--jobs",
-        "3",
-    ]);
+    other.ok(&map_nums("out", &["--jobs", "3"]));
     let ours = pail.json(&["show", "out", "--json"]);
     let theirs = other.json(&["show", "out", "--json"]);
     assert_eq!(ours["rows"], theirs["rows"], "identical rows");
@@ -215,35 +158,14 @@ fn a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one() {
 fn bad_worker_output_fails_only_its_rows() {
     let pail = setup(50);
     let out = pail.run_env(
-        &[
-            "map",
-            "nums",
-            "--run",
-            "python3 work.py",
-            "--to",
-            "out",
-            "--jobs",
-            "2",
-        ],
+        &map_nums("out", &["--jobs", "2"]),
         &[("CRASH_AT", "7"), ("GARBAGE_AT", "20")],
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("2 row(s) failed"), "{}", out.stderr);
     assert!(out.stdout.is_empty());
     let out = pail.run_env(
-        &[
-            "map",
-            "nums",
-            "--run",
-            "python3 work.py",
-            "--to",
-            "out",
-            "--jobs",
-            "2",
-            "--max-errors",
-            "2",
-            "--json",
-        ],
+        &map_nums("out", &["--jobs", "2", "--max-errors", "2", "--json"]),
         &[("CRASH_AT", "7"), ("GARBAGE_AT", "20")],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -326,37 +248,17 @@ fn replace_with_a_schema_and_restart() {
         &pail.work.join("result.schema.json"),
         br#"{"type": "object", "properties": {"square": {"type": "integer"}, "echo": {"type": "string"}}, "required": ["square", "echo"]}"#,
     );
-    let out = pail.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
+    let out = pail.json(&map_nums(
         "only",
-        "--replace",
-        "--schema",
-        "result.schema.json",
-        "--json",
-    ]);
+        &["--replace", "--schema", "result.schema.json", "--json"],
+    ));
     assert_eq!(out["ran"], 10);
     let rows = output_rows(&pail, "only");
     assert!(
         rows.iter()
             .all(|row| row.get("n").is_none() && row.get("square").is_some())
     );
-    let out = pail.fails(
-        1,
-        &[
-            "map",
-            "nums",
-            "--run",
-            "python3 work.py",
-            "--to",
-            "only",
-            "--replace",
-            "--delta",
-        ],
-    );
+    let out = pail.fails(1, &map_nums("only", &["--replace", "--delta"]));
     assert!(
         out.stderr.contains("--delta needs merged results"),
         "{}",
@@ -369,7 +271,7 @@ fn replace_with_a_schema_and_restart() {
 #[test]
 fn a_teammates_cache_travels_with_push_and_pull() {
     let alice = setup(30);
-    alice.ok(&["map", "nums", "--run", "python3 work.py", "--to", "squares"]);
+    alice.ok(&map_nums("squares", &[]));
     let remote = alice.work.join("remote");
     alice.ok(&["remote", "add", "origin", remote.to_str().unwrap()]);
     let pushed = alice.json(&["push", "--json"]);
@@ -378,15 +280,7 @@ fn a_teammates_cache_travels_with_push_and_pull() {
     let bob = Pail::new();
     bob.ok(&["clone", remote.to_str().unwrap(), "."]);
     write_file(&bob.work.join("work.py"), WORKER.as_bytes());
-    let out = bob.json(&[
-        "map",
-        "nums",
-        "--run",
-        "python3 work.py",
-        "--to",
-        "squares2",
-        "--json",
-    ]);
+    let out = bob.json(&map_nums("squares2", &["--json"]));
     assert_eq!(out["ran"], 0, "{out}");
     assert_eq!(out["cached"], 30, "{out}");
 }
