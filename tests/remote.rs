@@ -650,33 +650,30 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
             );
             check_refused("malformed commit");
         }
-        block_on(store.delete(&key(
-            &prefix,
-            "refs/datasets/local/default/bomb/versions/1.0.0",
-        )))
-        .unwrap();
+        let delete_ref = |name: &str| {
+            let path = key(
+                &prefix,
+                &format!("refs/datasets/local/default/{name}/versions/1.0.0"),
+            );
+            block_on(store.delete(&path)).unwrap();
+        };
+        delete_ref("bomb");
+        // A ref that is refused, then taken away again.
+        let refused_ref = |name: &str, target: &str, expect: &str| {
+            put(
+                &key(
+                    &prefix,
+                    &format!("refs/datasets/local/default/{name}/versions/1.0.0"),
+                ),
+                format!("{target}\n").into_bytes(),
+            );
+            check_refused(expect);
+            delete_ref(name);
+        };
         // A ref naming an object the remote lacks.
-        put(
-            &key(&prefix, "refs/datasets/local/default/ghost/versions/1.0.0"),
-            format!("{}\n", "ab".repeat(32)).into_bytes(),
-        );
-        check_refused("which the remote does not have");
-        block_on(store.delete(&key(
-            &prefix,
-            "refs/datasets/local/default/ghost/versions/1.0.0",
-        )))
-        .unwrap();
+        refused_ref("ghost", &"ab".repeat(32), "which the remote does not have");
         // A ref whose name is not a valid name.
-        put(
-            &key(&prefix, "refs/datasets/local/default/Evil/versions/1.0.0"),
-            format!("{hex}\n").into_bytes(),
-        );
-        check_refused("invalid name");
-        block_on(store.delete(&key(
-            &prefix,
-            "refs/datasets/local/default/Evil/versions/1.0.0",
-        )))
-        .unwrap();
+        refused_ref("Evil", &hex, "invalid name");
         // A remote from a newer pail.
         put(
             &key(&prefix, "pail-remote.json"),
