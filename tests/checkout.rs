@@ -42,6 +42,15 @@ fn tree_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// A repository with the `make_tree` files committed as `photos`.
+fn photos_repo() -> Pail {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    make_tree(&pail.work.join("photos"));
+    pail.ok(&["commit", "photos", "photos"]);
+    pail
+}
+
 #[test]
 fn checkout_writes_verified_files_and_resumes() {
     let pail = Pail::new();
@@ -108,10 +117,7 @@ fn checkout_writes_verified_files_and_resumes() {
 
 #[test]
 fn include_clean_and_files_in_the_way() {
-    let pail = Pail::new();
-    pail.ok(&["init"]);
-    make_tree(&pail.work.join("photos"));
-    pail.ok(&["commit", "photos", "photos"]);
+    let pail = photos_repo();
     let out = pail.json(&[
         "checkout",
         "photos",
@@ -191,10 +197,7 @@ fn rows_that_would_escape_the_directory_are_refused() {
 
 #[test]
 fn locked_checkout_on_a_fresh_runner() {
-    let pail = Pail::new();
-    pail.ok(&["init"]);
-    make_tree(&pail.work.join("photos"));
-    pail.ok(&["commit", "photos", "photos"]);
+    let pail = photos_repo();
     write_file(&pail.work.join("photos/d0/new.jpg"), b"new");
     pail.ok(&["commit", "photos", "photos"]);
     let remote = pail.work.join("remote");
@@ -358,10 +361,7 @@ fn exact_versions_from_a_versioned_bucket_and_detected_overwrites_without() {
 
 #[test]
 fn where_checks_out_the_rows_a_sql_predicate_selects() {
-    let pail = Pail::new();
-    pail.ok(&["init"]);
-    make_tree(&pail.work.join("photos"));
-    pail.ok(&["commit", "photos", "photos"]);
+    let pail = photos_repo();
     let out = pail.json(&[
         "checkout",
         "photos",
