@@ -1994,6 +1994,22 @@ impl RowEncoder for JsonEncoder {
     }
 }
 
+/// An input as `show --json`, summaries and agents print it, ids as hex.
+pub(crate) fn input_json(input: &Input) -> Value {
+    match input {
+        Input::Dataset {
+            name,
+            version,
+            commit,
+        } => {
+            json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()})
+        }
+        Input::Source { uri, listed_at } => {
+            json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
+        }
+    }
+}
+
 /// The JSON form of a commit: every field, for `show --json` and agents.
 pub fn commit_json(
     name: &DatasetName,
@@ -2002,20 +2018,7 @@ pub fn commit_json(
     commit: &Commit,
     tags: &[String],
 ) -> Value {
-    let inputs: Vec<Value> = commit
-        .inputs
-        .iter()
-        .map(|input| match input {
-            Input::Dataset {
-                name,
-                version,
-                commit,
-            } => json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()}),
-            Input::Source { uri, listed_at } => {
-                json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
-            }
-        })
-        .collect();
+    let inputs: Vec<Value> = commit.inputs.iter().map(input_json).collect();
     json!({
         "name": name.to_string(),
         "version": version.map(|version| version.to_string()),

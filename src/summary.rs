@@ -718,20 +718,7 @@ fn counts_json(values: &[ValueCount]) -> Value {
 pub fn summary_json(summary: &Summary, info: &PageInfo) -> Value {
     use serde_json::json;
     let lineage = &summary.lineage;
-    let inputs: Vec<Value> = lineage
-        .inputs
-        .iter()
-        .map(|input| match input {
-            Input::Dataset {
-                name,
-                version,
-                commit,
-            } => json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()}),
-            Input::Source { uri, listed_at } => {
-                json!({"type": "source", "uri": uri, "listed_at": crate::repo::format_time(*listed_at)})
-            }
-        })
-        .collect();
+    let inputs: Vec<Value> = lineage.inputs.iter().map(crate::repo::input_json).collect();
     json!({
         "name": info.name,
         "version": info.version,
