@@ -249,6 +249,13 @@ struct Stores {
 }
 
 impl Stores {
+    fn new(store_options: &[(String, String)]) -> Stores {
+        Stores {
+            options: store_options.to_vec(),
+            cache: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
     fn get(&self, source: &str) -> Result<Arc<dyn ObjectStore>, CheckoutError> {
         let mut cache = self.cache.lock().expect("the store cache is not poisoned");
         if let Some(store) = cache.get(source) {
@@ -281,15 +288,8 @@ pub struct FileFetcher {
 impl FileFetcher {
     pub fn new(store_options: &[(String, String)]) -> FileFetcher {
         FileFetcher {
-            stores: Stores {
-                options: store_options.to_vec(),
-                cache: std::sync::Mutex::new(HashMap::new()),
-            },
-            runtime: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime can be built"),
+            stores: Stores::new(store_options),
+            runtime: crate::io_runtime(),
         }
     }
 
@@ -559,15 +559,8 @@ impl Repo {
                 path: state_path.clone(),
                 source,
             })?;
-        let stores = Stores {
-            options: store_options.to_vec(),
-            cache: std::sync::Mutex::new(HashMap::new()),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime can be built");
+        let stores = Stores::new(store_options);
+        let runtime = crate::io_runtime();
         let done_files = AtomicU64::new(0);
         let done_bytes = AtomicU64::new(0);
         let mut report = CheckoutReport {
@@ -811,15 +804,8 @@ impl Repo {
         store_options: &[(String, String)],
         progress: &dyn CheckoutProgress,
     ) -> Result<VerifyReport, RepoError> {
-        let stores = Stores {
-            options: store_options.to_vec(),
-            cache: std::sync::Mutex::new(HashMap::new()),
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime can be built");
+        let stores = Stores::new(store_options);
+        let runtime = crate::io_runtime();
         let mut report = VerifyReport {
             all_versioned: true,
             ..Default::default()

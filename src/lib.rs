@@ -25,3 +25,13 @@ pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
 pub use object::{Commit, CommitId, Kind, ObjectId};
 pub use repo::{Bump, CommitOptions, CommitOutcome, Records, Repo, RepoError};
 pub use schema::Schema;
+
+/// The runtime for storage I/O inside a library call (listing, hashing, push, pull,
+/// checkout): two workers, since requests wait on the network rather than on the CPU.
+pub(crate) fn io_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built")
+}

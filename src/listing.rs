@@ -255,11 +255,7 @@ pub fn list(
             }
         }
         Source::Store { prefix, store, .. } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime can be built");
+            let runtime = crate::io_runtime();
             let url = source.listed_uri();
             if let Err(err) = runtime.block_on(list_store(
                 store, prefix, &url, hash, versions, &mut known, sender,

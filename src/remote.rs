@@ -612,14 +612,6 @@ fn parse_ref_name(name: &str) -> Option<(DatasetName, RefKind)> {
     Some((dataset, kind))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built")
-}
-
 /// Objects reachable from commits: the commits, their schemas, row trees, code blobs,
 /// summaries, parents and input commits. `skip` prunes objects known to be elsewhere.
 pub(crate) fn closure(
@@ -851,7 +843,7 @@ impl Repo {
         force: bool,
         progress: &dyn SyncProgress,
     ) -> Result<PushReport, RepoError> {
-        let runtime = runtime();
+        let runtime = crate::io_runtime();
         runtime.block_on(remote.ensure_marker())?;
 
         // Gather refs and the objects the remote may lack, in one short read.
@@ -1118,7 +1110,7 @@ impl Repo {
         progress: &dyn SyncProgress,
     ) -> Result<PullReport, RepoError> {
         let url = remote.url.clone();
-        let runtime = runtime();
+        let runtime = crate::io_runtime();
         if !runtime.block_on(remote.check_marker())? {
             return Err(RemoteError::NotARemote { url }.into());
         }
@@ -1430,7 +1422,7 @@ impl Repo {
         progress: &dyn SyncProgress,
     ) -> Result<(), RepoError> {
         let remote = RemoteStore::open(url, options)?;
-        let runtime = runtime();
+        let runtime = crate::io_runtime();
         if !runtime.block_on(remote.check_marker())? {
             return Err(RemoteError::NotARemote {
                 url: url.to_string(),
