@@ -418,6 +418,27 @@ fn racing_tag_moves_have_one_winner() {
     }
 }
 
+/// The remote at `location` over a store that fails every call after the first `allowed`.
+fn failing_remote(
+    location: &Location,
+    backend: &Backend,
+    inner: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    allowed: usize,
+) -> RemoteStore {
+    let failing: Arc<dyn ObjectStore> = Arc::new(FailAfter {
+        inner: inner.clone(),
+        allowed,
+        calls: AtomicUsize::new(0),
+    });
+    RemoteStore::from_store(
+        &location.url,
+        failing,
+        prefix,
+        matches!(backend, Backend::Local),
+    )
+}
+
 /// Wraps a store and fails every call after the first `allowed`.
 #[derive(Debug)]
 struct FailAfter {
@@ -551,17 +572,7 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
             repo.tag(&repo.parse_ref("big").unwrap(), "golden", false)
                 .unwrap();
             let (inner, prefix) = raw_store(&location);
-            let failing: Arc<dyn ObjectStore> = Arc::new(FailAfter {
-                inner: inner.clone(),
-                allowed,
-                calls: AtomicUsize::new(0),
-            });
-            let remote = RemoteStore::from_store(
-                &location.url,
-                failing,
-                &prefix,
-                matches!(backend, Backend::Local),
-            );
+            let remote = failing_remote(&location, &backend, &inner, &prefix, allowed);
             let err = repo
                 .push_to("origin", &remote, &[], false, &NoSyncProgress)
                 .expect_err("the injected fault stops the push");
@@ -778,17 +789,7 @@ fn a_pull_that_dies_midway_changes_nothing() {
         for allowed in [2, 10, 30] {
             let other = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, other.path());
-            let failing: Arc<dyn ObjectStore> = Arc::new(FailAfter {
-                inner: inner.clone(),
-                allowed,
-                calls: AtomicUsize::new(0),
-            });
-            let remote = RemoteStore::from_store(
-                &location.url,
-                failing,
-                &prefix,
-                matches!(backend, Backend::Local),
-            );
+            let remote = failing_remote(&location, &backend, &inner, &prefix, allowed);
             let err = fresh
                 .pull_from("origin", &remote, &[], &NoSyncProgress)
                 .expect_err("the injected fault stops the pull");
