@@ -341,23 +341,14 @@ impl Repo {
                 writer.delete_job(&job)?;
             }
             let meta = serde_json::json!({
-                "input": format!("{}@{}", input.name, input.version.as_ref().map(|v| v.to_string()).unwrap_or_else(|| input.id.short())),
+                "input": input.label(),
                 "to": options.to.to_string(),
                 "command": options.command,
             });
             writer.set_job(&job, meta.to_string().as_bytes())?;
             writer.commit()?;
         }
-        let done: HashSet<Vec<u8>> = {
-            let store = self.read_store()?;
-            let reader = store.read()?;
-            reader
-                .job_results(&job)?
-                .into_iter()
-                .filter(|(_, bytes)| matches!(decode_outcome(bytes), Some(Outcome::Row(_))))
-                .map(|(key, _)| key)
-                .collect()
-        };
+        let done = self.finished_rows(&job)?;
 
         // Delta: carry over the earlier output's rows whose input did not change.
         let mut previous_input: Option<(String, String, CommitId)> = None;
@@ -365,16 +356,7 @@ impl Repo {
             previous_input =
                 Some(self.carry_over(options, &input, &key_columns, &job, &done, &mut report)?);
         }
-        let done: HashSet<Vec<u8>> = {
-            let store = self.read_store()?;
-            let reader = store.read()?;
-            reader
-                .job_results(&job)?
-                .into_iter()
-                .filter(|(_, bytes)| matches!(decode_outcome(bytes), Some(Outcome::Row(_))))
-                .map(|(key, _)| key)
-                .collect()
-        };
+        let done = self.finished_rows(&job)?;
         report.resumed = (done.len() as u64).saturating_sub(report.carried);
 
         // Feed the rows that are not done to the workers; persist results in batches.
@@ -662,6 +644,18 @@ impl Repo {
         writer.commit()?;
         persist.last = Instant::now();
         Ok(())
+    }
+
+    /// Keys of the rows of `job` with a persisted result (failures are retried).
+    fn finished_rows(&self, job: &ObjectId) -> Result<HashSet<Vec<u8>>, RepoError> {
+        let store = self.read_store()?;
+        let reader = store.read()?;
+        Ok(reader
+            .job_results(job)?
+            .into_iter()
+            .filter(|(_, bytes)| matches!(decode_outcome(bytes), Some(Outcome::Row(_))))
+            .map(|(key, _)| key)
+            .collect())
     }
 
     /// For `--delta`: persists, as done, the earlier output's rows whose input row is

@@ -218,10 +218,7 @@ pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<V
         Err(RepoError::KeysDiffer { .. }) => Value::Null,
         Err(err) => return Err(err.into()),
     };
-    let label = |found: &Resolved| match &found.version {
-        Some(version) => format!("{}@{version}", found.name),
-        None => format!("{}@{}", found.name, found.id.short()),
-    };
+    let label = Resolved::label;
     Ok(json!({
         "from": {"version": label(old), "id": old.id.to_hex(), "n_rows": old.commit.n_rows, "n_bytes": old.commit.n_bytes},
         "to": {"version": label(new), "id": new.id.to_hex(), "n_rows": new.commit.n_rows, "n_bytes": new.commit.n_bytes},

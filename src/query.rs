@@ -444,10 +444,7 @@ impl DatasetTable {
             let reader = store.read()?;
             leaf_children(&reader, &resolved.commit.rows)?
         };
-        let label = match &resolved.version {
-            Some(version) => format!("{}@{version}", resolved.name),
-            None => format!("{}@{}", resolved.name, resolved.id.short()),
-        };
+        let label = resolved.label();
         Ok(DatasetTable {
             repo: repo.clone(),
             label,

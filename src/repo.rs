@@ -255,6 +255,21 @@ pub struct Resolved {
     pub commit: Commit,
 }
 
+impl Resolved {
+    /// The version, or the short commit id when no version names it.
+    pub fn version_or_id(&self) -> String {
+        self.version
+            .as_ref()
+            .map(|version| version.to_string())
+            .unwrap_or_else(|| self.id.short())
+    }
+
+    /// `NAME@VERSION`, or `NAME@SHORTID` when no version names the commit.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version_or_id())
+    }
+}
+
 /// One dataset in `ls`.
 #[derive(Debug, Clone)]
 pub struct DatasetInfo {

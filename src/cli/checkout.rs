@@ -182,14 +182,7 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
     let result = repo.checkout(&found.commit, &to, &options, &ctx.store_options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
-    let label = format!(
-        "{}@{}",
-        found.name,
-        found
-            .version
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| found.id.short())
-    );
+    let label = found.label();
     if args.json {
         output::print_json(&mut out, &report_json(&label, &to, &report))?;
     } else {
@@ -456,14 +449,7 @@ pub fn cmd_verify(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
     let result = repo.verify(&found.commit, &ctx.store_options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
-    let label = format!(
-        "{}@{}",
-        found.name,
-        found
-            .version
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| found.id.short())
-    );
+    let label = found.label();
     let mut out = output::stdout();
     if args.json {
         let problems = |list: &[pail::checkout::Problem]| -> Vec<serde_json::Value> {

@@ -85,11 +85,7 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         "problems": status.problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
     });
     if !args.json {
-        let version = base
-            .version
-            .as_ref()
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| base.id.short());
+        let version = base.version_or_id();
         if status.diff.rows_equal() {
             writeln!(
                 out,

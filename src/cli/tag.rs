@@ -100,11 +100,7 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
         };
         let target = repo.parse_ref(target)?;
         let (found, previous) = repo.tag(&target, tag, args.force)?;
-        let version = found
-            .version
-            .as_ref()
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| found.id.short());
+        let version = found.version_or_id();
         if args.json {
             output::print_json(
                 &mut out,
