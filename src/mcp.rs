@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::repo::{Repo, RepoError, Resolved, format_time};
+use crate::repo::{Repo, RepoError, Resolved};
 use crate::schema::{self, Compat};
 use crate::summary::{DEFAULT_MAX_TOKENS, summary_json};
 
@@ -154,22 +154,12 @@ fn resolve_pair(repo: &Repo, from: &str, to: &str) -> Result<(Resolved, Resolved
 fn list_datasets(repo: &Repo) -> Result<Value, ToolError> {
     let mut items = Vec::new();
     for info in repo.datasets()? {
-        let (version, id) = info
+        let (_, id) = info
             .versions
             .last()
             .expect("datasets without versions are dropped");
         let commit = repo.commit(id)?;
-        items.push(json!({
-            "name": info.name.to_string(),
-            "latest": version.to_string(),
-            "id": id.to_hex(),
-            "versions": info.versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>(),
-            "tags": info.tags.iter().map(|(tag, _)| tag.clone()).collect::<Vec<_>>(),
-            "n_rows": commit.n_rows,
-            "n_bytes": commit.n_bytes,
-            "time": format_time(commit.time),
-            "message": commit.message,
-        }));
+        items.push(crate::repo::dataset_json(&info, &commit));
     }
     Ok(Value::Array(items))
 }

@@ -2009,6 +2009,26 @@ impl RowEncoder for JsonEncoder {
     }
 }
 
+/// A dataset as `ls --json` and agents list it: its latest version and that version's
+/// counts. `info` has at least one version.
+pub fn dataset_json(info: &DatasetInfo, commit: &Commit) -> Value {
+    let (version, id) = info
+        .versions
+        .last()
+        .expect("datasets without versions are dropped");
+    json!({
+        "name": info.name.to_string(),
+        "latest": version.to_string(),
+        "id": id.to_hex(),
+        "versions": info.versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>(),
+        "tags": info.tags.iter().map(|(tag, _)| tag.clone()).collect::<Vec<_>>(),
+        "n_rows": commit.n_rows,
+        "n_bytes": commit.n_bytes,
+        "time": format_time(commit.time),
+        "message": commit.message,
+    })
+}
+
 /// An input as `show --json`, summaries and agents print it, ids as hex.
 pub(crate) fn input_json(input: &Input) -> Value {
     match input {

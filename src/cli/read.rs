@@ -84,18 +84,7 @@ pub fn cmd_ls(ctx: &Context, args: LsArgs) -> Result<(), CliError> {
     if args.json {
         let items: Vec<Value> = listed
             .iter()
-            .map(|(info, version, id, commit)| {
-                json!({
-                    "name": info.name.to_string(),
-                    "latest": version.to_string(),
-                    "id": id.to_hex(),
-                    "versions": info.versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>(),
-                    "tags": info.tags.iter().map(|(tag, _)| tag.clone()).collect::<Vec<_>>(),
-                    "n_rows": commit.n_rows,
-                    "n_bytes": commit.n_bytes,
-                    "time": format_time(commit.time),
-                })
-            })
+            .map(|(info, _, _, commit)| pail::repo::dataset_json(info, commit))
             .collect();
         output::print_json(&mut out, &Value::Array(items))?;
     } else if listed.is_empty() {
