@@ -8,12 +8,6 @@ use std::path::Path;
 use common::{Pail, write_file};
 use serde_json::Value;
 
-const FIXTURES: &str = env!("CARGO_MANIFEST_DIR");
-
-fn fixture(rel: &str) -> std::path::PathBuf {
-    Path::new(FIXTURES).join("fixtures").join(rel)
-}
-
 fn make_tree(root: &Path, n: usize) {
     for idx in 0..n {
         write_file(
@@ -155,9 +149,7 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
     pail.ok(&["init"]);
     make_tree(&pail.work.join("photos"), 3);
     pail.ok(&["commit", "photos", "photos"]);
-    for file in ["clips.jsonl", "clip.schema.json", "make_clips.py"] {
-        std::fs::copy(fixture(&format!("clips/{file}")), pail.work.join(file)).unwrap();
-    }
+    common::copy_clips_fixture(&pail.work);
     let out = pail.ok(&[
         "commit",
         "team.vision.clips",
@@ -194,7 +186,7 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
     assert_eq!(shown["inputs"][0]["version"], "1.0.0");
     assert_eq!(shown["inputs"][0]["commit"], photos["id"]);
     assert_eq!(shown["code"][0]["path"], "make_clips.py");
-    let code = std::fs::read(fixture("clips/make_clips.py")).unwrap();
+    let code = std::fs::read(common::fixture("clips/make_clips.py")).unwrap();
     assert_eq!(shown["code"][0]["size"], code.len());
     assert_eq!(shown["n_rows"], 6);
 
@@ -211,9 +203,7 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
 fn canonical_commit_id_is_pinned() {
     let pail = Pail::new();
     pail.ok(&["init"]);
-    for file in ["clips.jsonl", "clip.schema.json", "make_clips.py"] {
-        std::fs::copy(fixture(&format!("clips/{file}")), pail.work.join(file)).unwrap();
-    }
+    common::copy_clips_fixture(&pail.work);
     let created = pail.json(&[
         "commit",
         "team.vision.clips",
@@ -241,11 +231,11 @@ fn a_record_that_breaks_the_schema_names_line_and_field_and_writes_nothing() {
     let pail = Pail::new();
     pail.ok(&["init"]);
     std::fs::copy(
-        fixture("clips/clip.schema.json"),
+        common::fixture("clips/clip.schema.json"),
         pail.work.join("clip.schema.json"),
     )
     .unwrap();
-    let good = std::fs::read_to_string(fixture("clips/clips.jsonl")).unwrap();
+    let good = std::fs::read_to_string(common::fixture("clips/clips.jsonl")).unwrap();
     let bad = good.replace("\"fog\"", "\"hail\"");
     write_file(&pail.work.join("bad.jsonl"), bad.as_bytes());
     let out = pail.fails(

@@ -3,17 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::Pail;
 use serde_json::{Value, json};
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(path)
-}
 
 fn mcp_python() -> Option<String> {
     match std::env::var("PAIL_TEST_MCP_PYTHON") {
@@ -39,9 +33,7 @@ fn repo_with_datasets() -> Pail {
     pail.ok(&["commit", "photos", "photos", "-m", "first photos"]);
     common::write_file(&photos.join("b/three.jpg"), b"three");
     pail.ok(&["commit", "photos", "photos", "-m", "one more"]);
-    for file in ["clips.jsonl", "clip.schema.json"] {
-        std::fs::copy(fixture(&format!("clips/{file}")), pail.work.join(file)).unwrap();
-    }
+    common::copy_clips_fixture(&pail.work);
     pail.ok(&[
         "commit",
         "team.vision.clips",

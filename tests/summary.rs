@@ -3,23 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::{Pail, write_file};
 use serde_json::{Value, json};
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(path)
-}
 
 fn clips() -> Pail {
     let pail = Pail::new();
     pail.ok(&["init"]);
-    for file in ["clips.jsonl", "clip.schema.json", "make_clips.py"] {
-        std::fs::copy(fixture(&format!("clips/{file}")), pail.work.join(file)).unwrap();
-    }
+    common::copy_clips_fixture(&pail.work);
     pail.ok(&[
         "commit",
         "team.vision.clips",
@@ -250,7 +240,7 @@ fn a_new_version_records_what_changed() {
 
 #[test]
 fn the_same_rows_in_another_order_give_the_same_commit() {
-    let rows = std::fs::read_to_string(fixture("clips/clips.jsonl")).unwrap();
+    let rows = std::fs::read_to_string(common::fixture("clips/clips.jsonl")).unwrap();
     let reversed: String = rows.lines().rev().map(|line| format!("{line}\n")).collect();
     let mut ids = Vec::new();
     for input in [&rows, &reversed] {

@@ -8,6 +8,21 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+/// A file under the repository's `fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+/// Copies the clips fixture (records, their JSON Schema, the script that made them) into
+/// `dir`.
+pub fn copy_clips_fixture(dir: &Path) {
+    for file in ["clips.jsonl", "clip.schema.json", "make_clips.py"] {
+        std::fs::copy(fixture(&format!("clips/{file}")), dir.join(file)).unwrap();
+    }
+}
+
 pub struct Output {
     pub code: i32,
     pub stdout: String,
