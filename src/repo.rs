@@ -521,10 +521,23 @@ impl Repo {
     ) -> Result<StagedListing, RepoError> {
         let schema = Schema::listing();
         let (schema_id, _) = schema_object(&schema);
-        let reuse = self.reusable_leaves(name, &schema_id)?;
+        let reusable = self.reusable(name, &schema_id)?;
         let mut staging = Staging::new(&self.tmp_dir())?;
         let base = source.base_uri();
-        let known = self.known_digests(name, &schema_id, &base)?;
+        // The digests the latest version recorded, carried over to unchanged files; none
+        // when it recorded none, so that a plain re-listing reads no old rows. Rows of
+        // another source never match: the key holds the source.
+        let known: listing::Known = if reusable.hashed {
+            Some(Box::new(PreviousDigests {
+                repo: self.clone(),
+                base: base.clone(),
+                leaves: reusable.leaves.clone().into(),
+                rows: std::collections::VecDeque::new(),
+            }))
+        } else {
+            None
+        };
+        let reuse = reusable.leaves;
         let mut builder = TreeBuilder::new(
             FileEncoder {
                 source: base.clone(),
@@ -786,52 +799,36 @@ impl Repo {
         name: &DatasetName,
         schema_id: &ObjectId,
     ) -> Result<Vec<Child>, RepoError> {
-        let store = self.read_store()?;
-        let reader = store.read()?;
-        let Some((_, id)) = latest_version(&reader, name)? else {
-            return Ok(Vec::new());
-        };
-        let commit = read_commit(&reader, &id)?;
-        if commit.schema != *schema_id {
-            return Ok(Vec::new());
-        }
-        Ok(leaf_children(&reader, &commit.rows)?)
+        Ok(self.reusable(name, schema_id)?.leaves)
     }
 
-    /// The digests the latest version of `name` recorded, for a listing of `base` to carry
-    /// over; None when it recorded none (its summary says so), so that a plain re-listing
-    /// reads no old rows. Rows of another source never match: the key holds the source.
-    fn known_digests(
-        &self,
-        name: &DatasetName,
-        schema_id: &ObjectId,
-        base: &str,
-    ) -> Result<listing::Known, RepoError> {
+    /// What a new version of `name` with this schema may take from the latest one: its
+    /// leaf entries, and whether it recorded any BLAKE3 digest (its summary says so; a
+    /// version saved before summaries may have). Read in one transaction.
+    fn reusable(&self, name: &DatasetName, schema_id: &ObjectId) -> Result<Reusable, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
         let Some((_, id)) = latest_version(&reader, name)? else {
-            return Ok(None);
+            return Ok(Reusable::default());
         };
         let commit = read_commit(&reader, &id)?;
         if commit.schema != *schema_id {
-            return Ok(None);
+            return Ok(Reusable::default());
         }
-        if let Some(summary_id) = commit.summary {
-            let summary = Summary::decode(&read_object(&reader, &summary_id, Kind::Summary)?)?;
-            let hashed = summary
-                .columns
-                .iter()
-                .any(|column| column.column == "file.blake3" && column.n_nulls < summary.n_rows);
-            if !hashed {
-                return Ok(None);
+        let hashed = match commit.summary {
+            Some(summary_id) => {
+                let summary = Summary::decode(&read_object(&reader, &summary_id, Kind::Summary)?)?;
+                summary
+                    .columns
+                    .iter()
+                    .any(|column| column.column == "file.blake3" && column.n_nulls < summary.n_rows)
             }
-        }
-        Ok(Some(Box::new(PreviousDigests {
-            repo: self.clone(),
-            base: base.to_string(),
-            leaves: leaf_children(&reader, &commit.rows)?.into(),
-            rows: std::collections::VecDeque::new(),
-        })))
+            None => true,
+        };
+        Ok(Reusable {
+            leaves: leaf_children(&reader, &commit.rows)?,
+            hashed,
+        })
     }
 
     fn resolve_inputs(&self, inputs: &[DatasetRef]) -> Result<Vec<Input>, RepoError> {
@@ -1577,6 +1574,13 @@ struct PreviousDigests {
 
 /// Leaves read per opening of the database.
 const PREVIOUS_LEAVES_PER_READ: usize = 16;
+
+/// See `Repo::reusable`.
+#[derive(Default)]
+struct Reusable {
+    leaves: Vec<Child>,
+    hashed: bool,
+}
 
 impl PreviousDigests {
     /// Reads the next group of leaves that can hold `key`, if any.
