@@ -634,6 +634,10 @@ impl LeafReader {
                 })
                 .collect::<Result<_, _>>()?
         };
+        let mut paths = std::collections::BTreeSet::new();
+        for filter in self.filters.iter() {
+            filter_paths(filter, &mut paths);
+        }
         for (id, bytes) in blobs {
             let decode_err = |detail: String| {
                 external(RepoError::from(TreeError::Leaf(
@@ -647,10 +651,6 @@ impl LeafReader {
                 .map_err(|err| decode_err(err.to_string()))?;
             // The projected columns whole, and of the columns only filters read, just the
             // Parquet columns they name.
-            let mut paths = std::collections::BTreeSet::new();
-            for filter in self.filters.iter() {
-                filter_paths(filter, &mut paths);
-            }
             let wanted: Vec<usize> = builder
                 .parquet_schema()
                 .columns()
