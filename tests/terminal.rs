@@ -65,6 +65,15 @@ fn control_characters_from_a_pulled_dataset_never_reach_the_terminal() {
         assert_no_controls(&format!("pail {args:?}"), &out.stdout);
         assert_no_controls(&format!("pail {args:?} (stderr)"), &out.stderr);
     }
+    // The pages `summary --all` writes for agents are escaped too.
+    bob.ok(&["summary", "--all", "-o", "pages"]);
+    for entry in std::fs::read_dir(bob.work.join("pages")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_no_controls(
+            &path.display().to_string(),
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
     // The escapes are visible, so the text is still there to read.
     let log = bob.ok(&["log", "files"]).stdout;
     assert!(log.contains("\\x1b]52;c;UFdORUQ=\\x07"), "{log}");
