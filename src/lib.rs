@@ -6,6 +6,7 @@
 
 pub mod checkout;
 pub mod diff;
+pub mod escape;
 pub mod lineage;
 pub mod listing;
 pub mod lock;

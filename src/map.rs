@@ -7,8 +7,13 @@
 //! done, so a run killed at any point continues from what was persisted. Results are also
 //! kept in the `map_cache` table under (row identity, command, code hash), so a repeated run
 //! reads them instead of recomputing.
+//!
+//! A cache entry holds the worker's result columns only, never a whole row: a hit is merged
+//! onto the true input row like a fresh result. Entries pulled from a remote live apart
+//! (`remote_map_cache`) and are used only for remotes the user trusts with them, and only
+//! when they name no input column (see `remote_output`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -31,6 +36,9 @@ const FEED_CHUNK: usize = 4096;
 const CARRY_BATCH: usize = 8192;
 /// A partial batch is persisted after this long.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Hashed into every cache key: entries of another layout (whole output rows, reduced row
+/// identities) can never be hit.
+const CACHE_FORMAT: &[u8] = b"pail-map-cache-2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
@@ -95,7 +103,10 @@ pub struct MapReport {
     pub n_rows: u64,
     pub ran: u64,
     pub resumed: u64,
+    /// Results taken from this repository's own cache.
     pub cached: u64,
+    /// Results taken from a trusted remote's cache, by remote name.
+    pub remote_cached: BTreeMap<String, u64>,
     pub carried: u64,
     pub removed: u64,
     pub failed: u64,
@@ -120,33 +131,11 @@ pub trait MapProgress: Sync {
 pub struct NoMapProgress;
 impl MapProgress for NoMapProgress {}
 
-/// The identity of a row for the cache: the row with each File reduced to source, path,
-/// etag and version, the fields that say which bytes it names.
+/// The identity of a row for the cache: the whole input row, every column and every field
+/// of each File (source, path, size, etag, version, last_modified, blake3), since the
+/// command can read all of them. Nothing is left out: a changed value is a cache miss.
 pub fn row_identity(row: &Value) -> Vec<u8> {
-    fn reduce(value: &Value) -> Value {
-        match value {
-            Value::Object(map)
-                if map.contains_key("source")
-                    && map.contains_key("path")
-                    && map.contains_key("etag") =>
-            {
-                let mut reduced = Map::new();
-                for key in ["source", "path", "etag", "version"] {
-                    reduced.insert(
-                        key.to_string(),
-                        map.get(key).cloned().unwrap_or(Value::Null),
-                    );
-                }
-                Value::Object(reduced)
-            }
-            Value::Object(map) => {
-                Value::Object(map.iter().map(|(k, v)| (k.clone(), reduce(v))).collect())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(reduce).collect()),
-            other => other.clone(),
-        }
-    }
-    serde_json::to_vec(&reduce(row)).expect("JSON values serialize")
+    serde_json::to_vec(row).expect("JSON values serialize")
 }
 
 fn hash_parts(parts: &[&[u8]]) -> ObjectId {
@@ -180,6 +169,52 @@ fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
             bytes
         }
     }
+}
+
+/// A cache entry: `R` followed by the worker's result columns as one JSON object.
+fn encode_cache_entry(result: &Map<String, Value>) -> Vec<u8> {
+    let mut bytes = vec![b'R'];
+    bytes.extend(serde_json::to_vec(result).expect("JSON values serialize"));
+    bytes
+}
+
+/// Decodes a cache entry: the result columns, or None for anything that is not one (any
+/// bytes give None or a map, never a panic).
+pub fn decode_cache_entry(bytes: &[u8]) -> Option<Map<String, Value>> {
+    let (&tag, rest) = bytes.split_first()?;
+    if tag != b'R' {
+        return None;
+    }
+    match serde_json::from_slice(rest).ok()? {
+        Value::Object(fields) => Some(fields),
+        _ => None,
+    }
+}
+
+/// The output row a remote's cache entry gives `input`, or None if the entry may not be
+/// used: it must name no input column (it adds result columns, never changes the row it
+/// was keyed by) and follow `--schema` when one is given. With `--replace` the result is
+/// the whole row, as it would be computed.
+pub fn remote_output(
+    input: &Value,
+    entry: Map<String, Value>,
+    replace: bool,
+    schema: Option<&Schema>,
+) -> Option<Value> {
+    if !replace
+        && let Value::Object(columns) = input
+        && entry.keys().any(|key| columns.contains_key(key))
+    {
+        return None;
+    }
+    let result = match schema {
+        Some(schema) => match schema.validate(&Value::Object(entry)).ok()? {
+            Value::Object(fields) => fields,
+            _ => return None,
+        },
+        None => entry,
+    };
+    Some(merge(input, result, replace))
 }
 
 fn decode_outcome(bytes: &[u8]) -> Option<Outcome> {
@@ -244,13 +279,20 @@ impl Drop for Worker {
     }
 }
 
-/// Turns a worker's answer into the output row.
-fn merge_result(
-    input: &Value,
-    answer: &str,
-    replace: bool,
-    schema: Option<&Schema>,
-) -> Result<Value, String> {
+/// The output row: the result columns added to the input row (or, with `replace`, alone).
+fn merge(input: &Value, result: Map<String, Value>, replace: bool) -> Value {
+    if replace {
+        return Value::Object(result);
+    }
+    let mut merged = input.as_object().cloned().unwrap_or_default();
+    for (key, value) in result {
+        merged.insert(key, value);
+    }
+    Value::Object(merged)
+}
+
+/// Turns a worker's answer into its result columns, checked against `--schema`.
+fn parse_answer(answer: &str, schema: Option<&Schema>) -> Result<Map<String, Value>, String> {
     let result: Value = serde_json::from_str(answer.trim_end()).map_err(|err| {
         format!(
             "the worker's output is not JSON: {err}: {}",
@@ -263,27 +305,41 @@ fn merge_result(
             answer.trim_end()
         ));
     };
-    let result = match schema {
-        Some(schema) => schema
+    match schema {
+        Some(schema) => match schema
             .validate(&result)
-            .map_err(|violation| format!("the result breaks --schema: {violation}"))?,
-        None => Value::Object(fields.clone()),
-    };
-    if replace {
-        return Ok(result);
+            .map_err(|violation| format!("the result breaks --schema: {violation}"))?
+        {
+            Value::Object(fields) => Ok(fields),
+            other => Err(format!(
+                "the result breaks --schema: {other} is not an object"
+            )),
+        },
+        None => Ok(fields.clone()),
     }
-    let mut merged = input.as_object().cloned().unwrap_or_default();
-    if let Value::Object(fields) = result {
-        for (key, value) in fields {
-            merged.insert(key, value);
-        }
-    }
-    Ok(Value::Object(merged))
 }
+
+/// Where a finished row's outcome came from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// A worker ran it.
+    Ran,
+    /// This repository's cache.
+    Cache,
+    /// The cache of the trusted remote at this index.
+    RemoteCache(usize),
+}
+
+/// A finished row from a worker or the cache: its key, outcome, the cache entry to store
+/// (the input row's identity and the entry's bytes) and where it came from.
+type Finished = (Vec<u8>, Outcome, Option<(ObjectId, Vec<u8>)>, Source);
+
+/// An outcome to persist, with the cache entry to store for it (its key and bytes).
+type Pending = (Vec<u8>, Outcome, Option<(ObjectId, Vec<u8>)>);
 
 struct Persist {
     job: ObjectId,
-    pending: Vec<(Vec<u8>, Outcome, Option<ObjectId>)>,
+    pending: Vec<Pending>,
     last: Instant,
 }
 
@@ -323,6 +379,7 @@ impl Repo {
             options.to.to_string().as_bytes(),
         ]);
         let cache_prefix = hash_parts(&[
+            CACHE_FORMAT,
             options.command.as_bytes(),
             &code_hash,
             &schema_bytes,
@@ -331,6 +388,18 @@ impl Repo {
         let mut report = MapReport {
             job: job.short(),
             ..Default::default()
+        };
+        // The remotes whose cache entries the user trusts, in name order.
+        let trusted: Vec<String> = if options.no_cache {
+            Vec::new()
+        } else {
+            let mut trusted = Vec::new();
+            for (name, _) in self.remotes()? {
+                if self.remote_settings(&name)?.trust_cache {
+                    trusted.push(name);
+                }
+            }
+            trusted
         };
 
         {
@@ -364,8 +433,7 @@ impl Repo {
         let (row_sender, row_receiver) =
             mpsc::sync_channel::<(Vec<u8>, Value)>(options.jobs.max(1) * 4);
         let row_receiver = Arc::new(Mutex::new(row_receiver));
-        let (result_sender, result_receiver) =
-            mpsc::channel::<(Vec<u8>, Outcome, Option<ObjectId>, bool)>();
+        let (result_sender, result_receiver) = mpsc::channel::<Finished>();
         let n_workers = options.jobs.max(1);
         let fetcher = if options.fetch {
             let dir = self.dir().join("cache/files");
@@ -425,9 +493,8 @@ impl Repo {
                                 }
                             }
                             Err(reason) => {
-                                let identity = hash_parts(&[&row_identity(&row)]);
                                 if result_sender
-                                    .send((key, Outcome::Failed(reason), Some(identity), true))
+                                    .send((key, Outcome::Failed(reason), None, Source::Ran))
                                     .is_err()
                                 {
                                     return Ok(());
@@ -437,20 +504,26 @@ impl Repo {
                         }
                     }
                     let line = serde_json::to_vec(&sent).expect("JSON values serialize");
-                    let outcome = match worker.as_mut().expect("started above").call(&line) {
-                        Ok(answer) => match merge_result(&row, &answer, replace, schema.as_ref()) {
-                            Ok(output) => Outcome::Row(output),
-                            Err(reason) => Outcome::Failed(reason),
+                    // The cache keeps the result columns only; the output row merges them
+                    // onto the input row, as a cache hit does.
+                    let (outcome, entry) = match worker.as_mut().expect("started above").call(&line)
+                    {
+                        Ok(answer) => match parse_answer(&answer, schema.as_ref()) {
+                            Ok(result) => {
+                                let identity = hash_parts(&[&row_identity(&row)]);
+                                let entry = (identity, encode_cache_entry(&result));
+                                (Outcome::Row(merge(&row, result, replace)), Some(entry))
+                            }
+                            Err(reason) => (Outcome::Failed(reason), None),
                         },
                         Err(reason) => {
                             // The worker is gone: start a fresh one for the next row.
                             worker = None;
-                            Outcome::Failed(reason)
+                            (Outcome::Failed(reason), None)
                         }
                     };
-                    let identity = hash_parts(&[&row_identity(&row)]);
                     if result_sender
-                        .send((key, outcome, Some(identity), true))
+                        .send((key, outcome, entry, Source::Ran))
                         .is_err()
                     {
                         return Ok(());
@@ -470,38 +543,43 @@ impl Repo {
         let mut first_failure: Option<String> = None;
         let mut failed = 0u64;
         let mut feed_error: Option<RepoError> = None;
-        let mut handle_result =
-            |repo: &Repo,
-             persist: &mut Persist,
-             (key, outcome, identity, ran): (Vec<u8>, Outcome, Option<ObjectId>, bool),
-             report: &mut MapReport|
-             -> Result<(), RepoError> {
-                match &outcome {
-                    Outcome::Row(_) if ran => report.ran += 1,
-                    Outcome::Row(_) => report.cached += 1,
-                    Outcome::Failed(reason) => {
-                        failed += 1;
-                        if first_failure.is_none() {
-                            first_failure = Some(reason.clone());
-                        }
+        let mut handle_result = |repo: &Repo,
+                                 persist: &mut Persist,
+                                 (key, outcome, entry, source): Finished,
+                                 report: &mut MapReport|
+         -> Result<(), RepoError> {
+            match (&outcome, source) {
+                (Outcome::Row(_), Source::Ran) => report.ran += 1,
+                (Outcome::Row(_), Source::Cache) => report.cached += 1,
+                (Outcome::Row(_), Source::RemoteCache(idx)) => {
+                    *report
+                        .remote_cached
+                        .entry(trusted[idx].clone())
+                        .or_default() += 1;
+                }
+                (Outcome::Failed(reason), _) => {
+                    failed += 1;
+                    if first_failure.is_none() {
+                        first_failure = Some(reason.clone());
                     }
                 }
-                n_done += 1;
-                progress.rows(n_done, total);
-                if !ran {
-                    // A cache hit was persisted with the lookup of its chunk.
-                    return Ok(());
-                }
-                let cache_key =
-                    identity.map(|identity| hash_parts(&[&cache_prefix.0, &identity.0]));
-                persist.pending.push((key, outcome, cache_key));
-                if persist.pending.len() >= CHECKPOINT_BATCH
-                    || persist.last.elapsed() >= CHECKPOINT_EVERY
-                {
-                    repo.flush_checkpoints(persist)?;
-                }
-                Ok(())
-            };
+            }
+            n_done += 1;
+            progress.rows(n_done, total);
+            if !matches!(source, Source::Ran) {
+                // A cache hit was persisted with the lookup of its chunk.
+                return Ok(());
+            }
+            let cache =
+                entry.map(|(identity, entry)| (hash_parts(&[&cache_prefix.0, &identity.0]), entry));
+            persist.pending.push((key, outcome, cache));
+            if persist.pending.len() >= CHECKPOINT_BATCH
+                || persist.last.elapsed() >= CHECKPOINT_EVERY
+            {
+                repo.flush_checkpoints(persist)?;
+            }
+            Ok(())
+        };
 
         // Rows go in chunks: one short store open looks up a chunk's cached results.
         let mut chunk: Vec<(Vec<u8>, Value)> = Vec::new();
@@ -512,7 +590,8 @@ impl Repo {
             let rows = std::mem::take(chunk);
             // Cache hits are looked up and persisted as done in one transaction per chunk:
             // opening the database costs syncs, so a warm run must not open it per row.
-            let cached: Vec<Option<Outcome>> = if options.no_cache {
+            // This repository's own cache first, then each trusted remote's.
+            let cached: Vec<Option<(Value, Source)>> = if options.no_cache {
                 vec![None; rows.len()]
             } else {
                 let store = self.store()?;
@@ -521,22 +600,37 @@ impl Repo {
                 for (key, row) in &rows {
                     let identity = hash_parts(&[&row_identity(row)]);
                     let cache_key = hash_parts(&[&cache_prefix.0, &identity.0]);
-                    let hit = writer.map_cache(&cache_key.0)?;
-                    let outcome = hit.as_deref().and_then(decode_outcome);
-                    if let (Some(bytes), Some(Outcome::Row(_))) = (&hit, &outcome) {
-                        writer.set_job_result(&job, key, bytes)?;
+                    let mut hit = writer
+                        .map_cache(&cache_key.0)?
+                        .and_then(|bytes| decode_cache_entry(&bytes))
+                        .map(|result| (merge(row, result, options.replace), Source::Cache));
+                    for (idx, remote) in trusted.iter().enumerate() {
+                        if hit.is_some() {
+                            break;
+                        }
+                        hit = writer
+                            .remote_map_cache(remote, &cache_key)?
+                            .and_then(|bytes| decode_cache_entry(&bytes))
+                            .and_then(|entry| {
+                                remote_output(row, entry, options.replace, options.schema.as_ref())
+                            })
+                            .map(|output| (output, Source::RemoteCache(idx)));
                     }
-                    cached.push(outcome);
+                    if let Some((output, _)) = &hit {
+                        let bytes = encode_outcome(&Outcome::Row(output.clone()));
+                        writer.set_job_result(&job, key, &bytes)?;
+                    }
+                    cached.push(hit);
                 }
                 writer.commit()?;
                 cached
             };
             for ((key, row), cached) in rows.into_iter().zip(cached) {
-                if let Some(Outcome::Row(output)) = cached {
+                if let Some((output, source)) = cached {
                     handle_result(
                         self,
                         persist,
-                        (key, Outcome::Row(output), None, false),
+                        (key, Outcome::Row(output), None, source),
                         report,
                     )?;
                     continue;
@@ -602,7 +696,7 @@ impl Repo {
         }
 
         // The output: every persisted row, committed as a new version of `to`.
-        let outcome = self.commit_map_output(
+        let (outcome, rows_written) = self.commit_map_output(
             options,
             &input,
             &input_schema,
@@ -617,11 +711,10 @@ impl Repo {
             writer.delete_job(&job)?;
             writer.commit()?;
         }
+        // The rows the output holds, as written, never derived from the other counts.
         report.n_rows = match &outcome {
             CommitOutcome::Created { commit, .. } => commit.n_rows,
-            CommitOutcome::Unchanged { .. } => {
-                report.ran + report.resumed + report.cached + report.carried - report.failed
-            }
+            CommitOutcome::Unchanged { .. } => rows_written,
         };
         Ok((report, outcome))
     }
@@ -634,11 +727,11 @@ impl Repo {
         let store = self.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        for (key, outcome, cache_key) in persist.pending.drain(..) {
+        for (key, outcome, cache) in persist.pending.drain(..) {
             let bytes = encode_outcome(&outcome);
             writer.set_job_result(&persist.job, &key, &bytes)?;
-            if let (Some(cache_key), Outcome::Row(_)) = (cache_key, &outcome) {
-                writer.set_map_cache(&cache_key, &bytes)?;
+            if let (Some((cache_key, entry)), Outcome::Row(_)) = (cache, &outcome) {
+                writer.set_map_cache(&cache_key, &entry)?;
             }
         }
         writer.commit()?;
@@ -751,7 +844,7 @@ impl Repo {
         job: &ObjectId,
         previous_input: Option<(String, String, CommitId)>,
         report: &MapReport,
-    ) -> Result<CommitOutcome, RepoError> {
+    ) -> Result<(CommitOutcome, u64), RepoError> {
         // Write the rows to a temporary JSON-lines file and commit it like `--from`.
         let tmp_dir = self.tmp_dir();
         std::fs::create_dir_all(&tmp_dir).map_err(|source| MapError::Io {
@@ -831,8 +924,13 @@ impl Repo {
         }
         commit_options.inputs = inputs;
         if commit_options.message.is_empty() {
+            let remote_cached: String = report
+                .remote_cached
+                .iter()
+                .map(|(remote, n)| format!(", {n} from {remote}'s cache"))
+                .collect();
             commit_options.message = format!(
-                "pail map: {} ran, {} resumed, {} from cache, {} carried over, {} removed",
+                "pail map: {} ran, {} resumed, {} from cache{remote_cached}, {} carried over, {} removed",
                 report.ran, report.resumed, report.cached, report.carried, report.removed
             );
         }
@@ -844,7 +942,7 @@ impl Repo {
         let records = Records::Path(file.path().to_path_buf());
         let outcome = self.commit_records(records, Some(result_schema), key, &commit_options)?;
         drop(file);
-        Ok(outcome)
+        Ok((outcome, line))
     }
 
     /// Unfinished runs.
@@ -917,4 +1015,115 @@ pub fn named_files(command: &str, cwd: &Path) -> Vec<(String, Vec<u8>)> {
         }
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Arbitrary JSON, with keys that collide with a typical input row's columns. (No
+    /// floats: serde_json's parser does not round-trip every f64, which is not at issue.)
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("text|score|n|[a-z]{1,3}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn the_identity_covers_every_column_and_every_file_field() {
+        let row = json!({
+            "file": {"source": "s3://b", "path": "a.jpg", "etag": "\"e\"", "size": 3,
+                     "version": null, "last_modified": 1, "blake3": "ab"},
+            "meta": {"label": "cat"},
+        });
+        let base = row_identity(&row);
+        for (pointer, value) in [
+            ("/meta/label", json!("dog")),
+            ("/file/size", json!(4)),
+            ("/file/blake3", json!("cd")),
+            ("/file/last_modified", json!(2)),
+            ("/file/version", json!("v2")),
+        ] {
+            let mut changed = row.clone();
+            *changed.pointer_mut(pointer).unwrap() = value;
+            assert_ne!(
+                row_identity(&changed),
+                base,
+                "{pointer} is not in the identity"
+            );
+        }
+    }
+
+    #[test]
+    fn a_remote_entry_never_replaces_an_input_column() {
+        let input = json!({"n": 1, "text": "true text"});
+        let hostile = decode_cache_entry(br#"R{"score": 999, "text": "PWNED"}"#).unwrap();
+        assert_eq!(remote_output(&input, hostile, false, None), None);
+        let added = decode_cache_entry(br#"R{"score": 999}"#).unwrap();
+        assert_eq!(
+            remote_output(&input, added, false, None),
+            Some(json!({"n": 1, "text": "true text", "score": 999}))
+        );
+        // Deep nesting is refused by the JSON parser's recursion limit, not a crash.
+        let mut deep = vec![b'R'];
+        deep.extend(std::iter::repeat_n(b'[', 100_000));
+        assert_eq!(decode_cache_entry(&deep), None);
+        assert_eq!(decode_cache_entry(b""), None);
+        assert_eq!(decode_cache_entry(b"E{}"), None);
+        assert_eq!(decode_cache_entry(b"R[1]"), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Fuzz target for the decoding of cache entries: any bytes give an entry or
+        /// nothing, never a panic.
+        #[test]
+        fn fuzz_cache_entry_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if decode_cache_entry(&bytes).is_some() {
+                prop_assert_eq!(bytes[0], b'R');
+            }
+            let mut tagged = vec![b'R'];
+            tagged.extend(&bytes);
+            let _ = decode_cache_entry(&tagged);
+        }
+
+        /// Any JSON behind `R`, against any input row: the entry decodes iff it is an
+        /// object, and what it gives never changes an input column.
+        #[test]
+        fn fuzz_cache_entry_json(
+            entry in json_value(),
+            input in proptest::collection::btree_map("text|score|n", json_value(), 0..4),
+            replace in any::<bool>(),
+        ) {
+            let input = Value::Object(input.into_iter().collect());
+            let mut bytes = vec![b'R'];
+            bytes.extend(serde_json::to_vec(&entry).unwrap());
+            let decoded = decode_cache_entry(&bytes);
+            prop_assert_eq!(decoded.is_some(), entry.is_object());
+            if let Some(fields) = decoded
+                && let Some(output) = remote_output(&input, fields, replace, None)
+            {
+                if replace {
+                    prop_assert_eq!(&output, &entry);
+                } else {
+                    for (key, value) in input.as_object().unwrap() {
+                        prop_assert_eq!(&output[key], value);
+                    }
+                }
+            }
+        }
+    }
 }

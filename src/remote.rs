@@ -26,6 +26,8 @@ pub const REMOTE_FORMAT: u32 = 1;
 const MARKER: &str = "pail-remote.json";
 /// No object pail writes comes near this; a larger one on a remote is refused unread.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// A `pail map` cache entry on a remote larger than this is skipped unread.
+pub const MAX_CACHE_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
 
@@ -143,6 +145,16 @@ fn describe_conflicts(conflicts: &[PushConflict]) -> String {
         })
         .collect();
     parts.join("; ")
+}
+
+/// A remote's settings, beyond its URL (the `remote_settings` table).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RemoteSettings {
+    /// Use the `pail map` results this remote's cache holds (pulled into
+    /// `remote_map_cache`). Off by default: an entry's key is computable from public data,
+    /// so anyone who can write to the remote can plant one.
+    #[serde(default)]
+    pub trust_cache: bool,
 }
 
 /// What a push did.
@@ -782,6 +794,17 @@ impl Repo {
     }
 
     pub fn add_remote(&self, name: &str, url: &str, cwd: &FsPath) -> Result<String, RepoError> {
+        self.add_remote_with(name, url, cwd, &RemoteSettings::default())
+    }
+
+    /// Adds a remote with its settings, in one transaction.
+    pub fn add_remote_with(
+        &self,
+        name: &str,
+        url: &str,
+        cwd: &FsPath,
+        settings: &RemoteSettings,
+    ) -> Result<String, RepoError> {
         check_remote_name(name)?;
         let url = normalize_url(url, cwd)?;
         let store = self.store()?;
@@ -795,8 +818,38 @@ impl Repo {
             .into());
         }
         writer.set_remote(name, &url)?;
+        writer.set_remote_settings(name, &settings_json(settings))?;
         writer.commit()?;
         Ok(url)
+    }
+
+    /// A remote's settings; the defaults for a name that is not in the remotes table.
+    pub fn remote_settings(&self, name: &str) -> Result<RemoteSettings, RepoError> {
+        let store = self.store()?;
+        let reader = store.read()?;
+        Ok(read_settings(&reader, name)?)
+    }
+
+    /// Changes a remote's settings.
+    pub fn set_remote_settings(
+        &self,
+        name: &str,
+        settings: &RemoteSettings,
+    ) -> Result<(), RepoError> {
+        let store = self.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        let remotes = writer.remotes()?;
+        if !remotes.iter().any(|(known, _)| known == name) {
+            return Err(RemoteError::UnknownRemote {
+                name: name.to_string(),
+                known: remotes.into_iter().map(|(name, _)| name).collect(),
+            }
+            .into());
+        }
+        writer.set_remote_settings(name, &settings_json(settings))?;
+        writer.commit()?;
+        Ok(())
     }
 
     pub fn remove_remote(&self, name: &str) -> Result<(), RepoError> {
@@ -1151,9 +1204,15 @@ impl Repo {
         let (spool, fetched_commits) =
             self.fetch_closure(remote, &runtime, roots, progress, &mut report)?;
 
-        // A teammate's map results: cache entries this repository lacks (only on a full pull).
-        let cache_entries = if datasets.is_empty() {
-            self.fetch_cache(remote, &runtime)?
+        // A teammate's map results: cache entries this repository lacks, only on a full pull
+        // and only from a remote the user trusts with them (`remote add --trust-cache`).
+        let trust_cache = {
+            let store = self.read_store()?;
+            let reader = store.read()?;
+            read_settings(&reader, remote_name)?.trust_cache
+        };
+        let cache_entries = if datasets.is_empty() && trust_cache {
+            self.fetch_cache(remote_name, remote, &runtime)?
         } else {
             Vec::new()
         };
@@ -1241,7 +1300,7 @@ impl Repo {
             writer.mark_remote_has(remote_name, id)?;
         }
         for (id, bytes) in &cache_entries {
-            writer.set_map_cache(id, bytes)?;
+            writer.set_remote_map_cache(remote_name, id, bytes)?;
             writer.mark_remote_has(remote_name, id)?;
         }
         report.cache_downloaded = cache_entries.len();
@@ -1347,9 +1406,11 @@ impl Repo {
     }
 
     /// Downloads the map cache entries the remote has and this repository lacks. An entry
-    /// must be a result row (JSON); anything else is refused.
+    /// that does not decode as one (`map::decode_cache_entry`), or whose key is not an id,
+    /// is skipped.
     fn fetch_cache(
         &self,
+        remote_name: &str,
         remote: &RemoteStore,
         runtime: &tokio::runtime::Runtime,
     ) -> Result<Vec<(ObjectId, Vec<u8>)>, RepoError> {
@@ -1365,25 +1426,24 @@ impl Repo {
             for meta in metas {
                 let key = meta.location.to_string();
                 let name = key.strip_prefix(&strip).unwrap_or(&key);
-                let id = ObjectId::from_hex(name).map_err(|_| RemoteError::BadRefName {
-                    url: remote.url.clone(),
-                    key: key.clone(),
-                })?;
-                if meta.size > 16 * 1024 * 1024 {
-                    return Err(RemoteError::Corrupt {
-                        url: remote.url.clone(),
-                        key,
-                        detail: "a cache entry larger than 16 MiB".into(),
-                    }
-                    .into());
+                // Not an entry pail writes (a stray key, or larger than 16 MiB): skipped.
+                if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    continue;
                 }
-                if reader.map_cache(&id.0)?.is_none() {
+                let Ok(id) = ObjectId::from_hex(name) else {
+                    continue;
+                };
+                if meta.size > MAX_CACHE_ENTRY_BYTES {
+                    continue;
+                }
+                if reader.remote_map_cache(remote_name, &id)?.is_none() {
                     missing.push(id);
                 }
             }
             missing
         };
-        let fetched: Vec<Result<(ObjectId, Vec<u8>), RemoteError>> = runtime.block_on(
+        type Entry = (ObjectId, Vec<u8>);
+        let fetched: Vec<Result<Option<Entry>, RemoteError>> = runtime.block_on(
             futures::stream::iter(missing.into_iter().map(|id| async move {
                 let key = format!("cache/{}", id.to_hex());
                 let bytes = remote
@@ -1394,22 +1454,16 @@ impl Repo {
                     .bytes()
                     .await
                     .map_err(remote.store_err("download", &key))?;
-                let valid = bytes.first() == Some(&b'R')
-                    && serde_json::from_slice::<serde_json::Value>(&bytes[1..])
-                        .is_ok_and(|v| v.is_object());
-                if !valid {
-                    return Err(RemoteError::Corrupt {
-                        url: remote.url.clone(),
-                        key,
-                        detail: "not a map result".into(),
-                    });
+                if crate::map::decode_cache_entry(&bytes).is_none() {
+                    return Ok(None);
                 }
-                Ok((id, bytes.to_vec()))
+                Ok(Some((id, bytes.to_vec())))
             }))
             .buffer_unordered(CONCURRENCY)
             .collect(),
         );
-        Ok(fetched.into_iter().collect::<Result<Vec<_>, _>>()?)
+        let fetched = fetched.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(fetched.into_iter().flatten().collect())
     }
 
     /// Fetches pinned commits (and everything they need) from a remote URL, checking that
@@ -1493,6 +1547,19 @@ impl Repo {
 }
 
 /// `datasets/ns/p/n/versions/1.0.0` as `ns.p.n@1.0.0`.
+fn settings_json(settings: &RemoteSettings) -> String {
+    serde_json::to_string(settings).expect("settings serialize")
+}
+
+/// A remote's recorded settings. Unreadable settings (never written by pail) count as the
+/// defaults, which trust nothing.
+fn read_settings(reader: &Reader, name: &str) -> Result<RemoteSettings, crate::store::StoreError> {
+    Ok(reader
+        .remote_settings(name)?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default())
+}
+
 fn display_ref(name: &str) -> String {
     match parse_ref_name(name) {
         Some((dataset, RefKind::Version(version))) => format!("{dataset}@{version}"),

@@ -27,6 +27,12 @@ const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_jobs");
 const JOB_RESULTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_checkpoints");
 /// Cache key (command, code hash, row identity) -> a result row.
 const MAP_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_cache");
+/// Remote name, 0, cache key -> a `pail map` cache entry pulled from that remote. Kept apart
+/// from `map_cache` (what this repository computed) so that a remote's results are used
+/// only while the user trusts that remote, and never pushed on as this repository's own.
+const REMOTE_MAP_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("remote_map_cache");
+/// Remote name -> its settings as JSON (`{"trust_cache": bool}`); absent: the defaults.
+const REMOTE_SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("remote_settings");
 
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
@@ -407,6 +413,24 @@ macro_rules! read_methods {
             Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
         }
 
+        /// A cache entry pulled from `remote`.
+        pub fn remote_map_cache(
+            &self,
+            remote: &str,
+            key: &ObjectId,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            let table = open_or!(self.txn, REMOTE_MAP_CACHE, None);
+            Ok(table
+                .get(remote_object_key(remote, key).as_slice())?
+                .map(|guard| guard.value().to_vec()))
+        }
+
+        /// A remote's settings (JSON), if any were recorded.
+        pub fn remote_settings(&self, remote: &str) -> Result<Option<String>, StoreError> {
+            let table = open_or!(self.txn, REMOTE_SETTINGS, None);
+            Ok(table.get(remote)?.map(|guard| guard.value().to_string()))
+        }
+
         /// Every cache entry's key, for sync with a remote.
         pub fn map_cache_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
             let table = open_or!(self.txn, MAP_CACHE, Vec::new());
@@ -499,6 +523,8 @@ impl Writer {
         self.txn.open_table(JOBS)?;
         self.txn.open_table(JOB_RESULTS)?;
         self.txn.open_table(MAP_CACHE)?;
+        self.txn.open_table(REMOTE_MAP_CACHE)?;
+        self.txn.open_table(REMOTE_SETTINGS)?;
         Ok(())
     }
 
@@ -548,6 +574,23 @@ impl Writer {
         Ok(())
     }
 
+    pub fn set_remote_map_cache(
+        &self,
+        remote: &str,
+        key: &ObjectId,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(REMOTE_MAP_CACHE)?;
+        table.insert(remote_object_key(remote, key).as_slice(), value)?;
+        Ok(())
+    }
+
+    pub fn set_remote_settings(&self, remote: &str, settings: &str) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(REMOTE_SETTINGS)?;
+        table.insert(remote, settings)?;
+        Ok(())
+    }
+
     pub fn set_remote(&self, name: &str, url: &str) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(REMOTES)?;
         table.insert(name, url)?;
@@ -563,6 +606,9 @@ impl Writer {
         let mut high = name.as_bytes().to_vec();
         high.push(1);
         objects.retain_in(low.as_slice()..high.as_slice(), |_, _| false)?;
+        let mut cache = self.txn.open_table(REMOTE_MAP_CACHE)?;
+        cache.retain_in(low.as_slice()..high.as_slice(), |_, _| false)?;
+        self.txn.open_table(REMOTE_SETTINGS)?.remove(name)?;
         let mut refs = self.txn.open_table(REMOTE_REFS)?;
         let low = format!("{name}\n");
         let high = format!("{name}\u{b}");

@@ -813,11 +813,14 @@ impl Page {
     }
 
     fn line_cost(line: &str) -> usize {
-        line.chars().count() + 1
+        crate::escape::escape_text(line).chars().count() + 1
     }
 
-    /// Adds a line if it fits, whole.
+    /// Adds a line if it fits, whole. Control characters from the data (authors,
+    /// messages, column names, values) are escaped: agents and terminals read this page.
     fn line(&mut self, line: &str) -> bool {
+        let line = crate::escape::escape_text(line);
+        let line = line.as_ref();
         let cost = Page::line_cost(line);
         if !self.fits(cost) {
             return false;

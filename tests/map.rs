@@ -278,9 +278,177 @@ fn a_teammates_cache_travels_with_push_and_pull() {
     assert_eq!(pushed["cache_uploaded"], 30);
 
     let bob = Pail::new();
-    bob.ok(&["clone", remote.to_str().unwrap(), "."]);
+    bob.ok(&["clone", remote.to_str().unwrap(), ".", "--trust-cache"]);
     write_file(&bob.work.join("work.py"), WORKER.as_bytes());
     let out = bob.json(&map_nums("squares2", &["--json"]));
     assert_eq!(out["ran"], 0, "{out}");
-    assert_eq!(out["cached"], 30, "{out}");
+    assert_eq!(out["cached"], 0, "{out}");
+    assert_eq!(
+        out["cached_remote"],
+        serde_json::json!({"origin": 30}),
+        "{out}"
+    );
+    // The human report says where the results came from.
+    let text = bob.ok(&map_nums("squares3", &[])).stdout;
+    assert!(text.contains("30 from origin's cache"), "{text}");
+}
+
+/// Overwrites every cache entry on a local-directory remote with `payload`, as anyone who
+/// can write to the bucket could; adds a stray key and an entry that is not one.
+fn plant_cache(remote: &std::path::Path, payload: &[u8]) -> usize {
+    let dir = remote.join("cache");
+    let mut planted = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::write(entry.unwrap().path(), payload).unwrap();
+        planted += 1;
+    }
+    std::fs::write(dir.join("README"), b"not an entry").unwrap();
+    std::fs::write(dir.join("ab".repeat(32)), b"R[not an object]").unwrap();
+    planted
+}
+
+#[test]
+fn a_planted_remote_cache_entry_is_used_only_with_opt_in_and_only_for_result_columns() {
+    let alice = setup(5);
+    alice.ok(&map_nums("squares", &[]));
+    let remote = alice.work.join("remote");
+    let url = format!("file://{}", remote.display());
+    alice.ok(&["remote", "add", "origin", &url]);
+    alice.ok(&["push"]);
+    // Result columns only, but forged values.
+    assert_eq!(
+        plant_cache(&remote, br#"R{"square": 999, "echo": "PWNED"}"#),
+        5
+    );
+
+    // Without opt-in: a remote's cache is neither downloaded nor used.
+    let bob = Pail::new();
+    bob.ok(&["clone", &url, "."]);
+    write_file(&bob.work.join("work.py"), WORKER.as_bytes());
+    let out = bob.json(&map_nums("squares", &["--json"]));
+    assert_eq!(out["ran"], 5, "{out}");
+    assert_eq!(out["cached_remote"], serde_json::json!({}), "{out}");
+    for row in output_rows(&bob, "squares") {
+        let n = row["n"].as_i64().unwrap();
+        assert_eq!(row["square"], n * n, "{row}");
+    }
+
+    // Opted in (on an existing remote): the entries are taken, as result columns merged
+    // onto the true input rows; the stray key and the non-entry are skipped.
+    let dave = Pail::new();
+    dave.ok(&["clone", &url, "."]);
+    write_file(&dave.work.join("work.py"), WORKER.as_bytes());
+    let listed = dave.json(&["remote", "list", "--json"]);
+    assert_eq!(listed[0]["trust_cache"], false);
+    dave.ok(&["remote", "set", "origin", "--trust-cache", "true"]);
+    assert_eq!(
+        dave.json(&["remote", "list", "--json"])[0]["trust_cache"],
+        true
+    );
+    dave.ok(&["pull"]);
+    let out = dave.json(&map_nums("trusted", &["--json"]));
+    assert_eq!(out["ran"], 0, "{out}");
+    assert_eq!(out["cached"], 0, "{out}");
+    assert_eq!(
+        out["cached_remote"],
+        serde_json::json!({"origin": 5}),
+        "{out}"
+    );
+    for (idx, row) in output_rows(&dave, "trusted").iter().enumerate() {
+        assert_eq!(row["n"], idx as i64, "{row}");
+        assert_eq!(row["name"], format!("row{idx}"), "{row}");
+        assert_eq!(row["square"], 999, "{row}");
+    }
+    // Opting out again stops their use at once (they never became local results).
+    dave.ok(&["remote", "set", "origin", "--trust-cache", "false"]);
+    let out = dave.json(&map_nums("untrusted", &["--json"]));
+    assert_eq!(out["ran"], 5, "{out}");
+    assert_eq!(out["cached_remote"], serde_json::json!({}), "{out}");
+
+    // An entry that names an input column would change the row it was keyed by: never
+    // used, even from a trusted remote; the row is computed.
+    plant_cache(&remote, br#"R{"square": 999, "name": "PWNED"}"#);
+    let carol = Pail::new();
+    carol.ok(&["clone", &url, ".", "--trust-cache"]);
+    write_file(&carol.work.join("work.py"), WORKER.as_bytes());
+    let out = carol.json(&map_nums("squares", &["--json"]));
+    assert_eq!(out["ran"], 5, "{out}");
+    for (idx, row) in output_rows(&carol, "squares").iter().enumerate() {
+        assert_eq!(row["name"], format!("row{idx}"), "{row}");
+        assert_eq!(row["square"], idx * idx, "{row}");
+    }
+}
+
+#[test]
+fn a_changed_non_file_column_misses_the_cache() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    write_file(
+        &pail.work.join("upper.py"),
+        b"import json, sys\nfor line in sys.stdin:\n    row = json.loads(line)\n    print(json.dumps({\"upper\": row[\"meta\"][\"label\"].upper()}), flush=True)\n",
+    );
+    // Rows shaped like a File (source, path, etag) with another column beside them.
+    let records = |label: &str| {
+        [("a", label), ("b", "owl")]
+            .iter()
+            .map(|(path, label)| {
+                format!(
+                    "{{\"source\": \"s3://b\", \"path\": \"{path}\", \"etag\": \"e\", \"meta\": {{\"label\": \"{label}\"}}}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    pail.ok_stdin(
+        &["commit", "pets", "--from", "-", "--key", "path"],
+        &records("cat"),
+    );
+    let run = [
+        "map",
+        "pets",
+        "--run",
+        "python3 upper.py",
+        "--to",
+        "loud",
+        "--json",
+    ];
+    assert_eq!(pail.json(&run)["ran"], 2);
+    pail.ok_stdin(
+        &["commit", "pets", "--from", "-", "--key", "path"],
+        &records("dog"),
+    );
+    let out = pail.json(&run);
+    assert_eq!(out["ran"], 1, "{out}");
+    assert_eq!(out["cached"], 1, "{out}");
+    let rows = output_rows(&pail, "loud");
+    assert_eq!(rows[0]["meta"]["label"], "dog");
+    assert_eq!(rows[0]["upper"], "DOG");
+    assert_eq!(rows[1]["upper"], "OWL");
+}
+
+#[test]
+fn a_run_where_every_row_fails_reports_zero_rows() {
+    let pail = setup(4);
+    write_file(
+        &pail.work.join("bad.sh"),
+        b"while read line; do echo nope; done\n",
+    );
+    let run = [
+        "map",
+        "nums",
+        "--run",
+        "sh bad.sh",
+        "--to",
+        "bad",
+        "--max-errors",
+        "10",
+        "--json",
+    ];
+    // The first run saves an empty version; the second finds it unchanged. Both say so.
+    for _ in 0..2 {
+        let out = pail.json(&run);
+        assert_eq!(out["failed"], 4, "{out}");
+        assert_eq!(out["n_rows"], 0, "{out}");
+    }
+    let out = pail.ok(&run[..run.len() - 1]).stdout;
+    assert!(out.contains("4 failed"), "{out}");
 }

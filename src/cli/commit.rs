@@ -74,24 +74,11 @@ impl From<BumpArg> for Bump {
     }
 }
 
-/// The clock: PAIL_TIME (RFC 3339 or seconds since the epoch) or now, in µs.
+/// The clock: PAIL_TIME (checked when the environment is read) or now, in µs.
 fn now_micros(ctx: &Context) -> Result<i64, CliError> {
-    match &ctx.time {
-        None => Ok(chrono::Utc::now().timestamp_micros()),
-        Some(text) => {
-            if let Ok(seconds) = text.parse::<i64>() {
-                return Ok(seconds * 1_000_000);
-            }
-            chrono::DateTime::parse_from_rfc3339(text)
-                .map(|time| time.timestamp_micros())
-                .map_err(|_| CliError::Usage {
-                    message: format!("PAIL_TIME `{text}` is not a time"),
-                    hint: Some(
-                        "use RFC 3339 (2026-01-02T03:04:05Z) or seconds since the epoch".into(),
-                    ),
-                })
-        }
-    }
+    Ok(ctx
+        .time
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros()))
 }
 
 /// Reads a declared JSON Schema (`--schema FILE`), e.g. Pydantic's output.

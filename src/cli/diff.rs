@@ -54,7 +54,11 @@ pub fn cmd_diff(ctx: &Context, args: DiffArgs) -> Result<(), CliError> {
     let old = repo.resolve(&repo.parse_ref(&args.old)?)?;
     let new = repo.resolve(&repo.parse_ref(&args.new)?)?;
     let diff = repo.diff(&old, &new)?;
-    let mut out = output::stdout();
+    let mut out = if args.json {
+        output::stdout_exact()
+    } else {
+        output::stdout()
+    };
     let header = json!({
         "old": side_json(&old.name.to_string(), old.version.as_ref(), Some(&old.id.to_hex())),
         "new": side_json(&new.name.to_string(), new.version.as_ref(), Some(&new.id.to_hex())),
@@ -77,7 +81,11 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let result = repo.status(&name, &source, args.hash, &progress);
     progress.finish();
     let status = result?;
-    let mut out = output::stdout();
+    let mut out = if args.json {
+        output::stdout_exact()
+    } else {
+        output::stdout()
+    };
     let base = &status.base;
     let header = json!({
         "old": side_json(&base.name.to_string(), base.version.as_ref(), Some(&base.id.to_hex())),
@@ -226,10 +234,14 @@ fn change_line(change: &RowChange, path_key: bool) -> String {
             .collect::<Vec<_>>()
             .join("  ")
     };
+    let key = output::escape_line(&key);
     if change.columns.is_empty() {
         format!("{mark} {key}")
     } else {
-        format!("{mark} {key}  ({})", change.columns.join(", "))
+        format!(
+            "{mark} {key}  ({})",
+            output::escape_line(&change.columns.join(", "))
+        )
     }
 }
 

@@ -29,6 +29,13 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// An environment variable pail reads holds something it cannot use.
+    #[error("environment variable {name} is {value:?}, which is not {expected}")]
+    Environment {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
     /// The command already said what was wrong on stdout; exit with this code.
     #[error("")]
     Silent(i32),
@@ -62,7 +69,10 @@ pub fn report(err: &CliError) -> i32 {
         return *code;
     }
     let (code, hint) = classify(err);
-    eprintln!("error: {err}");
+    // Messages can quote outside text (a remote's key, a path): escaped like all human
+    // output.
+    let escape = |text: &str| pail::escape::escape_text(text).into_owned();
+    eprintln!("error: {}", escape(&err.to_string()));
     let mut source = err.source();
     // Transparent wrappers repeat their inner message as the first source: skip it.
     if matches!(err, CliError::Repo(_)) {
@@ -72,13 +82,13 @@ pub fn report(err: &CliError) -> i32 {
     while let Some(cause) = source {
         let text = cause.to_string();
         if !last.contains(&text) {
-            eprintln!("  caused by: {text}");
+            eprintln!("  caused by: {}", escape(&text));
         }
         last = text;
         source = cause.source();
     }
     if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
+        eprintln!("hint: {}", escape(&hint));
     }
     code
 }
@@ -88,6 +98,9 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
         CliError::Repo(err) => classify_repo(err),
         CliError::Usage { hint, .. } => (1, hint.clone()),
         CliError::Io { .. } => (1, None),
+        CliError::Environment { name, expected, .. } => {
+            (1, Some(format!("set {name} to {expected}, or unset it")))
+        }
         CliError::Write { .. } => (
             1,
             Some("check that the directory exists and is writable".into()),

@@ -160,6 +160,7 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
                 "ran": report.ran,
                 "resumed": report.resumed,
                 "cached": report.cached,
+                "cached_remote": report.remote_cached,
                 "carried": report.carried,
                 "removed": report.removed,
                 "failed": report.failed,
@@ -167,9 +168,14 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
             }),
         )?;
     } else {
+        let remote_cached: String = report
+            .remote_cached
+            .iter()
+            .map(|(remote, n)| format!(", {n} from {remote}'s cache"))
+            .collect();
         writeln!(
             out,
-            "{} {version}: {} rows ran, {} resumed, {} from cache, {} carried over, {} removed, {} failed",
+            "{} {version}: {} rows ran, {} resumed, {} from cache{remote_cached}, {} carried over, {} removed, {} failed",
             if status == "created" {
                 "created"
             } else {

@@ -106,7 +106,8 @@ pub struct Context {
     pub cwd: PathBuf,
     pub pail_dir: Option<PathBuf>,
     pub author: Option<String>,
-    pub time: Option<String>,
+    /// PAIL_TIME, in µs since the epoch: the clock commits record instead of now.
+    pub time: Option<i64>,
     pub wait_timeout: Duration,
     /// AWS_*, AZURE_* and GOOGLE_* variables, for the object stores.
     pub store_options: Vec<(String, String)>,
@@ -117,36 +118,110 @@ pub struct Context {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// What PAIL_TIME must be.
+const TIME_FORM: &str = "an RFC 3339 time (2026-01-02T03:04:05Z) or whole seconds since the epoch";
+/// What PAIL_LOCK_TIMEOUT must be.
+const TIMEOUT_FORM: &str = "a whole number of seconds (e.g. 60)";
+
+/// An environment variable pail reads as text: unset or empty is None, and a value that is
+/// not Unicode is an error naming the variable (never silently dropped).
+fn env_text(name: &str, expected: &'static str) -> Result<Option<String>, CliError> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Ok(None),
+        Some(value) => value
+            .into_string()
+            .map(Some)
+            .map_err(|value| CliError::Environment {
+                name: name.to_string(),
+                value: value.to_string_lossy().into_owned(),
+                expected,
+            }),
+    }
+}
+
+/// An environment variable that names a path: any bytes; unset or empty is None.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+/// PAIL_TIME: RFC 3339 or whole seconds since the epoch, in µs.
+fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return seconds.checked_mul(1_000_000);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.timestamp_micros())
+}
+
 impl Context {
     fn from_process() -> Result<Context, CliError> {
         let cwd = std::env::current_dir().map_err(|source| CliError::Io {
             what: "the current directory".into(),
             source,
         })?;
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        let wait_timeout = var("PAIL_LOCK_TIMEOUT")
-            .and_then(|text| text.parse::<u64>().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(Duration::from_secs(60));
-        let store_options = std::env::vars()
-            .filter(|(key, _)| {
-                key.starts_with("AWS_") || key.starts_with("AZURE_") || key.starts_with("GOOGLE_")
-            })
-            .collect();
+        let malformed = |name: &str, value: &str, expected: &'static str| CliError::Environment {
+            name: name.to_string(),
+            value: value.to_string(),
+            expected,
+        };
+        let wait_timeout = match env_text("PAIL_LOCK_TIMEOUT", TIMEOUT_FORM)? {
+            None => Duration::from_secs(60),
+            Some(text) => text
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| malformed("PAIL_LOCK_TIMEOUT", &text, TIMEOUT_FORM))?,
+        };
+        let time = match env_text("PAIL_TIME", TIME_FORM)? {
+            None => None,
+            Some(text) => {
+                Some(parse_time(&text).ok_or_else(|| malformed("PAIL_TIME", &text, TIME_FORM))?)
+            }
+        };
+        // Store settings; `std::env::vars` would panic on any variable that is not Unicode.
+        let mut store_options = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            let lossy = key.to_string_lossy();
+            if !(lossy.starts_with("AWS_")
+                || lossy.starts_with("AZURE_")
+                || lossy.starts_with("GOOGLE_"))
+            {
+                continue;
+            }
+            match (key.to_str(), value.to_str()) {
+                (Some(key), Some(value)) => {
+                    store_options.push((key.to_string(), value.to_string()))
+                }
+                _ => {
+                    return Err(malformed(
+                        &lossy,
+                        &value.to_string_lossy(),
+                        "Unicode text (a storage setting)",
+                    ));
+                }
+            }
+        }
         let args = std::iter::once("pail".to_string())
-            .chain(std::env::args().skip(1))
+            .chain(
+                std::env::args_os()
+                    .skip(1)
+                    .map(|arg| arg.to_string_lossy().into_owned()),
+            )
             .collect();
         Ok(Context {
             cwd,
-            pail_dir: var("PAIL_DIR").map(PathBuf::from),
-            author: var("PAIL_AUTHOR"),
-            time: var("PAIL_TIME"),
+            pail_dir: env_path("PAIL_DIR"),
+            author: env_text("PAIL_AUTHOR", "Unicode text (the author commits record)")?,
+            time,
             wait_timeout,
             store_options,
             args,
             stderr_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            home: var("HOME").map(PathBuf::from),
-            cache_dir: var("PAIL_CACHE_DIR").map(PathBuf::from),
+            home: env_path("HOME"),
+            cache_dir: env_path("PAIL_CACHE_DIR"),
         })
     }
 

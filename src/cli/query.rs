@@ -85,9 +85,15 @@ enum Sink {
 }
 
 impl Sink {
-    fn open(ctx: &Context, output: Option<&Path>) -> Result<Sink, CliError> {
+    /// `human`: a table for reading, escaped on standard output; else a machine format,
+    /// written exactly.
+    fn open(ctx: &Context, output: Option<&Path>, human: bool) -> Result<Sink, CliError> {
         let Some(path) = output.filter(|path| *path != Path::new("-")) else {
-            return Ok(Sink::Stdout(output::stdout()));
+            return Ok(Sink::Stdout(if human {
+                output::stdout()
+            } else {
+                output::stdout_exact()
+            }));
         };
         let path = ctx.cwd.join(path);
         let dir = path
@@ -180,7 +186,7 @@ pub fn cmd_query(ctx: &Context, args: QueryArgs) -> Result<(), CliError> {
     }
     let repo = ctx.repo()?;
     let runtime = runtime()?;
-    let mut sink = Sink::open(ctx, args.output.as_deref())?;
+    let mut sink = Sink::open(ctx, args.output.as_deref(), format == QueryFormat::Table)?;
     runtime.block_on(async {
         let frame = query::sql(&repo, &args.sql).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
@@ -340,7 +346,7 @@ pub fn cmd_export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let found = repo.resolve(&repo.parse_ref(&args.target)?)?;
     let schema = repo.schema(&found.commit.schema)?;
-    let mut sink = Sink::open(ctx, Some(&args.output))?;
+    let mut sink = Sink::open(ctx, Some(&args.output), false)?;
     match format {
         ExportFormat::Parquet => {
             if sink.is_stdout() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {

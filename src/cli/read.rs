@@ -149,18 +149,19 @@ pub fn cmd_log(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
             .collect();
         output::print_json(&mut out, &Value::Array(items))?;
     } else {
+        // One line per version: the author and message are escaped as one line each.
         for (name, version, id, commit) in &entries {
             let message = if commit.message.is_empty() {
                 String::new()
             } else {
-                format!("  {}", commit.message)
+                format!("  {}", output::escape_line(&commit.message))
             };
             writeln!(
                 out,
                 "{name}@{version}  {}  {}  {}  {} rows, {}{message}",
                 id.short(),
                 short_time(commit.time),
-                commit.author,
+                output::escape_line(&commit.author),
                 commit.n_rows,
                 human_bytes(commit.n_bytes),
             )?;
@@ -263,7 +264,13 @@ pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
             ),
         ));
     }
+    // One field per line; only the message may span lines.
     for (label, value) in lines {
+        let value = if label == "message" {
+            output::escape_text(&value)
+        } else {
+            output::escape_line(&value)
+        };
         writeln!(out, "{label:<9} {value}")?;
     }
     out.flush()?;
@@ -299,7 +306,11 @@ pub fn cmd_rows(ctx: &Context, args: RowsArgs) -> Result<(), CliError> {
     } else {
         args.format
     };
-    let mut out = output::stdout();
+    let mut out = if format == RowsFormat::Table {
+        output::stdout()
+    } else {
+        output::stdout_exact()
+    };
     print_rows(&repo, &found.commit, &schema, format, args.limit, &mut out)?;
     out.flush()?;
     Ok(())
@@ -318,6 +329,11 @@ pub(super) fn print_rows(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let columns = schema.flat_columns();
+    // The table's header: one line per column name.
+    let table_columns: Vec<String> = columns
+        .iter()
+        .map(|column| output::escape_line(column).into_owned())
+        .collect();
     let limit = limit.unwrap_or(u64::MAX);
     let mut n_printed = 0u64;
     let mut pending: Vec<Vec<String>> = Vec::new();
@@ -365,15 +381,21 @@ pub(super) fn print_rows(
             RowsFormat::Table => {
                 let cells: Vec<String> = columns
                     .iter()
-                    .map(|c| truncate(output::cell(output::lookup(&row, c))))
+                    .map(|c| {
+                        truncate(
+                            output::escape_line(&output::cell(output::lookup(&row, c)))
+                                .into_owned(),
+                        )
+                    })
                     .collect();
                 match &widths {
                     Some(widths) => writeln!(out, "{}", table_line(&cells, widths)),
                     None => {
                         pending.push(cells);
                         if pending.len() >= TABLE_SAMPLE {
-                            let computed = table_widths(&columns, &pending);
-                            let mut result = writeln!(out, "{}", table_line(&columns, &computed));
+                            let computed = table_widths(&table_columns, &pending);
+                            let mut result =
+                                writeln!(out, "{}", table_line(&table_columns, &computed));
                             for cells in pending.drain(..) {
                                 if result.is_ok() {
                                     result = writeln!(out, "{}", table_line(&cells, &computed));
@@ -400,8 +422,8 @@ pub(super) fn print_rows(
         return Err(CliError::Output(err));
     }
     if format == RowsFormat::Table && widths.is_none() {
-        let computed = table_widths(&columns, &pending);
-        writeln!(out, "{}", table_line(&columns, &computed))?;
+        let computed = table_widths(&table_columns, &pending);
+        writeln!(out, "{}", table_line(&table_columns, &computed))?;
         for cells in &pending {
             writeln!(out, "{}", table_line(cells, &computed))?;
         }
@@ -454,7 +476,11 @@ pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
     } else {
         args.format
     };
-    let mut out = output::stdout();
+    let mut out = if format == LineageFormat::Text {
+        output::stdout()
+    } else {
+        output::stdout_exact()
+    };
     match format {
         LineageFormat::Text => write!(out, "{}", graph.to_text(root, args.down))?,
         LineageFormat::Dot => write!(out, "{}", graph.to_dot())?,

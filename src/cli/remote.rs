@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use pail::Repo;
-use pail::remote::{PullReport, PushReport, SyncProgress, normalize_url};
+use pail::remote::{PullReport, PushReport, RemoteSettings, SyncProgress, normalize_url};
 use pail::repo::PAIL_DIR;
 
 use super::output::{self, human_bytes};
@@ -16,7 +16,8 @@ use super::{CliError, Context};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   pail remote add origin s3://team-bucket/pail
-  pail remote add shared /mnt/shared/pail
+  pail remote add shared /mnt/shared/pail --trust-cache
+  pail remote set origin --trust-cache true
   pail remote list
   pail remote remove origin")]
 pub struct RemoteArgs {
@@ -32,6 +33,18 @@ pub enum RemoteCommand {
         name: String,
         /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///dir or a path
         url: String,
+        /// Use the `pail map` results this remote's cache holds (pulled by a full pull).
+        /// Off by default: anyone who can write to the remote can plant a result
+        #[arg(long)]
+        trust_cache: bool,
+    },
+    /// Change a remote's settings
+    Set {
+        /// Remote name
+        name: String,
+        /// Whether to use the `pail map` results this remote's cache holds
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        trust_cache: Option<bool>,
     },
     /// List remotes
     List {
@@ -80,6 +93,9 @@ pub struct CloneArgs {
     pub url: String,
     /// Directory to create (default: the last part of the URL)
     pub dir: Option<PathBuf>,
+    /// Use the `pail map` results origin's cache holds (see `pail remote add --trust-cache`)
+    #[arg(long)]
+    pub trust_cache: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -115,25 +131,61 @@ impl SyncProgress for SyncBar {
     }
 }
 
+fn trust_note(settings: &RemoteSettings) -> &'static str {
+    if settings.trust_cache {
+        " (map cache trusted)"
+    } else {
+        ""
+    }
+}
+
 pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let mut out = output::stdout();
     match args.command {
-        RemoteCommand::Add { name, url } => {
-            let url = repo.add_remote(&name, &url, &ctx.cwd)?;
-            writeln!(out, "added remote {name} {url}")?;
+        RemoteCommand::Add {
+            name,
+            url,
+            trust_cache,
+        } => {
+            let settings = RemoteSettings { trust_cache };
+            let url = repo.add_remote_with(&name, &url, &ctx.cwd, &settings)?;
+            writeln!(out, "added remote {name} {url}{}", trust_note(&settings))?;
+        }
+        RemoteCommand::Set { name, trust_cache } => {
+            let mut settings = repo.remote_settings(&name)?;
+            if let Some(trust_cache) = trust_cache {
+                settings.trust_cache = trust_cache;
+            }
+            repo.set_remote_settings(&name, &settings)?;
+            writeln!(
+                out,
+                "remote {name}: {}",
+                if settings.trust_cache {
+                    "its map cache is trusted"
+                } else {
+                    "its map cache is not used"
+                }
+            )?;
         }
         RemoteCommand::List { json } => {
             let remotes = repo.remotes()?;
+            let mut listed = Vec::new();
+            for (name, url) in remotes {
+                let settings = repo.remote_settings(&name)?;
+                listed.push((name, url, settings));
+            }
             if json {
-                let items: Vec<_> = remotes
+                let items: Vec<_> = listed
                     .iter()
-                    .map(|(name, url)| json!({"name": name, "url": url}))
+                    .map(|(name, url, settings)| {
+                        json!({"name": name, "url": url, "trust_cache": settings.trust_cache})
+                    })
                     .collect();
                 output::print_json(&mut out, &serde_json::Value::Array(items))?;
             } else {
-                for (name, url) in remotes {
-                    writeln!(out, "{name}\t{url}")?;
+                for (name, url, settings) in listed {
+                    writeln!(out, "{name}\t{url}{}", trust_note(&settings))?;
                 }
             }
         }
@@ -289,7 +341,10 @@ pub fn cmd_clone(ctx: &Context, args: CloneArgs) -> Result<(), CliError> {
     }
     let result = (|| -> Result<PullReport, CliError> {
         let (repo, _) = Repo::init(&dir.join(PAIL_DIR))?;
-        repo.add_remote("origin", &url, &ctx.cwd)?;
+        let settings = RemoteSettings {
+            trust_cache: args.trust_cache,
+        };
+        repo.add_remote_with("origin", &url, &ctx.cwd, &settings)?;
         let bar = SyncBar::new(ctx.stderr_is_terminal, "cloning");
         let result = repo.pull("origin", &[], &ctx.store_options, &bar);
         bar.bar.finish_and_clear();

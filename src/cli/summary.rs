@@ -82,7 +82,9 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
             written.push(json!({"name": info.name.to_string(), "version": version, "path": path.display().to_string()}));
         }
         let index_path = dir.join("index.md");
-        std::fs::write(&index_path, &index).map_err(|source| CliError::Io {
+        // Messages come from commits, maybe pulled ones: escaped like the pages.
+        let index = output::escape_text(&index);
+        std::fs::write(&index_path, index.as_bytes()).map_err(|source| CliError::Io {
             what: index_path.display().to_string(),
             source,
         })?;
