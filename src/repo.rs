@@ -1395,8 +1395,9 @@ impl Repo {
         Ok((graph, root))
     }
 
-    /// Checks the repository: every object's bytes hash to its id, and everything every
-    /// ref needs is present. Returns the problems found (empty when healthy).
+    /// Checks the repository: every object's bytes hash to its id, and every object every
+    /// ref needs (of every kind, through `walk`) is present and decodes as its readers
+    /// decode it. Returns the problems found (empty when healthy).
     pub fn fsck(&self) -> Result<(u64, Vec<String>), RepoError> {
         let store = self.store()?;
         let reader = store.read()?;

@@ -595,6 +595,21 @@ fn a_push_to_an_emptied_remote_uploads_everything_again() {
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
         assert!(first.objects_uploaded >= 4, "{backend:?}: {first:?}");
+        wipe(&location);
+        let again = repo
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(
+            again.objects_uploaded, first.objects_uploaded,
+            "{backend:?}: {again:?}"
+        );
+        assert_refs_complete(&location);
+        // And a third push, to the same instance, uploads nothing.
+        let third = repo
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(third.objects_uploaded, 0, "{backend:?}");
+        // The marker names this instance of the remote.
         let (store, prefix) = raw_store(&location);
         let marker: Value = serde_json::from_slice(
             &block_on(async {
@@ -613,22 +628,39 @@ fn a_push_to_an_emptied_remote_uploads_everything_again() {
             Some(32),
             "{marker}"
         );
-
-        wipe(&location);
-        let again = repo
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
-        assert_eq!(
-            again.objects_uploaded, first.objects_uploaded,
-            "{backend:?}: {again:?}"
-        );
-        assert_refs_complete(&location);
-        // And a third push, to the same instance, uploads nothing.
-        let third = repo
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
-        assert_eq!(third.objects_uploaded, 0, "{backend:?}");
     }
+}
+
+#[test]
+fn a_marker_from_before_instance_ids_is_given_one() {
+    let location = location(&Backend::Local);
+    let (store, prefix) = raw_store(&location);
+    let marker_key = key(&prefix, "pail-remote.json");
+    block_on(store.put(
+        &marker_key,
+        PutPayload::from(b"{\"pail_remote_format\": 1}\n".to_vec()),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_remote(&location, dir.path());
+    commit_records(&repo, "t", 5, "x");
+    repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+        .unwrap();
+    let marker: Value = serde_json::from_slice(
+        &block_on(async { store.get(&marker_key).await.unwrap().bytes().await }).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(marker["pail_remote_format"], 1);
+    assert_eq!(
+        marker["instance"].as_str().map(str::len),
+        Some(32),
+        "{marker}"
+    );
+    // A later push finds the same instance and uploads nothing.
+    let again = repo
+        .push("origin", &[], false, &location.env, &NoSyncProgress)
+        .unwrap();
+    assert_eq!(again.objects_uploaded, 0);
 }
 
 #[test]
@@ -645,8 +677,8 @@ fn fsck_remote_reports_an_object_missing_from_the_remote() {
         alice.ok(&["push"]);
         let healthy = alice.json(&["fsck", "--remote", "origin", "--json"]);
         assert_eq!(healthy["problems"], serde_json::json!([]), "{backend:?}");
-        // Delete each kind of object a fresh clone would need but a HEAD can miss: a
-        // leaf, then the schema.
+        // Delete a leaf, then the schema: objects a clone needs that a walk of commits and
+        // nodes alone would not look at.
         let (store, prefix) = raw_store(&location);
         for kind in [pail::Kind::Leaf, pail::Kind::Schema] {
             let objects: Vec<Path> = block_on(
