@@ -21,6 +21,7 @@ pub mod rows;
 pub mod schema;
 pub mod store;
 pub mod summary;
+mod walk;
 
 pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
 pub use object::{Commit, CommitId, Kind, ObjectId};

@@ -1,12 +1,14 @@
 //! Remotes: a prefix in a bucket (or a local directory) that holds pail objects and refs,
-//! reached through object_store. No server of our own: create-only writes and
-//! compare-and-swap on etags are the only coordination.
+//! reached through object_store. No server of our own: create-only writes are the only
+//! coordination.
 //!
-//! Layout under the prefix: `pail-remote.json` (the format marker), `objects/<2 hex>/<62 hex>`
-//! (the kind code byte followed by the object's bytes), and `refs/datasets/...` mirroring the
-//! local refs, each holding a commit id in hex and a newline.
+//! Layout under the prefix: `pail-remote.json` (the format marker, with the remote's random
+//! instance id), `objects/<2 hex>/<62 hex>` (the kind code byte followed by the object's
+//! bytes), `refs/datasets/.../versions/<semver>` and a tag's numbered moves
+//! `refs/datasets/.../tag-moves/<tag>/<seq>`, each holding a commit id in hex and a newline
+//! (docs/FORMAT.md, "Remote layout").
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
@@ -14,16 +16,19 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::name::{DatasetName, check_tag};
-use crate::object::{Commit, CommitId, Input, Kind, Node, ObjectId};
+use crate::object::{Commit, CommitId, Kind, Node, ObjectId};
 use crate::repo::{Repo, RepoError};
 use crate::store::{Reader, Writer};
+use crate::walk::Visit;
 
 /// The remote layout's major format; a remote with a newer one is refused.
 pub const REMOTE_FORMAT: u32 = 1;
 const MARKER: &str = "pail-remote.json";
+/// The directory, beside `tags/`, that holds each tag's numbered moves.
+const TAG_MOVES: &str = "tag-moves";
 /// No object pail writes comes near this; a larger one on a remote is refused unread.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
 /// A `pail map` cache entry on a remote larger than this is skipped unread.
@@ -96,6 +101,9 @@ pub enum RemoteError {
 
 /// A remote ref: its name, the commit it names, and the etag of the ref object.
 type RemoteRef = (String, CommitId, String);
+/// An object `fsck --remote` looked at: id, kind, the ref it was reached from, and either a
+/// problem or (for a commit or node) the bytes to follow.
+type Checked = (ObjectId, Kind, String, Result<Option<Vec<u8>>, String>);
 /// A verified download: id, kind, bytes, and the ref it was reached from.
 type Downloaded = (ObjectId, Kind, Vec<u8>, String);
 
@@ -197,8 +205,6 @@ pub struct RemoteStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    /// Local directories cannot compare-and-swap; see `put_tag`.
-    local: bool,
 }
 
 fn check_remote_name(name: &str) -> Result<(), RemoteError> {
@@ -281,7 +287,6 @@ impl RemoteStore {
                 url: url.to_string(),
                 store: Arc::new(store),
                 prefix: String::new(),
-                local: true,
             });
         }
         let (bucket, prefix) = match rest.split_once('/') {
@@ -298,23 +303,21 @@ impl RemoteStore {
             url: url.to_string(),
             store,
             prefix: prefix.to_string(),
-            local: false,
         })
     }
 
-    /// Wraps an already-built store, e.g. one with faults injected for tests. `local`
-    /// marks a store that cannot compare-and-swap (tags are then checked, then written).
+    /// Wraps an already-built store, e.g. one with faults injected for tests. `_local` is
+    /// ignored: every kind of store moves tags by create-only writes (see `put_tag`).
     pub fn from_store(
         url: &str,
         store: Arc<dyn ObjectStore>,
         prefix: &str,
-        local: bool,
+        _local: bool,
     ) -> RemoteStore {
         RemoteStore {
             url: url.to_string(),
             store,
             prefix: prefix.trim_matches('/').to_string(),
-            local,
         }
     }
 
@@ -349,54 +352,93 @@ impl RemoteStore {
 
     /// Reads the format marker: Ok(false) when there is none.
     async fn check_marker(&self) -> Result<bool, RemoteError> {
+        Ok(self.read_marker().await?.is_some())
+    }
+
+    /// Reads the format marker: its instance id, `""` for a marker written before
+    /// instance ids existed; None when there is no marker.
+    async fn read_marker(&self) -> Result<Option<String>, RemoteError> {
         match self.store.get(&self.path(MARKER)).await {
             Ok(result) => {
+                let corrupt = |detail: String| RemoteError::Corrupt {
+                    url: self.url.clone(),
+                    key: MARKER.into(),
+                    detail,
+                };
+                if result.meta.size > 4096 {
+                    return Err(corrupt("a marker larger than 4 KiB".into()));
+                }
                 let bytes = result
                     .bytes()
                     .await
                     .map_err(self.store_err("read", MARKER))?;
                 let value: serde_json::Value =
-                    serde_json::from_slice(&bytes).map_err(|err| RemoteError::Corrupt {
-                        url: self.url.clone(),
-                        key: MARKER.into(),
-                        detail: err.to_string(),
-                    })?;
+                    serde_json::from_slice(&bytes).map_err(|err| corrupt(err.to_string()))?;
                 let format = value
                     .get("pail_remote_format")
                     .and_then(|v| v.as_u64())
-                    .ok_or_else(|| RemoteError::Corrupt {
-                        url: self.url.clone(),
-                        key: MARKER.into(),
-                        detail: "no pail_remote_format".into(),
-                    })?;
+                    .ok_or_else(|| corrupt("no pail_remote_format".into()))?;
                 if format > REMOTE_FORMAT as u64 {
                     return Err(RemoteError::NewerFormat {
                         url: self.url.clone(),
                         found: format.to_string(),
                     });
                 }
-                Ok(true)
+                let instance = match value.get("instance") {
+                    None => String::new(),
+                    Some(serde_json::Value::String(instance))
+                        if instance.len() == 32
+                            && instance
+                                .bytes()
+                                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                    {
+                        instance.clone()
+                    }
+                    Some(_) => return Err(corrupt("the instance is not 32 hex digits".into())),
+                };
+                Ok(Some(instance))
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(self.store_err("read", MARKER)(source)),
         }
     }
 
-    async fn ensure_marker(&self) -> Result<(), RemoteError> {
-        if self.check_marker().await? {
-            return Ok(());
-        }
-        let body = format!("{{\"pail_remote_format\": {REMOTE_FORMAT}}}\n");
+    /// Reads the marker, creating it (with a new random instance id) when there is none.
+    /// Returns the instance id.
+    async fn ensure_marker(&self) -> Result<String, RemoteError> {
+        let mode = match self.read_marker().await? {
+            Some(instance) if !instance.is_empty() => return Ok(instance),
+            // A marker from before instance ids: give it one. Two pushers doing this at
+            // once cost one of them a full re-check on its next push, nothing more.
+            Some(_) => PutMode::Overwrite,
+            None => PutMode::Create,
+        };
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|err| RemoteError::Spool {
+            path: PathBuf::from("(the system's random source)"),
+            source: std::io::Error::other(err.to_string()),
+        })?;
+        let instance: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let body =
+            format!("{{\"pail_remote_format\": {REMOTE_FORMAT}, \"instance\": \"{instance}\"}}\n");
         match self
             .store
             .put_opts(
                 &self.path(MARKER),
                 PutPayload::from(body.into_bytes()),
-                PutOptions::from(PutMode::Create),
+                PutOptions::from(mode),
             )
             .await
         {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Ok(_) => Ok(instance),
+            // Another pusher created it first: theirs is the instance.
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                self.read_marker()
+                    .await?
+                    .ok_or_else(|| RemoteError::NotARemote {
+                        url: self.url.clone(),
+                    })
+            }
             Err(source) => Err(self.store_err("write", MARKER)(source)),
         }
     }
@@ -483,7 +525,8 @@ impl RemoteStore {
         Ok((kind, body.to_vec()))
     }
 
-    /// Lists every ref: (ref name, key). A key that is not a valid ref name is an error.
+    /// Lists every ref by name (a tag once, however many moves it has). A key that is not
+    /// a valid ref name is an error.
     async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
         let refs_prefix = self.path("refs");
         let strip = format!("{}/", refs_prefix);
@@ -497,21 +540,35 @@ impl RemoteStore {
         for meta in metas {
             let key = meta.location.to_string();
             let name = key.strip_prefix(&strip).unwrap_or(&key).to_string();
-            if parse_ref_name(&name).is_none() {
+            if parse_ref_name(&name).is_some() {
+                names.push(name);
+            } else if let Some((tag_ref, _)) = parse_tag_move(&name) {
+                names.push(tag_ref);
+            } else {
                 return Err(RemoteError::BadRefName {
                     url: self.url.clone(),
                     key,
                 });
             }
-            names.push(name);
         }
         names.sort();
+        names.dedup();
         Ok(names)
     }
 
-    /// Reads a ref: the commit id and the ref object's etag; None when absent.
+    /// Reads a ref: the commit id and a token of the state read (for a tag, its move's
+    /// sequence number); None when absent.
     async fn get_ref(&self, name: &str) -> Result<Option<(CommitId, String)>, RemoteError> {
-        let key = format!("refs/{name}");
+        if let Some((_, RefKind::Tag(_))) = parse_ref_name(name) {
+            let tag = self.get_tag(name).await?;
+            return Ok(tag.map(|(id, seq)| (id, seq.to_string())));
+        }
+        self.read_ref_key(&format!("refs/{name}")).await
+    }
+
+    /// Reads the object at `key` holding a commit id: the id and the object's etag.
+    async fn read_ref_key(&self, key: &str) -> Result<Option<(CommitId, String)>, RemoteError> {
+        let key = key.to_string();
         let result = match self.store.get(&self.path(&key)).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -537,6 +594,47 @@ impl RemoteStore {
         Ok(Some((CommitId(id), etag)))
     }
 
+    /// Reads a tag (`datasets/.../tags/<tag>`): the commit of its highest-numbered move
+    /// and that number; a tag written before moves were numbered (one key at the tag's
+    /// name) is move 0. None when the tag is absent.
+    async fn get_tag(&self, name: &str) -> Result<Option<(CommitId, u64)>, RemoteError> {
+        let moves = tag_moves_key(name).expect("a tag ref name");
+        let moves_path = self.path(&moves);
+        let strip = format!("{}/", self.path("refs"));
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&moves_path))
+            .try_collect()
+            .await
+            .map_err(self.store_err("list", &moves))?;
+        let mut highest: Option<(u64, String)> = None;
+        for meta in metas {
+            let key = meta.location.to_string();
+            let relative = key.strip_prefix(&strip).unwrap_or(&key);
+            let Some((tag_ref, seq)) = parse_tag_move(relative) else {
+                return Err(RemoteError::BadRefName {
+                    url: self.url.clone(),
+                    key,
+                });
+            };
+            if tag_ref == name && highest.as_ref().is_none_or(|(best, _)| seq > *best) {
+                highest = Some((seq, format!("refs/{relative}")));
+            }
+        }
+        if let Some((seq, key)) = highest {
+            let found = self.read_ref_key(&key).await?;
+            // Moves are never deleted; one that vanished was removed by hand.
+            let (id, _) = found.ok_or_else(|| RemoteError::Corrupt {
+                url: self.url.clone(),
+                key,
+                detail: "the tag move disappeared while it was read".into(),
+            })?;
+            return Ok(Some((id, seq)));
+        }
+        let legacy = self.read_ref_key(&format!("refs/{name}")).await?;
+        Ok(legacy.map(|(id, _)| (id, 0)))
+    }
+
     /// Creates a version ref; returns Ok(None) when created, Ok(Some(existing)) when the
     /// remote already had one (the same commit or not).
     async fn create_ref(&self, name: &str, id: &CommitId) -> Result<Option<CommitId>, RemoteError> {
@@ -560,37 +658,61 @@ impl RemoteStore {
         }
     }
 
-    /// Writes a tag if the remote still holds `expected` (by etag), or creates it when
-    /// `expected` is None. Returns the new etag, or None when the remote changed first.
-    ///
-    /// A local directory cannot compare-and-swap, so there the check and the write are two
-    /// steps; concurrent pushers to one directory can race on a tag.
+    /// Moves a tag to `id` by creating its move number `seen + 1`, where `seen` is the
+    /// number read before (0 when the tag was absent or in the old one-key form). The write
+    /// is create-only, so of two pushers that read the same state exactly one succeeds, on
+    /// every kind of store, and a killed pusher leaves nothing that blocks the next one.
+    /// Returns the new number, or None when another move got there first.
     async fn put_tag(
         &self,
         name: &str,
         id: &CommitId,
-        expected: Option<&str>,
-    ) -> Result<Option<String>, RemoteError> {
-        let key = format!("refs/{name}");
+        seen: u64,
+    ) -> Result<Option<u64>, RemoteError> {
+        let next = seen.checked_add(1).ok_or_else(|| RemoteError::Corrupt {
+            url: self.url.clone(),
+            key: format!("refs/{name}"),
+            detail: "the tag has no move numbers left".into(),
+        })?;
+        let key = format!(
+            "{}/{next:020}",
+            tag_moves_key(name).expect("a tag ref name")
+        );
         let body = PutPayload::from(format!("{}\n", id.to_hex()).into_bytes());
-        let mode = match expected {
-            None => PutMode::Create,
-            Some(_) if self.local => PutMode::Overwrite,
-            Some(etag) => PutMode::Update(UpdateVersion {
-                e_tag: Some(etag.to_string()),
-                version: None,
-            }),
-        };
         match self
             .store
-            .put_opts(&self.path(&key), body, PutOptions::from(mode))
+            .put_opts(&self.path(&key), body, PutOptions::from(PutMode::Create))
             .await
         {
-            Ok(result) => Ok(Some(result.e_tag.unwrap_or_default())),
+            Ok(_) => Ok(Some(next)),
             Err(object_store::Error::AlreadyExists { .. })
             | Err(object_store::Error::Precondition { .. }) => Ok(None),
             Err(source) => Err(self.store_err("write", &key)(source)),
         }
+    }
+}
+
+/// The key prefix (under the remote's prefix) of a tag's moves: for the tag ref
+/// `datasets/<ns>/<project>/<name>/tags/<tag>`, `refs/datasets/<ns>/<project>/<name>/tag-moves/<tag>`.
+fn tag_moves_key(name: &str) -> Option<String> {
+    let (dataset, tag) = name.rsplit_once("/tags/")?;
+    Some(format!("refs/{dataset}/{TAG_MOVES}/{tag}"))
+}
+
+/// Parses a tag move key (relative to `refs/`):
+/// `datasets/<ns>/<project>/<name>/tag-moves/<tag>/<20-digit number>`, into the tag's ref
+/// name and the move's number. Only the canonical 20-digit spelling is accepted.
+fn parse_tag_move(key: &str) -> Option<(String, u64)> {
+    let (dir, seq) = key.rsplit_once('/')?;
+    let (dataset, tag) = dir.rsplit_once(&format!("/{TAG_MOVES}/"))?;
+    if seq.len() != 20 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seq: u64 = seq.parse().ok()?;
+    let tag_ref = format!("{dataset}/tags/{tag}");
+    match parse_ref_name(&tag_ref)? {
+        (_, RefKind::Tag(_)) => Some((tag_ref, seq)),
+        (_, RefKind::Version(_)) => None,
     }
 }
 
@@ -625,61 +747,35 @@ fn parse_ref_name(name: &str) -> Option<(DatasetName, RefKind)> {
 }
 
 /// Objects reachable from commits: the commits, their schemas, row trees, code blobs,
-/// summaries, parents and input commits. `skip` prunes objects known to be elsewhere.
+/// summaries, parents and input commits (see `crate::walk`). `skip` prunes objects known
+/// to be elsewhere.
 pub(crate) fn closure(
     reader: &Reader,
     roots: &[CommitId],
     skip: &dyn Fn(&ObjectId) -> Result<bool, RepoError>,
 ) -> Result<Vec<(ObjectId, Kind)>, RepoError> {
-    let mut seen = HashSet::new();
-    let mut stack: Vec<(ObjectId, Kind)> =
-        roots.iter().map(|id| (id.object(), Kind::Commit)).collect();
     let mut found = Vec::new();
-    while let Some((id, kind)) = stack.pop() {
-        if !seen.insert(id) || skip(&id)? {
-            continue;
-        }
-        found.push((id, kind));
-        match kind {
-            Kind::Commit => {
-                let bytes = crate::rows::tree::read_object(reader, &id, Kind::Commit)?;
-                let commit = Commit::decode(&bytes)?;
-                push_commit_children(&commit, &mut stack);
+    crate::walk::walk(
+        roots.iter().map(|id| (id.object(), Kind::Commit)),
+        |_, id, kind| -> Result<Visit, RepoError> {
+            if skip(&id)? {
+                return Ok(Visit::Stop);
             }
-            Kind::Node => {
-                let bytes = crate::rows::tree::read_object(reader, &id, Kind::Node)?;
-                let node = Node::decode(&bytes)?;
-                let child_kind = if node.level == 1 {
-                    Kind::Leaf
-                } else {
-                    Kind::Node
-                };
-                stack.extend(node.children.iter().map(|child| (child.id, child_kind)));
+            found.push((id, kind));
+            match kind {
+                Kind::Commit | Kind::Node => {
+                    let bytes = crate::rows::tree::read_object(reader, &id, kind)?;
+                    Ok(Visit::Follow(crate::walk::children(kind, &id, &bytes)?))
+                }
+                Kind::Leaf | Kind::Schema | Kind::Blob | Kind::Summary => Ok(Visit::Stop),
             }
-            Kind::Leaf | Kind::Schema | Kind::Blob | Kind::Summary => {}
-        }
-    }
+        },
+    )?;
     Ok(found)
 }
 
 fn push_commit_children(commit: &Commit, stack: &mut Vec<(ObjectId, Kind)>) {
-    stack.push((commit.schema, Kind::Schema));
-    stack.push((commit.rows, Kind::Node));
-    stack.extend(commit.code.iter().map(|file| (file.blob, Kind::Blob)));
-    if let Some(summary) = commit.summary {
-        stack.push((summary, Kind::Summary));
-    }
-    stack.extend(
-        commit
-            .parents
-            .iter()
-            .map(|parent| (parent.object(), Kind::Commit)),
-    );
-    for input in &commit.inputs {
-        if let Input::Dataset { commit, .. } = input {
-            stack.push((commit.object(), Kind::Commit));
-        }
-    }
+    crate::walk::commit_children(commit, stack);
 }
 
 /// A temporary file holding objects between a read transaction and their upload, or
@@ -897,7 +993,17 @@ impl Repo {
         progress: &dyn SyncProgress,
     ) -> Result<PushReport, RepoError> {
         let runtime = crate::io_runtime();
-        runtime.block_on(remote.ensure_marker())?;
+        // What this repository remembers of the remote's objects holds for one instance of
+        // it: an emptied or replaced remote has another marker, so everything is checked
+        // and uploaded again (objects before refs, against the remote as it is).
+        let instance = runtime.block_on(remote.ensure_marker())?;
+        {
+            let store = self.store()?;
+            let writer = store.write()?;
+            writer.create_tables()?;
+            writer.set_remote_instance(remote_name, &instance)?;
+            writer.commit()?;
+        }
 
         // Gather refs and the objects the remote may lack, in one short read.
         let mut spool = Spool::new(&self.tmp_dir())?;
@@ -1030,10 +1136,24 @@ impl Repo {
             writer.commit()?;
         }
 
-        // Version refs: create-only.
+        // Version refs: create-only, each dataset's in semver order. A dataset stops at its
+        // first conflict: nothing of it after a version the remote refused is published
+        // (no later version, no tag), so no published version's parent is missing.
         let mut conflicts = Vec::new();
         let mut seen_refs: Vec<(String, CommitId, String)> = Vec::new();
-        for (name, id) in &versions {
+        let mut ordered: Vec<(DatasetName, semver::Version, &String, &CommitId)> = versions
+            .iter()
+            .filter_map(|(name, id)| match parse_ref_name(name) {
+                Some((dataset, RefKind::Version(version))) => Some((dataset, version, name, id)),
+                _ => None,
+            })
+            .collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        let mut stopped: BTreeSet<DatasetName> = BTreeSet::new();
+        for (dataset, version, name, id) in ordered {
+            if stopped.contains(&dataset) {
+                continue;
+            }
             match runtime.block_on(remote.create_ref(name, id))? {
                 None => {
                     report.versions_created.push(display_ref(name));
@@ -1044,16 +1164,13 @@ impl Repo {
                     seen_refs.push((name.clone(), *id, String::new()));
                 }
                 Some(existing) => {
-                    let (dataset, kind) = parse_ref_name(name).expect("local refs parse");
-                    let RefKind::Version(version) = kind else {
-                        unreachable!("a version ref")
-                    };
                     conflicts.push(PushConflict::Version {
                         name: dataset.to_string(),
                         version: version.to_string(),
                         local: *id,
                         remote: existing,
                     });
+                    stopped.insert(dataset);
                 }
             }
         }
@@ -1070,53 +1187,51 @@ impl Repo {
             }
             seen
         };
+        let tag_conflict = |name: &str, local: CommitId, remote: CommitId| {
+            let (dataset, kind) = parse_ref_name(name).expect("local refs parse");
+            let RefKind::Tag(tag) = kind else {
+                unreachable!("a tag ref")
+            };
+            PushConflict::Tag {
+                name: dataset.to_string(),
+                tag,
+                local,
+                remote,
+            }
+        };
         for (name, id) in &tags {
-            let current = runtime.block_on(remote.get_ref(name))?;
-            let written = match &current {
-                None => runtime.block_on(remote.put_tag(name, id, None))?,
-                Some((remote_id, etag)) if remote_id == id => {
+            let (dataset, _) = parse_ref_name(name).expect("local refs parse");
+            if stopped.contains(&dataset) {
+                continue;
+            }
+            let current = runtime.block_on(remote.get_tag(name))?;
+            let seen_seq = match &current {
+                None => 0,
+                Some((remote_id, seq)) if remote_id == id => {
                     report.up_to_date += 1;
-                    seen_refs.push((name.clone(), *id, etag.clone()));
+                    seen_refs.push((name.clone(), *id, seq.to_string()));
                     continue;
                 }
-                Some((remote_id, etag)) => {
+                Some((remote_id, seq)) => {
                     let moved_since_seen = last_seen
                         .get(name)
                         .is_none_or(|(seen_id, _)| *seen_id != remote_id.object());
                     if moved_since_seen && !force {
-                        let (dataset, kind) = parse_ref_name(name).expect("local refs parse");
-                        let RefKind::Tag(tag) = kind else {
-                            unreachable!("a tag ref")
-                        };
-                        conflicts.push(PushConflict::Tag {
-                            name: dataset.to_string(),
-                            tag,
-                            local: *id,
-                            remote: *remote_id,
-                        });
+                        conflicts.push(tag_conflict(name, *id, *remote_id));
                         continue;
                     }
-                    runtime.block_on(remote.put_tag(name, id, Some(etag)))?
+                    *seq
                 }
             };
-            match written {
-                Some(etag) => {
+            match runtime.block_on(remote.put_tag(name, id, seen_seq))? {
+                Some(seq) => {
                     report.tags_updated.push(display_ref(name));
-                    seen_refs.push((name.clone(), *id, etag));
+                    seen_refs.push((name.clone(), *id, seq.to_string()));
                 }
                 None => {
-                    // Someone else wrote it between our read and our write.
-                    let now = runtime.block_on(remote.get_ref(name))?;
-                    let (dataset, kind) = parse_ref_name(name).expect("local refs parse");
-                    let RefKind::Tag(tag) = kind else {
-                        unreachable!("a tag ref")
-                    };
-                    conflicts.push(PushConflict::Tag {
-                        name: dataset.to_string(),
-                        tag,
-                        local: *id,
-                        remote: now.map(|(id, _)| id).unwrap_or(*id),
-                    });
+                    // Someone else moved it between our read and our write.
+                    let now = runtime.block_on(remote.get_tag(name))?;
+                    conflicts.push(tag_conflict(name, *id, now.map_or(*id, |(id, _)| id)));
                 }
             }
         }
@@ -1137,6 +1252,125 @@ impl Repo {
             .into());
         }
         Ok(report)
+    }
+
+    /// Checks a remote the way `fsck` checks this repository: every object every remote
+    /// ref needs is on the remote (a HEAD per object). Commits and nodes are read from
+    /// this repository when it has them, else downloaded and verified, to follow them.
+    /// Returns the number of objects checked and the problems found.
+    pub fn fsck_remote(
+        &self,
+        remote_name: &str,
+        options: &[(String, String)],
+        progress: &dyn SyncProgress,
+    ) -> Result<(u64, Vec<String>), RepoError> {
+        let url = self.remote_url(remote_name)?;
+        let remote = RemoteStore::open(&url, options)?;
+        self.fsck_remote_store(&remote, progress)
+    }
+
+    /// `fsck_remote` on an opened remote store.
+    pub fn fsck_remote_store(
+        &self,
+        remote: &RemoteStore,
+        progress: &dyn SyncProgress,
+    ) -> Result<(u64, Vec<String>), RepoError> {
+        let runtime = crate::io_runtime();
+        if !runtime.block_on(remote.check_marker())? {
+            return Err(RemoteError::NotARemote {
+                url: remote.url.clone(),
+            }
+            .into());
+        }
+        let mut problems = Vec::new();
+        let mut frontier: Vec<(ObjectId, Kind, String)> = Vec::new();
+        for name in runtime.block_on(remote.list_refs())? {
+            match runtime.block_on(remote.get_ref(&name)) {
+                Ok(Some((id, _))) => frontier.push((id.object(), Kind::Commit, name)),
+                Ok(None) => {}
+                Err(err) => problems.push(format!("{name}: {err}")),
+            }
+        }
+        // The graph walked level by level, so the HEADs of one level run concurrently;
+        // what each object names comes from `walk::children`, as for every other walk.
+        let mut seen: HashSet<ObjectId> = HashSet::new();
+        let mut done = 0u64;
+        while !frontier.is_empty() {
+            let batch: Vec<(ObjectId, Kind, String, Option<Vec<u8>>)> = {
+                let store = self.read_store()?;
+                let reader = store.read()?;
+                let mut batch = Vec::new();
+                for (id, kind, via) in frontier.drain(..) {
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    let local = match kind {
+                        Kind::Commit | Kind::Node => match reader.object(&id)? {
+                            Some((found, bytes)) if found == kind => Some(bytes),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    batch.push((id, kind, via, local));
+                }
+                batch
+            };
+            let pending = batch.len() as u64;
+            let checked: Vec<Result<Checked, RemoteError>> = runtime.block_on(
+                futures::stream::iter(batch.into_iter().map(|(id, kind, via, local)| async move {
+                    let key = RemoteStore::object_key(&id);
+                    match remote.store.head(&remote.path(&key)).await {
+                        Ok(_) => {}
+                        Err(object_store::Error::NotFound { .. }) => {
+                            let problem = format!("{via}: {kind} {id} is missing from the remote");
+                            return Ok((id, kind, via, Err(problem)));
+                        }
+                        Err(source) => return Err(remote.store_err("check", &key)(source)),
+                    }
+                    let bytes = match (kind, local) {
+                        (Kind::Commit | Kind::Node, Some(bytes)) => Some(bytes),
+                        (Kind::Commit | Kind::Node, None) => {
+                            match remote.download(id, Some(kind), &via).await {
+                                Ok((_, bytes)) => Some(bytes),
+                                Err(err @ RemoteError::Corrupt { .. }) => {
+                                    return Ok((
+                                        id,
+                                        kind,
+                                        via.clone(),
+                                        Err(format!("{via}: {err}")),
+                                    ));
+                                }
+                                Err(err) => return Err(err),
+                            }
+                        }
+                        _ => None,
+                    };
+                    Ok((id, kind, via, Ok(bytes)))
+                }))
+                .buffer_unordered(CONCURRENCY)
+                .collect(),
+            );
+            for result in checked {
+                let (id, kind, via, outcome) = result?;
+                match outcome {
+                    Err(problem) => problems.push(problem),
+                    Ok(None) => {}
+                    Ok(Some(bytes)) => match crate::walk::children(kind, &id, &bytes) {
+                        Ok(children) => frontier.extend(
+                            children
+                                .into_iter()
+                                .map(|(id, kind)| (id, kind, via.clone())),
+                        ),
+                        Err(err) => {
+                            problems.push(format!("{via}: {kind} {id} cannot be read: {err}"))
+                        }
+                    },
+                }
+            }
+            done += pending;
+            progress.objects(done, done + frontier.len() as u64, 0);
+        }
+        Ok((done, problems))
     }
 
     /// Pulls versions and tags of `datasets` (all when empty) and everything they need.

@@ -25,6 +25,7 @@ use crate::store::{Reader, STORE_FORMAT, Store, StoreError, WaitPolicy, Writer};
 use crate::summary::{
     self, Changes, Lineage, PageInfo, RowStats, SUMMARY_FORMAT, Summary, SummaryBuilder,
 };
+use crate::walk::Visit;
 
 pub const PAIL_DIR: &str = ".pail";
 const DB_FILE: &str = "pail.redb";
@@ -464,6 +465,51 @@ impl Repo {
         self.dir.join("tmp")
     }
 
+    /// Removes the temporaries under `.pail/tmp/` that no live process owns: those made by
+    /// [`owned_temp_file`] whose lock nobody holds (their owner was killed). Returns how
+    /// many files and bytes were removed.
+    pub fn remove_stale_temporaries(&self) -> Result<(u64, u64), RepoError> {
+        let dir = self.tmp_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(err) => return Err(io_err(&dir)(err)),
+        };
+        let (mut n_files, mut n_bytes) = (0u64, 0u64);
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let owned = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(OWNED_TEMP_PREFIX));
+            if !owned {
+                continue;
+            }
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(io_err(&path)(err)),
+            };
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => continue,
+                Err(std::fs::TryLockError::Error(err)) => return Err(io_err(&path)(err)),
+            }
+            // Locked by us: no owner is alive, and a new owner cannot take this name.
+            let len = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    n_files += 1;
+                    n_bytes += len;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(io_err(&path)(err)),
+            }
+        }
+        Ok((n_files, n_bytes))
+    }
+
     pub fn parse_name(&self, text: &str) -> Result<DatasetName, RepoError> {
         Ok(DatasetName::parse(text, &self.defaults)?)
     }
@@ -688,8 +734,7 @@ impl Repo {
         let path = match records {
             Records::Path(path) => path,
             Records::Reader(mut reader) => {
-                let mut file = tempfile::NamedTempFile::new_in(self.tmp_dir())
-                    .map_err(io_err(&self.tmp_dir()))?;
+                let mut file = owned_temp_file(&self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
                 std::io::copy(&mut reader, &mut file).map_err(|source| RepoError::ReadInput {
                     what: "records from",
                     path: PathBuf::from("-"),
@@ -1350,8 +1395,9 @@ impl Repo {
         Ok((graph, root))
     }
 
-    /// Checks the repository: every object's bytes hash to its id, and everything every
-    /// ref needs is present. Returns the problems found (empty when healthy).
+    /// Checks the repository: every object's bytes hash to its id, and every object every
+    /// ref needs (of every kind, through `walk`) is present and decodes as its readers
+    /// decode it. Returns the problems found (empty when healthy).
     pub fn fsck(&self) -> Result<(u64, Vec<String>), RepoError> {
         let store = self.store()?;
         let reader = store.read()?;
@@ -1373,13 +1419,36 @@ impl Repo {
                 _ => problems.push(format!("a record with key {key:02x?} is not an object")),
             }
         })?;
-        for (ref_name, id) in reader.refs("datasets/")? {
-            let roots = [CommitId(id)];
-            let skip = |_: &ObjectId| -> Result<bool, RepoError> { Ok(false) };
-            if let Err(err) = crate::remote::closure(&reader, &roots, &skip) {
-                problems.push(format!("{ref_name}: {err}"));
-            }
-        }
+        // Everything every ref needs, each object decoded as its readers decode it.
+        let refs = reader.refs("datasets/")?;
+        crate::walk::walk(
+            refs.iter().map(|(_, id)| (*id, Kind::Commit)),
+            |root, id, kind| -> Result<Visit, RepoError> {
+                let via = &refs[root].0;
+                let bytes = match reader.object(&id)? {
+                    None => {
+                        problems.push(format!("{via}: {kind} {id} is missing"));
+                        return Ok(Visit::Stop);
+                    }
+                    Some((found, _)) if found != kind => {
+                        problems.push(format!(
+                            "{via}: object {id} is a {found}, expected a {kind}"
+                        ));
+                        return Ok(Visit::Stop);
+                    }
+                    Some((_, bytes)) => bytes,
+                };
+                let decoded = crate::walk::check_decodes(kind, &id, &bytes)
+                    .and_then(|()| crate::walk::children(kind, &id, &bytes));
+                match decoded {
+                    Ok(children) => Ok(Visit::Follow(children)),
+                    Err(err) => {
+                        problems.push(format!("{via}: {kind} {id} cannot be read: {err}"));
+                        Ok(Visit::Stop)
+                    }
+                }
+            },
+        )?;
         Ok((n_objects, problems))
     }
 
@@ -1518,6 +1587,36 @@ impl Repo {
 
 // ---- helpers shared by readers and writers -------------------------------------------
 
+/// Names of the temporaries [`owned_temp_file`] makes.
+const OWNED_TEMP_PREFIX: &str = "owned-";
+
+/// A named temporary file in `dir` (`.pail/tmp/`) that holds an exclusive `flock` for as
+/// long as it is open: the kernel drops the lock when its process dies, however it dies, so
+/// `gc` removes exactly the files whose owner is gone and never a live one.
+pub(crate) fn owned_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::create_dir_all(dir)?;
+    loop {
+        let file = tempfile::Builder::new()
+            .prefix(OWNED_TEMP_PREFIX)
+            .tempfile_in(dir)?;
+        match file.as_file().try_lock() {
+            Ok(()) => {}
+            // A `gc` is looking at it right now; it removes it, so take another name.
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(err)) => return Err(err),
+        }
+        // A `gc` may have removed the name between its creation and our lock.
+        let ours = file.as_file().metadata()?.ino();
+        match std::fs::metadata(file.path()) {
+            Ok(meta) if meta.ino() == ours => return Ok(file),
+            Ok(_) => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 fn writer_commit(writer: &Writer, id: &CommitId) -> Result<Commit, RepoError> {
     match writer.object(&id.object())? {
         Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
@@ -1537,7 +1636,7 @@ fn schema_object(schema: &Schema) -> (ObjectId, Vec<u8>) {
     (ObjectId::compute(Kind::Schema, &bytes), bytes)
 }
 
-fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
+pub(crate) fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
     if let Some(found) = crate::object::peek_format(bytes)
         && found > schema::SCHEMA_FORMAT
     {

@@ -21,6 +21,9 @@ const REMOTE_OBJECTS: TableDefinition<&[u8], ()> = TableDefinition::new("remote_
 /// "<remote>\n<ref name>" -> commit id (32 bytes) followed by the ref object's etag, as last
 /// seen on the remote: the base for compare-and-swap tag updates.
 const REMOTE_REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("remote_refs");
+/// Remote name -> the instance id in that remote's marker when this repository last
+/// pushed to it: the remembered `REMOTE_OBJECTS` hold only for that instance.
+const REMOTE_INSTANCES: TableDefinition<&str, &str> = TableDefinition::new("remote_instances");
 /// Job id -> JSON description of an unfinished `pail map` run.
 const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_jobs");
 /// Job id followed by an input row key -> the persisted outcome of that row.
@@ -520,6 +523,7 @@ impl Writer {
         self.txn.open_table(REMOTES)?;
         self.txn.open_table(REMOTE_OBJECTS)?;
         self.txn.open_table(REMOTE_REFS)?;
+        self.txn.open_table(REMOTE_INSTANCES)?;
         self.txn.open_table(JOBS)?;
         self.txn.open_table(JOB_RESULTS)?;
         self.txn.open_table(MAP_CACHE)?;
@@ -613,7 +617,29 @@ impl Writer {
         let low = format!("{name}\n");
         let high = format!("{name}\u{b}");
         refs.retain_in(low.as_str()..high.as_str(), |_, _| false)?;
+        self.txn.open_table(REMOTE_INSTANCES)?.remove(name)?;
         Ok(removed)
+    }
+
+    /// Records the instance id of a remote's marker. When it is not the one recorded
+    /// before (the remote was emptied or replaced), forgets which objects that remote
+    /// holds, so the next push checks and uploads them again. Returns whether it forgot.
+    pub fn set_remote_instance(&self, remote: &str, instance: &str) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(REMOTE_INSTANCES)?;
+        let same = table
+            .get(remote)?
+            .is_some_and(|recorded| recorded.value() == instance);
+        if same {
+            return Ok(false);
+        }
+        table.insert(remote, instance)?;
+        let mut objects = self.txn.open_table(REMOTE_OBJECTS)?;
+        let mut low = remote.as_bytes().to_vec();
+        low.push(0);
+        let mut high = remote.as_bytes().to_vec();
+        high.push(1);
+        objects.retain_in(low.as_slice()..high.as_slice(), |_, _| false)?;
+        Ok(true)
     }
 
     pub fn mark_remote_has(&self, remote: &str, id: &ObjectId) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::Pail;
+use futures::TryStreamExt as _;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
@@ -352,8 +353,108 @@ fn racing_pushes_of_one_version_have_exactly_one_winner() {
     }
 }
 
+/// The commit a tag names in a repository.
+fn tag_commit(repo: &Repo, tag: &str) -> String {
+    repo.resolve(&repo.parse_ref(&format!("t@{tag}")).unwrap())
+        .unwrap()
+        .id
+        .to_hex()
+}
+
 #[test]
 fn racing_tag_moves_have_one_winner() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let repos: Vec<Repo> = dirs
+            .iter()
+            .map(|dir| repo_with_remote(&location, dir.path()))
+            .collect();
+        for (n, tag) in [(3, "x"), (4, "y"), (5, "z")] {
+            commit_records(&repos[0], "t", n, tag);
+        }
+        repos[0]
+            .tag(&repos[0].parse_ref("t@1.0.0").unwrap(), "prod", false)
+            .unwrap();
+        repos[0]
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        repos[1]
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        // Every round both move the tag, to two different versions, and push at once:
+        // a directory, like a bucket, lets exactly one move win.
+        let rounds = if matches!(backend, Backend::Local) {
+            30
+        } else {
+            10
+        };
+        for round in 0..rounds {
+            let current = tag_commit(&repos[0], "prod");
+            let targets: Vec<String> = ["1.0.0", "1.0.1", "1.0.2"]
+                .into_iter()
+                .filter(|version| tag_commit(&repos[0], version) != current)
+                .map(String::from)
+                .collect();
+            for (repo, target) in repos.iter().zip(&targets) {
+                repo.tag(
+                    &repo.parse_ref(&format!("t@{target}")).unwrap(),
+                    "prod",
+                    true,
+                )
+                .unwrap();
+            }
+            let results: Vec<Result<_, RepoError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = repos
+                    .iter()
+                    .map(|repo| {
+                        scope.spawn(|| {
+                            repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners: Vec<usize> = (0..2).filter(|&idx| results[idx].is_ok()).collect();
+            assert_eq!(winners.len(), 1, "{backend:?} round {round}: {results:?}");
+            let (winner, loser) = (winners[0], 1 - winners[0]);
+            let err = results[loser].as_ref().unwrap_err();
+            assert!(is_conflict(err, false), "{backend:?} round {round}: {err}");
+            // The remote holds the winner's move, not a lost one.
+            let check = tempfile::tempdir().unwrap();
+            let fresh = repo_with_remote(&location, check.path());
+            fresh
+                .pull("origin", &[], &location.env, &NoSyncProgress)
+                .unwrap();
+            assert_eq!(
+                tag_commit(&fresh, "prod"),
+                tag_commit(&repos[winner], "prod"),
+                "{backend:?} round {round}"
+            );
+            // A later push without pulling is refused; --force moves it.
+            assert!(
+                repos[loser]
+                    .push("origin", &[], false, &location.env, &NoSyncProgress)
+                    .is_err()
+            );
+            repos[loser]
+                .push("origin", &[], true, &location.env, &NoSyncProgress)
+                .unwrap();
+            for repo in &repos {
+                repo.pull("origin", &[], &location.env, &NoSyncProgress)
+                    .unwrap();
+            }
+            assert_eq!(
+                tag_commit(&repos[0], "prod"),
+                tag_commit(&repos[1], "prod"),
+                "{backend:?} round {round}: both agree after the forced move"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
     for backend in backends() {
         let location = location(&backend);
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
@@ -364,56 +465,250 @@ fn racing_tag_moves_have_one_winner() {
         commit_records(&repos[0], "t", 3, "x");
         commit_records(&repos[0], "t", 4, "y");
         repos[0]
-            .tag(&repos[0].parse_ref("t@1.0.0").unwrap(), "prod", false)
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
+        // A tag as an older pail wrote it: one key at the tag's name.
+        let first = tag_commit(&repos[0], "1.0.0");
+        let (store, prefix) = raw_store(&location);
+        block_on(store.put(
+            &key(&prefix, "refs/datasets/local/default/t/tags/prod"),
+            PutPayload::from(format!("{first}\n").into_bytes()),
+        ))
+        .unwrap();
+        repos[1]
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(tag_commit(&repos[1], "prod"), first, "{backend:?}");
+        // Moving it writes the numbered form, which wins over the old key from then on.
+        repos[1]
+            .tag(&repos[1].parse_ref("t@1.0.1").unwrap(), "prod", true)
+            .unwrap();
+        repos[1]
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let moves: Vec<String> = block_on(
+            store
+                .list(Some(&key(
+                    &prefix,
+                    "refs/datasets/local/default/t/tag-moves/prod",
+                )))
+                .map_ok(|meta| meta.location.to_string())
+                .try_collect(),
+        )
+        .unwrap();
+        assert_eq!(moves.len(), 1, "{moves:?}");
+        assert!(
+            moves[0].ends_with("/tag-moves/prod/00000000000000000001"),
+            "{moves:?}"
+        );
+        repos[0]
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(
+            tag_commit(&repos[0], "prod"),
+            tag_commit(&repos[0], "1.0.1"),
+            "{backend:?}"
+        );
+    }
+}
+
+#[test]
+fn push_stops_a_dataset_at_its_first_conflicting_version() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let repos: Vec<Repo> = dirs
+            .iter()
+            .map(|dir| repo_with_remote(&location, dir.path()))
+            .collect();
+        commit_records(&repos[0], "t", 3, "base");
         repos[0]
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
         repos[1]
             .pull("origin", &[], &location.env, &NoSyncProgress)
             .unwrap();
-        // Both move the tag, to different versions, and push at once.
+        // Someone else publishes 1.0.1 first; here b1 = 1.0.1 and its child b2 = 1.0.2.
+        commit_records(&repos[0], "t", 4, "theirs");
         repos[0]
-            .tag(&repos[0].parse_ref("t@1.0.1").unwrap(), "prod", true)
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
-        commit_records(&repos[1], "t", 9, "z");
+        commit_records(&repos[1], "t", 5, "b1");
+        commit_records(&repos[1], "t", 6, "b2");
         repos[1]
-            .tag(&repos[1].parse_ref("t@1.0.2").unwrap(), "prod", true)
+            .tag(&repos[1].parse_ref("t@1.0.2").unwrap(), "prod", false)
             .unwrap();
-        let results: Vec<Result<_, RepoError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = repos
-                .iter()
-                .map(|repo| {
-                    scope.spawn(|| repo.push("origin", &[], false, &location.env, &NoSyncProgress))
+        let err = repos[1]
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap_err();
+        assert!(is_conflict(&err, true), "{backend:?}: {err}");
+        // Nothing of the dataset after the conflict is published: not 1.0.2, not its tag.
+        let (store, prefix) = raw_store(&location);
+        let refs: Vec<String> = block_on(
+            store
+                .list(Some(&key(&prefix, "refs")))
+                .map_ok(|meta| meta.location.to_string())
+                .try_collect(),
+        )
+        .unwrap();
+        assert!(
+            refs.iter()
+                .all(|key| !key.ends_with("/versions/1.0.2") && !key.contains("prod")),
+            "{backend:?}: {refs:?}"
+        );
+        assert!(
+            refs.iter().any(|key| key.ends_with("/versions/1.0.1")),
+            "{backend:?}: {refs:?}"
+        );
+    }
+}
+
+/// Deletes everything under a remote: a reset, or a lifecycle rule.
+fn wipe(location: &Location) {
+    let (store, prefix) = raw_store(location);
+    let root = if prefix.is_empty() {
+        None
+    } else {
+        Some(Path::parse(&prefix).unwrap())
+    };
+    let keys: Vec<Path> = block_on(
+        store
+            .list(root.as_ref())
+            .map_ok(|meta| meta.location)
+            .try_collect(),
+    )
+    .unwrap();
+    assert!(!keys.is_empty());
+    for key in keys {
+        block_on(store.delete(&key)).unwrap();
+    }
+}
+
+#[test]
+fn a_push_to_an_emptied_remote_uploads_everything_again() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with_remote(&location, dir.path());
+        commit_records(&repo, "t", 50, "x");
+        let first = repo
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        assert!(first.objects_uploaded >= 4, "{backend:?}: {first:?}");
+        wipe(&location);
+        let again = repo
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(
+            again.objects_uploaded, first.objects_uploaded,
+            "{backend:?}: {again:?}"
+        );
+        assert_refs_complete(&location);
+        // And a third push, to the same instance, uploads nothing.
+        let third = repo
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(third.objects_uploaded, 0, "{backend:?}");
+        // The marker names this instance of the remote.
+        let (store, prefix) = raw_store(&location);
+        let marker: Value = serde_json::from_slice(
+            &block_on(async {
+                store
+                    .get(&key(&prefix, "pail-remote.json"))
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            marker["instance"].as_str().map(str::len),
+            Some(32),
+            "{marker}"
+        );
+    }
+}
+
+#[test]
+fn a_marker_from_before_instance_ids_is_given_one() {
+    let location = location(&Backend::Local);
+    let (store, prefix) = raw_store(&location);
+    let marker_key = key(&prefix, "pail-remote.json");
+    block_on(store.put(
+        &marker_key,
+        PutPayload::from(b"{\"pail_remote_format\": 1}\n".to_vec()),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_remote(&location, dir.path());
+    commit_records(&repo, "t", 5, "x");
+    repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+        .unwrap();
+    let marker: Value = serde_json::from_slice(
+        &block_on(async { store.get(&marker_key).await.unwrap().bytes().await }).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(marker["pail_remote_format"], 1);
+    assert_eq!(
+        marker["instance"].as_str().map(str::len),
+        Some(32),
+        "{marker}"
+    );
+    // A later push finds the same instance and uploads nothing.
+    let again = repo
+        .push("origin", &[], false, &location.env, &NoSyncProgress)
+        .unwrap();
+    assert_eq!(again.objects_uploaded, 0);
+}
+
+#[test]
+fn fsck_remote_reports_an_object_missing_from_the_remote() {
+    for backend in backends() {
+        let location = location(&backend);
+        let alice = pail_for(&location);
+        alice.ok(&["init"]);
+        alice.ok_stdin(
+            &["commit", "photos", "--from", "-", "--key", "id"],
+            &records(50, "a"),
+        );
+        alice.ok(&["remote", "add", "origin", &location.url]);
+        alice.ok(&["push"]);
+        let healthy = alice.json(&["fsck", "--remote", "origin", "--json"]);
+        assert_eq!(healthy["problems"], serde_json::json!([]), "{backend:?}");
+        // Delete a leaf, then the schema: objects a clone needs that a walk of commits and
+        // nodes alone would not look at.
+        let (store, prefix) = raw_store(&location);
+        for kind in [pail::Kind::Leaf, pail::Kind::Schema] {
+            let objects: Vec<Path> = block_on(
+                store
+                    .list(Some(&key(&prefix, "objects")))
+                    .map_ok(|meta| meta.location)
+                    .try_collect(),
+            )
+            .unwrap();
+            let victim = objects
+                .into_iter()
+                .find(|path| {
+                    let bytes =
+                        block_on(async { store.get(path).await.unwrap().bytes().await }).unwrap();
+                    bytes.first() == Some(&kind.code())
                 })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let tag_conflicts = results
-            .iter()
-            .filter(|r| matches!(r, Err(err) if is_conflict(err, false)))
-            .count();
-        if matches!(backend, Backend::Local) {
-            // A directory cannot compare-and-swap; only a conflict seen before writing counts.
-            assert!(tag_conflicts <= 1, "{backend:?}: {results:?}");
-        } else {
-            assert_eq!(tag_conflicts, 1, "{backend:?}: {results:?}");
-        }
-        // A later push without pulling is refused; --force moves it.
-        let loser = if results[0].is_err() {
-            &repos[0]
-        } else {
-            &repos[1]
-        };
-        if tag_conflicts == 1 {
-            assert!(
-                loser
-                    .push("origin", &[], false, &location.env, &NoSyncProgress)
-                    .is_err()
+                .unwrap_or_else(|| panic!("{backend:?}: the remote holds a {kind}"));
+            block_on(store.delete(&victim)).unwrap();
+            let out = alice.run_in(&alice.work, &["fsck", "--remote", "origin"], None);
+            assert_eq!(
+                out.code, 1,
+                "{backend:?} {kind}: {}{}",
+                out.stdout, out.stderr
             );
-            loser
-                .push("origin", &[], true, &location.env, &NoSyncProgress)
-                .unwrap();
+            assert!(
+                out.stdout.contains(&format!("{kind} "))
+                    && out.stdout.contains("is missing from the remote"),
+                "{backend:?} {kind}: {}",
+                out.stdout
+            );
         }
     }
 }

@@ -85,8 +85,8 @@ pub enum Command {
     Jobs(map::JobsArgs),
     /// Check that every object is intact and every version is complete
     Fsck(read::FsckArgs),
-    /// Delete objects no version or tag reaches
-    Gc(read::FsckArgs),
+    /// Delete objects no version or tag reaches, and temporaries killed processes left
+    Gc(read::GcArgs),
     /// Print the compiled summary of a version: a Markdown page with a size bound
     Summary(summary::SummaryArgs),
     /// Serve the repository to AI agents over the Model Context Protocol (stdio)

@@ -514,14 +514,57 @@ pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
 
 #[derive(Debug, clap::Args)]
 pub struct FsckArgs {
+    /// Check a remote instead: every object every remote ref needs is there (a HEAD per
+    /// object; manifests this repository lacks are downloaded to follow them)
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A progress bar on a terminal for `fsck --remote`; hidden when stderr is piped.
+struct CheckBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl pail::remote::SyncProgress for CheckBar {
+    fn objects(&self, done: u64, total: u64, _bytes: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+}
+
 pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
-    let (n_objects, problems) = repo.fsck()?;
+    let (n_objects, problems) = match &args.remote {
+        None => repo.fsck()?,
+        Some(remote) => {
+            let bar = if ctx.stderr_is_terminal {
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "checking {bar:30} {pos}/{len} objects",
+                    )
+                    .expect("the template is valid"),
+                );
+                bar
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            let bar = CheckBar { bar };
+            let result = repo.fsck_remote(remote, &ctx.store_options, &bar);
+            bar.bar.finish_and_clear();
+            result?
+        }
+    };
     let mut out = output::stdout();
     if args.json {
         output::print_json(
@@ -546,14 +589,20 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
     }
 }
 
-pub fn cmd_gc(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
+pub fn cmd_gc(ctx: &Context, args: GcArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let (n_objects, n_bytes) = repo.gc()?;
+    let (n_temporaries, temporary_bytes) = repo.remove_stale_temporaries()?;
     let mut out = output::stdout();
     if args.json {
         output::print_json(
             &mut out,
-            &json!({"objects_removed": n_objects, "bytes_removed": n_bytes}),
+            &json!({
+                "objects_removed": n_objects,
+                "bytes_removed": n_bytes,
+                "temporaries_removed": n_temporaries,
+                "temporary_bytes_removed": temporary_bytes,
+            }),
         )?;
     } else {
         writeln!(
@@ -561,6 +610,13 @@ pub fn cmd_gc(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
             "removed {n_objects} unreachable objects ({})",
             human_bytes(n_bytes)
         )?;
+        if n_temporaries > 0 {
+            writeln!(
+                out,
+                "removed {n_temporaries} temporary files left by killed processes ({})",
+                human_bytes(temporary_bytes)
+            )?;
+        }
     }
     out.flush()?;
     Ok(())
