@@ -851,11 +851,11 @@ impl Repo {
             path: tmp_dir.clone(),
             source,
         })?;
-        let mut file =
-            tempfile::NamedTempFile::new_in(&tmp_dir).map_err(|source| MapError::Io {
-                path: tmp_dir.clone(),
-                source,
-            })?;
+        // Owned, so `gc` removes it if this process is killed before the commit.
+        let mut file = crate::repo::owned_temp_file(&tmp_dir).map_err(|source| MapError::Io {
+            path: tmp_dir.clone(),
+            source,
+        })?;
         let mut inferrer = schema::Inferrer::new();
         let mut line = 0u64;
         {
