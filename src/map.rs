@@ -146,7 +146,7 @@ pub fn row_identity(row: &Value) -> Vec<u8> {
             other => other.clone(),
         }
     }
-    serde_json::to_vec(&reduce(row)).expect("JSON values serialize")
+    crate::rows::canonical::encode(&reduce(row))
 }
 
 fn hash_parts(parts: &[&[u8]]) -> ObjectId {
@@ -185,7 +185,9 @@ fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
 fn decode_outcome(bytes: &[u8]) -> Option<Outcome> {
     let (&tag, rest) = bytes.split_first()?;
     match tag {
-        b'R' => serde_json::from_slice(rest).ok().map(Outcome::Row),
+        b'R' => crate::rows::json::parse(std::str::from_utf8(rest).ok()?)
+            .ok()
+            .map(Outcome::Row),
         b'E' => Some(Outcome::Failed(String::from_utf8_lossy(rest).into_owned())),
         _ => None,
     }
@@ -251,7 +253,7 @@ fn merge_result(
     replace: bool,
     schema: Option<&Schema>,
 ) -> Result<Value, String> {
-    let result: Value = serde_json::from_str(answer.trim_end()).map_err(|err| {
+    let result: Value = crate::rows::json::parse(answer.trim_end()).map_err(|err| {
         format!(
             "the worker's output is not JSON: {err}: {}",
             answer.trim_end().chars().take(200).collect::<String>()
@@ -564,7 +566,7 @@ impl Repo {
             Ok(true)
         };
         let feed = self.for_each_row(&input.commit, |row| {
-            let payload = serde_json::to_vec(&row).expect("JSON values serialize");
+            let payload = crate::rows::canonical::encode(&row);
             let key = row_key(&key_columns, &row, &payload);
             if done.contains(&key) {
                 return Ok(true);
@@ -699,7 +701,7 @@ impl Repo {
         let identities = |commit: &Commit| -> Result<HashMap<Vec<u8>, ObjectId>, RepoError> {
             let mut map = HashMap::new();
             self.for_each_row(commit, |row| {
-                let payload = serde_json::to_vec(&row).expect("JSON values serialize");
+                let payload = crate::rows::canonical::encode(&row);
                 map.insert(
                     row_key(key_columns, &row, &payload),
                     hash_parts(&[&row_identity(&row)]),
@@ -721,7 +723,7 @@ impl Repo {
         };
         let mut carried = 0u64;
         self.for_each_row(&earlier.commit, |row| {
-            let payload = serde_json::to_vec(&row).expect("JSON values serialize");
+            let payload = crate::rows::canonical::encode(&row);
             let key = row_key(key_columns, &row, &payload);
             let unchanged = match (old_ids.get(&key), new_ids.get(&key)) {
                 (Some(old), Some(new)) => old == new,

@@ -11,7 +11,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -52,16 +52,26 @@ pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, LeafError> {
     Ok(bytes)
 }
 
-/// Reads a leaf back as record batches.
+/// How every reader opens a leaf: the Arrow schema comes from the Parquet schema, not from
+/// the `ARROW:schema` flatbuffer the writer embeds. That flatbuffer's verifier stops at 64
+/// levels, about 30 levels of struct nesting, which would make a record that commit
+/// accepts (`schema::MAX_NESTING`) unreadable; the Parquet schema gives the same types
+/// (`isAdjustedToUTC` timestamps come back with the "UTC" zone).
+pub fn reader_options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
+/// Reads a leaf back as record batches: the one decoder of leaf objects.
 pub fn decode(id: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>, LeafError> {
     let decode_err = |detail: String| LeafError::Decode {
         id: id.to_string(),
         detail,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
-        .map_err(|err| decode_err(err.to_string()))?
-        .build()
-        .map_err(|err| decode_err(err.to_string()))?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes), reader_options())
+            .map_err(|err| decode_err(err.to_string()))?
+            .build()
+            .map_err(|err| decode_err(err.to_string()))?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| decode_err(err.to_string()))
