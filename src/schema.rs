@@ -1586,13 +1586,16 @@ fn build_struct(
 /// An Arrow record batch back into JSON rows, each an object with the schema's fields (null where Arrow has null).
 pub fn batch_to_rows(schema: &Schema, batch: &RecordBatch) -> Result<Vec<Value>, SchemaError> {
     let mut columns = Vec::with_capacity(schema.fields.len());
+    // By name through an index: `column_by_name` scans the fields, quadratic in a wide row.
+    let arrow_schema = batch.schema();
+    let by_name = column_index(arrow_schema.fields());
     for field in &schema.fields {
-        let array =
-            batch
-                .column_by_name(&field.name)
-                .ok_or_else(|| SchemaError::MissingColumn {
-                    column: field.name.clone(),
-                })?;
+        let array = by_name
+            .get(field.name.as_str())
+            .map(|idx| batch.column(*idx))
+            .ok_or_else(|| SchemaError::MissingColumn {
+                column: field.name.clone(),
+            })?;
         columns.push(array_to_values(&field.ty, array.as_ref(), &field.name)?.into_iter());
     }
     let rows = (0..batch.num_rows())
@@ -1607,6 +1610,15 @@ pub fn batch_to_rows(schema: &Schema, batch: &RecordBatch) -> Result<Vec<Value>,
         })
         .collect();
     Ok(rows)
+}
+
+/// Arrow field positions by name (the first of a repeated name, as `column_by_name`).
+fn column_index(fields: &Fields) -> std::collections::HashMap<&str, usize> {
+    let mut index = std::collections::HashMap::with_capacity(fields.len());
+    for (idx, field) in fields.iter().enumerate() {
+        index.entry(field.name().as_str()).or_insert(idx);
+    }
+    index
 }
 
 fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value>, SchemaError> {
@@ -1722,14 +1734,15 @@ fn struct_to_values(
             found: array.data_type().clone(),
         })?;
     let mut children = Vec::with_capacity(fields.len());
+    let by_name = column_index(structs.fields());
     for field in fields {
         let child_path = join(path, &field.name);
-        let child =
-            structs
-                .column_by_name(&field.name)
-                .ok_or_else(|| SchemaError::MissingColumn {
-                    column: child_path.clone(),
-                })?;
+        let child = by_name
+            .get(field.name.as_str())
+            .map(|idx| structs.column(*idx))
+            .ok_or_else(|| SchemaError::MissingColumn {
+                column: child_path.clone(),
+            })?;
         children.push(array_to_values(&field.ty, child.as_ref(), &child_path)?);
     }
     let values = (0..structs.len())
