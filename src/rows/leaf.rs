@@ -299,6 +299,34 @@ mod tests {
             .collect()
     }
 
+    /// A wide leaf is written without dictionaries (memory linear in its columns), a
+    /// narrow one with them, and both read back.
+    #[test]
+    fn dictionary_encoding_stops_at_the_column_limit() {
+        let has_dictionary = |n_columns: usize| {
+            let fields: Vec<arrow_schema::Field> = (0..n_columns)
+                .map(|idx| arrow_schema::Field::new(format!("c{idx}"), DataType::Int64, false))
+                .collect();
+            let columns: Vec<ArrayRef> = (0..n_columns)
+                .map(|idx| Arc::new(Int64Array::from(vec![idx as i64; 3])) as ArrayRef)
+                .collect();
+            let batch =
+                RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap();
+            let bytes = encode_batch(&batch).unwrap();
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
+            let dictionary = builder
+                .metadata()
+                .row_group(0)
+                .column(0)
+                .dictionary_page_offset();
+            assert_eq!(decode("wide", bytes).unwrap()[0], batch);
+            dictionary.is_some()
+        };
+        assert!(has_dictionary(DICTIONARY_MAX_COLUMNS));
+        assert!(!has_dictionary(DICTIONARY_MAX_COLUMNS + 1));
+    }
+
     /// Leaves written before the switch to LZ4_RAW are zstd: both must stay readable.
     #[test]
     fn leaves_of_either_codec_read_back() {
