@@ -366,6 +366,23 @@ fn row_key_vectors() {
     assert_eq!(key_of(&[json!(-1.5)]), "044007ffffffffffff");
 }
 
+/// The canonical hash encoding's vector in FORMAT.md, and the keyless row key it gives.
+#[test]
+fn canonical_hash_encoding_vector_and_keyless_row_key() {
+    let value = json!({"b": 1, "a": 0.1});
+    let bytes = pail::rows::canonical::encode(&value);
+    assert_eq!(
+        hex(&bytes),
+        hex(&unhex(
+            "08 0200000000000000 0100000000000000 61 05 9a9999999999b93f \
+             0100000000000000 62 03 0100000000000000"
+        ))
+    );
+    assert_eq!(pail::rows::canonical::decode(&bytes).unwrap(), value);
+    let key = pail::repo::row_key(&[], &value, &bytes);
+    assert_eq!(key, blake3::hash(&bytes).as_bytes().to_vec());
+}
+
 // ---- the row tree ---------------------------------------------------------------------
 
 struct Files;

@@ -627,3 +627,28 @@ fn a_wide_record_commits_and_reads_back() {
     pail.ok(&["commit", "wide", "--from", "wide.jsonl"]);
     assert_eq!(pail.ok(&["rows", "wide", "--json"]).stdout.trim(), line);
 }
+
+/// Keyless rows are keyed by the canonical hash of their exact values: two floats one ULP
+/// apart are two rows (format 1 read both as one value and refused a duplicate), and the
+/// order keys are written in does not matter.
+#[test]
+fn keyless_rows_hash_exact_values_whatever_the_key_order() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    std::fs::write(
+        pail.work.join("k.jsonl"),
+        "{\"x\": 52.046970272007556, \"y\": \"a\"}\n{\"x\": 52.04697027200755, \"y\": \"a\"}\n",
+    )
+    .unwrap();
+    let first = pail.json(&["commit", "k", "--from", "k.jsonl", "--json"]);
+    assert_eq!(pail.ok(&["rows", "k", "--json"]).stdout.lines().count(), 2);
+    std::fs::write(
+        pail.work.join("k.jsonl"),
+        "{\"y\": \"a\", \"x\": 52.04697027200755}\n{\"y\": \"a\", \"x\": 52.046970272007556}\n",
+    )
+    .unwrap();
+    // Same rows in another key order: the same row keys, so nothing new to save.
+    let second = pail.json(&["commit", "k", "--from", "k.jsonl", "--json"]);
+    assert_eq!(second["status"], "unchanged", "{second}");
+    assert_eq!(second["id"], first["id"]);
+}
