@@ -103,6 +103,11 @@ pub enum RepoError {
     },
     #[error("line {line}: malformed JSON: {detail}")]
     BadJson { line: u64, detail: String },
+    #[error(
+        "line {line}: the integer {literal} is out of the int range (64-bit signed, \
+         -9223372036854775808 to 9223372036854775807)"
+    )]
+    IntOutOfRange { line: u64, literal: String },
     #[error("line {line}: {violation}")]
     Violation { line: u64, violation: Violation },
     #[error("line {line}: duplicate row key {key} (first seen at line {first_line})")]
@@ -1868,9 +1873,15 @@ fn for_each_record(
             continue;
         }
         // Exact floats and named int overflows; see `rows::json`.
-        let value: Value = crate::rows::json::parse(&line).map_err(|err| RepoError::BadJson {
-            line: line_no,
-            detail: err.to_string(),
+        let value: Value = crate::rows::json::parse(&line).map_err(|err| match err {
+            crate::rows::json::ParseError::IntOutOfRange { literal } => RepoError::IntOutOfRange {
+                line: line_no,
+                literal,
+            },
+            other => RepoError::BadJson {
+                line: line_no,
+                detail: other.to_string(),
+            },
         })?;
         each(line_no, value)?;
     }

@@ -437,7 +437,9 @@ fn an_int_beyond_64_bits_is_out_of_range_not_a_float() {
             let out = pail.run_in(&pail.work, &args, None);
             assert_eq!(out.code, 1, "{name} {big}: {}", out.stderr);
             assert!(
-                out.stderr.contains("line 2") && out.stderr.contains("out of the int range"),
+                out.stderr.contains("line 2")
+                    && out.stderr.contains("out of the int range")
+                    && out.stderr.contains("hint: write it as a string"),
                 "{name} {big}: {}",
                 out.stderr
             );

@@ -17,8 +17,7 @@ pub enum ParseError {
     /// An integer literal outside i64, pail's int.
     #[error(
         "the integer {literal} is out of the int range (64-bit signed, \
-         -9223372036854775808 to 9223372036854775807); hint: write it as a string, or as a \
-         float (with a decimal point) if the field is a float"
+         -9223372036854775808 to 9223372036854775807)"
     )]
     IntOutOfRange { literal: String },
     /// Deeper than serde_json's limit.
