@@ -135,7 +135,7 @@ impl MapProgress for NoMapProgress {}
 /// of each File (source, path, size, etag, version, last_modified, blake3), since the
 /// command can read all of them. Nothing is left out: a changed value is a cache miss.
 pub fn row_identity(row: &Value) -> Vec<u8> {
-    serde_json::to_vec(row).expect("JSON values serialize")
+    crate::rows::canonical::encode(row)
 }
 
 fn hash_parts(parts: &[&[u8]]) -> ObjectId {
@@ -220,7 +220,9 @@ pub fn remote_output(
 fn decode_outcome(bytes: &[u8]) -> Option<Outcome> {
     let (&tag, rest) = bytes.split_first()?;
     match tag {
-        b'R' => serde_json::from_slice(rest).ok().map(Outcome::Row),
+        b'R' => crate::rows::json::parse(std::str::from_utf8(rest).ok()?)
+            .ok()
+            .map(Outcome::Row),
         b'E' => Some(Outcome::Failed(String::from_utf8_lossy(rest).into_owned())),
         _ => None,
     }
@@ -293,7 +295,7 @@ fn merge(input: &Value, result: Map<String, Value>, replace: bool) -> Value {
 
 /// Turns a worker's answer into its result columns, checked against `--schema`.
 fn parse_answer(answer: &str, schema: Option<&Schema>) -> Result<Map<String, Value>, String> {
-    let result: Value = serde_json::from_str(answer.trim_end()).map_err(|err| {
+    let result: Value = crate::rows::json::parse(answer.trim_end()).map_err(|err| {
         format!(
             "the worker's output is not JSON: {err}: {}",
             answer.trim_end().chars().take(200).collect::<String>()
@@ -658,7 +660,7 @@ impl Repo {
             Ok(true)
         };
         let feed = self.for_each_row(&input.commit, |row| {
-            let payload = serde_json::to_vec(&row).expect("JSON values serialize");
+            let payload = crate::rows::canonical::encode(&row);
             let key = row_key(&key_columns, &row, &payload);
             if done.contains(&key) {
                 return Ok(true);
@@ -792,7 +794,7 @@ impl Repo {
         let identities = |commit: &Commit| -> Result<HashMap<Vec<u8>, ObjectId>, RepoError> {
             let mut map = HashMap::new();
             self.for_each_row(commit, |row| {
-                let payload = serde_json::to_vec(&row).expect("JSON values serialize");
+                let payload = crate::rows::canonical::encode(&row);
                 map.insert(
                     row_key(key_columns, &row, &payload),
                     hash_parts(&[&row_identity(&row)]),
@@ -814,7 +816,7 @@ impl Repo {
         };
         let mut carried = 0u64;
         self.for_each_row(&earlier.commit, |row| {
-            let payload = serde_json::to_vec(&row).expect("JSON values serialize");
+            let payload = crate::rows::canonical::encode(&row);
             let key = row_key(key_columns, &row, &payload);
             let unchanged = match (old_ids.get(&key), new_ids.get(&key)) {
                 (Some(old), Some(new)) => old == new,

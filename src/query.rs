@@ -199,7 +199,15 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, QueryError
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_slice(&bytes).map_err(|err| QueryError::Internal(err.to_string()))
+    // Parsed exactly: serde_json's own parser would round some floats (see `rows::json`).
+    let text = std::str::from_utf8(&bytes).map_err(|err| QueryError::Internal(err.to_string()))?;
+    match crate::rows::json::parse(text) {
+        Ok(Value::Array(rows)) => Ok(rows),
+        Ok(_) => Err(QueryError::Internal(
+            "the JSON writer wrote no array".into(),
+        )),
+        Err(err) => Err(QueryError::Internal(err.to_string())),
+    }
 }
 
 /// Record batches as serde values of the caller's type, one per row.
@@ -647,8 +655,11 @@ impl LeafReader {
                     },
                 )))
             };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
-                .map_err(|err| decode_err(err.to_string()))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                Bytes::from(bytes),
+                crate::rows::leaf::reader_options(),
+            )
+            .map_err(|err| decode_err(err.to_string()))?;
             // The projected columns whole, and of the columns only filters read, just the
             // Parquet columns they name.
             let wanted: Vec<usize> = builder

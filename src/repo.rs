@@ -14,7 +14,6 @@ use crate::listing::{self, FileEntry, ListError, ListEvent, Source};
 use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec, check_tag};
 use crate::object::{
     COMMIT_FORMAT, Child, CodeFile, CodecError, Commit, CommitId, GitState, Input, Kind, ObjectId,
-    decode, encode,
 };
 use crate::rows::key;
 use crate::rows::sort::{Record, SortError, Sorter};
@@ -105,6 +104,11 @@ pub enum RepoError {
     },
     #[error("line {line}: malformed JSON: {detail}")]
     BadJson { line: u64, detail: String },
+    #[error(
+        "line {line}: the integer {literal} is out of the int range (64-bit signed, \
+         -9223372036854775808 to 9223372036854775807)"
+    )]
+    IntOutOfRange { line: u64, literal: String },
     #[error("line {line}: {violation}")]
     Violation { line: u64, violation: Violation },
     #[error("line {line}: duplicate row key {key} (first seen at line {first_line})")]
@@ -771,7 +775,7 @@ impl Repo {
                 .validate(&value)
                 .map_err(|violation| RepoError::Violation { line, violation })?;
             stats.observe(&normalized);
-            let payload = serde_json::to_vec(&normalized).expect("JSON values serialize");
+            let payload = crate::rows::canonical::encode(&normalized);
             let key = row_key(&key_columns, &normalized, &payload);
             sorter.push(Record { key, line, payload })?;
             Ok(())
@@ -792,8 +796,7 @@ impl Repo {
             let record = record?;
             if stats.wants_examples() {
                 // Examples in key order, so the summary does not depend on input order.
-                let value: Value =
-                    serde_json::from_slice(&record.payload).expect("payloads are JSON we wrote");
+                let value = decode_payload(&record.payload)?;
                 stats.example(&value);
             }
             if let Some((prev_key, prev_line, prev_payload)) = &previous
@@ -802,8 +805,7 @@ impl Repo {
                 let shown = if key_columns.is_empty() {
                     "(the whole row; identical rows)".to_string()
                 } else {
-                    let value: Value =
-                        serde_json::from_slice(prev_payload).expect("payloads are JSON we wrote");
+                    let value = decode_payload(prev_payload)?;
                     let parts: Vec<String> = key_columns
                         .iter()
                         .map(|column| format!("{column}={}", lookup(&value, column)))
@@ -1632,31 +1634,11 @@ fn writer_schema(writer: &Writer, id: &ObjectId) -> Result<Schema, RepoError> {
 }
 
 fn schema_object(schema: &Schema) -> (ObjectId, Vec<u8>) {
-    let bytes = encode(schema);
-    (ObjectId::compute(Kind::Schema, &bytes), bytes)
+    schema.encode()
 }
 
 pub(crate) fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
-    if let Some(found) = crate::object::peek_format(bytes)
-        && found > schema::SCHEMA_FORMAT
-    {
-        return Err(CodecError::NewerFormat {
-            what: "schema",
-            found,
-            known: schema::SCHEMA_FORMAT,
-        }
-        .into());
-    }
-    let schema: Schema = decode("schema", bytes)?;
-    if schema.format > schema::SCHEMA_FORMAT {
-        return Err(CodecError::NewerFormat {
-            what: "schema",
-            found: schema.format,
-            known: schema::SCHEMA_FORMAT,
-        }
-        .into());
-    }
-    Ok(schema)
+    Ok(Schema::decode(bytes)?)
 }
 
 /// `listing::KnownDigests` over the rows of an earlier version: leaves are read a group at
@@ -1989,24 +1971,33 @@ fn for_each_record(
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).map_err(|err| {
-            // serde_json counts lines within this one line; the column is what helps.
-            let text = err.to_string();
-            let message = text
-                .rfind(" at line ")
-                .map_or(text.as_str(), |at| &text[..at]);
-            RepoError::BadJson {
+        // Exact floats and named int overflows; see `rows::json`.
+        let value: Value = crate::rows::json::parse(&line).map_err(|err| match err {
+            crate::rows::json::ParseError::IntOutOfRange { literal } => RepoError::IntOutOfRange {
                 line: line_no,
-                detail: format!("{message} (column {})", err.column()),
-            }
+                literal,
+            },
+            other => RepoError::BadJson {
+                line: line_no,
+                detail: other.to_string(),
+            },
         })?;
         each(line_no, value)?;
     }
     Ok(())
 }
 
+/// A spooled record back as a value: the spool holds what `rows::canonical::encode` wrote.
+fn decode_payload(payload: &[u8]) -> Result<Value, RepoError> {
+    crate::rows::canonical::decode(payload).map_err(|err| {
+        RepoError::Tree(TreeError::Leaf(crate::rows::leaf::LeafError::Encode(
+            err.to_string(),
+        )))
+    })
+}
+
 /// The row key of a normalized record: its key columns in order, or, with none, the
-/// BLAKE3 of its JSON bytes (`payload`, the record serialized).
+/// BLAKE3 of its canonical hash encoding (`payload`, from `rows::canonical::encode`).
 pub fn row_key(key_columns: &[String], normalized: &Value, payload: &[u8]) -> Vec<u8> {
     if key_columns.is_empty() {
         return blake3::hash(payload).as_bytes().to_vec();
@@ -2100,8 +2091,12 @@ impl RowEncoder for JsonEncoder {
     fn batch(&self, rows: &[Vec<u8>]) -> Result<RecordBatch, TreeError> {
         let values: Vec<Value> = rows
             .iter()
-            .map(|payload| serde_json::from_slice(payload).expect("payloads are JSON we wrote"))
-            .collect();
+            .map(|payload| {
+                crate::rows::canonical::decode(payload).map_err(|err| {
+                    TreeError::Leaf(crate::rows::leaf::LeafError::Encode(err.to_string()))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         schema::rows_to_batch(&self.schema, &values)
             .map_err(|err| TreeError::Leaf(crate::rows::leaf::LeafError::Encode(err.to_string())))
     }

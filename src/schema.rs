@@ -19,8 +19,64 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The manifest format version of schema objects.
-pub const SCHEMA_FORMAT: u32 = 1;
+/// The manifest format version of schema objects. A schema is written with the lowest
+/// format that can say it: 2 only when it uses `Type::BytesAs` (format 2 added it), so
+/// the schemas format 1 could write keep their ids.
+pub const SCHEMA_FORMAT: u32 = 2;
+
+/// The most levels of nesting a record or a schema may have: the record itself is level 1,
+/// and each struct, File or list inside it adds one. Commit refuses anything deeper, and
+/// every reader accepts everything up to it (`object::MAX_CBOR_DEPTH` is derived from the
+/// deepest schema any writer, old or new, could produce).
+pub const MAX_NESTING: usize = 64;
+
+/// How a bytes column is written in JSON, as the declared JSON Schema says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BytesEncoding {
+    /// Standard base64 with padding (RFC 4648 §4): `contentEncoding: base64`, and every
+    /// bytes column of a format-1 schema (`Type::Bytes`).
+    Base64,
+    /// URL-safe base64 (RFC 4648 §5), written with padding: `format: base64url`,
+    /// Pydantic's `ser_json_bytes='base64'`. Read as Pydantic reads it: either alphabet,
+    /// padding optional.
+    Base64Url,
+    /// The bytes are the UTF-8 of the JSON string: `format: binary`, Pydantic's default.
+    Utf8,
+}
+
+impl BytesEncoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            BytesEncoding::Base64 => "base64",
+            BytesEncoding::Base64Url => "base64url",
+            BytesEncoding::Utf8 => "utf8",
+        }
+    }
+
+    /// The bytes a JSON string stands for, or None when it is not in this encoding.
+    pub fn decode(self, text: &str) -> Option<Vec<u8>> {
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        match self {
+            BytesEncoding::Base64 => BASE64.decode(text).ok(),
+            // As leniently as Pydantic reads it: either alphabet, padded or not.
+            BytesEncoding::Base64Url => [&URL_SAFE, &URL_SAFE_NO_PAD, &BASE64, &STANDARD_NO_PAD]
+                .iter()
+                .find_map(|engine| engine.decode(text).ok()),
+            BytesEncoding::Utf8 => Some(text.as_bytes().to_vec()),
+        }
+    }
+
+    /// The JSON string for some bytes, or None when they cannot be written (non-UTF-8
+    /// bytes in a `Utf8` column).
+    pub fn encode(self, bytes: &[u8]) -> Option<String> {
+        use base64::engine::general_purpose::URL_SAFE;
+        match self {
+            BytesEncoding::Base64 => Some(BASE64.encode(bytes)),
+            BytesEncoding::Base64Url => Some(URL_SAFE.encode(bytes)),
+            BytesEncoding::Utf8 => String::from_utf8(bytes.to_vec()).ok(),
+        }
+    }
+}
 
 /// A column type. Serialized into content-addressed CBOR, so variant and field order are part of the format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +92,49 @@ pub enum Type {
     List(Box<Type>),
     Optional(Box<Type>),
     Enum(Vec<String>),
+    /// Bytes written in JSON in a declared encoding (since format 2). `Bytes` is the
+    /// format-1 type, standard base64.
+    BytesAs(BytesEncoding),
+}
+
+impl Type {
+    /// How a bytes type is written in JSON; None for other types.
+    pub fn bytes_encoding(&self) -> Option<BytesEncoding> {
+        match self {
+            Type::Bytes => Some(BytesEncoding::Base64),
+            Type::BytesAs(encoding) => Some(*encoding),
+            _ => None,
+        }
+    }
+
+    /// Levels of nesting: 0 for a scalar, 1 + the deepest child for a struct, File or list.
+    pub fn nesting(&self) -> usize {
+        match self {
+            Type::Optional(inner) => inner.nesting(),
+            Type::List(item) => 1 + item.nesting(),
+            Type::File => 1,
+            Type::Struct(fields) => 1 + fields_nesting(fields),
+            _ => 0,
+        }
+    }
+
+    /// Whether this type, anywhere inside, needs format 2.
+    fn needs_format_2(&self) -> bool {
+        match self {
+            Type::BytesAs(_) => true,
+            Type::Optional(inner) | Type::List(inner) => inner.needs_format_2(),
+            Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_2()),
+            _ => false,
+        }
+    }
+}
+
+fn fields_nesting(fields: &[Field]) -> usize {
+    fields
+        .iter()
+        .map(|field| field.ty.nesting())
+        .max()
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +170,18 @@ pub enum SchemaError {
     },
     #[error("line {line}: expected a JSON object, found {found}")]
     NotAnObject { line: u64, found: String },
+    #[error(
+        "{}field `{path}` is nested {levels} levels deep, over the limit of {max}; \
+         hint: flatten the record (move deep structs into columns of their own)",
+        .line.map(|line| format!("line {line}: ")).unwrap_or_default()
+    )]
+    TooDeep {
+        /// The record's line; None for a declared schema.
+        line: Option<u64>,
+        path: String,
+        levels: usize,
+        max: usize,
+    },
     #[error(
         "line {line}: field `{field}` is {found} but was {earlier} at line {earlier_line}; \
          hint: pass --schema to declare it"
@@ -137,6 +248,7 @@ impl fmt::Display for Type {
             Type::Float => f.write_str("float"),
             Type::String => f.write_str("string"),
             Type::Bytes => f.write_str("bytes"),
+            Type::BytesAs(encoding) => write!(f, "bytes ({})", encoding.name()),
             Type::Datetime => f.write_str("datetime"),
             Type::File => f.write_str("File"),
             Type::Struct(_) => f.write_str("struct"),
@@ -204,15 +316,113 @@ fn struct_children(ty: &Type) -> Option<&[Field]> {
 }
 
 impl Schema {
+    /// A schema of these fields, with the lowest format that can say them.
+    pub fn new(fields: Vec<Field>) -> Schema {
+        let format = Schema::written_format(&fields);
+        Schema { format, fields }
+    }
+
+    /// Levels of nesting of a record of this schema (the record itself is level 1).
+    pub fn nesting(&self) -> usize {
+        1 + fields_nesting(&self.fields)
+    }
+
+    /// Refuses a schema nested deeper than `MAX_NESTING`, naming its deepest field.
+    pub fn check_nesting(&self, line: Option<u64>) -> Result<(), SchemaError> {
+        fn deepest(fields: &[Field], prefix: &str, level: usize) -> Option<(String, usize)> {
+            let field = fields.iter().max_by_key(|field| field.ty.nesting())?;
+            let path = join(prefix, &field.name);
+            let mut ty = &field.ty;
+            let mut level = level;
+            let mut path = path;
+            loop {
+                match ty {
+                    Type::Optional(inner) => ty = inner,
+                    Type::List(item) => {
+                        level += 1;
+                        path.push_str("[]");
+                        ty = item;
+                    }
+                    Type::Struct(children) => {
+                        return deepest(children, &path, level + 1).or(Some((path, level + 1)));
+                    }
+                    Type::File => return Some((path, level + 1)),
+                    _ => return Some((path, level)),
+                }
+            }
+        }
+        let levels = self.nesting();
+        if levels <= MAX_NESTING {
+            return Ok(());
+        }
+        let path = deepest(&self.fields, "", 1)
+            .map(|(path, _)| path)
+            .unwrap_or_default();
+        Err(SchemaError::TooDeep {
+            line,
+            path,
+            levels,
+            max: MAX_NESTING,
+        })
+    }
+
+    /// The schema object: CBOR with the lowest format that can say this schema (so a
+    /// schema format 1 could write keeps its id), and its id.
+    pub fn encode(&self) -> (crate::object::ObjectId, Vec<u8>) {
+        #[derive(Serialize)]
+        struct Written<'a> {
+            format: u32,
+            fields: &'a [Field],
+        }
+        let format = Schema::written_format(&self.fields);
+        let bytes = crate::object::encode(&Written {
+            format,
+            fields: &self.fields,
+        });
+        (
+            crate::object::ObjectId::compute(crate::object::Kind::Schema, &bytes),
+            bytes,
+        )
+    }
+
+    fn written_format(fields: &[Field]) -> u32 {
+        if fields.iter().any(|field| field.ty.needs_format_2()) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Decodes a schema object of any format this pail knows: the one decoder of schema
+    /// objects, for readers and `fsck` alike.
+    pub fn decode(bytes: &[u8]) -> Result<Schema, crate::object::CodecError> {
+        use crate::object::CodecError;
+        if let Some(found) = crate::object::peek_format(bytes)
+            && found > SCHEMA_FORMAT
+        {
+            return Err(CodecError::NewerFormat {
+                what: "schema",
+                found,
+                known: SCHEMA_FORMAT,
+            });
+        }
+        let schema: Schema = crate::object::decode("schema", bytes)?;
+        if schema.format > SCHEMA_FORMAT {
+            return Err(CodecError::NewerFormat {
+                what: "schema",
+                found: schema.format,
+                known: SCHEMA_FORMAT,
+            });
+        }
+        Ok(schema)
+    }
+
     /// The schema of a storage listing: one non-optional column `file` of type File.
     pub fn listing() -> Schema {
-        Schema {
-            format: SCHEMA_FORMAT,
-            fields: vec![Field {
-                name: "file".to_string(),
-                ty: Type::File,
-            }],
-        }
+        Schema::new(vec![Field {
+            name: "file".to_string(),
+            ty: Type::File,
+        }])
     }
 
     /// From a JSON Schema document as Pydantic v2 `Model.model_json_schema()` or Rust `schemars` emit it.
@@ -221,16 +431,18 @@ impl Schema {
             doc,
             expanding: Vec::new(),
             n_nodes: 0,
+            depth: 0,
         };
         let root = At {
             pointer: "#".to_string(),
             field: String::new(),
         };
         match reader.read(doc, &root, None)? {
-            Type::Struct(fields) => Ok(Schema {
-                format: SCHEMA_FORMAT,
-                fields,
-            }),
+            Type::Struct(fields) => {
+                let schema = Schema::new(fields);
+                schema.check_nesting(None)?;
+                Ok(schema)
+            }
             other => Err(SchemaError::JsonSchema {
                 pointer: "#".to_string(),
                 field: String::new(),
@@ -371,14 +583,26 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
                 .expect("serde_json numbers without arbitrary precision are f64-convertible"),
         )),
         (Type::String, Value::String(_)) => Ok(value.clone()),
-        (Type::Bytes, Value::String(s)) => match BASE64.decode(s) {
-            Ok(bytes) => Ok(Value::String(BASE64.encode(bytes))),
-            Err(_) => Err(mismatch(
-                path,
-                &"bytes (standard base64 with padding)",
-                value,
-            )),
-        },
+        // Normalized bytes are standard base64 whatever the declared encoding: the
+        // internal form between validation and Arrow. Output encodes them back.
+        (Type::Bytes | Type::BytesAs(_), Value::String(s)) => {
+            let encoding = ty.bytes_encoding().expect("a bytes type");
+            match encoding.decode(s) {
+                Some(bytes) => Ok(Value::String(BASE64.encode(bytes))),
+                None => Err(violation(
+                    path,
+                    format!(
+                        "expected bytes as {} (the schema's declared encoding), found {}",
+                        match encoding {
+                            BytesEncoding::Base64 => "standard base64 with padding",
+                            BytesEncoding::Base64Url => "URL-safe base64",
+                            BytesEncoding::Utf8 => "text",
+                        },
+                        describe(value)
+                    ),
+                )),
+            }
+        }
         (Type::Datetime, Value::String(s)) => match parse_datetime(s) {
             Some(datetime) => Ok(Value::String(format_datetime(&datetime))),
             None => Err(mismatch(
@@ -436,9 +660,10 @@ fn check_struct(
         let normalized = check(&field.ty, object.get(&field.name), &join(path, &field.name))?;
         out.insert(field.name.clone(), normalized);
     }
-    if let Some(unknown) = object
-        .keys()
-        .find(|key| !fields.iter().any(|field| &field.name == *key))
+    // `out` holds exactly the schema's fields: a lookup there, not a scan of `fields`,
+    // keeps a record with many keys linear.
+    if object.len() != out.len()
+        && let Some(unknown) = object.keys().find(|key| !out.contains_key(*key))
     {
         return Err(violation(
             &join(path, unknown),
@@ -472,6 +697,9 @@ struct JsonSchemaReader<'a> {
     expanding: Vec<String>,
     /// Nodes read so far: shared `$ref`s are expanded in place, so a small document can describe a huge tree.
     n_nodes: usize,
+    /// Levels of nesting open (objects and arrays), refused past `MAX_NESTING` before the
+    /// recursion goes deeper.
+    depth: usize,
 }
 
 const MAX_SCHEMA_NODES: usize = 100_000;
@@ -595,6 +823,20 @@ impl JsonSchemaReader<'_> {
         }
     }
 
+    fn enter(&mut self, at: &At) -> Result<(), SchemaError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            self.depth -= 1;
+            return Err(SchemaError::TooDeep {
+                line: None,
+                path: at.field.clone(),
+                levels: self.depth + 1,
+                max: MAX_NESTING,
+            });
+        }
+        Ok(())
+    }
+
     fn read_ref(&mut self, reference: &str, at: &At) -> Result<Type, SchemaError> {
         let Some(target_pointer) = reference.strip_prefix('#') else {
             return Err(at.error(format!(
@@ -674,7 +916,12 @@ impl JsonSchemaReader<'_> {
         match type_name {
             "string" => Ok(match (text("format"), text("contentEncoding")) {
                 (Some("date-time"), _) => Type::Datetime,
-                (Some("binary"), _) | (_, Some("base64")) => Type::Bytes,
+                // Pydantic's default JSON for bytes is their UTF-8 text, declared so.
+                (Some("binary"), _) => Type::BytesAs(BytesEncoding::Utf8),
+                // Pydantic with `ser_json_bytes='base64'`.
+                (Some("base64url"), _) => Type::BytesAs(BytesEncoding::Base64Url),
+                // JSON Schema's own keyword: standard base64, as format 1 read all bytes.
+                (_, Some("base64")) => Type::Bytes,
                 _ => Type::String,
             }),
             "integer" => Ok(Type::Int),
@@ -688,10 +935,17 @@ impl JsonSchemaReader<'_> {
                 let items = object
                     .get("items")
                     .ok_or_else(|| at.error("an array without `items` is not supported"))?;
-                let item = self.read(items, &at.child("items", format!("{}[]", at.field)), None)?;
-                Ok(Type::List(Box::new(item)))
+                self.enter(at)?;
+                let item = self.read(items, &at.child("items", format!("{}[]", at.field)), None);
+                self.depth -= 1;
+                Ok(Type::List(Box::new(item?)))
             }
-            "object" => self.read_object(object, at, def_name),
+            "object" => {
+                self.enter(at)?;
+                let ty = self.read_object(object, at, def_name);
+                self.depth -= 1;
+                ty
+            }
             other => Err(at.error(format!("unknown type `{other}`"))),
         }
     }
@@ -798,6 +1052,10 @@ fn type_json(ty: &Type) -> Value {
             json!({"type": "File", "fields": FILE_FIELDS.iter().map(field_json).collect::<Vec<_>>()})
         }
         Type::Enum(values) => json!({"type": "enum", "values": values}),
+        Type::Bytes | Type::BytesAs(_) => {
+            let encoding = ty.bytes_encoding().expect("a bytes type");
+            json!({"type": "bytes", "encoding": encoding.name()})
+        }
         Type::List(item) => json!({"type": "list", "item": type_json(item)}),
         Type::Optional(inner) => {
             let mut value = type_json(inner);
@@ -845,16 +1103,23 @@ pub fn compare(old: &Schema, new: &Schema) -> Compat {
 }
 
 fn compare_fields(prefix: &str, old: &[Field], new: &[Field], changes: &mut Changes) {
+    // Indexed by name, so a record with many columns compares in linear time.
+    let new_by_name: std::collections::HashMap<&str, &Field> = new
+        .iter()
+        .map(|field| (field.name.as_str(), field))
+        .collect();
+    let old_names: std::collections::HashSet<&str> =
+        old.iter().map(|field| field.name.as_str()).collect();
     for old_field in old {
         let path = join(prefix, &old_field.name);
-        match new.iter().find(|field| field.name == old_field.name) {
+        match new_by_name.get(old_field.name.as_str()) {
             Some(new_field) => compare_types(&path, &old_field.ty, &new_field.ty, changes),
             None => changes.breaking.push(format!("column `{path}` removed")),
         }
     }
     for new_field in new
         .iter()
-        .filter(|field| !old.iter().any(|old_field| old_field.name == field.name))
+        .filter(|field| !old_names.contains(field.name.as_str()))
     {
         changes
             .additive
@@ -989,14 +1254,38 @@ impl Inferrer {
                 found: describe(record),
             });
         };
+        if let Some((path, levels)) = too_deep(record, String::new(), 1) {
+            return Err(SchemaError::TooDeep {
+                line: Some(line),
+                path,
+                levels,
+                max: MAX_NESTING,
+            });
+        }
         observe_object(&mut self.fields, &mut self.n_records, line, object, "")
     }
 
     pub fn finish(self) -> Schema {
-        Schema {
-            format: SCHEMA_FORMAT,
-            fields: infer_fields(self.fields, self.n_records),
-        }
+        Schema::new(infer_fields(self.fields, self.n_records))
+    }
+}
+
+/// The path and level of the first value of `value` (at `level`) nested deeper than
+/// `MAX_NESTING`. Stops going down there, so the walk is linear and shallow.
+pub(crate) fn too_deep(value: &Value, path: String, level: usize) -> Option<(String, usize)> {
+    if level > MAX_NESTING {
+        return Some((path, level));
+    }
+    match value {
+        Value::Object(object) => object
+            .iter()
+            .filter(|(_, child)| child.is_object() || child.is_array())
+            .find_map(|(name, child)| too_deep(child, join(&path, name), level + 1)),
+        Value::Array(items) => items
+            .iter()
+            .filter(|child| child.is_object() || child.is_array())
+            .find_map(|child| too_deep(child, format!("{path}[]"), level + 1)),
+        _ => None,
     }
 }
 
@@ -1130,7 +1419,7 @@ fn data_type(ty: &Type) -> DataType {
         Type::Int => DataType::Int64,
         Type::Float => DataType::Float64,
         Type::String | Type::Enum(_) => DataType::Utf8,
-        Type::Bytes => DataType::Binary,
+        Type::Bytes | Type::BytesAs(_) => DataType::Binary,
         Type::Datetime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         Type::File => DataType::Struct(file_arrow_fields()),
         Type::Struct(fields) => DataType::Struct(arrow_fields(fields)),
@@ -1220,7 +1509,7 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             path,
             Value::as_str,
         )?)),
-        Type::Bytes => {
+        Type::Bytes | Type::BytesAs(_) => {
             let decode = |value: &Value| value.as_str().and_then(|text| BASE64.decode(text).ok());
             Arc::new(BinaryArray::from_iter(collect_values(
                 ty, values, path, decode,
@@ -1297,13 +1586,16 @@ fn build_struct(
 /// An Arrow record batch back into JSON rows, each an object with the schema's fields (null where Arrow has null).
 pub fn batch_to_rows(schema: &Schema, batch: &RecordBatch) -> Result<Vec<Value>, SchemaError> {
     let mut columns = Vec::with_capacity(schema.fields.len());
+    // By name through an index: `column_by_name` scans the fields, quadratic in a wide row.
+    let arrow_schema = batch.schema();
+    let by_name = column_index(arrow_schema.fields());
     for field in &schema.fields {
-        let array =
-            batch
-                .column_by_name(&field.name)
-                .ok_or_else(|| SchemaError::MissingColumn {
-                    column: field.name.clone(),
-                })?;
+        let array = by_name
+            .get(field.name.as_str())
+            .map(|idx| batch.column(*idx))
+            .ok_or_else(|| SchemaError::MissingColumn {
+                column: field.name.clone(),
+            })?;
         columns.push(array_to_values(&field.ty, array.as_ref(), &field.name)?.into_iter());
     }
     let rows = (0..batch.num_rows())
@@ -1318,6 +1610,15 @@ pub fn batch_to_rows(schema: &Schema, batch: &RecordBatch) -> Result<Vec<Value>,
         })
         .collect();
     Ok(rows)
+}
+
+/// Arrow field positions by name (the first of a repeated name, as `column_by_name`).
+fn column_index(fields: &Fields) -> std::collections::HashMap<&str, usize> {
+    let mut index = std::collections::HashMap::with_capacity(fields.len());
+    for (idx, field) in fields.iter().enumerate() {
+        index.entry(field.name().as_str()).or_insert(idx);
+    }
+    index
 }
 
 fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value>, SchemaError> {
@@ -1354,12 +1655,25 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
                 .map(|v| or_null(v.map(Value::from)))
                 .collect()
         }
-        Type::Bytes => {
+        Type::Bytes | Type::BytesAs(_) => {
+            // Back in the declared encoding, as the records came in.
+            let encoding = ty.bytes_encoding().expect("a bytes type");
             let binary = array.as_binary_opt::<i32>().ok_or_else(wrong_type)?;
             binary
                 .iter()
-                .map(|v| or_null(v.map(|bytes| Value::String(BASE64.encode(bytes)))))
-                .collect()
+                .map(|v| match v {
+                    None => Ok(Value::Null),
+                    Some(bytes) => encoding.encode(bytes).map(Value::String).ok_or_else(|| {
+                        SchemaError::NotNormalized {
+                            path: path.to_string(),
+                            message: format!(
+                                "{} bytes are not valid UTF-8, which the column's `format: binary` needs",
+                                bytes.len()
+                            ),
+                        }
+                    }),
+                })
+                .collect::<Result<Vec<_>, _>>()?
         }
         Type::Datetime => {
             let timestamps = array
@@ -1420,14 +1734,15 @@ fn struct_to_values(
             found: array.data_type().clone(),
         })?;
     let mut children = Vec::with_capacity(fields.len());
+    let by_name = column_index(structs.fields());
     for field in fields {
         let child_path = join(path, &field.name);
-        let child =
-            structs
-                .column_by_name(&field.name)
-                .ok_or_else(|| SchemaError::MissingColumn {
-                    column: child_path.clone(),
-                })?;
+        let child = by_name
+            .get(field.name.as_str())
+            .map(|idx| structs.column(*idx))
+            .ok_or_else(|| SchemaError::MissingColumn {
+                column: child_path.clone(),
+            })?;
         children.push(array_to_values(&field.ty, child.as_ref(), &child_path)?);
     }
     let values = (0..structs.len())
@@ -1463,10 +1778,7 @@ mod tests {
     }
 
     fn schema(fields: Vec<Field>) -> Schema {
-        Schema {
-            format: SCHEMA_FORMAT,
-            fields,
-        }
+        Schema::new(fields)
     }
 
     fn weather() -> Type {
@@ -1549,7 +1861,7 @@ mod tests {
             field("score", optional(Type::Float)),
             field("split", Type::Enum(vec!["train".into()])),
             field("tags", Type::List(Box::new(Type::String))),
-            field("thumbnail", optional(Type::Bytes)),
+            field("thumbnail", optional(Type::BytesAs(BytesEncoding::Utf8))),
             field("weather", weather()),
         ]);
         assert_eq!(sample_schema(), expected);
@@ -1739,11 +2051,8 @@ mod tests {
             r#"file: expected File, found string "a.jpg""#
         );
         assert_eq!(
-            violation_of(&schema, |r| r["thumbnail"] = json!("not base64!"))
-                .split(',')
-                .next()
-                .unwrap(),
-            "thumbnail: expected bytes (standard base64 with padding)"
+            violation_of(&schema, |r| r["thumbnail"] = json!(3)),
+            "thumbnail: expected bytes (utf8), found int 3"
         );
         assert!(
             violation_of(&schema, |r| r["captured_at"] = json!("yesterday"))
@@ -2075,5 +2384,195 @@ boxes: list<struct>
         let mut again = Vec::new();
         ciborium::into_writer(&decoded, &mut again).unwrap();
         assert_eq!(again, bytes, "encoding is deterministic");
+    }
+
+    fn arb_type() -> impl proptest::strategy::Strategy<Value = Type> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Type::Bool),
+            Just(Type::Int),
+            Just(Type::Float),
+            Just(Type::String),
+            Just(Type::Bytes),
+            Just(Type::Datetime),
+            Just(Type::File),
+            Just(Type::BytesAs(BytesEncoding::Utf8)),
+            Just(Type::BytesAs(BytesEncoding::Base64Url)),
+            proptest::collection::vec("[a-z]{1,3}", 1..3).prop_map(Type::Enum),
+        ];
+        leaf.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|ty| Type::List(Box::new(ty))),
+                inner.clone().prop_map(make_optional),
+                proptest::collection::vec(("[a-z]{1,4}", inner), 1..3).prop_map(|fields| {
+                    Type::Struct(
+                        fields
+                            .into_iter()
+                            .map(|(name, ty)| Field { name, ty })
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn schemas_round_trip(types in proptest::collection::vec(arb_type(), 0..4)) {
+            let fields: Vec<Field> = types
+                .into_iter()
+                .enumerate()
+                .map(|(idx, ty)| field(&format!("f{idx}"), ty))
+                .collect();
+            let schema = Schema::new(fields);
+            let (id, bytes) = schema.encode();
+            let back = Schema::decode(&bytes).unwrap();
+            proptest::prop_assert_eq!(&back, &schema);
+            proptest::prop_assert_eq!(back.encode().0, id);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_schema_decoder(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let _ = Schema::decode(&bytes);
+        }
+
+        #[test]
+        fn mutated_schemas_never_panic(idx in 0usize..400, byte in proptest::prelude::any::<u8>()) {
+            let (_, mut bytes) = sample_schema().encode();
+            let idx = idx % bytes.len();
+            bytes[idx] = byte;
+            if let Ok(schema) = Schema::decode(&bytes) {
+                let (_, again) = schema.encode();
+                proptest::prop_assert_eq!(Schema::decode(&again).unwrap(), schema);
+            }
+        }
+
+        #[test]
+        fn bytes_round_trip_in_every_encoding(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            for encoding in [BytesEncoding::Base64, BytesEncoding::Base64Url, BytesEncoding::Utf8] {
+                if let Some(text) = encoding.encode(&bytes) {
+                    proptest::prop_assert_eq!(encoding.decode(&text), Some(bytes.clone()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn schemas_without_new_types_keep_their_format_1_ids() {
+        let (_, bytes) = Schema::listing().encode();
+        assert_eq!(
+            bytes,
+            crate::object::encode(&Schema {
+                format: 1,
+                fields: Schema::listing().fields
+            })
+        );
+        let with_utf8 = Schema::new(vec![field(
+            "b",
+            optional(Type::List(Box::new(Type::BytesAs(BytesEncoding::Utf8)))),
+        )]);
+        assert_eq!(with_utf8.format, 2);
+        assert_eq!(Schema::decode(&with_utf8.encode().1).unwrap().format, 2);
+    }
+
+    #[test]
+    fn declared_bytes_formats_are_remembered_and_applied() {
+        let doc = json!({"type": "object", "required": ["t", "u", "s"], "properties": {
+            "t": {"type": "string", "format": "binary"},
+            "u": {"type": "string", "format": "base64url"},
+            "s": {"type": "string", "contentEncoding": "base64"}}});
+        let schema = Schema::from_json_schema(&doc).unwrap();
+        assert_eq!(
+            schema.fields,
+            vec![
+                field("s", Type::Bytes),
+                field("t", Type::BytesAs(BytesEncoding::Utf8)),
+                field("u", Type::BytesAs(BytesEncoding::Base64Url)),
+            ]
+        );
+        let normalized = schema
+            .validate(&json!({"t": "img0", "u": "-_8", "s": "+/8="}))
+            .unwrap();
+        // Normalized bytes are standard base64 of the declared reading.
+        assert_eq!(
+            normalized,
+            json!({"t": "aW1nMA==", "u": "+/8=", "s": "+/8="})
+        );
+        let batch = rows_to_batch(&schema, &[normalized]).unwrap();
+        assert_eq!(
+            batch_to_rows(&schema, &batch).unwrap(),
+            [json!({"t": "img0", "u": "-_8=", "s": "+/8="})]
+        );
+        let error = schema
+            .validate(&json!({"t": "x", "u": "a b", "s": ""}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("u: expected bytes as URL-safe base64"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn nesting_is_counted_in_levels_and_capped() {
+        let mut ty = Type::Int;
+        for level in (2..=MAX_NESTING).rev() {
+            ty = Type::Struct(vec![field(&format!("l{level}"), ty)]);
+        }
+        let at_limit = Schema::new(vec![field("a", ty.clone())]);
+        assert_eq!(at_limit.nesting(), MAX_NESTING);
+        at_limit.check_nesting(None).unwrap();
+        // Readers decode it, on a thread with tokio's 2 MiB worker stack.
+        let (_, bytes) = at_limit.encode();
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || Schema::decode(&bytes).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        let past = Schema::new(vec![field("a", Type::List(Box::new(ty)))]);
+        let error = past.check_nesting(Some(7)).unwrap_err().to_string();
+        assert!(error.starts_with("line 7: field `a[].l2.l3"), "{error}");
+        assert!(
+            error.contains(&format!("over the limit of {MAX_NESTING}")),
+            "{error}"
+        );
+
+        // The deepest schema any writer could produce (128 levels, optional lists of
+        // optional structs) decodes within the CBOR limit, on a 2 MiB stack.
+        let mut deepest = Type::Enum(vec!["x".into()]);
+        for level in 0..128 {
+            deepest = if level % 2 == 0 {
+                make_optional(Type::Struct(vec![field("s", deepest)]))
+            } else {
+                make_optional(Type::List(Box::new(deepest)))
+            };
+        }
+        let (_, bytes) = Schema::new(vec![field("d", deepest)]).encode();
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || Schema::decode(&bytes).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_deep_record_is_refused_by_inference_with_line_and_path() {
+        let mut record = json!({"leaf": 1});
+        for level in (2..=MAX_NESTING + 1).rev() {
+            record = json!({ format!("l{level}"): record });
+        }
+        let mut inferrer = Inferrer::new();
+        let error = inferrer.observe(3, &record).unwrap_err().to_string();
+        let path: Vec<String> = (2..=MAX_NESTING + 1).map(|l| format!("l{l}")).collect();
+        assert!(
+            error.starts_with(&format!("line 3: field `{}`", path.join("."))),
+            "{error}"
+        );
     }
 }

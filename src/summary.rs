@@ -157,7 +157,17 @@ impl Summary {
         (ObjectId::compute(Kind::Summary, &bytes), bytes)
     }
 
+    /// The one decoder of summary objects, for readers and `fsck` alike.
     pub fn decode(bytes: &[u8]) -> Result<Summary, CodecError> {
+        if let Some(found) = crate::object::peek_format(bytes)
+            && found > SUMMARY_FORMAT
+        {
+            return Err(CodecError::NewerFormat {
+                what: "summary",
+                found,
+                known: SUMMARY_FORMAT,
+            });
+        }
         let summary: Summary = decode("summary", bytes)?;
         if summary.format > SUMMARY_FORMAT {
             return Err(CodecError::NewerFormat {
@@ -282,15 +292,13 @@ impl ValueStats {
                 None => return,
             },
             (Type::Float, Value::Number(n)) => {
-                let mut f = n.as_f64().unwrap_or(0.0);
-                if f == 0.0 {
-                    // -0.0 and 0.0 compare equal: keep one, so bytes do not depend on order.
-                    f = 0.0;
-                }
+                // Kept bit for bit, -0.0 included: `less` orders floats totally, so the
+                // min and max do not depend on the order rows come in.
+                let f = n.as_f64().unwrap_or(0.0);
                 (Some(Scalar::Float(f)), f.to_string())
             }
             // Bytes are base64: their order means nothing, so no min/max.
-            (Type::Bytes, Value::String(s)) => (None, s.clone()),
+            (Type::Bytes | Type::BytesAs(_), Value::String(s)) => (None, s.clone()),
             (_, Value::String(s)) => (Some(Scalar::Text(s.clone())), s.clone()),
             (_, other) => (None, other.to_string()),
         };
@@ -373,7 +381,7 @@ fn less(a: &Scalar, b: &Scalar) -> bool {
     match (a, b) {
         (Scalar::Bool(a), Scalar::Bool(b)) => a < b,
         (Scalar::Int(a), Scalar::Int(b)) => a < b,
-        (Scalar::Float(a), Scalar::Float(b)) => a < b,
+        (Scalar::Float(a), Scalar::Float(b)) => a.total_cmp(b).is_lt(),
         (Scalar::Text(a), Scalar::Text(b)) => a < b,
         _ => false,
     }
@@ -1307,6 +1315,113 @@ mod tests {
                 count: 375
             }
         );
+    }
+
+    fn summary_with(floats: &[f64], text: &str, n_rows: u64) -> Summary {
+        Summary {
+            format: SUMMARY_FORMAT,
+            n_rows,
+            n_bytes: n_rows / 2,
+            columns: floats
+                .iter()
+                .map(|float| ColumnSummary {
+                    column: text.into(),
+                    ty: "float".into(),
+                    n_nulls: 1,
+                    min: Some(Scalar::Float(*float)),
+                    max: Some(Scalar::Text(text.into())),
+                    distinct: 2,
+                    distinct_exact: true,
+                    top: vec![ValueCount {
+                        value: text.into(),
+                        count: n_rows,
+                    }],
+                    lengths: Some(Lengths {
+                        min: 0,
+                        max: n_rows,
+                        total: n_rows,
+                    }),
+                })
+                .collect(),
+            files: Vec::new(),
+            examples: vec![text.into()],
+            lineage: Lineage {
+                parents: Vec::new(),
+                inputs: vec![Input::Source {
+                    uri: text.into(),
+                    listed_at: -1,
+                }],
+                code: Vec::new(),
+                author: text.into(),
+                time: 0,
+                message: String::new(),
+                command: Vec::new(),
+            },
+            changes: None,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn summaries_round_trip_with_exact_floats(
+            bits in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..4),
+            text in "\\PC{0,12}",
+            n_rows in proptest::prelude::any::<u64>(),
+        ) {
+            let floats: Vec<f64> = bits
+                .into_iter()
+                .map(f64::from_bits)
+                .filter(|float| float.is_finite())
+                .collect();
+            let summary = summary_with(&floats, &text, n_rows);
+            let (_, bytes) = summary.encode();
+            let back = Summary::decode(&bytes).unwrap();
+            proptest::prop_assert_eq!(&back, &summary);
+            // Bit for bit, -0.0 included (PartialEq alone says -0.0 == 0.0).
+            for (column, float) in back.columns.iter().zip(&floats) {
+                let Some(Scalar::Float(read)) = &column.min else { panic!("a float") };
+                proptest::prop_assert_eq!(read.to_bits(), float.to_bits());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_summary_decoder(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let _ = Summary::decode(&bytes);
+        }
+
+        #[test]
+        fn mutated_summaries_never_panic(idx in 0usize..400, byte in proptest::prelude::any::<u8>()) {
+            let (_, mut bytes) = summary_with(&[0.5, -0.0], "abc", 7).encode();
+            let idx = idx % bytes.len();
+            bytes[idx] = byte;
+            if let Ok(summary) = Summary::decode(&bytes) {
+                let (_, again) = summary.encode();
+                proptest::prop_assert_eq!(Summary::decode(&again).unwrap(), summary);
+            }
+        }
+    }
+
+    #[test]
+    fn min_and_max_keep_negative_zero_whatever_the_order() {
+        let schema = Schema::new(vec![field("x", Type::Float)]);
+        let rows = [json!({"x": 0.0}), json!({"x": -0.0}), json!({"x": 0.0})];
+        let mut forward = SummaryBuilder::new(&schema);
+        rows.iter().for_each(|row| forward.observe(row));
+        let mut backward = SummaryBuilder::new(&schema);
+        rows.iter().rev().for_each(|row| backward.observe(row));
+        let (a, b) = (forward.finish(), backward.finish());
+        let bits = |scalar: &Option<Scalar>| match scalar {
+            Some(Scalar::Float(float)) => float.to_bits(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(bits(&a.columns[0].min), (-0.0f64).to_bits());
+        assert_eq!(bits(&a.columns[0].max), 0.0f64.to_bits());
+        assert_eq!(bits(&b.columns[0].min), (-0.0f64).to_bits());
+        assert_eq!(bits(&b.columns[0].max), 0.0f64.to_bits());
     }
 
     #[test]

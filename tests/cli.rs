@@ -199,6 +199,7 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
 
 /// The id of one canonical commit, built from fixtures/ with a fixed author and clock.
 /// If this changes, the object format changed: bump it and document it in docs/FORMAT.md.
+/// (Changed by format 2: commit format 2, canonical row keys and leaf digests.)
 #[test]
 fn canonical_commit_id_is_pinned() {
     let pail = Pail::new();
@@ -221,7 +222,7 @@ fn canonical_commit_id_is_pinned() {
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(
         created["id"].as_str().unwrap(),
-        "bad5c95a3f5da4a282c3036a69264f0b581230b89b8d7d96782a93dab47df617",
+        "2308a3e0e425df454403bd8cb55833601b9bb7176572ea51e42cfd94432acc9c",
         "the canonical commit id changed"
     );
 }

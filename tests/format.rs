@@ -12,7 +12,7 @@ use pail::repo::{CommitOptions, CommitOutcome, NoProgress};
 use pail::rows::key::{file_key, push_value};
 use pail::rows::leaf::{digest_file, files_batch};
 use pail::rows::{RowEncoder, Staging, TreeBuilder, TreeError};
-use pail::schema::{Field, SCHEMA_FORMAT, Schema, Type};
+use pail::schema::{Field, Schema, Type};
 use pail::summary::{
     Changes, ColumnSummary, FileSummary, Lengths, Lineage, SUMMARY_FORMAT, Scalar, SizeStats,
     Summary, ValueCount,
@@ -104,8 +104,9 @@ fn every_type_schema() -> Schema {
         name: name.into(),
         ty,
     };
+    // Format 1: no `BytesAs`, so it is written as format 1 wrote it.
     Schema {
-        format: SCHEMA_FORMAT,
+        format: 1,
         fields: vec![
             field("a", Type::Bool),
             field("b", Type::Int),
@@ -256,7 +257,7 @@ fn full_commit() -> Commit {
 }
 
 const COMMIT_HEX: &str = "
-    af66666f726d61740167706172656e7473815820a6da09f73f8aa495f370dc78
+    af66666f726d61740267706172656e7473815820a6da09f73f8aa495f370dc78
     bec49b3a0cf3a18a0b52bbb4711fa996c92b6e2866696e7075747382a166536f
     75726365a2637572696d73333a2f2f622f696d61676573696c69737465645f61
     741b00060a24181e4000a16744617461736574a3646e616d65746c6f63616c2e
@@ -275,7 +276,7 @@ const COMMIT_HEX: &str = "
     32e54a285e133c6473697a65086773756d6d61727958203fecf1b1015de89d09
     fb7d41332506e3b7cc9c49aa7723c678b2fb9ac0a5ebe0
 ";
-const COMMIT_ID: &str = "e628342666029279cdc3501f0b2506f3163b5fb30d3ad49ba559552fa6d68172";
+const COMMIT_ID: &str = "3e06ffc3d01346fd0544e33102cabf7274720e8c1f4a5da9f9672e97e60e9e06";
 
 #[test]
 fn commit_vector() {
@@ -363,6 +364,23 @@ fn row_key_vectors() {
     assert_eq!(key_of(&[json!(1)]), "038000000000000001");
     assert_eq!(key_of(&[json!(1.5)]), "04bff8000000000000");
     assert_eq!(key_of(&[json!(-1.5)]), "044007ffffffffffff");
+}
+
+/// The canonical hash encoding's vector in FORMAT.md, and the keyless row key it gives.
+#[test]
+fn canonical_hash_encoding_vector_and_keyless_row_key() {
+    let value = json!({"b": 1, "a": 0.1});
+    let bytes = pail::rows::canonical::encode(&value);
+    assert_eq!(
+        hex(&bytes),
+        hex(&unhex(
+            "08 0200000000000000 0100000000000000 61 05 9a9999999999b93f \
+             0100000000000000 62 03 0100000000000000"
+        ))
+    );
+    assert_eq!(pail::rows::canonical::decode(&bytes).unwrap(), value);
+    let key = pail::repo::row_key(&[], &value, &bytes);
+    assert_eq!(key, blake3::hash(&bytes).as_bytes().to_vec());
 }
 
 // ---- the row tree ---------------------------------------------------------------------
@@ -738,4 +756,96 @@ fn summary_vector() {
     };
     let err = Summary::decode(&newer.encode().1).unwrap_err();
     assert!(err.to_string().contains("upgrade pail"), "{err}");
+}
+
+// ---- format-1 fixtures ---------------------------------------------------------------
+
+/// The objects of `fixtures/format/v1/`: what format 1's writer produced (see its
+/// README.md), as a local-directory remote holds them: `kind code ‖ bytes` under the id.
+fn v1_fixture_objects() -> Vec<(Kind, ObjectId, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format/v1");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
+    manifest
+        .lines()
+        .map(|line| {
+            let (kind, id) = line.split_once(' ').unwrap();
+            let kind = *Kind::ALL.iter().find(|k| k.tag() == kind).unwrap();
+            let id = ObjectId::from_hex(id).unwrap();
+            let hex = id.to_hex();
+            let path = dir.join("remote/objects").join(&hex[..2]).join(&hex[2..]);
+            let stored = std::fs::read(&path).unwrap();
+            assert_eq!(Kind::from_code(stored[0]), Some(kind), "{hex}: kind code");
+            (kind, id, stored[1..].to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn format_1_fixtures_keep_their_ids_and_decode_forever() {
+    use pail::object::Kind::{
+        Blob, Commit as CommitKind, Leaf, Node as NodeKind, Schema as SchemaKind,
+        Summary as SummaryKind,
+    };
+    let objects = v1_fixture_objects();
+    let mut schemas = std::collections::HashMap::new();
+    for (kind, id, bytes) in &objects {
+        assert_eq!(
+            ObjectId::compute(*kind, bytes),
+            *id,
+            "{kind} {id}: id from bytes"
+        );
+        if *kind == SchemaKind {
+            let schema = Schema::decode(bytes).unwrap_or_else(|err| panic!("schema {id}: {err}"));
+            assert_eq!(schema.format, 1, "{id}");
+            schemas.insert(*id, schema);
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    let mut leaves_read = 0;
+    for (kind, id, bytes) in &objects {
+        *seen.entry(kind.tag()).or_insert(0) += 1;
+        match kind {
+            CommitKind => {
+                let commit =
+                    Commit::decode(bytes).unwrap_or_else(|err| panic!("commit {id}: {err}"));
+                assert_eq!(commit.format, 1);
+                assert!(
+                    schemas.contains_key(&commit.schema),
+                    "commit {id}: schema present"
+                );
+            }
+            NodeKind => {
+                let node = Node::decode(bytes).unwrap_or_else(|err| panic!("node {id}: {err}"));
+                assert_eq!(node.format, 1);
+            }
+            SummaryKind => {
+                let summary =
+                    Summary::decode(bytes).unwrap_or_else(|err| panic!("summary {id}: {err}"));
+                assert_eq!(summary.format, 1);
+            }
+            Leaf => {
+                let batches = pail::rows::leaf::decode(&id.to_hex(), bytes.clone())
+                    .unwrap_or_else(|err| panic!("leaf {id}: {err}"));
+                // Every leaf converts back to rows under one of the fixtures' schemas.
+                let arrow = batches[0].schema();
+                let schema = schemas
+                    .values()
+                    .find(|schema| schema.to_arrow().fields() == arrow.fields())
+                    .unwrap_or_else(|| panic!("leaf {id}: no schema fits {arrow:?}"));
+                for batch in &batches {
+                    pail::schema::batch_to_rows(schema, batch)
+                        .unwrap_or_else(|err| panic!("leaf {id}: {err}"));
+                }
+                leaves_read += 1;
+            }
+            SchemaKind | Blob => {}
+        }
+    }
+    for kind in Kind::ALL {
+        assert!(
+            seen.get(kind.tag()).copied().unwrap_or(0) > 0,
+            "no {kind} fixture: {seen:?}"
+        );
+    }
+    assert!(leaves_read >= 5, "{seen:?}");
 }

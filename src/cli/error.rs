@@ -154,6 +154,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         RepoError::VersionNotFound { name, .. } => (1, Some(format!("`pail log {name}` lists its versions"))),
         RepoError::AmbiguousPrefix { .. } => user("give more digits of the commit id"),
         RepoError::BadJson { .. } => user("each line must be one JSON object"),
+        RepoError::IntOutOfRange { .. } => user("write it as a string, or as a float (with a decimal point) if the field is a float"),
         RepoError::Violation { .. } => user("fix the record, or change the schema and commit with the right --bump"),
         RepoError::DuplicateKey { .. } => user("remove the duplicate, or pass --key with columns that identify a row"),
         RepoError::BadKey { .. } => user("--key takes comma-separated column names, e.g. --key file,start"),

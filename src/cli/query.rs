@@ -252,7 +252,8 @@ impl BatchWriter {
                 BatchWriter::Csv(Some(first))
             }
             QueryFormat::Parquet => {
-                let writer = ArrowWriter::try_new(Vec::new(), schema, Some(parquet_properties()))
+                let properties = parquet_properties(&schema);
+                let writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))
                     .map_err(|err| sink.error(std::io::Error::other(err)))?;
                 BatchWriter::Parquet(Box::new(writer))
             }
@@ -308,12 +309,14 @@ impl BatchWriter {
     }
 }
 
-fn parquet_properties() -> WriterProperties {
+fn parquet_properties(schema: &datafusion::arrow::datatypes::Schema) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
         ))
         .set_created_by("pail".to_string())
+        // Memory linear in a wide schema's columns, as for leaves.
+        .set_dictionary_enabled(pail::rows::leaf::dictionary_for(schema))
         .build()
 }
 
@@ -355,12 +358,10 @@ pub fn cmd_export(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
                     hint: Some("pass -o FILE, or pipe the output".into()),
                 });
             }
-            let mut writer = ArrowWriter::try_new(
-                Vec::new(),
-                Arc::new(schema.to_arrow()),
-                Some(parquet_properties()),
-            )
-            .map_err(|err| sink.error(std::io::Error::other(err)))?;
+            let arrow = schema.to_arrow();
+            let properties = parquet_properties(&arrow);
+            let mut writer = ArrowWriter::try_new(Vec::new(), Arc::new(arrow), Some(properties))
+                .map_err(|err| sink.error(std::io::Error::other(err)))?;
             let mut write_error = None;
             repo.for_each_batch(&found.commit, |batch| {
                 let result = writer

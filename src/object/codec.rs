@@ -4,6 +4,18 @@ use serde::de::DeserializeOwned;
 /// Manifests larger than this are refused before decoding: no honest manifest comes near it.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
 
+/// The deepest JSON any writer could commit: serde_json's recursion limit, which bounded
+/// format-1 writers (they had no nesting limit of their own). Writers now refuse records
+/// beyond `schema::MAX_NESTING` (64), well inside it.
+const DEEPEST_WRITABLE_RECORD: usize = 128;
+
+/// The CBOR nesting readers accept. A schema with N levels of nesting is at most
+/// 2 + 4·N CBOR levels deep (schema map, fields array, then per level a Field map, an
+/// `Optional` map, a `Struct`/`List` map and a fields array), plus the leaf type. Format
+/// 1 decoded with a limit of 64, so a record 21 levels deep committed and pushed fine but
+/// could not be read back; this covers every schema any writer could have produced.
+pub const MAX_CBOR_DEPTH: usize = 2 + 4 * DEEPEST_WRITABLE_RECORD + 8;
+
 /// Reads only a manifest's `format` field, so a newer major is reported as such even when
 /// its other fields no longer fit this version's structs.
 pub fn peek_format(bytes: &[u8]) -> Option<u32> {
@@ -14,7 +26,7 @@ pub fn peek_format(bytes: &[u8]) -> Option<u32> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         return None;
     }
-    ciborium::de::from_reader_with_recursion_limit::<FormatOnly, _>(bytes, 64)
+    ciborium::de::from_reader_with_recursion_limit::<FormatOnly, _>(bytes, MAX_CBOR_DEPTH)
         .ok()
         .map(|found| found.format)
 }
@@ -48,7 +60,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Decodes a manifest. Arbitrary bytes give an error, never a panic; nesting is capped at
-/// 64 levels and the length by `MAX_MANIFEST_BYTES`.
+/// `MAX_CBOR_DEPTH` levels and the length by `MAX_MANIFEST_BYTES`.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(CodecError::TooLarge {
@@ -58,12 +70,10 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T
         });
     }
     let mut rest = bytes;
-    let value: T =
-        ciborium::de::from_reader_with_recursion_limit(&mut rest, 64).map_err(|err| {
-            CodecError::Malformed {
-                what,
-                detail: err.to_string(),
-            }
+    let value: T = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_CBOR_DEPTH)
+        .map_err(|err| CodecError::Malformed {
+            what,
+            detail: err.to_string(),
         })?;
     if !rest.is_empty() {
         return Err(CodecError::Malformed {

@@ -97,12 +97,19 @@ impl ObjectId {
         let not_hex = || IdError::NotHex {
             text: text.to_string(),
         };
-        if text.len() != 64 {
+        // Byte-wise, so multibyte UTF-8 and signs (`u8::from_str_radix` takes `+`) are
+        // refused rather than sliced or parsed.
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
             return Err(not_hex());
         }
+        let nibble = |digit: u8| (digit as char).to_digit(16).map(|value| value as u8);
         let mut bytes = [0u8; 32];
-        for (idx, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[idx * 2..idx * 2 + 2], 16).map_err(|_| not_hex())?;
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            let (Some(high), Some(low)) = (nibble(pair[0]), nibble(pair[1])) else {
+                return Err(not_hex());
+            };
+            *byte = high << 4 | low;
         }
         Ok(ObjectId(bytes))
     }
@@ -196,6 +203,48 @@ mod tests {
         assert!(ObjectId::from_hex(&"g".repeat(64)).is_err());
         for kind in Kind::ALL {
             assert_eq!(Kind::from_code(kind.code()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn from_hex_refuses_signs_and_multibyte_text_without_panicking() {
+        let id = ObjectId::compute(Kind::Commit, b"abc").to_hex();
+        // `+a` parses with from_str_radix; it must not here.
+        let signed = format!("+{}", &id[1..]);
+        assert!(ObjectId::from_hex(&signed).is_err());
+        let signed_mid = format!("{}+{}", &id[..10], &id[11..]);
+        assert!(ObjectId::from_hex(&signed_mid).is_err());
+        // 63 ASCII digits and a 2-byte character: 65 bytes. 62 digits and "é": 64 bytes
+        // whose byte pairs cut the character.
+        assert!(ObjectId::from_hex(&format!("{}é", &id[..62])).is_err());
+        assert!(ObjectId::from_hex(&format!("a{}é{}", &id[..30], &id[..31])).is_err());
+        assert!(ObjectId::from_hex(&"é".repeat(32)).is_err());
+        assert_eq!(
+            ObjectId::from_hex(&id.to_uppercase()).map(|id| id.to_hex()),
+            Ok(id)
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn from_hex_never_panics(text in "\\PC{0,70}") {
+            let _ = ObjectId::from_hex(&text);
+        }
+
+        #[test]
+        fn from_hex_never_panics_at_length_64(text in "[0-9a-fA-F+\\-é€ 😀]{20,64}") {
+            let _ = ObjectId::from_hex(&text);
+            if let Ok(id) = ObjectId::from_hex(&text) {
+                proptest::prop_assert_eq!(id.to_hex(), text.to_lowercase());
+            }
+        }
+
+        #[test]
+        fn hex_round_trips(bytes in proptest::prelude::any::<[u8; 32]>()) {
+            let id = ObjectId(bytes);
+            proptest::prop_assert_eq!(ObjectId::from_hex(&id.to_hex()), Ok(id));
         }
     }
 }

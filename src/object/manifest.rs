@@ -8,7 +8,10 @@ use serde_bytes::ByteBuf;
 use super::codec::{CodecError, decode, encode, peek_format};
 use super::id::{CommitId, Kind, ObjectId};
 
-pub const COMMIT_FORMAT: u32 = 1;
+/// 2: row keys of keyless records and leaf digests of JSON rows hash the canonical hash
+/// encoding (`rows::canonical`), and floats are read exactly. Format 1 commits decode as
+/// they are.
+pub const COMMIT_FORMAT: u32 = 2;
 pub const NODE_FORMAT: u32 = 1;
 
 /// One dataset version. It names neither the dataset nor the version: refs do that.
@@ -224,7 +227,7 @@ mod tests {
             parents: String,
         }
         let bytes = encode(&Future {
-            format: 2,
+            format: COMMIT_FORMAT + 1,
             parents: "a new shape".into(),
         });
         let err = Commit::decode(&bytes).unwrap_err();

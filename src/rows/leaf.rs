@@ -11,7 +11,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -30,18 +30,30 @@ pub enum LeafError {
 /// Rows per Parquet row group; a leaf rarely reaches it.
 const ROW_GROUP: usize = 64 * 1024;
 
-fn writer_properties() -> WriterProperties {
+/// Above this many columns (leaves of the Arrow schema, nested ones included) Parquet's
+/// dictionary encoding is off: each column's dictionary encoder allocates about 75 KB up
+/// front, 1.5 GB for one record of 20,000 keys. Below it, leaves are as they always were.
+pub const DICTIONARY_MAX_COLUMNS: usize = 1024;
+
+/// Whether a schema is narrow enough for dictionary encoding (`DICTIONARY_MAX_COLUMNS`).
+pub fn dictionary_for(schema: &arrow_schema::Schema) -> bool {
+    schema.flattened_fields().len() <= DICTIONARY_MAX_COLUMNS
+}
+
+fn writer_properties(dictionary: bool) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::LZ4_RAW)
         .set_created_by("pail".to_string())
         .set_max_row_group_row_count(Some(ROW_GROUP))
+        .set_dictionary_enabled(dictionary)
         .build()
 }
 
 /// Encodes one batch as a Parquet file.
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, LeafError> {
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties()))
+    let properties = writer_properties(dictionary_for(&batch.schema()));
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
         .map_err(|err| LeafError::Encode(err.to_string()))?;
     writer
         .write(batch)
@@ -52,16 +64,26 @@ pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, LeafError> {
     Ok(bytes)
 }
 
-/// Reads a leaf back as record batches.
+/// How every reader opens a leaf: the Arrow schema comes from the Parquet schema, not from
+/// the `ARROW:schema` flatbuffer the writer embeds. That flatbuffer's verifier stops at 64
+/// levels, about 30 levels of struct nesting, which would make a record that commit
+/// accepts (`schema::MAX_NESTING`) unreadable; the Parquet schema gives the same types
+/// (`isAdjustedToUTC` timestamps come back with the "UTC" zone).
+pub fn reader_options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
+/// Reads a leaf back as record batches: the one decoder of leaf objects.
 pub fn decode(id: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>, LeafError> {
     let decode_err = |detail: String| LeafError::Decode {
         id: id.to_string(),
         detail,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
-        .map_err(|err| decode_err(err.to_string()))?
-        .build()
-        .map_err(|err| decode_err(err.to_string()))?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes), reader_options())
+            .map_err(|err| decode_err(err.to_string()))?
+            .build()
+            .map_err(|err| decode_err(err.to_string()))?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| decode_err(err.to_string()))
@@ -275,6 +297,34 @@ mod tests {
                 blake3: (i == 2).then(|| *blake3::hash(b"x").as_bytes()),
             })
             .collect()
+    }
+
+    /// A wide leaf is written without dictionaries (memory linear in its columns), a
+    /// narrow one with them, and both read back.
+    #[test]
+    fn dictionary_encoding_stops_at_the_column_limit() {
+        let has_dictionary = |n_columns: usize| {
+            let fields: Vec<arrow_schema::Field> = (0..n_columns)
+                .map(|idx| arrow_schema::Field::new(format!("c{idx}"), DataType::Int64, false))
+                .collect();
+            let columns: Vec<ArrayRef> = (0..n_columns)
+                .map(|idx| Arc::new(Int64Array::from(vec![idx as i64; 3])) as ArrayRef)
+                .collect();
+            let batch =
+                RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap();
+            let bytes = encode_batch(&batch).unwrap();
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
+            let dictionary = builder
+                .metadata()
+                .row_group(0)
+                .column(0)
+                .dictionary_page_offset();
+            assert_eq!(decode("wide", bytes).unwrap()[0], batch);
+            dictionary.is_some()
+        };
+        assert!(has_dictionary(DICTIONARY_MAX_COLUMNS));
+        assert!(!has_dictionary(DICTIONARY_MAX_COLUMNS + 1));
     }
 
     /// Leaves written before the switch to LZ4_RAW are zstd: both must stay readable.

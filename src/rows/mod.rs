@@ -1,5 +1,7 @@
 //! Rows: keys, Parquet leaves, the content-defined row tree and the external sort.
 
+pub mod canonical;
+pub mod json;
 pub mod key;
 pub mod leaf;
 pub mod sort;

@@ -1,0 +1,378 @@
+//! Parsing a JSON record exactly. serde_json (built without its `float_roundtrip`
+//! feature, which would rebuild arrow and DataFusion with it) rounds some decimals to a
+//! neighbouring f64: `52.046970272007556` became `52.04697027200755`. This parser reads
+//! every number with Rust's correctly rounded `str::parse`, so a float that any exact
+//! writer (Python's `json`, ryu, serde_json's output) printed comes back bit for bit.
+//! Syntax errors are left to serde_json, whose messages say what is wrong: a text this
+//! parser refuses is handed to serde_json for the message.
+
+use serde_json::{Map, Number, Value};
+
+/// What went wrong, for the caller's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON (serde_json's message and 1-based column).
+    #[error("{message} (column {column})")]
+    Syntax { message: String, column: usize },
+    /// An integer literal outside i64, pail's int.
+    #[error(
+        "the integer {literal} is out of the int range (64-bit signed, \
+         -9223372036854775808 to 9223372036854775807)"
+    )]
+    IntOutOfRange { literal: String },
+    /// Deeper than serde_json's limit.
+    #[error("nested more than {MAX_DEPTH} levels deep")]
+    TooDeep,
+}
+
+/// serde_json's own recursion limit: records were never deeper than this.
+const MAX_DEPTH: usize = 128;
+
+/// Parses one JSON text into a value with exact numbers.
+pub fn parse(text: &str) -> Result<Value, ParseError> {
+    let mut parser = Parser {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let parsed = parser
+        .skip_ws()
+        .and_then(|()| parser.value(0))
+        .and_then(|value| {
+            parser.skip_ws()?;
+            if parser.at == parser.bytes.len() {
+                Ok(value)
+            } else {
+                Err(Fail::Syntax)
+            }
+        });
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(Fail::IntOutOfRange(literal)) => Err(ParseError::IntOutOfRange { literal }),
+        Err(Fail::TooDeep) => Err(ParseError::TooDeep),
+        Err(Fail::Syntax) => Err(match serde_json::from_str::<Value>(text) {
+            Err(err) => {
+                let message = err.to_string();
+                let message = message
+                    .rfind(" at line ")
+                    .map_or(message.as_str(), |at| &message[..at])
+                    .to_string();
+                ParseError::Syntax {
+                    message,
+                    column: err.column(),
+                }
+            }
+            Ok(_) => ParseError::Syntax {
+                message: "unsupported JSON".to_string(),
+                column: parser.at + 1,
+            },
+        }),
+    }
+}
+
+enum Fail {
+    Syntax,
+    IntOutOfRange(String),
+    TooDeep,
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) -> Result<(), Fail> {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Result<Value, Fail> {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            Err(Fail::Syntax)
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, Fail> {
+        match self.peek().ok_or(Fail::Syntax)? {
+            b'n' => self.literal(b"null", Value::Null),
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'"' => self.string().map(Value::String),
+            b'[' => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(Fail::TooDeep);
+                }
+                self.at += 1;
+                let mut items = Vec::new();
+                self.skip_ws()?;
+                if self.peek() == Some(b']') {
+                    self.at += 1;
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    self.skip_ws()?;
+                    items.push(self.value(depth + 1)?);
+                    self.skip_ws()?;
+                    match self.peek() {
+                        Some(b',') => self.at += 1,
+                        Some(b']') => {
+                            self.at += 1;
+                            return Ok(Value::Array(items));
+                        }
+                        _ => return Err(Fail::Syntax),
+                    }
+                }
+            }
+            b'{' => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(Fail::TooDeep);
+                }
+                self.at += 1;
+                let mut object = Map::new();
+                self.skip_ws()?;
+                if self.peek() == Some(b'}') {
+                    self.at += 1;
+                    return Ok(Value::Object(object));
+                }
+                loop {
+                    self.skip_ws()?;
+                    if self.peek() != Some(b'"') {
+                        return Err(Fail::Syntax);
+                    }
+                    let key = self.string()?;
+                    self.skip_ws()?;
+                    if self.peek() != Some(b':') {
+                        return Err(Fail::Syntax);
+                    }
+                    self.at += 1;
+                    self.skip_ws()?;
+                    let item = self.value(depth + 1)?;
+                    // Like serde_json: a repeated key keeps the last value.
+                    object.insert(key, item);
+                    self.skip_ws()?;
+                    match self.peek() {
+                        Some(b',') => self.at += 1,
+                        Some(b'}') => {
+                            self.at += 1;
+                            return Ok(Value::Object(object));
+                        }
+                        _ => return Err(Fail::Syntax),
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => Err(Fail::Syntax),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, Fail> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        let digits = |parser: &mut Self| {
+            let from = parser.at;
+            while matches!(parser.peek(), Some(b'0'..=b'9')) {
+                parser.at += 1;
+            }
+            parser.at - from
+        };
+        let int_start = self.at;
+        let n_int = digits(self);
+        if n_int == 0 || (n_int > 1 && self.bytes[int_start] == b'0') {
+            return Err(Fail::Syntax);
+        }
+        let mut is_float = false;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            is_float = true;
+            if digits(self) == 0 {
+                return Err(Fail::Syntax);
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            is_float = true;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if digits(self) == 0 {
+                return Err(Fail::Syntax);
+            }
+        }
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).expect("ASCII digits");
+        if !is_float {
+            // pail's int is i64: a larger literal is refused here, by name, rather than
+            // read as a float (and then reported as "found float") or as a u64.
+            return match text.parse::<i64>() {
+                Ok(int) => Ok(Value::from(int)),
+                Err(_) => Err(Fail::IntOutOfRange(text.to_string())),
+            };
+        }
+        let float: f64 = text.parse().map_err(|_| Fail::Syntax)?;
+        // Out of range decimals parse to infinity; serde_json refuses them too.
+        Number::from_f64(float)
+            .map(Value::Number)
+            .ok_or(Fail::Syntax)
+    }
+
+    fn hex4(&mut self) -> Result<u16, Fail> {
+        let digits = self.bytes.get(self.at..self.at + 4).ok_or(Fail::Syntax)?;
+        let text = std::str::from_utf8(digits).map_err(|_| Fail::Syntax)?;
+        if !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(Fail::Syntax);
+        }
+        self.at += 4;
+        u16::from_str_radix(text, 16).map_err(|_| Fail::Syntax)
+    }
+
+    fn string(&mut self) -> Result<String, Fail> {
+        self.at += 1; // the opening quote
+        let mut out = String::new();
+        loop {
+            let run_start = self.at;
+            while let Some(byte) = self.peek() {
+                if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                    break;
+                }
+                self.at += 1;
+            }
+            // The input is a &str and the run stops only at ASCII bytes, so it is UTF-8.
+            out.push_str(std::str::from_utf8(&self.bytes[run_start..self.at]).expect("UTF-8"));
+            match self.peek() {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    let escape = self.peek().ok_or(Fail::Syntax)?;
+                    self.at += 1;
+                    match escape {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let unit = self.hex4()?;
+                            let ch = if (0xD800..0xDC00).contains(&unit) {
+                                if !self.bytes[self.at..].starts_with(b"\\u") {
+                                    return Err(Fail::Syntax);
+                                }
+                                self.at += 2;
+                                let low = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&low) {
+                                    return Err(Fail::Syntax);
+                                }
+                                let code = 0x10000
+                                    + ((u32::from(unit) - 0xD800) << 10)
+                                    + (u32::from(low) - 0xDC00);
+                                char::from_u32(code).ok_or(Fail::Syntax)?
+                            } else {
+                                char::from_u32(u32::from(unit)).ok_or(Fail::Syntax)?
+                            };
+                            out.push(ch);
+                        }
+                        _ => return Err(Fail::Syntax),
+                    }
+                }
+                _ => return Err(Fail::Syntax),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn floats_are_exact() {
+        let value = parse(r#"{"x": 52.046970272007556}"#).unwrap();
+        assert_eq!(value["x"].as_f64(), Some(52.046970272007556));
+        assert_eq!(
+            value["x"].as_f64().unwrap().to_bits(),
+            "52.046970272007556".parse::<f64>().unwrap().to_bits()
+        );
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_everything_else() {
+        for text in [
+            r#"{"a": [1, -2, 3.5e-3, true, false, null, "x\u00e9\ud83d\ude00\n"], "b": {}}"#,
+            r#"  {"dup": 1, "dup": 2}  "#,
+            "-9223372036854775808",
+            r#""\"\\\/\b\f\r\t""#,
+        ] {
+            assert_eq!(
+                parse(text).unwrap(),
+                serde_json::from_str::<Value>(text).unwrap(),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "01",
+            "1.",
+            "-",
+            "\"\\x\"",
+            "{\"a\" 1}",
+            "1e999",
+            "tru",
+            "\"\u{1}\"",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ParseError::Syntax { .. })),
+                "{bad}: {:?}",
+                parse(bad)
+            );
+        }
+        assert_eq!(
+            parse("18446744073709551616"),
+            Err(ParseError::IntOutOfRange {
+                literal: "18446744073709551616".into()
+            })
+        );
+        assert_eq!(parse(&"[".repeat(200)), Err(ParseError::TooDeep));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn every_finite_f64_round_trips(bits in any::<u64>()) {
+            let float = f64::from_bits(bits);
+            prop_assume!(float.is_finite());
+            // serde_json's writer (ryu, shortest) and Rust's Display / {:e} forms.
+            for text in [
+                serde_json::to_string(&float).unwrap(),
+                format!("{float:e}"),
+                format!("{float:?}"),
+            ] {
+                let value = parse(&text).unwrap();
+                prop_assert_eq!(value.as_f64().map(f64::to_bits), Some(bits), "{}", text);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
+            let _ = parse(&text);
+        }
+    }
+}
