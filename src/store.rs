@@ -21,6 +21,9 @@ const REMOTE_OBJECTS: TableDefinition<&[u8], ()> = TableDefinition::new("remote_
 /// "<remote>\n<ref name>" -> commit id (32 bytes) followed by the ref object's etag, as last
 /// seen on the remote: the base for compare-and-swap tag updates.
 const REMOTE_REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("remote_refs");
+/// Version ref name -> commit id: versions pulled from or pushed to any remote. A
+/// published version is never renumbered; kept when a remote is removed.
+const PUBLISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("published");
 /// Job id -> JSON description of an unfinished `pail map` run.
 const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_jobs");
 /// Job id followed by an input row key -> the persisted outcome of that row.
@@ -360,6 +363,14 @@ macro_rules! read_methods {
             }))
         }
 
+        /// The commit a version ref was published as (pulled from or pushed to any remote).
+        pub fn published(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
+            let table = open_or!(self.txn, PUBLISHED, None);
+            Ok(table
+                .get(name)?
+                .and_then(|guard| ObjectId::from_slice(guard.value())))
+        }
+
         /// Unfinished map runs: job id and description.
         pub fn jobs(&self) -> Result<Vec<(ObjectId, Vec<u8>)>, StoreError> {
             let table = open_or!(self.txn, JOBS, Vec::new());
@@ -496,6 +507,7 @@ impl Writer {
         self.txn.open_table(REMOTES)?;
         self.txn.open_table(REMOTE_OBJECTS)?;
         self.txn.open_table(REMOTE_REFS)?;
+        self.txn.open_table(PUBLISHED)?;
         self.txn.open_table(JOBS)?;
         self.txn.open_table(JOB_RESULTS)?;
         self.txn.open_table(MAP_CACHE)?;
@@ -587,6 +599,13 @@ impl Writer {
         let mut value = id.0.to_vec();
         value.extend_from_slice(etag.as_bytes());
         table.insert(format!("{remote}\n{name}").as_str(), value.as_slice())?;
+        Ok(())
+    }
+
+    /// Records that a version ref was published as this commit.
+    pub fn set_published(&self, name: &str, id: &ObjectId) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(PUBLISHED)?;
+        table.insert(name, id.0.as_slice())?;
         Ok(())
     }
 
