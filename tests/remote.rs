@@ -1521,3 +1521,108 @@ fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
         );
     }
 }
+
+#[test]
+fn every_kind_of_dataset_passes_the_pulled_tree_checks() {
+    // Listings (plain and hashed), a declared schema with File, enum, list, datetime and
+    // optional fields, an inferred nested one with floats, and a keyless one: each is
+    // re-hashed on clone exactly as its commit built it.
+    let location = location(&Backend::Local);
+    let alice = pail_for(&location);
+    alice.ok(&["init"]);
+    for idx in 0..300 {
+        common::write_file(
+            &alice.work.join(format!("photos/d{}/f{idx}.bin", idx % 7)),
+            format!("file {idx}").as_bytes(),
+        );
+    }
+    alice.ok(&["commit", "photos", "photos"]);
+    alice.ok(&["commit", "hashed", "photos", "--hash"]);
+    common::copy_clips_fixture(&alice.work);
+    alice.ok(&[
+        "commit",
+        "clips",
+        "--from",
+        "clips.jsonl",
+        "--schema",
+        "clip.schema.json",
+    ]);
+    let mut nested = String::new();
+    for idx in 0..500 {
+        nested.push_str(&format!(
+            "{{\"id\": {idx}, \"x\": 52.046970272007556, \"y\": {}, \"meta\": {{\"h\": {idx}, \"tags\": [\"a\", \"b\"], \"when\": null}}, \"big\": {}}}\n",
+            idx as f64 / 3.0,
+            i64::MAX - idx
+        ));
+    }
+    alice.ok_stdin(&["commit", "nested", "--from", "-", "--key", "id"], &nested);
+    alice.ok_stdin(&["commit", "keyless", "--from", "-"], &nested);
+    alice.ok(&["remote", "add", "origin", &location.url]);
+    alice.ok(&["push"]);
+    let bob = pail_for(&location);
+    let out = bob.run_env(&["clone", &location.url, "work"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for name in ["photos", "hashed", "clips", "nested", "keyless"] {
+        assert!(
+            out.stdout
+                .contains(&format!("pulled local.default.{name}@1.0.0")),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn a_leaf_that_does_not_match_its_schema_is_a_query_error_not_a_panic() {
+    // Pull refuses such a version; a store that holds one anyway (written by an older
+    // pail) must still give readers an error, never a panic.
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    pail.ok_stdin(
+        &["commit", "photos", "--from", "-", "--key", "id"],
+        &records(40, "real"),
+    );
+    let nested: String = (0..40)
+        .map(|idx| format!("{{\"id\": {idx}, \"tag\": {{\"h\": {idx}}}}}\n"))
+        .collect();
+    pail.ok_stdin(&["commit", "nested", "--from", "-", "--key", "id"], &nested);
+    let photos = pail.json(&["show", "photos", "--json"]);
+    let nested = pail.json(&["show", "nested", "--json"]);
+    {
+        let store = pail::store::Store::open(
+            &pail.work.join(".pail/pail.redb"),
+            &pail::store::WaitPolicy::default(),
+        )
+        .unwrap();
+        let writer = store.write().unwrap();
+        let photos_id = pail::ObjectId::from_hex(photos["id"].as_str().unwrap()).unwrap();
+        let (_, bytes) = writer.object(&photos_id).unwrap().unwrap();
+        let mut commit = pail::Commit::decode(&bytes).unwrap();
+        commit.schema = pail::ObjectId::from_hex(nested["schema"].as_str().unwrap()).unwrap();
+        commit.parents = vec![pail::CommitId(photos_id)];
+        let (id, bytes) = commit.encode();
+        writer.put_object(pail::Kind::Commit, &id, &bytes).unwrap();
+        writer
+            .set_ref("datasets/local/default/photos/versions/1.0.1", &id)
+            .unwrap();
+        writer.commit().unwrap();
+    }
+    let runs: [&[&str]; 5] = [
+        &["query", "SELECT tag.h FROM photos", "--format", "jsonl"],
+        &[
+            "query",
+            "SELECT id FROM photos WHERE tag.h > 3",
+            "--format",
+            "jsonl",
+        ],
+        &["query", "SELECT * FROM photos", "--format", "jsonl"],
+        &["checkout", "photos", "--to", "out", "--where", "tag.h = 3"],
+        &["rows", "photos", "--json"],
+    ];
+    for args in runs {
+        let out = pail.run_env(args, &[]);
+        assert_ne!(out.code, 101, "{args:?} panicked: {}", out.stderr);
+        assert_ne!(out.code, 0, "{args:?}: {}", out.stdout);
+        assert!(out.stderr.starts_with("error"), "{args:?}: {}", out.stderr);
+    }
+}
