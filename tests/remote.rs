@@ -1626,3 +1626,49 @@ fn a_leaf_that_does_not_match_its_schema_is_a_query_error_not_a_panic() {
         assert!(out.stderr.starts_with("error"), "{args:?}: {}", out.stderr);
     }
 }
+
+#[test]
+fn pull_prints_skipped_refs_and_diverged_tags() {
+    let location = location(&Backend::Local);
+    let alice = pail_for(&location);
+    alice.ok(&["init"]);
+    alice.ok_stdin(
+        &["commit", "ds", "--from", "-", "--key", "id"],
+        &records(5, "a"),
+    );
+    alice.ok_stdin(
+        &["commit", "ds", "--from", "-", "--key", "id"],
+        &records(6, "b"),
+    );
+    alice.ok(&["tag", "ds@1.0.0", "golden"]);
+    alice.ok(&["remote", "add", "origin", &location.url]);
+    alice.ok(&["push"]);
+    let bob = pail_for(&location);
+    bob.ok(&["init"]);
+    bob.ok(&["remote", "add", "origin", &location.url]);
+    bob.ok(&["pull"]);
+    bob.ok(&["tag", "ds@1.0.1", "golden", "--force"]);
+    alice.ok_stdin(
+        &["commit", "ds", "--from", "-", "--key", "id"],
+        &records(7, "c"),
+    );
+    alice.ok(&["tag", "ds@1.0.2", "golden", "--force"]);
+    alice.ok(&["push"]);
+    let (store, prefix) = raw_store(&location);
+    plant(&store, &prefix, "refs/README.txt", "hello\n");
+    let out = bob.ok(&["pull"]);
+    assert!(
+        out.stderr.contains("warning: skipped refs/README.txt"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("warning: tag local.default.ds@golden diverged"),
+        "{}",
+        out.stderr
+    );
+    let pulled = bob.json(&["pull", "--json"]);
+    assert_eq!(pulled["warnings"].as_array().unwrap().len(), 1, "{pulled}");
+    assert_eq!(pulled["tags_diverged"][0]["tag"], "local.default.ds@golden");
+}
