@@ -1314,9 +1314,9 @@ impl Repo {
 
         // A teammate's map results: cache entries this repository lacks (only on a full pull).
         let cache_entries = if datasets.is_empty() {
-            self.fetch_cache(remote, &runtime)?
+            Some(self.fetch_cache(remote, &runtime)?)
         } else {
-            Vec::new()
+            None
         };
 
         let store = self.store()?;
@@ -1346,11 +1346,13 @@ impl Repo {
         for (id, _, _, _) in &spool.entries {
             writer.mark_remote_has(remote_name, id)?;
         }
-        for (id, bytes) in &cache_entries {
-            writer.set_map_cache(id, bytes)?;
-            writer.mark_remote_has(remote_name, id)?;
+        if let Some(cache) = &cache_entries {
+            for (id, _, offset, len) in &cache.entries {
+                writer.set_map_cache(id, &cache.read(*offset, *len)?)?;
+                writer.mark_remote_has(remote_name, id)?;
+            }
+            report.cache_downloaded = cache.entries.len();
         }
-        report.cache_downloaded = cache_entries.len();
         writer.commit()?;
         Ok(report)
     }
@@ -1475,13 +1477,13 @@ impl Repo {
         Ok((spool, fetched_commits))
     }
 
-    /// Downloads the map cache entries the remote has and this repository lacks. An entry
-    /// must be a result row (JSON); anything else is refused.
+    /// Downloads the map cache entries the remote has and this repository lacks, into a
+    /// spool. An entry must be a result row (JSON); anything else is refused.
     fn fetch_cache(
         &self,
         remote: &RemoteStore,
         runtime: &tokio::runtime::Runtime,
-    ) -> Result<Vec<(ObjectId, Vec<u8>)>, RepoError> {
+    ) -> Result<Spool, RepoError> {
         let prefix = remote.path("cache");
         let strip = format!("{prefix}/");
         let metas: Vec<object_store::ObjectMeta> = runtime
@@ -1512,8 +1514,10 @@ impl Repo {
             }
             missing
         };
-        let fetched: Vec<Result<(ObjectId, Vec<u8>), RemoteError>> = runtime.block_on(
-            futures::stream::iter(missing.into_iter().map(|id| async move {
+        // Spooled to disk as they arrive, so memory holds only the entries in flight.
+        let mut spool = Spool::new(&self.tmp_dir())?;
+        runtime.block_on(async {
+            let mut fetched = futures::stream::iter(missing.into_iter().map(|id| async move {
                 let key = format!("cache/{}", id.to_hex());
                 // Capped while streaming: the listed size is not trusted.
                 let (bytes, _) = remote
@@ -1536,10 +1540,15 @@ impl Repo {
                 }
                 Ok((id, bytes))
             }))
-            .buffer_unordered(CONCURRENCY)
-            .collect(),
-        );
-        Ok(fetched.into_iter().collect::<Result<Vec<_>, _>>()?)
+            .buffer_unordered(CONCURRENCY);
+            while let Some(entry) = fetched.next().await {
+                let (id, bytes) = entry?;
+                // The kind is a placeholder: cache entries are not objects.
+                spool.push(id, Kind::Blob, &bytes)?;
+            }
+            Ok::<(), RemoteError>(())
+        })?;
+        Ok(spool)
     }
 
     /// Fetches pinned commits (and everything they need) from a remote URL, checking that

@@ -1245,7 +1245,7 @@ impl ObjectStore for Counting {
         let result = self.inner.get_opts(location, options).await?;
         let mut meta = result.meta.clone();
         if let Some(stated) = self.stated
-            && location.as_ref().contains("objects/")
+            && (location.as_ref().contains("objects/") || location.as_ref().contains("cache/"))
         {
             meta.size = stated;
         }
@@ -1282,7 +1282,19 @@ impl ObjectStore for Counting {
         self.inner.delete_stream(locations)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
+        use futures::StreamExt;
+        let stated = self.stated;
+        self.inner
+            .list(prefix)
+            .map(move |meta| {
+                meta.map(|mut meta| {
+                    if let Some(stated) = stated {
+                        meta.size = stated;
+                    }
+                    meta
+                })
+            })
+            .boxed()
     }
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.inner.list_with_delimiter(prefix).await
@@ -1350,6 +1362,39 @@ fn a_huge_hostile_object_is_refused_having_read_at_most_its_limit() {
         assert!(fresh.datasets().unwrap().is_empty());
         assert_eq!(fresh.fsck().unwrap().0, 0, "no object was written");
     }
+
+    // A 20 MiB `cache/` entry that claims 100 bytes: read up to the entry limit, no more.
+    let location = self::location(&backend);
+    let (store, prefix) = raw_store(&location);
+    plant(
+        &store,
+        &prefix,
+        "pail-remote.json",
+        "{\"pail_remote_format\": 1}",
+    );
+    let mut entry = vec![b' '; 20 << 20];
+    entry[0] = b'R';
+    block_on(store.put(
+        &key(&prefix, &format!("cache/{}", "ef".repeat(32))),
+        PutPayload::from(entry),
+    ))
+    .unwrap();
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting: Arc<dyn ObjectStore> = Arc::new(Counting {
+        inner: store.clone(),
+        read: read.clone(),
+        stated: Some(100),
+    });
+    let remote = RemoteStore::from_store(&location.url, counting, &prefix, true);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = repo_with_remote(&location, dir.path());
+    let err = fresh
+        .pull_from("origin", &remote, &[], &NoSyncProgress)
+        .expect_err("the entry is refused");
+    assert!(err.to_string().contains("limit"), "{err}");
+    let read = read.load(Ordering::SeqCst);
+    let most = pail::remote::MAX_CACHE_ENTRY_BYTES + chunk + 1024;
+    assert!(read <= most, "read {read} bytes, over {most}");
 }
 
 /// Reads an object's body straight from a remote.
