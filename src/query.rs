@@ -1076,7 +1076,12 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
         .ok_or_else(|| DataFusionError::Internal(format!("`{root}` was not decoded")))?;
     let mut parents_valid: Option<BooleanArray> = None;
     for part in parts {
-        let parent = array.as_struct();
+        // A leaf that does not match its schema is an error, never a panic.
+        let parent = array.as_struct_opt().ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "`{path}`: a leaf's column is not a struct, unlike the schema says (a leaf that does not match its commit's schema; run `pail fsck`)"
+            ))
+        })?;
         if parent.null_count() > 0 {
             let valid = is_not_null(parent)?;
             parents_valid = Some(match parents_valid {

@@ -9,11 +9,12 @@
 //! (docs/FORMAT.md, "Remote layout").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -31,10 +32,28 @@ const MARKER: &str = "pail-remote.json";
 const TAG_MOVES: &str = "tag-moves";
 /// No object pail writes comes near this; a larger one on a remote is refused unread.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
-/// A `pail map` cache entry on a remote larger than this is skipped unread.
+/// The largest `map` result-cache entry pulled from a remote.
 pub const MAX_CACHE_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest ref object (a commit id in hex and a newline).
+const MAX_REF_BYTES: u64 = 1024;
+/// The largest major, minor or patch number pail follows in a remote version ref: numbering
+/// a version after it must not overflow. Refs above it are skipped with a warning.
+pub const MAX_VERSION_PART: u64 = u32::MAX as u64;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
+
+/// The most bytes pull reads for one object of a kind, stored kind byte included, counted
+/// while the bytes stream in: the size a remote states is not trusted. Manifests (commits,
+/// nodes, schemas, summaries) are bounded by what their decoder accepts; leaves and code
+/// blobs by `MAX_OBJECT_BYTES`.
+pub fn max_download_bytes(kind: Kind) -> u64 {
+    match kind {
+        Kind::Commit | Kind::Node | Kind::Schema | Kind::Summary => {
+            crate::object::MAX_MANIFEST_BYTES as u64 + 1
+        }
+        Kind::Leaf | Kind::Blob => MAX_OBJECT_BYTES,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -91,6 +110,20 @@ pub enum RemoteError {
         seen: String,
         now: String,
     },
+    #[error(
+        "remote `{remote}` has {name}@{version} as commit {theirs}, but that version is already published here as commit {ours}; nothing was written locally"
+    )]
+    PublishedVersionConflict {
+        remote: String,
+        name: String,
+        version: String,
+        ours: String,
+        theirs: String,
+    },
+    #[error(
+        "the next version number after {name}@{after} is out of range; nothing was written locally"
+    )]
+    VersionOverflow { name: String, after: String },
     #[error("could not spool objects in {path}: {source}")]
     Spool {
         path: PathBuf,
@@ -104,8 +137,19 @@ type RemoteRef = (String, CommitId, String);
 /// An object `fsck --remote` looked at: id, kind, the ref it was reached from, and either a
 /// problem or (for a commit or node) the bytes to follow.
 type Checked = (ObjectId, Kind, String, Result<Option<Vec<u8>>, String>);
-/// A verified download: id, kind, bytes, and the ref it was reached from.
-type Downloaded = (ObjectId, Kind, Vec<u8>, String);
+/// A verified download: id, kind, the file holding its bytes and their length, and the ref
+/// it was reached from.
+type Downloaded = (ObjectId, Kind, std::fs::File, u64, String);
+
+/// A local tag that a pull kept although the remote's differs: both moved since they last
+/// agreed, so pushing it needs `--force`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDivergence {
+    /// `dataset@tag`.
+    pub tag: String,
+    pub local: CommitId,
+    pub remote: CommitId,
+}
 
 /// A ref the remote would not take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +234,11 @@ pub struct PullReport {
     pub renumbered: Vec<(String, String)>,
     /// `pail map` result-cache entries downloaded.
     pub cache_downloaded: usize,
+    /// Local tags kept although the remote's moved elsewhere since the last pull.
+    pub tags_diverged: Vec<TagDivergence>,
+    /// Remote refs skipped: stray keys, versions pail cannot follow, refs outside their
+    /// dataset's history.
+    pub warnings: Vec<String>,
 }
 
 /// Receives progress from push and pull.
@@ -471,19 +520,27 @@ impl RemoteStore {
         }
     }
 
-    /// Downloads and verifies one object: its size, kind and hash.
+    /// Downloads and verifies one object (its size, kind and hash) into a temporary file
+    /// in `dir`, reading at most `max_download_bytes` of its kind plus one chunk whatever
+    /// the remote states; returns the kind, the file and the body's length.
     async fn download(
         &self,
         id: ObjectId,
-        expected: Option<Kind>,
+        expected: Kind,
         ref_name: &str,
-    ) -> Result<(Kind, Vec<u8>), RemoteError> {
+        dir: &FsPath,
+    ) -> Result<(Kind, std::fs::File, u64), RemoteError> {
         let key = Self::object_key(&id);
         let corrupt = |detail: String| RemoteError::Corrupt {
             url: self.url.clone(),
             key: key.clone(),
             detail,
         };
+        let spool_err = |source| RemoteError::Spool {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let limit = max_download_bytes(expected);
         let result = match self.store.get(&self.path(&key)).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => {
@@ -495,39 +552,108 @@ impl RemoteStore {
             }
             Err(source) => return Err(self.store_err("download", &key)(source)),
         };
-        if result.meta.size > MAX_OBJECT_BYTES {
-            return Err(corrupt(format!(
-                "{} bytes, over the {MAX_OBJECT_BYTES}-byte limit",
-                result.meta.size
-            )));
+        let too_large = |size: u64| {
+            corrupt(format!(
+                "{size} bytes or more, over the {limit}-byte limit for a {expected}"
+            ))
+        };
+        let stated = result.meta.size;
+        if stated > limit {
+            return Err(too_large(stated));
         }
-        let bytes = result
-            .bytes()
-            .await
-            .map_err(self.store_err("download", &key))?;
-        let (&code, body) = bytes
-            .split_first()
-            .ok_or_else(|| corrupt("empty object".into()))?;
-        let kind =
-            Kind::from_code(code).ok_or_else(|| corrupt(format!("unknown kind code {code}")))?;
-        if let Some(expected) = expected
-            && expected != kind
-        {
-            return Err(corrupt(format!("a {kind} where a {expected} was expected")));
+        if stated == 0 {
+            return Err(corrupt("empty object".into()));
         }
-        let actual = ObjectId::compute(kind, body);
-        if actual != id {
+        // The id hashes the body's length first: take the stated one and check it at the end.
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(expected.tag().as_bytes());
+        hasher.update(b" ");
+        hasher.update((stated - 1).to_string().as_bytes());
+        hasher.update(b"\0");
+        let mut file = tempfile::tempfile_in(dir).map_err(spool_err)?;
+        let mut stream = result.into_stream();
+        let mut read = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.store_err("download", &key))?;
+            let body: &[u8] = if read == 0 {
+                let Some((&code, body)) = chunk.split_first() else {
+                    continue;
+                };
+                let kind = Kind::from_code(code)
+                    .ok_or_else(|| corrupt(format!("unknown kind code {code}")))?;
+                if kind != expected {
+                    return Err(corrupt(format!("a {kind} where a {expected} was expected")));
+                }
+                body
+            } else {
+                &chunk
+            };
+            read += chunk.len() as u64;
+            if read > stated {
+                // More than the remote said: stop before reading past the limit.
+                return Err(if read > limit {
+                    too_large(read)
+                } else {
+                    corrupt("its bytes hash to another id (truncated or altered)".into())
+                });
+            }
+            hasher.update(body);
+            file.write_all(body).map_err(spool_err)?;
+        }
+        if read == 0 {
+            return Err(corrupt("empty object".into()));
+        }
+        let actual = ObjectId(*hasher.finalize().as_bytes());
+        if read != stated || actual != id {
             return Err(corrupt(format!(
                 "its bytes hash to {} (truncated or altered)",
-                actual.short()
+                if read == stated {
+                    actual.short()
+                } else {
+                    "another id".to_string()
+                }
             )));
         }
-        Ok((kind, body.to_vec()))
+        file.seek(SeekFrom::Start(0)).map_err(spool_err)?;
+        Ok((expected, file, read - 1))
     }
 
-    /// Lists every ref by name (a tag once, however many moves it has). A key that is not
-    /// a valid ref name is an error.
-    async fn list_refs(&self) -> Result<Vec<String>, RemoteError> {
+    /// Reads a small object (a ref, a cache entry) whole, reading at most `limit` bytes
+    /// plus one chunk whatever the remote states. None when absent.
+    async fn get_capped(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<Option<(Vec<u8>, String)>, RemoteError> {
+        let result = match self.store.get(&self.path(key)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(self.store_err("read", key)(source)),
+        };
+        let etag = result.meta.e_tag.clone().unwrap_or_default();
+        let too_large = || RemoteError::Corrupt {
+            url: self.url.clone(),
+            key: key.to_string(),
+            detail: format!("larger than the {limit}-byte limit"),
+        };
+        if result.meta.size > limit {
+            return Err(too_large());
+        }
+        let mut stream = result.into_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.store_err("read", key))?;
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some((bytes, etag)))
+    }
+
+    /// Lists every ref name under `refs/`; keys that are not valid ref names (stray files,
+    /// versions pail cannot follow) are returned apart, to be skipped with a warning.
+    async fn list_refs(&self) -> Result<(Vec<String>, Vec<String>), RemoteError> {
         let refs_prefix = self.path("refs");
         let strip = format!("{}/", refs_prefix);
         let metas: Vec<object_store::ObjectMeta> = self
@@ -537,6 +663,7 @@ impl RemoteStore {
             .await
             .map_err(self.store_err("list", "refs/"))?;
         let mut names = Vec::new();
+        let mut stray = Vec::new();
         for meta in metas {
             let key = meta.location.to_string();
             let name = key.strip_prefix(&strip).unwrap_or(&key).to_string();
@@ -545,15 +672,13 @@ impl RemoteStore {
             } else if let Some((tag_ref, _)) = parse_tag_move(&name) {
                 names.push(tag_ref);
             } else {
-                return Err(RemoteError::BadRefName {
-                    url: self.url.clone(),
-                    key,
-                });
+                stray.push(format!("refs/{name}"));
             }
         }
         names.sort();
         names.dedup();
-        Ok(names)
+        stray.sort();
+        Ok((names, stray))
     }
 
     /// Reads a ref: the commit id and a token of the state read (for a tag, its move's
@@ -569,29 +694,15 @@ impl RemoteStore {
     /// Reads the object at `key` holding a commit id: the id and the object's etag.
     async fn read_ref_key(&self, key: &str) -> Result<Option<(CommitId, String)>, RemoteError> {
         let key = key.to_string();
-        let result = match self.store.get(&self.path(&key)).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => return Err(self.store_err("read", &key)(source)),
+        let Some((bytes, etag)) = self.get_capped(&key, MAX_REF_BYTES).await? else {
+            return Ok(None);
         };
-        let etag = result.meta.e_tag.clone().unwrap_or_default();
-        if result.meta.size > 1024 {
-            return Err(RemoteError::Corrupt {
-                url: self.url.clone(),
-                key,
-                detail: "a ref larger than 1 KiB".into(),
-            });
-        }
-        let bytes = result.bytes().await.map_err(self.store_err("read", &key))?;
-        let text = std::str::from_utf8(&bytes)
-            .unwrap_or_default()
-            .trim_end_matches('\n');
-        let id = ObjectId::from_hex(text).map_err(|_| RemoteError::Corrupt {
+        let id = parse_ref_body(&bytes).ok_or_else(|| RemoteError::Corrupt {
             url: self.url.clone(),
             key: key.clone(),
             detail: "the ref does not hold a commit id".into(),
         })?;
-        Ok(Some((CommitId(id), etag)))
+        Ok(Some((id, etag)))
     }
 
     /// Reads a tag (`datasets/.../tags/<tag>`): the commit of its highest-numbered move
@@ -735,6 +846,13 @@ fn parse_ref_name(name: &str) -> Option<(DatasetName, RefKind)> {
             if version.to_string() != *label {
                 return None;
             }
+            // Only numbers pail can count on from (see `MAX_VERSION_PART`).
+            if [version.major, version.minor, version.patch]
+                .iter()
+                .any(|part| *part > MAX_VERSION_PART)
+            {
+                return None;
+            }
             RefKind::Version(version)
         }
         "tags" => {
@@ -744,6 +862,16 @@ fn parse_ref_name(name: &str) -> Option<(DatasetName, RefKind)> {
         _ => return None,
     };
     Some((dataset, kind))
+}
+
+/// Decodes a ref object's body: a commit id in 64 hex digits, then an optional newline.
+pub fn parse_ref_body(bytes: &[u8]) -> Option<CommitId> {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if text.len() != 64 || !text.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    ObjectId::from_hex(text).ok().map(CommitId)
 }
 
 /// Objects reachable from commits: the commits, their schemas, row trees, code blobs,
@@ -817,6 +945,31 @@ impl Spool {
         self.entries
             .push((id, kind, self.offset, bytes.len() as u64));
         self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends `len` bytes from a download's file, without holding them in memory.
+    fn push_file(
+        &mut self,
+        id: ObjectId,
+        kind: Kind,
+        source: &mut std::fs::File,
+        len: u64,
+    ) -> Result<(), RemoteError> {
+        let spool_err = |source| RemoteError::Spool {
+            path: self.path.clone(),
+            source,
+        };
+        self.file
+            .seek(SeekFrom::Start(self.offset))
+            .map_err(spool_err)?;
+        let copied = std::io::copy(&mut std::io::Read::take(source, len), &mut self.file)
+            .map_err(spool_err)?;
+        if copied != len {
+            return Err(spool_err(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.entries.push((id, kind, self.offset, len));
+        self.offset += len;
         Ok(())
     }
 
@@ -1241,6 +1394,9 @@ impl Repo {
             writer.create_tables()?;
             for (name, id, etag) in &seen_refs {
                 writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
+                if let Some((_, RefKind::Version(_))) = parse_ref_name(name) {
+                    writer.set_published(name, &id.object())?;
+                }
             }
             writer.commit()?;
         }
@@ -1284,7 +1440,18 @@ impl Repo {
         }
         let mut problems = Vec::new();
         let mut frontier: Vec<(ObjectId, Kind, String)> = Vec::new();
-        for name in runtime.block_on(remote.list_refs())? {
+        let (names, stray) = runtime.block_on(remote.list_refs())?;
+        for key in stray {
+            problems.push(format!("{key}: not a ref pail reads (a pull skips it)"));
+        }
+        // Commits and nodes the local store lacks are downloaded (capped, hashed) here.
+        let tmp = self.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(|source| RemoteError::Spool {
+            path: tmp.clone(),
+            source,
+        })?;
+        let tmp = &tmp;
+        for name in names {
             match runtime.block_on(remote.get_ref(&name)) {
                 Ok(Some((id, _))) => frontier.push((id.object(), Kind::Commit, name)),
                 Ok(None) => {}
@@ -1330,8 +1497,17 @@ impl Repo {
                     let bytes = match (kind, local) {
                         (Kind::Commit | Kind::Node, Some(bytes)) => Some(bytes),
                         (Kind::Commit | Kind::Node, None) => {
-                            match remote.download(id, Some(kind), &via).await {
-                                Ok((_, bytes)) => Some(bytes),
+                            match remote.download(id, kind, &via, tmp).await {
+                                Ok((_, mut file, len)) => {
+                                    let mut bytes = Vec::with_capacity(len as usize);
+                                    file.read_to_end(&mut bytes).map_err(|source| {
+                                        RemoteError::Spool {
+                                            path: tmp.clone(),
+                                            source,
+                                        }
+                                    })?;
+                                    Some(bytes)
+                                }
                                 Err(err @ RemoteError::Corrupt { .. }) => {
                                     return Ok((
                                         id,
@@ -1401,9 +1577,19 @@ impl Repo {
         if !runtime.block_on(remote.check_marker())? {
             return Err(RemoteError::NotARemote { url }.into());
         }
-        let ref_names = runtime.block_on(remote.list_refs())?;
-        // Read every ref of the wanted datasets, and every version ref (cheap, small) so
-        // that lineage inputs can be given their names.
+        let mut report = PullReport::default();
+        let (ref_names, stray) = runtime.block_on(remote.list_refs())?;
+        for key in stray {
+            report.warnings.push(format!(
+                "skipped {key} on the remote: not a ref pail can follow (a dataset version or tag)"
+            ));
+        }
+        // Only the wanted datasets' refs are read and applied.
+        let wanted = |dataset: &DatasetName| datasets.is_empty() || datasets.contains(dataset);
+        let ref_names: Vec<String> = ref_names
+            .into_iter()
+            .filter(|name| parse_ref_name(name).is_some_and(|(dataset, _)| wanted(&dataset)))
+            .collect();
         let remote_refs: Vec<(String, CommitId, String)> = runtime.block_on(async {
             let results: Vec<Result<Option<RemoteRef>, RemoteError>> =
                 futures::stream::iter(ref_names.iter().map(|name| async move {
@@ -1420,21 +1606,12 @@ impl Repo {
                 .filter_map(|result| result.transpose())
                 .collect::<Result<Vec<_>, _>>()
         })?;
-        let wanted = |dataset: &DatasetName| datasets.is_empty() || datasets.contains(dataset);
-        let roots: Vec<(String, CommitId)> = remote_refs
-            .iter()
-            .filter(|(name, _, _)| {
-                parse_ref_name(name).is_some_and(|(dataset, _)| wanted(&dataset))
-            })
-            .map(|(name, id, _)| (name.clone(), *id))
-            .collect();
 
         // Fetch the closure of the wanted commits, verifying each object.
-        let roots: Vec<(ObjectId, Kind, String)> = roots
+        let roots: Vec<(ObjectId, Kind, String)> = remote_refs
             .iter()
-            .map(|(name, id)| (id.object(), Kind::Commit, name.clone()))
+            .map(|(name, id, _)| (id.object(), Kind::Commit, name.clone()))
             .collect();
-        let mut report = PullReport::default();
         let (spool, fetched_commits) =
             self.fetch_closure(remote, &runtime, roots, progress, &mut report)?;
 
@@ -1446,98 +1623,45 @@ impl Repo {
             read_settings(&reader, remote_name)?.trust_cache
         };
         let cache_entries = if datasets.is_empty() && trust_cache {
-            self.fetch_cache(remote_name, remote, &runtime)?
+            Some(self.fetch_cache(remote_name, remote, &runtime)?)
         } else {
-            Vec::new()
+            None
         };
 
-        // Refs to apply: the wanted datasets' refs, and version refs naming fetched commits.
         let store = self.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        let mut remote_versions: BTreeMap<DatasetName, Vec<semver::Version>> = BTreeMap::new();
-        for (name, _, _) in &remote_refs {
-            if let Some((dataset, RefKind::Version(version))) = parse_ref_name(name) {
-                remote_versions.entry(dataset).or_default().push(version);
-            }
-        }
-        let mut renumber: Vec<(DatasetName, semver::Version, CommitId)> = Vec::new();
+        spool.write_into(&writer)?;
+        let fetched: HashSet<ObjectId> = spool.entries.iter().map(|entry| entry.0).collect();
+        let fetched_commits: Vec<ObjectId> = fetched_commits.into_iter().collect();
+        verify_fetched_trees(&writer, &url, &fetched, &fetched_commits)?;
+        let remotes: Vec<String> = writer
+            .remotes()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let mut by_dataset: BTreeMap<DatasetName, Vec<(String, RefKind, CommitId, String)>> =
+            BTreeMap::new();
         for (name, id, etag) in &remote_refs {
             let (dataset, kind) = parse_ref_name(name).expect("listed refs were checked");
-            let applies = wanted(&dataset) || fetched_commits.contains(&id.object());
-            if !applies {
-                continue;
-            }
-            match kind {
-                RefKind::Version(version) => {
-                    match writer.get_ref(name)? {
-                        Some(local) if local == id.object() => {}
-                        Some(local) => {
-                            if let Some((seen, _)) = writer.remote_ref(remote_name, name)?
-                                && seen == local
-                            {
-                                return Err(RemoteError::RewrittenVersion {
-                                    remote: remote_name.to_string(),
-                                    name: dataset.to_string(),
-                                    version: version.to_string(),
-                                    seen: seen.short(),
-                                    now: id.short(),
-                                }
-                                .into());
-                            }
-                            renumber.push((dataset.clone(), version.clone(), CommitId(local)));
-                            writer.set_ref(name, &id.object())?;
-                            report.versions_added.push(display_ref(name));
-                        }
-                        None => {
-                            writer.set_ref(name, &id.object())?;
-                            report.versions_added.push(display_ref(name));
-                        }
-                    }
-                    writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
-                }
-                RefKind::Tag(_) => {
-                    if writer.get_ref(name)? != Some(id.object()) {
-                        writer.set_ref(name, &id.object())?;
-                        report.tags_updated.push(display_ref(name));
-                    }
-                    writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
-                }
-            }
+            by_dataset
+                .entry(dataset)
+                .or_default()
+                .push((name.clone(), kind, *id, etag.clone()));
         }
-        // A local version the remote already has under its number for another commit was
-        // never pushed: it moves to the next free number, its commit unchanged.
-        for (dataset, old_version, local_id) in renumber {
-            let mut taken: Vec<semver::Version> = writer
-                .refs(&format!("{}versions/", dataset.ref_prefix()))?
-                .into_iter()
-                .filter_map(|(name, _)| {
-                    parse_ref_name(&name).and_then(|(_, kind)| match kind {
-                        RefKind::Version(version) => Some(version),
-                        RefKind::Tag(_) => None,
-                    })
-                })
-                .collect();
-            taken.extend(remote_versions.get(&dataset).cloned().unwrap_or_default());
-            let max = taken
-                .into_iter()
-                .max()
-                .expect("the conflicting version exists");
-            let next = semver::Version::new(max.major, max.minor, max.patch + 1);
-            writer.set_ref(&dataset.version_ref(&next), &local_id.object())?;
-            report
-                .renumbered
-                .push((format!("{dataset}@{old_version}"), next.to_string()));
+        for (dataset, refs) in by_dataset {
+            apply_dataset_refs(&writer, remote_name, &remotes, &dataset, refs, &mut report)?;
         }
-        spool.write_into(&writer)?;
         for (id, _, _, _) in &spool.entries {
             writer.mark_remote_has(remote_name, id)?;
         }
-        for (id, bytes) in &cache_entries {
-            writer.set_remote_map_cache(remote_name, id, bytes)?;
-            writer.mark_remote_has(remote_name, id)?;
+        if let Some(cache) = &cache_entries {
+            for (id, _, offset, len) in &cache.entries {
+                writer.set_remote_map_cache(remote_name, id, &cache.read(*offset, *len)?)?;
+                writer.mark_remote_has(remote_name, id)?;
+            }
+            report.cache_downloaded = cache.entries.len();
         }
-        report.cache_downloaded = cache_entries.len();
         writer.commit()?;
         Ok(report)
     }
@@ -1574,80 +1698,104 @@ impl Repo {
                 }
                 batch
             };
-            let downloads: Vec<Result<Downloaded, RemoteError>> = runtime.block_on(async {
-                futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
-                    let (kind, bytes) = remote.download(id, Some(kind), &via).await?;
-                    Ok((id, kind, bytes, via))
-                }))
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await
-            });
-            for download in downloads {
-                let (id, kind, bytes, via) = download?;
-                let corrupt = |detail: String| RemoteError::Corrupt {
-                    url: url.clone(),
-                    key: RemoteStore::object_key(&id),
-                    detail,
-                };
-                match kind {
-                    Kind::Commit => {
-                        let commit =
-                            Commit::decode(&bytes).map_err(|err| corrupt(err.to_string()))?;
-                        let mut children = Vec::new();
-                        push_commit_children(&commit, &mut children);
-                        queue.extend(
-                            children
-                                .into_iter()
-                                .map(|(id, kind)| (id, kind, via.clone())),
-                        );
-                        fetched_commits.insert(id);
-                    }
-                    Kind::Node => {
-                        let node = Node::decode(&bytes).map_err(|err| corrupt(err.to_string()))?;
-                        if node.level == 0 || node.level > 16 {
-                            return Err(corrupt(format!("node level {}", node.level)).into());
+            // Each download streams to its own temporary file; they are checked one at a
+            // time as they finish, so memory holds at most one manifest and a chunk per
+            // request in flight, whatever the remote holds.
+            let tmp = self.tmp_dir();
+            let tmp = tmp.as_path();
+            runtime.block_on(async {
+                let mut downloads =
+                    futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
+                        let (kind, file, len) = remote.download(id, kind, &via, tmp).await?;
+                        Ok::<Downloaded, RemoteError>((id, kind, file, len, via))
+                    }))
+                    .buffer_unordered(CONCURRENCY);
+                while let Some(download) = downloads.next().await {
+                    let (id, kind, mut file, len, via) = download?;
+                    let corrupt = |detail: String| RemoteError::Corrupt {
+                        url: url.clone(),
+                        key: RemoteStore::object_key(&id),
+                        detail,
+                    };
+                    let manifest = || -> Result<Vec<u8>, RemoteError> {
+                        let mut bytes = Vec::with_capacity(len as usize);
+                        std::io::Read::read_to_end(&mut (&file), &mut bytes).map_err(|source| {
+                            RemoteError::Spool {
+                                path: tmp.to_path_buf(),
+                                source,
+                            }
+                        })?;
+                        Ok(bytes)
+                    };
+                    match kind {
+                        Kind::Commit => {
+                            let commit = Commit::decode(&manifest()?)
+                                .map_err(|err| corrupt(err.to_string()))?;
+                            let mut children = Vec::new();
+                            push_commit_children(&commit, &mut children);
+                            queue.extend(
+                                children
+                                    .into_iter()
+                                    .map(|(id, kind)| (id, kind, via.clone())),
+                            );
+                            fetched_commits.insert(id);
                         }
-                        let child_kind = if node.level == 1 {
-                            Kind::Leaf
-                        } else {
-                            Kind::Node
-                        };
-                        queue.extend(
-                            node.children
-                                .iter()
-                                .map(|child| (child.id, child_kind, via.clone())),
-                        );
+                        Kind::Node => {
+                            let node = Node::decode(&manifest()?)
+                                .map_err(|err| corrupt(err.to_string()))?;
+                            if node.level == 0 || node.level > 16 {
+                                return Err(corrupt(format!("node level {}", node.level)).into());
+                            }
+                            let child_kind = if node.level == 1 {
+                                Kind::Leaf
+                            } else {
+                                Kind::Node
+                            };
+                            queue.extend(
+                                node.children
+                                    .iter()
+                                    .map(|child| (child.id, child_kind, via.clone())),
+                            );
+                        }
+                        Kind::Schema => {
+                            let _: crate::schema::Schema =
+                                crate::object::decode("schema", &manifest()?)
+                                    .map_err(|err| corrupt(err.to_string()))?;
+                        }
+                        Kind::Summary => {
+                            let _: crate::summary::Summary =
+                                crate::object::decode("summary", &manifest()?)
+                                    .map_err(|err| corrupt(err.to_string()))?;
+                        }
+                        Kind::Leaf | Kind::Blob => {}
                     }
-                    Kind::Schema => {
-                        let _: crate::schema::Schema = crate::object::decode("schema", &bytes)
-                            .map_err(|err| corrupt(err.to_string()))?;
-                    }
-                    Kind::Summary => {
-                        let _: crate::summary::Summary = crate::object::decode("summary", &bytes)
-                            .map_err(|err| corrupt(err.to_string()))?;
-                    }
-                    Kind::Leaf | Kind::Blob => {}
+                    done += 1;
+                    report.objects_downloaded += 1;
+                    report.bytes_downloaded += len + 1;
+                    progress.objects(done, done + queue.len() as u64, report.bytes_downloaded);
+                    file.seek(SeekFrom::Start(0))
+                        .map_err(|source| RemoteError::Spool {
+                            path: tmp.to_path_buf(),
+                            source,
+                        })?;
+                    spool.push_file(id, kind, &mut file, len)?;
                 }
-                done += 1;
-                report.objects_downloaded += 1;
-                report.bytes_downloaded += bytes.len() as u64 + 1;
-                progress.objects(done, done + queue.len() as u64, report.bytes_downloaded);
-                spool.push(id, kind, &bytes)?;
-            }
+                Ok::<(), RepoError>(())
+            })?;
         }
         Ok((spool, fetched_commits))
     }
 
-    /// Downloads the map cache entries the remote has and this repository lacks. An entry
-    /// that does not decode as one (`map::decode_cache_entry`), or whose key is not an id,
-    /// is skipped.
+    /// Downloads the map cache entries the remote has and this repository lacks, into a
+    /// spool. An entry that does not decode as one (`map::decode_cache_entry`), whose key is
+    /// not an id, or that is larger than `MAX_CACHE_ENTRY_BYTES` (counted while it streams,
+    /// whatever the listing says) is skipped.
     fn fetch_cache(
         &self,
         remote_name: &str,
         remote: &RemoteStore,
         runtime: &tokio::runtime::Runtime,
-    ) -> Result<Vec<(ObjectId, Vec<u8>)>, RepoError> {
+    ) -> Result<Spool, RepoError> {
         let prefix = remote.path("cache");
         let strip = format!("{prefix}/");
         let metas: Vec<object_store::ObjectMeta> = runtime
@@ -1676,28 +1824,33 @@ impl Repo {
             }
             missing
         };
-        type Entry = (ObjectId, Vec<u8>);
-        let fetched: Vec<Result<Option<Entry>, RemoteError>> = runtime.block_on(
-            futures::stream::iter(missing.into_iter().map(|id| async move {
+        // Spooled to disk as they arrive, so memory holds only the entries in flight.
+        let mut spool = Spool::new(&self.tmp_dir())?;
+        runtime.block_on(async {
+            let mut fetched = futures::stream::iter(missing.into_iter().map(|id| async move {
                 let key = format!("cache/{}", id.to_hex());
-                let bytes = remote
-                    .store
-                    .get(&remote.path(&key))
-                    .await
-                    .map_err(remote.store_err("download", &key))?
-                    .bytes()
-                    .await
-                    .map_err(remote.store_err("download", &key))?;
+                // Capped while streaming: the listed size is not trusted. Too large, gone
+                // since the listing, or not an entry: skipped, like a stray key.
+                let bytes = match remote.get_capped(&key, MAX_CACHE_ENTRY_BYTES).await {
+                    Ok(Some((bytes, _))) => bytes,
+                    Ok(None) | Err(RemoteError::Corrupt { .. }) => return Ok(None),
+                    Err(err) => return Err(err),
+                };
                 if crate::map::decode_cache_entry(&bytes).is_none() {
                     return Ok(None);
                 }
-                Ok(Some((id, bytes.to_vec())))
+                Ok(Some((id, bytes)))
             }))
-            .buffer_unordered(CONCURRENCY)
-            .collect(),
-        );
-        let fetched = fetched.into_iter().collect::<Result<Vec<_>, _>>()?;
-        Ok(fetched.into_iter().flatten().collect())
+            .buffer_unordered(CONCURRENCY);
+            while let Some(entry) = fetched.next().await {
+                if let Some((id, bytes)) = entry? {
+                    // The kind is a placeholder: cache entries are not objects.
+                    spool.push(id, Kind::Blob, &bytes)?;
+                }
+            }
+            Ok::<(), RemoteError>(())
+        })?;
+        Ok(spool)
     }
 
     /// Fetches pinned commits (and everything they need) from a remote URL, checking that
@@ -1734,31 +1887,35 @@ impl Repo {
             roots.push((commit.object(), Kind::Commit, ref_name));
         }
         let mut report = PullReport::default();
-        let (spool, _) = match self.fetch_closure(&remote, &runtime, roots, progress, &mut report) {
-            Ok(fetched) => fetched,
-            Err(RepoError::Remote(err))
-                if matches!(err.as_ref(), RemoteError::MissingObject { .. }) =>
-            {
-                let RemoteError::MissingObject { ref_name, id, .. } = *err else {
-                    unreachable!("matched above")
-                };
-                let name = pins
-                    .iter()
-                    .find(|(name, version, _)| name.version_ref(version) == ref_name)
-                    .map(|(name, _, _)| name.to_string())
-                    .unwrap_or(ref_name);
-                return Err(RepoError::PinUnavailable {
-                    name,
-                    commit: id,
-                    remote: url.to_string(),
-                });
-            }
-            Err(err) => return Err(err),
-        };
+        let (spool, fetched_commits) =
+            match self.fetch_closure(&remote, &runtime, roots, progress, &mut report) {
+                Ok(fetched) => fetched,
+                Err(RepoError::Remote(err))
+                    if matches!(err.as_ref(), RemoteError::MissingObject { .. }) =>
+                {
+                    let RemoteError::MissingObject { ref_name, id, .. } = *err else {
+                        unreachable!("matched above")
+                    };
+                    let name = pins
+                        .iter()
+                        .find(|(name, version, _)| name.version_ref(version) == ref_name)
+                        .map(|(name, _, _)| name.to_string())
+                        .unwrap_or(ref_name);
+                    return Err(RepoError::PinUnavailable {
+                        name,
+                        commit: id,
+                        remote: url.to_string(),
+                    });
+                }
+                Err(err) => return Err(err),
+            };
         let store = self.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
         spool.write_into(&writer)?;
+        let fetched: HashSet<ObjectId> = spool.entries.iter().map(|entry| entry.0).collect();
+        let fetched_commits: Vec<ObjectId> = fetched_commits.into_iter().collect();
+        verify_fetched_trees(&writer, url, &fetched, &fetched_commits)?;
         for (name, version, commit) in pins {
             let ref_name = name.version_ref(version);
             match writer.get_ref(&ref_name)? {
@@ -1778,6 +1935,373 @@ impl Repo {
         writer.commit()?;
         Ok(())
     }
+}
+
+/// An object the pull's write transaction holds (fetched or already local), of a kind.
+fn object_in(writer: &Writer, url: &str, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, RepoError> {
+    match writer.object(id)? {
+        Some((found, bytes)) if found == kind => Ok(bytes),
+        found => Err(RemoteError::Corrupt {
+            url: url.to_string(),
+            key: RemoteStore::object_key(id),
+            detail: match found {
+                Some((found, _)) => format!("a {found} where a {kind} was expected"),
+                None => format!("a {kind} that is missing"),
+            },
+        }
+        .into()),
+    }
+}
+
+/// Checks every entry of the fetched row-tree nodes against what it names, since a hash
+/// only proves an object intact, not that an entry describes it: a child node's key range,
+/// row and byte counts and digest; a leaf's Parquet schema against its commit's schema and
+/// its rows, recomputed as the commit built them (count, key range, digest, bytes, column
+/// stats). Also each fetched commit's counts against its root. Nodes already local were
+/// built or checked here before. Runs inside the pull's write transaction, before any
+/// ref is set: an error leaves nothing written.
+fn verify_fetched_trees(
+    writer: &Writer,
+    url: &str,
+    fetched: &HashSet<ObjectId>,
+    commits: &[ObjectId],
+) -> Result<(), RepoError> {
+    let corrupt = |id: &ObjectId, detail: String| -> RepoError {
+        RemoteError::Corrupt {
+            url: url.to_string(),
+            key: RemoteStore::object_key(id),
+            detail,
+        }
+        .into()
+    };
+    let mut checked: HashSet<(ObjectId, ObjectId)> = HashSet::new();
+    for commit_id in commits {
+        let commit = Commit::decode(&object_in(writer, url, commit_id, Kind::Commit)?)?;
+        let schema: crate::schema::Schema = crate::object::decode(
+            "schema",
+            &object_in(writer, url, &commit.schema, Kind::Schema)?,
+        )?;
+        let arrow = schema.to_arrow();
+        let root = Node::decode(&object_in(writer, url, &commit.rows, Kind::Node)?)?;
+        let root_rows = root
+            .children
+            .iter()
+            .try_fold(0u64, |sum, child| sum.checked_add(child.n_rows));
+        if root_rows != Some(commit.n_rows) {
+            return Err(corrupt(
+                commit_id,
+                format!(
+                    "the commit says {} rows, its row tree holds {}",
+                    commit.n_rows,
+                    root_rows.map_or("too many".into(), |n| n.to_string())
+                ),
+            ));
+        }
+        let leaf_matches = |leaf: &ObjectId, batches: &[RecordBatch]| -> Result<(), RepoError> {
+            for batch in batches {
+                let fields = batch.schema_ref().fields().clone();
+                let same = fields.len() == arrow.fields().len()
+                    && fields.iter().zip(arrow.fields()).all(|(found, want)| {
+                        found.name() == want.name()
+                            && found.data_type().equals_datatype(want.data_type())
+                    });
+                if !same {
+                    return Err(corrupt(
+                        leaf,
+                        format!(
+                            "the leaf's columns do not match the schema of commit {}",
+                            commit_id.short()
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let mut stack = vec![commit.rows];
+        while let Some(node_id) = stack.pop() {
+            if !checked.insert((node_id, commit.schema)) {
+                continue;
+            }
+            let node = Node::decode(&object_in(writer, url, &node_id, Kind::Node)?)?;
+            if !fetched.contains(&node_id) {
+                // Built or checked here before, all under one schema: its leftmost leaf
+                // tells whether that is this commit's.
+                let mut node = node;
+                while let Some(first) = node.children.first() {
+                    if node.level == 1 {
+                        let bytes = object_in(writer, url, &first.id, Kind::Leaf)?;
+                        let batches = crate::rows::leaf::decode(&first.id.to_hex(), bytes)
+                            .map_err(|err| corrupt(&first.id, err.to_string()))?;
+                        leaf_matches(&first.id, &batches)?;
+                        break;
+                    }
+                    node = Node::decode(&object_in(writer, url, &first.id, Kind::Node)?)?;
+                }
+                continue;
+            }
+            for pair in node.children.windows(2) {
+                if pair[0].last_key >= pair[1].first_key {
+                    return Err(corrupt(&node_id, "its entries' key ranges overlap".into()));
+                }
+            }
+            for entry in &node.children {
+                let mismatch = |what: &str| {
+                    corrupt(
+                        &entry.id,
+                        format!(
+                            "node {}'s entry for it has the wrong {what} (a forged entry)",
+                            node_id.short()
+                        ),
+                    )
+                };
+                let described = if node.level > 1 {
+                    let child = Node::decode(&object_in(writer, url, &entry.id, Kind::Node)?)?;
+                    if child.level + 1 != node.level {
+                        return Err(mismatch("level"));
+                    }
+                    stack.push(entry.id);
+                    let mut hasher = blake3::Hasher::new();
+                    for grandchild in &child.children {
+                        hasher.update(&grandchild.digest.0);
+                    }
+                    let sum = |of: fn(&crate::object::Child) -> u64| {
+                        child
+                            .children
+                            .iter()
+                            .try_fold(0u64, |sum, grandchild| sum.checked_add(of(grandchild)))
+                            .ok_or_else(|| mismatch("counts"))
+                    };
+                    crate::object::Child {
+                        id: entry.id,
+                        first_key: child
+                            .children
+                            .first()
+                            .map(|c| c.first_key.clone())
+                            .unwrap_or_default(),
+                        last_key: child
+                            .children
+                            .last()
+                            .map(|c| c.last_key.clone())
+                            .unwrap_or_default(),
+                        n_rows: sum(|c| c.n_rows)?,
+                        n_bytes: sum(|c| c.n_bytes)?,
+                        digest: ObjectId(*hasher.finalize().as_bytes()),
+                        stats: Vec::new(),
+                    }
+                } else {
+                    let bytes = object_in(writer, url, &entry.id, Kind::Leaf)?;
+                    let batches = crate::rows::leaf::decode(&entry.id.to_hex(), bytes)
+                        .map_err(|err| corrupt(&entry.id, err.to_string()))?;
+                    leaf_matches(&entry.id, &batches)?;
+                    let mut described = crate::repo::describe_leaf(&commit, &schema, &batches)
+                        .map_err(|detail| corrupt(&entry.id, detail))?;
+                    described.id = entry.id;
+                    described
+                };
+                for (what, differs) in [
+                    ("row count", described.n_rows != entry.n_rows),
+                    (
+                        "key range",
+                        described.first_key != entry.first_key
+                            || described.last_key != entry.last_key,
+                    ),
+                    ("digest", described.digest != entry.digest),
+                    ("byte count", described.n_bytes != entry.n_bytes),
+                    (
+                        "column stats",
+                        node.level == 1 && described.stats != entry.stats,
+                    ),
+                ] {
+                    if differs {
+                        return Err(mismatch(what));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a local version ref is published as `id`: pulled from or pushed to a remote.
+/// Repositories from before the `published` table have only the per-remote record.
+fn is_published(
+    writer: &Writer,
+    remotes: &[String],
+    name: &str,
+    id: &ObjectId,
+) -> Result<bool, RepoError> {
+    if writer.published(name)? == Some(*id) {
+        return Ok(true);
+    }
+    for remote in remotes {
+        if writer
+            .remote_ref(remote, name)?
+            .is_some_and(|(seen, _)| seen == *id)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Applies one wanted dataset's remote refs, in the pull's write transaction (the fetched
+/// objects are already in it).
+///
+/// Versions: a new number is taken; a number this repository uses for another commit that
+/// is published is refused; an unpublished local version there moves, with every
+/// unpublished local version above it, after the highest number, in semver order, so
+/// parents stay below their children. Tags: taken only when they name a commit of the
+/// dataset's history as the remote publishes it (its versions and their ancestors), and
+/// only when the local tag has not moved since the remote and this repository last agreed.
+fn apply_dataset_refs(
+    writer: &Writer,
+    remote_name: &str,
+    remotes: &[String],
+    dataset: &DatasetName,
+    refs: Vec<(String, RefKind, CommitId, String)>,
+    report: &mut PullReport,
+) -> Result<(), RepoError> {
+    let mut history: HashSet<ObjectId> = HashSet::new();
+    let mut stack: Vec<ObjectId> = refs
+        .iter()
+        .filter(|(_, kind, _, _)| matches!(kind, RefKind::Version(_)))
+        .map(|(_, _, id, _)| id.object())
+        .collect();
+    while let Some(id) = stack.pop() {
+        if !history.insert(id) {
+            continue;
+        }
+        if let Some((Kind::Commit, bytes)) = writer.object(&id)? {
+            let commit = Commit::decode(&bytes)?;
+            stack.extend(commit.parents.iter().map(|parent| parent.object()));
+        }
+    }
+
+    let mut remote_numbers: HashSet<semver::Version> = HashSet::new();
+    let mut conflicts: Vec<(semver::Version, CommitId)> = Vec::new();
+    for (name, kind, id, etag) in &refs {
+        let RefKind::Version(version) = kind else {
+            continue;
+        };
+        remote_numbers.insert(version.clone());
+        match writer.get_ref(name)? {
+            Some(local) if local == id.object() => {}
+            Some(local) => {
+                if let Some((seen, _)) = writer.remote_ref(remote_name, name)?
+                    && seen == local
+                {
+                    return Err(RemoteError::RewrittenVersion {
+                        remote: remote_name.to_string(),
+                        name: dataset.to_string(),
+                        version: version.to_string(),
+                        seen: seen.short(),
+                        now: id.short(),
+                    }
+                    .into());
+                }
+                if is_published(writer, remotes, name, &local)? {
+                    return Err(RemoteError::PublishedVersionConflict {
+                        remote: remote_name.to_string(),
+                        name: dataset.to_string(),
+                        version: version.to_string(),
+                        ours: local.to_hex(),
+                        theirs: id.to_hex(),
+                    }
+                    .into());
+                }
+                conflicts.push((version.clone(), CommitId(local)));
+                writer.set_ref(name, &id.object())?;
+                report.versions_added.push(display_ref(name));
+            }
+            None => {
+                writer.set_ref(name, &id.object())?;
+                report.versions_added.push(display_ref(name));
+            }
+        }
+        writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
+        writer.set_published(name, &id.object())?;
+    }
+
+    // Unpublished local versions the remote's numbers displaced move after the highest
+    // number, with every unpublished local version above the lowest displaced one.
+    if let Some(lowest) = conflicts.iter().map(|(version, _)| version.clone()).min() {
+        let prefix = format!("{}versions/", dataset.ref_prefix());
+        let mut moving = conflicts;
+        for (name, id) in writer.refs(&prefix)? {
+            let Some((_, RefKind::Version(version))) = parse_ref_name(&name) else {
+                continue;
+            };
+            if version > lowest
+                && !remote_numbers.contains(&version)
+                && !is_published(writer, remotes, &name, &id)?
+            {
+                writer.delete_ref(&name)?;
+                moving.push((version, CommitId(id)));
+            }
+        }
+        moving.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut highest = writer
+            .refs(&prefix)?
+            .into_iter()
+            .filter_map(|(name, _)| match parse_ref_name(&name) {
+                Some((_, RefKind::Version(version))) => Some(version),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(lowest);
+        for (old, id) in moving {
+            let patch =
+                highest
+                    .patch
+                    .checked_add(1)
+                    .ok_or_else(|| RemoteError::VersionOverflow {
+                        name: dataset.to_string(),
+                        after: highest.to_string(),
+                    })?;
+            let next = semver::Version::new(highest.major, highest.minor, patch);
+            writer.set_ref(&dataset.version_ref(&next), &id.object())?;
+            report
+                .renumbered
+                .push((format!("{dataset}@{old}"), next.to_string()));
+            highest = next;
+        }
+    }
+
+    for (name, kind, id, etag) in &refs {
+        let RefKind::Tag(_) = kind else {
+            continue;
+        };
+        if !history.contains(&id.object()) {
+            report.warnings.push(format!(
+                "skipped tag {} on the remote: it names commit {}, which is not in the history of that dataset's versions there",
+                display_ref(name),
+                id.short()
+            ));
+            continue;
+        }
+        let seen = writer.remote_ref(remote_name, name)?.map(|(seen, _)| seen);
+        match writer.get_ref(name)? {
+            Some(local) if local == id.object() => {}
+            Some(local) if seen != Some(local) => {
+                // Moved here since the last agreement: kept. When the remote moved too,
+                // they diverged, and the last agreed value stays the base for push.
+                if seen != Some(id.object()) {
+                    report.tags_diverged.push(TagDivergence {
+                        tag: display_ref(name),
+                        local: CommitId(local),
+                        remote: *id,
+                    });
+                }
+                continue;
+            }
+            _ => {
+                writer.set_ref(name, &id.object())?;
+                report.tags_updated.push(display_ref(name));
+            }
+        }
+        writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
+    }
+    Ok(())
 }
 
 /// `datasets/ns/p/n/versions/1.0.0` as `ns.p.n@1.0.0`.
@@ -1815,6 +2339,45 @@ mod tests {
         assert!(parse_ref_name("datasets/a/b/c/tags/../x").is_none());
         assert!(parse_ref_name("datasets/a/b/versions/1.0.0").is_none());
         assert!(parse_ref_name("other/a/b/c/versions/1.0.0").is_none());
+    }
+
+    #[test]
+    fn unfollowable_versions_and_bad_bodies_are_refused() {
+        assert!(parse_ref_name("datasets/a/b/c/versions/1.0.4294967295").is_some());
+        assert!(parse_ref_name("datasets/a/b/c/versions/1.0.18446744073709551615").is_none());
+        assert!(parse_ref_name("datasets/a/b/c/versions/4294967296.0.0").is_none());
+        assert!(parse_ref_name("README.txt").is_none());
+        let hex = "ab".repeat(32);
+        assert!(parse_ref_body(format!("{hex}\n").as_bytes()).is_some());
+        assert!(parse_ref_body(hex.as_bytes()).is_some());
+        assert!(parse_ref_body(format!("+{}", &hex[1..]).as_bytes()).is_none());
+        assert!(parse_ref_body("é".repeat(32).as_bytes()).is_none());
+        assert!(parse_ref_body(format!("{hex}\n\n").as_bytes()).is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Ref keys and bodies come from the remote: any of them is a value or a refusal.
+        #[test]
+        fn remote_ref_decoding_never_panics(
+            name in r"datasets/[a-zA-Z0-9_.]{0,6}/[a-z]{1,4}/[a-z]{1,4}/(versions|tags|other)/[0-9a-z.+é-]{0,24}|\PC{0,60}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            hexish in r"[0-9a-fA-F+é-]{60,66}\n?",
+        ) {
+            if let Some((dataset, kind)) = parse_ref_name(&name) {
+                let rebuilt = match kind {
+                    RefKind::Version(version) => dataset.version_ref(&version),
+                    RefKind::Tag(tag) => format!("{}tags/{tag}", dataset.ref_prefix()),
+                };
+                proptest::prop_assert_eq!(rebuilt, name.clone());
+            }
+            let _ = display_ref(&name);
+            let _ = parse_ref_body(&body);
+            if let Some(id) = parse_ref_body(hexish.as_bytes()) {
+                proptest::prop_assert_eq!(id.to_hex(), hexish.trim_end().to_ascii_lowercase());
+            }
+        }
     }
 
     #[test]

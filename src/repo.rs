@@ -2107,6 +2107,81 @@ impl RowEncoder for JsonEncoder {
     }
 }
 
+/// What a node entry must say about a leaf, recomputed from the leaf's rows the way the
+/// commit that names it built them (`FileEncoder` for a listing, `JsonEncoder` otherwise):
+/// row count, key range, digest, File bytes and column stats. Pull checks pulled entries
+/// against it, so a forged entry cannot pass a leaf off under another chunk's digest.
+pub(crate) fn describe_leaf(
+    commit: &Commit,
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<Child, String> {
+    let listing = commit
+        .inputs
+        .iter()
+        .any(|input| matches!(input, Input::Source { .. }));
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&commit.schema.0);
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut n_bytes = 0u64;
+    let mut add = |key: Vec<u8>, hasher: &mut blake3::Hasher| -> Result<(), String> {
+        if keys.last().is_some_and(|last| *last >= key) {
+            return Err("its rows' keys do not ascend".into());
+        }
+        hasher.update(&(key.len() as u64).to_le_bytes());
+        hasher.update(&key);
+        // Only the first and last keys are needed.
+        if keys.len() == 2 {
+            keys.pop();
+        }
+        keys.push(key);
+        Ok(())
+    };
+    for batch in batches {
+        n_bytes = n_bytes.saturating_add(crate::rows::leaf::file_bytes(schema, batch));
+        if listing {
+            let files =
+                crate::rows::leaf::files_from_batch(batch).map_err(|err| err.to_string())?;
+            for (source, file) in files {
+                add(key::file_key(&source, &file.path), &mut hasher)?;
+                crate::rows::leaf::digest_file(&mut hasher, &file);
+            }
+        } else {
+            let rows = schema::batch_to_rows(schema, batch).map_err(|err| err.to_string())?;
+            for value in rows {
+                let normalized = schema
+                    .validate(&value)
+                    .map_err(|violation| violation.to_string())?;
+                let payload = serde_json::to_vec(&normalized).map_err(|err| err.to_string())?;
+                add(row_key(&commit.key, &normalized, &payload), &mut hasher)?;
+                hasher.update(&(payload.len() as u64).to_le_bytes());
+                hasher.update(&payload);
+            }
+        }
+    }
+    let n_rows = batches.iter().map(|batch| batch.num_rows() as u64).sum();
+    let stats = match batches {
+        [] => Vec::new(),
+        [batch] => crate::rows::leaf::column_stats(batch),
+        _ => {
+            let all = datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches)
+                .map_err(|err| err.to_string())?;
+            crate::rows::leaf::column_stats(&all)
+        }
+    };
+    let last_key = keys.last().cloned().unwrap_or_default();
+    let first_key = keys.into_iter().next().unwrap_or_default();
+    Ok(Child {
+        id: ObjectId([0; 32]),
+        first_key: serde_bytes::ByteBuf::from(first_key),
+        last_key: serde_bytes::ByteBuf::from(last_key),
+        n_rows,
+        n_bytes,
+        digest: ObjectId(*hasher.finalize().as_bytes()),
+        stats,
+    })
+}
+
 /// A dataset as `ls --json` and agents list it: its latest version and that version's
 /// counts. `info` has at least one version.
 pub fn dataset_json(info: &DatasetInfo, commit: &Commit) -> Value {

@@ -24,6 +24,9 @@ const REMOTE_REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("remote_r
 /// Remote name -> the instance id in that remote's marker when this repository last
 /// pushed to it: the remembered `REMOTE_OBJECTS` hold only for that instance.
 const REMOTE_INSTANCES: TableDefinition<&str, &str> = TableDefinition::new("remote_instances");
+/// Version ref name -> commit id: versions pulled from or pushed to any remote. A
+/// published version is never renumbered; kept when a remote is removed.
+const PUBLISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("published");
 /// Job id -> JSON description of an unfinished `pail map` run.
 const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_jobs");
 /// Job id followed by an input row key -> the persisted outcome of that row.
@@ -369,6 +372,14 @@ macro_rules! read_methods {
             }))
         }
 
+        /// The commit a version ref was published as (pulled from or pushed to any remote).
+        pub fn published(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
+            let table = open_or!(self.txn, PUBLISHED, None);
+            Ok(table
+                .get(name)?
+                .and_then(|guard| ObjectId::from_slice(guard.value())))
+        }
+
         /// Unfinished map runs: job id and description.
         pub fn jobs(&self) -> Result<Vec<(ObjectId, Vec<u8>)>, StoreError> {
             let table = open_or!(self.txn, JOBS, Vec::new());
@@ -524,6 +535,7 @@ impl Writer {
         self.txn.open_table(REMOTE_OBJECTS)?;
         self.txn.open_table(REMOTE_REFS)?;
         self.txn.open_table(REMOTE_INSTANCES)?;
+        self.txn.open_table(PUBLISHED)?;
         self.txn.open_table(JOBS)?;
         self.txn.open_table(JOB_RESULTS)?;
         self.txn.open_table(MAP_CACHE)?;
@@ -659,6 +671,13 @@ impl Writer {
         let mut value = id.0.to_vec();
         value.extend_from_slice(etag.as_bytes());
         table.insert(format!("{remote}\n{name}").as_str(), value.as_slice())?;
+        Ok(())
+    }
+
+    /// Records that a version ref was published as this commit.
+    pub fn set_published(&self, name: &str, id: &ObjectId) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(PUBLISHED)?;
+        table.insert(name, id.0.as_slice())?;
         Ok(())
     }
 

@@ -978,8 +978,6 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
         };
         // A ref naming an object the remote lacks.
         refused_ref("ghost", &"ab".repeat(32), "which the remote does not have");
-        // A ref whose name is not a valid name.
-        refused_ref("Evil", &hex, "invalid name");
         // A remote from a newer pail.
         put(
             &key(&prefix, "pail-remote.json"),
@@ -1110,4 +1108,907 @@ fn a_pull_that_dies_midway_changes_nothing() {
             assert_eq!(fresh.datasets().unwrap().len(), 1);
         }
     }
+}
+
+/// A dataset's versions, ascending: (version, commit).
+fn versions_of(repo: &Repo, name: &str) -> Vec<(String, pail::CommitId)> {
+    let name = repo.parse_name(name).unwrap();
+    repo.datasets()
+        .unwrap()
+        .into_iter()
+        .find(|info| info.name == name)
+        .map(|info| {
+            info.versions
+                .into_iter()
+                .map(|(version, id)| (version.to_string(), id))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn tag_of(repo: &Repo, name: &str, tag: &str) -> Option<pail::CommitId> {
+    let name = repo.parse_name(name).unwrap();
+    repo.tags()
+        .unwrap()
+        .into_iter()
+        .find(|info| info.name == name && info.tag == tag)
+        .map(|info| info.id)
+}
+
+fn id_of(repo: &Repo, text: &str) -> pail::CommitId {
+    repo.resolve(&repo.parse_ref(text).unwrap()).unwrap().id
+}
+
+/// Writes a ref object on the remote directly, as a hostile or broken writer would.
+fn plant(store: &Arc<dyn ObjectStore>, prefix: &str, rest: &str, body: &str) {
+    block_on(store.put(
+        &key(prefix, rest),
+        PutPayload::from(body.as_bytes().to_vec()),
+    ))
+    .unwrap();
+}
+
+#[test]
+fn stray_keys_under_refs_are_skipped_with_a_warning() {
+    for backend in backends() {
+        let location = location(&backend);
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with_remote(&location, dir.path());
+        commit_records(&repo, "photos", 20, "x");
+        repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let (store, prefix) = raw_store(&location);
+        plant(&store, &prefix, "refs/README.txt", "hello\n");
+        let hex = id_of(&repo, "photos").to_hex();
+        plant(
+            &store,
+            &prefix,
+            "refs/datasets/local/default/Evil/versions/1.0.0",
+            &hex,
+        );
+        plant(
+            &store,
+            &prefix,
+            &format!("cache/{}", "ab".repeat(32)),
+            "R{}",
+        );
+
+        for wanted in [vec![repo.parse_name("photos").unwrap()], Vec::new()] {
+            let other = tempfile::tempdir().unwrap();
+            let fresh = repo_with_remote(&location, other.path());
+            let report = fresh
+                .pull("origin", &wanted, &location.env, &NoSyncProgress)
+                .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
+            assert_eq!(versions_of(&fresh, "photos").len(), 1, "{backend:?}");
+            let warnings = report.warnings.join("\n");
+            assert!(warnings.contains("refs/README.txt"), "{warnings}");
+            assert!(
+                warnings.contains("refs/datasets/local/default/Evil"),
+                "{warnings}"
+            );
+            assert!(!warnings.contains("cache/"), "{warnings}");
+            assert_eq!(report.warnings.len(), 2, "{warnings}");
+        }
+    }
+}
+
+/// Two remotes that disagree on `ds@1.0.0`: origin has `a`'s commit, other has `b`'s.
+struct TwoRemotes {
+    origin: Location,
+    other: Location,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn two_remotes(backend: &Backend) -> TwoRemotes {
+    let origin = location(backend);
+    let other = location(backend);
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = repo_with_remote(&origin, a_dir.path());
+    commit_records(&a, "ds", 10, "a");
+    a.push("origin", &[], false, &origin.env, &NoSyncProgress)
+        .unwrap();
+    let b = repo_with_remote(&other, b_dir.path());
+    commit_records(&b, "ds", 10, "b");
+    b.push("origin", &[], false, &other.env, &NoSyncProgress)
+        .unwrap();
+    TwoRemotes {
+        origin,
+        other,
+        _dirs: vec![a_dir, b_dir],
+    }
+}
+
+#[test]
+fn a_version_published_on_any_remote_is_never_renumbered() {
+    for backend in backends() {
+        let remotes = two_remotes(&backend);
+        let env: Vec<(String, String)> = remotes
+            .origin
+            .env
+            .iter()
+            .chain(&remotes.other.env)
+            .cloned()
+            .collect();
+        // Pulled from origin, then pulled from other; and pushed to origin, then pulled
+        // from other.
+        for pushed in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let repo = if pushed {
+                let repo = repo_with_remote(&remotes.origin, dir.path());
+                commit_records(&repo, "ds", 5, "mine");
+                let target = location(&backend);
+                repo.add_remote("mine", &target.url, dir.path()).unwrap();
+                repo.push("mine", &[], false, &target.env, &NoSyncProgress)
+                    .unwrap();
+                // The remote is forgotten; the version stays published.
+                repo.remove_remote("mine").unwrap();
+                repo
+            } else {
+                let repo = repo_with_remote(&remotes.origin, dir.path());
+                repo.pull("origin", &[], &env, &NoSyncProgress).unwrap();
+                repo
+            };
+            let before = versions_of(&repo, "ds");
+            assert_eq!(before.len(), 1);
+            repo.add_remote("other", &remotes.other.url, dir.path())
+                .unwrap();
+            let err = repo
+                .pull("other", &[], &env, &NoSyncProgress)
+                .expect_err("the conflicting version is refused");
+            let message = err.to_string();
+            let theirs = {
+                let b_dir = tempfile::tempdir().unwrap();
+                let b = repo_with_remote(&remotes.other, b_dir.path());
+                b.pull("origin", &[], &env, &NoSyncProgress).unwrap();
+                versions_of(&b, "ds")[0].1
+            };
+            assert!(
+                matches!(&err, RepoError::Remote(inner) if matches!(inner.as_ref(), RemoteError::PublishedVersionConflict { .. })),
+                "{backend:?}: {message}"
+            );
+            assert!(message.contains(&before[0].1.to_hex()), "{message}");
+            assert!(message.contains(&theirs.to_hex()), "{message}");
+            assert_eq!(versions_of(&repo, "ds"), before, "nothing moved");
+        }
+    }
+}
+
+#[test]
+fn renumbering_keeps_parent_order_in_numeric_semver_order() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (t_dir, l_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let teammate = repo_with_remote(&location, t_dir.path());
+        commit_records(&teammate, "ds", 10, "base");
+        teammate
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let local = repo_with_remote(&location, l_dir.path());
+        local
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        // Both make ten more versions, 1.0.1 to 1.0.10; the teammate pushes first.
+        for idx in 1..=10 {
+            commit_records(&teammate, "ds", 10 + idx, "theirs");
+            commit_records(&local, "ds", 10 + idx, "mine");
+        }
+        teammate
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let mine: Vec<pail::CommitId> = versions_of(&local, "ds")[1..]
+            .iter()
+            .map(|(_, id)| *id)
+            .collect();
+        let report = local
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(report.renumbered.len(), 10, "{:?}", report.renumbered);
+        let after = versions_of(&local, "ds");
+        assert_eq!(after.len(), 21);
+        let moved: Vec<pail::CommitId> = after[11..].iter().map(|(_, id)| *id).collect();
+        assert_eq!(
+            moved, mine,
+            "{backend:?}: mine follow theirs, in their order"
+        );
+        assert_eq!(after[20].0, "1.0.20");
+        // Each moved version's parent is the one numbered before it; latest is the newest.
+        for pair in after[11..].windows(2) {
+            let commit = local.commit(&pair[1].1).unwrap();
+            assert_eq!(commit.parents, vec![pair[0].1], "{backend:?}");
+        }
+        local
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let alice = repo_with_remote(&location, a_dir.path());
+        commit_records(&alice, "ds", 10, "one");
+        commit_records(&alice, "ds", 11, "two");
+        commit_records(&alice, "ds", 12, "three");
+        alice
+            .tag(&alice.parse_ref("ds@1.0.0").unwrap(), "golden", false)
+            .unwrap();
+        alice
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let bob = repo_with_remote(&location, b_dir.path());
+        bob.pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        let (v0, v1, v2) = (
+            id_of(&bob, "ds@1.0.0"),
+            id_of(&bob, "ds@1.0.1"),
+            id_of(&bob, "ds@1.0.2"),
+        );
+        // Bob moves the tag and pulls: the move stays, and nothing diverged yet.
+        bob.tag(&bob.parse_ref("ds@1.0.1").unwrap(), "golden", true)
+            .unwrap();
+        let report = bob
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
+        assert!(report.tags_diverged.is_empty());
+        // Alice moves it elsewhere and pushes: now they diverged.
+        alice
+            .tag(&alice.parse_ref("ds@1.0.2").unwrap(), "golden", true)
+            .unwrap();
+        alice
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        for _ in 0..2 {
+            let report = bob
+                .pull("origin", &[], &location.env, &NoSyncProgress)
+                .unwrap();
+            assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
+            assert_eq!(
+                report.tags_diverged,
+                vec![pail::remote::TagDivergence {
+                    tag: "local.default.ds@golden".into(),
+                    local: v1,
+                    remote: v2,
+                }]
+            );
+        }
+        // Pushing the diverged tag needs --force.
+        let err = bob
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .expect_err("a diverged tag is refused");
+        assert!(is_conflict(&err, false), "{backend:?}: {err}");
+        bob.push("origin", &[], true, &location.env, &NoSyncProgress)
+            .unwrap();
+        // Alice's tag had not moved since she pushed it: she takes Bob's.
+        let report = alice
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        assert!(report.tags_diverged.is_empty());
+        assert_eq!(tag_of(&alice, "ds", "golden"), Some(v1), "{backend:?}");
+        assert_ne!(v0, v1);
+    }
+}
+
+#[test]
+fn a_filtered_pull_moves_only_the_asked_datasets_refs() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (a_dir, v_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let alice = repo_with_remote(&location, a_dir.path());
+        commit_records(&alice, "photos", 10, "p");
+        commit_records(&alice, "clips", 10, "c");
+        alice
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let photos = id_of(&alice, "photos").to_hex();
+        let clips = id_of(&alice, "clips").to_hex();
+        // The victim has their own `other`, tagged.
+        let victim = repo_with_remote(&location, v_dir.path());
+        commit_records(&victim, "other", 10, "mine");
+        victim
+            .tag(&victim.parse_ref("other").unwrap(), "golden", false)
+            .unwrap();
+        let golden = tag_of(&victim, "other", "golden");
+        let (store, prefix) = raw_store(&location);
+        let base = "refs/datasets/local/default";
+        plant(
+            &store,
+            &prefix,
+            &format!("{base}/other/tags/golden"),
+            &photos,
+        );
+        plant(
+            &store,
+            &prefix,
+            &format!("{base}/other/versions/9.0.0"),
+            &photos,
+        );
+        // A photos tag naming a commit outside photos' history.
+        plant(&store, &prefix, &format!("{base}/photos/tags/evil"), &clips);
+
+        let report = victim
+            .pull(
+                "origin",
+                &[victim.parse_name("photos").unwrap()],
+                &location.env,
+                &NoSyncProgress,
+            )
+            .unwrap();
+        assert_eq!(tag_of(&victim, "other", "golden"), golden, "{backend:?}");
+        assert_eq!(versions_of(&victim, "other").len(), 1, "{backend:?}");
+        assert_eq!(versions_of(&victim, "photos").len(), 1);
+        assert_eq!(tag_of(&victim, "photos", "evil"), None);
+        assert!(
+            report.warnings.iter().any(|w| w.contains("photos@evil")),
+            "{:?}",
+            report.warnings
+        );
+        assert!(report.versions_added == vec!["local.default.photos@1.0.0".to_string()]);
+    }
+}
+
+#[test]
+fn a_version_number_pail_cannot_follow_is_skipped_not_wrapped() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let alice = repo_with_remote(&location, a_dir.path());
+        commit_records(&alice, "ds", 10, "a");
+        alice
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let bob = repo_with_remote(&location, b_dir.path());
+        bob.pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        commit_records(&bob, "ds", 11, "b");
+        let before = versions_of(&bob, "ds");
+        let (store, prefix) = raw_store(&location);
+        let hex = id_of(&alice, "ds").to_hex();
+        plant(
+            &store,
+            &prefix,
+            "refs/datasets/local/default/ds/versions/1.0.18446744073709551615",
+            &hex,
+        );
+        plant(
+            &store,
+            &prefix,
+            "refs/datasets/local/default/ds/versions/1.0.1",
+            &hex,
+        );
+        let report = bob
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("1.0.18446744073709551615")),
+            "{:?}",
+            report.warnings
+        );
+        // Bob's unpushed 1.0.1 moved after the remote's 1.0.1, not around to 1.0.0.
+        let after = versions_of(&bob, "ds");
+        assert_eq!(after.len(), 3, "{after:?}");
+        assert_eq!(after[2], ("1.0.2".to_string(), before[1].1));
+        assert_eq!(after[0], before[0]);
+        commit_records(&bob, "ds", 12, "c");
+        assert_eq!(versions_of(&bob, "ds")[3].0, "1.0.3");
+    }
+}
+
+/// Wraps a store, counts the bytes its downloads deliver, and may state a false size for
+/// objects, as a hostile server can.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    read: Arc<std::sync::atomic::AtomicU64>,
+    stated: Option<u64>,
+}
+
+impl fmt::Display for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        use futures::StreamExt;
+        let result = self.inner.get_opts(location, options).await?;
+        let mut meta = result.meta.clone();
+        if let Some(stated) = self.stated
+            && (location.as_ref().contains("objects/") || location.as_ref().contains("cache/"))
+        {
+            meta.size = stated;
+        }
+        let (range, attributes) = (result.range.clone(), result.attributes.clone());
+        let extensions = result.extensions.clone();
+        let read = self.read.clone();
+        let stream = result
+            .into_stream()
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    read.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                }
+            })
+            .boxed();
+        Ok(GetResult {
+            payload: object_store::GetResultPayload::Stream(stream),
+            meta,
+            range,
+            attributes,
+            extensions,
+        })
+    }
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        use futures::StreamExt;
+        let stated = self.stated;
+        self.inner
+            .list(prefix)
+            .map(move |meta| {
+                meta.map(|mut meta| {
+                    if let Some(stated) = stated {
+                        meta.size = stated;
+                    }
+                    meta
+                })
+            })
+            .boxed()
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[test]
+fn a_huge_hostile_object_is_refused_having_read_at_most_its_limit() {
+    // A local directory: the point is the bytes read, not the transport.
+    let backend = Backend::Local;
+    let location = location(&backend);
+    let (store, prefix) = raw_store(&location);
+    plant(
+        &store,
+        &prefix,
+        "pail-remote.json",
+        "{\"pail_remote_format\": 1}",
+    );
+    // A 200 MiB "commit" (the kind byte, then zeros) under some id, named by a version.
+    let mut huge = vec![0u8; 200 << 20];
+    huge[0] = pail::Kind::Commit.code();
+    let hex = "cd".repeat(32);
+    block_on(store.put(
+        &key(&prefix, &format!("objects/{}/{}", &hex[..2], &hex[2..])),
+        PutPayload::from(huge),
+    ))
+    .unwrap();
+    plant(
+        &store,
+        &prefix,
+        "refs/datasets/local/default/huge/versions/1.0.0",
+        &format!("{hex}\n"),
+    );
+    let limit = pail::remote::max_download_bytes(pail::Kind::Commit);
+    let chunk = 64 * 1024;
+    // The honest size, a lie below it, and a lie at the limit.
+    for (stated, expect, most) in [
+        (None, "limit", chunk),
+        (Some(1000), "truncated or altered", 1000 + chunk),
+        (Some(limit), "limit", limit + chunk),
+    ] {
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counting: Arc<dyn ObjectStore> = Arc::new(Counting {
+            inner: store.clone(),
+            read: read.clone(),
+            stated,
+        });
+        let remote = RemoteStore::from_store(&location.url, counting, &prefix, true);
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = repo_with_remote(&location, dir.path());
+        let err = fresh
+            .pull_from("origin", &remote, &[], &NoSyncProgress)
+            .expect_err("the object is refused");
+        assert!(err.to_string().contains(expect), "{stated:?}: {err}");
+        let read = read.load(Ordering::SeqCst);
+        assert!(read <= most, "{stated:?}: read {read} bytes, over {most}");
+        assert!(fresh.datasets().unwrap().is_empty());
+        assert_eq!(fresh.fsck().unwrap().0, 0, "no object was written");
+    }
+
+    // A 20 MiB `cache/` entry that claims 100 bytes: read up to the entry limit, no more.
+    let location = self::location(&backend);
+    let (store, prefix) = raw_store(&location);
+    plant(
+        &store,
+        &prefix,
+        "pail-remote.json",
+        "{\"pail_remote_format\": 1}",
+    );
+    let mut entry = vec![b' '; 20 << 20];
+    entry[0] = b'R';
+    block_on(store.put(
+        &key(&prefix, &format!("cache/{}", "ef".repeat(32))),
+        PutPayload::from(entry),
+    ))
+    .unwrap();
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting: Arc<dyn ObjectStore> = Arc::new(Counting {
+        inner: store.clone(),
+        read: read.clone(),
+        stated: Some(100),
+    });
+    let remote = RemoteStore::from_store(&location.url, counting, &prefix, true);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = repo_with_remote(&location, dir.path());
+    let err = fresh
+        .pull_from("origin", &remote, &[], &NoSyncProgress)
+        .expect_err("the entry is refused");
+    assert!(err.to_string().contains("limit"), "{err}");
+    let read = read.load(Ordering::SeqCst);
+    let most = pail::remote::MAX_CACHE_ENTRY_BYTES + chunk + 1024;
+    assert!(read <= most, "read {read} bytes, over {most}");
+}
+
+/// Reads an object's body straight from a remote.
+fn remote_object(store: &Arc<dyn ObjectStore>, prefix: &str, id: &pail::ObjectId) -> Vec<u8> {
+    let hex = id.to_hex();
+    let path = key(prefix, &format!("objects/{}/{}", &hex[..2], &hex[2..]));
+    let bytes = block_on(async { store.get(&path).await.unwrap().bytes().await.unwrap() });
+    bytes[1..].to_vec()
+}
+
+/// Writes an object onto a remote directly, as an attacker with write access would.
+fn upload_object(store: &Arc<dyn ObjectStore>, prefix: &str, kind: pail::Kind, body: &[u8]) {
+    let id = pail::ObjectId::compute(kind, body);
+    let hex = id.to_hex();
+    let mut stored = vec![kind.code()];
+    stored.extend_from_slice(body);
+    block_on(store.put(
+        &key(prefix, &format!("objects/{}/{}", &hex[..2], &hex[2..])),
+        PutPayload::from(stored),
+    ))
+    .unwrap();
+}
+
+/// Publishes, as `name@1.0.1`, a copy of `base` (a commit on the remote) changed by `forge`,
+/// with its objects; returns the forged commit's id.
+fn publish_forged(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    name: &str,
+    base: &pail::CommitId,
+    forge: impl FnOnce(&mut pail::Commit, &mut pail::object::Node),
+) -> pail::ObjectId {
+    let mut commit = pail::Commit::decode(&remote_object(store, prefix, &base.object())).unwrap();
+    let mut root = pail::object::Node::decode(&remote_object(store, prefix, &commit.rows)).unwrap();
+    forge(&mut commit, &mut root);
+    let (root_id, root_bytes) = root.encode();
+    upload_object(store, prefix, pail::Kind::Node, &root_bytes);
+    commit.rows = root_id;
+    commit.parents = vec![*base];
+    let (commit_id, commit_bytes) = commit.encode();
+    upload_object(store, prefix, pail::Kind::Commit, &commit_bytes);
+    plant(
+        store,
+        prefix,
+        &format!("refs/datasets/local/default/{name}/versions/1.0.1"),
+        &format!("{}\n", commit_id.to_hex()),
+    );
+    commit_id
+}
+
+#[test]
+fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (a_dir, v_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let alice = repo_with_remote(&location, a_dir.path());
+        commit_records(&alice, "photos", 40, "real");
+        // The attacker's leaf: the same keys and count, other values.
+        commit_records(&alice, "evil", 40, "PWNED");
+        alice
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let (store, prefix) = raw_store(&location);
+        let photos = id_of(&alice, "photos");
+        let evil_commit = alice.commit(&id_of(&alice, "evil")).unwrap();
+        let evil_root =
+            pail::object::Node::decode(&remote_object(&store, &prefix, &evil_commit.rows)).unwrap();
+        let evil_leaf = evil_root.children[0].id;
+
+        // The victim cloned photos (and evil, so the attacker's leaf is even local).
+        let victim = repo_with_remote(&location, v_dir.path());
+        victim
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        publish_forged(&store, &prefix, "photos", &photos, |_, root| {
+            assert_eq!(root.children.len(), 1);
+            root.children[0].id = evil_leaf;
+        });
+        let err = victim
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .expect_err("the forged entry is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("wrong digest") && message.contains("forged"),
+            "{backend:?}: {message}"
+        );
+        assert_eq!(
+            versions_of(&victim, "photos").len(),
+            1,
+            "nothing was written"
+        );
+
+        // A fresh clone, where nothing is local yet, refuses it too.
+        let f_dir = tempfile::tempdir().unwrap();
+        let fresh = repo_with_remote(&location, f_dir.path());
+        let err = fresh
+            .pull(
+                "origin",
+                &[fresh.parse_name("photos").unwrap()],
+                &location.env,
+                &NoSyncProgress,
+            )
+            .expect_err("the forged entry is refused");
+        assert!(err.to_string().contains("forged"), "{backend:?}: {err}");
+        assert!(fresh.datasets().unwrap().is_empty());
+        assert_eq!(fresh.fsck().unwrap().0, 0, "no object was written");
+    }
+}
+
+#[test]
+fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (a_dir, v_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let alice = repo_with_remote(&location, a_dir.path());
+        commit_records(&alice, "photos", 40, "real");
+        let options = pail::CommitOptions {
+            name: alice.parse_name("nested").unwrap(),
+            message: String::new(),
+            bump: None,
+            author: "t".into(),
+            time: 0,
+            command: Vec::new(),
+            git: None,
+            code: Vec::new(),
+            inputs: Vec::new(),
+        };
+        let text: String = (0..40)
+            .map(|idx| format!("{{\"id\": {idx}, \"tag\": {{\"h\": {idx}}}}}\n"))
+            .collect();
+        alice
+            .commit_records(
+                pail::Records::Reader(Box::new(std::io::Cursor::new(text.into_bytes()))),
+                None,
+                Some(vec!["id".into()]),
+                &options,
+            )
+            .unwrap();
+        alice
+            .push("origin", &[], false, &location.env, &NoSyncProgress)
+            .unwrap();
+        let (store, prefix) = raw_store(&location);
+        let nested_schema = alice.commit(&id_of(&alice, "nested")).unwrap().schema;
+        let victim = repo_with_remote(&location, v_dir.path());
+        victim
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .unwrap();
+        // photos' rows under nested's schema: `tag` is a string where a struct is declared.
+        publish_forged(
+            &store,
+            &prefix,
+            "photos",
+            &id_of(&alice, "photos"),
+            |commit, _| {
+                commit.schema = nested_schema;
+            },
+        );
+        let err = victim
+            .pull("origin", &[], &location.env, &NoSyncProgress)
+            .expect_err("the mismatched leaf is refused");
+        assert!(
+            err.to_string().contains("do not match the schema"),
+            "{backend:?}: {err}"
+        );
+        assert_eq!(
+            versions_of(&victim, "photos").len(),
+            1,
+            "nothing was written"
+        );
+    }
+}
+
+#[test]
+fn every_kind_of_dataset_passes_the_pulled_tree_checks() {
+    // Listings (plain and hashed), a declared schema with File, enum, list, datetime and
+    // optional fields, an inferred nested one with floats, and a keyless one: each is
+    // re-hashed on clone exactly as its commit built it.
+    let location = location(&Backend::Local);
+    let alice = pail_for(&location);
+    alice.ok(&["init"]);
+    for idx in 0..300 {
+        common::write_file(
+            &alice.work.join(format!("photos/d{}/f{idx}.bin", idx % 7)),
+            format!("file {idx}").as_bytes(),
+        );
+    }
+    alice.ok(&["commit", "photos", "photos"]);
+    alice.ok(&["commit", "hashed", "photos", "--hash"]);
+    common::copy_clips_fixture(&alice.work);
+    alice.ok(&[
+        "commit",
+        "clips",
+        "--from",
+        "clips.jsonl",
+        "--schema",
+        "clip.schema.json",
+    ]);
+    let mut nested = String::new();
+    for idx in 0..500 {
+        nested.push_str(&format!(
+            "{{\"id\": {idx}, \"x\": 52.046970272007556, \"y\": {}, \"meta\": {{\"h\": {idx}, \"tags\": [\"a\", \"b\"], \"when\": null}}, \"big\": {}}}\n",
+            idx as f64 / 3.0,
+            i64::MAX - idx
+        ));
+    }
+    alice.ok_stdin(&["commit", "nested", "--from", "-", "--key", "id"], &nested);
+    alice.ok_stdin(&["commit", "keyless", "--from", "-"], &nested);
+    alice.ok(&["remote", "add", "origin", &location.url]);
+    alice.ok(&["push"]);
+    let bob = pail_for(&location);
+    let out = bob.run_env(&["clone", &location.url, "work"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for name in ["photos", "hashed", "clips", "nested", "keyless"] {
+        assert!(
+            out.stdout
+                .contains(&format!("pulled local.default.{name}@1.0.0")),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn a_leaf_that_does_not_match_its_schema_is_a_query_error_not_a_panic() {
+    // Pull refuses such a version; a store that holds one anyway (written by an older
+    // pail) must still give readers an error, never a panic.
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    pail.ok_stdin(
+        &["commit", "photos", "--from", "-", "--key", "id"],
+        &records(40, "real"),
+    );
+    let nested: String = (0..40)
+        .map(|idx| format!("{{\"id\": {idx}, \"tag\": {{\"h\": {idx}}}}}\n"))
+        .collect();
+    pail.ok_stdin(&["commit", "nested", "--from", "-", "--key", "id"], &nested);
+    let photos = pail.json(&["show", "photos", "--json"]);
+    let nested = pail.json(&["show", "nested", "--json"]);
+    {
+        let store = pail::store::Store::open(
+            &pail.work.join(".pail/pail.redb"),
+            &pail::store::WaitPolicy::default(),
+        )
+        .unwrap();
+        let writer = store.write().unwrap();
+        let photos_id = pail::ObjectId::from_hex(photos["id"].as_str().unwrap()).unwrap();
+        let (_, bytes) = writer.object(&photos_id).unwrap().unwrap();
+        let mut commit = pail::Commit::decode(&bytes).unwrap();
+        commit.schema = pail::ObjectId::from_hex(nested["schema"].as_str().unwrap()).unwrap();
+        commit.parents = vec![pail::CommitId(photos_id)];
+        let (id, bytes) = commit.encode();
+        writer.put_object(pail::Kind::Commit, &id, &bytes).unwrap();
+        writer
+            .set_ref("datasets/local/default/photos/versions/1.0.1", &id)
+            .unwrap();
+        writer.commit().unwrap();
+    }
+    let runs: [&[&str]; 5] = [
+        &["query", "SELECT tag.h FROM photos", "--format", "jsonl"],
+        &[
+            "query",
+            "SELECT id FROM photos WHERE tag.h > 3",
+            "--format",
+            "jsonl",
+        ],
+        &["query", "SELECT * FROM photos", "--format", "jsonl"],
+        &["checkout", "photos", "--to", "out", "--where", "tag.h = 3"],
+        &["rows", "photos", "--json"],
+    ];
+    for args in runs {
+        let out = pail.run_env(args, &[]);
+        assert_ne!(out.code, 101, "{args:?} panicked: {}", out.stderr);
+        assert_ne!(out.code, 0, "{args:?}: {}", out.stdout);
+        assert!(out.stderr.starts_with("error"), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn pull_prints_skipped_refs_and_diverged_tags() {
+    let location = location(&Backend::Local);
+    let alice = pail_for(&location);
+    alice.ok(&["init"]);
+    alice.ok_stdin(
+        &["commit", "ds", "--from", "-", "--key", "id"],
+        &records(5, "a"),
+    );
+    alice.ok_stdin(
+        &["commit", "ds", "--from", "-", "--key", "id"],
+        &records(6, "b"),
+    );
+    alice.ok(&["tag", "ds@1.0.0", "golden"]);
+    alice.ok(&["remote", "add", "origin", &location.url]);
+    alice.ok(&["push"]);
+    let bob = pail_for(&location);
+    bob.ok(&["init"]);
+    bob.ok(&["remote", "add", "origin", &location.url]);
+    bob.ok(&["pull"]);
+    bob.ok(&["tag", "ds@1.0.1", "golden", "--force"]);
+    alice.ok_stdin(
+        &["commit", "ds", "--from", "-", "--key", "id"],
+        &records(7, "c"),
+    );
+    alice.ok(&["tag", "ds@1.0.2", "golden", "--force"]);
+    alice.ok(&["push"]);
+    let (store, prefix) = raw_store(&location);
+    plant(&store, &prefix, "refs/README.txt", "hello\n");
+    let out = bob.ok(&["pull"]);
+    assert!(
+        out.stderr.contains("warning: skipped refs/README.txt"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("warning: tag local.default.ds@golden diverged"),
+        "{}",
+        out.stderr
+    );
+    let pulled = bob.json(&["pull", "--json"]);
+    assert_eq!(pulled["warnings"].as_array().unwrap().len(), 1, "{pulled}");
+    assert_eq!(pulled["tags_diverged"][0]["tag"], "local.default.ds@golden");
 }

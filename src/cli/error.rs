@@ -238,6 +238,11 @@ fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
             Some(format!("pull first (`pail pull {remote}`): your unpushed versions are renumbered after theirs; then push again (tags: `--force` to overwrite)")),
         ),
         RemoteError::RewrittenVersion { .. } => (1, Some("versions are immutable: find out who rewrote the remote".into())),
+        RemoteError::PublishedVersionConflict { remote, name, .. } => (
+            1,
+            Some(format!("a published version is never renumbered, so the two remotes disagree on {name}; pull the other datasets by name (`pail pull {remote} DATASET...`) and ask whoever pushed {name} to `{remote}` which commit is right")),
+        ),
+        RemoteError::VersionOverflow { .. } => (1, Some("pull only the other datasets by name (`pail pull REMOTE DATASET...`)".into())),
         RemoteError::Spool { .. } => (2, None),
     }
 }

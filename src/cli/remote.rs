@@ -283,6 +283,17 @@ fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), Cl
             "warning: your unpushed {old} is now version {new}: {remote} already had that number for another commit"
         );
     }
+    for diverged in &report.tags_diverged {
+        eprintln!(
+            "warning: tag {} diverged: yours points at {}, {remote}'s at {}; kept yours (push it with `--force`, or move it with `pail tag --force`)",
+            diverged.tag,
+            diverged.local.short(),
+            diverged.remote.short()
+        );
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     if as_json {
         output::print_json(
             &mut out,
@@ -294,6 +305,8 @@ fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), Cl
                 "tags_updated": report.tags_updated,
                 "renumbered": report.renumbered.iter().map(|(old, new)| json!({"from": old, "to": new})).collect::<Vec<_>>(),
                 "cache_downloaded": report.cache_downloaded,
+                "tags_diverged": report.tags_diverged.iter().map(|d| json!({"tag": d.tag, "local": d.local.to_hex(), "remote": d.remote.to_hex()})).collect::<Vec<_>>(),
+                "warnings": report.warnings,
             }),
         )?;
     } else {

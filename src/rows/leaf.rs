@@ -222,7 +222,9 @@ pub fn file_bytes(schema: &Schema, batch: &RecordBatch) -> u64 {
             continue;
         };
         if let Some(sizes) = file.column_by_name("size") {
-            let sizes = sizes.as_primitive::<Int64Type>();
+            let Some(sizes) = sizes.as_primitive_opt::<Int64Type>() else {
+                continue;
+            };
             for idx in 0..sizes.len() {
                 if sizes.is_valid(idx) && file.is_valid(idx) {
                     total += sizes.value(idx).max(0) as u64;
