@@ -1758,14 +1758,12 @@ impl Repo {
                             );
                         }
                         Kind::Schema => {
-                            let _: crate::schema::Schema =
-                                crate::object::decode("schema", &manifest()?)
-                                    .map_err(|err| corrupt(err.to_string()))?;
+                            crate::schema::Schema::decode(&manifest()?)
+                                .map_err(|err| corrupt(err.to_string()))?;
                         }
                         Kind::Summary => {
-                            let _: crate::summary::Summary =
-                                crate::object::decode("summary", &manifest()?)
-                                    .map_err(|err| corrupt(err.to_string()))?;
+                            crate::summary::Summary::decode(&manifest()?)
+                                .map_err(|err| corrupt(err.to_string()))?;
                         }
                         Kind::Leaf | Kind::Blob => {}
                     }
@@ -1977,10 +1975,8 @@ fn verify_fetched_trees(
     let mut checked: HashSet<(ObjectId, ObjectId)> = HashSet::new();
     for commit_id in commits {
         let commit = Commit::decode(&object_in(writer, url, commit_id, Kind::Commit)?)?;
-        let schema: crate::schema::Schema = crate::object::decode(
-            "schema",
-            &object_in(writer, url, &commit.schema, Kind::Schema)?,
-        )?;
+        let schema =
+            crate::schema::Schema::decode(&object_in(writer, url, &commit.schema, Kind::Schema)?)?;
         let arrow = schema.to_arrow();
         let root = Node::decode(&object_in(writer, url, &commit.rows, Kind::Node)?)?;
         let root_rows = root

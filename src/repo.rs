@@ -2152,7 +2152,13 @@ pub(crate) fn describe_leaf(
                 let normalized = schema
                     .validate(&value)
                     .map_err(|violation| violation.to_string())?;
-                let payload = serde_json::to_vec(&normalized).map_err(|err| err.to_string())?;
+                // The payload the commit hashed: the canonical hash encoding since commit
+                // format 2, JSON text before it.
+                let payload = if commit.format >= 2 {
+                    crate::rows::canonical::encode(&normalized)
+                } else {
+                    serde_json::to_vec(&normalized).map_err(|err| err.to_string())?
+                };
                 add(row_key(&commit.key, &normalized, &payload), &mut hasher)?;
                 hasher.update(&(payload.len() as u64).to_le_bytes());
                 hasher.update(&payload);
