@@ -208,7 +208,7 @@ fn check_remote_name(name: &str) -> Result<(), RemoteError> {
 /// user info are refused, since credentials belong in the environment.
 pub fn normalize_url(text: &str, cwd: &FsPath) -> Result<String, RemoteError> {
     let bad = |reason: &str| RemoteError::BadUrl {
-        url: text.to_string(),
+        url: crate::listing::redact(text),
         reason: reason.to_string(),
     };
     if text.contains('?') || text.contains('#') {
@@ -723,10 +723,14 @@ impl Spool {
         Ok(buffer)
     }
 
-    fn write_into(&self, writer: &Writer) -> Result<(), RepoError> {
+    /// Stores the objects; commits new to this repository are recorded as fetched from
+    /// `origin` (see `Reader::fetched_from`).
+    fn write_into(&self, writer: &Writer, origin: &str) -> Result<(), RepoError> {
         for (id, kind, offset, len) in &self.entries {
             let bytes = self.read(*offset, *len)?;
-            writer.put_object(*kind, id, &bytes)?;
+            if writer.put_object(*kind, id, &bytes)? && *kind == Kind::Commit {
+                writer.mark_fetched(id, origin)?;
+            }
         }
         Ok(())
     }
@@ -1236,7 +1240,7 @@ impl Repo {
                 .renumbered
                 .push((format!("{dataset}@{old_version}"), next.to_string()));
         }
-        spool.write_into(&writer)?;
+        spool.write_into(&writer, &url)?;
         for (id, _, _, _) in &spool.entries {
             writer.mark_remote_has(remote_name, id)?;
         }
@@ -1413,7 +1417,10 @@ impl Repo {
     }
 
     /// Fetches pinned commits (and everything they need) from a remote URL, checking that
-    /// the remote's version refs still name them. Records the version refs locally.
+    /// the remote's version refs still name them. A pin becomes a local version ref only
+    /// when `url` is in the remotes table (a trusted remote) and that remote's own ref
+    /// names the pinned commit; otherwise the fetched commit stays unnamed (checkout
+    /// reads it by id), so a lock cannot inject versions.
     pub fn fetch_pinned(
         &self,
         url: &str,
@@ -1429,10 +1436,14 @@ impl Repo {
             }
             .into());
         }
+        let trusted = self.remotes()?.iter().any(|(_, known)| known == url);
         let mut roots = Vec::new();
+        let mut named = Vec::new();
         for (name, version, commit) in pins {
             let ref_name = name.version_ref(version);
-            if let Some((found, _)) = runtime.block_on(remote.get_ref(&ref_name))?
+            let found = runtime.block_on(remote.get_ref(&ref_name))?;
+            named.push(trusted && found.is_some());
+            if let Some((found, _)) = found
                 && found != *commit
             {
                 return Err(RepoError::PinMoved {
@@ -1470,8 +1481,8 @@ impl Repo {
         let store = self.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        spool.write_into(&writer)?;
-        for (name, version, commit) in pins {
+        spool.write_into(&writer, url)?;
+        for ((name, version, commit), named) in pins.iter().zip(named) {
             let ref_name = name.version_ref(version);
             match writer.get_ref(&ref_name)? {
                 Some(local) if local != commit.object() => {
@@ -1484,7 +1495,8 @@ impl Repo {
                     });
                 }
                 Some(_) => {}
-                None => writer.set_ref(&ref_name, &commit.object())?,
+                None if named => writer.set_ref(&ref_name, &commit.object())?,
+                None => {}
             }
         }
         writer.commit()?;

@@ -27,6 +27,10 @@ const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_jobs");
 const JOB_RESULTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_checkpoints");
 /// Cache key (command, code hash, row identity) -> a result row.
 const MAP_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_cache");
+/// Commit id -> URL of the remote it was first fetched from (pull, or a pail.lock
+/// fetch). Commits made here are not in it. Checkout reads no `file://` source of a
+/// commit listed here without an explicit opt-in.
+const FETCHED_COMMITS: TableDefinition<&[u8], &str> = TableDefinition::new("fetched_commits");
 
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
@@ -345,6 +349,14 @@ macro_rules! read_methods {
                 .is_some())
         }
 
+        /// The remote URL a commit was fetched from, or None for a commit made here.
+        pub fn fetched_from(&self, id: &ObjectId) -> Result<Option<String>, StoreError> {
+            let table = open_or!(self.txn, FETCHED_COMMITS, None);
+            Ok(table
+                .get(id.0.as_slice())?
+                .map(|guard| guard.value().to_string()))
+        }
+
         /// The last-seen state of a ref on a remote: commit id and the ref object's etag.
         pub fn remote_ref(
             &self,
@@ -568,6 +580,13 @@ impl Writer {
         let high = format!("{name}\u{b}");
         refs.retain_in(low.as_str()..high.as_str(), |_, _| false)?;
         Ok(removed)
+    }
+
+    /// Records that a commit object arrived from the remote at `url`.
+    pub fn mark_fetched(&self, id: &ObjectId, url: &str) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(FETCHED_COMMITS)?;
+        table.insert(id.0.as_slice(), url)?;
+        Ok(())
     }
 
     pub fn mark_remote_has(&self, remote: &str, id: &ObjectId) -> Result<(), StoreError> {
