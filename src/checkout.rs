@@ -1007,6 +1007,12 @@ impl Repo {
                         Err(problem) if problem.kind == ProblemKind::Missing => {
                             report.missing.push(problem)
                         }
+                        Err(problem) if problem.kind == ProblemKind::Unsafe => {
+                            return Err(CheckoutError::Failed {
+                                problems: vec![problem],
+                            }
+                            .into());
+                        }
                         Err(problem) if problem.kind == ProblemKind::Store => {
                             return Err(CheckoutError::Store {
                                 source_uri: problem.path.clone(),

@@ -792,7 +792,7 @@ fn a_lock_cannot_inject_versions() {
     let evil = attacker.json(&["show", "photos@1.0.0", "--json"]);
     let evil_id = evil["id"].as_str().unwrap().to_string();
     let lock = format!(
-        "format = 1\n\n[[dataset]]\nname = \"local.default.photos\"\nversion = \"99.0.0\"\ncommit = \"{evil_id}\"\nremote = \"{}/\"\n",
+        "format = 1\n\n[[dataset]]\nname = \"local.default.photos\"\nversion = \"99.0.0\"\ncommit = \"{evil_id}\"\nremote = \"file://{}/\"\n",
         evil_remote.display()
     );
     std::fs::write(pail.work.join("pail.lock"), &lock).unwrap();
