@@ -8,6 +8,8 @@
 #   s3         the tree uploaded to moto, pail commit ck_s3 s3://BUCKET/tree,
 #              pail checkout ck_s3 --to OUT                       (one run: moto is slow)
 #   s3 ref     a plain 16-thread Python GET client over the same objects (one run)
+#   glob       pail checkout --include '*a*a…*b' (15 `*a`) over one file named a×60,
+#              which backtracking took over a minute for (issue 11 item 12)  (best of 3)
 # Every run writes into a NEW directory (out.NAME.K) and nothing is deleted until
 # the end: on ext4, creating thousands of files right after deleting thousands
 # (`rm -rf OUT`) is several times slower (ext4_create -> recently_deleted scans
@@ -78,6 +80,18 @@ run_timed "$WORK/local-again.out" "$PAIL" checkout ck --to "$OUT" --json
 AGAIN_S="$WALL"
 AGAIN_SKIPPED="$(json_get "$WORK/local-again.out" files_skipped)"
 
+# A pathological --include glob: 15 `*a` and a final `*b`, over a name of 60 `a`s
+# (matches nothing). Backtracking is exponential in the stars; globset's automaton is
+# linear in the name.
+GLOB_DIR="$WORK/globtree"
+mkdir -p "$GLOB_DIR"
+printf x > "$GLOB_DIR/$(printf 'a%.0s' $(seq 1 60))"
+"$PAIL" commit globs "$GLOB_DIR" >/dev/null
+GLOB="$(printf '*a%.0s' $(seq 1 15))*b"
+log "pail checkout globs --include '$GLOB'"
+bestk 3 glob "$PAIL" checkout globs --json --include "$GLOB" --to
+GLOB_S="$WALL"
+
 start_moto
 make_bucket pail-bench
 log "uploading the tree to moto"
@@ -95,11 +109,12 @@ bestk 1 s3ref python3 "$ROOT/bench/s3util.py" download "$S3_ENDPOINT" pail-bench
 S3REF_S="$WALL"
 check_out "python GET client"
 
-python3 - "$FILES" "$BYTES" "$CP_S" "$LOCAL_S" "$S3_S" "$S3REF_S" "$AGAIN_S" "$AGAIN_SKIPPED" <<'PY'
+python3 - "$FILES" "$BYTES" "$CP_S" "$LOCAL_S" "$S3_S" "$S3REF_S" "$AGAIN_S" "$AGAIN_SKIPPED" "$GLOB_S" <<'PY'
 import sys
 files, nbytes = int(sys.argv[1]), int(sys.argv[2])
 cp, local, s3, s3ref, again = map(float, sys.argv[3:8])
 skipped = int(sys.argv[8])
+glob_s = float(sys.argv[9])
 mb = nbytes / 1e6
 ok = lambda b: "ok" if b else "**MISS**"
 rows = [
@@ -116,5 +131,9 @@ print("| measurement | seconds | files/s | MB/s | throughput vs floor | target |
 print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
 for name, s, r, target, res in rows:
     print("| %s | %.3f | %.0f | %.1f | %s | %s | %s |" % (name, s, files / s, mb / s, r, target, res))
+print()
+print("| `--include` glob | seconds | target | result |")
+print("| --- | ---: | --- | --- |")
+print("| 15 `*a` stars + `*b` over one 60-`a` name (no match) | %.3f | < 1 s (linear) | %s |" % (glob_s, ok(glob_s < 1.0)))
 PY
 report_footer

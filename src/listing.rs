@@ -37,19 +37,16 @@ pub enum ListError {
     BadSource { text: String, reason: String },
     #[error("source {path} does not exist or is not a directory")]
     NotADirectory { path: PathBuf },
-    #[error("could not configure the {scheme} store for {url}: {source}")]
+    /// `url` and `detail` are redacted (see [`redact`]) when the error is built.
+    #[error("could not configure the {scheme} store for {url}: {detail}")]
     Config {
         scheme: String,
         url: String,
-        #[source]
-        source: object_store::Error,
+        detail: String,
     },
-    #[error("listing {url} failed: {source}")]
-    Store {
-        url: String,
-        #[source]
-        source: object_store::Error,
-    },
+    /// `url` and `detail` are redacted (see [`redact`]) when the error is built.
+    #[error("listing {url} failed: {detail}")]
+    Store { url: String, detail: String },
     #[error("could not read {path} to hash it: {source}")]
     Hash {
         path: String,
@@ -136,7 +133,7 @@ pub fn parse_source(
     options: &[(String, String)],
 ) -> Result<Source, ListError> {
     let bad = |reason: &str| ListError::BadSource {
-        text: text.to_string(),
+        text: redact(text),
         reason: reason.to_string(),
     };
     let local = |path: &Path| -> Result<Source, ListError> {
@@ -152,6 +149,11 @@ pub fn parse_source(
     let Some((scheme, rest)) = text.split_once("://") else {
         return local(Path::new(text));
     };
+    // What a URI must not carry: it would be stored in the lineage and pushed, and a
+    // key prefix with `?…` in it lists nothing. Credentials come from the environment.
+    if let Err(reason) = check_uri_secrets(scheme, rest) {
+        return Err(bad(reason));
+    }
     if scheme == "file" {
         if !rest.starts_with('/') {
             return Err(bad(
@@ -175,6 +177,62 @@ pub fn parse_source(
     })
 }
 
+/// Why a URI (`scheme` and what follows `://`) is refused: user info, a query string or
+/// a fragment. Credentials come from the environment; a signed URL's signature would be
+/// stored in the lineage and pushed with it.
+pub fn check_uri_secrets(scheme: &str, rest: &str) -> Result<(), &'static str> {
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') || (scheme != "file" && authority.contains(':')) {
+        return Err(
+            "user info (`name@` or `name:password@`) is not accepted in a URI; credentials come from the environment",
+        );
+    }
+    if rest.contains('?') {
+        return Err(
+            "a query string is not accepted in a URI (it would be stored in the lineage); credentials come from the environment",
+        );
+    }
+    if rest.contains('#') {
+        return Err("a fragment (`#…`) is not accepted in a URI");
+    }
+    Ok(())
+}
+
+/// `text` with what must never be shown hidden: in every `scheme://` URL in it, the
+/// user info (`user:secret@` becomes `***@`) and any query string or fragment (`?***`).
+/// Every error that carries a URL or a store's message is built through this.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ')' | '>'))
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let authority_end = url.find('/').unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        match path.find(['?', '#']) {
+            Some(cut) => {
+                out.push_str(&path[..cut]);
+                out.push_str("?***");
+            }
+            None => out.push_str(path),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Builds the object store for `scheme://bucket`, configured from `options` (the
 /// `AWS_*`, `AZURE_*` or `GOOGLE_*` variables the caller gathered).
 pub fn cloud_store(
@@ -187,8 +245,8 @@ pub fn cloud_store(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config_err = |source: object_store::Error| ListError::Config {
         scheme: scheme.to_string(),
-        url: url.to_string(),
-        source,
+        url: redact(url),
+        detail: redact(&source.to_string()),
     };
     let store: Arc<dyn ObjectStore> = match scheme {
         "s3" => {
@@ -228,7 +286,7 @@ pub fn cloud_store(
         }
         _ => {
             return Err(ListError::BadSource {
-                text: url.to_string(),
+                text: redact(url),
                 reason: "the scheme must be file://, s3://, gs:// or az://".into(),
             });
         }
@@ -564,8 +622,8 @@ async fn list_store(
     sender: &SyncSender<ListEvent>,
 ) -> Result<(), ListError> {
     let store_err = |source: object_store::Error| ListError::Store {
-        url: url.to_string(),
-        source,
+        url: redact(url),
+        detail: redact(&source.to_string()),
     };
     // `parse` keeps the key as it is; `from` would percent-encode characters such as `#`.
     let prefix_path = if prefix.is_empty() {
@@ -581,11 +639,8 @@ async fn list_store(
         let path = meta.location.to_string();
         if last.as_ref().is_some_and(|last| *last >= path) {
             return Err(ListError::Store {
-                url: url.to_string(),
-                source: object_store::Error::Generic {
-                    store: "listing",
-                    source: format!("the store listed `{path}` out of order").into(),
-                },
+                url: redact(url),
+                detail: format!("the store listed `{path}` out of order"),
             });
         }
         last = Some(path.clone());
@@ -661,8 +716,8 @@ where
                 Err(err) => Err(err),
             };
             result.map_err(|source| ListError::Store {
-                url: format!("{url} ({path})"),
-                source,
+                url: redact(&format!("{url} ({path})")),
+                detail: redact(&source.to_string()),
             })
         })
         .buffered(32)
@@ -859,6 +914,19 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact(
+                "listing s3://AKIA:secret@bucket/p?X-Amz-Signature=abc failed: http://u:p@host:9000/b?x=1 (x#1)"
+            ),
+            "listing s3://***@bucket/p?*** failed: http://***@host:9000/b?*** (x#1)"
+        );
+        assert_eq!(redact("s3://bucket/key"), "s3://bucket/key");
+        assert_eq!(redact("no url: a#b?c"), "no url: a#b?c");
+        assert_eq!(redact("`file:///x#y`"), "`file:///x?***`");
+    }
+
+    #[test]
     fn sources_parse() {
         let cwd = std::env::temp_dir();
         assert!(matches!(
@@ -871,6 +939,23 @@ mod tests {
             parse_source("/definitely/not/here", &cwd, &[]),
             Err(ListError::NotADirectory { .. })
         ));
+        for secret in [
+            "s3://bucket/data?X-Amz-Signature=abc",
+            "s3://bucket/data#frag",
+            "s3://AKIA:secret@bucket/data",
+            "gs://user@bucket",
+            "file:///tmp?x=1",
+            "file://user@host/tmp",
+        ] {
+            let err = parse_source(secret, &cwd, &[])
+                .err()
+                .expect(secret)
+                .to_string();
+            assert!(
+                !err.contains("secret") && !err.contains("abc") && !err.contains("user@"),
+                "{err}"
+            );
+        }
         let source = parse_source("s3://bucket/some/prefix/", &cwd, &[]).unwrap();
         assert_eq!(source.base_uri(), "s3://bucket");
         assert_eq!(source.listed_uri(), "s3://bucket/some/prefix");

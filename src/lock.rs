@@ -30,6 +30,10 @@ pub enum LockError {
     NotFound { start: PathBuf },
     #[error("{name} is not pinned in {path}")]
     NotPinned { name: String, path: PathBuf },
+    #[error(
+        "pail.lock fetches {name} from {remote}, which is not one of this repository's remotes"
+    )]
+    UnlistedRemote { name: String, remote: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,28 +65,40 @@ impl LockFile {
             path: path.to_path_buf(),
             source,
         })?;
-        let malformed = |detail: String| LockError::Malformed {
+        let base = path.parent().unwrap_or(Path::new("/"));
+        LockFile::parse(&text, base).map_err(|detail| LockError::Malformed {
             path: path.to_path_buf(),
             detail,
-        };
-        let raw: RawLock =
-            toml::from_str(&text).map_err(|err| malformed(err.message().to_string()))?;
+        })
+    }
+
+    /// Decodes a lock file's text: outside input (it arrives with a pull request), so
+    /// every field is checked and an error says what is wrong, never a panic. A remote
+    /// is normalised as `pail remote add` does (a relative path is taken from `base`,
+    /// the lock's directory); one with user info or a query string is refused.
+    pub fn parse(text: &str, base: &Path) -> Result<LockFile, String> {
+        let raw: RawLock = toml::from_str(text).map_err(|err| err.message().to_string())?;
         if raw.format.unwrap_or(LOCK_FORMAT) > LOCK_FORMAT {
-            return Err(malformed("written by a newer pail; upgrade pail".into()));
+            return Err("written by a newer pail; upgrade pail".into());
         }
-        for entry in &raw.dataset {
-            if crate::object::ObjectId::from_hex(&entry.commit).is_err() {
-                return Err(malformed(format!(
-                    "{}: commit is not a 64-digit hex id",
-                    entry.name
-                )));
+        let mut entries = raw.dataset;
+        for entry in &mut entries {
+            crate::name::DatasetName::parse_full(&entry.name).map_err(|err| err.to_string())?;
+            let shown = crate::listing::redact(&entry.name);
+            let is_hex = entry.commit.len() == 64
+                && entry
+                    .commit
+                    .bytes()
+                    .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+            if !is_hex || crate::object::ObjectId::from_hex(&entry.commit).is_err() {
+                return Err(format!("{shown}: commit is not a 64-digit hex id"));
             }
-            crate::name::DatasetName::parse_full(&entry.name)
-                .map_err(|err| malformed(err.to_string()))?;
+            if !entry.remote.is_empty() {
+                entry.remote = crate::remote::normalize_url(&entry.remote, base)
+                    .map_err(|err| format!("{shown}: remote: {err}"))?;
+            }
         }
-        let mut lock = LockFile {
-            entries: raw.dataset,
-        };
+        let mut lock = LockFile { entries };
         lock.entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(lock)
     }
@@ -158,6 +174,101 @@ pub fn default_location(start: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn entry() -> impl Strategy<Value = LockEntry> {
+        let part = "[a-z0-9][a-z0-9_-]{0,6}";
+        (
+            (part, part, part),
+            any::<String>(),
+            "[0-9a-f]{64}",
+            prop_oneof![
+                Just(String::new()),
+                "s3://[a-z0-9][a-z0-9-]{2,8}(/[a-z0-9._-]{1,6}){0,2}",
+                "(gs|az)://[a-z0-9][a-z0-9-]{2,8}",
+                "file:///[a-z0-9 é_-]{1,8}(/[a-z0-9]{1,4}){0,2}",
+            ],
+        )
+            .prop_map(|((ns, project, name), version, commit, remote)| LockEntry {
+                name: format!("{ns}.{project}.{name}"),
+                version,
+                commit,
+                remote,
+            })
+    }
+
+    /// Text shaped like a lock, with the characters that upset TOML and byte slicing.
+    fn lockish() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("[[dataset]]\n".to_string()),
+                Just("format = ".to_string()),
+                "(name|version|commit|remote) = ".prop_map(String::from),
+                "\"[a-f0-9é.:/?@#\\\"]{0,70}\"\n".prop_map(String::from),
+                "[0-9]{1,12}\n".prop_map(String::from),
+                any::<String>(),
+            ],
+            0..16,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A lock file is outside input: any text is a lock or an error, never a panic.
+        #[test]
+        fn arbitrary_text_is_an_error_not_a_panic(text in any::<String>()) {
+            let _ = LockFile::parse(&text, Path::new("/work"));
+        }
+
+        #[test]
+        fn lock_shaped_text_is_an_error_not_a_panic(text in lockish()) {
+            let _ = LockFile::parse(&text, Path::new("/work"));
+        }
+
+        /// What pail writes, it reads back exactly.
+        #[test]
+        fn parse_of_render_is_identity(entries in proptest::collection::vec(entry(), 0..5)) {
+            let mut lock = LockFile::default();
+            for entry in entries {
+                lock.pin(entry);
+            }
+            let parsed = LockFile::parse(&lock.render(), Path::new("/work"));
+            prop_assert_eq!(parsed, Ok(lock));
+        }
+    }
+
+    #[test]
+    fn remotes_are_normalised_and_secrets_refused() {
+        let text = |remote: &str| {
+            format!(
+                "[[dataset]]\nname = \"a.b.c\"\nversion = \"1.0.0\"\ncommit = \"{}\"\nremote = \"{remote}\"\n",
+                "ab".repeat(32)
+            )
+        };
+        let base = Path::new("/repo");
+        let lock = LockFile::parse(&text("s3://bucket/pail/"), base).unwrap();
+        assert_eq!(lock.entries[0].remote, "s3://bucket/pail");
+        let lock = LockFile::parse(&text("shared"), base).unwrap();
+        assert_eq!(lock.entries[0].remote, "file:///repo/shared");
+        for bad in [
+            "s3://bucket/p?X-Amz-Signature=sekret",
+            "s3://key:sekret@bucket/p",
+            "http://x/y",
+        ] {
+            let err = LockFile::parse(&text(bad), base).unwrap_err();
+            assert!(err.contains("remote"), "{err}");
+            assert!(!err.contains("sekret"), "{err}");
+        }
+        // A multibyte character where a 64-digit id is expected: an error, not a panic.
+        let bad = text("").replace(&"ab".repeat(32), &("é".repeat(32)));
+        assert!(
+            LockFile::parse(&bad, base)
+                .unwrap_err()
+                .contains("64-digit hex")
+        );
+    }
 
     #[test]
     fn round_trip_sorted_and_stable() {

@@ -444,7 +444,10 @@ impl Repo {
                 source,
             })?;
             Some((
-                Arc::new(crate::checkout::FileFetcher::new(&options.store_options)),
+                Arc::new(crate::checkout::FileFetcher::new(
+                    &options.store_options,
+                    self.fetched_from(&input.id)?,
+                )),
                 dir,
             ))
         } else {

@@ -275,7 +275,7 @@ fn check_remote_name(name: &str) -> Result<(), RemoteError> {
 /// user info are refused, since credentials belong in the environment.
 pub fn normalize_url(text: &str, cwd: &FsPath) -> Result<String, RemoteError> {
     let bad = |reason: &str| RemoteError::BadUrl {
-        url: text.to_string(),
+        url: crate::listing::redact(text),
         reason: reason.to_string(),
     };
     if text.contains('?') || text.contains('#') {
@@ -984,10 +984,14 @@ impl Spool {
         Ok(buffer)
     }
 
-    fn write_into(&self, writer: &Writer) -> Result<(), RepoError> {
+    /// Stores the objects; commits new to this repository are recorded as fetched from
+    /// `origin` (see `Reader::fetched_from`).
+    fn write_into(&self, writer: &Writer, origin: &str) -> Result<(), RepoError> {
         for (id, kind, offset, len) in &self.entries {
             let bytes = self.read(*offset, *len)?;
-            writer.put_object(*kind, id, &bytes)?;
+            if writer.put_object(*kind, id, &bytes)? && *kind == Kind::Commit {
+                writer.mark_fetched(id, origin)?;
+            }
         }
         Ok(())
     }
@@ -1631,7 +1635,7 @@ impl Repo {
         let store = self.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        spool.write_into(&writer)?;
+        spool.write_into(&writer, &url)?;
         let fetched: HashSet<ObjectId> = spool.entries.iter().map(|entry| entry.0).collect();
         let fetched_commits: Vec<ObjectId> = fetched_commits.into_iter().collect();
         verify_fetched_trees(&writer, &url, &fetched, &fetched_commits)?;
@@ -1852,7 +1856,10 @@ impl Repo {
     }
 
     /// Fetches pinned commits (and everything they need) from a remote URL, checking that
-    /// the remote's version refs still name them. Records the version refs locally.
+    /// the remote's version refs still name them. A pin becomes a local version ref only
+    /// when `url` is in the remotes table (a trusted remote) and that remote's own ref
+    /// names the pinned commit; otherwise the fetched commit stays unnamed (checkout
+    /// reads it by id), so a lock cannot inject versions.
     pub fn fetch_pinned(
         &self,
         url: &str,
@@ -1868,10 +1875,14 @@ impl Repo {
             }
             .into());
         }
+        let trusted = self.remotes()?.iter().any(|(_, known)| known == url);
         let mut roots = Vec::new();
+        let mut named = Vec::new();
         for (name, version, commit) in pins {
             let ref_name = name.version_ref(version);
-            if let Some((found, _)) = runtime.block_on(remote.get_ref(&ref_name))?
+            let found = runtime.block_on(remote.get_ref(&ref_name))?;
+            named.push(trusted && found.is_some());
+            if let Some((found, _)) = found
                 && found != *commit
             {
                 return Err(RepoError::PinMoved {
@@ -1910,11 +1921,11 @@ impl Repo {
         let store = self.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        spool.write_into(&writer)?;
+        spool.write_into(&writer, url)?;
         let fetched: HashSet<ObjectId> = spool.entries.iter().map(|entry| entry.0).collect();
         let fetched_commits: Vec<ObjectId> = fetched_commits.into_iter().collect();
         verify_fetched_trees(&writer, url, &fetched, &fetched_commits)?;
-        for (name, version, commit) in pins {
+        for ((name, version, commit), named) in pins.iter().zip(named) {
             let ref_name = name.version_ref(version);
             match writer.get_ref(&ref_name)? {
                 Some(local) if local != commit.object() => {
@@ -1927,7 +1938,8 @@ impl Repo {
                     });
                 }
                 Some(_) => {}
-                None => writer.set_ref(&ref_name, &commit.object())?,
+                None if named => writer.set_ref(&ref_name, &commit.object())?,
+                None => {}
             }
         }
         writer.commit()?;

@@ -39,6 +39,10 @@ const MAP_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("map_cache
 const REMOTE_MAP_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("remote_map_cache");
 /// Remote name -> its settings as JSON (`{"trust_cache": bool}`); absent: the defaults.
 const REMOTE_SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("remote_settings");
+/// Commit id -> URL of the remote it was first fetched from (pull, or a pail.lock
+/// fetch). Commits made here are not in it. Checkout reads no `file://` source of a
+/// commit listed here without an explicit opt-in.
+const FETCHED_COMMITS: TableDefinition<&[u8], &str> = TableDefinition::new("fetched_commits");
 
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
@@ -357,6 +361,14 @@ macro_rules! read_methods {
                 .is_some())
         }
 
+        /// The remote URL a commit was fetched from, or None for a commit made here.
+        pub fn fetched_from(&self, id: &ObjectId) -> Result<Option<String>, StoreError> {
+            let table = open_or!(self.txn, FETCHED_COMMITS, None);
+            Ok(table
+                .get(id.0.as_slice())?
+                .map(|guard| guard.value().to_string()))
+        }
+
         /// The last-seen state of a ref on a remote: commit id and the ref object's etag.
         pub fn remote_ref(
             &self,
@@ -541,6 +553,7 @@ impl Writer {
         self.txn.open_table(MAP_CACHE)?;
         self.txn.open_table(REMOTE_MAP_CACHE)?;
         self.txn.open_table(REMOTE_SETTINGS)?;
+        self.txn.open_table(FETCHED_COMMITS)?;
         Ok(())
     }
 
@@ -652,6 +665,13 @@ impl Writer {
         high.push(1);
         objects.retain_in(low.as_slice()..high.as_slice(), |_, _| false)?;
         Ok(true)
+    }
+
+    /// Records that a commit object arrived from the remote at `url`.
+    pub fn mark_fetched(&self, id: &ObjectId, url: &str) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(FETCHED_COMMITS)?;
+        table.insert(id.0.as_slice(), url)?;
+        Ok(())
     }
 
     pub fn mark_remote_has(&self, remote: &str, id: &ObjectId) -> Result<(), StoreError> {

@@ -41,6 +41,18 @@ pub struct CheckoutArgs {
     /// Remove files in DIR that are not part of the version
     #[arg(long)]
     pub clean: bool,
+    /// Also fetch File rows that record no size, etag, version or blake3 (their bytes
+    /// cannot be checked; refused otherwise)
+    #[arg(long)]
+    pub allow_unverified: bool,
+    /// Also read file:// sources of a version fetched from a remote (pulled, or for
+    /// pail.lock): they name files on this machine (refused otherwise)
+    #[arg(long)]
+    pub allow_local_sources: bool,
+    /// With --locked: fetch from a remote pail.lock names even when it is not one of this
+    /// repository's remotes (the environment's store credentials are sent to it)
+    #[arg(long, requires = "locked")]
+    pub allow_unlisted_remote: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -166,6 +178,8 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
         clean: args.clean,
         include: args.include.clone(),
         only: None,
+        allow_unverified: args.allow_unverified,
+        allow_local_sources: args.allow_local_sources,
     };
     let to = ctx.cwd.join(&args.to);
     let mut out = output::stdout();
@@ -179,7 +193,7 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
         options.only = Some(selected_files(&repo, &found, predicate)?);
     }
     let bar = Bar::new(ctx.stderr_is_terminal);
-    let result = repo.checkout(&found.commit, &to, &options, &ctx.store_options, &bar);
+    let result = repo.checkout(&found.id, &to, &options, &ctx.store_options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     let label = found.label();
@@ -291,6 +305,30 @@ fn checkout_locked(
                     remote: "(no remote in pail.lock)".into(),
                 }));
             }
+            // The lock's remote (normalised when read) is input: the environment's
+            // credentials go only to a remote in the remotes table, unless asked.
+            let listed = repo.remotes()?.iter().any(|(_, url)| *url == entry.remote);
+            if !listed && !args.allow_unlisted_remote {
+                return Err(CliError::Repo(
+                    pail::lock::LockError::UnlistedRemote {
+                        name: entry.name.clone(),
+                        remote: entry.remote.clone(),
+                    }
+                    .into(),
+                ));
+            }
+            eprintln!(
+                "fetching {}@{} ({}) from {}{}",
+                entry.name,
+                entry.version,
+                commit_id.short(),
+                entry.remote,
+                if listed {
+                    ""
+                } else {
+                    " (not one of this repository's remotes)"
+                }
+            );
             repo.fetch_pinned(
                 &entry.remote,
                 &[(name.clone(), version.clone(), commit_id)],
@@ -312,10 +350,9 @@ fn checkout_locked(
                 place: "this repository".into(),
             }));
         }
-        let commit = repo.commit(&commit_id)?;
         let dir = to.join(&entry.name);
         let bar = Bar::new(ctx.stderr_is_terminal);
-        let result = repo.checkout(&commit, &dir, options, &ctx.store_options, &bar);
+        let result = repo.checkout(&commit_id, &dir, options, &ctx.store_options, &bar);
         bar.bar.finish_and_clear();
         let report = result?;
         let label = format!("{}@{}", entry.name, entry.version);
@@ -323,7 +360,9 @@ fn checkout_locked(
             print_report(&mut out, &label, &dir, &report)?;
             note_versions(&report);
         }
-        results.push(report_json(&label, &dir, &report));
+        let mut shown = report_json(&label, &dir, &report);
+        shown["remote"] = json!(entry.remote);
+        results.push(shown);
     }
     if args.json {
         output::print_json(&mut out, &serde_json::Value::Array(results))?;

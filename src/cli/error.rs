@@ -172,8 +172,19 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         RepoError::Remote(err) => classify_remote(err.as_ref()),
         RepoError::Checkout(err) => match err.as_ref() {
             CheckoutError::NoFileColumn => (1, None),
-            CheckoutError::Failed { .. } => user("`--keep-going` lists every problem; `pail verify NAME@V` checks without downloading"),
+            CheckoutError::Failed { problems } => {
+                use pail::checkout::ProblemKind;
+                let has = |kind: ProblemKind| problems.iter().any(|p| p.kind == kind);
+                if has(ProblemKind::LocalSource) {
+                    user("a version from a remote names files on this machine: if you trust it, pass --allow-local-sources")
+                } else if has(ProblemKind::Unverified) {
+                    user("record sizes or hashes when committing (e.g. `pail commit NAME DIR --hash`), or pass --allow-unverified to fetch these rows unchecked")
+                } else {
+                    user("`--keep-going` lists every problem; `pail verify NAME@V` checks without downloading")
+                }
+            }
             CheckoutError::Write { .. } => (2, None),
+            CheckoutError::BadGlob { .. } => user("use `*` and `?` within a path part, `**` across parts, e.g. --include '**/*.jpg'"),
             CheckoutError::Store { .. } => (2, Some("check the store's credentials in the environment".into())),
         },
         RepoError::Lock(err) => match err {
@@ -181,6 +192,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             LockError::Malformed { .. } => user("fix pail.lock, or pin again with `pail lock add NAME@V`"),
             LockError::NotFound { .. } => user("`pail lock add NAME@V` writes one"),
             LockError::NotPinned { .. } => user("`pail lock list` shows what is pinned"),
+            LockError::UnlistedRemote { .. } => user("if you trust it, add it with `pail remote add NAME URL`, or pass --allow-unlisted-remote (the environment's store credentials are sent to it)"),
         },
         RepoError::Map(err) => match err.as_ref() {
             MapError::Spawn { .. } => user("check the --run command"),
