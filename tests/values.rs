@@ -46,7 +46,11 @@ fn float_cases() -> Vec<f64> {
 }
 
 fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
+    // tests/run's Python venv has pydantic (the MCP client depends on it); by hand, the
+    // machine's python3.
+    let interpreter =
+        std::env::var("PAIL_TEST_MCP_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let out = Command::new(interpreter)
         .arg("-c")
         .arg(script)
         .args(args)
@@ -204,7 +208,7 @@ fn pydantic_reads_rows_json_back_exactly() {
     .trim()
         != "True"
     {
-        panic!("pydantic is not installed: CI must `pip install pydantic`");
+        panic!("pydantic is not installed: run the suite through tests/run");
     }
     let pail = Pail::new();
     pail.ok(&["init"]);
