@@ -248,6 +248,17 @@ fn is_conflict(err: &RepoError, version: bool) -> bool {
     })
 }
 
+/// Two repositories with `origin` set to the same remote (their directories live as long as
+/// the returned guards).
+fn two_repos(location: &Location) -> ([tempfile::TempDir; 2], Vec<Repo>) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let repos = dirs
+        .iter()
+        .map(|dir| repo_with_remote(location, dir.path()))
+        .collect();
+    (dirs, repos)
+}
+
 fn repo_with_remote(location: &Location, dir: &std::path::Path) -> Repo {
     let (repo, _) = Repo::init(&dir.join(".pail")).unwrap();
     repo.add_remote("origin", &location.url, dir).unwrap();
@@ -280,11 +291,7 @@ fn commit_records(repo: &Repo, name: &str, n: usize, tag: &str) {
 fn racing_pushes_of_one_version_have_exactly_one_winner() {
     for backend in backends() {
         let location = location(&backend);
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let repos: Vec<Repo> = dirs
-            .iter()
-            .map(|dir| repo_with_remote(&location, dir.path()))
-            .collect();
+        let (_dirs, repos) = two_repos(&location);
         let name = DatasetName::parse_full("local.default.race").unwrap();
         let rounds = if matches!(backend, Backend::Local) {
             10
@@ -365,11 +372,7 @@ fn tag_commit(repo: &Repo, tag: &str) -> String {
 fn racing_tag_moves_have_one_winner() {
     for backend in backends() {
         let location = location(&backend);
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let repos: Vec<Repo> = dirs
-            .iter()
-            .map(|dir| repo_with_remote(&location, dir.path()))
-            .collect();
+        let (_dirs, repos) = two_repos(&location);
         for (n, tag) in [(3, "x"), (4, "y"), (5, "z")] {
             commit_records(&repos[0], "t", n, tag);
         }
@@ -457,11 +460,7 @@ fn racing_tag_moves_have_one_winner() {
 fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
     for backend in backends() {
         let location = location(&backend);
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let repos: Vec<Repo> = dirs
-            .iter()
-            .map(|dir| repo_with_remote(&location, dir.path()))
-            .collect();
+        let (_dirs, repos) = two_repos(&location);
         commit_records(&repos[0], "t", 3, "x");
         commit_records(&repos[0], "t", 4, "y");
         repos[0]
@@ -516,11 +515,7 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
 fn push_stops_a_dataset_at_its_first_conflicting_version() {
     for backend in backends() {
         let location = location(&backend);
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let repos: Vec<Repo> = dirs
-            .iter()
-            .map(|dir| repo_with_remote(&location, dir.path()))
-            .collect();
+        let (_dirs, repos) = two_repos(&location);
         commit_records(&repos[0], "t", 3, "base");
         repos[0]
             .push("origin", &[], false, &location.env, &NoSyncProgress)
