@@ -144,6 +144,12 @@ pub enum RepoError {
     NoSource { name: DatasetName, version: String },
     #[error("version {name}@{version} already exists")]
     VersionExists { name: DatasetName, version: String },
+    #[error("version {name}@{latest} has no next {bump} version: its number is at the limit")]
+    VersionOverflow {
+        name: DatasetName,
+        latest: String,
+        bump: Bump,
+    },
 }
 
 impl From<ListError> for RepoError {
@@ -964,7 +970,11 @@ impl Repo {
                     leaves_written: built.leaves_written as u64,
                 });
                 parent = Some((latest_version.clone(), *latest_id));
-                bump_version(latest_version, bump)
+                bump_version(latest_version, bump).ok_or_else(|| RepoError::VersionOverflow {
+                    name: name.clone(),
+                    latest: latest_version.to_string(),
+                    bump,
+                })?
             }
         };
         let version_ref = name.version_ref(&version);
@@ -1933,12 +1943,16 @@ fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, 
     }
 }
 
-fn bump_version(version: &semver::Version, bump: Bump) -> semver::Version {
-    match bump {
-        Bump::Patch => semver::Version::new(version.major, version.minor, version.patch + 1),
-        Bump::Minor => semver::Version::new(version.major, version.minor + 1, 0),
-        Bump::Major => semver::Version::new(version.major + 1, 0, 0),
-    }
+/// The version after `version`; None when its number is at the limit (a version number can
+/// come from a remote, so it is never incremented unchecked).
+fn bump_version(version: &semver::Version, bump: Bump) -> Option<semver::Version> {
+    Some(match bump {
+        Bump::Patch => {
+            semver::Version::new(version.major, version.minor, version.patch.checked_add(1)?)
+        }
+        Bump::Minor => semver::Version::new(version.major, version.minor.checked_add(1)?, 0),
+        Bump::Major => semver::Version::new(version.major.checked_add(1)?, 0, 0),
+    })
 }
 
 /// Calls `each` for every non-blank line of a JSON-lines file, parsed.
@@ -2270,4 +2284,22 @@ pub fn format_time(micros: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
         .map(|time| time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
         .unwrap_or_else(|| micros.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // #12 item 11: a version number from outside never wraps when bumped.
+    #[test]
+    fn a_version_at_the_limit_has_no_next_version() {
+        let max = u64::MAX;
+        let at = |major, minor, patch| semver::Version::new(major, minor, patch);
+        assert_eq!(bump_version(&at(1, 0, max), Bump::Patch), None);
+        assert_eq!(bump_version(&at(1, max, 0), Bump::Minor), None);
+        assert_eq!(bump_version(&at(max, 0, 0), Bump::Major), None);
+        assert_eq!(bump_version(&at(1, 0, max), Bump::Minor), Some(at(1, 1, 0)));
+        assert_eq!(bump_version(&at(1, 2, 3), Bump::Patch), Some(at(1, 2, 4)));
+        assert_eq!(bump_version(&at(1, 2, 3), Bump::Major), Some(at(2, 0, 0)));
+    }
 }

@@ -169,6 +169,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
         RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
+        RepoError::VersionOverflow { .. } => user("save with a larger bump (`--bump minor` or `--bump major`)"),
         RepoError::Remote(err) => classify_remote(err.as_ref()),
         RepoError::Checkout(err) => match err.as_ref() {
             CheckoutError::NoFileColumn => (1, None),
