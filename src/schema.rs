@@ -2517,6 +2517,16 @@ boxes: list<struct>
         );
     }
 
+    /// Decodes a schema on a thread with tokio's 2 MiB worker stack, as readers do.
+    fn decodes_on_a_small_stack(bytes: Vec<u8>) {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || Schema::decode(&bytes).unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     #[test]
     fn nesting_is_counted_in_levels_and_capped() {
         let mut ty = Type::Int;
@@ -2528,12 +2538,7 @@ boxes: list<struct>
         at_limit.check_nesting(None).unwrap();
         // Readers decode it, on a thread with tokio's 2 MiB worker stack.
         let (_, bytes) = at_limit.encode();
-        std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || Schema::decode(&bytes).unwrap())
-            .unwrap()
-            .join()
-            .unwrap();
+        decodes_on_a_small_stack(bytes);
         let past = Schema::new(vec![field("a", Type::List(Box::new(ty)))]);
         let error = past.check_nesting(Some(7)).unwrap_err().to_string();
         assert!(error.starts_with("line 7: field `a[].l2.l3"), "{error}");
@@ -2553,12 +2558,7 @@ boxes: list<struct>
             };
         }
         let (_, bytes) = Schema::new(vec![field("d", deepest)]).encode();
-        std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || Schema::decode(&bytes).unwrap())
-            .unwrap()
-            .join()
-            .unwrap();
+        decodes_on_a_small_stack(bytes);
     }
 
     #[test]
