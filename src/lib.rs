@@ -1,10 +1,15 @@
 //! pail: git for datasets of files in object storage.
 //!
-//! The library never prints and never reads the environment; the `pail` binary (src/cli)
-//! does both. Everything pail knows is an immutable object (see `object`) or a ref, kept in
-//! one redb database under `.pail/` (see `store`, `repo`).
+//! The library never prints and never reads the environment; the command line (`cli`, behind
+//! the `cli` feature that the `pail` binary needs) does both. Everything pail knows is an
+//! immutable object (see `object`) or a ref, kept in one redb database under `.pail/` (see
+//! `store`, `repo`).
 
 pub mod checkout;
+/// The `pail` command line (the `cli` feature, on by default): the one place that prints and
+/// reads the environment. `cli::run_with` runs it from another program, e.g. the Python package.
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod diff;
 pub mod escape;
 pub mod lineage;

@@ -1,8 +1,6 @@
-//! The `pail` binary: parse arguments, run one command, map the outcome to an exit code.
-//! All printing and all reading of the environment happen here, never in the library.
-
-mod cli;
+//! The `pail` binary: the command line of the library's `cli` module, which parses
+//! arguments, runs one command and maps the outcome to an exit code.
 
 fn main() {
-    std::process::exit(cli::run());
+    std::process::exit(pail::cli::run());
 }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use pail::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport};
-use pail::lock::{LockEntry, LockFile};
-use pail::remote::NoSyncProgress;
-use pail::{CommitId, DatasetName, ObjectId, Repo, RepoError};
+use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport};
+use crate::lock::{LockEntry, LockFile};
+use crate::remote::NoSyncProgress;
+use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
 
 use super::output::{self, human_bytes};
 use super::{CliError, Context};
@@ -211,7 +211,7 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
 /// engine, on exactly the resolved commit.
 fn selected_files(
     repo: &Repo,
-    found: &pail::repo::Resolved,
+    found: &crate::repo::Resolved,
     predicate: &str,
 ) -> Result<std::collections::HashSet<(String, String)>, CliError> {
     let column = repo.file_column(&found.commit)?;
@@ -226,9 +226,9 @@ fn selected_files(
     })?;
     let rows = runtime
         .block_on(async {
-            let frame = pail::query::sql(repo, &sql).await?;
+            let frame = crate::query::sql(repo, &sql).await?;
             let batches = frame.collect().await?;
-            pail::query::batches_to_json(&batches)
+            crate::query::batches_to_json(&batches)
         })
         .map_err(|err| CliError::Usage {
             message: format!("--where {predicate}: {err}"),
@@ -271,9 +271,9 @@ fn checkout_locked(
     options: &CheckoutOptions,
     to: &Path,
 ) -> Result<(), CliError> {
-    let lock_path = pail::lock::find(&ctx.cwd).ok_or_else(|| {
+    let lock_path = crate::lock::find(&ctx.cwd).ok_or_else(|| {
         CliError::Repo(
-            pail::lock::LockError::NotFound {
+            crate::lock::LockError::NotFound {
                 start: ctx.cwd.clone(),
             }
             .into(),
@@ -310,7 +310,7 @@ fn checkout_locked(
             let listed = repo.remotes()?.iter().any(|(_, url)| *url == entry.remote);
             if !listed && !args.allow_unlisted_remote {
                 return Err(CliError::Repo(
-                    pail::lock::LockError::UnlistedRemote {
+                    crate::lock::LockError::UnlistedRemote {
                         name: entry.name.clone(),
                         remote: entry.remote.clone(),
                     }
@@ -337,9 +337,9 @@ fn checkout_locked(
             )?;
         }
         // The local version ref, if any, must still name the pinned commit.
-        if let Ok(found) = repo.resolve(&pail::DatasetRef {
+        if let Ok(found) = repo.resolve(&crate::DatasetRef {
             name: name.clone(),
-            version: pail::VersionSpec::Semver(version.clone()),
+            version: crate::VersionSpec::Semver(version.clone()),
         }) && found.id != commit_id
         {
             return Err(CliError::Repo(RepoError::PinMoved {
@@ -404,7 +404,7 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
                     }
                 },
             };
-            let path = pail::lock::default_location(&ctx.cwd);
+            let path = crate::lock::default_location(&ctx.cwd);
             let mut lock = if path.is_file() {
                 LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?
             } else {
@@ -427,21 +427,21 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
             )?;
         }
         LockCommand::Remove { name } => {
-            let path = pail::lock::find(&ctx.cwd).ok_or_else(|| {
+            let path = crate::lock::find(&ctx.cwd).ok_or_else(|| {
                 CliError::Repo(
-                    pail::lock::LockError::NotFound {
+                    crate::lock::LockError::NotFound {
                         start: ctx.cwd.clone(),
                     }
                     .into(),
                 )
             })?;
             let mut lock = LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?;
-            let full = DatasetName::parse(&name, &pail::NameDefaults::default())
+            let full = DatasetName::parse(&name, &crate::NameDefaults::default())
                 .map(|n| n.to_string())
                 .unwrap_or(name.clone());
             if !lock.unpin(&full) && !lock.unpin(&name) {
                 return Err(CliError::Repo(
-                    pail::lock::LockError::NotPinned { name, path }.into(),
+                    crate::lock::LockError::NotPinned { name, path }.into(),
                 ));
             }
             lock.write(&path)
@@ -449,7 +449,7 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
             writeln!(out, "unpinned {full}")?;
         }
         LockCommand::List { json } => {
-            let lock = match pail::lock::find(&ctx.cwd) {
+            let lock = match crate::lock::find(&ctx.cwd) {
                 Some(path) => LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?,
                 None => LockFile::default(),
             };
@@ -491,7 +491,7 @@ pub fn cmd_verify(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
     let label = found.label();
     let mut out = output::stdout();
     if args.json {
-        let problems = |list: &[pail::checkout::Problem]| -> Vec<serde_json::Value> {
+        let problems = |list: &[crate::checkout::Problem]| -> Vec<serde_json::Value> {
             list.iter()
                 .map(|p| json!({"path": p.path, "detail": p.detail}))
                 .collect()

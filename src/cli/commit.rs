@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use pail::listing::parse_source;
-use pail::repo::{CommitOptions, CommitOutcome, Records};
-use pail::{Bump, Schema, lineage};
+use crate::listing::parse_source;
+use crate::repo::{CommitOptions, CommitOutcome, Records};
+use crate::{Bump, Schema, lineage};
 
 use super::output::{self, ListingProgress, human_bytes};
 use super::{CliError, Context};
@@ -97,7 +97,7 @@ pub fn read_schema_file(ctx: &Context, path: &std::path::Path) -> Result<Schema,
 /// The lineage every saved version records: author, clock, command line, git state.
 pub fn commit_options(
     ctx: &Context,
-    name: pail::DatasetName,
+    name: crate::DatasetName,
     message: String,
     code: Vec<(String, Vec<u8>)>,
 ) -> Result<CommitOptions, CliError> {

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use pail::diff::{ChangeKind, Diff, DiffStat, RowChange};
-use pail::listing::parse_source;
-use pail::schema::Compat;
+use crate::diff::{ChangeKind, Diff, DiffStat, RowChange};
+use crate::listing::parse_source;
+use crate::schema::Compat;
 
 use super::output::{self, ListingProgress, Out};
 use super::{CliError, Context};
@@ -137,7 +137,7 @@ fn counts_text(stat: &DiffStat) -> String {
 /// Prints a diff: schema changes, then rows (streamed), then the counts. In JSON the
 /// rows array is written one row at a time too.
 fn print_diff(
-    repo: &pail::Repo,
+    repo: &crate::Repo,
     diff: &Diff,
     mut header: Value,
     stat_only: bool,

@@ -3,15 +3,15 @@
 
 use std::error::Error as _;
 
-use pail::RepoError;
-use pail::checkout::CheckoutError;
-use pail::listing::ListError;
-use pail::lock::LockError;
-use pail::map::MapError;
-use pail::query::QueryError;
-use pail::remote::RemoteError;
-use pail::rows::TreeError;
-use pail::store::StoreError;
+use crate::RepoError;
+use crate::checkout::CheckoutError;
+use crate::listing::ListError;
+use crate::lock::LockError;
+use crate::map::MapError;
+use crate::query::QueryError;
+use crate::remote::RemoteError;
+use crate::rows::TreeError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -46,14 +46,14 @@ pub enum CliError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Query(#[from] pail::query::QueryError),
+    Query(#[from] crate::query::QueryError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
 }
 
-impl From<pail::name::NameError> for CliError {
-    fn from(err: pail::name::NameError) -> Self {
+impl From<crate::name::NameError> for CliError {
+    fn from(err: crate::name::NameError) -> Self {
         CliError::Repo(err.into())
     }
 }
@@ -71,7 +71,7 @@ pub fn report(err: &CliError) -> i32 {
     let (code, hint) = classify(err);
     // Messages can quote outside text (a remote's key, a path): escaped like all human
     // output.
-    let escape = |text: &str| pail::escape::escape_text(text).into_owned();
+    let escape = |text: &str| crate::escape::escape_text(text).into_owned();
     eprintln!("error: {}", escape(&err.to_string()));
     let mut source = err.source();
     // Transparent wrappers repeat their inner message as the first source: skip it.
@@ -174,7 +174,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         RepoError::Checkout(err) => match err.as_ref() {
             CheckoutError::NoFileColumn => (1, None),
             CheckoutError::Failed { problems } => {
-                use pail::checkout::ProblemKind;
+                use crate::checkout::ProblemKind;
                 let has = |kind: ProblemKind| problems.iter().any(|p| p.kind == kind);
                 if has(ProblemKind::LocalSource) {
                     user("a version from a remote names files on this machine: if you trust it, pass --allow-local-sources")

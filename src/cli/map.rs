@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use pail::map::{MapOptions, MapProgress};
-use pail::repo::CommitOutcome;
+use crate::map::{MapOptions, MapProgress};
+use crate::repo::CommitOutcome;
 
 use super::output;
 use super::{CliError, Context};
@@ -119,7 +119,7 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
         no_cache: args.no_cache,
         delta: args.delta,
         restart: args.restart,
-        named_files: pail::map::named_files(&args.run, &ctx.cwd),
+        named_files: crate::map::named_files(&args.run, &ctx.cwd),
         code,
         cwd: ctx.cwd.clone(),
         fetch: args.fetch,

@@ -23,7 +23,7 @@ pub fn cmd_mcp(ctx: &Context, _args: McpArgs) -> Result<(), CliError> {
             source,
         })?;
     runtime
-        .block_on(pail::mcp::serve(
+        .block_on(crate::mcp::serve(
             repo,
             tokio::io::stdin(),
             tokio::io::stdout(),

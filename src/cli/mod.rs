@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use pail::Repo;
-use pail::repo::PAIL_DIR;
+use crate::Repo;
+use crate::repo::PAIL_DIR;
 
 pub use error::CliError;
 
@@ -158,7 +158,7 @@ fn parse_time(text: &str) -> Option<i64> {
 }
 
 impl Context {
-    fn from_process() -> Result<Context, CliError> {
+    fn from_process(process_args: &[OsString]) -> Result<Context, CliError> {
         let cwd = std::env::current_dir().map_err(|source| CliError::Io {
             what: "the current directory".into(),
             source,
@@ -206,7 +206,8 @@ impl Context {
         }
         let args = std::iter::once("pail".to_string())
             .chain(
-                std::env::args_os()
+                process_args
+                    .iter()
                     .skip(1)
                     .map(|arg| arg.to_string_lossy().into_owned()),
             )
@@ -231,7 +232,7 @@ impl Context {
             Some(dir) => {
                 let dir = self.cwd.join(dir);
                 if !dir.join("pail.redb").is_file() {
-                    return Err(CliError::Repo(pail::RepoError::NotARepository {
+                    return Err(CliError::Repo(crate::RepoError::NotARepository {
                         start: dir,
                     }));
                 }
@@ -249,7 +250,15 @@ impl Context {
 
 /// Parses arguments, runs the command, prints errors; returns the exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse_from(std::env::args_os().collect::<Vec<OsString>>()) {
+    run_with(std::env::args_os())
+}
+
+/// Runs the `pail` command line with these arguments (the first one names the program), as
+/// the `pail` binary and the Python package do; returns the exit code. It prints and reads
+/// the environment, as a command line does.
+pub fn run_with(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
             let code = match err.kind() {
@@ -262,7 +271,7 @@ pub fn run() -> i32 {
             return code;
         }
     };
-    let result = Context::from_process().and_then(|ctx| dispatch(&ctx, cli.command));
+    let result = Context::from_process(&args).and_then(|ctx| dispatch(&ctx, cli.command));
     match result {
         Ok(()) => 0,
         Err(err) => error::report(&err),

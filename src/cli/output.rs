@@ -1,6 +1,6 @@
 //! Output helpers: buffered stdout, JSON, aligned tables, sizes, and the progress display.
 //!
-//! Human output escapes control characters as it is written (`pail::escape`), whatever
+//! Human output escapes control characters as it is written (`crate::escape`), whatever
 //! printed it, so text from a pulled commit or a listed path cannot drive the terminal.
 //! JSON, JSON lines, CSV, DOT and Parquet are written exactly (`stdout_exact`,
 //! `print_json`).
@@ -10,7 +10,7 @@ use std::io::{BufWriter, Stdout, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-pub use pail::escape::{escape_line, escape_text};
+pub use crate::escape::{escape_line, escape_text};
 
 /// Buffered standard output, escaping (human output) or exact (machine formats).
 pub struct Out {
@@ -153,7 +153,7 @@ pub fn print_table(
     Ok(())
 }
 
-pub use pail::summary::human_bytes;
+pub use crate::summary::human_bytes;
 
 /// `2026-11-23 21:58:00` from the stored µs, UTC.
 pub fn short_time(micros: i64) -> String {
@@ -188,7 +188,7 @@ impl ListingProgress {
     }
 }
 
-impl pail::repo::Progress for ListingProgress {
+impl crate::repo::Progress for ListingProgress {
     fn listed(&self, n_files: u64, n_bytes: u64) {
         self.bar
             .set_message(format!("{n_files} files, {}", human_bytes(n_bytes)));

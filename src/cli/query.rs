@@ -12,7 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use pail::query::{self, QueryError};
+use crate::query::{self, QueryError};
 
 use super::output;
 use super::read::{RowsFormat, print_rows};
@@ -316,7 +316,7 @@ fn parquet_properties(schema: &datafusion::arrow::datatypes::Schema) -> WriterPr
         ))
         .set_created_by("pail".to_string())
         // Memory linear in a wide schema's columns, as for leaves.
-        .set_dictionary_enabled(pail::rows::leaf::dictionary_for(schema))
+        .set_dictionary_enabled(crate::rows::leaf::dictionary_for(schema))
         .build()
 }
 

@@ -4,10 +4,10 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use pail::object::Input;
-use pail::repo::{commit_json, format_time};
-use pail::schema::schema_json;
-use pail::{DatasetName, Repo, Schema};
+use crate::object::Input;
+use crate::repo::{commit_json, format_time};
+use crate::schema::schema_json;
+use crate::{DatasetName, Repo, Schema};
 
 use super::output::{self, human_bytes, short_time};
 use super::{CliError, Context};
@@ -84,7 +84,7 @@ pub fn cmd_ls(ctx: &Context, args: LsArgs) -> Result<(), CliError> {
     if args.json {
         let items: Vec<Value> = listed
             .iter()
-            .map(|(info, _, _, commit)| pail::repo::dataset_json(info, commit))
+            .map(|(info, _, _, commit)| crate::repo::dataset_json(info, commit))
             .collect();
         output::print_json(&mut out, &Value::Array(items))?;
     } else if listed.is_empty() {
@@ -226,7 +226,7 @@ pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
     if !commit.message.is_empty() {
         lines.push(("message", commit.message.clone()));
     }
-    lines.push(("command", pail::lineage::shell_words(&commit.command)));
+    lines.push(("command", crate::lineage::shell_words(&commit.command)));
     if let Some(git) = &commit.git {
         let mut text = git.repository.clone();
         if let Some(head) = &git.head {
@@ -322,7 +322,7 @@ const TABLE_CELL_MAX: usize = 60;
 
 pub(super) fn print_rows(
     repo: &Repo,
-    commit: &pail::Commit,
+    commit: &crate::Commit,
     schema: &Schema,
     format: RowsFormat,
     limit: Option<u64>,
@@ -489,10 +489,10 @@ pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
                 .nodes
                 .iter()
                 .map(|node| match node {
-                    pail::lineage::LineageNode::Version { name, version, commit } => {
+                    crate::lineage::LineageNode::Version { name, version, commit } => {
                         json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()})
                     }
-                    pail::lineage::LineageNode::Source { uri, listed_at } => {
+                    crate::lineage::LineageNode::Source { uri, listed_at } => {
                         json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
                     }
                 })
@@ -535,7 +535,7 @@ struct CheckBar {
     bar: indicatif::ProgressBar,
 }
 
-impl pail::remote::SyncProgress for CheckBar {
+impl crate::remote::SyncProgress for CheckBar {
     fn objects(&self, done: u64, total: u64, _bytes: u64) {
         self.bar.set_length(total);
         self.bar.set_position(done);

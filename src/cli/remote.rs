@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use pail::Repo;
-use pail::remote::{PullReport, PushReport, RemoteSettings, SyncProgress, normalize_url};
-use pail::repo::PAIL_DIR;
+use crate::Repo;
+use crate::remote::{PullReport, PushReport, RemoteSettings, SyncProgress, normalize_url};
+use crate::repo::PAIL_DIR;
 
 use super::output::{self, human_bytes};
 use super::{CliError, Context};
@@ -203,7 +203,7 @@ fn remote_and_datasets(
     repo: &Repo,
     remote: Option<String>,
     mut datasets: Vec<String>,
-) -> Result<(String, Vec<pail::DatasetName>), CliError> {
+) -> Result<(String, Vec<crate::DatasetName>), CliError> {
     let names: Vec<String> = repo.remotes()?.into_iter().map(|(name, _)| name).collect();
     let remote = match remote {
         Some(word) if names.contains(&word) => word,

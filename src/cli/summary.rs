@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use pail::summary::{DEFAULT_MAX_TOKENS, summary_json};
-use pail::{DatasetRef, VersionSpec};
+use crate::summary::{DEFAULT_MAX_TOKENS, summary_json};
+use crate::{DatasetRef, VersionSpec};
 
 use super::output;
 use super::{CliError, Context};
@@ -70,14 +70,14 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
             } else {
                 format!(
                     ": {}",
-                    pail::summary::truncate(&found.commit.message.replace('\n', " "), 100)
+                    crate::summary::truncate(&found.commit.message.replace('\n', " "), 100)
                 )
             };
             index.push_str(&format!(
                 "- [{}@{version}]({file_name}): {} rows, {}{message}\n",
                 info.name,
                 found.commit.n_rows,
-                pail::summary::human_bytes(found.commit.n_bytes),
+                crate::summary::human_bytes(found.commit.n_bytes),
             ));
             written.push(json!({"name": info.name.to_string(), "version": version, "path": path.display().to_string()}));
         }
