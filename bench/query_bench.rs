@@ -48,7 +48,7 @@ fn main() {
         .resolve(&repo.parse_ref(&format!("{dataset}@1.0.1")).expect("a ref"))
         .expect("version 1.0.1");
     let ms = best_ms(runs, || {
-        let diff = repo.diff(&old, &new).expect("the diff plans");
+        let diff = pail::diff::diff(&repo, &old, &new).expect("the diff plans");
         diff.stat(&repo).expect("the diff runs");
     });
     println!("diff {ms:.2}");

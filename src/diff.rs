@@ -573,6 +573,15 @@ fn value_changes(path: &str, old: &Value, new: &Value, columns: &mut Vec<String>
     }
 }
 
+/// Plans the diff from one version to another (of one dataset, or of two datasets
+/// with the same key). Reads only the tree nodes; rows are read by `Diff::stat` or
+/// `Diff::rows`, and only where the trees differ.
+pub fn diff(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<crate::diff::Diff, RepoError> {
+    let old = crate::diff::DiffSide::from_resolved(repo, old)?;
+    let new = crate::diff::DiffSide::from_resolved(repo, new)?;
+    crate::diff::Diff::plan(repo, old, new, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

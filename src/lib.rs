@@ -10,11 +10,13 @@ pub mod checkout;
 /// reads the environment. `cli::run_with` runs it from another program, e.g. the Python package.
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod commit;
 pub mod diff;
 pub mod escape;
 pub mod lineage;
 pub mod listing;
 pub mod lock;
+pub mod maintain;
 pub mod map;
 pub mod mcp;
 pub mod name;
@@ -26,11 +28,13 @@ pub mod rows;
 pub mod schema;
 pub mod store;
 pub mod summary;
+pub mod tags;
 mod walk;
 
+pub use commit::{Bump, CommitError, CommitOptions, CommitOutcome, Records};
 pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
 pub use object::{Commit, CommitId, Kind, ObjectId};
-pub use repo::{Bump, CommitOptions, CommitOutcome, Records, Repo, RepoError};
+pub use repo::{Repo, RepoError};
 pub use schema::Schema;
 
 /// The runtime for storage I/O inside a library call (listing, hashing, push, pull,

@@ -3,7 +3,25 @@
 
 use std::path::Path;
 
-use crate::object::GitState;
+use crate::name::DatasetName;
+use crate::object::{CommitId, GitState, Input};
+use crate::repo::{RefKind, Repo, RepoError, Resolved, parse_dataset_ref, read_commit};
+
+/// Which way `lineage` walks from a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Its inputs, their inputs and so on.
+    Upstream,
+    /// The versions made from it, and from those.
+    Downstream,
+}
+
+/// The lineage graph of a version and the index of that version in it.
+#[derive(Debug, Clone)]
+pub struct LineageReport {
+    pub graph: LineageGraph,
+    pub start: usize,
+}
 
 /// The git state of the repository containing `dir`, if there is one.
 ///
@@ -53,7 +71,7 @@ pub enum LineageNode {
     Version {
         name: String,
         version: String,
-        commit: crate::object::CommitId,
+        commit: CommitId,
     },
     Source {
         uri: String,
@@ -179,6 +197,101 @@ pub fn shell_words(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The lineage of a version: its inputs, their inputs and so on (`down`: the versions
+/// made from it, and from those). Returns the graph and the index of the start.
+pub fn lineage(
+    repo: &Repo,
+    start: &Resolved,
+    direction: Direction,
+) -> Result<LineageReport, RepoError> {
+    let down = direction == Direction::Downstream;
+    let mut graph = LineageGraph::default();
+    let node_of =
+        |name: &str, version: Option<&semver::Version>, id: CommitId| LineageNode::Version {
+            name: name.to_string(),
+            version: version.map(|v| v.to_string()).unwrap_or_else(|| id.short()),
+            commit: id,
+        };
+    let root = graph.index(node_of(
+        &start.name.to_string(),
+        start.version.as_ref(),
+        start.id,
+    ));
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    // Every version, for names and for the downstream search.
+    let mut versions: Vec<(DatasetName, semver::Version, CommitId)> = Vec::new();
+    for (ref_name, id) in reader.refs("datasets/")? {
+        if let Some((name, RefKind::Version, label)) = parse_dataset_ref(&ref_name)
+            && let Ok(version) = semver::Version::parse(&label)
+        {
+            versions.push((name, version, CommitId(id)));
+        }
+    }
+    let mut queue = vec![(start.id, root)];
+    let mut visited = std::collections::HashSet::new();
+    while let Some((id, idx)) = queue.pop() {
+        if !visited.insert(id) {
+            continue;
+        }
+        if down {
+            for (name, version, candidate) in &versions {
+                let Ok(commit) = read_commit(&reader, candidate) else {
+                    continue;
+                };
+                let uses = commit
+                    .inputs
+                    .iter()
+                    .any(|input| matches!(input, Input::Dataset { commit, .. } if *commit == id));
+                if uses {
+                    let child = graph.index(node_of(&name.to_string(), Some(version), *candidate));
+                    graph.edges.push((idx, child));
+                    queue.push((*candidate, child));
+                }
+            }
+        } else {
+            let Ok(commit) = read_commit(&reader, &id) else {
+                continue;
+            };
+            for input in &commit.inputs {
+                let (node, next) = match input {
+                    Input::Dataset {
+                        name,
+                        version,
+                        commit,
+                    } => (
+                        LineageNode::Version {
+                            name: name.clone(),
+                            version: if version.is_empty() {
+                                commit.short()
+                            } else {
+                                version.clone()
+                            },
+                            commit: *commit,
+                        },
+                        Some(*commit),
+                    ),
+                    Input::Source { uri, listed_at } => (
+                        LineageNode::Source {
+                            uri: uri.clone(),
+                            listed_at: *listed_at,
+                        },
+                        None,
+                    ),
+                };
+                let from = graph.index(node);
+                graph.edges.push((from, idx));
+                if let Some(next) = next {
+                    queue.push((next, from));
+                }
+            }
+        }
+    }
+    graph.edges.sort();
+    graph.edges.dedup();
+    Ok(LineageReport { graph, start: root })
 }
 
 #[cfg(test)]

@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::commit::{CommitOptions, CommitOutcome, Records, RecordsOptions, row_key};
 use crate::name::{DatasetName, DatasetRef};
 use crate::object::{Commit, CommitId, Input, ObjectId};
-use crate::repo::{CommitOptions, CommitOutcome, Records, Repo, RepoError, row_key};
+use crate::repo::{Repo, RepoError};
 use crate::schema::{self, Schema};
 
 /// Results persisted per checkpoint transaction, at most.
@@ -42,6 +43,8 @@ const CACHE_FORMAT: &[u8] = b"pail-map-cache-2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
+    #[error(transparent)]
+    Commit(Box<crate::commit::CommitError>),
     #[error("could not start `{command}`: {source}")]
     Spawn {
         command: String,
@@ -945,7 +948,16 @@ impl Repo {
             Some(key_columns.to_vec())
         };
         let records = Records::Path(file.path().to_path_buf());
-        let outcome = self.commit_records(records, Some(result_schema), key, &commit_options)?;
+        let outcome = crate::commit::records(
+            self,
+            records,
+            &RecordsOptions {
+                schema: Some(result_schema),
+                key,
+            },
+            &commit_options,
+        )
+        .map_err(|err| RepoError::from(MapError::Commit(Box::new(err))))?;
         drop(file);
         Ok((outcome, line))
     }

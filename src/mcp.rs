@@ -165,7 +165,7 @@ fn list_datasets(repo: &Repo) -> Result<Value, ToolError> {
 }
 
 fn lineage_json(repo: &Repo, found: &Resolved) -> Result<Value, ToolError> {
-    let tags = repo.tags_of(&found.id)?;
+    let tags = crate::tags::tags_of(repo, &found.id)?;
     let mut value = crate::repo::commit_json(
         &found.name,
         found.version.as_ref(),
@@ -173,7 +173,7 @@ fn lineage_json(repo: &Repo, found: &Resolved) -> Result<Value, ToolError> {
         &found.commit,
         &tags,
     );
-    let info = repo.page_info(found)?;
+    let info = crate::summary::page_info(repo, found)?;
     value["parent_versions"] = json!(info.parent_versions);
     // Versions of this dataset that name this one as their parent, i.e. what came next.
     let mut children = Vec::new();
@@ -198,9 +198,10 @@ pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<V
         Compat::Additive(changes) => ("additive", changes),
         Compat::Breaking(changes) => ("breaking", changes),
     };
-    let (shared, only_old, only_new) = repo.leaf_overlap(&old.commit, &new.commit)?;
+    let overlap = crate::summary::leaf_overlap(repo, &old.commit, &new.commit)?;
+    let (shared, only_old, only_new) = (overlap.shared, overlap.only_old, overlap.only_new);
     // Row-level counts, when both versions share a key (the diff reads only what differs).
-    let rows = match repo.diff(old, new) {
+    let rows = match crate::diff::diff(repo, old, new) {
         Ok(diff) => {
             let stat = diff.stat(repo)?;
             json!({"added": stat.added, "removed": stat.removed, "modified": stat.modified, "leaves_read": stat.leaves_read})
@@ -217,12 +218,12 @@ pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<V
         "n_bytes_delta": new.commit.n_bytes as i64 - old.commit.n_bytes as i64,
         "schema": {"compatibility": compat, "changes": changes},
         "row_tree": {
-            "leaves_shared": shared.0,
-            "rows_in_shared_leaves": shared.1,
-            "leaves_only_in_from": only_old.0,
-            "rows_only_in_from_leaves": only_old.1,
-            "leaves_only_in_to": only_new.0,
-            "rows_only_in_to_leaves": only_new.1,
+            "leaves_shared": shared.leaves,
+            "rows_in_shared_leaves": shared.rows,
+            "leaves_only_in_from": only_old.leaves,
+            "rows_only_in_from_leaves": only_old.rows,
+            "leaves_only_in_to": only_new.leaves,
+            "rows_only_in_to_leaves": only_new.rows,
         },
         "rows": rows,
     }))
@@ -305,12 +306,12 @@ impl PailServer {
         self.run(move |repo| {
             let found = resolve(repo, &args.dataset)?;
             if args.json {
-                let summary = repo.summary(&found.commit)?;
-                let info = repo.page_info(&found)?;
+                let summary = crate::summary::load(repo, &found.commit)?;
+                let info = crate::summary::page_info(repo, &found)?;
                 Ok(json_result(&summary_json(&summary, &info)))
             } else {
                 let tokens = args.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-                Ok(text_result(repo.summary_page(&found, tokens)?))
+                Ok(text_result(crate::summary::page(repo, &found, tokens)?))
             }
         })
         .await
@@ -449,7 +450,7 @@ impl ServerHandler for PailServer {
         let page = tokio::task::spawn_blocking(move || -> Result<String, RepoError> {
             let dataset = repo.parse_ref(&target)?;
             let found = repo.resolve(&dataset)?;
-            repo.summary_page(&found, DEFAULT_MAX_TOKENS)
+            crate::summary::page(&repo, &found, DEFAULT_MAX_TOKENS)
         })
         .await
         .map_err(|err| ErrorData::internal_error(err.to_string(), None))?

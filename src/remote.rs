@@ -2101,7 +2101,7 @@ fn verify_fetched_trees(
                     let batches = crate::rows::leaf::decode(&entry.id.to_hex(), bytes)
                         .map_err(|err| corrupt(&entry.id, err.to_string()))?;
                     leaf_matches(&entry.id, &batches)?;
-                    let mut described = crate::repo::describe_leaf(&commit, &schema, &batches)
+                    let mut described = crate::commit::describe_leaf(&commit, &schema, &batches)
                         .map_err(|detail| corrupt(&entry.id, detail))?;
                     described.id = entry.id;
                     described

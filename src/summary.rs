@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::listing::FileEntry;
-use crate::object::{CodecError, CommitId, Input, Kind, ObjectId, decode, encode};
+use crate::object::{Child, CodecError, Commit, CommitId, Input, Kind, ObjectId, decode, encode};
+use crate::repo::{Repo, RepoError, Resolved, read_commit, read_schema, version_of};
+use crate::rows::leaf_children;
+use crate::rows::tree::read_object;
+use crate::schema::Compat;
 use crate::schema::{Field, Schema, Type, file_fields};
 
 /// The manifest format version of summary objects.
@@ -1217,6 +1221,144 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
         }
     }
     page.out
+}
+
+/// The summary of a version: the stored object, or, for a commit saved before
+/// summaries existed, one computed now by streaming its rows (nothing is written).
+pub fn load(repo: &Repo, commit: &Commit) -> Result<Summary, RepoError> {
+    if let Some(id) = commit.summary {
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        return Ok(Summary::decode(&read_object(&reader, &id, Kind::Summary)?)?);
+    }
+    let schema = repo.schema(&commit.schema)?;
+    let mut stats = SummaryBuilder::new(&schema);
+    repo.for_each_row(commit, |row| {
+        stats.observe(&row);
+        stats.example(&row);
+        Ok(true)
+    })?;
+    let stats = stats.finish();
+    let changes = match commit.parents.first() {
+        None => None,
+        Some(parent_id) => {
+            let store = repo.read_store()?;
+            let reader = store.read()?;
+            let parent = read_commit(&reader, parent_id)?;
+            let schema_changes =
+                match crate::schema::compare(&read_schema(&reader, &parent.schema)?, &schema) {
+                    Compat::Same => Vec::new(),
+                    Compat::Additive(changes) | Compat::Breaking(changes) => changes,
+                };
+            let before: std::collections::HashSet<ObjectId> = leaf_children(&reader, &parent.rows)?
+                .into_iter()
+                .map(|child| child.id)
+                .collect();
+            let after = leaf_children(&reader, &commit.rows)?;
+            let reused = after
+                .iter()
+                .filter(|child| before.contains(&child.id))
+                .count();
+            Some(Changes {
+                parent: *parent_id,
+                n_rows_before: parent.n_rows,
+                n_bytes_before: parent.n_bytes,
+                schema_changes,
+                leaves_reused: reused as u64,
+                leaves_written: (after.len() - reused) as u64,
+            })
+        }
+    };
+    Ok(Summary {
+        format: SUMMARY_FORMAT,
+        n_rows: commit.n_rows,
+        n_bytes: commit.n_bytes,
+        columns: stats.columns,
+        files: stats.files,
+        examples: stats.examples,
+        lineage: Lineage {
+            parents: commit.parents.clone(),
+            inputs: commit.inputs.clone(),
+            code: commit.code.iter().map(|file| file.path.clone()).collect(),
+            author: commit.author.clone(),
+            time: commit.time,
+            message: commit.message.clone(),
+            command: commit.command.clone(),
+        },
+        changes,
+    })
+}
+
+/// Leaves and the rows they hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LeafCount {
+    pub leaves: u64,
+    pub rows: u64,
+}
+
+/// Row-tree leaves two versions share and hold alone. Shared leaves hold identical rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LeafOverlap {
+    pub shared: LeafCount,
+    pub only_old: LeafCount,
+    pub only_new: LeafCount,
+}
+
+/// Row-tree leaves two versions share and hold alone.
+pub fn leaf_overlap(repo: &Repo, old: &Commit, new: &Commit) -> Result<LeafOverlap, RepoError> {
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    let old_leaves = leaf_children(&reader, &old.rows)?;
+    let new_leaves = leaf_children(&reader, &new.rows)?;
+    let old_ids: std::collections::HashSet<ObjectId> =
+        old_leaves.iter().map(|child| child.id).collect();
+    let new_ids: std::collections::HashSet<ObjectId> =
+        new_leaves.iter().map(|child| child.id).collect();
+    let tally = |leaves: &[Child], keep: &dyn Fn(&ObjectId) -> bool| -> LeafCount {
+        leaves
+            .iter()
+            .filter(|child| keep(&child.id))
+            .fold(LeafCount::default(), |count, child| LeafCount {
+                leaves: count.leaves + 1,
+                rows: count.rows + child.n_rows,
+            })
+    };
+    Ok(LeafOverlap {
+        shared: tally(&new_leaves, &|id| old_ids.contains(id)),
+        only_old: tally(&old_leaves, &|id| !new_ids.contains(id)),
+        only_new: tally(&new_leaves, &|id| !old_ids.contains(id)),
+    })
+}
+
+/// What a summary page says besides the summary: names, tags, parents' versions.
+pub fn page_info(repo: &Repo, found: &Resolved) -> Result<PageInfo, RepoError> {
+    let tags = crate::tags::tags_of(repo, &found.id)?;
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    let parent_versions = found
+        .commit
+        .parents
+        .iter()
+        .map(|parent| {
+            version_of(&reader, &found.name, parent)
+                .map(|version| version.map(|version| version.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PageInfo {
+        name: found.name.to_string(),
+        version: found.version.as_ref().map(|version| version.to_string()),
+        id: found.id,
+        tags,
+        key: found.commit.key.clone(),
+        parent_versions,
+    })
+}
+
+/// The Markdown summary page of a version, at most `max_tokens` (4 characters each).
+pub fn page(repo: &Repo, found: &Resolved, max_tokens: usize) -> Result<String, RepoError> {
+    let summary = load(repo, &found.commit)?;
+    let info = page_info(repo, found)?;
+    Ok(render_markdown(&summary, &info, max_tokens))
 }
 
 #[cfg(test)]

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
+use pail::commit::{CommitOptions, CommitOutcome, ListingOptions, NoProgress};
 use pail::listing::{FileEntry, Source};
 use pail::object::{
     COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, CommitId, GitState, Input, Kind,
     NODE_FORMAT, Node, ObjectId, decode, encode,
 };
-use pail::repo::{CommitOptions, CommitOutcome, NoProgress};
 use pail::rows::key::{file_key, push_value};
 use pail::rows::leaf::{digest_file, files_batch};
 use pail::rows::{RowEncoder, Staging, TreeBuilder, TreeError};
@@ -379,7 +379,7 @@ fn canonical_hash_encoding_vector_and_keyless_row_key() {
         ))
     );
     assert_eq!(pail::rows::canonical::decode(&bytes).unwrap(), value);
-    let key = pail::repo::row_key(&[], &value, &bytes);
+    let key = pail::commit::row_key(&[], &value, &bytes);
     assert_eq!(key, blake3::hash(&bytes).as_bytes().to_vec());
 }
 
@@ -552,9 +552,18 @@ fn redb_tables_refs_and_meta() {
         id: commit_id,
         commit,
         ..
-    } = repo
-        .commit_listing(&source, false, false, 0, &options, &NoProgress)
-        .unwrap()
+    } = pail::commit::listing(
+        &repo,
+        &ListingOptions {
+            source,
+            hash: false,
+            versions: false,
+            listed_at: 0,
+        },
+        &options,
+        &NoProgress,
+    )
+    .unwrap()
     else {
         panic!("a first commit creates 1.0.0")
     };

@@ -130,14 +130,14 @@ fn diff_of_a_large_tree_reads_only_the_changed_leaves() {
     let old = repo.resolve(&repo.parse_ref("big@1.0.0").unwrap()).unwrap();
     let new = repo.resolve(&repo.parse_ref("big@1.0.1").unwrap()).unwrap();
     let n_leaves = {
-        let diff = repo.diff(&old, &old).unwrap();
+        let diff = pail::diff::diff(&repo, &old, &old).unwrap();
         assert!(diff.rows_equal());
         assert_eq!(diff.differing_leaves(), 0);
         pail::query::DatasetTable::open(&repo, &old, Default::default())
             .unwrap()
             .leaves_matching(&[])
     };
-    let diff = repo.diff(&old, &new).unwrap();
+    let diff = pail::diff::diff(&repo, &old, &new).unwrap();
     assert!(
         n_leaves >= 4,
         "the fixture spans several leaves: {n_leaves}"

@@ -278,10 +278,13 @@ fn commit_records(repo: &Repo, name: &str, n: usize, tag: &str) {
         inputs: Vec::new(),
     };
     let text = records(n, tag);
-    repo.commit_records(
+    pail::commit::records(
+        repo,
         pail::Records::Reader(Box::new(std::io::Cursor::new(text.into_bytes()))),
-        None,
-        Some(vec!["id".into()]),
+        &pail::commit::RecordsOptions {
+            schema: None,
+            key: Some(vec!["id".into()]),
+        },
         &options,
     )
     .unwrap();
@@ -376,9 +379,13 @@ fn racing_tag_moves_have_one_winner() {
         for (n, tag) in [(3, "x"), (4, "y"), (5, "z")] {
             commit_records(&repos[0], "t", n, tag);
         }
-        repos[0]
-            .tag(&repos[0].parse_ref("t@1.0.0").unwrap(), "prod", false)
-            .unwrap();
+        pail::tags::tag(
+            &repos[0],
+            &repos[0].parse_ref("t@1.0.0").unwrap(),
+            "prod",
+            &pail::tags::TagOptions { force: false },
+        )
+        .unwrap();
         repos[0]
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
@@ -400,10 +407,11 @@ fn racing_tag_moves_have_one_winner() {
                 .map(String::from)
                 .collect();
             for (repo, target) in repos.iter().zip(&targets) {
-                repo.tag(
+                pail::tags::tag(
+                    repo,
                     &repo.parse_ref(&format!("t@{target}")).unwrap(),
                     "prod",
-                    true,
+                    &pail::tags::TagOptions { force: true },
                 )
                 .unwrap();
             }
@@ -479,9 +487,13 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             .unwrap();
         assert_eq!(tag_commit(&repos[1], "prod"), first, "{backend:?}");
         // Moving it writes the numbered form, which wins over the old key from then on.
-        repos[1]
-            .tag(&repos[1].parse_ref("t@1.0.1").unwrap(), "prod", true)
-            .unwrap();
+        pail::tags::tag(
+            &repos[1],
+            &repos[1].parse_ref("t@1.0.1").unwrap(),
+            "prod",
+            &pail::tags::TagOptions { force: true },
+        )
+        .unwrap();
         repos[1]
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
@@ -530,9 +542,13 @@ fn push_stops_a_dataset_at_its_first_conflicting_version() {
             .unwrap();
         commit_records(&repos[1], "t", 5, "b1");
         commit_records(&repos[1], "t", 6, "b2");
-        repos[1]
-            .tag(&repos[1].parse_ref("t@1.0.2").unwrap(), "prod", false)
-            .unwrap();
+        pail::tags::tag(
+            &repos[1],
+            &repos[1].parse_ref("t@1.0.2").unwrap(),
+            "prod",
+            &pail::tags::TagOptions { force: false },
+        )
+        .unwrap();
         let err = repos[1]
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap_err();
@@ -830,9 +846,13 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
         let counting_dir = tempfile::tempdir().unwrap();
         let counting_repo = repo_with_remote(&counting_location, counting_dir.path());
         commit_records(&counting_repo, "big", 20_000, "x");
-        counting_repo
-            .tag(&counting_repo.parse_ref("big").unwrap(), "golden", false)
-            .unwrap();
+        pail::tags::tag(
+            &counting_repo,
+            &counting_repo.parse_ref("big").unwrap(),
+            "golden",
+            &pail::tags::TagOptions { force: false },
+        )
+        .unwrap();
         let (counting_inner, counting_prefix) = raw_store(&counting_location);
         let counter = Arc::new(FailAfter {
             inner: counting_inner,
@@ -859,8 +879,13 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
             let dir = tempfile::tempdir().unwrap();
             let repo = repo_with_remote(&location, dir.path());
             commit_records(&repo, "big", 20_000, "x");
-            repo.tag(&repo.parse_ref("big").unwrap(), "golden", false)
-                .unwrap();
+            pail::tags::tag(
+                &repo,
+                &repo.parse_ref("big").unwrap(),
+                "golden",
+                &pail::tags::TagOptions { force: false },
+            )
+            .unwrap();
             let (inner, prefix) = raw_store(&location);
             let remote = failing_remote(&location, &backend, &inner, &prefix, allowed);
             let err = repo
@@ -912,7 +937,7 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
                 .expect_err("the pull is refused");
             assert!(err.to_string().contains(expect), "{backend:?}: {err}");
             assert!(fresh.datasets().unwrap().is_empty(), "nothing was written");
-            let tags = fresh.tags().unwrap();
+            let tags = pail::tags::tags(&fresh).unwrap();
             assert!(tags.is_empty());
         };
         let put = |path: &Path, bytes: Vec<u8>| {
@@ -1069,8 +1094,13 @@ fn a_pull_that_dies_midway_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "big", 20_000, "x");
-        repo.tag(&repo.parse_ref("big").unwrap(), "golden", false)
-            .unwrap();
+        pail::tags::tag(
+            &repo,
+            &repo.parse_ref("big").unwrap(),
+            "golden",
+            &pail::tags::TagOptions { force: false },
+        )
+        .unwrap();
         repo.push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
         let (inner, prefix) = raw_store(&location);
@@ -1089,8 +1119,11 @@ fn a_pull_that_dies_midway_changes_nothing() {
                 fresh.datasets().unwrap().is_empty(),
                 "{backend:?}: no version appeared"
             );
-            assert!(fresh.tags().unwrap().is_empty());
-            let (n_objects, problems) = fresh.fsck().unwrap();
+            assert!(pail::tags::tags(&fresh).unwrap().is_empty());
+            let pail::maintain::FsckReport {
+                objects: n_objects,
+                problems,
+            } = pail::maintain::fsck(&fresh).unwrap();
             assert_eq!(
                 (n_objects, problems.len()),
                 (0, 0),
@@ -1123,7 +1156,7 @@ fn versions_of(repo: &Repo, name: &str) -> Vec<(String, pail::CommitId)> {
 
 fn tag_of(repo: &Repo, name: &str, tag: &str) -> Option<pail::CommitId> {
     let name = repo.parse_name(name).unwrap();
-    repo.tags()
+    pail::tags::tags(repo)
         .unwrap()
         .into_iter()
         .find(|info| info.name == name && info.tag == tag)
@@ -1326,9 +1359,13 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
         commit_records(&alice, "ds", 10, "one");
         commit_records(&alice, "ds", 11, "two");
         commit_records(&alice, "ds", 12, "three");
-        alice
-            .tag(&alice.parse_ref("ds@1.0.0").unwrap(), "golden", false)
-            .unwrap();
+        pail::tags::tag(
+            &alice,
+            &alice.parse_ref("ds@1.0.0").unwrap(),
+            "golden",
+            &pail::tags::TagOptions { force: false },
+        )
+        .unwrap();
         alice
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
@@ -1341,17 +1378,26 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             id_of(&bob, "ds@1.0.2"),
         );
         // Bob moves the tag and pulls: the move stays, and nothing diverged yet.
-        bob.tag(&bob.parse_ref("ds@1.0.1").unwrap(), "golden", true)
-            .unwrap();
+        pail::tags::tag(
+            &bob,
+            &bob.parse_ref("ds@1.0.1").unwrap(),
+            "golden",
+            &pail::tags::TagOptions { force: true },
+        )
+        .unwrap();
         let report = bob
             .pull("origin", &[], &location.env, &NoSyncProgress)
             .unwrap();
         assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
         assert!(report.tags_diverged.is_empty());
         // Alice moves it elsewhere and pushes: now they diverged.
-        alice
-            .tag(&alice.parse_ref("ds@1.0.2").unwrap(), "golden", true)
-            .unwrap();
+        pail::tags::tag(
+            &alice,
+            &alice.parse_ref("ds@1.0.2").unwrap(),
+            "golden",
+            &pail::tags::TagOptions { force: true },
+        )
+        .unwrap();
         alice
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();
@@ -1402,9 +1448,13 @@ fn a_filtered_pull_moves_only_the_asked_datasets_refs() {
         // The victim has their own `other`, tagged.
         let victim = repo_with_remote(&location, v_dir.path());
         commit_records(&victim, "other", 10, "mine");
-        victim
-            .tag(&victim.parse_ref("other").unwrap(), "golden", false)
-            .unwrap();
+        pail::tags::tag(
+            &victim,
+            &victim.parse_ref("other").unwrap(),
+            "golden",
+            &pail::tags::TagOptions { force: false },
+        )
+        .unwrap();
         let golden = tag_of(&victim, "other", "golden");
         let (store, prefix) = raw_store(&location);
         let base = "refs/datasets/local/default";
@@ -1650,7 +1700,11 @@ fn a_huge_hostile_object_is_refused_having_read_at_most_its_limit() {
         let read = read.load(Ordering::SeqCst);
         assert!(read <= most, "{stated:?}: read {read} bytes, over {most}");
         assert!(fresh.datasets().unwrap().is_empty());
-        assert_eq!(fresh.fsck().unwrap().0, 0, "no object was written");
+        assert_eq!(
+            pail::maintain::fsck(&fresh).unwrap().objects,
+            0,
+            "no object was written"
+        );
     }
 
     // A 20 MiB `cache/` entry that claims 100 bytes: read up to the entry limit, no more.
@@ -1798,7 +1852,11 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
             .expect_err("the forged entry is refused");
         assert!(err.to_string().contains("forged"), "{backend:?}: {err}");
         assert!(fresh.datasets().unwrap().is_empty());
-        assert_eq!(fresh.fsck().unwrap().0, 0, "no object was written");
+        assert_eq!(
+            pail::maintain::fsck(&fresh).unwrap().objects,
+            0,
+            "no object was written"
+        );
     }
 }
 
@@ -1823,14 +1881,16 @@ fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
         let text: String = (0..40)
             .map(|idx| format!("{{\"id\": {idx}, \"tag\": {{\"h\": {idx}}}}}\n"))
             .collect();
-        alice
-            .commit_records(
-                pail::Records::Reader(Box::new(std::io::Cursor::new(text.into_bytes()))),
-                None,
-                Some(vec!["id".into()]),
-                &options,
-            )
-            .unwrap();
+        pail::commit::records(
+            &alice,
+            pail::Records::Reader(Box::new(std::io::Cursor::new(text.into_bytes()))),
+            &pail::commit::RecordsOptions {
+                schema: None,
+                key: Some(vec!["id".into()]),
+            },
+            &options,
+        )
+        .unwrap();
         alice
             .push("origin", &[], false, &location.env, &NoSyncProgress)
             .unwrap();

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::commit::{self, CommitOptions, CommitOutcome, ListingOptions, Records, RecordsOptions};
 use crate::listing::parse_source;
-use crate::repo::{CommitOptions, CommitOutcome, Records};
 use crate::{Bump, Schema, lineage};
 
 use super::output::{self, ListingProgress, human_bytes};
@@ -142,10 +142,15 @@ pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
     let outcome = match (&args.source, &args.from) {
         (Some(source), None) => {
             let source = parse_source(source, &ctx.cwd, &ctx.store_options)
-                .map_err(|err| CliError::Repo(err.into()))?;
+                .map_err(|err| CliError::Commit(err.into()))?;
             let progress = ListingProgress::new(ctx.stderr_is_terminal);
-            let result =
-                repo.commit_listing(&source, args.hash, args.versions, time, &options, &progress);
+            let listing = ListingOptions {
+                source,
+                hash: args.hash,
+                versions: args.versions,
+                listed_at: time,
+            };
+            let result = commit::listing(&repo, &listing, &options, &progress);
             progress.finish();
             result?
         }
@@ -173,7 +178,11 @@ pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
                     .filter(|column| !column.is_empty())
                     .collect()
             });
-            repo.commit_records(records, declared, key, &options)?
+            let shape = RecordsOptions {
+                schema: declared,
+                key,
+            };
+            commit::records(&repo, records, &shape, &options)?
         }
         (None, None) => {
             return Err(CliError::Usage {

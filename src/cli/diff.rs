@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use crate::commit;
 use serde_json::{Value, json};
 
 use crate::diff::{ChangeKind, Diff, DiffStat, RowChange};
@@ -53,7 +54,7 @@ pub fn cmd_diff(ctx: &Context, args: DiffArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let old = repo.resolve(&repo.parse_ref(&args.old)?)?;
     let new = repo.resolve(&repo.parse_ref(&args.new)?)?;
-    let diff = repo.diff(&old, &new)?;
+    let diff = crate::diff::diff(&repo, &old, &new)?;
     let mut out = if args.json {
         output::stdout_exact()
     } else {
@@ -73,12 +74,18 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let name = repo.parse_name(&args.name)?;
     let source_text = match &args.source {
         Some(text) => text.clone(),
-        None => repo.latest_source(&name)?.1,
+        None => commit::latest_source(&repo, &name)?.uri,
     };
     let source = parse_source(&source_text, &ctx.cwd, &ctx.store_options)
-        .map_err(|err| CliError::Repo(err.into()))?;
+        .map_err(|err| CliError::Commit(err.into()))?;
     let progress = ListingProgress::new(ctx.stderr_is_terminal);
-    let result = repo.status(&name, &source, args.hash, &progress);
+    let listing = commit::ListingOptions {
+        source,
+        hash: args.hash,
+        versions: false,
+        listed_at: 0,
+    };
+    let result = commit::status(&repo, &name, &listing, &progress);
     progress.finish();
     let status = result?;
     let mut out = if args.json {

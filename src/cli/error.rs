@@ -5,6 +5,7 @@ use std::error::Error as _;
 
 use crate::RepoError;
 use crate::checkout::CheckoutError;
+use crate::commit::CommitError;
 use crate::listing::ListError;
 use crate::lock::LockError;
 use crate::map::MapError;
@@ -46,6 +47,8 @@ pub enum CliError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error(transparent)]
     Query(#[from] crate::query::QueryError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
@@ -75,7 +78,10 @@ pub fn report(err: &CliError) -> i32 {
     eprintln!("error: {}", escape(&err.to_string()));
     let mut source = err.source();
     // Transparent wrappers repeat their inner message as the first source: skip it.
-    if matches!(err, CliError::Repo(_)) {
+    if matches!(
+        err,
+        CliError::Repo(_) | CliError::Commit(CommitError::Repo(_))
+    ) {
         source = source.and_then(|inner| inner.source());
     }
     let mut last = err.to_string();
@@ -105,6 +111,7 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
             1,
             Some("check that the directory exists and is writable".into()),
         ),
+        CliError::Commit(err) => classify_commit(err),
         CliError::Query(err) => classify_query(err),
         CliError::Output(_) => (2, None),
         CliError::Silent(code) => (*code, None),
@@ -116,7 +123,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
     match err {
         RepoError::NotARepository { .. } => user("run `pail init` here, or set PAIL_DIR to a .pail directory"),
         RepoError::Io { .. } => (2, None),
-        RepoError::ReadInput { .. } => user("check that the file exists and is readable"),
         RepoError::Config { .. } => user("fix the file, or remove it to use the defaults"),
         RepoError::Name(_) => (1, None),
         RepoError::Store(err) => match err {
@@ -139,37 +145,17 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::Malformed { .. }
             | TreeError::Unordered { .. } => (2, Some("run `pail fsck` to check the repository; if it finds nothing, this is a bug in pail: please report it".into())),
         },
-        RepoError::List(err) => match err.as_ref() {
-            ListError::BadSource { .. } => user("give a local directory or an s3://, gs://, az:// or file:/// URI"),
-            ListError::NotADirectory { .. } => user("check the path; a source must be a directory"),
-            ListError::Config { .. } => user("check the store's environment variables (e.g. AWS_ENDPOINT_URL, AWS_REGION)"),
-            ListError::Store { .. } => (2, Some("check the bucket name, network and credentials".into())),
-            ListError::Hash { .. } => (2, None),
-            ListError::Previous { .. } => (2, Some("run `pail fsck` to check the repository".into())),
-        },
         RepoError::Schema(_) => user("fix the schema or the records, or pass --schema to declare the types"),
-        RepoError::Sort(_) => (2, None),
         RepoError::Codec(_) => (2, Some("the repository holds a damaged object; report a bug".into())),
         RepoError::DatasetNotFound { .. } => user("`pail ls` lists the datasets"),
         RepoError::VersionNotFound { name, .. } => (1, Some(format!("`pail log {name}` lists its versions"))),
         RepoError::AmbiguousPrefix { .. } => user("give more digits of the commit id"),
-        RepoError::BadJson { .. } => user("each line must be one JSON object"),
-        RepoError::IntOutOfRange { .. } => user("write it as a string, or as a float (with a decimal point) if the field is a float"),
-        RepoError::Violation { .. } => user("fix the record, or change the schema and commit with the right --bump"),
-        RepoError::DuplicateKey { .. } => user("remove the duplicate, or pass --key with columns that identify a row"),
-        RepoError::BadKey { .. } => user("--key takes comma-separated column names, e.g. --key file,start"),
-        RepoError::NeedsBump { required, .. } => (
-            1,
-            Some(format!("commit again with `--bump {required}` to record the schema change")),
-        ),
         RepoError::TagExists { .. } => user("pass --force to move the tag"),
         RepoError::TagNotFound { .. } => user("`pail tag --list` lists the tags"),
         RepoError::AmbiguousTag { tag, names } => (
             1,
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
-        RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
-        RepoError::VersionOverflow { .. } => user("save with a larger bump (`--bump minor` or `--bump major`)"),
         RepoError::Remote(err) => classify_remote(err.as_ref()),
         RepoError::Checkout(err) => match err.as_ref() {
             CheckoutError::NoFileColumn => (1, None),
@@ -196,6 +182,7 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             LockError::UnlistedRemote { .. } => user("if you trust it, add it with `pail remote add NAME URL`, or pass --allow-unlisted-remote (the environment's store credentials are sent to it)"),
         },
         RepoError::Map(err) => match err.as_ref() {
+            MapError::Commit(err) => classify_commit(err),
             MapError::Spawn { .. } => user("check the --run command"),
             MapError::TooManyErrors { .. } => user("fix the command and run again: finished rows resume, failed ones are retried (or raise --max-errors)"),
             MapError::NoEarlierOutput { .. } => user("run once without --delta first"),
@@ -206,9 +193,62 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
         RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
         RepoError::KeysDiffer { .. } => user("diff matches rows by key: compare versions (or datasets) saved with the same --key"),
-        RepoError::NoSource { name, .. } => (
+    }
+}
+
+fn classify_commit(err: &CommitError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        CommitError::Repo(err) => classify_repo(err),
+        CommitError::ReadInput { .. } => user("check that the file exists and is readable"),
+        CommitError::List(err) => match err.as_ref() {
+            ListError::BadSource { .. } => {
+                user("give a local directory or an s3://, gs://, az:// or file:/// URI")
+            }
+            ListError::NotADirectory { .. } => user("check the path; a source must be a directory"),
+            ListError::Config { .. } => {
+                user("check the store's environment variables (e.g. AWS_ENDPOINT_URL, AWS_REGION)")
+            }
+            ListError::Store { .. } => (
+                2,
+                Some("check the bucket name, network and credentials".into()),
+            ),
+            ListError::Hash { .. } => (2, None),
+            ListError::Previous { .. } => {
+                (2, Some("run `pail fsck` to check the repository".into()))
+            }
+        },
+        CommitError::Sort(_) => (2, None),
+        CommitError::BadJson { .. } => user("each line must be one JSON object"),
+        CommitError::IntOutOfRange { .. } => user(
+            "write it as a string, or as a float (with a decimal point) if the field is a float",
+        ),
+        CommitError::Violation { .. } => {
+            user("fix the record, or change the schema and commit with the right --bump")
+        }
+        CommitError::DuplicateKey { .. } => {
+            user("remove the duplicate, or pass --key with columns that identify a row")
+        }
+        CommitError::BadKey { .. } => {
+            user("--key takes comma-separated column names, e.g. --key file,start")
+        }
+        CommitError::NeedsBump { required, .. } => (
             1,
-            Some(format!("give the source to compare with: `pail status {name} SOURCE`")),
+            Some(format!(
+                "commit again with `--bump {required}` to record the schema change"
+            )),
+        ),
+        CommitError::VersionExists { .. } => {
+            user("commit again: the next free version is chosen automatically")
+        }
+        CommitError::VersionOverflow { .. } => {
+            user("save with a larger bump (`--bump minor` or `--bump major`)")
+        }
+        CommitError::NoSource { name, .. } => (
+            1,
+            Some(format!(
+                "give the source to compare with: `pail status {name} SOURCE`"
+            )),
         ),
     }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use crate::commit::CommitOutcome;
 use crate::map::{MapOptions, MapProgress};
-use crate::repo::CommitOutcome;
 
 use super::output;
 use super::{CliError, Context};

@@ -188,7 +188,7 @@ impl ListingProgress {
     }
 }
 
-impl crate::repo::Progress for ListingProgress {
+impl crate::commit::Progress for ListingProgress {
     fn listed(&self, n_files: u64, n_bytes: u64) {
         self.bar
             .set_message(format!("{n_files} files, {}", human_bytes(n_bytes)));

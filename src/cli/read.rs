@@ -175,7 +175,7 @@ pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let target = repo.parse_ref(&args.target)?;
     let found = repo.resolve(&target)?;
-    let tags = repo.tags_of(&found.id)?;
+    let tags = crate::tags::tags_of(&repo, &found.id)?;
     let mut out = output::stdout();
     if args.json {
         output::print_json(
@@ -470,7 +470,13 @@ pub enum LineageFormat {
 pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let found = repo.resolve(&repo.parse_ref(&args.target)?)?;
-    let (graph, root) = repo.lineage(&found, args.down)?;
+    let direction = if args.down {
+        crate::lineage::Direction::Downstream
+    } else {
+        crate::lineage::Direction::Upstream
+    };
+    let crate::lineage::LineageReport { graph, start: root } =
+        crate::lineage::lineage(&repo, &found, direction)?;
     let format = if args.json {
         LineageFormat::Json
     } else {
@@ -545,7 +551,10 @@ impl crate::remote::SyncProgress for CheckBar {
 pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let (n_objects, problems) = match &args.remote {
-        None => repo.fsck()?,
+        None => {
+            let report = crate::maintain::fsck(&repo)?;
+            (report.objects, report.problems)
+        }
         Some(remote) => {
             let bar = if ctx.stderr_is_terminal {
                 let bar = indicatif::ProgressBar::new(0);
@@ -591,8 +600,14 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
 
 pub fn cmd_gc(ctx: &Context, args: GcArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
-    let (n_objects, n_bytes) = repo.gc()?;
-    let (n_temporaries, temporary_bytes) = repo.remove_stale_temporaries()?;
+    let crate::maintain::Removed {
+        count: n_objects,
+        bytes: n_bytes,
+    } = crate::maintain::gc(&repo)?;
+    let crate::maintain::Removed {
+        count: n_temporaries,
+        bytes: temporary_bytes,
+    } = crate::maintain::remove_stale_temporaries(&repo)?;
     let mut out = output::stdout();
     if args.json {
         output::print_json(

@@ -53,7 +53,7 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
                 name: info.name.clone(),
                 version: VersionSpec::Latest,
             })?;
-            let page = repo.summary_page(&found, args.max_tokens)?;
+            let page = crate::summary::page(&repo, &found, args.max_tokens)?;
             let file_name = format!("{}.md", info.name);
             let path = dir.join(&file_name);
             std::fs::write(&path, &page).map_err(|source| CliError::Io {
@@ -107,11 +107,15 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
     let target = repo.parse_ref(args.target.as_deref().expect("clap requires NAME"))?;
     let found = repo.resolve(&target)?;
     if args.json {
-        let summary = repo.summary(&found.commit)?;
-        let info = repo.page_info(&found)?;
+        let summary = crate::summary::load(&repo, &found.commit)?;
+        let info = crate::summary::page_info(&repo, &found)?;
         output::print_json(&mut out, &summary_json(&summary, &info))?;
     } else {
-        write!(out, "{}", repo.summary_page(&found, args.max_tokens)?)?;
+        write!(
+            out,
+            "{}",
+            crate::summary::page(&repo, &found, args.max_tokens)?
+        )?;
     }
     out.flush()?;
     Ok(())

@@ -40,8 +40,7 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
             Some(name) => Some(repo.parse_name(name)?),
             None => None,
         };
-        let tags: Vec<_> = repo
-            .tags()?
+        let tags: Vec<_> = crate::tags::tags(&repo)?
             .into_iter()
             .filter(|info| filter.as_ref().is_none_or(|name| *name == info.name))
             .collect();
@@ -76,7 +75,7 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
             output::print_table(&mut out, &["NAME", "TAG", "VERSION", "COMMIT"], &rows)?;
         }
     } else if let Some(text) = &args.delete {
-        let info = repo.delete_tag(text)?;
+        let info = crate::tags::delete_tag(&repo, text)?;
         if args.json {
             output::print_json(
                 &mut out,
@@ -99,7 +98,15 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
             });
         };
         let target = repo.parse_ref(target)?;
-        let (found, previous) = repo.tag(&target, tag, args.force)?;
+        let crate::tags::Tagged {
+            target: found,
+            previous,
+        } = crate::tags::tag(
+            &repo,
+            &target,
+            tag,
+            &crate::tags::TagOptions { force: args.force },
+        )?;
         let version = found.version_or_id();
         if args.json {
             output::print_json(
