@@ -65,12 +65,6 @@ pub enum RepoError {
     Sort(#[from] SortError),
     #[error(transparent)]
     Remote(Box<crate::remote::RemoteError>),
-    #[error(transparent)]
-    Checkout(Box<crate::checkout::CheckoutError>),
-    #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
-    #[error(transparent)]
-    Map(Box<crate::map::MapError>),
     #[error(
         "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
     )]
@@ -155,18 +149,6 @@ pub enum RepoError {
 impl From<ListError> for RepoError {
     fn from(err: ListError) -> Self {
         RepoError::List(Box::new(err))
-    }
-}
-
-impl From<crate::map::MapError> for RepoError {
-    fn from(err: crate::map::MapError) -> Self {
-        RepoError::Map(Box::new(err))
-    }
-}
-
-impl From<crate::checkout::CheckoutError> for RepoError {
-    fn from(err: crate::checkout::CheckoutError) -> Self {
-        RepoError::Checkout(Box::new(err))
     }
 }
 
