@@ -473,111 +473,122 @@ impl FileRef {
     }
 }
 
-/// Fetches one file to `tmp`, verifying it; returns the bytes written.
-async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
-    let problem = |kind: ProblemKind, detail: String| Problem {
+/// A problem with `file`, its detail redacted (it can quote a store's error).
+fn redacted_problem(file: &FileRef, kind: ProblemKind, detail: String) -> Problem {
+    Problem {
         path: file.path.clone(),
         kind,
         detail: crate::listing::redact(&detail),
-    };
-    if let SourceKind::Local(root) =
-        parse_row_source(&file.source).map_err(|detail| problem(ProblemKind::Unsafe, detail))?
-    {
-        let from =
-            resolve_local(root, &file.path).map_err(|(kind, detail)| problem(kind, detail))?;
-        let meta = std::fs::metadata(&from)
-            .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
-        let etag = crate::listing::local_etag(&meta);
-        if let Some(expected) = &file.etag
-            && *expected != etag
-        {
-            return Err(problem(
-                ProblemKind::Changed,
-                format!(
-                    "expected etag {expected}, found {etag} (the file was modified after the commit)"
-                ),
-            ));
-        }
-        let from_path = from.clone();
-        let tmp_path = tmp.to_path_buf();
-        let (n, hash) =
-            tokio::task::spawn_blocking(move || -> std::io::Result<(u64, blake3::Hash)> {
-                let mut reader = std::fs::File::open(&from_path)?;
-                let mut writer = std::fs::File::create(&tmp_path)?;
-                let mut hasher = blake3::Hasher::new();
-                let mut buffer = vec![0u8; 256 * 1024];
-                let mut n = 0u64;
-                loop {
-                    let read = std::io::Read::read(&mut reader, &mut buffer)?;
-                    if read == 0 {
-                        break;
-                    }
-                    hasher.update(&buffer[..read]);
-                    writer.write_all(&buffer[..read])?;
-                    n += read as u64;
-                }
-                Ok((n, hasher.finalize()))
-            })
-            .await
-            .expect("the copy task does not panic")
-            .map_err(|err| {
-                problem(
-                    ProblemKind::Store,
-                    format!("copying {}: {err}", from.display()),
-                )
-            })?;
-        return check_bytes(file, n, Some(hash))
-            .map_err(|detail| problem(ProblemKind::Changed, detail));
     }
+}
+
+/// Fetches one file to `tmp`, verifying it; returns the bytes written.
+async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let source = parse_row_source(&file.source)
+        .map_err(|detail| redacted_problem(file, ProblemKind::Unsafe, detail))?;
+    match source {
+        SourceKind::Local(root) => fetch_local(root, file, tmp).await,
+        SourceKind::Store => fetch_from_store(stores, file, tmp).await,
+    }
+}
+
+/// Copies a `file://` row's file (resolved inside its root) to `tmp`, verifying it.
+async fn fetch_local(root: &str, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
+    let from = resolve_local(root, &file.path).map_err(|(kind, detail)| problem(kind, detail))?;
+    let meta = std::fs::metadata(&from)
+        .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
+    let etag = crate::listing::local_etag(&meta);
+    if let Some(expected) = &file.etag
+        && *expected != etag
     {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!(
+                "expected etag {expected}, found {etag} (the file was modified after the commit)"
+            ),
+        ));
+    }
+    let from_path = from.clone();
+    let tmp_path = tmp.to_path_buf();
+    let (n, hash) = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, blake3::Hash)> {
+        let mut reader = std::fs::File::open(&from_path)?;
+        let mut writer = std::fs::File::create(&tmp_path)?;
         let mut hasher = blake3::Hasher::new();
-        let store = stores
-            .get(&file.source)
-            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-        let location = object_store::path::Path::parse(&file.path)
-            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-        let options = GetOptions {
-            version: file.version.clone(),
-            ..Default::default()
-        };
-        let result = match store.get_opts(&location, options).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => {
-                let what = match &file.version {
-                    Some(version) => {
-                        format!("the store has no object at this path with version {version}")
-                    }
-                    None => "the store has no object at this path".to_string(),
-                };
-                return Err(problem(ProblemKind::Missing, what));
-            }
-            Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
-        };
-        if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
-            && expected != found
-        {
-            return Err(problem(
-                ProblemKind::Changed,
-                format!(
-                    "expected etag {expected}, found {found} (the object was overwritten after the commit)"
-                ),
-            ));
-        }
-        let mut stream = result.into_stream();
-        let mut writer = std::fs::File::create(tmp)
-            .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+        let mut buffer = vec![0u8; 256 * 1024];
         let mut n = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-            hasher.update(&chunk);
-            writer
-                .write_all(&chunk)
-                .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
-            n += chunk.len() as u64;
+        loop {
+            let read = std::io::Read::read(&mut reader, &mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            writer.write_all(&buffer[..read])?;
+            n += read as u64;
         }
-        check_bytes(file, n, Some(hasher.finalize()))
-            .map_err(|detail| problem(ProblemKind::Changed, detail))
+        Ok((n, hasher.finalize()))
+    })
+    .await
+    .expect("the copy task does not panic")
+    .map_err(|err| {
+        problem(
+            ProblemKind::Store,
+            format!("copying {}: {err}", from.display()),
+        )
+    })?;
+    check_bytes(file, n, Some(hash)).map_err(|detail| problem(ProblemKind::Changed, detail))
+}
+
+/// Downloads a store row's object (at its recorded version) to `tmp`, verifying it.
+async fn fetch_from_store(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
+    let mut hasher = blake3::Hasher::new();
+    let store = stores
+        .get(&file.source)
+        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    let location = object_store::path::Path::parse(&file.path)
+        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    let options = GetOptions {
+        version: file.version.clone(),
+        ..Default::default()
+    };
+    let result = match store.get_opts(&location, options).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => {
+            let what = match &file.version {
+                Some(version) => {
+                    format!("the store has no object at this path with version {version}")
+                }
+                None => "the store has no object at this path".to_string(),
+            };
+            return Err(problem(ProblemKind::Missing, what));
+        }
+        Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
+    };
+    if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
+        && expected != found
+    {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!(
+                "expected etag {expected}, found {found} (the object was overwritten after the commit)"
+            ),
+        ));
     }
+    let mut stream = result.into_stream();
+    let mut writer = std::fs::File::create(tmp)
+        .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+    let mut n = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+        hasher.update(&chunk);
+        writer
+            .write_all(&chunk)
+            .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+        n += chunk.len() as u64;
+    }
+    check_bytes(file, n, Some(hasher.finalize()))
+        .map_err(|detail| problem(ProblemKind::Changed, detail))
 }
 
 fn check_bytes(file: &FileRef, size: u64, hash: Option<blake3::Hash>) -> Result<u64, String> {
