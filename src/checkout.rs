@@ -51,6 +51,8 @@ pub enum CheckoutError {
     BadGlob { glob: String, detail: String },
     #[error("could not reach the store of {source_uri}: {detail}")]
     Store { source_uri: String, detail: String },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
 }
 
 fn summarize(problems: &[Problem]) -> String {
@@ -118,15 +120,19 @@ pub struct CheckoutOptions {
     /// Also read `file://` sources when the version was fetched from a remote (pulled,
     /// or fetched for a pail.lock); refused otherwise.
     pub allow_local_sources: bool,
+    /// Store settings (from the environment) for the rows' sources.
+    pub store_options: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a checkout did. `--json` prints it (with the version and directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CheckoutReport {
     pub files_written: u64,
     pub bytes_written: u64,
     pub files_skipped: u64,
     pub files_removed: u64,
     /// Whether every file had a recorded object version (exact bytes even after an overwrite).
+    #[serde(rename = "exact_versions")]
     pub all_versioned: bool,
 }
 
@@ -426,7 +432,7 @@ pub struct FileFetcher {
 
 impl FileFetcher {
     /// `local_from`: the remote the rows' version was fetched from
-    /// ([`Repo::fetched_from`]); its `file://` sources are then refused.
+    /// ([`fetched_from`]); its `file://` sources are then refused.
     pub fn new(store_options: &[(String, String)], local_from: Option<String>) -> FileFetcher {
         FileFetcher {
             stores: Stores::new(store_options),
@@ -467,113 +473,125 @@ impl FileRef {
     }
 }
 
-/// Fetches one file to `tmp`, verifying it; returns the bytes written.
-async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
-    let problem = |kind: ProblemKind, detail: String| Problem {
+/// A problem with `file`, its detail redacted (it can quote a store's error).
+fn redacted_problem(file: &FileRef, kind: ProblemKind, detail: String) -> Problem {
+    Problem {
         path: file.path.clone(),
         kind,
         detail: crate::listing::redact(&detail),
-    };
-    if let SourceKind::Local(root) =
-        parse_row_source(&file.source).map_err(|detail| problem(ProblemKind::Unsafe, detail))?
-    {
-        let from =
-            resolve_local(root, &file.path).map_err(|(kind, detail)| problem(kind, detail))?;
-        let meta = std::fs::metadata(&from)
-            .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
-        let etag = crate::listing::local_etag(&meta);
-        if let Some(expected) = &file.etag
-            && *expected != etag
-        {
-            return Err(problem(
-                ProblemKind::Changed,
-                format!(
-                    "expected etag {expected}, found {etag} (the file was modified after the commit)"
-                ),
-            ));
-        }
-        let from_path = from.clone();
-        let tmp_path = tmp.to_path_buf();
-        let (n, hash) =
-            tokio::task::spawn_blocking(move || -> std::io::Result<(u64, blake3::Hash)> {
-                let mut reader = std::fs::File::open(&from_path)?;
-                let mut writer = std::fs::File::create(&tmp_path)?;
-                let mut hasher = blake3::Hasher::new();
-                let mut buffer = vec![0u8; 256 * 1024];
-                let mut n = 0u64;
-                loop {
-                    let read = std::io::Read::read(&mut reader, &mut buffer)?;
-                    if read == 0 {
-                        break;
-                    }
-                    hasher.update(&buffer[..read]);
-                    writer.write_all(&buffer[..read])?;
-                    n += read as u64;
-                }
-                Ok((n, hasher.finalize()))
-            })
-            .await
-            .expect("the copy task does not panic")
-            .map_err(|err| {
-                problem(
-                    ProblemKind::Store,
-                    format!("copying {}: {err}", from.display()),
-                )
-            })?;
-        return verify(file, n, Some(hash)).map_err(|detail| problem(ProblemKind::Changed, detail));
-    }
-    {
-        let mut hasher = blake3::Hasher::new();
-        let store = stores
-            .get(&file.source)
-            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-        let location = object_store::path::Path::parse(&file.path)
-            .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-        let options = GetOptions {
-            version: file.version.clone(),
-            ..Default::default()
-        };
-        let result = match store.get_opts(&location, options).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => {
-                let what = match &file.version {
-                    Some(version) => {
-                        format!("the store has no object at this path with version {version}")
-                    }
-                    None => "the store has no object at this path".to_string(),
-                };
-                return Err(problem(ProblemKind::Missing, what));
-            }
-            Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
-        };
-        if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
-            && expected != found
-        {
-            return Err(problem(
-                ProblemKind::Changed,
-                format!(
-                    "expected etag {expected}, found {found} (the object was overwritten after the commit)"
-                ),
-            ));
-        }
-        let mut stream = result.into_stream();
-        let mut writer = std::fs::File::create(tmp)
-            .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
-        let mut n = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-            hasher.update(&chunk);
-            writer
-                .write_all(&chunk)
-                .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
-            n += chunk.len() as u64;
-        }
-        verify(file, n, Some(hasher.finalize()))
-            .map_err(|detail| problem(ProblemKind::Changed, detail))
     }
 }
 
-fn verify(file: &FileRef, size: u64, hash: Option<blake3::Hash>) -> Result<u64, String> {
+/// Fetches one file to `tmp`, verifying it; returns the bytes written.
+async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let source = parse_row_source(&file.source)
+        .map_err(|detail| redacted_problem(file, ProblemKind::Unsafe, detail))?;
+    match source {
+        SourceKind::Local(root) => fetch_local(root, file, tmp).await,
+        SourceKind::Store => fetch_from_store(stores, file, tmp).await,
+    }
+}
+
+/// Copies a `file://` row's file (resolved inside its root) to `tmp`, verifying it.
+async fn fetch_local(root: &str, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
+    let from = resolve_local(root, &file.path).map_err(|(kind, detail)| problem(kind, detail))?;
+    let meta = std::fs::metadata(&from)
+        .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
+    let etag = crate::listing::local_etag(&meta);
+    if let Some(expected) = &file.etag
+        && *expected != etag
+    {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!(
+                "expected etag {expected}, found {etag} (the file was modified after the commit)"
+            ),
+        ));
+    }
+    let from_path = from.clone();
+    let tmp_path = tmp.to_path_buf();
+    let (n, hash) = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, blake3::Hash)> {
+        let mut reader = std::fs::File::open(&from_path)?;
+        let mut writer = std::fs::File::create(&tmp_path)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut n = 0u64;
+        loop {
+            let read = std::io::Read::read(&mut reader, &mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            writer.write_all(&buffer[..read])?;
+            n += read as u64;
+        }
+        Ok((n, hasher.finalize()))
+    })
+    .await
+    .expect("the copy task does not panic")
+    .map_err(|err| {
+        problem(
+            ProblemKind::Store,
+            format!("copying {}: {err}", from.display()),
+        )
+    })?;
+    check_bytes(file, n, Some(hash)).map_err(|detail| problem(ProblemKind::Changed, detail))
+}
+
+/// Downloads a store row's object (at its recorded version) to `tmp`, verifying it.
+async fn fetch_from_store(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
+    let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
+    let mut hasher = blake3::Hasher::new();
+    let store = stores
+        .get(&file.source)
+        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    let location = object_store::path::Path::parse(&file.path)
+        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    let options = GetOptions {
+        version: file.version.clone(),
+        ..Default::default()
+    };
+    let result = match store.get_opts(&location, options).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => {
+            let what = match &file.version {
+                Some(version) => {
+                    format!("the store has no object at this path with version {version}")
+                }
+                None => "the store has no object at this path".to_string(),
+            };
+            return Err(problem(ProblemKind::Missing, what));
+        }
+        Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
+    };
+    if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
+        && expected != found
+    {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!(
+                "expected etag {expected}, found {found} (the object was overwritten after the commit)"
+            ),
+        ));
+    }
+    let mut stream = result.into_stream();
+    let mut writer = std::fs::File::create(tmp)
+        .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+    let mut n = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+        hasher.update(&chunk);
+        writer
+            .write_all(&chunk)
+            .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
+        n += chunk.len() as u64;
+    }
+    check_bytes(file, n, Some(hasher.finalize()))
+        .map_err(|detail| problem(ProblemKind::Changed, detail))
+}
+
+fn check_bytes(file: &FileRef, size: u64, hash: Option<blake3::Hash>) -> Result<u64, String> {
     if let Some(expected) = file.size
         && expected != size
     {
@@ -612,208 +630,279 @@ fn still_in_place(written: &Written, file: &FileRef, target: &Path) -> bool {
         && meta.mtime() * 1_000_000_000 + meta.mtime_nsec() == written.mtime_ns
 }
 
-impl Repo {
-    /// The File column a checkout takes: the first top-level one.
-    pub fn file_column(&self, commit: &Commit) -> Result<String, RepoError> {
-        let schema = self.schema(&commit.schema)?;
-        schema
-            .fields
-            .iter()
-            .find(|field| match &field.ty {
-                Type::File => true,
-                Type::Optional(inner) => matches!(inner.as_ref(), Type::File),
-                _ => false,
-            })
-            .map(|field| field.name.clone())
-            .ok_or_else(|| CheckoutError::NoFileColumn.into())
-    }
-
-    /// Calls `each` with every File of a version (the first File column), in key order.
-    pub fn for_each_file(
-        &self,
-        commit: &Commit,
-        include: &[String],
-        mut each: impl FnMut(FileRef) -> Result<bool, RepoError>,
-    ) -> Result<(), RepoError> {
-        let include = Include::new(include)?;
-        let column = self.file_column(commit)?;
-        self.for_each_row(commit, |row| {
-            let Some(file) = row.get(&column).and_then(FileRef::from_value) else {
-                return Ok(true);
-            };
-            if !include.matches(&file.path) {
-                return Ok(true);
-            }
-            each(file)
+/// The File column a checkout takes: the first top-level one.
+pub fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError> {
+    let schema = repo.schema(&commit.schema)?;
+    schema
+        .fields
+        .iter()
+        .find(|field| match &field.ty {
+            Type::File => true,
+            Type::Optional(inner) => matches!(inner.as_ref(), Type::File),
+            _ => false,
         })
-    }
+        .map(|field| field.name.clone())
+        .ok_or(CheckoutError::NoFileColumn)
+}
 
-    /// The remote URL a commit was fetched from (pull, or a pail.lock fetch), or None
-    /// for a commit made in this repository.
-    pub fn fetched_from(&self, id: &CommitId) -> Result<Option<String>, RepoError> {
-        let store = self.read_store()?;
-        let reader = store.read()?;
-        Ok(reader.fetched_from(&id.object())?)
-    }
-
-    /// Downloads the files of version `id` into `dir`, verified. See the module docs.
-    pub fn checkout(
-        &self,
-        id: &CommitId,
-        dir: &Path,
-        options: &CheckoutOptions,
-        store_options: &[(String, String)],
-        progress: &dyn CheckoutProgress,
-    ) -> Result<CheckoutReport, RepoError> {
-        let commit = &self.commit(id)?;
-        let local_from = if options.allow_local_sources {
-            None
-        } else {
-            self.fetched_from(id)?
+/// Calls `each` with every File of a version (the first File column) whose path `include`
+/// selects, in key order, until it returns false.
+pub fn for_each_file(
+    repo: &Repo,
+    commit: &Commit,
+    include: &Include,
+    mut each: impl FnMut(FileRef) -> Result<bool, CheckoutError>,
+) -> Result<(), CheckoutError> {
+    let column = file_column(repo, commit)?;
+    // The rows' callback can only fail with a RepoError: an error of `each` stops the
+    // walk and is returned after it.
+    let mut failed = None;
+    repo.for_each_row(commit, |row| {
+        let Some(file) = row.get(&column).and_then(FileRef::from_value) else {
+            return Ok(true);
         };
-        std::fs::create_dir_all(dir).map_err(|source| CheckoutError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let root = std::fs::canonicalize(dir).map_err(|source| CheckoutError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        // First pass: every row must pass the rules before any byte is written.
-        let mut problems = Vec::new();
-        let (mut total_files, mut total_bytes, mut all_versioned) = (0u64, 0u64, true);
-        let selected = |file: &FileRef| {
-            options
-                .only
-                .as_ref()
-                .is_none_or(|only| only.contains(&(file.source.clone(), file.path.clone())))
-        };
-        self.for_each_file(commit, &options.include, |file| {
-            if !selected(&file) {
-                return Ok(true);
-            }
-            if let Err(problem) = check_file(&file, options.allow_unverified, local_from.as_deref())
-            {
-                problems.push(problem);
-            } else if file.path == STATE_FILE || file.path.starts_with(&format!("{STATE_FILE}/")) {
-                problems.push(Problem {
-                    path: file.path.clone(),
-                    kind: ProblemKind::Unsafe,
-                    detail: format!("the path collides with checkout's state file {STATE_FILE}"),
-                });
-            }
-            total_files += 1;
-            total_bytes += file.size.unwrap_or(0);
-            // Local directories have no versions; the note about them is for stores.
-            all_versioned &= file.version.is_some() || file.source.starts_with("file://");
-            Ok(true)
-        })?;
-        if !problems.is_empty() {
-            return Err(CheckoutError::Failed { problems }.into());
+        if !include.matches(&file.path) {
+            return Ok(true);
         }
-        progress.start(total_files, total_bytes);
+        each(file).or_else(|err| {
+            failed = Some(err);
+            Ok(false)
+        })
+    })?;
+    failed.map_or(Ok(()), Err)
+}
 
-        let state = load_state(&root);
-        let state_path = root.join(STATE_FILE);
-        let mut state_log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&state_path)
-            .map_err(|source| CheckoutError::Write {
-                path: state_path.clone(),
-                source,
-            })?;
-        let stores = Stores::new(store_options);
-        let runtime = crate::io_runtime();
-        let done_files = AtomicU64::new(0);
-        let done_bytes = AtomicU64::new(0);
-        let mut report = CheckoutReport {
-            all_versioned: all_versioned && total_files > 0,
-            ..Default::default()
-        };
-        let mut wanted: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-        let mut batch: Vec<FileRef> = Vec::new();
-        let mut stop = false;
-        let tmp_counter = AtomicU64::new(0);
+/// The remote URL a commit was fetched from (pull, or a pail.lock fetch), or None for a
+/// commit made in this repository.
+pub fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    Ok(reader.fetched_from(&id.object())?)
+}
 
-        let run_batch = |batch: &mut Vec<FileRef>,
-                         report: &mut CheckoutReport,
-                         problems: &mut Vec<Problem>,
-                         state_log: &mut std::fs::File|
-         -> Result<(), RepoError> {
-            let jobs: Vec<FileRef> = std::mem::take(batch);
-            let results: Vec<Result<Option<Written>, Problem>> = runtime.block_on(async {
-                futures::stream::iter(jobs.into_iter().map(|file| {
-                    let stores = &stores;
-                    let root = &root;
-                    let state = &state;
-                    let done_files = &done_files;
-                    let done_bytes = &done_bytes;
-                    let tmp_counter = &tmp_counter;
-                    async move {
-                        let result = checkout_one(stores, root, state, &file, tmp_counter).await;
-                        let size = file.size.unwrap_or(0);
-                        progress.advance(
-                            done_files.fetch_add(1, Ordering::Relaxed) + 1,
-                            done_bytes.fetch_add(size, Ordering::Relaxed) + size,
-                        );
-                        result
-                    }
-                }))
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await
+/// What the first pass over the selected rows found: their count, bytes and whether each
+/// records an object version.
+struct Selection {
+    total_files: u64,
+    total_bytes: u64,
+    all_versioned: bool,
+}
+
+impl CheckoutOptions {
+    fn selects(&self, file: &FileRef) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.contains(&(file.source.clone(), file.path.clone())))
+    }
+}
+
+/// The first pass: every selected row must pass the rules ([`check_file`]) before any
+/// byte is written.
+fn check_selection(
+    repo: &Repo,
+    commit: &Commit,
+    include: &Include,
+    options: &CheckoutOptions,
+    local_from: Option<&str>,
+) -> Result<Selection, CheckoutError> {
+    let mut problems = Vec::new();
+    let mut selection = Selection {
+        total_files: 0,
+        total_bytes: 0,
+        all_versioned: true,
+    };
+    for_each_file(repo, commit, include, |file| {
+        if !options.selects(&file) {
+            return Ok(true);
+        }
+        if let Err(problem) = check_file(&file, options.allow_unverified, local_from) {
+            problems.push(problem);
+        } else if file.path == STATE_FILE || file.path.starts_with(&format!("{STATE_FILE}/")) {
+            problems.push(Problem {
+                path: file.path.clone(),
+                kind: ProblemKind::Unsafe,
+                detail: format!("the path collides with checkout's state file {STATE_FILE}"),
             });
-            for result in results {
-                match result {
-                    Ok(Some(written)) => {
-                        report.files_written += 1;
-                        report.bytes_written += written.size;
-                        let line = serde_json::to_string(&written).expect("state lines serialize");
-                        writeln!(state_log, "{line}").map_err(|source| CheckoutError::Write {
-                            path: root.join(STATE_FILE),
-                            source,
-                        })?;
-                    }
-                    Ok(None) => report.files_skipped += 1,
-                    Err(problem) => problems.push(problem),
-                }
-            }
-            Ok(())
-        };
-
-        self.for_each_file(commit, &options.include, |file| {
-            if !selected(&file) {
-                return Ok(true);
-            }
-            wanted.insert(safe_relative_path(&file.path).expect("checked in the first pass"));
-            batch.push(file);
-            if batch.len() >= 256 {
-                run_batch(&mut batch, &mut report, &mut problems, &mut state_log)?;
-                if !problems.is_empty() && !options.keep_going {
-                    stop = true;
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })?;
-        if !stop {
-            run_batch(&mut batch, &mut report, &mut problems, &mut state_log)?;
         }
-        state_log
-            .sync_all()
-            .map_err(|source| CheckoutError::Write {
-                path: state_path.clone(),
-                source,
-            })?;
-        if !problems.is_empty() {
-            return Err(CheckoutError::Failed { problems }.into());
-        }
-        if options.clean {
-            report.files_removed = clean(&root, &wanted)?;
-        }
-        Ok(report)
+        selection.total_files += 1;
+        selection.total_bytes += file.size.unwrap_or(0);
+        // Local directories have no versions; the note about them is for stores.
+        selection.all_versioned &= file.version.is_some() || file.source.starts_with("file://");
+        Ok(true)
+    })?;
+    if !problems.is_empty() {
+        return Err(CheckoutError::Failed { problems });
     }
+    Ok(selection)
+}
+
+/// The second pass's state: downloads files in batches, in parallel, and logs what it
+/// wrote to the state file.
+struct Downloader<'a> {
+    root: PathBuf,
+    state: HashMap<String, Written>,
+    state_path: PathBuf,
+    state_log: std::fs::File,
+    stores: Stores,
+    runtime: tokio::runtime::Runtime,
+    done_files: AtomicU64,
+    done_bytes: AtomicU64,
+    tmp_counter: AtomicU64,
+    progress: &'a dyn CheckoutProgress,
+    report: CheckoutReport,
+    problems: Vec<Problem>,
+}
+
+impl Downloader<'_> {
+    /// Checks out a batch of files at once; what went wrong with a file is kept in
+    /// `problems`.
+    fn run_batch(&mut self, batch: &mut Vec<FileRef>) -> Result<(), CheckoutError> {
+        let jobs: Vec<FileRef> = std::mem::take(batch);
+        let results: Vec<Result<Option<Written>, Problem>> = self.runtime.block_on(async {
+            futures::stream::iter(jobs.into_iter().map(|file| {
+                let stores = &self.stores;
+                let root = &self.root;
+                let state = &self.state;
+                let done_files = &self.done_files;
+                let done_bytes = &self.done_bytes;
+                let tmp_counter = &self.tmp_counter;
+                let progress = self.progress;
+                async move {
+                    let result = checkout_one(stores, root, state, &file, tmp_counter).await;
+                    let size = file.size.unwrap_or(0);
+                    progress.advance(
+                        done_files.fetch_add(1, Ordering::Relaxed) + 1,
+                        done_bytes.fetch_add(size, Ordering::Relaxed) + size,
+                    );
+                    result
+                }
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await
+        });
+        for result in results {
+            match result {
+                Ok(Some(written)) => {
+                    self.report.files_written += 1;
+                    self.report.bytes_written += written.size;
+                    let line = serde_json::to_string(&written).expect("state lines serialize");
+                    writeln!(self.state_log, "{line}").map_err(|source| CheckoutError::Write {
+                        path: self.root.join(STATE_FILE),
+                        source,
+                    })?;
+                }
+                Ok(None) => self.report.files_skipped += 1,
+                Err(problem) => self.problems.push(problem),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens the checkout directory's state for the second pass.
+fn open_downloader<'a>(
+    root: PathBuf,
+    options: &CheckoutOptions,
+    selection: &Selection,
+    progress: &'a dyn CheckoutProgress,
+) -> Result<Downloader<'a>, CheckoutError> {
+    let state = load_state(&root);
+    let state_path = root.join(STATE_FILE);
+    let state_log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&state_path)
+        .map_err(|source| CheckoutError::Write {
+            path: state_path.clone(),
+            source,
+        })?;
+    Ok(Downloader {
+        root,
+        state,
+        state_path,
+        state_log,
+        stores: Stores::new(&options.store_options),
+        runtime: crate::io_runtime(),
+        done_files: AtomicU64::new(0),
+        done_bytes: AtomicU64::new(0),
+        tmp_counter: AtomicU64::new(0),
+        progress,
+        report: CheckoutReport {
+            all_versioned: selection.all_versioned && selection.total_files > 0,
+            ..Default::default()
+        },
+        problems: Vec::new(),
+    })
+}
+
+/// Downloads the files of version `id` into `dir`, verified. See the module docs.
+pub fn checkout(
+    repo: &Repo,
+    id: &CommitId,
+    dir: &Path,
+    options: &CheckoutOptions,
+    progress: &dyn CheckoutProgress,
+) -> Result<CheckoutReport, CheckoutError> {
+    let commit = &repo.commit(id)?;
+    let local_from = if options.allow_local_sources {
+        None
+    } else {
+        fetched_from(repo, id)?
+    };
+    std::fs::create_dir_all(dir).map_err(|source| CheckoutError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let root = std::fs::canonicalize(dir).map_err(|source| CheckoutError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let include = Include::new(&options.include)?;
+    let selection = check_selection(repo, commit, &include, options, local_from.as_deref())?;
+    let mut downloader = open_downloader(root, options, &selection, progress)?;
+    progress.start(selection.total_files, selection.total_bytes);
+
+    // The second pass: download in batches, stopping at the first problem unless asked
+    // to keep going.
+    let mut wanted: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut batch: Vec<FileRef> = Vec::new();
+    let mut stop = false;
+    for_each_file(repo, commit, &include, |file| {
+        if !options.selects(&file) {
+            return Ok(true);
+        }
+        wanted.insert(safe_relative_path(&file.path).expect("checked in the first pass"));
+        batch.push(file);
+        if batch.len() >= 256 {
+            downloader.run_batch(&mut batch)?;
+            if !downloader.problems.is_empty() && !options.keep_going {
+                stop = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    if !stop {
+        downloader.run_batch(&mut batch)?;
+    }
+    downloader
+        .state_log
+        .sync_all()
+        .map_err(|source| CheckoutError::Write {
+            path: downloader.state_path.clone(),
+            source,
+        })?;
+    if !downloader.problems.is_empty() {
+        return Err(CheckoutError::Failed {
+            problems: downloader.problems,
+        });
+    }
+    let mut report = downloader.report;
+    if options.clean {
+        report.files_removed = clean(&downloader.root, &wanted)?;
+    }
+    Ok(report)
 }
 
 /// Checks out one file: Ok(None) when it is already in place.
@@ -897,14 +986,34 @@ async fn checkout_one(
     }))
 }
 
-/// What `verify` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What `verify` found. `--json` prints it (with the version), each problem as its path
+/// and detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     pub unchanged: u64,
+    #[serde(serialize_with = "paths_and_details")]
     pub changed: Vec<Problem>,
+    #[serde(serialize_with = "paths_and_details")]
     pub missing: Vec<Problem>,
     /// Whether every file had a recorded object version.
+    #[serde(rename = "exact_versions")]
     pub all_versioned: bool,
+}
+
+/// Problems as `{"path", "detail"}` objects.
+fn paths_and_details<S: serde::Serializer>(
+    problems: &[Problem],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        path: &'a str,
+        detail: &'a str,
+    }
+    serializer.collect_seq(problems.iter().map(|problem| Shown {
+        path: &problem.path,
+        detail: &problem.detail,
+    }))
 }
 
 /// Compares one file's recorded metadata with the store's, without downloading it.
@@ -963,86 +1072,97 @@ async fn verify_one(stores: &Stores, file: &FileRef) -> Result<(), Problem> {
     Ok(())
 }
 
-impl Repo {
-    /// Checks every File of a version against live storage metadata (no download),
-    /// after checking every row's path and source as checkout does ([`check_file`];
-    /// rows with nothing to verify, and local sources, are only stat'ed, never read).
-    pub fn verify(
-        &self,
-        commit: &Commit,
-        store_options: &[(String, String)],
-        progress: &dyn CheckoutProgress,
-    ) -> Result<VerifyReport, RepoError> {
-        let stores = Stores::new(store_options);
-        let runtime = crate::io_runtime();
-        let mut report = VerifyReport {
-            all_versioned: true,
-            ..Default::default()
-        };
-        let mut problems = Vec::new();
-        self.for_each_file(commit, &[], |file| {
-            if let Err(problem) = check_file(&file, true, None) {
-                problems.push(problem);
+/// What `verify` needs besides the version.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Store settings (from the environment) for the rows' sources.
+    pub store_options: Vec<(String, String)>,
+}
+
+/// Compares a batch of files with the store at once, adding what it found to `report`.
+/// An unsafe row or a failing store stops the run.
+fn verify_batch(
+    stores: &Stores,
+    runtime: &tokio::runtime::Runtime,
+    batch: &mut Vec<FileRef>,
+    report: &mut VerifyReport,
+) -> Result<u64, CheckoutError> {
+    let files = std::mem::take(batch);
+    let results: Vec<Result<(), Problem>> = runtime.block_on(
+        futures::stream::iter(files.iter().map(|file| verify_one(stores, file)))
+            .buffer_unordered(CONCURRENCY)
+            .collect(),
+    );
+    let mut done = 0;
+    for result in results {
+        done += 1;
+        match result {
+            Ok(()) => report.unchanged += 1,
+            Err(problem) if problem.kind == ProblemKind::Missing => report.missing.push(problem),
+            Err(problem) if problem.kind == ProblemKind::Unsafe => {
+                return Err(CheckoutError::Failed {
+                    problems: vec![problem],
+                });
             }
-            Ok(true)
-        })?;
-        if !problems.is_empty() {
-            return Err(CheckoutError::Failed { problems }.into());
+            Err(problem) if problem.kind == ProblemKind::Store => {
+                return Err(CheckoutError::Store {
+                    source_uri: problem.path.clone(),
+                    detail: problem.detail,
+                });
+            }
+            Err(problem) => report.changed.push(problem),
         }
-        let mut any = false;
-        let mut batch = Vec::new();
-        let mut done = 0u64;
-        let mut run =
-            |batch: &mut Vec<FileRef>, report: &mut VerifyReport| -> Result<(), RepoError> {
-                let files = std::mem::take(batch);
-                let results: Vec<Result<(), Problem>> = runtime.block_on(
-                    futures::stream::iter(files.iter().map(|file| verify_one(&stores, file)))
-                        .buffer_unordered(CONCURRENCY)
-                        .collect(),
-                );
-                for result in results {
-                    done += 1;
-                    match result {
-                        Ok(()) => report.unchanged += 1,
-                        Err(problem) if problem.kind == ProblemKind::Missing => {
-                            report.missing.push(problem)
-                        }
-                        Err(problem) if problem.kind == ProblemKind::Unsafe => {
-                            return Err(CheckoutError::Failed {
-                                problems: vec![problem],
-                            }
-                            .into());
-                        }
-                        Err(problem) if problem.kind == ProblemKind::Store => {
-                            return Err(CheckoutError::Store {
-                                source_uri: problem.path.clone(),
-                                detail: problem.detail,
-                            }
-                            .into());
-                        }
-                        Err(problem) => report.changed.push(problem),
-                    }
-                }
-                progress.advance(done, 0);
-                Ok(())
-            };
-        self.for_each_file(commit, &[], |file| {
-            any = true;
-            report.all_versioned &= file.version.is_some() || file.source.starts_with("file://");
-            batch.push(file);
-            if batch.len() >= 256 {
-                run(&mut batch, &mut report)?;
-            }
-            Ok(true)
-        })?;
-        run(&mut batch, &mut report)?;
-        report.all_versioned &= any;
-        Ok(report)
     }
+    Ok(done)
+}
+
+/// Checks every File of a version against live storage metadata (no download), after
+/// checking every row's path and source as checkout does ([`check_file`]; rows with
+/// nothing to verify, and local sources, are only stat'ed, never read).
+pub fn verify(
+    repo: &Repo,
+    commit: &Commit,
+    options: &VerifyOptions,
+    progress: &dyn CheckoutProgress,
+) -> Result<VerifyReport, CheckoutError> {
+    let stores = Stores::new(&options.store_options);
+    let runtime = crate::io_runtime();
+    let every = Include::default();
+    let mut report = VerifyReport {
+        all_versioned: true,
+        ..Default::default()
+    };
+    let mut problems = Vec::new();
+    for_each_file(repo, commit, &every, |file| {
+        if let Err(problem) = check_file(&file, true, None) {
+            problems.push(problem);
+        }
+        Ok(true)
+    })?;
+    if !problems.is_empty() {
+        return Err(CheckoutError::Failed { problems });
+    }
+    let mut any = false;
+    let mut batch = Vec::new();
+    let mut done = 0u64;
+    for_each_file(repo, commit, &every, |file| {
+        any = true;
+        report.all_versioned &= file.version.is_some() || file.source.starts_with("file://");
+        batch.push(file);
+        if batch.len() >= 256 {
+            done += verify_batch(&stores, &runtime, &mut batch, &mut report)?;
+            progress.advance(done, 0);
+        }
+        Ok(true)
+    })?;
+    done += verify_batch(&stores, &runtime, &mut batch, &mut report)?;
+    progress.advance(done, 0);
+    report.all_versioned &= any;
+    Ok(report)
 }
 
 /// Removes files under `root` that are not in `wanted` (except the state file).
-fn clean(root: &Path, wanted: &std::collections::HashSet<PathBuf>) -> Result<u64, RepoError> {
+fn clean(root: &Path, wanted: &std::collections::HashSet<PathBuf>) -> Result<u64, CheckoutError> {
     let mut removed = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {

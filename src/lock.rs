@@ -33,7 +33,10 @@ pub enum LockError {
     #[error(
         "pail.lock fetches {name} from {remote}, which is not one of this repository's remotes"
     )]
-    UnlistedRemote { name: String, remote: String },
+    UnlistedRemote {
+        name: crate::name::DatasetName,
+        remote: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

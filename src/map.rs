@@ -26,8 +26,9 @@ use serde_json::{Map, Value};
 use crate::commit::{CommitOptions, CommitOutcome, Records, RecordsOptions, row_key};
 use crate::name::{DatasetName, DatasetRef};
 use crate::object::{Commit, CommitId, Input, ObjectId};
-use crate::repo::{Repo, RepoError};
+use crate::repo::{Repo, RepoError, Resolved};
 use crate::schema::{self, Schema};
+use crate::store::StoreError;
 
 /// Results persisted per checkpoint transaction, at most.
 const CHECKPOINT_BATCH: usize = 256;
@@ -60,7 +61,11 @@ pub enum MapError {
         first: String,
     },
     #[error("--delta needs an earlier output of {to} made from {input}; there is none")]
-    NoEarlierOutput { to: String, input: String },
+    NoEarlierOutput {
+        // Boxed: names are large, and an error should be small.
+        to: Box<DatasetName>,
+        input: Box<DatasetName>,
+    },
     #[error(
         "--delta needs merged results (without --replace), so each output row keeps its input's key"
     )]
@@ -73,6 +78,14 @@ pub enum MapError {
     },
     #[error("no unfinished run {job}")]
     NoSuchJob { job: String },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<StoreError> for MapError {
+    fn from(err: StoreError) -> Self {
+        MapError::Repo(err.into())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,14 +114,16 @@ pub struct MapOptions {
     pub commit: CommitOptions,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MapReport {
+/// What a run did, row by row. `--json` prints it (with the output version).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MapStats {
     pub n_rows: u64,
     pub ran: u64,
     pub resumed: u64,
     /// Results taken from this repository's own cache.
     pub cached: u64,
     /// Results taken from a trusted remote's cache, by remote name.
+    #[serde(rename = "cached_remote")]
     pub remote_cached: BTreeMap<String, u64>,
     pub carried: u64,
     pub removed: u64,
@@ -116,8 +131,15 @@ pub struct MapReport {
     pub job: String,
 }
 
-/// An unfinished run, for `pail jobs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of a run: what it did and the output version it committed.
+#[derive(Debug, Clone)]
+pub struct MapReport {
+    pub stats: MapStats,
+    pub outcome: CommitOutcome,
+}
+
+/// An unfinished run, for `pail jobs` (`--json` prints it as is).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobInfo {
     pub job: String,
     pub input: String,
@@ -335,12 +357,27 @@ enum Source {
     RemoteCache(usize),
 }
 
-/// A finished row from a worker or the cache: its key, outcome, the cache entry to store
-/// (the input row's identity and the entry's bytes) and where it came from.
-type Finished = (Vec<u8>, Outcome, Option<(ObjectId, Vec<u8>)>, Source);
+/// A cache entry to store: its key in `map_cache` and its bytes.
+struct CacheEntry {
+    key: ObjectId,
+    bytes: Vec<u8>,
+}
 
-/// An outcome to persist, with the cache entry to store for it (its key and bytes).
-type Pending = (Vec<u8>, Outcome, Option<(ObjectId, Vec<u8>)>);
+/// A finished row from a worker or the cache: its key, outcome, the cache entry to store
+/// for it and where it came from.
+struct Finished {
+    key: Vec<u8>,
+    outcome: Outcome,
+    cache: Option<CacheEntry>,
+    source: Source,
+}
+
+/// An outcome to persist, with the cache entry to store for it.
+struct Pending {
+    key: Vec<u8>,
+    outcome: Outcome,
+    cache: Option<CacheEntry>,
+}
 
 struct Persist {
     job: ObjectId,
@@ -348,661 +385,836 @@ struct Persist {
     last: Instant,
 }
 
-impl Repo {
-    /// Runs `options.command` over the rows of `options.input` and saves the results as a
-    /// new version of `options.to`. See the module docs.
-    pub fn map(
-        &self,
-        options: &MapOptions,
-        progress: &dyn MapProgress,
-    ) -> Result<(MapReport, CommitOutcome), RepoError> {
-        let input = self.resolve(&options.input)?;
-        let input_schema = self.schema(&input.commit.schema)?;
-        let key_columns = input.commit.key.clone();
-        if options.delta && options.replace {
-            return Err(MapError::DeltaNeedsMerge.into());
-        }
-        let mut code_hasher = blake3::Hasher::new();
-        for (path, bytes) in options.code.iter().chain(&options.named_files) {
-            code_hasher.update(path.as_bytes());
-            code_hasher.update(&[0]);
-            code_hasher.update(blake3::hash(bytes).as_bytes());
-        }
-        let code_hash = *code_hasher.finalize().as_bytes();
-        let schema_bytes = options
-            .schema
-            .as_ref()
-            .map(crate::object::encode)
-            .unwrap_or_default();
-        let flags = format!("replace={}", options.replace);
-        let job = hash_parts(&[
-            &input.id.object().0,
-            options.command.as_bytes(),
-            &code_hash,
-            &schema_bytes,
-            flags.as_bytes(),
-            options.to.to_string().as_bytes(),
-        ]);
-        let cache_prefix = hash_parts(&[
-            CACHE_FORMAT,
-            options.command.as_bytes(),
-            &code_hash,
-            &schema_bytes,
-            flags.as_bytes(),
-        ]);
-        let mut report = MapReport {
-            job: job.short(),
-            ..Default::default()
-        };
-        // The remotes whose cache entries the user trusts, in name order.
-        let trusted: Vec<String> = if options.no_cache {
-            Vec::new()
-        } else {
-            let mut trusted = Vec::new();
-            for (name, _) in self.remotes()? {
-                if self.remote_settings(&name)?.trust_cache {
-                    trusted.push(name);
-                }
-            }
-            trusted
-        };
+/// What a run is, resolved from the options before any row runs.
+struct RunPlan {
+    input: Resolved,
+    input_schema: Schema,
+    key_columns: Vec<String>,
+    /// The run's identity: input commit, command, code, schema and flags, output name.
+    job: ObjectId,
+    /// Hashed with a row's identity into its cache key.
+    cache_prefix: ObjectId,
+    /// The remotes whose cache entries the user trusts, in name order.
+    trusted: Vec<String>,
+}
 
-        {
-            let store = self.store()?;
-            let writer = store.write()?;
-            writer.create_tables()?;
-            if options.restart {
-                writer.delete_job(&job)?;
-            }
-            let meta = serde_json::json!({
-                "input": input.label(),
-                "to": options.to.to_string(),
-                "command": options.command,
-            });
-            writer.set_job(&job, meta.to_string().as_bytes())?;
-            writer.commit()?;
-        }
-        let done = self.finished_rows(&job)?;
+/// The earlier output's input, for `--delta`: recorded as an input of the new output when
+/// it differs from this run's.
+struct EarlierInput {
+    name: String,
+    id: CommitId,
+}
 
-        // Delta: carry over the earlier output's rows whose input did not change.
-        let mut previous_input: Option<(String, String, CommitId)> = None;
-        if options.delta {
-            previous_input =
-                Some(self.carry_over(options, &input, &key_columns, &job, &done, &mut report)?);
-        }
-        let done = self.finished_rows(&job)?;
-        report.resumed = (done.len() as u64).saturating_sub(report.carried);
+/// The job's metadata, as stored for `pail jobs` (fields in the order they are written).
+#[derive(serde::Serialize)]
+struct JobMeta<'a> {
+    command: &'a str,
+    input: &'a str,
+    to: &'a str,
+}
 
-        // Feed the rows that are not done to the workers; persist results in batches.
-        let total = input.commit.n_rows;
-        let (row_sender, row_receiver) =
-            mpsc::sync_channel::<(Vec<u8>, Value)>(options.jobs.max(1) * 4);
-        let row_receiver = Arc::new(Mutex::new(row_receiver));
-        let (result_sender, result_receiver) = mpsc::channel::<Finished>();
-        let n_workers = options.jobs.max(1);
-        let fetcher = if options.fetch {
-            let dir = self.dir().join("cache/files");
-            std::fs::create_dir_all(&dir).map_err(|source| MapError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            Some((
-                Arc::new(crate::checkout::FileFetcher::new(
-                    &options.store_options,
-                    self.fetched_from(&input.id)?,
-                )),
-                dir,
-            ))
-        } else {
-            None
-        };
-        let mut handles = Vec::new();
-        for _ in 0..n_workers {
-            let row_receiver = row_receiver.clone();
-            let result_sender = result_sender.clone();
-            let command = options.command.clone();
-            let cwd = options.cwd.clone();
-            let replace = options.replace;
-            let schema = options.schema.clone();
-            let fetcher = fetcher.clone();
-            handles.push(std::thread::spawn(move || -> Result<(), MapError> {
-                let mut worker: Option<Worker> = None;
-                loop {
-                    let next = row_receiver
-                        .lock()
-                        .expect("the row queue is not poisoned")
-                        .recv();
-                    let Ok((key, row)) = next else { return Ok(()) };
-                    if worker.is_none() {
-                        worker = Some(Worker::start(&command, &cwd)?);
-                    }
-                    // With --fetch the worker gets the bytes' local path; the row itself
-                    // (and so the output) does not carry it.
-                    let mut sent = row.clone();
-                    if let Some((fetcher, dir)) = &fetcher {
-                        let identity = hash_parts(&[&row_identity(&row)]);
-                        let fetched = match crate::checkout::FileRef::first_in(&row) {
-                            Some(file) => {
-                                let dest = dir.join(identity.to_hex());
-                                fetcher
-                                    .fetch(&file, &dest)
-                                    .map(|()| dest)
-                                    .map_err(|problem| problem.to_string())
-                            }
-                            None => Err("the row has no File to fetch".to_string()),
-                        };
-                        match fetched {
-                            Ok(dest) => {
-                                if let Value::Object(map) = &mut sent {
-                                    map.insert(
-                                        "local_path".into(),
-                                        Value::String(dest.display().to_string()),
-                                    );
-                                }
-                            }
-                            Err(reason) => {
-                                if result_sender
-                                    .send((key, Outcome::Failed(reason), None, Source::Ran))
-                                    .is_err()
-                                {
-                                    return Ok(());
-                                }
-                                continue;
-                            }
-                        }
-                    }
-                    let line = serde_json::to_vec(&sent).expect("JSON values serialize");
-                    // The cache keeps the result columns only; the output row merges them
-                    // onto the input row, as a cache hit does.
-                    let (outcome, entry) = match worker.as_mut().expect("started above").call(&line)
-                    {
-                        Ok(answer) => match parse_answer(&answer, schema.as_ref()) {
-                            Ok(result) => {
-                                let identity = hash_parts(&[&row_identity(&row)]);
-                                let entry = (identity, encode_cache_entry(&result));
-                                (Outcome::Row(merge(&row, result, replace)), Some(entry))
-                            }
-                            Err(reason) => (Outcome::Failed(reason), None),
-                        },
-                        Err(reason) => {
-                            // The worker is gone: start a fresh one for the next row.
-                            worker = None;
-                            (Outcome::Failed(reason), None)
-                        }
-                    };
-                    if result_sender
-                        .send((key, outcome, entry, Source::Ran))
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-            }));
-        }
-        drop(result_sender);
+/// Runs `options.command` over the rows of `options.input` and saves the results as a new
+/// version of `options.to`. See the module docs.
+pub fn map(
+    repo: &Repo,
+    options: &MapOptions,
+    progress: &dyn MapProgress,
+) -> Result<MapReport, MapError> {
+    let plan = plan(repo, options)?;
+    let mut stats = MapStats {
+        job: plan.job.short(),
+        ..Default::default()
+    };
+    start_job(repo, options, &plan)?;
+    let done = finished_rows(repo, &plan.job)?;
 
-        // The feeder reads rows (short store opens per leaf group) and the cache.
-        let mut persist = Persist {
-            job,
-            pending: Vec::new(),
-            last: Instant::now(),
-        };
-        let mut n_done = done.len() as u64;
-        let mut first_failure: Option<String> = None;
-        let mut failed = 0u64;
-        let mut feed_error: Option<RepoError> = None;
-        let mut handle_result = |repo: &Repo,
-                                 persist: &mut Persist,
-                                 (key, outcome, entry, source): Finished,
-                                 report: &mut MapReport|
-         -> Result<(), RepoError> {
-            match (&outcome, source) {
-                (Outcome::Row(_), Source::Ran) => report.ran += 1,
-                (Outcome::Row(_), Source::Cache) => report.cached += 1,
-                (Outcome::Row(_), Source::RemoteCache(idx)) => {
-                    *report
-                        .remote_cached
-                        .entry(trusted[idx].clone())
-                        .or_default() += 1;
-                }
-                (Outcome::Failed(reason), _) => {
-                    failed += 1;
-                    if first_failure.is_none() {
-                        first_failure = Some(reason.clone());
-                    }
-                }
-            }
-            n_done += 1;
-            progress.rows(n_done, total);
-            if !matches!(source, Source::Ran) {
-                // A cache hit was persisted with the lookup of its chunk.
-                return Ok(());
-            }
-            let cache =
-                entry.map(|(identity, entry)| (hash_parts(&[&cache_prefix.0, &identity.0]), entry));
-            persist.pending.push((key, outcome, cache));
-            if persist.pending.len() >= CHECKPOINT_BATCH
-                || persist.last.elapsed() >= CHECKPOINT_EVERY
-            {
-                repo.flush_checkpoints(persist)?;
-            }
-            Ok(())
-        };
+    // Delta: carry over the earlier output's rows whose input did not change.
+    let earlier = if options.delta {
+        Some(carry_over(repo, options, &plan, &done, &mut stats)?)
+    } else {
+        None
+    };
+    let done = finished_rows(repo, &plan.job)?;
+    stats.resumed = (done.len() as u64).saturating_sub(stats.carried);
 
-        // Rows go in chunks: one short store open looks up a chunk's cached results.
-        let mut chunk: Vec<(Vec<u8>, Value)> = Vec::new();
-        let mut process_chunk = |chunk: &mut Vec<(Vec<u8>, Value)>,
-                                 persist: &mut Persist,
-                                 report: &mut MapReport|
-         -> Result<bool, RepoError> {
-            let rows = std::mem::take(chunk);
-            // Cache hits are looked up and persisted as done in one transaction per chunk:
-            // opening the database costs syncs, so a warm run must not open it per row.
-            // This repository's own cache first, then each trusted remote's.
-            let cached: Vec<Option<(Value, Source)>> = if options.no_cache {
-                vec![None; rows.len()]
-            } else {
-                let store = self.store()?;
-                let writer = store.write()?;
-                let mut cached = Vec::with_capacity(rows.len());
-                for (key, row) in &rows {
-                    let identity = hash_parts(&[&row_identity(row)]);
-                    let cache_key = hash_parts(&[&cache_prefix.0, &identity.0]);
-                    let mut hit = writer
-                        .map_cache(&cache_key.0)?
-                        .and_then(|bytes| decode_cache_entry(&bytes))
-                        .map(|result| (merge(row, result, options.replace), Source::Cache));
-                    for (idx, remote) in trusted.iter().enumerate() {
-                        if hit.is_some() {
-                            break;
-                        }
-                        hit = writer
-                            .remote_map_cache(remote, &cache_key)?
-                            .and_then(|bytes| decode_cache_entry(&bytes))
-                            .and_then(|entry| {
-                                remote_output(row, entry, options.replace, options.schema.as_ref())
-                            })
-                            .map(|output| (output, Source::RemoteCache(idx)));
-                    }
-                    if let Some((output, _)) = &hit {
-                        let bytes = encode_outcome(&Outcome::Row(output.clone()));
-                        writer.set_job_result(&job, key, &bytes)?;
-                    }
-                    cached.push(hit);
-                }
-                writer.commit()?;
-                cached
-            };
-            for ((key, row), cached) in rows.into_iter().zip(cached) {
-                if let Some((output, source)) = cached {
-                    handle_result(
-                        self,
-                        persist,
-                        (key, Outcome::Row(output), None, source),
-                        report,
-                    )?;
-                    continue;
-                }
-                // Drain finished results while waiting for room in the queue.
-                let mut item = (key, row);
-                loop {
-                    match row_sender.try_send(item) {
-                        Ok(()) => break,
-                        Err(mpsc::TrySendError::Full(back)) => {
-                            item = back;
-                            match result_receiver.recv_timeout(Duration::from_millis(20)) {
-                                Ok(result) => handle_result(self, persist, result, report)?,
-                                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
-                            }
-                        }
-                        Err(mpsc::TrySendError::Disconnected(_)) => return Ok(false),
-                    }
-                }
-                while let Ok(result) = result_receiver.try_recv() {
-                    handle_result(self, persist, result, report)?;
-                }
-            }
-            Ok(true)
-        };
-        let feed = self.for_each_row(&input.commit, |row| {
-            let payload = crate::rows::canonical::encode(&row);
-            let key = row_key(&key_columns, &row, &payload);
-            if done.contains(&key) {
-                return Ok(true);
-            }
-            chunk.push((key, row));
-            if chunk.len() >= FEED_CHUNK {
-                return process_chunk(&mut chunk, &mut persist, &mut report);
-            }
-            Ok(true)
-        });
-        let feed =
-            feed.and_then(|()| process_chunk(&mut chunk, &mut persist, &mut report).map(|_| ()));
-        if let Err(err) = feed {
-            feed_error = Some(err);
-        }
-        drop(row_sender);
-        for result in result_receiver.iter() {
-            handle_result(self, &mut persist, result, &mut report)?;
-        }
-        for handle in handles {
-            handle.join().expect("worker threads do not panic")?;
-        }
-        self.flush_checkpoints(&mut persist)?;
-        if let Some(err) = feed_error {
-            return Err(err);
-        }
-        report.failed = failed;
-        if failed > options.max_errors {
-            return Err(MapError::TooManyErrors {
-                failed,
-                max_errors: options.max_errors,
-                first: first_failure.unwrap_or_default(),
-            }
-            .into());
-        }
+    run_rows(repo, options, &plan, &done, &mut stats, progress)?;
 
-        // The output: every persisted row, committed as a new version of `to`.
-        let (outcome, rows_written) = self.commit_map_output(
-            options,
-            &input,
-            &input_schema,
-            &key_columns,
-            &job,
-            previous_input,
-            &report,
-        )?;
-        {
-            let store = self.store()?;
-            let writer = store.write()?;
-            writer.delete_job(&job)?;
-            writer.commit()?;
-        }
-        // The rows the output holds, as written, never derived from the other counts.
-        report.n_rows = match &outcome {
-            CommitOutcome::Created { commit, .. } => commit.n_rows,
-            CommitOutcome::Unchanged { .. } => rows_written,
-        };
-        Ok((report, outcome))
-    }
-
-    fn flush_checkpoints(&self, persist: &mut Persist) -> Result<(), RepoError> {
-        if persist.pending.is_empty() {
-            persist.last = Instant::now();
-            return Ok(());
-        }
-        let store = self.store()?;
+    // The output: every persisted row, committed as a new version of `to`.
+    let output = commit_output(repo, options, &plan, earlier, &stats)?;
+    {
+        let store = repo.store()?;
         let writer = store.write()?;
-        writer.create_tables()?;
-        for (key, outcome, cache) in persist.pending.drain(..) {
-            let bytes = encode_outcome(&outcome);
-            writer.set_job_result(&persist.job, &key, &bytes)?;
-            if let (Some((cache_key, entry)), Outcome::Row(_)) = (cache, &outcome) {
-                writer.set_map_cache(&cache_key, &entry)?;
-            }
-        }
+        writer.delete_job(&plan.job)?;
         writer.commit()?;
-        persist.last = Instant::now();
-        Ok(())
     }
+    // The rows the output holds, as written, never derived from the other counts.
+    stats.n_rows = match &output.outcome {
+        CommitOutcome::Created { commit, .. } => commit.n_rows,
+        CommitOutcome::Unchanged { .. } => output.rows_written,
+    };
+    Ok(MapReport {
+        stats,
+        outcome: output.outcome,
+    })
+}
 
-    /// Keys of the rows of `job` with a persisted result (failures are retried).
-    fn finished_rows(&self, job: &ObjectId) -> Result<HashSet<Vec<u8>>, RepoError> {
-        let store = self.read_store()?;
-        let reader = store.read()?;
-        Ok(reader
-            .job_results(job)?
-            .into_iter()
-            .filter(|(_, bytes)| matches!(decode_outcome(bytes), Some(Outcome::Row(_))))
-            .map(|(key, _)| key)
-            .collect())
+/// Resolves the input and computes the run's job id and cache prefix.
+fn plan(repo: &Repo, options: &MapOptions) -> Result<RunPlan, MapError> {
+    let input = repo.resolve(&options.input)?;
+    let input_schema = repo.schema(&input.commit.schema)?;
+    let key_columns = input.commit.key.clone();
+    if options.delta && options.replace {
+        return Err(MapError::DeltaNeedsMerge);
     }
-
-    /// For `--delta`: persists, as done, the earlier output's rows whose input row is
-    /// unchanged in the new input version. Returns the earlier input (name, version, id).
-    fn carry_over(
-        &self,
-        options: &MapOptions,
-        input: &crate::repo::Resolved,
-        key_columns: &[String],
-        job: &ObjectId,
-        done: &HashSet<Vec<u8>>,
-        report: &mut MapReport,
-    ) -> Result<(String, String, CommitId), RepoError> {
-        let no_earlier = || MapError::NoEarlierOutput {
-            to: options.to.to_string(),
-            input: input.name.to_string(),
-        };
-        let earlier = self
-            .resolve(&DatasetRef {
-                name: options.to.clone(),
-                version: crate::name::VersionSpec::Latest,
-            })
-            .map_err(|_| no_earlier())?;
-        let (old_name, old_version, old_id) = earlier
-            .commit
-            .inputs
-            .iter()
-            .find_map(|item| match item {
-                Input::Dataset {
-                    name,
-                    version,
-                    commit,
-                } if *name == input.name.to_string() => {
-                    Some((name.clone(), version.clone(), *commit))
-                }
-                _ => None,
-            })
-            .ok_or_else(no_earlier)?;
-        let old_input = self.commit(&old_id)?;
-        // Identity of every row of both input versions, by key.
-        let identities = |commit: &Commit| -> Result<HashMap<Vec<u8>, ObjectId>, RepoError> {
-            let mut map = HashMap::new();
-            self.for_each_row(commit, |row| {
-                let payload = crate::rows::canonical::encode(&row);
-                map.insert(
-                    row_key(key_columns, &row, &payload),
-                    hash_parts(&[&row_identity(&row)]),
-                );
-                Ok(true)
-            })?;
-            Ok(map)
-        };
-        let new_ids = identities(&input.commit)?;
-        let old_ids = identities(&old_input)?;
-        report.removed = old_ids
-            .keys()
-            .filter(|key| !new_ids.contains_key(*key))
-            .count() as u64;
-        let mut persist = Persist {
-            job: *job,
-            pending: Vec::new(),
-            last: Instant::now(),
-        };
-        let mut carried = 0u64;
-        self.for_each_row(&earlier.commit, |row| {
-            let payload = crate::rows::canonical::encode(&row);
-            let key = row_key(key_columns, &row, &payload);
-            let unchanged = match (old_ids.get(&key), new_ids.get(&key)) {
-                (Some(old), Some(new)) => old == new,
-                _ => false,
-            };
-            if unchanged && !done.contains(&key) {
-                carried += 1;
-                persist.pending.push((key, Outcome::Row(row), None));
-                if persist.pending.len() >= CARRY_BATCH {
-                    self.flush_checkpoints(&mut persist)?;
-                }
+    let mut code_hasher = blake3::Hasher::new();
+    for (path, bytes) in options.code.iter().chain(&options.named_files) {
+        code_hasher.update(path.as_bytes());
+        code_hasher.update(&[0]);
+        code_hasher.update(blake3::hash(bytes).as_bytes());
+    }
+    let code_hash = *code_hasher.finalize().as_bytes();
+    let schema_bytes = options
+        .schema
+        .as_ref()
+        .map(crate::object::encode)
+        .unwrap_or_default();
+    let flags = format!("replace={}", options.replace);
+    let job = hash_parts(&[
+        &input.id.object().0,
+        options.command.as_bytes(),
+        &code_hash,
+        &schema_bytes,
+        flags.as_bytes(),
+        options.to.to_string().as_bytes(),
+    ]);
+    let cache_prefix = hash_parts(&[
+        CACHE_FORMAT,
+        options.command.as_bytes(),
+        &code_hash,
+        &schema_bytes,
+        flags.as_bytes(),
+    ]);
+    let mut trusted = Vec::new();
+    if !options.no_cache {
+        for (name, _) in repo.remotes()? {
+            if repo.remote_settings(&name)?.trust_cache {
+                trusted.push(name);
             }
-            Ok(true)
-        })?;
-        self.flush_checkpoints(&mut persist)?;
-        report.carried = carried;
-        Ok((old_name, old_version, old_id))
+        }
     }
+    Ok(RunPlan {
+        input,
+        input_schema,
+        key_columns,
+        job,
+        cache_prefix,
+        trusted,
+    })
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn commit_map_output(
-        &self,
-        options: &MapOptions,
-        input: &crate::repo::Resolved,
-        input_schema: &Schema,
-        key_columns: &[String],
-        job: &ObjectId,
-        previous_input: Option<(String, String, CommitId)>,
-        report: &MapReport,
-    ) -> Result<(CommitOutcome, u64), RepoError> {
-        // Write the rows to a temporary JSON-lines file and commit it like `--from`.
-        let tmp_dir = self.tmp_dir();
-        std::fs::create_dir_all(&tmp_dir).map_err(|source| MapError::Io {
-            path: tmp_dir.clone(),
-            source,
-        })?;
-        // Owned, so `gc` removes it if this process is killed before the commit.
-        let mut file = crate::repo::owned_temp_file(&tmp_dir).map_err(|source| MapError::Io {
-            path: tmp_dir.clone(),
-            source,
-        })?;
-        let mut inferrer = schema::Inferrer::new();
-        let mut line = 0u64;
-        {
-            let path = file.path().to_path_buf();
-            let mut writer = std::io::BufWriter::new(file.as_file_mut());
-            let store = self.store()?;
-            let reader = store.read()?;
-            reader.for_each_job_result(job, |_, bytes| -> Result<(), RepoError> {
-                if let Some(Outcome::Row(row)) = decode_outcome(bytes) {
-                    line += 1;
-                    if options.schema.is_none() || !options.replace {
-                        inferrer
-                            .observe(line, &extra_fields(&row, input_schema, options.replace))?;
-                    }
-                    serde_json::to_writer(&mut writer, &row).expect("JSON values serialize");
-                    writer.write_all(b"\n").map_err(|source| MapError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                }
-                Ok(())
-            })?;
-            writer
-                .flush()
-                .map_err(|source| MapError::Io { path, source })?;
-        }
-        // The output schema: the input's columns (unless replaced) plus the results'.
-        let result_schema = match (&options.schema, options.replace) {
-            (Some(declared), true) => declared.clone(),
-            _ => {
-                let inferred = inferrer.finish();
-                let mut fields = if options.replace {
-                    Vec::new()
-                } else {
-                    input_schema.fields.clone()
-                };
-                let declared = options
-                    .schema
-                    .as_ref()
-                    .map(|s| s.fields.clone())
-                    .unwrap_or_default();
-                for field in declared.into_iter().chain(inferred.fields) {
-                    if !fields.iter().any(|existing| existing.name == field.name) {
-                        fields.push(field);
-                    }
-                }
-                Schema {
-                    format: schema::SCHEMA_FORMAT,
-                    fields,
-                }
-            }
+/// Records the job (for `pail jobs`), discarding what an earlier run persisted when
+/// asked to restart.
+fn start_job(repo: &Repo, options: &MapOptions, plan: &RunPlan) -> Result<(), RepoError> {
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    if options.restart {
+        writer.delete_job(&plan.job)?;
+    }
+    let meta = JobMeta {
+        command: &options.command,
+        input: &plan.input.label(),
+        to: &options.to.to_string(),
+    };
+    let meta = serde_json::to_vec(&meta).expect("job metadata serializes");
+    writer.set_job(&plan.job, &meta)?;
+    writer.commit()?;
+    Ok(())
+}
+
+/// What the workers share: how to run a row.
+struct WorkerSettings {
+    command: String,
+    cwd: PathBuf,
+    replace: bool,
+    schema: Option<Schema>,
+    cache_prefix: ObjectId,
+    /// With `--fetch`: the fetcher and the directory the files go to.
+    fetch: Option<(crate::checkout::FileFetcher, PathBuf)>,
+}
+
+impl WorkerSettings {
+    /// The line a worker gets for `row`: with `--fetch`, the row plus the local path of
+    /// its File's bytes (the row itself, and so the output, does not carry it).
+    fn prepare(&self, row: &Value) -> Result<Value, String> {
+        let mut sent = row.clone();
+        let Some((fetcher, dir)) = &self.fetch else {
+            return Ok(sent);
         };
-        let mut commit_options = options.commit.clone();
-        commit_options.name = options.to.clone();
-        let mut inputs = vec![DatasetRef {
-            name: input.name.clone(),
-            version: crate::name::VersionSpec::TagOrPrefix(input.id.to_hex()),
-        }];
-        if let Some((name, _, id)) = previous_input
-            && id != input.id
-        {
-            inputs.push(DatasetRef {
-                name: DatasetName::parse_full(&name)?,
-                version: crate::name::VersionSpec::TagOrPrefix(id.to_hex()),
-            });
-        }
-        commit_options.inputs = inputs;
-        if commit_options.message.is_empty() {
-            let remote_cached: String = report
-                .remote_cached
-                .iter()
-                .map(|(remote, n)| format!(", {n} from {remote}'s cache"))
-                .collect();
-            commit_options.message = format!(
-                "pail map: {} ran, {} resumed, {} from cache{remote_cached}, {} carried over, {} removed",
-                report.ran, report.resumed, report.cached, report.carried, report.removed
+        let identity = hash_parts(&[&row_identity(row)]);
+        let dest = match crate::checkout::FileRef::first_in(row) {
+            Some(file) => {
+                let dest = dir.join(identity.to_hex());
+                fetcher
+                    .fetch(&file, &dest)
+                    .map(|()| dest)
+                    .map_err(|problem| problem.to_string())
+            }
+            None => Err("the row has no File to fetch".to_string()),
+        }?;
+        if let Value::Object(map) = &mut sent {
+            map.insert(
+                "local_path".into(),
+                Value::String(dest.display().to_string()),
             );
         }
-        let key = if options.replace || key_columns.is_empty() {
-            None
-        } else {
-            Some(key_columns.to_vec())
-        };
-        let records = Records::Path(file.path().to_path_buf());
-        let outcome = crate::commit::records(
-            self,
-            records,
-            &RecordsOptions {
-                schema: Some(result_schema),
-                key,
+        Ok(sent)
+    }
+
+    /// Runs one row on the worker (dropped when it fails to answer, so that the next row
+    /// starts a fresh one).
+    fn run(
+        &self,
+        worker: &mut Option<Worker>,
+        row: &Value,
+        sent: &Value,
+    ) -> (Outcome, Option<CacheEntry>) {
+        let current = worker.as_mut().expect("started before the row");
+        let line = serde_json::to_vec(sent).expect("JSON values serialize");
+        // The cache keeps the result columns only; the output row merges them onto the
+        // input row, as a cache hit does.
+        match current.call(&line) {
+            Ok(answer) => match parse_answer(&answer, self.schema.as_ref()) {
+                Ok(result) => {
+                    let identity = hash_parts(&[&row_identity(row)]);
+                    let entry = CacheEntry {
+                        key: hash_parts(&[&self.cache_prefix.0, &identity.0]),
+                        bytes: encode_cache_entry(&result),
+                    };
+                    (Outcome::Row(merge(row, result, self.replace)), Some(entry))
+                }
+                Err(reason) => (Outcome::Failed(reason), None),
             },
-            &commit_options,
-        )
-        .map_err(|err| RepoError::from(MapError::Commit(Box::new(err))))?;
-        drop(file);
-        Ok((outcome, line))
-    }
-
-    /// Unfinished runs.
-    pub fn jobs(&self) -> Result<Vec<JobInfo>, RepoError> {
-        let store = self.store()?;
-        let reader = store.read()?;
-        let mut jobs = Vec::new();
-        for (job, meta) in reader.jobs()? {
-            let meta: Value = serde_json::from_slice(&meta).unwrap_or(Value::Null);
-            let text = |key: &str| {
-                meta.get(key)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            jobs.push(JobInfo {
-                job: job.short(),
-                input: text("input"),
-                to: text("to"),
-                command: text("command"),
-                done: reader.job_results(&job)?.len() as u64,
-            });
+            Err(reason) => {
+                *worker = None;
+                (Outcome::Failed(reason), None)
+            }
         }
-        Ok(jobs)
     }
+}
 
-    /// Discards an unfinished run (by job id prefix).
-    pub fn discard_job(&self, prefix: &str) -> Result<String, RepoError> {
-        let store = self.store()?;
-        let writer = store.write()?;
-        writer.create_tables()?;
-        let found = writer
-            .jobs()?
-            .into_iter()
-            .map(|(job, _)| job)
-            .find(|job| job.to_hex().starts_with(prefix))
-            .ok_or_else(|| MapError::NoSuchJob {
-                job: prefix.to_string(),
-            })?;
-        writer.delete_job(&found)?;
-        writer.commit()?;
-        Ok(found.short())
+/// One worker thread: runs rows from the queue until it closes. The worker process is
+/// started at the first row.
+fn work(
+    settings: &WorkerSettings,
+    rows: &Mutex<mpsc::Receiver<(Vec<u8>, Value)>>,
+    results: &mpsc::Sender<Finished>,
+) -> Result<(), MapError> {
+    let mut worker: Option<Worker> = None;
+    loop {
+        let next = rows.lock().expect("the row queue is not poisoned").recv();
+        let Ok((key, row)) = next else { return Ok(()) };
+        if worker.is_none() {
+            worker = Some(Worker::start(&settings.command, &settings.cwd)?);
+        }
+        let (outcome, cache) = match settings.prepare(&row) {
+            Ok(sent) => settings.run(&mut worker, &row, &sent),
+            Err(reason) => (Outcome::Failed(reason), None),
+        };
+        let finished = Finished {
+            key,
+            outcome,
+            cache,
+            source: Source::Ran,
+        };
+        if results.send(finished).is_err() {
+            return Ok(());
+        }
     }
+}
+
+/// The worker threads, the queue that feeds them and the channel of their results.
+struct Pool {
+    rows: mpsc::SyncSender<(Vec<u8>, Value)>,
+    results: mpsc::Receiver<Finished>,
+    handles: Vec<std::thread::JoinHandle<Result<(), MapError>>>,
+}
+
+fn start_pool(repo: &Repo, options: &MapOptions, plan: &RunPlan) -> Result<Pool, MapError> {
+    let (row_sender, row_receiver) =
+        mpsc::sync_channel::<(Vec<u8>, Value)>(options.jobs.max(1) * 4);
+    let row_receiver = Arc::new(Mutex::new(row_receiver));
+    let (result_sender, result_receiver) = mpsc::channel::<Finished>();
+    let fetch = if options.fetch {
+        let dir = repo.dir().join("cache/files");
+        std::fs::create_dir_all(&dir).map_err(|source| MapError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let fetcher = crate::checkout::FileFetcher::new(
+            &options.store_options,
+            crate::checkout::fetched_from(repo, &plan.input.id)?,
+        );
+        Some((fetcher, dir))
+    } else {
+        None
+    };
+    let settings = Arc::new(WorkerSettings {
+        command: options.command.clone(),
+        cwd: options.cwd.clone(),
+        replace: options.replace,
+        schema: options.schema.clone(),
+        cache_prefix: plan.cache_prefix,
+        fetch,
+    });
+    let handles = (0..options.jobs.max(1))
+        .map(|_| {
+            let rows = row_receiver.clone();
+            let results = result_sender.clone();
+            let settings = settings.clone();
+            std::thread::spawn(move || work(&settings, &rows, &results))
+        })
+        .collect();
+    Ok(Pool {
+        rows: row_sender,
+        results: result_receiver,
+        handles,
+    })
+}
+
+/// Counts finished rows, reports progress and persists what workers computed.
+struct Collector<'a> {
+    persist: Persist,
+    n_done: u64,
+    total: u64,
+    failed: u64,
+    first_failure: Option<String>,
+    trusted: &'a [String],
+    progress: &'a dyn MapProgress,
+    stats: &'a mut MapStats,
+}
+
+impl Collector<'_> {
+    fn handle(&mut self, repo: &Repo, finished: Finished) -> Result<(), RepoError> {
+        match (&finished.outcome, finished.source) {
+            (Outcome::Row(_), Source::Ran) => self.stats.ran += 1,
+            (Outcome::Row(_), Source::Cache) => self.stats.cached += 1,
+            (Outcome::Row(_), Source::RemoteCache(idx)) => {
+                *self
+                    .stats
+                    .remote_cached
+                    .entry(self.trusted[idx].clone())
+                    .or_default() += 1;
+            }
+            (Outcome::Failed(reason), _) => {
+                self.failed += 1;
+                if self.first_failure.is_none() {
+                    self.first_failure = Some(reason.clone());
+                }
+            }
+        }
+        self.n_done += 1;
+        self.progress.rows(self.n_done, self.total);
+        if !matches!(finished.source, Source::Ran) {
+            // A cache hit was persisted with the lookup of its chunk.
+            return Ok(());
+        }
+        self.persist.pending.push(Pending {
+            key: finished.key,
+            outcome: finished.outcome,
+            cache: finished.cache,
+        });
+        if self.persist.pending.len() >= CHECKPOINT_BATCH
+            || self.persist.last.elapsed() >= CHECKPOINT_EVERY
+        {
+            flush_checkpoints(repo, &mut self.persist)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every row not yet done: cache hits first, the rest on the workers, persisting
+/// results in batches.
+fn run_rows(
+    repo: &Repo,
+    options: &MapOptions,
+    plan: &RunPlan,
+    done: &HashSet<Vec<u8>>,
+    stats: &mut MapStats,
+    progress: &dyn MapProgress,
+) -> Result<(), MapError> {
+    let pool = start_pool(repo, options, plan)?;
+    let mut collector = Collector {
+        persist: Persist {
+            job: plan.job,
+            pending: Vec::new(),
+            last: Instant::now(),
+        },
+        n_done: done.len() as u64,
+        total: plan.input.commit.n_rows,
+        failed: 0,
+        first_failure: None,
+        trusted: &plan.trusted,
+        progress,
+        stats,
+    };
+    // The feeder reads rows (short store opens per leaf group) and the cache, in chunks:
+    // one short store open looks up a chunk's cached results.
+    let mut chunk: Vec<(Vec<u8>, Value)> = Vec::new();
+    let feed = repo.for_each_row(&plan.input.commit, |row| {
+        let payload = crate::rows::canonical::encode(&row);
+        let key = row_key(&plan.key_columns, &row, &payload);
+        if done.contains(&key) {
+            return Ok(true);
+        }
+        chunk.push((key, row));
+        if chunk.len() >= FEED_CHUNK {
+            return process_chunk(repo, options, plan, &pool, &mut collector, &mut chunk);
+        }
+        Ok(true)
+    });
+    let feed = feed.and_then(|()| {
+        process_chunk(repo, options, plan, &pool, &mut collector, &mut chunk).map(|_| ())
+    });
+    let Pool {
+        rows,
+        results,
+        handles,
+    } = pool;
+    drop(rows);
+    for result in results.iter() {
+        collector.handle(repo, result)?;
+    }
+    for handle in handles {
+        handle.join().expect("worker threads do not panic")?;
+    }
+    flush_checkpoints(repo, &mut collector.persist)?;
+    feed?;
+    let failed = collector.failed;
+    collector.stats.failed = failed;
+    if failed > options.max_errors {
+        return Err(MapError::TooManyErrors {
+            failed,
+            max_errors: options.max_errors,
+            first: collector.first_failure.unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
+/// Looks a chunk of rows up in the caches: this repository's own first, then each
+/// trusted remote's. Hits are persisted as done in the same transaction: opening the
+/// database costs syncs, so a warm run must not open it per row.
+fn lookup_cache(
+    repo: &Repo,
+    options: &MapOptions,
+    plan: &RunPlan,
+    rows: &[(Vec<u8>, Value)],
+) -> Result<Vec<Option<(Value, Source)>>, RepoError> {
+    if options.no_cache {
+        return Ok(vec![None; rows.len()]);
+    }
+    let store = repo.store()?;
+    let writer = store.write()?;
+    let mut cached = Vec::with_capacity(rows.len());
+    for (key, row) in rows {
+        let identity = hash_parts(&[&row_identity(row)]);
+        let cache_key = hash_parts(&[&plan.cache_prefix.0, &identity.0]);
+        let mut hit = writer
+            .map_cache(&cache_key.0)?
+            .and_then(|bytes| decode_cache_entry(&bytes))
+            .map(|result| (merge(row, result, options.replace), Source::Cache));
+        for (idx, remote) in plan.trusted.iter().enumerate() {
+            if hit.is_some() {
+                break;
+            }
+            hit = writer
+                .remote_map_cache(remote, &cache_key)?
+                .and_then(|bytes| decode_cache_entry(&bytes))
+                .and_then(|entry| {
+                    remote_output(row, entry, options.replace, options.schema.as_ref())
+                })
+                .map(|output| (output, Source::RemoteCache(idx)));
+        }
+        if let Some((output, _)) = &hit {
+            let bytes = encode_outcome(&Outcome::Row(output.clone()));
+            writer.set_job_result(&plan.job, key, &bytes)?;
+        }
+        cached.push(hit);
+    }
+    writer.commit()?;
+    Ok(cached)
+}
+
+/// Takes a chunk of rows: cache hits count as done, the rest go to the workers. False
+/// when the workers are gone.
+fn process_chunk(
+    repo: &Repo,
+    options: &MapOptions,
+    plan: &RunPlan,
+    pool: &Pool,
+    collector: &mut Collector<'_>,
+    chunk: &mut Vec<(Vec<u8>, Value)>,
+) -> Result<bool, RepoError> {
+    let rows = std::mem::take(chunk);
+    let cached = lookup_cache(repo, options, plan, &rows)?;
+    for ((key, row), cached) in rows.into_iter().zip(cached) {
+        if let Some((output, source)) = cached {
+            let finished = Finished {
+                key,
+                outcome: Outcome::Row(output),
+                cache: None,
+                source,
+            };
+            collector.handle(repo, finished)?;
+            continue;
+        }
+        // Drain finished results while waiting for room in the queue.
+        let mut item = (key, row);
+        loop {
+            match pool.rows.try_send(item) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Full(back)) => {
+                    item = back;
+                    match pool.results.recv_timeout(Duration::from_millis(20)) {
+                        Ok(result) => collector.handle(repo, result)?,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
+                    }
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Ok(false),
+            }
+        }
+        while let Ok(result) = pool.results.try_recv() {
+            collector.handle(repo, result)?;
+        }
+    }
+    Ok(true)
+}
+
+fn flush_checkpoints(repo: &Repo, persist: &mut Persist) -> Result<(), RepoError> {
+    if persist.pending.is_empty() {
+        persist.last = Instant::now();
+        return Ok(());
+    }
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    for pending in persist.pending.drain(..) {
+        let bytes = encode_outcome(&pending.outcome);
+        writer.set_job_result(&persist.job, &pending.key, &bytes)?;
+        if let (Some(entry), Outcome::Row(_)) = (pending.cache, &pending.outcome) {
+            writer.set_map_cache(&entry.key, &entry.bytes)?;
+        }
+    }
+    writer.commit()?;
+    persist.last = Instant::now();
+    Ok(())
+}
+
+/// Keys of the rows of `job` with a persisted result (failures are retried).
+fn finished_rows(repo: &Repo, job: &ObjectId) -> Result<HashSet<Vec<u8>>, RepoError> {
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    Ok(reader
+        .job_results(job)?
+        .into_iter()
+        .filter(|(_, bytes)| matches!(decode_outcome(bytes), Some(Outcome::Row(_))))
+        .map(|(key, _)| key)
+        .collect())
+}
+
+/// The identity of every row of a version, by key.
+fn row_identities(
+    repo: &Repo,
+    commit: &Commit,
+    key_columns: &[String],
+) -> Result<HashMap<Vec<u8>, ObjectId>, RepoError> {
+    let mut map = HashMap::new();
+    repo.for_each_row(commit, |row| {
+        let payload = crate::rows::canonical::encode(&row);
+        map.insert(
+            row_key(key_columns, &row, &payload),
+            hash_parts(&[&row_identity(&row)]),
+        );
+        Ok(true)
+    })?;
+    Ok(map)
+}
+
+/// For `--delta`: persists, as done, the earlier output's rows whose input row is
+/// unchanged in the new input version. Returns the earlier output's input.
+fn carry_over(
+    repo: &Repo,
+    options: &MapOptions,
+    plan: &RunPlan,
+    done: &HashSet<Vec<u8>>,
+    stats: &mut MapStats,
+) -> Result<EarlierInput, MapError> {
+    let input = &plan.input;
+    let no_earlier = || MapError::NoEarlierOutput {
+        to: Box::new(options.to.clone()),
+        input: Box::new(input.name.clone()),
+    };
+    let earlier = repo
+        .resolve(&DatasetRef {
+            name: options.to.clone(),
+            version: crate::name::VersionSpec::Latest,
+        })
+        .map_err(|_| no_earlier())?;
+    let earlier_input = earlier
+        .commit
+        .inputs
+        .iter()
+        .find_map(|item| match item {
+            Input::Dataset { name, commit, .. } if *name == input.name.to_string() => {
+                Some(EarlierInput {
+                    name: name.clone(),
+                    id: *commit,
+                })
+            }
+            _ => None,
+        })
+        .ok_or_else(no_earlier)?;
+    let old_input = repo.commit(&earlier_input.id)?;
+    let new_ids = row_identities(repo, &input.commit, &plan.key_columns)?;
+    let old_ids = row_identities(repo, &old_input, &plan.key_columns)?;
+    stats.removed = old_ids
+        .keys()
+        .filter(|key| !new_ids.contains_key(*key))
+        .count() as u64;
+    let mut persist = Persist {
+        job: plan.job,
+        pending: Vec::new(),
+        last: Instant::now(),
+    };
+    let mut carried = 0u64;
+    repo.for_each_row(&earlier.commit, |row| {
+        let payload = crate::rows::canonical::encode(&row);
+        let key = row_key(&plan.key_columns, &row, &payload);
+        let unchanged = match (old_ids.get(&key), new_ids.get(&key)) {
+            (Some(old), Some(new)) => old == new,
+            _ => false,
+        };
+        if unchanged && !done.contains(&key) {
+            carried += 1;
+            persist.pending.push(Pending {
+                key,
+                outcome: Outcome::Row(row),
+                cache: None,
+            });
+            if persist.pending.len() >= CARRY_BATCH {
+                flush_checkpoints(repo, &mut persist)?;
+            }
+        }
+        Ok(true)
+    })?;
+    flush_checkpoints(repo, &mut persist)?;
+    stats.carried = carried;
+    Ok(earlier_input)
+}
+
+/// The output version, and the rows written for it.
+struct Output {
+    outcome: CommitOutcome,
+    rows_written: u64,
+}
+
+/// The persisted rows of a job, in a temporary JSON-lines file, and the schema inferred
+/// from their result columns.
+struct OutputRows {
+    file: tempfile::NamedTempFile,
+    rows: u64,
+    inferred: Schema,
+}
+
+/// Writes the rows to a temporary JSON-lines file, to commit like `--from`.
+fn write_output_rows(
+    repo: &Repo,
+    options: &MapOptions,
+    plan: &RunPlan,
+) -> Result<OutputRows, MapError> {
+    let tmp_dir = repo.tmp_dir();
+    std::fs::create_dir_all(&tmp_dir).map_err(|source| MapError::Io {
+        path: tmp_dir.clone(),
+        source,
+    })?;
+    // Owned, so `gc` removes it if this process is killed before the commit.
+    let mut file = crate::repo::owned_temp_file(&tmp_dir).map_err(|source| MapError::Io {
+        path: tmp_dir.clone(),
+        source,
+    })?;
+    let mut inferrer = schema::Inferrer::new();
+    let mut line = 0u64;
+    {
+        let path = file.path().to_path_buf();
+        let mut writer = std::io::BufWriter::new(file.as_file_mut());
+        let store = repo.store()?;
+        let reader = store.read()?;
+        reader.for_each_job_result(&plan.job, |_, bytes| -> Result<(), MapError> {
+            if let Some(Outcome::Row(row)) = decode_outcome(bytes) {
+                line += 1;
+                if options.schema.is_none() || !options.replace {
+                    let extra = extra_fields(&row, &plan.input_schema, options.replace);
+                    inferrer.observe(line, &extra).map_err(RepoError::from)?;
+                }
+                serde_json::to_writer(&mut writer, &row).expect("JSON values serialize");
+                writer.write_all(b"\n").map_err(|source| MapError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            Ok(())
+        })?;
+        writer
+            .flush()
+            .map_err(|source| MapError::Io { path, source })?;
+    }
+    Ok(OutputRows {
+        file,
+        rows: line,
+        inferred: inferrer.finish(),
+    })
+}
+
+/// The output schema: the input's columns (unless replaced) plus the results'.
+fn output_schema(options: &MapOptions, input_schema: &Schema, inferred: Schema) -> Schema {
+    if let (Some(declared), true) = (&options.schema, options.replace) {
+        return declared.clone();
+    }
+    let mut fields = if options.replace {
+        Vec::new()
+    } else {
+        input_schema.fields.clone()
+    };
+    let declared = options
+        .schema
+        .as_ref()
+        .map(|s| s.fields.clone())
+        .unwrap_or_default();
+    for field in declared.into_iter().chain(inferred.fields) {
+        if !fields.iter().any(|existing| existing.name == field.name) {
+            fields.push(field);
+        }
+    }
+    Schema {
+        format: schema::SCHEMA_FORMAT,
+        fields,
+    }
+}
+
+/// The output's commit options: its name, its inputs (this run's, and the earlier
+/// output's when `--delta` made it from another version) and a message saying how each
+/// row was made.
+fn output_commit_options(
+    options: &MapOptions,
+    plan: &RunPlan,
+    earlier: Option<EarlierInput>,
+    stats: &MapStats,
+) -> Result<CommitOptions, MapError> {
+    let mut commit_options = options.commit.clone();
+    commit_options.name = options.to.clone();
+    let mut inputs = vec![DatasetRef {
+        name: plan.input.name.clone(),
+        version: crate::name::VersionSpec::TagOrPrefix(plan.input.id.to_hex()),
+    }];
+    if let Some(earlier) = earlier
+        && earlier.id != plan.input.id
+    {
+        inputs.push(DatasetRef {
+            name: DatasetName::parse_full(&earlier.name).map_err(RepoError::from)?,
+            version: crate::name::VersionSpec::TagOrPrefix(earlier.id.to_hex()),
+        });
+    }
+    commit_options.inputs = inputs;
+    if commit_options.message.is_empty() {
+        let remote_cached: String = stats
+            .remote_cached
+            .iter()
+            .map(|(remote, n)| format!(", {n} from {remote}'s cache"))
+            .collect();
+        commit_options.message = format!(
+            "pail map: {} ran, {} resumed, {} from cache{remote_cached}, {} carried over, {} removed",
+            stats.ran, stats.resumed, stats.cached, stats.carried, stats.removed
+        );
+    }
+    Ok(commit_options)
+}
+
+/// Commits every persisted row of the job as a new version of `options.to`.
+fn commit_output(
+    repo: &Repo,
+    options: &MapOptions,
+    plan: &RunPlan,
+    earlier: Option<EarlierInput>,
+    stats: &MapStats,
+) -> Result<Output, MapError> {
+    let rows = write_output_rows(repo, options, plan)?;
+    let result_schema = output_schema(options, &plan.input_schema, rows.inferred);
+    let commit_options = output_commit_options(options, plan, earlier, stats)?;
+    let key = if options.replace || plan.key_columns.is_empty() {
+        None
+    } else {
+        Some(plan.key_columns.clone())
+    };
+    let records = Records::Path(rows.file.path().to_path_buf());
+    let outcome = crate::commit::records(
+        repo,
+        records,
+        &RecordsOptions {
+            schema: Some(result_schema),
+            key,
+        },
+        &commit_options,
+    )
+    .map_err(|err| MapError::Commit(Box::new(err)))?;
+    drop(rows.file);
+    Ok(Output {
+        outcome,
+        rows_written: rows.rows,
+    })
+}
+
+/// Unfinished runs.
+pub fn jobs(repo: &Repo) -> Result<Vec<JobInfo>, RepoError> {
+    let store = repo.store()?;
+    let reader = store.read()?;
+    let mut jobs = Vec::new();
+    for (job, meta) in reader.jobs()? {
+        let meta: Value = serde_json::from_slice(&meta).unwrap_or(Value::Null);
+        let text = |key: &str| {
+            meta.get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        jobs.push(JobInfo {
+            job: job.short(),
+            input: text("input"),
+            to: text("to"),
+            command: text("command"),
+            done: reader.job_results(&job)?.len() as u64,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Discards an unfinished run (by job id prefix); returns its short id.
+pub fn discard_job(repo: &Repo, prefix: &str) -> Result<String, MapError> {
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    let found = writer
+        .jobs()?
+        .into_iter()
+        .map(|(job, _)| job)
+        .find(|job| job.to_hex().starts_with(prefix))
+        .ok_or_else(|| MapError::NoSuchJob {
+            job: prefix.to_string(),
+        })?;
+    writer.delete_job(&found)?;
+    writer.commit()?;
+    Ok(found.short())
 }
 
 /// The part of an output row that inference should type: the result columns only, since

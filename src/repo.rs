@@ -44,12 +44,6 @@ pub enum RepoError {
     Schema(#[from] SchemaError),
     #[error(transparent)]
     Remote(Box<crate::remote::RemoteError>),
-    #[error(transparent)]
-    Checkout(Box<crate::checkout::CheckoutError>),
-    #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
-    #[error(transparent)]
-    Map(Box<crate::map::MapError>),
     #[error(
         "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
     )]
@@ -96,18 +90,6 @@ pub enum RepoError {
     AmbiguousTag { tag: String, names: Vec<String> },
     #[error("cannot compare rows of {old} with {new}: their row keys differ")]
     KeysDiffer { old: String, new: String },
-}
-
-impl From<crate::map::MapError> for RepoError {
-    fn from(err: crate::map::MapError) -> Self {
-        RepoError::Map(Box::new(err))
-    }
-}
-
-impl From<crate::checkout::CheckoutError> for RepoError {
-    fn from(err: crate::checkout::CheckoutError) -> Self {
-        RepoError::Checkout(Box::new(err))
-    }
 }
 
 impl From<crate::remote::RemoteError> for RepoError {

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
-
-use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport};
-use crate::lock::{LockEntry, LockFile};
+use crate::checkout::{
+    CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions, VerifyReport,
+};
+use crate::lock::{LockEntry, LockError, LockFile};
 use crate::remote::NoSyncProgress;
 use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{self, human_bytes};
 use super::{CliError, Context};
@@ -130,16 +130,34 @@ impl CheckoutProgress for Bar {
     }
 }
 
-fn report_json(name: &str, dir: &Path, report: &CheckoutReport) -> serde_json::Value {
-    json!({
-        "name": name,
-        "dir": dir.display().to_string(),
-        "files_written": report.files_written,
-        "bytes_written": report.bytes_written,
-        "files_skipped": report.files_skipped,
-        "files_removed": report.files_removed,
-        "exact_versions": report.all_versioned,
-    })
+/// A checkout's `--json` form: the report, with the version and where it went (and, for
+/// `--locked`, the remote pail.lock names).
+#[derive(serde::Serialize)]
+struct CheckoutShown<'a> {
+    name: String,
+    dir: String,
+    #[serde(flatten)]
+    report: &'a CheckoutReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<&'a str>,
+}
+
+impl CheckoutShown<'_> {
+    fn new<'a>(name: &str, dir: &Path, report: &'a CheckoutReport) -> CheckoutShown<'a> {
+        CheckoutShown {
+            name: name.to_string(),
+            dir: dir.display().to_string(),
+            report,
+            remote: None,
+        }
+    }
+}
+
+/// Prints a value as JSON, its objects' keys in sorted order (through `serde_json::Value`).
+fn print_sorted_json(out: &mut output::Out, value: &impl serde::Serialize) -> Result<(), CliError> {
+    let value = serde_json::to_value(value).expect("reports serialize to JSON");
+    output::print_json(out, &value)?;
+    Ok(())
 }
 
 fn print_report(
@@ -180,6 +198,7 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
         only: None,
         allow_unverified: args.allow_unverified,
         allow_local_sources: args.allow_local_sources,
+        store_options: ctx.store_options.clone(),
     };
     let to = ctx.cwd.join(&args.to);
     let mut out = output::stdout();
@@ -193,12 +212,12 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
         options.only = Some(selected_files(&repo, &found, predicate)?);
     }
     let bar = Bar::new(ctx.stderr_is_terminal);
-    let result = repo.checkout(&found.id, &to, &options, &ctx.store_options, &bar);
+    let result = crate::checkout::checkout(&repo, &found.id, &to, &options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     let label = found.label();
     if args.json {
-        output::print_json(&mut out, &report_json(&label, &to, &report))?;
+        print_sorted_json(&mut out, &CheckoutShown::new(&label, &to, &report))?;
     } else {
         print_report(&mut out, &label, &to, &report)?;
         note_versions(&report);
@@ -214,7 +233,7 @@ fn selected_files(
     found: &crate::repo::Resolved,
     predicate: &str,
 ) -> Result<std::collections::HashSet<(String, String)>, CliError> {
-    let column = repo.file_column(&found.commit)?;
+    let column = crate::checkout::file_column(repo, &found.commit)?;
     let sql = format!(
         "SELECT \"{column}\".source AS source, \"{column}\".path AS path FROM \"{}@{}\" WHERE {predicate}",
         found.name,
@@ -271,15 +290,10 @@ fn checkout_locked(
     options: &CheckoutOptions,
     to: &Path,
 ) -> Result<(), CliError> {
-    let lock_path = crate::lock::find(&ctx.cwd).ok_or_else(|| {
-        CliError::Repo(
-            crate::lock::LockError::NotFound {
-                start: ctx.cwd.clone(),
-            }
-            .into(),
-        )
+    let lock_path = crate::lock::find(&ctx.cwd).ok_or_else(|| LockError::NotFound {
+        start: ctx.cwd.clone(),
     })?;
-    let lock = LockFile::read(&lock_path).map_err(|err| CliError::Repo(err.into()))?;
+    let lock = LockFile::read(&lock_path)?;
     let repo = locked_repo(ctx)?;
     let mut out = output::stdout();
     let mut results = Vec::new();
@@ -309,13 +323,11 @@ fn checkout_locked(
             // credentials go only to a remote in the remotes table, unless asked.
             let listed = repo.remotes()?.iter().any(|(_, url)| *url == entry.remote);
             if !listed && !args.allow_unlisted_remote {
-                return Err(CliError::Repo(
-                    crate::lock::LockError::UnlistedRemote {
-                        name: entry.name.clone(),
-                        remote: entry.remote.clone(),
-                    }
-                    .into(),
-                ));
+                return Err(LockError::UnlistedRemote {
+                    name: name.clone(),
+                    remote: entry.remote.clone(),
+                }
+                .into());
             }
             eprintln!(
                 "fetching {}@{} ({}) from {}{}",
@@ -352,7 +364,7 @@ fn checkout_locked(
         }
         let dir = to.join(&entry.name);
         let bar = Bar::new(ctx.stderr_is_terminal);
-        let result = repo.checkout(&commit_id, &dir, options, &ctx.store_options, &bar);
+        let result = crate::checkout::checkout(&repo, &commit_id, &dir, options, &bar);
         bar.bar.finish_and_clear();
         let report = result?;
         let label = format!("{}@{}", entry.name, entry.version);
@@ -360,12 +372,18 @@ fn checkout_locked(
             print_report(&mut out, &label, &dir, &report)?;
             note_versions(&report);
         }
-        let mut shown = report_json(&label, &dir, &report);
-        shown["remote"] = json!(entry.remote);
-        results.push(shown);
+        results.push((label, dir, report));
     }
     if args.json {
-        output::print_json(&mut out, &serde_json::Value::Array(results))?;
+        let shown: Vec<CheckoutShown> = results
+            .iter()
+            .zip(&lock.entries)
+            .map(|((label, dir, report), entry)| CheckoutShown {
+                remote: Some(&entry.remote),
+                ..CheckoutShown::new(label, dir, report)
+            })
+            .collect();
+        print_sorted_json(&mut out, &shown)?;
     } else if lock.entries.is_empty() {
         writeln!(
             out,
@@ -406,7 +424,7 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
             };
             let path = crate::lock::default_location(&ctx.cwd);
             let mut lock = if path.is_file() {
-                LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?
+                LockFile::read(&path)?
             } else {
                 LockFile::default()
             };
@@ -416,8 +434,7 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
                 commit: found.id.to_hex(),
                 remote: remote_url,
             });
-            lock.write(&path)
-                .map_err(|err| CliError::Repo(err.into()))?;
+            lock.write(&path)?;
             writeln!(
                 out,
                 "pinned {}@{version} ({}) in {}",
@@ -427,39 +444,26 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
             )?;
         }
         LockCommand::Remove { name } => {
-            let path = crate::lock::find(&ctx.cwd).ok_or_else(|| {
-                CliError::Repo(
-                    crate::lock::LockError::NotFound {
-                        start: ctx.cwd.clone(),
-                    }
-                    .into(),
-                )
+            let path = crate::lock::find(&ctx.cwd).ok_or_else(|| LockError::NotFound {
+                start: ctx.cwd.clone(),
             })?;
-            let mut lock = LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?;
+            let mut lock = LockFile::read(&path)?;
             let full = DatasetName::parse(&name, &crate::NameDefaults::default())
                 .map(|n| n.to_string())
                 .unwrap_or(name.clone());
             if !lock.unpin(&full) && !lock.unpin(&name) {
-                return Err(CliError::Repo(
-                    crate::lock::LockError::NotPinned { name, path }.into(),
-                ));
+                return Err(LockError::NotPinned { name, path }.into());
             }
-            lock.write(&path)
-                .map_err(|err| CliError::Repo(err.into()))?;
+            lock.write(&path)?;
             writeln!(out, "unpinned {full}")?;
         }
         LockCommand::List { json } => {
             let lock = match crate::lock::find(&ctx.cwd) {
-                Some(path) => LockFile::read(&path).map_err(|err| CliError::Repo(err.into()))?,
+                Some(path) => LockFile::read(&path)?,
                 None => LockFile::default(),
             };
             if json {
-                let items: Vec<_> = lock
-                    .entries
-                    .iter()
-                    .map(|e| json!({"name": e.name, "version": e.version, "commit": e.commit, "remote": e.remote}))
-                    .collect();
-                output::print_json(&mut out, &serde_json::Value::Array(items))?;
+                print_sorted_json(&mut out, &lock.entries)?;
             } else {
                 let rows: Vec<Vec<String>> = lock
                     .entries
@@ -485,27 +489,27 @@ pub fn cmd_verify(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let found = repo.resolve(&repo.parse_ref(&args.target)?)?;
     let bar = Bar::new(ctx.stderr_is_terminal);
-    let result = repo.verify(&found.commit, &ctx.store_options, &bar);
+    let options = VerifyOptions {
+        store_options: ctx.store_options.clone(),
+    };
+    let result = crate::checkout::verify(&repo, &found.commit, &options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     let label = found.label();
     let mut out = output::stdout();
     if args.json {
-        let problems = |list: &[crate::checkout::Problem]| -> Vec<serde_json::Value> {
-            list.iter()
-                .map(|p| json!({"path": p.path, "detail": p.detail}))
-                .collect()
+        /// `verify --json`: the report, with the version.
+        #[derive(serde::Serialize)]
+        struct VerifyShown<'a> {
+            name: &'a str,
+            #[serde(flatten)]
+            report: &'a VerifyReport,
+        }
+        let shown = VerifyShown {
+            name: &label,
+            report: &report,
         };
-        output::print_json(
-            &mut out,
-            &json!({
-                "name": label,
-                "unchanged": report.unchanged,
-                "changed": problems(&report.changed),
-                "missing": problems(&report.missing),
-                "exact_versions": report.all_versioned,
-            }),
-        )?;
+        print_sorted_json(&mut out, &shown)?;
     } else {
         for problem in &report.missing {
             writeln!(out, "missing  {}: {}", problem.path, problem.detail)?;

@@ -50,6 +50,12 @@ pub enum CliError {
     Commit(#[from] CommitError),
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Map(#[from] MapError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
@@ -80,7 +86,11 @@ pub fn report(err: &CliError) -> i32 {
     // Transparent wrappers repeat their inner message as the first source: skip it.
     if matches!(
         err,
-        CliError::Repo(_) | CliError::Commit(CommitError::Repo(_))
+        CliError::Repo(_)
+            | CliError::Commit(CommitError::Repo(_))
+            | CliError::Checkout(_)
+            | CliError::Lock(_)
+            | CliError::Map(_)
     ) {
         source = source.and_then(|inner| inner.source());
     }
@@ -113,6 +123,9 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
         ),
         CliError::Commit(err) => classify_commit(err),
         CliError::Query(err) => classify_query(err),
+        CliError::Checkout(err) => classify_checkout(err),
+        CliError::Lock(err) => classify_lock(err),
+        CliError::Map(err) => classify_map(err),
         CliError::Output(_) => (2, None),
         CliError::Silent(code) => (*code, None),
     }
@@ -157,39 +170,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
         RepoError::Remote(err) => classify_remote(err.as_ref()),
-        RepoError::Checkout(err) => match err.as_ref() {
-            CheckoutError::NoFileColumn => (1, None),
-            CheckoutError::Failed { problems } => {
-                use crate::checkout::ProblemKind;
-                let has = |kind: ProblemKind| problems.iter().any(|p| p.kind == kind);
-                if has(ProblemKind::LocalSource) {
-                    user("a version from a remote names files on this machine: if you trust it, pass --allow-local-sources")
-                } else if has(ProblemKind::Unverified) {
-                    user("record sizes or hashes when committing (e.g. `pail commit NAME DIR --hash`), or pass --allow-unverified to fetch these rows unchecked")
-                } else {
-                    user("`--keep-going` lists every problem; `pail verify NAME@V` checks without downloading")
-                }
-            }
-            CheckoutError::Write { .. } => (2, None),
-            CheckoutError::BadGlob { .. } => user("use `*` and `?` within a path part, `**` across parts, e.g. --include '**/*.jpg'"),
-            CheckoutError::Store { .. } => (2, Some("check the store's credentials in the environment".into())),
-        },
-        RepoError::Lock(err) => match err {
-            LockError::Read { .. } | LockError::Write { .. } => (2, None),
-            LockError::Malformed { .. } => user("fix pail.lock, or pin again with `pail lock add NAME@V`"),
-            LockError::NotFound { .. } => user("`pail lock add NAME@V` writes one"),
-            LockError::NotPinned { .. } => user("`pail lock list` shows what is pinned"),
-            LockError::UnlistedRemote { .. } => user("if you trust it, add it with `pail remote add NAME URL`, or pass --allow-unlisted-remote (the environment's store credentials are sent to it)"),
-        },
-        RepoError::Map(err) => match err.as_ref() {
-            MapError::Commit(err) => classify_commit(err),
-            MapError::Spawn { .. } => user("check the --run command"),
-            MapError::TooManyErrors { .. } => user("fix the command and run again: finished rows resume, failed ones are retried (or raise --max-errors)"),
-            MapError::NoEarlierOutput { .. } => user("run once without --delta first"),
-            MapError::DeltaNeedsMerge => (1, None),
-            MapError::Io { .. } => (2, None),
-            MapError::NoSuchJob { .. } => user("`pail jobs` lists unfinished runs"),
-        },
         RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
         RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
         RepoError::KeysDiffer { .. } => user("diff matches rows by key: compare versions (or datasets) saved with the same --key"),
@@ -250,6 +230,70 @@ fn classify_commit(err: &CommitError) -> (i32, Option<String>) {
                 "give the source to compare with: `pail status {name} SOURCE`"
             )),
         ),
+    }
+}
+
+fn classify_checkout(err: &CheckoutError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        CheckoutError::NoFileColumn => (1, None),
+        CheckoutError::Failed { problems } => {
+            use crate::checkout::ProblemKind;
+            let has = |kind: ProblemKind| problems.iter().any(|p| p.kind == kind);
+            if has(ProblemKind::LocalSource) {
+                user(
+                    "a version from a remote names files on this machine: if you trust it, pass --allow-local-sources",
+                )
+            } else if has(ProblemKind::Unverified) {
+                user(
+                    "record sizes or hashes when committing (e.g. `pail commit NAME DIR --hash`), or pass --allow-unverified to fetch these rows unchecked",
+                )
+            } else {
+                user(
+                    "`--keep-going` lists every problem; `pail verify NAME@V` checks without downloading",
+                )
+            }
+        }
+        CheckoutError::Write { .. } => (2, None),
+        CheckoutError::BadGlob { .. } => {
+            user("use `*` and `?` within a path part, `**` across parts, e.g. --include '**/*.jpg'")
+        }
+        CheckoutError::Store { .. } => (
+            2,
+            Some("check the store's credentials in the environment".into()),
+        ),
+        CheckoutError::Repo(err) => classify_repo(err),
+    }
+}
+
+fn classify_lock(err: &LockError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        LockError::Read { .. } | LockError::Write { .. } => (2, None),
+        LockError::Malformed { .. } => {
+            user("fix pail.lock, or pin again with `pail lock add NAME@V`")
+        }
+        LockError::NotFound { .. } => user("`pail lock add NAME@V` writes one"),
+        LockError::NotPinned { .. } => user("`pail lock list` shows what is pinned"),
+        LockError::UnlistedRemote { .. } => user(
+            "if you trust it, add it with `pail remote add NAME URL`, or pass --allow-unlisted-remote (the environment's store credentials are sent to it)",
+        ),
+    }
+}
+
+fn classify_map(err: &MapError) -> (i32, Option<String>) {
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match err {
+        MapError::Commit(err) => classify_commit(err),
+        MapError::Spawn { .. } => user("check the --run command"),
+        MapError::TooManyErrors { .. } => user(
+            "fix the command and run again: finished rows resume, failed ones are retried (or raise --max-errors)",
+        ),
+        MapError::NoEarlierOutput { .. } => user("run once without --delta first"),
+        MapError::DeltaNeedsMerge => (1, None),
+        MapError::Io { .. } => (2, None),
+        MapError::NoSuchJob { .. } => user("`pail jobs` lists unfinished runs"),
+        MapError::Repo(err) => classify_repo(err),
     }
 }
 

@@ -4,10 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use crate::commit::CommitOutcome;
-use crate::map::{MapOptions, MapProgress};
+use crate::map::{MapOptions, MapProgress, MapStats};
 
 use super::output;
 use super::{CliError, Context};
@@ -137,11 +136,12 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
         ProgressBar::hidden()
     };
     let progress = Bar { bar };
-    let result = repo.map(&options, &progress);
+    let result = crate::map::map(&repo, &options, &progress);
     progress.bar.finish_and_clear();
-    let (report, outcome) = result?;
+    let result = result?;
+    let report = &result.stats;
     let mut out = output::stdout();
-    let (status, version, id) = match &outcome {
+    let (status, version, id) = match &result.outcome {
         CommitOutcome::Created {
             name, version, id, ..
         } => ("created", format!("{name}@{version}"), id.to_hex()),
@@ -150,23 +150,24 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
         } => ("unchanged", format!("{name}@{version}"), id.to_hex()),
     };
     if args.json {
-        output::print_json(
-            &mut out,
-            &json!({
-                "status": status,
-                "version": version,
-                "id": id,
-                "job": report.job,
-                "ran": report.ran,
-                "resumed": report.resumed,
-                "cached": report.cached,
-                "cached_remote": report.remote_cached,
-                "carried": report.carried,
-                "removed": report.removed,
-                "failed": report.failed,
-                "n_rows": report.n_rows,
-            }),
-        )?;
+        /// `map --json`: the run's stats, with the output version.
+        #[derive(serde::Serialize)]
+        struct MapShown<'a> {
+            status: &'a str,
+            version: String,
+            id: String,
+            #[serde(flatten)]
+            stats: &'a MapStats,
+        }
+        let shown = MapShown {
+            status,
+            version,
+            id,
+            stats: report,
+        };
+        // Through `Value`, whose objects print their keys sorted.
+        let shown = serde_json::to_value(&shown).expect("reports serialize to JSON");
+        output::print_json(&mut out, &shown)?;
     } else {
         let remote_cached: String = report
             .remote_cached
@@ -197,18 +198,16 @@ pub fn cmd_jobs(ctx: &Context, args: JobsArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let mut out = output::stdout();
     if let Some(job) = &args.discard {
-        let discarded = repo.discard_job(job)?;
+        let discarded = crate::map::discard_job(&repo, job)?;
         writeln!(out, "discarded run {discarded}")?;
         out.flush()?;
         return Ok(());
     }
-    let jobs = repo.jobs()?;
+    let jobs = crate::map::jobs(&repo)?;
     if args.json {
-        let items: Vec<_> = jobs
-            .iter()
-            .map(|job| json!({"job": job.job, "input": job.input, "to": job.to, "command": job.command, "done": job.done}))
-            .collect();
-        output::print_json(&mut out, &serde_json::Value::Array(items))?;
+        // Through `Value`, whose objects print their keys sorted.
+        let shown = serde_json::to_value(&jobs).expect("jobs serialize to JSON");
+        output::print_json(&mut out, &shown)?;
     } else if jobs.is_empty() {
         writeln!(out, "no unfinished runs")?;
     } else {
