@@ -26,6 +26,7 @@ pub mod rows;
 pub mod schema;
 pub mod store;
 pub mod summary;
+pub mod view;
 mod walk;
 
 pub use name::{DatasetName, DatasetRef, NameDefaults, VersionSpec};
