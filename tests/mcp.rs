@@ -219,7 +219,11 @@ fn an_mcp_client_uses_every_tool_while_a_commit_runs() {
     assert_eq!(diff["n_rows_delta"], 1);
     assert_eq!(diff["schema"]["compat"], "same");
     let counts = ["added", "removed", "modified", "leaves_read"].map(|key| &diff[key]);
-    assert_eq!(counts, [&json!(1), &json!(0), &json!(0), &json!(2)], "{diff}");
+    assert_eq!(
+        counts,
+        [&json!(1), &json!(0), &json!(0), &json!(2)],
+        "{diff}"
+    );
     let bad_diff = call(&report, "diff_versions", 1);
     assert_eq!(bad_diff["is_error"], true, "{bad_diff}");
 
