@@ -1013,3 +1013,405 @@ pub struct GcView {
     pub temporaries_removed: u64,
     pub temporary_bytes_removed: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    //! Snapshots of every view's JSON from fixed inputs: a change to what pail answers
+    //! shows up here as a snapshot diff to review.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::diff::{ChangeKind, DiffStat, RowChange};
+    use crate::object::ObjectId;
+    use crate::repo::TagInfo;
+    use crate::schema::BytesEncoding;
+    use crate::summary::{Lengths, Lineage, SizeStats};
+
+    /// 2023-11-14T22:13:20Z.
+    const TIME: i64 = 1_700_000_000_000_000;
+
+    fn id(byte: u8) -> CommitId {
+        CommitId(ObjectId([byte; 32]))
+    }
+
+    fn name(text: &str) -> DatasetName {
+        DatasetName::parse_full(text).unwrap()
+    }
+
+    fn version(text: &str) -> semver::Version {
+        semver::Version::parse(text).unwrap()
+    }
+
+    fn json_text(view: &impl Serialize) -> String {
+        serde_json::to_string_pretty(&to_json(view)).unwrap()
+    }
+
+    fn commit() -> Commit {
+        Commit {
+            format: 2,
+            parents: vec![id(1)],
+            inputs: vec![
+                Input::Dataset {
+                    name: "team.vision.photos".into(),
+                    version: "1.0.1".into(),
+                    commit: id(2),
+                },
+                Input::Source {
+                    uri: "s3://bucket/videos".into(),
+                    listed_at: TIME - 60_000_000,
+                },
+            ],
+            schema: ObjectId([3; 32]),
+            rows: ObjectId([4; 32]),
+            n_rows: 6,
+            n_bytes: 1234,
+            key: vec!["file.source".into(), "file.path".into()],
+            author: "Test Author <test@example.com>".into(),
+            time: TIME,
+            message: "six clips".into(),
+            command: vec!["python".into(), "make_clips.py".into()],
+            git: Some(GitState {
+                repository: "git@example.com:team/clips.git".into(),
+                head: Some("abc123".into()),
+                branch: None,
+                dirty: true,
+            }),
+            code: vec![CodeFile {
+                path: "make_clips.py".into(),
+                blob: ObjectId([5; 32]),
+                size: 321,
+            }],
+            summary: Some(ObjectId([6; 32])),
+        }
+    }
+
+    fn resolved() -> Resolved {
+        Resolved {
+            name: name("team.vision.clips"),
+            version: Some(version("1.0.2")),
+            id: id(7),
+            commit: commit(),
+        }
+    }
+
+    #[test]
+    fn datasets_and_log_entries() {
+        let info = DatasetInfo {
+            name: name("team.vision.clips"),
+            versions: vec![(version("1.0.0"), id(1)), (version("1.0.2"), id(7))],
+            tags: vec![("golden".into(), id(1))],
+        };
+        insta::assert_snapshot!("dataset", json_text(&DatasetView::new(&info, &commit())));
+        let entry = LogEntryView::new(&info.name, &version("1.0.2"), &id(7), &commit());
+        insta::assert_snapshot!("log_entry", json_text(&entry));
+    }
+
+    #[test]
+    fn versions_with_lineage() {
+        let view = VersionView::new(&resolved(), &["golden".to_string()]);
+        insta::assert_snapshot!("version", json_text(&view));
+        let mut unversioned = resolved();
+        unversioned.version = None;
+        unversioned.commit.git = None;
+        unversioned.commit.summary = None;
+        let lineage = VersionLineageView {
+            version: VersionView::new(&unversioned, &[]),
+            parent_versions: vec![Some("1.0.1".into())],
+            children: vec![ChildView {
+                version: "1.0.3".into(),
+                id: id(8).to_hex(),
+            }],
+        };
+        insta::assert_snapshot!("version_lineage", json_text(&lineage));
+        let graph = LineageGraph {
+            nodes: vec![
+                LineageNode::Version {
+                    name: "team.vision.clips".into(),
+                    version: "1.0.2".into(),
+                    commit: id(7),
+                },
+                LineageNode::Source {
+                    uri: "s3://bucket/videos".into(),
+                    listed_at: TIME,
+                },
+            ],
+            edges: vec![(1, 0)],
+        };
+        insta::assert_snapshot!(
+            "lineage_graph",
+            json_text(&LineageGraphView::new(&graph, 0, false))
+        );
+    }
+
+    #[test]
+    fn schemas_of_every_type() {
+        let field = |name: &str, ty: Type| Field {
+            name: name.into(),
+            ty,
+        };
+        let optional = |ty: Type| Type::Optional(Box::new(ty));
+        let schema = Schema {
+            format: 2,
+            fields: vec![
+                field("file", Type::File),
+                field("start", Type::Float),
+                field("captured", optional(Type::Datetime)),
+                field(
+                    "weather",
+                    Type::Enum(vec!["clear".into(), "rain".into()]),
+                ),
+                field("labels", Type::List(Box::new(optional(Type::String)))),
+                field("thumb", optional(Type::BytesAs(BytesEncoding::Base64Url))),
+                field("raw", Type::Bytes),
+                field(
+                    "meta",
+                    optional(Type::Struct(vec![
+                        field("w", Type::Int),
+                        field("ok", optional(Type::Bool)),
+                    ])),
+                ),
+            ],
+        };
+        let view = SchemaView::new(&resolved(), &schema);
+        insta::assert_snapshot!("schema", json_text(&view));
+        let columns = to_json(&view.with_columns(&schema))["columns"].clone();
+        insta::assert_snapshot!("schema_columns", serde_json::to_string(&columns).unwrap());
+    }
+
+    #[test]
+    fn diffs_statuses_and_comparisons() {
+        let old = Resolved {
+            version: Some(version("1.0.1")),
+            id: id(1),
+            ..resolved()
+        };
+        let new = resolved();
+        let stat = DiffStat {
+            added: 1,
+            removed: 2,
+            modified: 3,
+            leaves_read: 4,
+            leaves_counted: 5,
+        };
+        let breaking = Compat::Breaking(vec!["removed column x".into(), "added column y".into()]);
+        let diff = DiffView {
+            old: DiffSideView::version(&old),
+            new: DiffSideView::version(&new),
+            problems: None,
+            schema: SchemaChangesView::new(&breaking),
+            counts: Some(DiffCountsView::new(&stat)),
+        };
+        insta::assert_snapshot!("diff_stat", json_text(&diff));
+        let status = DiffView {
+            old: DiffSideView::version(&old),
+            new: DiffSideView::source("s3://bucket/videos"),
+            problems: Some(ProblemView::all(&[(
+                "a/b.mp4".into(),
+                "permission denied".into(),
+            )])),
+            schema: SchemaChangesView::new(&Compat::Same),
+            counts: None,
+        };
+        insta::assert_snapshot!("status_header", json_text(&status));
+        let change = RowChange {
+            kind: ChangeKind::Modified,
+            key: vec![("path".into(), json!("a/b.mp4")), ("n".into(), json!(2))],
+            old: Some(json!({"path": "a/b.mp4", "n": 2, "size": 1})),
+            new: Some(json!({"path": "a/b.mp4", "n": 2, "size": 3})),
+            columns: vec!["size".into()],
+        };
+        insta::assert_snapshot!("row_change", json_text(&RowChangeView::new(&change)));
+        let added = RowChange {
+            kind: ChangeKind::Added,
+            old: None,
+            columns: Vec::new(),
+            ..change
+        };
+        insta::assert_snapshot!("row_added", json_text(&RowChangeView::new(&added)));
+        // Keys differ: no row counts.
+        let compare = CompareView {
+            diff: DiffView {
+                old: DiffSideView::version_with_counts(&old),
+                new: DiffSideView::version_with_counts(&new),
+                problems: None,
+                schema: SchemaChangesView::new(&Compat::Additive(vec!["added column y".into()])),
+                counts: None,
+            },
+            leaves_read: None,
+            same_content: false,
+            n_rows_delta: -1,
+            n_bytes_delta: 10,
+            row_tree: RowTreeOverlapView {
+                leaves_shared: 1,
+                rows_in_shared_leaves: 2,
+                leaves_only_in_old: 3,
+                rows_only_in_old_leaves: 4,
+                leaves_only_in_new: 5,
+                rows_only_in_new_leaves: 6,
+            },
+        };
+        insta::assert_snapshot!("compare", json_text(&compare));
+    }
+
+    #[test]
+    fn commits_and_tags() {
+        let created = CommitOutcome::Created {
+            name: name("team.vision.clips"),
+            version: version("1.0.2"),
+            id: id(7),
+            parent: Some(version("1.0.1")),
+            commit: Box::new(commit()),
+            leaves_written: 1,
+            leaves_reused: 2,
+            problems: vec![("a/b.mp4".into(), "permission denied".into())],
+        };
+        insta::assert_snapshot!("commit_created", json_text(&CommitView::new(&created)));
+        let unchanged = CommitOutcome::Unchanged {
+            name: name("team.vision.clips"),
+            version: version("1.0.2"),
+            id: id(7),
+            problems: Vec::new(),
+        };
+        insta::assert_snapshot!("commit_unchanged", json_text(&CommitView::new(&unchanged)));
+        let tag = TagInfo {
+            name: name("team.vision.clips"),
+            tag: "golden".into(),
+            id: id(7),
+            version: None,
+        };
+        insta::assert_snapshot!("tag", json_text(&TagView::new(&tag)));
+        insta::assert_snapshot!("tag_deleted", json_text(&TagDeletedView::new(&tag)));
+        let set = TagSetView::new(&resolved(), "golden", Some(&id(1)));
+        insta::assert_snapshot!("tag_set", json_text(&set));
+    }
+
+    #[test]
+    fn summaries() {
+        let column = |column: &str, ty: &str| ColumnSummary {
+            column: column.into(),
+            ty: ty.into(),
+            n_nulls: 0,
+            min: None,
+            max: None,
+            distinct: 0,
+            distinct_exact: true,
+            top: Vec::new(),
+            lengths: None,
+        };
+        let summary = Summary {
+            format: 1,
+            n_rows: 6,
+            n_bytes: 1234,
+            columns: vec![
+                ColumnSummary {
+                    min: Some(Scalar::Float(0.5)),
+                    max: Some(Scalar::Float(f64::NAN)),
+                    distinct: 5,
+                    distinct_exact: false,
+                    n_nulls: 1,
+                    ..column("start", "optional<float>")
+                },
+                ColumnSummary {
+                    min: Some(Scalar::Text("clear".into())),
+                    max: Some(Scalar::Text("rain".into())),
+                    top: vec![ValueCount {
+                        value: "clear".into(),
+                        count: 4,
+                    }],
+                    ..column("weather", "enum(clear, rain)")
+                },
+                ColumnSummary {
+                    min: Some(Scalar::Int(-3)),
+                    max: Some(Scalar::Bool(true)),
+                    lengths: Some(Lengths {
+                        min: 0,
+                        max: 3,
+                        total: 7,
+                    }),
+                    ..column("labels", "list<string>")
+                },
+            ],
+            files: vec![FileSummary {
+                column: "file".into(),
+                n_files: 6,
+                sources: vec![ValueCount {
+                    value: "s3://bucket".into(),
+                    count: 6,
+                }],
+                n_sources: 1,
+                extensions: vec![ValueCount {
+                    value: "mp4".into(),
+                    count: 6,
+                }],
+                n_extensions: 1,
+                sizes: SizeStats {
+                    min: Some(10),
+                    max: None,
+                    total: 1234,
+                    buckets: vec![6, 0, 0, 0, 0, 0, 0],
+                    unknown: 0,
+                },
+            }],
+            examples: vec![r#"{"start":0.5}"#.into(), "not json".into()],
+            lineage: Lineage {
+                parents: vec![id(1)],
+                inputs: commit().inputs,
+                code: vec!["make_clips.py".into()],
+                author: "Test Author <test@example.com>".into(),
+                time: TIME,
+                message: "six clips".into(),
+                command: vec!["pail".into(), "commit".into()],
+            },
+            changes: Some(Changes {
+                parent: id(1),
+                n_rows_before: 8,
+                n_bytes_before: 1000,
+                schema_changes: vec!["added column weather".into()],
+                leaves_reused: 1,
+                leaves_written: 2,
+            }),
+        };
+        let info = PageInfo {
+            name: "team.vision.clips".into(),
+            version: Some("1.0.2".into()),
+            id: id(7),
+            tags: vec!["golden".into()],
+            key: Vec::new(),
+            parent_versions: vec![None],
+        };
+        insta::assert_snapshot!("summary", json_text(&SummaryView::new(&summary, &info)));
+        let pages = SummaryPagesView {
+            index: "pages/index.md".into(),
+            pages: vec![SummaryPageView {
+                name: "team.vision.clips".into(),
+                version: "1.0.2".into(),
+                path: "pages/team.vision.clips.md".into(),
+            }],
+        };
+        insta::assert_snapshot!("summary_pages", json_text(&pages));
+    }
+
+    #[test]
+    fn queries_and_maintenance() {
+        let query = QueryView {
+            columns: vec!["n".into()],
+            n_rows: 1,
+            truncated: true,
+            rows: vec![json!({"n": 3})],
+        };
+        insta::assert_snapshot!("query", json_text(&query));
+        let fsck = FsckView {
+            objects: 12,
+            problems: vec!["object 0123 is missing".into()],
+        };
+        insta::assert_snapshot!("fsck", json_text(&fsck));
+        let gc = GcView {
+            objects_removed: 1,
+            bytes_removed: 2,
+            temporaries_removed: 3,
+            temporary_bytes_removed: 4,
+        };
+        insta::assert_snapshot!("gc", json_text(&gc));
+    }
+}
