@@ -1157,10 +1157,7 @@ mod tests {
                 field("file", Type::File),
                 field("start", Type::Float),
                 field("captured", optional(Type::Datetime)),
-                field(
-                    "weather",
-                    Type::Enum(vec!["clear".into(), "rain".into()]),
-                ),
+                field("weather", Type::Enum(vec!["clear".into(), "rain".into()])),
                 field("labels", Type::List(Box::new(optional(Type::String)))),
                 field("thumb", optional(Type::BytesAs(BytesEncoding::Base64Url))),
                 field("raw", Type::Bytes),
