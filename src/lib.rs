@@ -29,6 +29,7 @@ pub mod schema;
 pub mod store;
 pub mod summary;
 pub mod tags;
+pub mod view;
 mod walk;
 
 pub use commit::{Bump, CommitError, CommitOptions, CommitOutcome, Records};

@@ -22,12 +22,17 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::repo::{Repo, RepoError, Resolved};
-use crate::schema::{self, Compat};
-use crate::summary::{DEFAULT_MAX_TOKENS, summary_json};
+use crate::schema;
+use crate::summary::DEFAULT_MAX_TOKENS;
+use crate::view::{
+    ChildView, CompareView, DatasetView, DiffCountsView, DiffSideView, DiffView, QueryView,
+    RowTreeOverlapView, SchemaChangesView, SchemaView, SummaryView, VersionLineageView,
+    VersionView, to_json,
+};
 
 /// URIs of the summary pages: `pail://NAME@VERSION`.
 pub const RESOURCE_SCHEME: &str = "pail://";
@@ -98,8 +103,9 @@ fn text_result(text: String) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(text)])
 }
 
-fn json_result(value: &Value) -> CallToolResult {
-    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+/// A view as the CLI prints it: pretty JSON, keys sorted.
+fn json_result(view: &impl Serialize) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&to_json(view)).expect("JSON values serialize");
     CallToolResult::success(vec![ContentBlock::text(text)])
 }
 
@@ -151,7 +157,7 @@ fn resolve_pair(repo: &Repo, from: &str, to: &str) -> Result<(Resolved, Resolved
     Ok((old, new))
 }
 
-fn list_datasets(repo: &Repo) -> Result<Value, ToolError> {
+fn list_datasets(repo: &Repo) -> Result<Vec<DatasetView>, ToolError> {
     let mut items = Vec::new();
     for info in repo.datasets()? {
         let (_, id) = info
@@ -159,74 +165,71 @@ fn list_datasets(repo: &Repo) -> Result<Value, ToolError> {
             .last()
             .expect("datasets without versions are dropped");
         let commit = repo.commit(id)?;
-        items.push(crate::repo::dataset_json(&info, &commit));
+        items.push(DatasetView::new(&info, &commit));
     }
-    Ok(Value::Array(items))
+    Ok(items)
 }
 
-fn lineage_json(repo: &Repo, found: &Resolved) -> Result<Value, ToolError> {
+fn version_lineage(repo: &Repo, found: &Resolved) -> Result<VersionLineageView, ToolError> {
     let tags = crate::tags::tags_of(repo, &found.id)?;
-    let mut value = crate::repo::commit_json(
-        &found.name,
-        found.version.as_ref(),
-        &found.id,
-        &found.commit,
-        &tags,
-    );
     let info = crate::summary::page_info(repo, found)?;
-    value["parent_versions"] = json!(info.parent_versions);
     // Versions of this dataset that name this one as their parent, i.e. what came next.
     let mut children = Vec::new();
     for (version, id, commit) in repo.log(&found.name)? {
         if commit.parents.contains(&found.id) {
-            children.push(json!({"version": version.to_string(), "id": id.to_hex()}));
+            children.push(ChildView {
+                version: version.to_string(),
+                id: id.to_hex(),
+            });
         }
     }
-    value["children"] = Value::Array(children);
-    Ok(value)
+    Ok(VersionLineageView {
+        version: VersionView::new(found, &tags),
+        parent_versions: info.parent_versions,
+        children,
+    })
 }
 
 /// Compares two versions: counts, schema and the row-tree leaves they share.
 ///
 /// This is the boundary to the diff engine: replace the body with a call to it (row-level
 /// added/removed/changed) when the repository has one.
-pub fn compare_versions(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<Value, ToolError> {
+pub fn compare_versions(
+    repo: &Repo,
+    old: &Resolved,
+    new: &Resolved,
+) -> Result<CompareView, ToolError> {
     let old_schema = repo.schema(&old.commit.schema)?;
     let new_schema = repo.schema(&new.commit.schema)?;
-    let (compat, changes) = match schema::compare(&old_schema, &new_schema) {
-        Compat::Same => ("same", Vec::new()),
-        Compat::Additive(changes) => ("additive", changes),
-        Compat::Breaking(changes) => ("breaking", changes),
-    };
+    let compat = schema::compare(&old_schema, &new_schema);
     let overlap = crate::summary::leaf_overlap(repo, &old.commit, &new.commit)?;
-    let (shared, only_old, only_new) = (overlap.shared, overlap.only_old, overlap.only_new);
     // Row-level counts, when both versions share a key (the diff reads only what differs).
-    let rows = match crate::diff::diff(repo, old, new) {
-        Ok(diff) => {
-            let stat = diff.stat(repo)?;
-            json!({"added": stat.added, "removed": stat.removed, "modified": stat.modified, "leaves_read": stat.leaves_read})
-        }
-        Err(RepoError::KeysDiffer { .. }) => Value::Null,
+    let stat = match crate::diff::diff(repo, old, new) {
+        Ok(diff) => Some(diff.stat(repo)?),
+        Err(RepoError::KeysDiffer { .. }) => None,
         Err(err) => return Err(err.into()),
     };
-    let label = Resolved::label;
-    Ok(json!({
-        "from": {"version": label(old), "id": old.id.to_hex(), "n_rows": old.commit.n_rows, "n_bytes": old.commit.n_bytes},
-        "to": {"version": label(new), "id": new.id.to_hex(), "n_rows": new.commit.n_rows, "n_bytes": new.commit.n_bytes},
-        "same_content": old.commit.rows == new.commit.rows && old.commit.schema == new.commit.schema,
-        "n_rows_delta": new.commit.n_rows as i64 - old.commit.n_rows as i64,
-        "n_bytes_delta": new.commit.n_bytes as i64 - old.commit.n_bytes as i64,
-        "schema": {"compatibility": compat, "changes": changes},
-        "row_tree": {
-            "leaves_shared": shared.leaves,
-            "rows_in_shared_leaves": shared.rows,
-            "leaves_only_in_from": only_old.leaves,
-            "rows_only_in_from_leaves": only_old.rows,
-            "leaves_only_in_to": only_new.leaves,
-            "rows_only_in_to_leaves": only_new.rows,
+    Ok(CompareView {
+        diff: DiffView {
+            old: DiffSideView::version_with_counts(old),
+            new: DiffSideView::version_with_counts(new),
+            problems: None,
+            schema: SchemaChangesView::new(&compat),
+            counts: stat.as_ref().map(DiffCountsView::new),
         },
-        "rows": rows,
-    }))
+        leaves_read: stat.as_ref().map(|stat| stat.leaves_read),
+        same_content: old.commit.rows == new.commit.rows && old.commit.schema == new.commit.schema,
+        n_rows_delta: new.commit.n_rows as i64 - old.commit.n_rows as i64,
+        n_bytes_delta: new.commit.n_bytes as i64 - old.commit.n_bytes as i64,
+        row_tree: RowTreeOverlapView {
+            leaves_shared: overlap.shared.leaves,
+            rows_in_shared_leaves: overlap.shared.rows,
+            leaves_only_in_old: overlap.only_old.leaves,
+            rows_only_in_old_leaves: overlap.only_old.rows,
+            leaves_only_in_new: overlap.only_new.leaves,
+            rows_only_in_new_leaves: overlap.only_new.rows,
+        },
+    })
 }
 
 /// Queries stop after this long.
@@ -235,7 +238,7 @@ pub const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs
 /// Runs a read-only SQL query with a row limit and a time limit. Statements other than
 /// queries (DDL such as `CREATE EXTERNAL TABLE`, DML, `SET`) are refused. Called on a
 /// blocking thread of the server's runtime.
-pub fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<Value, ToolError> {
+pub fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView, ToolError> {
     if sql.trim().is_empty() {
         return Err(ToolError(
             "the query is empty; pass one SQL statement".into(),
@@ -278,12 +281,12 @@ pub fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<Value, ToolError>
                 .collect()
         })
         .unwrap_or_default();
-    Ok(json!({
-        "columns": columns,
-        "n_rows": rows.len(),
-        "truncated": truncated,
-        "rows": rows,
-    }))
+    Ok(QueryView {
+        columns,
+        n_rows: rows.len(),
+        truncated,
+        rows,
+    })
 }
 
 #[tool_router]
@@ -308,7 +311,7 @@ impl PailServer {
             if args.json {
                 let summary = crate::summary::load(repo, &found.commit)?;
                 let info = crate::summary::page_info(repo, &found)?;
-                Ok(json_result(&summary_json(&summary, &info)))
+                Ok(json_result(&SummaryView::new(&summary, &info)))
             } else {
                 let tokens = args.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
                 Ok(text_result(crate::summary::page(repo, &found, tokens)?))
@@ -327,12 +330,9 @@ impl PailServer {
         self.run(move |repo| {
             let found = resolve(repo, &args.dataset)?;
             let schema = repo.schema(&found.commit.schema)?;
-            let mut value = schema::schema_json(&schema);
-            value["id"] = json!(found.commit.schema.to_hex());
-            value["name"] = json!(found.name.to_string());
-            value["version"] = json!(found.version.as_ref().map(|v| v.to_string()));
-            value["columns"] = json!(schema.flat_columns());
-            Ok(json_result(&value))
+            Ok(json_result(
+                &SchemaView::new(&found, &schema).with_columns(&schema),
+            ))
         })
         .await
     }
@@ -346,7 +346,7 @@ impl PailServer {
     ) -> Result<CallToolResult, ErrorData> {
         self.run(move |repo| {
             let found = resolve(repo, &args.dataset)?;
-            Ok(json_result(&lineage_json(repo, &found)?))
+            Ok(json_result(&version_lineage(repo, &found)?))
         })
         .await
     }

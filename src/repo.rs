@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec};
-use crate::object::{CodecError, Commit, CommitId, Input, Kind, ObjectId};
+use crate::object::{CodecError, Commit, CommitId, Kind, ObjectId};
 use crate::rows::tree::read_object;
 use crate::rows::{TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Schema, SchemaError};
@@ -695,83 +695,6 @@ pub(crate) fn resolve_in(
             }
         }
     }
-}
-
-/// A dataset as `ls --json` and agents list it: its latest version and that version's
-/// counts. `info` has at least one version.
-pub fn dataset_json(info: &DatasetInfo, commit: &Commit) -> Value {
-    let (version, id) = info
-        .versions
-        .last()
-        .expect("datasets without versions are dropped");
-    json!({
-        "name": info.name.to_string(),
-        "latest": version.to_string(),
-        "id": id.to_hex(),
-        "versions": info.versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>(),
-        "tags": info.tags.iter().map(|(tag, _)| tag.clone()).collect::<Vec<_>>(),
-        "n_rows": commit.n_rows,
-        "n_bytes": commit.n_bytes,
-        "time": format_time(commit.time),
-        "message": commit.message,
-    })
-}
-
-/// An input as `show --json`, summaries and agents print it, ids as hex.
-pub(crate) fn input_json(input: &Input) -> Value {
-    match input {
-        Input::Dataset {
-            name,
-            version,
-            commit,
-        } => {
-            json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()})
-        }
-        Input::Source { uri, listed_at } => {
-            json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
-        }
-    }
-}
-
-/// The JSON form of a commit: every field, for `show --json` and agents.
-pub fn commit_json(
-    name: &DatasetName,
-    version: Option<&semver::Version>,
-    id: &CommitId,
-    commit: &Commit,
-    tags: &[String],
-) -> Value {
-    let inputs: Vec<Value> = commit.inputs.iter().map(input_json).collect();
-    json!({
-        "name": name.to_string(),
-        "version": version.map(|version| version.to_string()),
-        "id": id.to_hex(),
-        "format": commit.format,
-        "parents": commit.parents.iter().map(|parent| parent.to_hex()).collect::<Vec<_>>(),
-        "inputs": inputs,
-        "schema": commit.schema.to_hex(),
-        "rows": commit.rows.to_hex(),
-        "n_rows": commit.n_rows,
-        "n_bytes": commit.n_bytes,
-        "key": commit.key,
-        "author": commit.author,
-        "time": format_time(commit.time),
-        "message": commit.message,
-        "command": commit.command,
-        "git": commit.git.as_ref().map(|git| json!({
-            "repository": git.repository,
-            "head": git.head,
-            "branch": git.branch,
-            "dirty": git.dirty,
-        })),
-        "code": commit.code.iter().map(|file| json!({
-            "path": file.path,
-            "blob": file.blob.to_hex(),
-            "size": file.size,
-        })).collect::<Vec<_>>(),
-        "summary": commit.summary.map(|id| id.to_hex()),
-        "tags": tags,
-    })
 }
 
 /// RFC 3339 in UTC with microseconds.

@@ -704,95 +704,6 @@ fn cut_strings(value: &Value) -> Value {
     }
 }
 
-// ---- JSON ----------------------------------------------------------------------------
-
-fn scalar_json(scalar: &Option<Scalar>) -> Value {
-    match scalar {
-        None => Value::Null,
-        Some(Scalar::Bool(b)) => Value::Bool(*b),
-        Some(Scalar::Int(i)) => Value::from(*i),
-        Some(Scalar::Float(f)) => Value::from(*f),
-        Some(Scalar::Text(text)) => Value::String(text.clone()),
-    }
-}
-
-fn counts_json(values: &[ValueCount]) -> Value {
-    Value::Array(
-        values
-            .iter()
-            .map(|value| serde_json::json!({"value": value.value, "count": value.count}))
-            .collect(),
-    )
-}
-
-/// The JSON form of a summary, ids as hex, for `summary --json` and agents. `info` adds
-/// the names refs give the version.
-pub fn summary_json(summary: &Summary, info: &PageInfo) -> Value {
-    use serde_json::json;
-    let lineage = &summary.lineage;
-    let inputs: Vec<Value> = lineage.inputs.iter().map(crate::repo::input_json).collect();
-    json!({
-        "name": info.name,
-        "version": info.version,
-        "id": info.id.to_hex(),
-        "tags": info.tags,
-        "key": info.key,
-        "format": summary.format,
-        "n_rows": summary.n_rows,
-        "n_bytes": summary.n_bytes,
-        "columns": summary.columns.iter().map(|column| json!({
-            "column": column.column,
-            "type": column.ty,
-            "n_nulls": column.n_nulls,
-            "min": scalar_json(&column.min),
-            "max": scalar_json(&column.max),
-            "distinct": column.distinct,
-            "distinct_exact": column.distinct_exact,
-            "top": counts_json(&column.top),
-            "lengths": column.lengths.as_ref().map(|lengths| json!({
-                "min": lengths.min, "max": lengths.max, "total": lengths.total,
-            })),
-        })).collect::<Vec<_>>(),
-        "files": summary.files.iter().map(|file| json!({
-            "column": file.column,
-            "n_files": file.n_files,
-            "sources": counts_json(&file.sources),
-            "n_sources": file.n_sources,
-            "extensions": counts_json(&file.extensions),
-            "n_extensions": file.n_extensions,
-            "sizes": {
-                "min": file.sizes.min,
-                "max": file.sizes.max,
-                "total": file.sizes.total,
-                "bucket_bounds": SIZE_BUCKETS,
-                "buckets": file.sizes.buckets,
-                "unknown": file.sizes.unknown,
-            },
-        })).collect::<Vec<_>>(),
-        "examples": summary.examples.iter().map(|text| serde_json::from_str(text).unwrap_or(Value::String(text.clone()))).collect::<Vec<_>>(),
-        "lineage": {
-            "parents": lineage.parents.iter().map(|parent| parent.to_hex()).collect::<Vec<_>>(),
-            "parent_versions": info.parent_versions,
-            "inputs": inputs,
-            "code": lineage.code,
-            "author": lineage.author,
-            "time": crate::repo::format_time(lineage.time),
-            "message": lineage.message,
-            "command": lineage.command,
-        },
-        "changes": summary.changes.as_ref().map(|changes| json!({
-            "parent": changes.parent.to_hex(),
-            "n_rows_before": changes.n_rows_before,
-            "n_rows_delta": summary.n_rows as i64 - changes.n_rows_before as i64,
-            "n_bytes_before": changes.n_bytes_before,
-            "n_bytes_delta": summary.n_bytes as i64 - changes.n_bytes_before as i64,
-            "schema_changes": changes.schema_changes,
-            "leaves_reused": changes.leaves_reused,
-            "leaves_written": changes.leaves_written,
-        })),
-    })
-}
-
 // ---- rendering -----------------------------------------------------------------------
 
 /// Tokens are estimated at this many characters each.
@@ -1014,8 +925,43 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
         Some(version) => format!("{}@{version}", info.name),
         None => format!("{}@{}", info.name, info.id.short()),
     };
+    for line in &header_lines(summary, info, &title) {
+        if !page.line(line) {
+            return page.out;
+        }
+    }
+
+    // Smaller sections are written after the table but reserved first, so a wide table
+    // cannot crowd out lineage and changes.
+    let changes_lines = changes_lines(summary, info);
+    let lineage_lines = lineage_lines(&summary.lineage, info);
+    let file_section = file_section(&summary.files);
+    let remaining = page.budget.saturating_sub(page.used);
+    let reserve =
+        (lines_cost(&changes_lines) + lines_cost(&lineage_lines) + lines_cost(&file_section))
+            .min(remaining / 3);
+    write_columns(&mut page, &summary.columns, &title, reserve);
+    page.block(&changes_lines);
+    page.block(&file_section);
+    if !page.block(&lineage_lines) {
+        // Whatever lineage lines fit, in order.
+        for line in &lineage_lines {
+            if !page.line(line) {
+                break;
+            }
+        }
+    }
+    write_examples(&mut page, &summary.examples, &title);
+    page.out
+}
+
+fn lines_cost(lines: &[String]) -> usize {
+    lines.iter().map(|line| Page::line_cost(line)).sum()
+}
+
+/// The title, the counts, who saved it when, the row key and tags.
+fn header_lines(summary: &Summary, info: &PageInfo, title: &str) -> Vec<String> {
     let lineage = &summary.lineage;
-    let n_columns = summary.columns.len();
     let mut header = vec![
         format!("# {title}"),
         String::new(),
@@ -1023,7 +969,7 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
             "{} rows, {}, {} columns. Commit {}.",
             summary.n_rows,
             human_bytes(summary.n_bytes),
-            n_columns,
+            summary.columns.len(),
             info.id.to_hex()
         ),
     ];
@@ -1050,53 +996,56 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
         facts.push_str(&format!(" Tags: {}.", info.tags.join(", ")));
     }
     header.push(facts);
-    for line in &header {
-        if !page.line(line) {
-            return page.out;
-        }
-    }
+    header
+}
 
-    // Smaller sections are written after the table but reserved first, so a wide table
-    // cannot crowd out lineage and changes.
+/// `## Changes since PARENT`; empty for a first version.
+fn changes_lines(summary: &Summary, info: &PageInfo) -> Vec<String> {
     let mut changes_lines = Vec::new();
-    if let Some(changes) = &summary.changes {
-        changes_lines.push(String::new());
-        let parent = info
-            .parent_versions
-            .first()
-            .cloned()
-            .flatten()
-            .unwrap_or_else(|| changes.parent.short());
-        changes_lines.push(format!("## Changes since {parent}"));
-        changes_lines.push(String::new());
-        let delta = summary.n_rows as i128 - changes.n_rows_before as i128;
-        changes_lines.push(format!(
-            "- rows: {} → {} ({delta:+})",
-            changes.n_rows_before, summary.n_rows
-        ));
-        changes_lines.push(format!(
-            "- bytes: {} → {}",
-            human_bytes(changes.n_bytes_before),
-            human_bytes(summary.n_bytes)
-        ));
-        if changes.schema_changes.is_empty() {
-            changes_lines.push("- schema: unchanged".to_string());
-        } else {
-            for change in changes.schema_changes.iter().take(10) {
-                changes_lines.push(format!("- schema: {}", truncate(change, 160)));
-            }
-            if changes.schema_changes.len() > 10 {
-                changes_lines.push(format!(
-                    "- schema: … {} more changes",
-                    changes.schema_changes.len() - 10
-                ));
-            }
+    let Some(changes) = &summary.changes else {
+        return changes_lines;
+    };
+    changes_lines.push(String::new());
+    let parent = info
+        .parent_versions
+        .first()
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| changes.parent.short());
+    changes_lines.push(format!("## Changes since {parent}"));
+    changes_lines.push(String::new());
+    let delta = summary.n_rows as i128 - changes.n_rows_before as i128;
+    changes_lines.push(format!(
+        "- rows: {} → {} ({delta:+})",
+        changes.n_rows_before, summary.n_rows
+    ));
+    changes_lines.push(format!(
+        "- bytes: {} → {}",
+        human_bytes(changes.n_bytes_before),
+        human_bytes(summary.n_bytes)
+    ));
+    if changes.schema_changes.is_empty() {
+        changes_lines.push("- schema: unchanged".to_string());
+    } else {
+        for change in changes.schema_changes.iter().take(10) {
+            changes_lines.push(format!("- schema: {}", truncate(change, 160)));
         }
-        changes_lines.push(format!(
-            "- row-tree leaves: {} shared with the parent, {} new",
-            changes.leaves_reused, changes.leaves_written
-        ));
+        if changes.schema_changes.len() > 10 {
+            changes_lines.push(format!(
+                "- schema: … {} more changes",
+                changes.schema_changes.len() - 10
+            ));
+        }
     }
+    changes_lines.push(format!(
+        "- row-tree leaves: {} shared with the parent, {} new",
+        changes.leaves_reused, changes.leaves_written
+    ));
+    changes_lines
+}
+
+/// `## Lineage`: parents, inputs, code and command.
+fn lineage_lines(lineage: &Lineage, info: &PageInfo) -> Vec<String> {
     let mut lineage_lines = vec![String::new(), "## Lineage".to_string(), String::new()];
     if lineage.parents.is_empty() {
         lineage_lines.push("- parent: none (first version)".to_string());
@@ -1135,21 +1084,27 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
             truncate(&crate::lineage::shell_words(&lineage.command), 240).replace('`', "'")
         ));
     }
+    lineage_lines
+}
+
+/// `## Files`; empty without File columns.
+fn file_section(files: &[FileSummary]) -> Vec<String> {
     let mut file_section = Vec::new();
-    if !summary.files.is_empty() {
+    if !files.is_empty() {
         file_section.push(String::new());
         file_section.push("## Files".to_string());
         file_section.push(String::new());
-        for file in &summary.files {
+        for file in files {
             file_section.extend(file_lines(file));
         }
     }
-    let cost = |lines: &[String]| -> usize { lines.iter().map(|line| Page::line_cost(line)).sum() };
-    let remaining = page.budget.saturating_sub(page.used);
-    let reserve =
-        (cost(&changes_lines) + cost(&lineage_lines) + cost(&file_section)).min(remaining / 3);
+    file_section
+}
 
-    // The column table.
+/// The column table, as many rows as fit with `reserve` left for the smaller sections,
+/// or one line pointing at `pail schema` when not even its head fits.
+fn write_columns(page: &mut Page, columns: &[ColumnSummary], title: &str, reserve: usize) {
+    let n_columns = columns.len();
     let table_head = vec![
         String::new(),
         format!("## Columns ({n_columns})"),
@@ -1157,9 +1112,9 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
         "| column | type | nulls | distinct | min … max | notes |".to_string(),
         "|---|---|---|---|---|---|".to_string(),
     ];
-    if page.fits(cost(&table_head) + reserve) {
+    if page.fits(lines_cost(&table_head) + reserve) {
         page.block(&table_head);
-        for (idx, column) in summary.columns.iter().enumerate() {
+        for (idx, column) in columns.iter().enumerate() {
             let row = column_row(column);
             let left = n_columns - idx;
             let note =
@@ -1180,47 +1135,41 @@ pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) ->
             format!("{n_columns} columns: `pail schema {title}` lists them."),
         ]);
     }
-    page.block(&changes_lines);
-    page.block(&file_section);
-    if !page.block(&lineage_lines) {
-        // Whatever lineage lines fit, in order.
-        for line in &lineage_lines {
-            if !page.line(line) {
-                break;
-            }
-        }
+}
+
+/// `## Example rows`: as many whole rows as fit, or a pointer to `pail rows`.
+fn write_examples(page: &mut Page, rows: &[String], title: &str) {
+    if rows.is_empty() {
+        return;
     }
-    if !summary.examples.is_empty() {
-        let mut examples = vec![
-            String::new(),
-            "## Example rows".to_string(),
-            String::new(),
-            "```json".to_string(),
-        ];
-        let closing = "```".to_string();
-        let head_cost = cost(&examples) + Page::line_cost(&closing);
-        let mut shown = 0;
-        let mut used = head_cost;
-        for example in &summary.examples {
-            let line_cost = Page::line_cost(example);
-            if page.fits(used + line_cost) {
-                examples.push(example.clone());
-                used += line_cost;
-                shown += 1;
-            } else {
-                break;
-            }
-        }
-        if shown > 0 {
-            examples.push(closing);
-            page.block(&examples);
+    let mut examples = vec![
+        String::new(),
+        "## Example rows".to_string(),
+        String::new(),
+        "```json".to_string(),
+    ];
+    let closing = "```".to_string();
+    let head_cost = lines_cost(&examples) + Page::line_cost(&closing);
+    let mut shown = 0;
+    let mut used = head_cost;
+    for example in rows {
+        let line_cost = Page::line_cost(example);
+        if page.fits(used + line_cost) {
+            examples.push(example.clone());
+            used += line_cost;
+            shown += 1;
         } else {
-            page.line(&format!(
-                "\nExample rows: `pail rows {title} --limit 3 --json`."
-            ));
+            break;
         }
     }
-    page.out
+    if shown > 0 {
+        examples.push(closing);
+        page.block(&examples);
+    } else {
+        page.line(&format!(
+            "\nExample rows: `pail rows {title} --limit 3 --json`."
+        ));
+    }
 }
 
 /// The summary of a version: the stored object, or, for a commit saved before

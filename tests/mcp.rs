@@ -212,13 +212,16 @@ fn an_mcp_client_uses_every_tool_while_a_commit_runs() {
     let diff = call(&report, "diff_versions", 0);
     assert_eq!(diff["is_error"], false, "{diff}");
     let diff: Value = serde_json::from_str(diff["text"].as_str().unwrap()).unwrap();
-    assert_eq!(diff["from"]["n_rows"], 2);
-    assert_eq!(diff["to"]["n_rows"], 3);
+    assert_eq!(diff["old"]["n_rows"], 2);
+    assert_eq!(diff["new"]["n_rows"], 3);
+    assert_eq!(diff["old"]["version"], "1.0.0");
+    assert_eq!(diff["new"]["name"], "local.default.photos");
     assert_eq!(diff["n_rows_delta"], 1);
-    assert_eq!(diff["schema"]["compatibility"], "same");
+    assert_eq!(diff["schema"]["compat"], "same");
+    let counts = ["added", "removed", "modified", "leaves_read"].map(|key| &diff[key]);
     assert_eq!(
-        diff["rows"],
-        json!({"added": 1, "removed": 0, "modified": 0, "leaves_read": 2}),
+        counts,
+        [&json!(1), &json!(0), &json!(0), &json!(2)],
         "{diff}"
     );
     let bad_diff = call(&report, "diff_versions", 1);
@@ -247,6 +250,50 @@ fn an_mcp_client_uses_every_tool_while_a_commit_runs() {
     assert_eq!(cut["rows"][0]["path"], "a/one.jpg");
     let ddl = call(&report, "query", 4);
     assert_eq!(ddl["is_error"], true, "DDL is refused: {ddl}");
+
+    // The answers are the CLI's --json objects (the same view structs), plus the fields
+    // only MCP gives.
+    let cli = |args: &[&str]| -> Value { serde_json::from_str(&pail.ok(args).stdout).unwrap() };
+    let tool = |name: &str, nth: usize| -> Value {
+        serde_json::from_str(call(&report, name, nth)["text"].as_str().unwrap()).unwrap()
+    };
+    let without = |mut value: Value, keys: &[&str]| -> Value {
+        for key in keys {
+            value.as_object_mut().unwrap().remove(*key);
+        }
+        value
+    };
+    let ls = cli(&["ls", "--json"]);
+    for item in tool("list_datasets", 0).as_array().unwrap() {
+        assert!(ls.as_array().unwrap().contains(item), "{item} not in {ls}");
+    }
+    assert_eq!(
+        tool("dataset_summary", 2),
+        cli(&["summary", "team.vision.clips", "--json"])
+    );
+    assert_eq!(
+        without(tool("dataset_schema", 0), &["columns"]),
+        cli(&["schema", "team.vision.clips@1.0.0", "--json"])
+    );
+    assert_eq!(
+        without(tool("dataset_lineage", 0), &["parent_versions", "children"]),
+        cli(&["show", "photos@1.0.1", "--json"])
+    );
+    let mut compared = tool("diff_versions", 0);
+    for side in ["old", "new"] {
+        compared[side] = without(compared[side].take(), &["n_rows", "n_bytes"]);
+    }
+    let extra = [
+        "leaves_read",
+        "same_content",
+        "n_rows_delta",
+        "n_bytes_delta",
+        "row_tree",
+    ];
+    assert_eq!(
+        without(compared, &extra),
+        cli(&["diff", "photos@1.0.0", "photos@1.0.1", "--stat", "--json"])
+    );
 
     // resources: one page per dataset version.
     let uris: Vec<&str> = report["resources"]

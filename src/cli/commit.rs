@@ -3,10 +3,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use crate::commit::{self, CommitOptions, CommitOutcome, ListingOptions, Records, RecordsOptions};
 use crate::listing::parse_source;
+use crate::view::{CommitView, to_json};
 use crate::{Bump, Schema, lineage};
 
 use super::output::{self, ListingProgress, human_bytes};
@@ -200,6 +199,11 @@ pub fn cmd_commit(ctx: &Context, args: CommitArgs) -> Result<(), CliError> {
 
 fn print_outcome(outcome: &CommitOutcome, as_json: bool) -> Result<(), CliError> {
     let mut out = output::stdout();
+    if as_json {
+        output::print_json(&mut out, &to_json(&CommitView::new(outcome)))?;
+        out.flush()?;
+        return Ok(());
+    }
     match outcome {
         CommitOutcome::Created {
             name,
@@ -207,64 +211,28 @@ fn print_outcome(outcome: &CommitOutcome, as_json: bool) -> Result<(), CliError>
             id,
             parent,
             commit,
-            leaves_written,
-            leaves_reused,
-            problems,
+            ..
         } => {
-            if as_json {
-                output::print_json(
-                    &mut out,
-                    &json!({
-                        "status": "created",
-                        "name": name.to_string(),
-                        "version": version.to_string(),
-                        "id": id.to_hex(),
-                        "parent": parent.as_ref().map(|v| v.to_string()),
-                        "n_rows": commit.n_rows,
-                        "n_bytes": commit.n_bytes,
-                        "leaves_written": leaves_written,
-                        "leaves_reused": leaves_reused,
-                        "problems": problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
-                    }),
-                )?;
-            } else {
-                let parent = parent
-                    .as_ref()
-                    .map(|version| format!(", parent {version}"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "created {name}@{version} (commit {}): {} rows, {}{parent}",
-                    id.short(),
-                    commit.n_rows,
-                    human_bytes(commit.n_bytes),
-                )?;
-            }
+            let parent = parent
+                .as_ref()
+                .map(|version| format!(", parent {version}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "created {name}@{version} (commit {}): {} rows, {}{parent}",
+                id.short(),
+                commit.n_rows,
+                human_bytes(commit.n_bytes),
+            )?;
         }
         CommitOutcome::Unchanged {
-            name,
-            version,
-            id,
-            problems,
+            name, version, id, ..
         } => {
-            if as_json {
-                output::print_json(
-                    &mut out,
-                    &json!({
-                        "status": "unchanged",
-                        "name": name.to_string(),
-                        "version": version.to_string(),
-                        "id": id.to_hex(),
-                        "problems": problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
-                    }),
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "nothing changed: {name}@{version} (commit {}) already has these rows and schema",
-                    id.short()
-                )?;
-            }
+            writeln!(
+                out,
+                "nothing changed: {name}@{version} (commit {}) already has these rows and schema",
+                id.short()
+            )?;
         }
     }
     out.flush()?;

@@ -2,12 +2,16 @@
 
 use std::io::Write;
 
+use serde_json::Value;
+
 use crate::commit;
-use serde_json::{Value, json};
 
 use crate::diff::{ChangeKind, Diff, DiffStat, RowChange};
 use crate::listing::parse_source;
 use crate::schema::Compat;
+use crate::view::{
+    DiffCountsView, DiffSideView, DiffView, ProblemView, RowChangeView, SchemaChangesView, to_json,
+};
 
 use super::output::{self, ListingProgress, Out};
 use super::{CliError, Context};
@@ -60,10 +64,13 @@ pub fn cmd_diff(ctx: &Context, args: DiffArgs) -> Result<(), CliError> {
     } else {
         output::stdout()
     };
-    let header = json!({
-        "old": side_json(&old.name.to_string(), old.version.as_ref(), Some(&old.id.to_hex())),
-        "new": side_json(&new.name.to_string(), new.version.as_ref(), Some(&new.id.to_hex())),
-    });
+    let header = DiffView {
+        old: DiffSideView::version(&old),
+        new: DiffSideView::version(&new),
+        problems: None,
+        schema: SchemaChangesView::new(&diff.schema),
+        counts: None,
+    };
     print_diff(&repo, &diff, header, args.stat, args.json, &mut out)?;
     out.flush()?;
     Ok(())
@@ -94,11 +101,13 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         output::stdout()
     };
     let base = &status.base;
-    let header = json!({
-        "old": side_json(&base.name.to_string(), base.version.as_ref(), Some(&base.id.to_hex())),
-        "new": {"source": status.source},
-        "problems": status.problems.iter().map(|(path, reason)| json!({"path": path, "reason": reason})).collect::<Vec<_>>(),
-    });
+    let header = DiffView {
+        old: DiffSideView::version(base),
+        new: DiffSideView::source(&status.source),
+        problems: Some(ProblemView::all(&status.problems)),
+        schema: SchemaChangesView::new(&status.diff.schema),
+        counts: None,
+    };
     if !args.json {
         let version = base.version_or_id();
         if status.diff.rows_equal() {
@@ -121,19 +130,6 @@ pub fn cmd_status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn side_json(name: &str, version: Option<&semver::Version>, id: Option<&str>) -> Value {
-    json!({"name": name, "version": version.map(|v| v.to_string()), "id": id})
-}
-
-fn schema_json(compat: &Compat) -> Value {
-    let (kind, changes): (&str, &[String]) = match compat {
-        Compat::Same => ("same", &[]),
-        Compat::Additive(changes) => ("additive", changes),
-        Compat::Breaking(changes) => ("breaking", changes),
-    };
-    json!({"compat": kind, "changes": changes})
-}
-
 fn counts_text(stat: &DiffStat) -> String {
     format!(
         "+{} added, -{} removed, ~{} modified",
@@ -142,23 +138,20 @@ fn counts_text(stat: &DiffStat) -> String {
 }
 
 /// Prints a diff: schema changes, then rows (streamed), then the counts. In JSON the
-/// rows array is written one row at a time too.
+/// rows array is written one row at a time too, between `header`'s fields and the counts.
 fn print_diff(
     repo: &crate::Repo,
     diff: &Diff,
-    mut header: Value,
+    mut header: DiffView,
     stat_only: bool,
     as_json: bool,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    header["schema"] = schema_json(&diff.schema);
     if stat_only {
         let stat = diff.stat(repo)?;
         if as_json {
-            header["added"] = json!(stat.added);
-            header["removed"] = json!(stat.removed);
-            header["modified"] = json!(stat.modified);
-            output::print_json(out, &header)?;
+            header.counts = Some(DiffCountsView::new(&stat));
+            output::print_json(out, &to_json(&header))?;
         } else {
             print_schema_changes(&diff.schema, out)?;
             writeln!(out, "{}", counts_text(&stat))?;
@@ -168,7 +161,7 @@ fn print_diff(
     let mut stat = DiffStat::default();
     if as_json {
         // `header` minus its closing brace, then the rows, then the counts.
-        let text = serde_json::to_string(&header).expect("JSON values serialize");
+        let text = serde_json::to_string(&to_json(&header)).expect("JSON values serialize");
         write!(out, "{},\"rows\":[", &text[..text.len() - 1])?;
     } else {
         print_schema_changes(&diff.schema, out)?;
@@ -186,7 +179,7 @@ fn print_diff(
                 write!(out, ",")?;
             }
             writeln!(out)?;
-            serde_json::to_writer(&mut *out, &change_json(&change))
+            serde_json::to_writer(&mut *out, &to_json(&RowChangeView::new(&change)))
                 .map_err(std::io::Error::other)?;
         } else {
             writeln!(out, "{}", change_line(&change, path_key))?;
@@ -250,15 +243,4 @@ fn change_line(change: &RowChange, path_key: bool) -> String {
             output::escape_line(&change.columns.join(", "))
         )
     }
-}
-
-fn change_json(change: &RowChange) -> Value {
-    let key: serde_json::Map<String, Value> = change.key.iter().cloned().collect();
-    json!({
-        "change": change.kind.as_str(),
-        "key": key,
-        "columns": change.columns,
-        "old": change.old,
-        "new": change.new,
-    })
 }

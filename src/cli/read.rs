@@ -2,11 +2,11 @@
 
 use std::io::Write;
 
-use serde_json::{Value, json};
-
 use crate::object::Input;
-use crate::repo::{commit_json, format_time};
-use crate::schema::schema_json;
+use crate::repo::format_time;
+use crate::view::{
+    DatasetView, FsckView, GcView, LineageGraphView, LogEntryView, SchemaView, VersionView, to_json,
+};
 use crate::{DatasetName, Repo, Schema};
 
 use super::output::{self, human_bytes, short_time};
@@ -82,11 +82,11 @@ pub fn cmd_ls(ctx: &Context, args: LsArgs) -> Result<(), CliError> {
     }
     let mut out = output::stdout();
     if args.json {
-        let items: Vec<Value> = listed
+        let items: Vec<DatasetView> = listed
             .iter()
-            .map(|(info, _, _, commit)| crate::repo::dataset_json(info, commit))
+            .map(|(info, _, _, commit)| DatasetView::new(info, commit))
             .collect();
-        output::print_json(&mut out, &Value::Array(items))?;
+        output::print_json(&mut out, &to_json(&items))?;
     } else if listed.is_empty() {
         writeln!(out, "no datasets yet; `pail commit NAME SOURCE` saves one")?;
     } else {
@@ -131,23 +131,11 @@ pub fn cmd_log(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
     }
     let mut out = output::stdout();
     if args.json {
-        let items: Vec<Value> = entries
+        let items: Vec<LogEntryView> = entries
             .iter()
-            .map(|(name, version, id, commit)| {
-                json!({
-                    "name": name.to_string(),
-                    "version": version.to_string(),
-                    "id": id.to_hex(),
-                    "parents": commit.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
-                    "author": commit.author,
-                    "time": format_time(commit.time),
-                    "message": commit.message,
-                    "n_rows": commit.n_rows,
-                    "n_bytes": commit.n_bytes,
-                })
-            })
+            .map(|(name, version, id, commit)| LogEntryView::new(name, version, id, commit))
             .collect();
-        output::print_json(&mut out, &Value::Array(items))?;
+        output::print_json(&mut out, &to_json(&items))?;
     } else {
         // One line per version: the author and message are escaped as one line each.
         for (name, version, id, commit) in &entries {
@@ -178,16 +166,7 @@ pub fn cmd_show(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
     let tags = crate::tags::tags_of(&repo, &found.id)?;
     let mut out = output::stdout();
     if args.json {
-        output::print_json(
-            &mut out,
-            &commit_json(
-                &found.name,
-                found.version.as_ref(),
-                &found.id,
-                &found.commit,
-                &tags,
-            ),
-        )?;
+        output::print_json(&mut out, &to_json(&VersionView::new(&found, &tags)))?;
         out.flush()?;
         return Ok(());
     }
@@ -284,11 +263,7 @@ pub fn cmd_schema(ctx: &Context, args: SchemaArgs) -> Result<(), CliError> {
     let schema = repo.schema(&found.commit.schema)?;
     let mut out = output::stdout();
     if args.json {
-        let mut value = schema_json(&schema);
-        value["id"] = json!(found.commit.schema.to_hex());
-        value["name"] = json!(found.name.to_string());
-        value["version"] = json!(found.version.as_ref().map(|v| v.to_string()));
-        output::print_json(&mut out, &value)?;
+        output::print_json(&mut out, &to_json(&SchemaView::new(&found, &schema)))?;
     } else {
         write!(out, "{}", schema.render_tree())?;
     }
@@ -490,29 +465,10 @@ pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
     match format {
         LineageFormat::Text => write!(out, "{}", graph.to_text(root, args.down))?,
         LineageFormat::Dot => write!(out, "{}", graph.to_dot())?,
-        LineageFormat::Json => {
-            let nodes: Vec<Value> = graph
-                .nodes
-                .iter()
-                .map(|node| match node {
-                    crate::lineage::LineageNode::Version { name, version, commit } => {
-                        json!({"type": "dataset", "name": name, "version": version, "commit": commit.to_hex()})
-                    }
-                    crate::lineage::LineageNode::Source { uri, listed_at } => {
-                        json!({"type": "source", "uri": uri, "listed_at": format_time(*listed_at)})
-                    }
-                })
-                .collect();
-            let edges: Vec<Value> = graph
-                .edges
-                .iter()
-                .map(|(from, to)| json!({"from": from, "to": to}))
-                .collect();
-            output::print_json(
-                &mut out,
-                &json!({"root": root, "direction": if args.down { "down" } else { "up" }, "nodes": nodes, "edges": edges}),
-            )?;
-        }
+        LineageFormat::Json => output::print_json(
+            &mut out,
+            &to_json(&LineageGraphView::new(&graph, root, args.down)),
+        )?,
     }
     out.flush()?;
     Ok(())
@@ -576,10 +532,11 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
     };
     let mut out = output::stdout();
     if args.json {
-        output::print_json(
-            &mut out,
-            &json!({"objects": n_objects, "problems": problems}),
-        )?;
+        let view = FsckView {
+            objects: n_objects,
+            problems: problems.clone(),
+        };
+        output::print_json(&mut out, &to_json(&view))?;
     } else {
         for problem in &problems {
             writeln!(out, "{problem}")?;
@@ -610,15 +567,13 @@ pub fn cmd_gc(ctx: &Context, args: GcArgs) -> Result<(), CliError> {
     } = crate::maintain::remove_stale_temporaries(&repo)?;
     let mut out = output::stdout();
     if args.json {
-        output::print_json(
-            &mut out,
-            &json!({
-                "objects_removed": n_objects,
-                "bytes_removed": n_bytes,
-                "temporaries_removed": n_temporaries,
-                "temporary_bytes_removed": temporary_bytes,
-            }),
-        )?;
+        let view = GcView {
+            objects_removed: n_objects,
+            bytes_removed: n_bytes,
+            temporaries_removed: n_temporaries,
+            temporary_bytes_removed: temporary_bytes,
+        };
+        output::print_json(&mut out, &to_json(&view))?;
     } else {
         writeln!(
             out,

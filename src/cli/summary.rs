@@ -3,9 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use serde_json::json;
-
-use crate::summary::{DEFAULT_MAX_TOKENS, summary_json};
+use crate::summary::DEFAULT_MAX_TOKENS;
+use crate::view::{SummaryPageView, SummaryPagesView, SummaryView, to_json};
 use crate::{DatasetRef, VersionSpec};
 
 use super::output;
@@ -79,7 +78,11 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
                 found.commit.n_rows,
                 crate::summary::human_bytes(found.commit.n_bytes),
             ));
-            written.push(json!({"name": info.name.to_string(), "version": version, "path": path.display().to_string()}));
+            written.push(SummaryPageView {
+                name: info.name.to_string(),
+                version,
+                path: path.display().to_string(),
+            });
         }
         let index_path = dir.join("index.md");
         // Messages come from commits, maybe pulled ones: escaped like the pages.
@@ -89,10 +92,11 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
             source,
         })?;
         if args.json {
-            output::print_json(
-                &mut out,
-                &json!({"index": index_path.display().to_string(), "pages": written}),
-            )?;
+            let view = SummaryPagesView {
+                index: index_path.display().to_string(),
+                pages: written,
+            };
+            output::print_json(&mut out, &to_json(&view))?;
         } else {
             writeln!(
                 out,
@@ -109,7 +113,7 @@ pub fn cmd_summary(ctx: &Context, args: SummaryArgs) -> Result<(), CliError> {
     if args.json {
         let summary = crate::summary::load(&repo, &found.commit)?;
         let info = crate::summary::page_info(&repo, &found)?;
-        output::print_json(&mut out, &summary_json(&summary, &info))?;
+        output::print_json(&mut out, &to_json(&SummaryView::new(&summary, &info)))?;
     } else {
         write!(
             out,

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use serde_json::{Value, json};
+use crate::view::{TagDeletedView, TagSetView, TagView, to_json};
 
 use super::output::{self};
 use super::{CliError, Context};
@@ -45,18 +45,8 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
             .filter(|info| filter.as_ref().is_none_or(|name| *name == info.name))
             .collect();
         if args.json {
-            let items: Vec<Value> = tags
-                .iter()
-                .map(|info| {
-                    json!({
-                        "name": info.name.to_string(),
-                        "tag": info.tag,
-                        "version": info.version.as_ref().map(|v| v.to_string()),
-                        "id": info.id.to_hex(),
-                    })
-                })
-                .collect();
-            output::print_json(&mut out, &Value::Array(items))?;
+            let items: Vec<TagView> = tags.iter().map(TagView::new).collect();
+            output::print_json(&mut out, &to_json(&items))?;
         } else {
             let rows: Vec<Vec<String>> = tags
                 .iter()
@@ -77,10 +67,7 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
     } else if let Some(text) = &args.delete {
         let info = crate::tags::delete_tag(&repo, text)?;
         if args.json {
-            output::print_json(
-                &mut out,
-                &json!({"deleted": info.tag, "name": info.name.to_string(), "id": info.id.to_hex()}),
-            )?;
+            output::print_json(&mut out, &to_json(&TagDeletedView::new(&info)))?;
         } else {
             writeln!(
                 out,
@@ -109,16 +96,8 @@ pub fn cmd_tag(ctx: &Context, args: TagArgs) -> Result<(), CliError> {
         )?;
         let version = found.version_or_id();
         if args.json {
-            output::print_json(
-                &mut out,
-                &json!({
-                    "name": found.name.to_string(),
-                    "tag": tag,
-                    "version": found.version.as_ref().map(|v| v.to_string()),
-                    "id": found.id.to_hex(),
-                    "previous": previous.map(|id| id.to_hex()),
-                }),
-            )?;
+            let view = TagSetView::new(&found, tag, previous.as_ref());
+            output::print_json(&mut out, &to_json(&view))?;
         } else {
             match previous {
                 Some(previous) if previous != found.id => writeln!(

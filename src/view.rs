@@ -1,0 +1,1415 @@
+//! The one JSON form of every answer: datasets, versions, schemas, diffs, tags, summaries.
+//!
+//! The CLI's `--json`, the MCP server and (later) the Python package all print these
+//! structs and nothing hand-built. Each view is built from the library's own types by a
+//! constructor (`VersionView::new(&resolved, &tags)`) and printed through [`to_json`],
+//! which sorts the keys of every object: the order `pail … --json` has always printed.
+//! Ids are lowercase hex, times RFC 3339 in UTC with microseconds, versions semver text.
+//!
+//! The MCP answers are the CLI's objects; where an MCP tool says more than the matching
+//! command (`dataset_schema`'s `columns`, `dataset_lineage`'s `children`,
+//! `diff_versions`' row-tree overlap), the extra fields sit beside the shared ones.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::commit::CommitOutcome;
+use crate::lineage::{LineageGraph, LineageNode};
+use crate::object::{CodeFile, Commit, CommitId, GitState, Input};
+use crate::repo::{DatasetInfo, Resolved, format_time};
+use crate::schema::{Compat, Field, Schema, Type};
+use crate::summary::{
+    Changes, ColumnSummary, FileSummary, PageInfo, SIZE_BUCKETS, Scalar, Summary, ValueCount,
+};
+use crate::{DatasetName, diff};
+
+/// A view as a JSON value with its keys sorted: the form every pail answer prints.
+pub fn to_json(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).expect("views have string keys and serialize")
+}
+
+fn hex_all(ids: &[CommitId]) -> Vec<String> {
+    ids.iter().map(CommitId::to_hex).collect()
+}
+
+fn version_text(version: Option<&semver::Version>) -> Option<String> {
+    version.map(semver::Version::to_string)
+}
+
+// ---- datasets and versions -------------------------------------------------------------
+
+/// A dataset as `ls --json` and MCP's `list_datasets` list it: its latest version and that
+/// version's counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetView {
+    pub name: String,
+    /// The latest version.
+    pub latest: String,
+    /// The latest version's commit id.
+    pub id: String,
+    /// Every version, ascending.
+    pub versions: Vec<String>,
+    pub tags: Vec<String>,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+    pub time: String,
+    pub message: String,
+}
+
+impl DatasetView {
+    /// `info` has at least one version; `latest` is the commit of the last one.
+    pub fn new(info: &DatasetInfo, latest: &Commit) -> DatasetView {
+        let (version, id) = info
+            .versions
+            .last()
+            .expect("datasets without versions are dropped");
+        DatasetView {
+            name: info.name.to_string(),
+            latest: version.to_string(),
+            id: id.to_hex(),
+            versions: info.versions.iter().map(|(v, _)| v.to_string()).collect(),
+            tags: info.tags.iter().map(|(tag, _)| tag.clone()).collect(),
+            n_rows: latest.n_rows,
+            n_bytes: latest.n_bytes,
+            time: format_time(latest.time),
+            message: latest.message.clone(),
+        }
+    }
+}
+
+/// What a version was made from: another dataset version or a storage listing. Also a
+/// node of the lineage graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum InputView {
+    Dataset {
+        name: String,
+        version: String,
+        commit: String,
+    },
+    Source {
+        uri: String,
+        listed_at: String,
+    },
+}
+
+impl InputView {
+    pub fn new(input: &Input) -> InputView {
+        match input {
+            Input::Dataset {
+                name,
+                version,
+                commit,
+            } => InputView::Dataset {
+                name: name.clone(),
+                version: version.clone(),
+                commit: commit.to_hex(),
+            },
+            Input::Source { uri, listed_at } => InputView::Source {
+                uri: uri.clone(),
+                listed_at: format_time(*listed_at),
+            },
+        }
+    }
+
+    pub fn from_node(node: &LineageNode) -> InputView {
+        match node {
+            LineageNode::Version {
+                name,
+                version,
+                commit,
+            } => InputView::Dataset {
+                name: name.clone(),
+                version: version.clone(),
+                commit: commit.to_hex(),
+            },
+            LineageNode::Source { uri, listed_at } => InputView::Source {
+                uri: uri.clone(),
+                listed_at: format_time(*listed_at),
+            },
+        }
+    }
+}
+
+/// The git state of the code when a version was saved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GitView {
+    pub repository: String,
+    pub head: Option<String>,
+    pub branch: Option<String>,
+    pub dirty: bool,
+}
+
+impl GitView {
+    pub fn new(git: &GitState) -> GitView {
+        GitView {
+            repository: git.repository.clone(),
+            head: git.head.clone(),
+            branch: git.branch.clone(),
+            dirty: git.dirty,
+        }
+    }
+}
+
+/// A code file embedded in a version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CodeFileView {
+    pub path: String,
+    pub blob: String,
+    pub size: u64,
+}
+
+impl CodeFileView {
+    pub fn new(file: &CodeFile) -> CodeFileView {
+        CodeFileView {
+            path: file.path.clone(),
+            blob: file.blob.to_hex(),
+            size: file.size,
+        }
+    }
+}
+
+/// One version with every field of its commit and its lineage: `show --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionView {
+    pub name: String,
+    /// None when the commit was named by an id no version points at.
+    pub version: Option<String>,
+    pub id: String,
+    pub format: u32,
+    pub parents: Vec<String>,
+    pub inputs: Vec<InputView>,
+    pub schema: String,
+    pub rows: String,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+    pub key: Vec<String>,
+    pub author: String,
+    pub time: String,
+    pub message: String,
+    pub command: Vec<String>,
+    pub git: Option<GitView>,
+    pub code: Vec<CodeFileView>,
+    pub summary: Option<String>,
+    pub tags: Vec<String>,
+}
+
+impl VersionView {
+    pub fn new(found: &Resolved, tags: &[String]) -> VersionView {
+        let commit = &found.commit;
+        VersionView {
+            name: found.name.to_string(),
+            version: version_text(found.version.as_ref()),
+            id: found.id.to_hex(),
+            format: commit.format,
+            parents: hex_all(&commit.parents),
+            inputs: commit.inputs.iter().map(InputView::new).collect(),
+            schema: commit.schema.to_hex(),
+            rows: commit.rows.to_hex(),
+            n_rows: commit.n_rows,
+            n_bytes: commit.n_bytes,
+            key: commit.key.clone(),
+            author: commit.author.clone(),
+            time: format_time(commit.time),
+            message: commit.message.clone(),
+            command: commit.command.clone(),
+            git: commit.git.as_ref().map(GitView::new),
+            code: commit.code.iter().map(CodeFileView::new).collect(),
+            summary: commit.summary.map(|id| id.to_hex()),
+            tags: tags.to_vec(),
+        }
+    }
+}
+
+/// A later version of the same dataset made from this one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChildView {
+    pub version: String,
+    pub id: String,
+}
+
+/// MCP's `dataset_lineage`: the version as `show --json` prints it, the versions refs give
+/// its parents, and the versions that came next.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionLineageView {
+    #[serde(flatten)]
+    pub version: VersionView,
+    /// Parallel to `parents`; None where no version ref names the parent.
+    pub parent_versions: Vec<Option<String>>,
+    pub children: Vec<ChildView>,
+}
+
+/// One line of `log --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntryView {
+    pub name: String,
+    pub version: String,
+    pub id: String,
+    pub parents: Vec<String>,
+    pub author: String,
+    pub time: String,
+    pub message: String,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+}
+
+impl LogEntryView {
+    pub fn new(
+        name: &DatasetName,
+        version: &semver::Version,
+        id: &CommitId,
+        commit: &Commit,
+    ) -> LogEntryView {
+        LogEntryView {
+            name: name.to_string(),
+            version: version.to_string(),
+            id: id.to_hex(),
+            parents: hex_all(&commit.parents),
+            author: commit.author.clone(),
+            time: format_time(commit.time),
+            message: commit.message.clone(),
+            n_rows: commit.n_rows,
+            n_bytes: commit.n_bytes,
+        }
+    }
+}
+
+/// An edge of the lineage graph: indices into `nodes`, from input to output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeView {
+    pub from: usize,
+    pub to: usize,
+}
+
+/// `lineage --json`: the graph up (inputs) or down (what was made from it) from `root`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineageGraphView {
+    pub root: usize,
+    /// `up` or `down`.
+    pub direction: &'static str,
+    pub nodes: Vec<InputView>,
+    pub edges: Vec<EdgeView>,
+}
+
+impl LineageGraphView {
+    pub fn new(graph: &LineageGraph, root: usize, down: bool) -> LineageGraphView {
+        LineageGraphView {
+            root,
+            direction: if down { "down" } else { "up" },
+            nodes: graph.nodes.iter().map(InputView::from_node).collect(),
+            edges: graph
+                .edges
+                .iter()
+                .map(|&(from, to)| EdgeView { from, to })
+                .collect(),
+        }
+    }
+}
+
+// ---- commits and tags ------------------------------------------------------------------
+
+/// A path a listing could not read, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProblemView {
+    pub path: String,
+    pub reason: String,
+}
+
+impl ProblemView {
+    pub fn all(problems: &[(String, String)]) -> Vec<ProblemView> {
+        problems
+            .iter()
+            .map(|(path, reason)| ProblemView {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `commit --json`: a new version, or none because nothing changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum CommitView {
+    Created {
+        name: String,
+        version: String,
+        id: String,
+        /// The previous latest version.
+        parent: Option<String>,
+        n_rows: u64,
+        n_bytes: u64,
+        leaves_written: usize,
+        leaves_reused: usize,
+        problems: Vec<ProblemView>,
+    },
+    Unchanged {
+        name: String,
+        version: String,
+        id: String,
+        problems: Vec<ProblemView>,
+    },
+}
+
+impl CommitView {
+    pub fn new(outcome: &CommitOutcome) -> CommitView {
+        match outcome {
+            CommitOutcome::Created {
+                name,
+                version,
+                id,
+                parent,
+                commit,
+                leaves_written,
+                leaves_reused,
+                problems,
+            } => CommitView::Created {
+                name: name.to_string(),
+                version: version.to_string(),
+                id: id.to_hex(),
+                parent: version_text(parent.as_ref()),
+                n_rows: commit.n_rows,
+                n_bytes: commit.n_bytes,
+                leaves_written: *leaves_written,
+                leaves_reused: *leaves_reused,
+                problems: ProblemView::all(problems),
+            },
+            CommitOutcome::Unchanged {
+                name,
+                version,
+                id,
+                problems,
+            } => CommitView::Unchanged {
+                name: name.to_string(),
+                version: version.to_string(),
+                id: id.to_hex(),
+                problems: ProblemView::all(problems),
+            },
+        }
+    }
+}
+
+/// A tag in `tag --list --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagView {
+    pub name: String,
+    pub tag: String,
+    pub version: Option<String>,
+    pub id: String,
+}
+
+impl TagView {
+    pub fn new(info: &crate::tags::TagInfo) -> TagView {
+        TagView {
+            name: info.name.to_string(),
+            tag: info.tag.clone(),
+            version: version_text(info.version.as_ref()),
+            id: info.id.to_hex(),
+        }
+    }
+}
+
+/// `tag NAME@V TAG --json`: the tagged version and where the tag pointed before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagSetView {
+    pub name: String,
+    pub tag: String,
+    pub version: Option<String>,
+    pub id: String,
+    pub previous: Option<String>,
+}
+
+impl TagSetView {
+    pub fn new(found: &Resolved, tag: &str, previous: Option<&CommitId>) -> TagSetView {
+        TagSetView {
+            name: found.name.to_string(),
+            tag: tag.to_string(),
+            version: version_text(found.version.as_ref()),
+            id: found.id.to_hex(),
+            previous: previous.map(CommitId::to_hex),
+        }
+    }
+}
+
+/// `tag --delete TAG --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagDeletedView {
+    /// The tag deleted.
+    pub deleted: String,
+    pub name: String,
+    /// The commit it pointed at.
+    pub id: String,
+}
+
+impl TagDeletedView {
+    pub fn new(info: &crate::tags::TagInfo) -> TagDeletedView {
+        TagDeletedView {
+            deleted: info.tag.clone(),
+            name: info.name.to_string(),
+            id: info.id.to_hex(),
+        }
+    }
+}
+
+// ---- schemas ---------------------------------------------------------------------------
+
+/// A column type: `type` is `bool`, `int`, `float`, `string`, `datetime`, `bytes` (with its
+/// `encoding`), `enum` (with `values`), `struct` and `File` (with `fields`) or `list` (with
+/// `item`). `optional` appears on list items that may be null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypeView {
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<Box<TypeView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+impl TypeView {
+    pub fn new(ty: &Type) -> TypeView {
+        let named = |name: &str| TypeView {
+            ty: name.to_string(),
+            fields: None,
+            values: None,
+            encoding: None,
+            item: None,
+            optional: None,
+        };
+        match ty {
+            Type::Struct(fields) => TypeView {
+                fields: Some(fields.iter().map(FieldView::new).collect()),
+                ..named("struct")
+            },
+            Type::File => TypeView {
+                fields: Some(
+                    crate::schema::file_fields()
+                        .iter()
+                        .map(FieldView::new)
+                        .collect(),
+                ),
+                ..named("File")
+            },
+            Type::Enum(values) => TypeView {
+                values: Some(values.clone()),
+                ..named("enum")
+            },
+            Type::Bytes | Type::BytesAs(_) => TypeView {
+                encoding: ty.bytes_encoding().map(|encoding| encoding.name()),
+                ..named("bytes")
+            },
+            Type::List(item) => TypeView {
+                item: Some(Box::new(TypeView::new(item))),
+                ..named("list")
+            },
+            Type::Optional(inner) => TypeView {
+                optional: Some(true),
+                ..TypeView::new(inner)
+            },
+            other => named(&other.to_string()),
+        }
+    }
+}
+
+/// A field of a schema or struct: its name, type and whether it may be null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldView {
+    pub name: String,
+    #[serde(flatten)]
+    pub ty: TypeView,
+    pub optional: bool,
+}
+
+impl FieldView {
+    pub fn new(field: &Field) -> FieldView {
+        let (ty, optional) = match &field.ty {
+            Type::Optional(inner) => (inner.as_ref(), true),
+            ty => (ty, false),
+        };
+        let mut view = TypeView::new(ty);
+        // Optional-of-optional says no more than optional.
+        view.optional = None;
+        FieldView {
+            name: field.name.clone(),
+            ty: view,
+            optional,
+        }
+    }
+}
+
+/// The schema of a version: `schema --json`, and MCP's `dataset_schema` with `columns`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchemaView {
+    pub name: String,
+    pub version: Option<String>,
+    /// The schema object's id.
+    pub id: String,
+    pub format: u32,
+    pub fields: Vec<FieldView>,
+    /// Every column as a dotted path through structs and File (`file.path`), as SQL and
+    /// `rows` name them. Only MCP gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+}
+
+impl SchemaView {
+    pub fn new(found: &Resolved, schema: &Schema) -> SchemaView {
+        SchemaView {
+            name: found.name.to_string(),
+            version: version_text(found.version.as_ref()),
+            id: found.commit.schema.to_hex(),
+            format: schema.format,
+            fields: schema.fields.iter().map(FieldView::new).collect(),
+            columns: None,
+        }
+    }
+
+    /// Adds the flat column paths.
+    pub fn with_columns(self, schema: &Schema) -> SchemaView {
+        SchemaView {
+            columns: Some(schema.flat_columns()),
+            ..self
+        }
+    }
+}
+
+// ---- diffs -----------------------------------------------------------------------------
+
+/// How a schema changed: `compat` is `same`, `additive` or `breaking`, with the changes
+/// described for humans (breaking ones first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchemaChangesView {
+    pub compat: &'static str,
+    pub changes: Vec<String>,
+}
+
+impl SchemaChangesView {
+    pub fn new(compat: &Compat) -> SchemaChangesView {
+        let (kind, changes): (&'static str, &[String]) = match compat {
+            Compat::Same => ("same", &[]),
+            Compat::Additive(changes) => ("additive", changes),
+            Compat::Breaking(changes) => ("breaking", changes),
+        };
+        SchemaChangesView {
+            compat: kind,
+            changes: changes.to_vec(),
+        }
+    }
+}
+
+/// One side of a diff: a version (its counts only where MCP compares versions), or the
+/// listing `status` compares against.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DiffSideView {
+    Version {
+        name: String,
+        version: Option<String>,
+        id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        n_rows: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        n_bytes: Option<u64>,
+    },
+    Source {
+        source: String,
+    },
+}
+
+impl DiffSideView {
+    pub fn version(found: &Resolved) -> DiffSideView {
+        DiffSideView::Version {
+            name: found.name.to_string(),
+            version: version_text(found.version.as_ref()),
+            id: found.id.to_hex(),
+            n_rows: None,
+            n_bytes: None,
+        }
+    }
+
+    /// The version with its row and byte counts.
+    pub fn version_with_counts(found: &Resolved) -> DiffSideView {
+        DiffSideView::Version {
+            name: found.name.to_string(),
+            version: version_text(found.version.as_ref()),
+            id: found.id.to_hex(),
+            n_rows: Some(found.commit.n_rows),
+            n_bytes: Some(found.commit.n_bytes),
+        }
+    }
+
+    pub fn source(uri: &str) -> DiffSideView {
+        DiffSideView::Source {
+            source: uri.to_string(),
+        }
+    }
+}
+
+/// Rows added, removed and modified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffCountsView {
+    pub added: u64,
+    pub removed: u64,
+    pub modified: u64,
+}
+
+impl DiffCountsView {
+    pub fn new(stat: &diff::DiffStat) -> DiffCountsView {
+        DiffCountsView {
+            added: stat.added,
+            removed: stat.removed,
+            modified: stat.modified,
+        }
+    }
+}
+
+/// A diff without its rows: `diff --stat --json` and `status --stat --json` (with the
+/// listing's `problems`). `diff --json` streams this object's fields, then `rows` (each a
+/// [`RowChangeView`]), then the counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffView {
+    pub old: DiffSideView,
+    pub new: DiffSideView,
+    /// Only for `status`: what the listing could not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<ProblemView>>,
+    pub schema: SchemaChangesView,
+    /// None until the rows are counted, and when the sides' keys differ.
+    #[serde(flatten)]
+    pub counts: Option<DiffCountsView>,
+}
+
+/// One row that differs: its key columns, the columns that changed (for a modified row)
+/// and both sides' rows (null on the side it is missing from).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowChangeView {
+    /// `added`, `removed` or `modified`.
+    pub change: &'static str,
+    pub key: serde_json::Map<String, Value>,
+    pub columns: Vec<String>,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+impl RowChangeView {
+    pub fn new(change: &diff::RowChange) -> RowChangeView {
+        RowChangeView {
+            change: change.kind.as_str(),
+            key: change.key.iter().cloned().collect(),
+            columns: change.columns.clone(),
+            old: change.old.clone(),
+            new: change.new.clone(),
+        }
+    }
+}
+
+/// Row-tree leaves two versions share, and those only one of them has, with their rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowTreeOverlapView {
+    pub leaves_shared: u64,
+    pub rows_in_shared_leaves: u64,
+    pub leaves_only_in_old: u64,
+    pub rows_only_in_old_leaves: u64,
+    pub leaves_only_in_new: u64,
+    pub rows_only_in_new_leaves: u64,
+}
+
+/// MCP's `diff_versions`: the `diff --stat --json` object (sides with their counts; no
+/// row counts when the keys differ) and what an agent reads without rows: deltas, whether
+/// the content is the same, the row-tree overlap and the leaves the diff read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareView {
+    #[serde(flatten)]
+    pub diff: DiffView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaves_read: Option<u64>,
+    pub same_content: bool,
+    pub n_rows_delta: i64,
+    pub n_bytes_delta: i64,
+    pub row_tree: RowTreeOverlapView,
+}
+
+// ---- summaries -------------------------------------------------------------------------
+
+/// A min or max: a JSON bool, number or string (non-finite floats are null).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ScalarView {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl ScalarView {
+    pub fn new(scalar: &Scalar) -> ScalarView {
+        match scalar {
+            Scalar::Bool(b) => ScalarView::Bool(*b),
+            Scalar::Int(i) => ScalarView::Int(*i),
+            Scalar::Float(f) => ScalarView::Float(*f),
+            Scalar::Text(text) => ScalarView::Text(text.clone()),
+        }
+    }
+}
+
+/// A value and how often it occurs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountView {
+    pub value: String,
+    pub count: u64,
+}
+
+impl CountView {
+    pub fn all(values: &[ValueCount]) -> Vec<CountView> {
+        values
+            .iter()
+            .map(|value| CountView {
+                value: value.value.clone(),
+                count: value.count,
+            })
+            .collect()
+    }
+}
+
+/// Lengths of a list column's non-null lists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LengthsView {
+    pub min: u64,
+    pub max: u64,
+    pub total: u64,
+}
+
+/// Statistics of one flattened column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnView {
+    pub column: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub n_nulls: u64,
+    pub min: Option<ScalarView>,
+    pub max: Option<ScalarView>,
+    pub distinct: u64,
+    pub distinct_exact: bool,
+    pub top: Vec<CountView>,
+    pub lengths: Option<LengthsView>,
+}
+
+impl ColumnView {
+    pub fn new(column: &ColumnSummary) -> ColumnView {
+        ColumnView {
+            column: column.column.clone(),
+            ty: column.ty.clone(),
+            n_nulls: column.n_nulls,
+            min: column.min.as_ref().map(ScalarView::new),
+            max: column.max.as_ref().map(ScalarView::new),
+            distinct: column.distinct,
+            distinct_exact: column.distinct_exact,
+            top: CountView::all(&column.top),
+            lengths: column.lengths.as_ref().map(|lengths| LengthsView {
+                min: lengths.min,
+                max: lengths.max,
+                total: lengths.total,
+            }),
+        }
+    }
+}
+
+/// File sizes: `buckets[i]` counts files of at most `bucket_bounds[i]` bytes (and more
+/// than the bound before), the last bucket the larger ones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SizesView {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub total: u64,
+    pub bucket_bounds: [u64; SIZE_BUCKETS.len()],
+    pub buckets: Vec<u64>,
+    /// Files without a recorded size.
+    pub unknown: u64,
+}
+
+/// The files a File column points at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileView {
+    pub column: String,
+    pub n_files: u64,
+    pub sources: Vec<CountView>,
+    pub n_sources: u64,
+    pub extensions: Vec<CountView>,
+    pub n_extensions: u64,
+    pub sizes: SizesView,
+}
+
+impl FileView {
+    pub fn new(file: &FileSummary) -> FileView {
+        FileView {
+            column: file.column.clone(),
+            n_files: file.n_files,
+            sources: CountView::all(&file.sources),
+            n_sources: file.n_sources,
+            extensions: CountView::all(&file.extensions),
+            n_extensions: file.n_extensions,
+            sizes: SizesView {
+                min: file.sizes.min,
+                max: file.sizes.max,
+                total: file.sizes.total,
+                bucket_bounds: SIZE_BUCKETS,
+                buckets: file.sizes.buckets.clone(),
+                unknown: file.sizes.unknown,
+            },
+        }
+    }
+}
+
+/// Who made a summarized version, from what, when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryLineageView {
+    pub parents: Vec<String>,
+    /// Parallel to `parents`; None where no version ref names the parent.
+    pub parent_versions: Vec<Option<String>>,
+    pub inputs: Vec<InputView>,
+    /// Paths of the embedded code files.
+    pub code: Vec<String>,
+    pub author: String,
+    pub time: String,
+    pub message: String,
+    pub command: Vec<String>,
+}
+
+/// What changed since the first parent, in counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangesView {
+    pub parent: String,
+    pub n_rows_before: u64,
+    pub n_rows_delta: i64,
+    pub n_bytes_before: u64,
+    pub n_bytes_delta: i64,
+    pub schema_changes: Vec<String>,
+    pub leaves_reused: u64,
+    pub leaves_written: u64,
+}
+
+impl ChangesView {
+    pub fn new(changes: &Changes, summary: &Summary) -> ChangesView {
+        ChangesView {
+            parent: changes.parent.to_hex(),
+            n_rows_before: changes.n_rows_before,
+            n_rows_delta: summary.n_rows as i64 - changes.n_rows_before as i64,
+            n_bytes_before: changes.n_bytes_before,
+            n_bytes_delta: summary.n_bytes as i64 - changes.n_bytes_before as i64,
+            schema_changes: changes.schema_changes.clone(),
+            leaves_reused: changes.leaves_reused,
+            leaves_written: changes.leaves_written,
+        }
+    }
+}
+
+/// The compiled summary of a version: `summary --json` and MCP's `dataset_summary` with
+/// `json: true`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryView {
+    pub name: String,
+    pub version: Option<String>,
+    pub id: String,
+    pub tags: Vec<String>,
+    /// Column paths of the row key; empty: the row's content hash.
+    pub key: Vec<String>,
+    pub format: u32,
+    pub n_rows: u64,
+    pub n_bytes: u64,
+    pub columns: Vec<ColumnView>,
+    pub files: Vec<FileView>,
+    /// The first rows in key order, long strings cut.
+    pub examples: Vec<Value>,
+    pub lineage: SummaryLineageView,
+    /// None for a first version.
+    pub changes: Option<ChangesView>,
+}
+
+impl SummaryView {
+    /// `info` gives the names refs give the version.
+    pub fn new(summary: &Summary, info: &PageInfo) -> SummaryView {
+        let lineage = &summary.lineage;
+        SummaryView {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            id: info.id.to_hex(),
+            tags: info.tags.clone(),
+            key: info.key.clone(),
+            format: summary.format,
+            n_rows: summary.n_rows,
+            n_bytes: summary.n_bytes,
+            columns: summary.columns.iter().map(ColumnView::new).collect(),
+            files: summary.files.iter().map(FileView::new).collect(),
+            examples: summary
+                .examples
+                .iter()
+                .map(|text| {
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+                })
+                .collect(),
+            lineage: SummaryLineageView {
+                parents: hex_all(&lineage.parents),
+                parent_versions: info.parent_versions.clone(),
+                inputs: lineage.inputs.iter().map(InputView::new).collect(),
+                code: lineage.code.clone(),
+                author: lineage.author.clone(),
+                time: format_time(lineage.time),
+                message: lineage.message.clone(),
+                command: lineage.command.clone(),
+            },
+            changes: summary
+                .changes
+                .as_ref()
+                .map(|changes| ChangesView::new(changes, summary)),
+        }
+    }
+}
+
+/// A page `summary --all` wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryPageView {
+    pub name: String,
+    /// Empty when no version names the latest commit.
+    pub version: String,
+    pub path: String,
+}
+
+/// `summary --all -o DIR --json`: the index and the pages written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryPagesView {
+    pub index: String,
+    pub pages: Vec<SummaryPageView>,
+}
+
+// ---- queries and maintenance -----------------------------------------------------------
+
+/// MCP's `query`: the result's columns and rows, at most the limit; `truncated` when
+/// there were more.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryView {
+    pub columns: Vec<String>,
+    pub n_rows: usize,
+    pub truncated: bool,
+    pub rows: Vec<Value>,
+}
+
+/// `fsck --json`: objects checked and the problems found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FsckView {
+    pub objects: u64,
+    pub problems: Vec<String>,
+}
+
+/// `gc --json`: what was removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GcView {
+    pub objects_removed: u64,
+    pub bytes_removed: u64,
+    pub temporaries_removed: u64,
+    pub temporary_bytes_removed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Snapshots of every view's JSON from fixed inputs: a change to what pail answers
+    //! shows up here as a snapshot diff to review.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::diff::{ChangeKind, DiffStat, RowChange};
+    use crate::object::ObjectId;
+    use crate::schema::BytesEncoding;
+    use crate::summary::{Lengths, Lineage, SizeStats};
+    use crate::tags::TagInfo;
+
+    /// 2023-11-14T22:13:20Z.
+    const TIME: i64 = 1_700_000_000_000_000;
+
+    fn id(byte: u8) -> CommitId {
+        CommitId(ObjectId([byte; 32]))
+    }
+
+    fn name(text: &str) -> DatasetName {
+        DatasetName::parse_full(text).unwrap()
+    }
+
+    fn version(text: &str) -> semver::Version {
+        semver::Version::parse(text).unwrap()
+    }
+
+    fn json_text(view: &impl Serialize) -> String {
+        serde_json::to_string_pretty(&to_json(view)).unwrap()
+    }
+
+    fn commit() -> Commit {
+        Commit {
+            format: 2,
+            parents: vec![id(1)],
+            inputs: vec![
+                Input::Dataset {
+                    name: "team.vision.photos".into(),
+                    version: "1.0.1".into(),
+                    commit: id(2),
+                },
+                Input::Source {
+                    uri: "s3://bucket/videos".into(),
+                    listed_at: TIME - 60_000_000,
+                },
+            ],
+            schema: ObjectId([3; 32]),
+            rows: ObjectId([4; 32]),
+            n_rows: 6,
+            n_bytes: 1234,
+            key: vec!["file.source".into(), "file.path".into()],
+            author: "Test Author <test@example.com>".into(),
+            time: TIME,
+            message: "six clips".into(),
+            command: vec!["python".into(), "make_clips.py".into()],
+            git: Some(GitState {
+                repository: "git@example.com:team/clips.git".into(),
+                head: Some("abc123".into()),
+                branch: None,
+                dirty: true,
+            }),
+            code: vec![CodeFile {
+                path: "make_clips.py".into(),
+                blob: ObjectId([5; 32]),
+                size: 321,
+            }],
+            summary: Some(ObjectId([6; 32])),
+        }
+    }
+
+    fn resolved() -> Resolved {
+        Resolved {
+            name: name("team.vision.clips"),
+            version: Some(version("1.0.2")),
+            id: id(7),
+            commit: commit(),
+        }
+    }
+
+    #[test]
+    fn datasets_and_log_entries() {
+        let info = DatasetInfo {
+            name: name("team.vision.clips"),
+            versions: vec![(version("1.0.0"), id(1)), (version("1.0.2"), id(7))],
+            tags: vec![("golden".into(), id(1))],
+        };
+        insta::assert_snapshot!("dataset", json_text(&DatasetView::new(&info, &commit())));
+        let entry = LogEntryView::new(&info.name, &version("1.0.2"), &id(7), &commit());
+        insta::assert_snapshot!("log_entry", json_text(&entry));
+    }
+
+    #[test]
+    fn versions_with_lineage() {
+        let view = VersionView::new(&resolved(), &["golden".to_string()]);
+        insta::assert_snapshot!("version", json_text(&view));
+        let mut unversioned = resolved();
+        unversioned.version = None;
+        unversioned.commit.git = None;
+        unversioned.commit.summary = None;
+        let lineage = VersionLineageView {
+            version: VersionView::new(&unversioned, &[]),
+            parent_versions: vec![Some("1.0.1".into())],
+            children: vec![ChildView {
+                version: "1.0.3".into(),
+                id: id(8).to_hex(),
+            }],
+        };
+        insta::assert_snapshot!("version_lineage", json_text(&lineage));
+        let graph = LineageGraph {
+            nodes: vec![
+                LineageNode::Version {
+                    name: "team.vision.clips".into(),
+                    version: "1.0.2".into(),
+                    commit: id(7),
+                },
+                LineageNode::Source {
+                    uri: "s3://bucket/videos".into(),
+                    listed_at: TIME,
+                },
+            ],
+            edges: vec![(1, 0)],
+        };
+        insta::assert_snapshot!(
+            "lineage_graph",
+            json_text(&LineageGraphView::new(&graph, 0, false))
+        );
+    }
+
+    #[test]
+    fn schemas_of_every_type() {
+        let field = |name: &str, ty: Type| Field {
+            name: name.into(),
+            ty,
+        };
+        let optional = |ty: Type| Type::Optional(Box::new(ty));
+        let schema = Schema {
+            format: 2,
+            fields: vec![
+                field("file", Type::File),
+                field("start", Type::Float),
+                field("captured", optional(Type::Datetime)),
+                field("weather", Type::Enum(vec!["clear".into(), "rain".into()])),
+                field("labels", Type::List(Box::new(optional(Type::String)))),
+                field("thumb", optional(Type::BytesAs(BytesEncoding::Base64Url))),
+                field("raw", Type::Bytes),
+                field(
+                    "meta",
+                    optional(Type::Struct(vec![
+                        field("w", Type::Int),
+                        field("ok", optional(Type::Bool)),
+                    ])),
+                ),
+            ],
+        };
+        let view = SchemaView::new(&resolved(), &schema);
+        insta::assert_snapshot!("schema", json_text(&view));
+        let columns = to_json(&view.with_columns(&schema))["columns"].clone();
+        insta::assert_snapshot!("schema_columns", serde_json::to_string(&columns).unwrap());
+    }
+
+    #[test]
+    fn diffs_statuses_and_comparisons() {
+        let old = Resolved {
+            version: Some(version("1.0.1")),
+            id: id(1),
+            ..resolved()
+        };
+        let new = resolved();
+        let stat = DiffStat {
+            added: 1,
+            removed: 2,
+            modified: 3,
+            leaves_read: 4,
+            leaves_counted: 5,
+        };
+        let breaking = Compat::Breaking(vec!["removed column x".into(), "added column y".into()]);
+        let diff = DiffView {
+            old: DiffSideView::version(&old),
+            new: DiffSideView::version(&new),
+            problems: None,
+            schema: SchemaChangesView::new(&breaking),
+            counts: Some(DiffCountsView::new(&stat)),
+        };
+        insta::assert_snapshot!("diff_stat", json_text(&diff));
+        let status = DiffView {
+            old: DiffSideView::version(&old),
+            new: DiffSideView::source("s3://bucket/videos"),
+            problems: Some(ProblemView::all(&[(
+                "a/b.mp4".into(),
+                "permission denied".into(),
+            )])),
+            schema: SchemaChangesView::new(&Compat::Same),
+            counts: None,
+        };
+        insta::assert_snapshot!("status_header", json_text(&status));
+        let change = RowChange {
+            kind: ChangeKind::Modified,
+            key: vec![("path".into(), json!("a/b.mp4")), ("n".into(), json!(2))],
+            old: Some(json!({"path": "a/b.mp4", "n": 2, "size": 1})),
+            new: Some(json!({"path": "a/b.mp4", "n": 2, "size": 3})),
+            columns: vec!["size".into()],
+        };
+        insta::assert_snapshot!("row_change", json_text(&RowChangeView::new(&change)));
+        let added = RowChange {
+            kind: ChangeKind::Added,
+            old: None,
+            columns: Vec::new(),
+            ..change
+        };
+        insta::assert_snapshot!("row_added", json_text(&RowChangeView::new(&added)));
+        // Keys differ: no row counts.
+        let compare = CompareView {
+            diff: DiffView {
+                old: DiffSideView::version_with_counts(&old),
+                new: DiffSideView::version_with_counts(&new),
+                problems: None,
+                schema: SchemaChangesView::new(&Compat::Additive(vec!["added column y".into()])),
+                counts: None,
+            },
+            leaves_read: None,
+            same_content: false,
+            n_rows_delta: -1,
+            n_bytes_delta: 10,
+            row_tree: RowTreeOverlapView {
+                leaves_shared: 1,
+                rows_in_shared_leaves: 2,
+                leaves_only_in_old: 3,
+                rows_only_in_old_leaves: 4,
+                leaves_only_in_new: 5,
+                rows_only_in_new_leaves: 6,
+            },
+        };
+        insta::assert_snapshot!("compare", json_text(&compare));
+    }
+
+    #[test]
+    fn commits_and_tags() {
+        let created = CommitOutcome::Created {
+            name: name("team.vision.clips"),
+            version: version("1.0.2"),
+            id: id(7),
+            parent: Some(version("1.0.1")),
+            commit: Box::new(commit()),
+            leaves_written: 1,
+            leaves_reused: 2,
+            problems: vec![("a/b.mp4".into(), "permission denied".into())],
+        };
+        insta::assert_snapshot!("commit_created", json_text(&CommitView::new(&created)));
+        let unchanged = CommitOutcome::Unchanged {
+            name: name("team.vision.clips"),
+            version: version("1.0.2"),
+            id: id(7),
+            problems: Vec::new(),
+        };
+        insta::assert_snapshot!("commit_unchanged", json_text(&CommitView::new(&unchanged)));
+        let tag = TagInfo {
+            name: name("team.vision.clips"),
+            tag: "golden".into(),
+            id: id(7),
+            version: None,
+        };
+        insta::assert_snapshot!("tag", json_text(&TagView::new(&tag)));
+        insta::assert_snapshot!("tag_deleted", json_text(&TagDeletedView::new(&tag)));
+        let set = TagSetView::new(&resolved(), "golden", Some(&id(1)));
+        insta::assert_snapshot!("tag_set", json_text(&set));
+    }
+
+    #[test]
+    fn summaries() {
+        let column = |column: &str, ty: &str| ColumnSummary {
+            column: column.into(),
+            ty: ty.into(),
+            n_nulls: 0,
+            min: None,
+            max: None,
+            distinct: 0,
+            distinct_exact: true,
+            top: Vec::new(),
+            lengths: None,
+        };
+        let summary = Summary {
+            format: 1,
+            n_rows: 6,
+            n_bytes: 1234,
+            columns: vec![
+                ColumnSummary {
+                    min: Some(Scalar::Float(0.5)),
+                    max: Some(Scalar::Float(f64::NAN)),
+                    distinct: 5,
+                    distinct_exact: false,
+                    n_nulls: 1,
+                    ..column("start", "optional<float>")
+                },
+                ColumnSummary {
+                    min: Some(Scalar::Text("clear".into())),
+                    max: Some(Scalar::Text("rain".into())),
+                    top: vec![ValueCount {
+                        value: "clear".into(),
+                        count: 4,
+                    }],
+                    ..column("weather", "enum(clear, rain)")
+                },
+                ColumnSummary {
+                    min: Some(Scalar::Int(-3)),
+                    max: Some(Scalar::Bool(true)),
+                    lengths: Some(Lengths {
+                        min: 0,
+                        max: 3,
+                        total: 7,
+                    }),
+                    ..column("labels", "list<string>")
+                },
+            ],
+            files: vec![FileSummary {
+                column: "file".into(),
+                n_files: 6,
+                sources: vec![ValueCount {
+                    value: "s3://bucket".into(),
+                    count: 6,
+                }],
+                n_sources: 1,
+                extensions: vec![ValueCount {
+                    value: "mp4".into(),
+                    count: 6,
+                }],
+                n_extensions: 1,
+                sizes: SizeStats {
+                    min: Some(10),
+                    max: None,
+                    total: 1234,
+                    buckets: vec![6, 0, 0, 0, 0, 0, 0],
+                    unknown: 0,
+                },
+            }],
+            examples: vec![r#"{"start":0.5}"#.into(), "not json".into()],
+            lineage: Lineage {
+                parents: vec![id(1)],
+                inputs: commit().inputs,
+                code: vec!["make_clips.py".into()],
+                author: "Test Author <test@example.com>".into(),
+                time: TIME,
+                message: "six clips".into(),
+                command: vec!["pail".into(), "commit".into()],
+            },
+            changes: Some(Changes {
+                parent: id(1),
+                n_rows_before: 8,
+                n_bytes_before: 1000,
+                schema_changes: vec!["added column weather".into()],
+                leaves_reused: 1,
+                leaves_written: 2,
+            }),
+        };
+        let info = PageInfo {
+            name: "team.vision.clips".into(),
+            version: Some("1.0.2".into()),
+            id: id(7),
+            tags: vec!["golden".into()],
+            key: Vec::new(),
+            parent_versions: vec![None],
+        };
+        insta::assert_snapshot!("summary", json_text(&SummaryView::new(&summary, &info)));
+        let pages = SummaryPagesView {
+            index: "pages/index.md".into(),
+            pages: vec![SummaryPageView {
+                name: "team.vision.clips".into(),
+                version: "1.0.2".into(),
+                path: "pages/team.vision.clips.md".into(),
+            }],
+        };
+        insta::assert_snapshot!("summary_pages", json_text(&pages));
+    }
+
+    #[test]
+    fn queries_and_maintenance() {
+        let query = QueryView {
+            columns: vec!["n".into()],
+            n_rows: 1,
+            truncated: true,
+            rows: vec![json!({"n": 3})],
+        };
+        insta::assert_snapshot!("query", json_text(&query));
+        let fsck = FsckView {
+            objects: 12,
+            problems: vec!["object 0123 is missing".into()],
+        };
+        insta::assert_snapshot!("fsck", json_text(&fsck));
+        let gc = GcView {
+            objects_removed: 1,
+            bytes_removed: 2,
+            temporaries_removed: 3,
+            temporary_bytes_removed: 4,
+        };
+        insta::assert_snapshot!("gc", json_text(&gc));
+    }
+}
