@@ -24,6 +24,7 @@ pub mod remote;
 pub mod repo;
 pub mod rows;
 pub mod schema;
+mod spool;
 pub mod store;
 pub mod summary;
 mod walk;

@@ -395,13 +395,9 @@ impl Repo {
         let trusted: Vec<String> = if options.no_cache {
             Vec::new()
         } else {
-            let mut trusted = Vec::new();
-            for (name, _) in self.remotes()? {
-                if self.remote_settings(&name)?.trust_cache {
-                    trusted.push(name);
-                }
-            }
-            trusted
+            let store = self.store()?;
+            let reader = store.read()?;
+            crate::remote::trusted_cache_remotes(&reader)?
         };
 
         {

@@ -64,8 +64,6 @@ pub enum RepoError {
     #[error("{0}")]
     Sort(#[from] SortError),
     #[error(transparent)]
-    Remote(Box<crate::remote::RemoteError>),
-    #[error(transparent)]
     Checkout(Box<crate::checkout::CheckoutError>),
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
@@ -167,12 +165,6 @@ impl From<crate::map::MapError> for RepoError {
 impl From<crate::checkout::CheckoutError> for RepoError {
     fn from(err: crate::checkout::CheckoutError) -> Self {
         RepoError::Checkout(Box::new(err))
-    }
-}
-
-impl From<crate::remote::RemoteError> for RepoError {
-    fn from(err: crate::remote::RemoteError) -> Self {
-        RepoError::Remote(Box::new(err))
     }
 }
 

@@ -47,6 +47,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
@@ -75,7 +77,7 @@ pub fn report(err: &CliError) -> i32 {
     eprintln!("error: {}", escape(&err.to_string()));
     let mut source = err.source();
     // Transparent wrappers repeat their inner message as the first source: skip it.
-    if matches!(err, CliError::Repo(_)) {
+    if matches!(err, CliError::Repo(_) | CliError::Remote(_)) {
         source = source.and_then(|inner| inner.source());
     }
     let mut last = err.to_string();
@@ -106,6 +108,7 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
             Some("check that the directory exists and is writable".into()),
         ),
         CliError::Query(err) => classify_query(err),
+        CliError::Remote(err) => classify_remote(err),
         CliError::Output(_) => (2, None),
         CliError::Silent(code) => (*code, None),
     }
@@ -170,7 +173,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
         ),
         RepoError::VersionExists { .. } => user("commit again: the next free version is chosen automatically"),
         RepoError::VersionOverflow { .. } => user("save with a larger bump (`--bump minor` or `--bump major`)"),
-        RepoError::Remote(err) => classify_remote(err.as_ref()),
         RepoError::Checkout(err) => match err.as_ref() {
             CheckoutError::NoFileColumn => (1, None),
             CheckoutError::Failed { problems } => {
@@ -251,11 +253,12 @@ fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
             Some(format!("pull first (`pail pull {remote}`): your unpushed versions are renumbered after theirs; then push again (tags: `--force` to overwrite)")),
         ),
         RemoteError::RewrittenVersion { .. } => (1, Some("versions are immutable: find out who rewrote the remote".into())),
-        RemoteError::PublishedVersionConflict { remote, name, .. } => (
+        RemoteError::PublishedVersionConflict { remote, version, .. } => (
             1,
-            Some(format!("a published version is never renumbered, so the two remotes disagree on {name}; pull the other datasets by name (`pail pull {remote} DATASET...`) and ask whoever pushed {name} to `{remote}` which commit is right")),
+            Some(format!("a published version is never renumbered, so the two remotes disagree on {name}; pull the other datasets by name (`pail pull {remote} DATASET...`) and ask whoever pushed {name} to `{remote}` which commit is right", name = version.name)),
         ),
         RemoteError::VersionOverflow { .. } => (1, Some("pull only the other datasets by name (`pail pull REMOTE DATASET...`)".into())),
         RemoteError::Spool { .. } => (2, None),
+        RemoteError::Repo(err) => classify_repo(err),
     }
 }
