@@ -1564,8 +1564,9 @@ pub fn fsck(
     fsck_store(repo, &remote, progress)
 }
 
-/// An object `fsck --remote` is to check: its id, kind, the ref it was reached from.
-struct ToCheck {
+/// An object a walk of the remote's graph reached (by `fsck --remote`, a pull or a pinned
+/// fetch): its id, the kind it must have, and the ref it was reached from.
+struct Reached {
     id: ObjectId,
     kind: Kind,
     via: String,
@@ -1584,7 +1585,7 @@ pub fn fsck_store(
         });
     }
     let mut problems = Vec::new();
-    let mut frontier: Vec<ToCheck> = Vec::new();
+    let mut frontier: Vec<Reached> = Vec::new();
     let (names, stray) = runtime.block_on(remote.list_refs())?;
     for key in stray {
         problems.push(format!("{key}: not a ref pail reads (a pull skips it)"));
@@ -1597,7 +1598,7 @@ pub fn fsck_store(
     })?;
     for name in names {
         match runtime.block_on(remote.get_ref(&name)) {
-            Ok(Some((id, _))) => frontier.push(ToCheck {
+            Ok(Some((id, _))) => frontier.push(Reached {
                 id: id.object(),
                 kind: Kind::Commit,
                 via: name,
@@ -1635,7 +1636,7 @@ pub fn fsck_store(
                 Ok(None) => {}
                 Ok(Some(bytes)) => match crate::walk::children(kind, &id, &bytes) {
                     Ok(children) => {
-                        frontier.extend(children.into_iter().map(|(id, kind)| ToCheck {
+                        frontier.extend(children.into_iter().map(|(id, kind)| Reached {
                             id,
                             kind,
                             via: via.clone(),
@@ -1657,7 +1658,7 @@ pub fn fsck_store(
 /// An object `fsck --remote` is about to check, with its bytes when this repository has
 /// them and they are to be followed.
 struct Pending {
-    object: ToCheck,
+    object: Reached,
     local: Option<Vec<u8>>,
 }
 
@@ -1665,7 +1666,7 @@ struct Pending {
 /// node this repository has (one short read).
 fn local_manifests(
     repo: &Repo,
-    level: impl Iterator<Item = ToCheck>,
+    level: impl Iterator<Item = Reached>,
     seen: &mut HashSet<ObjectId>,
 ) -> Result<Vec<Pending>, RemoteError> {
     let store = repo.read_store()?;
@@ -1695,7 +1696,7 @@ async fn check_object(
     tmp: &FsPath,
 ) -> Result<CheckedObject, RemoteError> {
     let Pending {
-        object: ToCheck { id, kind, via },
+        object: Reached { id, kind, via },
         local,
     } = pending;
     let checked = |outcome| CheckedObject {
@@ -1777,9 +1778,13 @@ pub fn pull_from(
     let remote_refs = read_wanted_refs(remote, &runtime, options.datasets, &mut report)?;
 
     // Fetch the closure of the wanted commits, verifying each object.
-    let roots: Vec<(ObjectId, Kind, String)> = remote_refs
+    let roots: Vec<Reached> = remote_refs
         .iter()
-        .map(|found| (found.id.object(), Kind::Commit, found.name.clone()))
+        .map(|found| Reached {
+            id: found.id.object(),
+            kind: Kind::Commit,
+            via: found.name.clone(),
+        })
         .collect();
     let fetched = fetch_closure(repo, remote, &runtime, roots, progress, &mut report)?;
 
@@ -1906,7 +1911,7 @@ fn fetch_closure(
     repo: &Repo,
     remote: &RemoteStore,
     runtime: &tokio::runtime::Runtime,
-    mut queue: Vec<(ObjectId, Kind, String)>,
+    mut queue: Vec<Reached>,
     progress: &dyn SyncProgress,
     report: &mut PullReport,
 ) -> Result<Fetched, RemoteError> {
@@ -1916,16 +1921,16 @@ fn fetch_closure(
     let mut done = 0u64;
     while !queue.is_empty() {
         // Drop what is already here.
-        let batch: Vec<(ObjectId, Kind, String)> = {
+        let batch: Vec<Reached> = {
             let store = repo.read_store()?;
             let reader = store.read()?;
             let mut batch = Vec::new();
-            for (id, kind, via) in queue.drain(..) {
-                if fetched.contains(&id) || reader.has_object(&id)? {
+            for reached in queue.drain(..) {
+                if fetched.contains(&reached.id) || reader.has_object(&reached.id)? {
                     continue;
                 }
-                fetched.insert(id);
-                batch.push((id, kind, via));
+                fetched.insert(reached.id);
+                batch.push(reached);
             }
             batch
         };
@@ -1935,8 +1940,8 @@ fn fetch_closure(
         let tmp = repo.tmp_dir();
         let tmp = tmp.as_path();
         runtime.block_on(async {
-            let mut downloads =
-                futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
+            let mut downloads = futures::stream::iter(batch.into_iter().map(
+                |Reached { id, kind, via }| async move {
                     let (kind, file, len) = remote.download(id, kind, &via, tmp).await?;
                     Ok::<Downloaded, RemoteError>(Downloaded {
                         id,
@@ -1945,8 +1950,9 @@ fn fetch_closure(
                         len,
                         via,
                     })
-                }))
-                .buffer_unordered(CONCURRENCY);
+                },
+            ))
+            .buffer_unordered(CONCURRENCY);
             while let Some(download) = downloads.next().await {
                 let mut download = download?;
                 queue.extend(check_download(&remote.url, &download, tmp)?);
@@ -1974,7 +1980,7 @@ fn check_download(
     url: &str,
     download: &Downloaded,
     tmp: &FsPath,
-) -> Result<Vec<(ObjectId, Kind, String)>, RemoteError> {
+) -> Result<Vec<Reached>, RemoteError> {
     let Downloaded {
         id,
         kind,
@@ -2003,11 +2009,11 @@ fn check_download(
             let commit = Commit::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
             let mut children = Vec::new();
             push_commit_children(&commit, &mut children);
-            next.extend(
-                children
-                    .into_iter()
-                    .map(|(id, kind)| (id, kind, via.clone())),
-            );
+            next.extend(children.into_iter().map(|(id, kind)| Reached {
+                id,
+                kind,
+                via: via.clone(),
+            }));
         }
         Kind::Node => {
             let node = Node::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
@@ -2019,11 +2025,11 @@ fn check_download(
             } else {
                 Kind::Node
             };
-            next.extend(
-                node.children
-                    .iter()
-                    .map(|child| (child.id, child_kind, via.clone())),
-            );
+            next.extend(node.children.iter().map(|child| Reached {
+                id: child.id,
+                kind: child_kind,
+                via: via.clone(),
+            }));
         }
         Kind::Schema => {
             crate::schema::Schema::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
@@ -2156,7 +2162,11 @@ pub fn fetch_pinned(
         {
             return Err(pin_moved(pin, found.object(), format!("remote {url}")));
         }
-        roots.push((pin.commit.object(), Kind::Commit, ref_name));
+        roots.push(Reached {
+            id: pin.commit.object(),
+            kind: Kind::Commit,
+            via: ref_name,
+        });
     }
     let mut report = PullReport::default();
     let fetched = match fetch_closure(repo, &remote, &runtime, roots, progress, &mut report) {
