@@ -26,6 +26,7 @@ pub mod remote;
 pub mod repo;
 pub mod rows;
 pub mod schema;
+mod spool;
 pub mod store;
 pub mod summary;
 pub mod tags;

@@ -494,14 +494,13 @@ fn plan(repo: &Repo, options: &MapOptions) -> Result<RunPlan, MapError> {
         &schema_bytes,
         flags.as_bytes(),
     ]);
-    let mut trusted = Vec::new();
-    if !options.no_cache {
-        for (name, _) in repo.remotes()? {
-            if repo.remote_settings(&name)?.trust_cache {
-                trusted.push(name);
-            }
-        }
-    }
+    let trusted = if options.no_cache {
+        Vec::new()
+    } else {
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        crate::remote::trusted_cache_remotes(&reader)?
+    };
     Ok(RunPlan {
         input,
         input_schema,

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
@@ -20,9 +19,11 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::name::{DatasetName, check_tag};
-use crate::object::{Commit, CommitId, Kind, Node, ObjectId};
+use crate::object::{CodecError, Commit, CommitId, Kind, Node, ObjectId};
 use crate::repo::{Repo, RepoError};
-use crate::store::{Reader, Writer};
+use crate::rows::TreeError;
+use crate::spool::{Spool, SpoolError};
+use crate::store::{Reader, StoreError, Writer};
 use crate::walk::Visit;
 
 /// The remote layout's major format; a remote with a newer one is refused.
@@ -78,7 +79,7 @@ pub enum RemoteError {
     #[error(
         "remote {url} has format {found}, newer than this pail understands ({REMOTE_FORMAT}); upgrade pail"
     )]
-    NewerFormat { url: String, found: String },
+    NewerFormat { url: String, found: u64 },
     #[error("remote {url} holds a corrupt {key}: {detail}; nothing was written locally")]
     Corrupt {
         url: String,
@@ -93,7 +94,7 @@ pub enum RemoteError {
     MissingObject {
         url: String,
         ref_name: String,
-        id: String,
+        id: ObjectId,
     },
     #[error("{} on remote `{remote}`", describe_conflicts(.conflicts))]
     PushConflicts {
@@ -101,54 +102,125 @@ pub enum RemoteError {
         conflicts: Vec<PushConflict>,
     },
     #[error(
-        "remote `{remote}` changed version {name}@{version} from {seen} to {now}, which pail never does; nothing was written locally"
+        "remote `{remote}` changed version {version} from {} to {}, which pail never does; nothing was written locally",
+        .seen.short(),
+        .now.short()
     )]
     RewrittenVersion {
         remote: String,
-        name: String,
-        version: String,
-        seen: String,
-        now: String,
+        version: Box<DatasetVersion>,
+        seen: CommitId,
+        now: CommitId,
     },
     #[error(
-        "remote `{remote}` has {name}@{version} as commit {theirs}, but that version is already published here as commit {ours}; nothing was written locally"
+        "remote `{remote}` has {version} as commit {theirs}, but that version is already published here as commit {ours}; nothing was written locally"
     )]
     PublishedVersionConflict {
         remote: String,
-        name: String,
-        version: String,
-        ours: String,
-        theirs: String,
+        version: Box<DatasetVersion>,
+        ours: CommitId,
+        theirs: CommitId,
     },
     #[error(
         "the next version number after {name}@{after} is out of range; nothing was written locally"
     )]
-    VersionOverflow { name: String, after: String },
+    VersionOverflow {
+        name: DatasetName,
+        after: semver::Version,
+    },
     #[error("could not spool objects in {path}: {source}")]
     Spool {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The repository failed under the remote operation.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
 }
 
-/// A remote ref: its name, the commit it names, and the etag of the ref object.
-type RemoteRef = (String, CommitId, String);
-/// An object `fsck --remote` looked at: id, kind, the ref it was reached from, and either a
+impl From<StoreError> for RemoteError {
+    fn from(err: StoreError) -> Self {
+        RemoteError::Repo(err.into())
+    }
+}
+
+impl From<TreeError> for RemoteError {
+    fn from(err: TreeError) -> Self {
+        RemoteError::Repo(err.into())
+    }
+}
+
+impl From<CodecError> for RemoteError {
+    fn from(err: CodecError) -> Self {
+        RemoteError::Repo(err.into())
+    }
+}
+
+impl From<SpoolError> for RemoteError {
+    fn from(err: SpoolError) -> Self {
+        match err {
+            SpoolError::Io { path, source } => RemoteError::Spool { path, source },
+            SpoolError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// A version of a dataset, as `name@version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetVersion {
+    pub name: DatasetName,
+    pub version: semver::Version,
+}
+
+impl std::fmt::Display for DatasetVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.version)
+    }
+}
+
+/// A remote ref: its name, the commit it names, and the token of the state read (the ref
+/// object's etag; for a tag, its move's number).
+struct RemoteRef {
+    name: String,
+    id: CommitId,
+    etag: String,
+}
+
+/// An object `fsck --remote` looked at, with the ref it was reached from, and either a
 /// problem or (for a commit or node) the bytes to follow.
-type Checked = (ObjectId, Kind, String, Result<Option<Vec<u8>>, String>);
-/// A verified download: id, kind, the file holding its bytes and their length, and the ref
-/// it was reached from.
-type Downloaded = (ObjectId, Kind, std::fs::File, u64, String);
+struct CheckedObject {
+    id: ObjectId,
+    kind: Kind,
+    via: String,
+    outcome: Result<Option<Vec<u8>>, String>,
+}
+
+/// A verified download: the file holding its bytes and their length, and the ref it was
+/// reached from.
+struct Downloaded {
+    id: ObjectId,
+    kind: Kind,
+    file: std::fs::File,
+    len: u64,
+    via: String,
+}
 
 /// A local tag that a pull kept although the remote's differs: both moved since they last
 /// agreed, so pushing it needs `--force`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TagDivergence {
     /// `dataset@tag`.
     pub tag: String,
+    #[serde(serialize_with = "hex")]
     pub local: CommitId,
+    #[serde(serialize_with = "hex")]
     pub remote: CommitId,
+}
+
+/// A commit id in JSON: its hex.
+fn hex<S: serde::Serializer>(id: &CommitId, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(id)
 }
 
 /// A ref the remote would not take.
@@ -156,14 +228,14 @@ pub struct TagDivergence {
 pub enum PushConflict {
     /// The remote holds this version number for another commit.
     Version {
-        name: String,
-        version: String,
+        name: DatasetName,
+        version: semver::Version,
         local: CommitId,
         remote: CommitId,
     },
     /// The tag moved on the remote since it was last seen here.
     Tag {
-        name: String,
+        name: DatasetName,
         tag: String,
         local: CommitId,
         remote: CommitId,
@@ -210,7 +282,7 @@ pub struct RemoteSettings {
 }
 
 /// What a push did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PushReport {
     pub objects_uploaded: usize,
     pub bytes_uploaded: u64,
@@ -222,16 +294,26 @@ pub struct PushReport {
     pub cache_uploaded: usize,
 }
 
+/// A local version a pull moved to a free number, because the remote had its number for
+/// another commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Renumbered {
+    /// `dataset@old`.
+    pub from: String,
+    /// The new version.
+    pub to: String,
+}
+
 /// What a pull did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PullReport {
     pub objects_downloaded: usize,
     pub bytes_downloaded: u64,
     pub versions_added: Vec<String>,
     pub tags_updated: Vec<String>,
     /// Local versions that the remote already had under the same number for another
-    /// commit: (dataset@old, new version).
-    pub renumbered: Vec<(String, String)>,
+    /// commit.
+    pub renumbered: Vec<Renumbered>,
     /// `pail map` result-cache entries downloaded.
     pub cache_downloaded: usize,
     /// Local tags kept although the remote's moved elsewhere since the last pull.
@@ -430,7 +512,7 @@ impl RemoteStore {
                 if format > REMOTE_FORMAT as u64 {
                     return Err(RemoteError::NewerFormat {
                         url: self.url.clone(),
-                        found: format.to_string(),
+                        found: format,
                     });
                 }
                 let instance = match value.get("instance") {
@@ -547,7 +629,7 @@ impl RemoteStore {
                 return Err(RemoteError::MissingObject {
                     url: self.url.clone(),
                     ref_name: ref_name.to_string(),
-                    id: id.to_hex(),
+                    id,
                 });
             }
             Err(source) => return Err(self.store_err("download", &key)(source)),
@@ -906,317 +988,329 @@ fn push_commit_children(commit: &Commit, stack: &mut Vec<(ObjectId, Kind)>) {
     crate::walk::commit_children(commit, stack);
 }
 
-/// A temporary file holding objects between a read transaction and their upload, or
-/// between their download and the write transaction, so memory stays bounded.
-struct Spool {
-    file: std::fs::File,
-    path: PathBuf,
-    entries: Vec<(ObjectId, Kind, u64, u64)>,
-    offset: u64,
-}
-
-impl Spool {
-    fn new(dir: &FsPath) -> Result<Spool, RemoteError> {
-        let spool_err = |source| RemoteError::Spool {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(spool_err)?;
-        let file = tempfile::tempfile_in(dir).map_err(|source| RemoteError::Spool {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        Ok(Spool {
-            file,
-            path: dir.to_path_buf(),
-            entries: Vec::new(),
-            offset: 0,
-        })
-    }
-
-    fn push(&mut self, id: ObjectId, kind: Kind, bytes: &[u8]) -> Result<(), RemoteError> {
-        self.file
-            .seek(SeekFrom::Start(self.offset))
-            .and_then(|_| self.file.write_all(bytes))
-            .map_err(|source| RemoteError::Spool {
-                path: self.path.clone(),
-                source,
-            })?;
-        self.entries
-            .push((id, kind, self.offset, bytes.len() as u64));
-        self.offset += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Appends `len` bytes from a download's file, without holding them in memory.
-    fn push_file(
-        &mut self,
-        id: ObjectId,
-        kind: Kind,
-        source: &mut std::fs::File,
-        len: u64,
-    ) -> Result<(), RemoteError> {
-        let spool_err = |source| RemoteError::Spool {
-            path: self.path.clone(),
-            source,
-        };
-        self.file
-            .seek(SeekFrom::Start(self.offset))
-            .map_err(spool_err)?;
-        let copied = std::io::copy(&mut std::io::Read::take(source, len), &mut self.file)
-            .map_err(spool_err)?;
-        if copied != len {
-            return Err(spool_err(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        self.entries.push((id, kind, self.offset, len));
-        self.offset += len;
-        Ok(())
-    }
-
-    fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, RemoteError> {
-        let mut buffer = vec![0u8; len as usize];
-        self.file
-            .read_exact_at(&mut buffer, offset)
-            .map_err(|source| RemoteError::Spool {
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(buffer)
-    }
-
-    /// Stores the objects; commits new to this repository are recorded as fetched from
-    /// `origin` (see `Reader::fetched_from`).
-    fn write_into(&self, writer: &Writer, origin: &str) -> Result<(), RepoError> {
-        for (id, kind, offset, len) in &self.entries {
-            let bytes = self.read(*offset, *len)?;
-            if writer.put_object(*kind, id, &bytes)? && *kind == Kind::Commit {
-                writer.mark_fetched(id, origin)?;
-            }
-        }
-        Ok(())
-    }
+/// A version or tag ref of this repository, parsed.
+struct LocalRef {
+    name: String,
+    dataset: DatasetName,
+    kind: RefKind,
+    id: CommitId,
 }
 
 /// All local version and tag refs, parsed.
-fn local_refs(reader: &Reader) -> Result<Vec<(String, DatasetName, RefKind, CommitId)>, RepoError> {
+fn local_refs(reader: &Reader) -> Result<Vec<LocalRef>, StoreError> {
     let mut refs = Vec::new();
     for (name, id) in reader.refs("datasets/")? {
         if let Some((dataset, kind)) = parse_ref_name(&name) {
-            refs.push((name, dataset, kind, CommitId(id)));
+            refs.push(LocalRef {
+                name,
+                dataset,
+                kind,
+                id: CommitId(id),
+            });
         }
     }
     Ok(refs)
 }
 
-impl Repo {
-    pub fn remotes(&self) -> Result<Vec<(String, String)>, RepoError> {
-        let store = self.store()?;
-        let reader = store.read()?;
-        Ok(reader.remotes()?)
-    }
+/// A remote in this repository's remotes table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteInfo {
+    pub name: String,
+    /// The normalized URL (see `normalize_url`).
+    pub url: String,
+    #[serde(flatten)]
+    pub settings: RemoteSettings,
+}
 
-    pub fn remote_url(&self, name: &str) -> Result<String, RepoError> {
-        let remotes = self.remotes()?;
-        remotes
-            .iter()
-            .find(|(candidate, _)| candidate == name)
-            .map(|(_, url)| url.clone())
-            .ok_or_else(|| {
-                RemoteError::UnknownRemote {
-                    name: name.to_string(),
-                    known: remotes.iter().map(|(name, _)| name.clone()).collect(),
-                }
-                .into()
-            })
+/// The remotes of a transaction, in name order, with their settings.
+fn list_in(reader: &Reader) -> Result<Vec<RemoteInfo>, StoreError> {
+    let mut listed = Vec::new();
+    for (name, url) in reader.remotes()? {
+        let settings = read_settings(reader, &name)?;
+        listed.push(RemoteInfo {
+            name,
+            url,
+            settings,
+        });
     }
+    Ok(listed)
+}
 
-    /// The remote to use when none is named: `origin`, or the only one there is.
-    pub fn default_remote(&self) -> Result<String, RepoError> {
-        let remotes = self.remotes()?;
-        if remotes.iter().any(|(name, _)| name == "origin") || remotes.len() != 1 {
-            if remotes.is_empty() || remotes.iter().any(|(name, _)| name == "origin") {
-                return Ok("origin".to_string());
-            }
-            return Err(RemoteError::UnknownRemote {
-                name: "origin".into(),
-                known: remotes.iter().map(|(name, _)| name.clone()).collect(),
-            }
-            .into());
-        }
-        Ok(remotes[0].0.clone())
+/// This repository's remotes, in name order, with their settings.
+pub fn list(repo: &Repo) -> Result<Vec<RemoteInfo>, RemoteError> {
+    let store = repo.store()?;
+    let reader = store.read()?;
+    Ok(list_in(&reader)?)
+}
+
+/// The names of the remotes whose `pail map` result cache the user trusts
+/// (`remote add --trust-cache`), in name order.
+pub fn trusted_cache_remotes(reader: &Reader) -> Result<Vec<String>, StoreError> {
+    Ok(list_in(reader)?
+        .into_iter()
+        .filter(|remote| remote.settings.trust_cache)
+        .map(|remote| remote.name)
+        .collect())
+}
+
+fn unknown_remote(name: &str, known: impl IntoIterator<Item = String>) -> RemoteError {
+    RemoteError::UnknownRemote {
+        name: name.to_string(),
+        known: known.into_iter().collect(),
     }
+}
 
-    pub fn add_remote(&self, name: &str, url: &str, cwd: &FsPath) -> Result<String, RepoError> {
-        self.add_remote_with(name, url, cwd, &RemoteSettings::default())
+/// A remote's URL.
+pub fn url(repo: &Repo, name: &str) -> Result<String, RemoteError> {
+    let remotes = list(repo)?;
+    match remotes.iter().find(|remote| remote.name == name) {
+        Some(remote) => Ok(remote.url.clone()),
+        None => Err(unknown_remote(
+            name,
+            remotes.into_iter().map(|remote| remote.name),
+        )),
     }
+}
 
-    /// Adds a remote with its settings, in one transaction.
-    pub fn add_remote_with(
-        &self,
-        name: &str,
-        url: &str,
-        cwd: &FsPath,
-        settings: &RemoteSettings,
-    ) -> Result<String, RepoError> {
-        check_remote_name(name)?;
-        let url = normalize_url(url, cwd)?;
-        let store = self.store()?;
+/// The remote to use when none is named: `origin`, or the only one there is.
+pub fn default_name(repo: &Repo) -> Result<String, RemoteError> {
+    let remotes = list(repo)?;
+    let has_origin = remotes.iter().any(|remote| remote.name == "origin");
+    if has_origin || remotes.is_empty() {
+        return Ok("origin".to_string());
+    }
+    if remotes.len() != 1 {
+        return Err(unknown_remote(
+            "origin",
+            remotes.into_iter().map(|remote| remote.name),
+        ));
+    }
+    Ok(remotes[0].name.clone())
+}
+
+/// A remote to add.
+#[derive(Debug, Clone)]
+pub struct AddOptions<'a> {
+    /// Letters, digits, `_`, `-` or `.`.
+    pub name: &'a str,
+    /// A URL or a local path (see `normalize_url`).
+    pub url: &'a str,
+    /// What a relative path is relative to.
+    pub cwd: &'a FsPath,
+    pub settings: RemoteSettings,
+}
+
+/// Adds a remote with its settings, in one transaction. Returns its normalized URL.
+pub fn add(repo: &Repo, options: &AddOptions) -> Result<String, RemoteError> {
+    check_remote_name(options.name)?;
+    let url = normalize_url(options.url, options.cwd)?;
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    if let Some((_, existing)) = writer
+        .remotes()?
+        .into_iter()
+        .find(|(name, _)| name == options.name)
+    {
+        return Err(RemoteError::RemoteExists {
+            name: options.name.to_string(),
+            url: existing,
+        });
+    }
+    writer.set_remote(options.name, &url)?;
+    writer.set_remote_settings(options.name, &settings_json(&options.settings))?;
+    writer.commit()?;
+    Ok(url)
+}
+
+/// A remote's settings; the defaults for a name that is not in the remotes table.
+pub fn settings(repo: &Repo, name: &str) -> Result<RemoteSettings, RemoteError> {
+    let store = repo.store()?;
+    let reader = store.read()?;
+    Ok(read_settings(&reader, name)?)
+}
+
+/// Changes a remote's settings.
+pub fn set_settings(repo: &Repo, name: &str, settings: &RemoteSettings) -> Result<(), RemoteError> {
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    let remotes = writer.remotes()?;
+    if !remotes.iter().any(|(known, _)| known == name) {
+        return Err(unknown_remote(
+            name,
+            remotes.into_iter().map(|(name, _)| name),
+        ));
+    }
+    writer.set_remote_settings(name, &settings_json(settings))?;
+    writer.commit()?;
+    Ok(())
+}
+
+/// Removes a remote and what this repository recorded about it.
+pub fn remove(repo: &Repo, name: &str) -> Result<(), RemoteError> {
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    if !writer.remove_remote(name)? {
+        return Err(unknown_remote(
+            name,
+            writer.remotes()?.into_iter().map(|(name, _)| name),
+        ));
+    }
+    writer.commit()?;
+    Ok(())
+}
+
+/// What to push, and where.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PushOptions<'a> {
+    /// The remote's name in the remotes table.
+    pub remote: &'a str,
+    /// The datasets whose versions and tags to push; all when empty.
+    pub datasets: &'a [DatasetName],
+    /// Move tags even when they moved on the remote since this repository last saw them.
+    pub force: bool,
+    /// The store variables from the environment, to open the remote's URL with (unused
+    /// by `push_to`).
+    pub store_options: &'a [(String, String)],
+}
+
+/// Pushes the versions and tags of the wanted datasets, with the objects they need, to a
+/// remote: objects first, then version refs create-only, then tags by compare-and-swap.
+pub fn push(
+    repo: &Repo,
+    options: &PushOptions,
+    progress: &dyn SyncProgress,
+) -> Result<PushReport, RemoteError> {
+    let url = url(repo, options.remote)?;
+    let remote = RemoteStore::open(&url, options.store_options)?;
+    push_to(repo, &remote, options, progress)
+}
+
+/// `push` to an opened remote store: plan, upload, then write refs.
+pub fn push_to(
+    repo: &Repo,
+    remote: &RemoteStore,
+    options: &PushOptions,
+    progress: &dyn SyncProgress,
+) -> Result<PushReport, RemoteError> {
+    let runtime = crate::io_runtime();
+    // What this repository remembers of the remote's objects holds for one instance of
+    // it: an emptied or replaced remote has another marker, so everything is checked
+    // and uploaded again (objects before refs, against the remote as it is).
+    let instance = runtime.block_on(remote.ensure_marker())?;
+    {
+        let store = repo.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        if let Some((_, existing)) = writer.remotes()?.into_iter().find(|(n, _)| n == name) {
-            return Err(RemoteError::RemoteExists {
-                name: name.to_string(),
-                url: existing,
-            }
-            .into());
-        }
-        writer.set_remote(name, &url)?;
-        writer.set_remote_settings(name, &settings_json(settings))?;
+        writer.set_remote_instance(options.remote, &instance)?;
         writer.commit()?;
-        Ok(url)
     }
+    let plan = plan_push(repo, options)?;
+    let mut pushing = Pushing {
+        repo,
+        name: options.remote,
+        remote,
+        runtime: &runtime,
+        report: PushReport::default(),
+        conflicts: Vec::new(),
+        seen_refs: Vec::new(),
+        stopped: BTreeSet::new(),
+    };
+    pushing.upload_objects(&plan.objects, progress)?;
+    pushing.upload_cache()?;
+    pushing.push_versions(&plan.versions)?;
+    pushing.push_tags(&plan.tags, options.force)?;
+    pushing.finish()
+}
 
-    /// A remote's settings; the defaults for a name that is not in the remotes table.
-    pub fn remote_settings(&self, name: &str) -> Result<RemoteSettings, RepoError> {
-        let store = self.store()?;
-        let reader = store.read()?;
-        Ok(read_settings(&reader, name)?)
-    }
+/// What a push sends: refs by name, and the objects the remote may lack, spooled.
+struct PushPlan {
+    versions: BTreeMap<String, CommitId>,
+    tags: BTreeMap<String, CommitId>,
+    objects: Spool,
+}
 
-    /// Changes a remote's settings.
-    pub fn set_remote_settings(
-        &self,
-        name: &str,
-        settings: &RemoteSettings,
-    ) -> Result<(), RepoError> {
-        let store = self.store()?;
-        let writer = store.write()?;
-        writer.create_tables()?;
-        let remotes = writer.remotes()?;
-        if !remotes.iter().any(|(known, _)| known == name) {
-            return Err(RemoteError::UnknownRemote {
-                name: name.to_string(),
-                known: remotes.into_iter().map(|(name, _)| name).collect(),
-            }
-            .into());
-        }
-        writer.set_remote_settings(name, &settings_json(settings))?;
-        writer.commit()?;
-        Ok(())
-    }
-
-    pub fn remove_remote(&self, name: &str) -> Result<(), RepoError> {
-        let store = self.store()?;
-        let writer = store.write()?;
-        writer.create_tables()?;
-        if !writer.remove_remote(name)? {
-            return Err(RemoteError::UnknownRemote {
-                name: name.to_string(),
-                known: writer
-                    .remotes()?
-                    .into_iter()
-                    .map(|(name, _)| name)
-                    .collect(),
-            }
-            .into());
-        }
-        writer.commit()?;
-        Ok(())
-    }
-
-    /// Pushes the versions and tags of `datasets` (all when empty), with the objects they
-    /// need, to a remote: objects first, then version refs create-only, then tags by
-    /// compare-and-swap.
-    pub fn push(
-        &self,
-        remote_name: &str,
-        datasets: &[DatasetName],
-        force: bool,
-        options: &[(String, String)],
-        progress: &dyn SyncProgress,
-    ) -> Result<PushReport, RepoError> {
-        let url = self.remote_url(remote_name)?;
-        let remote = RemoteStore::open(&url, options)?;
-        self.push_to(remote_name, &remote, datasets, force, progress)
-    }
-
-    /// `push` to an opened remote store.
-    pub fn push_to(
-        &self,
-        remote_name: &str,
-        remote: &RemoteStore,
-        datasets: &[DatasetName],
-        force: bool,
-        progress: &dyn SyncProgress,
-    ) -> Result<PushReport, RepoError> {
-        let runtime = crate::io_runtime();
-        // What this repository remembers of the remote's objects holds for one instance of
-        // it: an emptied or replaced remote has another marker, so everything is checked
-        // and uploaded again (objects before refs, against the remote as it is).
-        let instance = runtime.block_on(remote.ensure_marker())?;
-        {
-            let store = self.store()?;
-            let writer = store.write()?;
-            writer.create_tables()?;
-            writer.set_remote_instance(remote_name, &instance)?;
-            writer.commit()?;
-        }
-
-        // Gather refs and the objects the remote may lack, in one short read.
-        let mut spool = Spool::new(&self.tmp_dir())?;
-        let (versions, tags, pending) = {
-            let store = self.read_store()?;
-            let reader = store.read()?;
-            let refs = local_refs(&reader)?;
-            let wanted = |dataset: &DatasetName| datasets.is_empty() || datasets.contains(dataset);
-            let mut versions: BTreeMap<String, CommitId> = BTreeMap::new();
-            let mut tags: BTreeMap<String, CommitId> = BTreeMap::new();
-            for (name, dataset, kind, id) in &refs {
-                if !wanted(dataset) {
-                    continue;
-                }
-                match kind {
-                    RefKind::Version(_) => {
-                        versions.insert(name.clone(), *id);
-                    }
-                    RefKind::Tag(_) => {
-                        tags.insert(name.clone(), *id);
-                    }
-                }
-            }
-            let roots: Vec<CommitId> = versions.values().chain(tags.values()).copied().collect();
-            let skip = |id: &ObjectId| -> Result<bool, RepoError> {
-                Ok(reader.remote_has(remote_name, id)?)
-            };
-            let objects = closure(&reader, &roots, &skip)?;
-            // Lineage inputs travel with their version refs, so a pulled version is complete.
-            let in_closure: HashSet<ObjectId> = objects.iter().map(|(id, _)| *id).collect();
-            for (name, _, kind, id) in &refs {
-                if matches!(kind, RefKind::Version(_)) && in_closure.contains(&id.object()) {
-                    versions.entry(name.clone()).or_insert(*id);
-                }
-            }
-            for (id, kind) in &objects {
-                let bytes = crate::rows::tree::read_object(&reader, id, *kind)?;
-                spool.push(*id, *kind, &bytes)?;
-            }
-            (versions, tags, objects)
+/// Gathers the wanted refs and the objects the remote may lack, in one short read.
+fn plan_push(repo: &Repo, options: &PushOptions) -> Result<PushPlan, RemoteError> {
+    let mut objects = Spool::new(&repo.tmp_dir())?;
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    let refs = local_refs(&reader)?;
+    let wanted =
+        |dataset: &DatasetName| options.datasets.is_empty() || options.datasets.contains(dataset);
+    let mut versions: BTreeMap<String, CommitId> = BTreeMap::new();
+    let mut tags: BTreeMap<String, CommitId> = BTreeMap::new();
+    for local in refs.iter().filter(|local| wanted(&local.dataset)) {
+        match local.kind {
+            RefKind::Version(_) => versions.insert(local.name.clone(), local.id),
+            RefKind::Tag(_) => tags.insert(local.name.clone(), local.id),
         };
+    }
+    let roots: Vec<CommitId> = versions.values().chain(tags.values()).copied().collect();
+    let skip =
+        |id: &ObjectId| -> Result<bool, RepoError> { Ok(reader.remote_has(options.remote, id)?) };
+    let found = closure(&reader, &roots, &skip)?;
+    // Lineage inputs travel with their version refs, so a pulled version is complete.
+    let in_closure: HashSet<ObjectId> = found.iter().map(|(id, _)| *id).collect();
+    for local in &refs {
+        if matches!(local.kind, RefKind::Version(_)) && in_closure.contains(&local.id.object()) {
+            versions.entry(local.name.clone()).or_insert(local.id);
+        }
+    }
+    for (id, kind) in &found {
+        let bytes = crate::rows::tree::read_object(&reader, id, *kind)?;
+        objects.insert(*id, *kind, &bytes)?;
+    }
+    Ok(PushPlan {
+        versions,
+        tags,
+        objects,
+    })
+}
 
-        // Upload in parallel; nothing names these objects yet.
-        let total = spool.entries.len() as u64;
-        let mut report = PushReport::default();
-        let uploads: Vec<Result<u64, RemoteError>> = runtime.block_on(async {
+/// A ref a push found on the remote as this repository has it, with the token of the
+/// state written or read (empty for a version).
+struct SeenRef {
+    name: String,
+    id: CommitId,
+    token: String,
+}
+
+/// One push under way: where to, and what it did so far.
+struct Pushing<'a> {
+    repo: &'a Repo,
+    /// The remote's name in the remotes table.
+    name: &'a str,
+    remote: &'a RemoteStore,
+    runtime: &'a tokio::runtime::Runtime,
+    report: PushReport,
+    conflicts: Vec<PushConflict>,
+    seen_refs: Vec<SeenRef>,
+    /// Datasets with a refused version: nothing more of them is published.
+    stopped: BTreeSet<DatasetName>,
+}
+
+impl Pushing<'_> {
+    /// Uploads the planned objects in parallel (nothing names them yet), then records
+    /// that the remote has them.
+    fn upload_objects(
+        &mut self,
+        objects: &Spool,
+        progress: &dyn SyncProgress,
+    ) -> Result<(), RemoteError> {
+        let total = objects.len() as u64;
+        let remote = self.remote;
+        let uploads: Vec<Result<u64, RemoteError>> = self.runtime.block_on(async {
             let mut done = 0u64;
             let mut bytes_done = 0u64;
-            let mut results = Vec::with_capacity(spool.entries.len());
-            let mut stream =
-                futures::stream::iter(spool.entries.iter().map(|(id, kind, offset, len)| {
-                    let bytes = spool.read(*offset, *len);
-                    let remote = &remote;
-                    async move { remote.upload(*id, *kind, bytes?).await }
-                }))
-                .buffer_unordered(CONCURRENCY);
+            let mut results = Vec::with_capacity(objects.len());
+            let mut stream = futures::stream::iter(objects.entries().iter().map(|entry| {
+                let bytes = objects.read(entry);
+                async move { remote.upload(entry.id, entry.kind, bytes?).await }
+            }))
+            .buffer_unordered(CONCURRENCY);
             while let Some(result) = stream.next().await {
                 done += 1;
                 if let Ok(n) = &result {
@@ -1230,32 +1324,34 @@ impl Repo {
         for result in uploads {
             let n_bytes = result?;
             if n_bytes > 0 {
-                report.objects_uploaded += 1;
-                report.bytes_uploaded += n_bytes;
+                self.report.objects_uploaded += 1;
+                self.report.bytes_uploaded += n_bytes;
             } else {
-                report.objects_present += 1;
+                self.report.objects_present += 1;
             }
         }
-        {
-            let store = self.store()?;
-            let writer = store.write()?;
-            writer.create_tables()?;
-            for (id, _) in &pending {
-                writer.mark_remote_has(remote_name, id)?;
-            }
-            writer.commit()?;
+        let store = self.repo.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        for entry in objects.entries() {
+            writer.mark_remote_has(self.name, &entry.id)?;
         }
+        writer.commit()?;
+        Ok(())
+    }
 
-        // The map result cache: entries are immutable under their key, so create-only.
-        let cache_entries: Vec<(ObjectId, Vec<u8>)> = {
-            let store = self.store()?;
+    /// Uploads the map result cache entries the remote lacks: entries are immutable under
+    /// their key, so create-only.
+    fn upload_cache(&mut self) -> Result<(), RemoteError> {
+        let entries: Vec<(ObjectId, Vec<u8>)> = {
+            let store = self.repo.store()?;
             let reader = store.read()?;
             let mut entries = Vec::new();
             for key in reader.map_cache_keys()? {
                 let Some(id) = ObjectId::from_slice(&key) else {
                     continue;
                 };
-                if !reader.remote_has(remote_name, &id)?
+                if !reader.remote_has(self.name, &id)?
                     && let Some(bytes) = reader.map_cache(&key)?
                 {
                     entries.push((id, bytes));
@@ -1263,8 +1359,9 @@ impl Repo {
             }
             entries
         };
-        let uploads: Vec<Result<ObjectId, RemoteError>> = runtime.block_on(
-            futures::stream::iter(cache_entries.into_iter().map(|(id, bytes)| async move {
+        let remote = self.remote;
+        let uploads: Vec<Result<ObjectId, RemoteError>> = self.runtime.block_on(
+            futures::stream::iter(entries.into_iter().map(|(id, bytes)| async move {
                 let key = format!("cache/{}", id.to_hex());
                 match remote
                     .store
@@ -1282,22 +1379,21 @@ impl Repo {
             .buffer_unordered(CONCURRENCY)
             .collect(),
         );
-        {
-            let store = self.store()?;
-            let writer = store.write()?;
-            writer.create_tables()?;
-            for upload in uploads {
-                writer.mark_remote_has(remote_name, &upload?)?;
-                report.cache_uploaded += 1;
-            }
-            writer.commit()?;
+        let store = self.repo.store()?;
+        let writer = store.write()?;
+        writer.create_tables()?;
+        for upload in uploads {
+            writer.mark_remote_has(self.name, &upload?)?;
+            self.report.cache_uploaded += 1;
         }
+        writer.commit()?;
+        Ok(())
+    }
 
-        // Version refs: create-only, each dataset's in semver order. A dataset stops at its
-        // first conflict: nothing of it after a version the remote refused is published
-        // (no later version, no tag), so no published version's parent is missing.
-        let mut conflicts = Vec::new();
-        let mut seen_refs: Vec<(String, CommitId, String)> = Vec::new();
+    /// Version refs: create-only, each dataset's in semver order. A dataset stops at its
+    /// first conflict: nothing of it after a version the remote refused is published
+    /// (no later version, no tag), so no published version's parent is missing.
+    fn push_versions(&mut self, versions: &BTreeMap<String, CommitId>) -> Result<(), RemoteError> {
         let mut ordered: Vec<(DatasetName, semver::Version, &String, &CommitId)> = versions
             .iter()
             .filter_map(|(name, id)| match parse_ref_name(name) {
@@ -1306,67 +1402,69 @@ impl Repo {
             })
             .collect();
         ordered.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        let mut stopped: BTreeSet<DatasetName> = BTreeSet::new();
         for (dataset, version, name, id) in ordered {
-            if stopped.contains(&dataset) {
+            if self.stopped.contains(&dataset) {
                 continue;
             }
-            match runtime.block_on(remote.create_ref(name, id))? {
+            match self.runtime.block_on(self.remote.create_ref(name, id))? {
                 None => {
-                    report.versions_created.push(display_ref(name));
-                    seen_refs.push((name.clone(), *id, String::new()));
+                    self.report.versions_created.push(display_ref(name));
+                    self.seen(name, *id, String::new());
                 }
                 Some(existing) if existing == *id => {
-                    report.up_to_date += 1;
-                    seen_refs.push((name.clone(), *id, String::new()));
+                    self.report.up_to_date += 1;
+                    self.seen(name, *id, String::new());
                 }
                 Some(existing) => {
-                    conflicts.push(PushConflict::Version {
-                        name: dataset.to_string(),
-                        version: version.to_string(),
+                    self.conflicts.push(PushConflict::Version {
+                        name: dataset.clone(),
+                        version,
                         local: *id,
                         remote: existing,
                     });
-                    stopped.insert(dataset);
+                    self.stopped.insert(dataset);
                 }
             }
         }
+        Ok(())
+    }
 
-        // Tags: compare-and-swap against what this repository last saw on the remote.
+    fn seen(&mut self, name: &str, id: CommitId, token: String) {
+        self.seen_refs.push(SeenRef {
+            name: name.to_string(),
+            id,
+            token,
+        });
+    }
+
+    /// Tags: compare-and-swap against what this repository last saw on the remote.
+    fn push_tags(
+        &mut self,
+        tags: &BTreeMap<String, CommitId>,
+        force: bool,
+    ) -> Result<(), RemoteError> {
         let last_seen: HashMap<String, (ObjectId, String)> = {
-            let store = self.read_store()?;
+            let store = self.repo.read_store()?;
             let reader = store.read()?;
             let mut seen = HashMap::new();
             for name in tags.keys() {
-                if let Some(state) = reader.remote_ref(remote_name, name)? {
+                if let Some(state) = reader.remote_ref(self.name, name)? {
                     seen.insert(name.clone(), state);
                 }
             }
             seen
         };
-        let tag_conflict = |name: &str, local: CommitId, remote: CommitId| {
-            let (dataset, kind) = parse_ref_name(name).expect("local refs parse");
-            let RefKind::Tag(tag) = kind else {
-                unreachable!("a tag ref")
-            };
-            PushConflict::Tag {
-                name: dataset.to_string(),
-                tag,
-                local,
-                remote,
-            }
-        };
-        for (name, id) in &tags {
+        for (name, id) in tags {
             let (dataset, _) = parse_ref_name(name).expect("local refs parse");
-            if stopped.contains(&dataset) {
+            if self.stopped.contains(&dataset) {
                 continue;
             }
-            let current = runtime.block_on(remote.get_tag(name))?;
+            let current = self.runtime.block_on(self.remote.get_tag(name))?;
             let seen_seq = match &current {
                 None => 0,
                 Some((remote_id, seq)) if remote_id == id => {
-                    report.up_to_date += 1;
-                    seen_refs.push((name.clone(), *id, seq.to_string()));
+                    self.report.up_to_date += 1;
+                    self.seen(name, *id, seq.to_string());
                     continue;
                 }
                 Some((remote_id, seq)) => {
@@ -1374,581 +1472,757 @@ impl Repo {
                         .get(name)
                         .is_none_or(|(seen_id, _)| *seen_id != remote_id.object());
                     if moved_since_seen && !force {
-                        conflicts.push(tag_conflict(name, *id, *remote_id));
+                        self.conflicts.push(tag_conflict(name, *id, *remote_id));
                         continue;
                     }
                     *seq
                 }
             };
-            match runtime.block_on(remote.put_tag(name, id, seen_seq))? {
+            match self
+                .runtime
+                .block_on(self.remote.put_tag(name, id, seen_seq))?
+            {
                 Some(seq) => {
-                    report.tags_updated.push(display_ref(name));
-                    seen_refs.push((name.clone(), *id, seq.to_string()));
+                    self.report.tags_updated.push(display_ref(name));
+                    self.seen(name, *id, seq.to_string());
                 }
                 None => {
                     // Someone else moved it between our read and our write.
-                    let now = runtime.block_on(remote.get_tag(name))?;
-                    conflicts.push(tag_conflict(name, *id, now.map_or(*id, |(id, _)| id)));
+                    let now = self.runtime.block_on(self.remote.get_tag(name))?;
+                    let now = now.map_or(*id, |(id, _)| id);
+                    self.conflicts.push(tag_conflict(name, *id, now));
                 }
             }
         }
-        {
-            let store = self.store()?;
-            let writer = store.write()?;
-            writer.create_tables()?;
-            for (name, id, etag) in &seen_refs {
-                writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
-                if let Some((_, RefKind::Version(_))) = parse_ref_name(name) {
-                    writer.set_published(name, &id.object())?;
-                }
-            }
-            writer.commit()?;
-        }
-        if !conflicts.is_empty() {
-            return Err(RemoteError::PushConflicts {
-                remote: remote_name.to_string(),
-                conflicts,
-            }
-            .into());
-        }
-        Ok(report)
+        Ok(())
     }
 
-    /// Checks a remote the way `fsck` checks this repository: every object every remote
-    /// ref needs is on the remote (a HEAD per object). Commits and nodes are read from
-    /// this repository when it has them, else downloaded and verified, to follow them.
-    /// Returns the number of objects checked and the problems found.
-    pub fn fsck_remote(
-        &self,
-        remote_name: &str,
-        options: &[(String, String)],
-        progress: &dyn SyncProgress,
-    ) -> Result<(u64, Vec<String>), RepoError> {
-        let url = self.remote_url(remote_name)?;
-        let remote = RemoteStore::open(&url, options)?;
-        self.fsck_remote_store(&remote, progress)
-    }
-
-    /// `fsck_remote` on an opened remote store.
-    pub fn fsck_remote_store(
-        &self,
-        remote: &RemoteStore,
-        progress: &dyn SyncProgress,
-    ) -> Result<(u64, Vec<String>), RepoError> {
-        let runtime = crate::io_runtime();
-        if !runtime.block_on(remote.check_marker())? {
-            return Err(RemoteError::NotARemote {
-                url: remote.url.clone(),
-            }
-            .into());
-        }
-        let mut problems = Vec::new();
-        let mut frontier: Vec<(ObjectId, Kind, String)> = Vec::new();
-        let (names, stray) = runtime.block_on(remote.list_refs())?;
-        for key in stray {
-            problems.push(format!("{key}: not a ref pail reads (a pull skips it)"));
-        }
-        // Commits and nodes the local store lacks are downloaded (capped, hashed) here.
-        let tmp = self.tmp_dir();
-        std::fs::create_dir_all(&tmp).map_err(|source| RemoteError::Spool {
-            path: tmp.clone(),
-            source,
-        })?;
-        let tmp = &tmp;
-        for name in names {
-            match runtime.block_on(remote.get_ref(&name)) {
-                Ok(Some((id, _))) => frontier.push((id.object(), Kind::Commit, name)),
-                Ok(None) => {}
-                Err(err) => problems.push(format!("{name}: {err}")),
-            }
-        }
-        // The graph walked level by level, so the HEADs of one level run concurrently;
-        // what each object names comes from `walk::children`, as for every other walk.
-        let mut seen: HashSet<ObjectId> = HashSet::new();
-        let mut done = 0u64;
-        while !frontier.is_empty() {
-            let batch: Vec<(ObjectId, Kind, String, Option<Vec<u8>>)> = {
-                let store = self.read_store()?;
-                let reader = store.read()?;
-                let mut batch = Vec::new();
-                for (id, kind, via) in frontier.drain(..) {
-                    if !seen.insert(id) {
-                        continue;
-                    }
-                    let local = match kind {
-                        Kind::Commit | Kind::Node => match reader.object(&id)? {
-                            Some((found, bytes)) if found == kind => Some(bytes),
-                            _ => None,
-                        },
-                        _ => None,
-                    };
-                    batch.push((id, kind, via, local));
-                }
-                batch
-            };
-            let pending = batch.len() as u64;
-            let checked: Vec<Result<Checked, RemoteError>> = runtime.block_on(
-                futures::stream::iter(batch.into_iter().map(|(id, kind, via, local)| async move {
-                    let key = RemoteStore::object_key(&id);
-                    match remote.store.head(&remote.path(&key)).await {
-                        Ok(_) => {}
-                        Err(object_store::Error::NotFound { .. }) => {
-                            let problem = format!("{via}: {kind} {id} is missing from the remote");
-                            return Ok((id, kind, via, Err(problem)));
-                        }
-                        Err(source) => return Err(remote.store_err("check", &key)(source)),
-                    }
-                    let bytes = match (kind, local) {
-                        (Kind::Commit | Kind::Node, Some(bytes)) => Some(bytes),
-                        (Kind::Commit | Kind::Node, None) => {
-                            match remote.download(id, kind, &via, tmp).await {
-                                Ok((_, mut file, len)) => {
-                                    let mut bytes = Vec::with_capacity(len as usize);
-                                    file.read_to_end(&mut bytes).map_err(|source| {
-                                        RemoteError::Spool {
-                                            path: tmp.clone(),
-                                            source,
-                                        }
-                                    })?;
-                                    Some(bytes)
-                                }
-                                Err(err @ RemoteError::Corrupt { .. }) => {
-                                    return Ok((
-                                        id,
-                                        kind,
-                                        via.clone(),
-                                        Err(format!("{via}: {err}")),
-                                    ));
-                                }
-                                Err(err) => return Err(err),
-                            }
-                        }
-                        _ => None,
-                    };
-                    Ok((id, kind, via, Ok(bytes)))
-                }))
-                .buffer_unordered(CONCURRENCY)
-                .collect(),
-            );
-            for result in checked {
-                let (id, kind, via, outcome) = result?;
-                match outcome {
-                    Err(problem) => problems.push(problem),
-                    Ok(None) => {}
-                    Ok(Some(bytes)) => match crate::walk::children(kind, &id, &bytes) {
-                        Ok(children) => frontier.extend(
-                            children
-                                .into_iter()
-                                .map(|(id, kind)| (id, kind, via.clone())),
-                        ),
-                        Err(err) => {
-                            problems.push(format!("{via}: {kind} {id} cannot be read: {err}"))
-                        }
-                    },
-                }
-            }
-            done += pending;
-            progress.objects(done, done + frontier.len() as u64, 0);
-        }
-        Ok((done, problems))
-    }
-
-    /// Pulls versions and tags of `datasets` (all when empty) and everything they need.
-    /// Every object is verified before anything is written; refs change in one
-    /// transaction at the end, so a failed pull changes nothing.
-    pub fn pull(
-        &self,
-        remote_name: &str,
-        datasets: &[DatasetName],
-        options: &[(String, String)],
-        progress: &dyn SyncProgress,
-    ) -> Result<PullReport, RepoError> {
-        let url = self.remote_url(remote_name)?;
-        let remote = RemoteStore::open(&url, options)?;
-        self.pull_from(remote_name, &remote, datasets, progress)
-    }
-
-    /// `pull` from an opened remote store.
-    pub fn pull_from(
-        &self,
-        remote_name: &str,
-        remote: &RemoteStore,
-        datasets: &[DatasetName],
-        progress: &dyn SyncProgress,
-    ) -> Result<PullReport, RepoError> {
-        let url = remote.url.clone();
-        let runtime = crate::io_runtime();
-        if !runtime.block_on(remote.check_marker())? {
-            return Err(RemoteError::NotARemote { url }.into());
-        }
-        let mut report = PullReport::default();
-        let (ref_names, stray) = runtime.block_on(remote.list_refs())?;
-        for key in stray {
-            report.warnings.push(format!(
-                "skipped {key} on the remote: not a ref pail can follow (a dataset version or tag)"
-            ));
-        }
-        // Only the wanted datasets' refs are read and applied.
-        let wanted = |dataset: &DatasetName| datasets.is_empty() || datasets.contains(dataset);
-        let ref_names: Vec<String> = ref_names
-            .into_iter()
-            .filter(|name| parse_ref_name(name).is_some_and(|(dataset, _)| wanted(&dataset)))
-            .collect();
-        let remote_refs: Vec<(String, CommitId, String)> = runtime.block_on(async {
-            let results: Vec<Result<Option<RemoteRef>, RemoteError>> =
-                futures::stream::iter(ref_names.iter().map(|name| async move {
-                    Ok(remote
-                        .get_ref(name)
-                        .await?
-                        .map(|(id, etag)| (name.clone(), id, etag)))
-                }))
-                .buffered(CONCURRENCY)
-                .collect()
-                .await;
-            results
-                .into_iter()
-                .filter_map(|result| result.transpose())
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-
-        // Fetch the closure of the wanted commits, verifying each object.
-        let roots: Vec<(ObjectId, Kind, String)> = remote_refs
-            .iter()
-            .map(|(name, id, _)| (id.object(), Kind::Commit, name.clone()))
-            .collect();
-        let (spool, fetched_commits) =
-            self.fetch_closure(remote, &runtime, roots, progress, &mut report)?;
-
-        // A teammate's map results: cache entries this repository lacks, only on a full pull
-        // and only from a remote the user trusts with them (`remote add --trust-cache`).
-        let trust_cache = {
-            let store = self.read_store()?;
-            let reader = store.read()?;
-            read_settings(&reader, remote_name)?.trust_cache
-        };
-        let cache_entries = if datasets.is_empty() && trust_cache {
-            Some(self.fetch_cache(remote_name, remote, &runtime)?)
-        } else {
-            None
-        };
-
-        let store = self.store()?;
+    /// Records the refs the remote now has as this repository does; then fails with the
+    /// conflicts, if any.
+    fn finish(self) -> Result<PushReport, RemoteError> {
+        let store = self.repo.store()?;
         let writer = store.write()?;
         writer.create_tables()?;
-        spool.write_into(&writer, &url)?;
-        let fetched: HashSet<ObjectId> = spool.entries.iter().map(|entry| entry.0).collect();
-        let fetched_commits: Vec<ObjectId> = fetched_commits.into_iter().collect();
-        verify_fetched_trees(&writer, &url, &fetched, &fetched_commits)?;
-        let remotes: Vec<String> = writer
-            .remotes()?
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
-        let mut by_dataset: BTreeMap<DatasetName, Vec<(String, RefKind, CommitId, String)>> =
-            BTreeMap::new();
-        for (name, id, etag) in &remote_refs {
-            let (dataset, kind) = parse_ref_name(name).expect("listed refs were checked");
-            by_dataset
-                .entry(dataset)
-                .or_default()
-                .push((name.clone(), kind, *id, etag.clone()));
-        }
-        for (dataset, refs) in by_dataset {
-            apply_dataset_refs(&writer, remote_name, &remotes, &dataset, refs, &mut report)?;
-        }
-        for (id, _, _, _) in &spool.entries {
-            writer.mark_remote_has(remote_name, id)?;
-        }
-        if let Some(cache) = &cache_entries {
-            for (id, _, offset, len) in &cache.entries {
-                writer.set_remote_map_cache(remote_name, id, &cache.read(*offset, *len)?)?;
-                writer.mark_remote_has(remote_name, id)?;
+        for seen in &self.seen_refs {
+            writer.set_remote_ref(self.name, &seen.name, &seen.id.object(), &seen.token)?;
+            if let Some((_, RefKind::Version(_))) = parse_ref_name(&seen.name) {
+                writer.set_published(&seen.name, &seen.id.object())?;
             }
-            report.cache_downloaded = cache.entries.len();
         }
         writer.commit()?;
-        Ok(report)
+        if !self.conflicts.is_empty() {
+            return Err(RemoteError::PushConflicts {
+                remote: self.name.to_string(),
+                conflicts: self.conflicts,
+            });
+        }
+        Ok(self.report)
     }
 }
 
-impl Repo {
-    /// Downloads, level by level, every object reachable from `roots` that this repository
-    /// lacks, verifying each; returns them in a spool, with the ids of the commits fetched.
-    fn fetch_closure(
-        &self,
-        remote: &RemoteStore,
-        runtime: &tokio::runtime::Runtime,
-        mut queue: Vec<(ObjectId, Kind, String)>,
-        progress: &dyn SyncProgress,
-        report: &mut PullReport,
-    ) -> Result<(Spool, HashSet<ObjectId>), RepoError> {
-        let url = remote.url.clone();
-        let mut spool = Spool::new(&self.tmp_dir())?;
-        let mut fetched: HashSet<ObjectId> = HashSet::new();
-        let mut fetched_commits: HashSet<ObjectId> = HashSet::new();
-        let mut done = 0u64;
-        while !queue.is_empty() {
-            // Drop what is already here.
-            let batch: Vec<(ObjectId, Kind, String)> = {
-                let store = self.read_store()?;
-                let reader = store.read()?;
-                let mut batch = Vec::new();
-                for (id, kind, via) in queue.drain(..) {
-                    if fetched.contains(&id) || reader.has_object(&id)? {
-                        continue;
-                    }
-                    fetched.insert(id);
-                    batch.push((id, kind, via));
-                }
-                batch
-            };
-            // Each download streams to its own temporary file; they are checked one at a
-            // time as they finish, so memory holds at most one manifest and a chunk per
-            // request in flight, whatever the remote holds.
-            let tmp = self.tmp_dir();
-            let tmp = tmp.as_path();
-            runtime.block_on(async {
-                let mut downloads =
-                    futures::stream::iter(batch.into_iter().map(|(id, kind, via)| async move {
-                        let (kind, file, len) = remote.download(id, kind, &via, tmp).await?;
-                        Ok::<Downloaded, RemoteError>((id, kind, file, len, via))
-                    }))
-                    .buffer_unordered(CONCURRENCY);
-                while let Some(download) = downloads.next().await {
-                    let (id, kind, mut file, len, via) = download?;
-                    let corrupt = |detail: String| RemoteError::Corrupt {
-                        url: url.clone(),
-                        key: RemoteStore::object_key(&id),
-                        detail,
-                    };
-                    let manifest = || -> Result<Vec<u8>, RemoteError> {
-                        let mut bytes = Vec::with_capacity(len as usize);
-                        std::io::Read::read_to_end(&mut (&file), &mut bytes).map_err(|source| {
-                            RemoteError::Spool {
-                                path: tmp.to_path_buf(),
-                                source,
-                            }
-                        })?;
-                        Ok(bytes)
-                    };
-                    match kind {
-                        Kind::Commit => {
-                            let commit = Commit::decode(&manifest()?)
-                                .map_err(|err| corrupt(err.to_string()))?;
-                            let mut children = Vec::new();
-                            push_commit_children(&commit, &mut children);
-                            queue.extend(
-                                children
-                                    .into_iter()
-                                    .map(|(id, kind)| (id, kind, via.clone())),
-                            );
-                            fetched_commits.insert(id);
-                        }
-                        Kind::Node => {
-                            let node = Node::decode(&manifest()?)
-                                .map_err(|err| corrupt(err.to_string()))?;
-                            if node.level == 0 || node.level > 16 {
-                                return Err(corrupt(format!("node level {}", node.level)).into());
-                            }
-                            let child_kind = if node.level == 1 {
-                                Kind::Leaf
-                            } else {
-                                Kind::Node
-                            };
-                            queue.extend(
-                                node.children
-                                    .iter()
-                                    .map(|child| (child.id, child_kind, via.clone())),
-                            );
-                        }
-                        Kind::Schema => {
-                            crate::schema::Schema::decode(&manifest()?)
-                                .map_err(|err| corrupt(err.to_string()))?;
-                        }
-                        Kind::Summary => {
-                            crate::summary::Summary::decode(&manifest()?)
-                                .map_err(|err| corrupt(err.to_string()))?;
-                        }
-                        Kind::Leaf | Kind::Blob => {}
-                    }
-                    done += 1;
-                    report.objects_downloaded += 1;
-                    report.bytes_downloaded += len + 1;
-                    progress.objects(done, done + queue.len() as u64, report.bytes_downloaded);
-                    file.seek(SeekFrom::Start(0))
-                        .map_err(|source| RemoteError::Spool {
-                            path: tmp.to_path_buf(),
-                            source,
-                        })?;
-                    spool.push_file(id, kind, &mut file, len)?;
-                }
-                Ok::<(), RepoError>(())
-            })?;
-        }
-        Ok((spool, fetched_commits))
+fn tag_conflict(name: &str, local: CommitId, remote: CommitId) -> PushConflict {
+    let (dataset, kind) = parse_ref_name(name).expect("local refs parse");
+    let RefKind::Tag(tag) = kind else {
+        unreachable!("a tag ref")
+    };
+    PushConflict::Tag {
+        name: dataset,
+        tag,
+        local,
+        remote,
     }
+}
 
-    /// Downloads the map cache entries the remote has and this repository lacks, into a
-    /// spool. An entry that does not decode as one (`map::decode_cache_entry`), whose key is
-    /// not an id, or that is larger than `MAX_CACHE_ENTRY_BYTES` (counted while it streams,
-    /// whatever the listing says) is skipped.
-    fn fetch_cache(
-        &self,
-        remote_name: &str,
-        remote: &RemoteStore,
-        runtime: &tokio::runtime::Runtime,
-    ) -> Result<Spool, RepoError> {
-        let prefix = remote.path("cache");
-        let strip = format!("{prefix}/");
-        let metas: Vec<object_store::ObjectMeta> = runtime
-            .block_on(remote.store.list(Some(&prefix)).try_collect())
-            .map_err(remote.store_err("list", "cache/"))?;
-        let missing: Vec<ObjectId> = {
-            let store = self.read_store()?;
-            let reader = store.read()?;
-            let mut missing = Vec::new();
-            for meta in metas {
-                let key = meta.location.to_string();
-                let name = key.strip_prefix(&strip).unwrap_or(&key);
-                // Not an entry pail writes (a stray key, or larger than 16 MiB): skipped.
-                if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    continue;
-                }
-                let Ok(id) = ObjectId::from_hex(name) else {
-                    continue;
-                };
-                if meta.size > MAX_CACHE_ENTRY_BYTES {
-                    continue;
-                }
-                if reader.remote_map_cache(remote_name, &id)?.is_none() {
-                    missing.push(id);
-                }
+/// Which remote `fsck --remote` checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RemoteFsckOptions<'a> {
+    /// The remote's name in the remotes table.
+    pub remote: &'a str,
+    /// The store variables from the environment, to open the remote's URL with.
+    pub store_options: &'a [(String, String)],
+}
+
+/// What `fsck --remote` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteFsckReport {
+    /// Objects checked.
+    pub objects: u64,
+    /// The problems found, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Checks a remote the way `fsck` checks this repository: every object every remote
+/// ref needs is on the remote (a HEAD per object). Commits and nodes are read from
+/// this repository when it has them, else downloaded and verified, to follow them.
+pub fn fsck(
+    repo: &Repo,
+    options: &RemoteFsckOptions,
+    progress: &dyn SyncProgress,
+) -> Result<RemoteFsckReport, RemoteError> {
+    let url = url(repo, options.remote)?;
+    let remote = RemoteStore::open(&url, options.store_options)?;
+    fsck_store(repo, &remote, progress)
+}
+
+/// An object a walk of the remote's graph reached (by `fsck --remote`, a pull or a pinned
+/// fetch): its id, the kind it must have, and the ref it was reached from.
+struct Reached {
+    id: ObjectId,
+    kind: Kind,
+    via: String,
+}
+
+/// `fsck` on an opened remote store.
+pub fn fsck_store(
+    repo: &Repo,
+    remote: &RemoteStore,
+    progress: &dyn SyncProgress,
+) -> Result<RemoteFsckReport, RemoteError> {
+    let runtime = crate::io_runtime();
+    if !runtime.block_on(remote.check_marker())? {
+        return Err(RemoteError::NotARemote {
+            url: remote.url.clone(),
+        });
+    }
+    let mut problems = Vec::new();
+    let mut frontier: Vec<Reached> = Vec::new();
+    let (names, stray) = runtime.block_on(remote.list_refs())?;
+    for key in stray {
+        problems.push(format!("{key}: not a ref pail reads (a pull skips it)"));
+    }
+    // Commits and nodes the local store lacks are downloaded (capped, hashed) here.
+    let tmp = repo.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(|source| RemoteError::Spool {
+        path: tmp.clone(),
+        source,
+    })?;
+    for name in names {
+        match runtime.block_on(remote.get_ref(&name)) {
+            Ok(Some((id, _))) => frontier.push(Reached {
+                id: id.object(),
+                kind: Kind::Commit,
+                via: name,
+            }),
+            Ok(None) => {}
+            Err(err) => problems.push(format!("{name}: {err}")),
+        }
+    }
+    // The graph walked level by level, so the HEADs of one level run concurrently;
+    // what each object names comes from `walk::children`, as for every other walk.
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut done = 0u64;
+    while !frontier.is_empty() {
+        let batch = local_manifests(repo, frontier.drain(..), &mut seen)?;
+        let pending = batch.len() as u64;
+        let tmp = &tmp;
+        let checked: Vec<Result<CheckedObject, RemoteError>> = runtime.block_on(
+            futures::stream::iter(
+                batch
+                    .into_iter()
+                    .map(|pending| check_object(remote, pending, tmp)),
+            )
+            .buffer_unordered(CONCURRENCY)
+            .collect(),
+        );
+        for result in checked {
+            let CheckedObject {
+                id,
+                kind,
+                via,
+                outcome,
+            } = result?;
+            match outcome {
+                Err(problem) => problems.push(problem),
+                Ok(None) => {}
+                Ok(Some(bytes)) => match crate::walk::children(kind, &id, &bytes) {
+                    Ok(children) => {
+                        frontier.extend(children.into_iter().map(|(id, kind)| Reached {
+                            id,
+                            kind,
+                            via: via.clone(),
+                        }))
+                    }
+                    Err(err) => problems.push(format!("{via}: {kind} {id} cannot be read: {err}")),
+                },
             }
-            missing
+        }
+        done += pending;
+        progress.objects(done, done + frontier.len() as u64, 0);
+    }
+    Ok(RemoteFsckReport {
+        objects: done,
+        problems,
+    })
+}
+
+/// An object `fsck --remote` is about to check, with its bytes when this repository has
+/// them and they are to be followed.
+struct Pending {
+    object: Reached,
+    local: Option<Vec<u8>>,
+}
+
+/// The objects of one level not checked yet, each with its bytes when it is a commit or a
+/// node this repository has (one short read).
+fn local_manifests(
+    repo: &Repo,
+    level: impl Iterator<Item = Reached>,
+    seen: &mut HashSet<ObjectId>,
+) -> Result<Vec<Pending>, RemoteError> {
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    let mut batch = Vec::new();
+    for object in level {
+        if !seen.insert(object.id) {
+            continue;
+        }
+        let local = match object.kind {
+            Kind::Commit | Kind::Node => match reader.object(&object.id)? {
+                Some((found, bytes)) if found == object.kind => Some(bytes),
+                _ => None,
+            },
+            _ => None,
         };
-        // Spooled to disk as they arrive, so memory holds only the entries in flight.
-        let mut spool = Spool::new(&self.tmp_dir())?;
-        runtime.block_on(async {
-            let mut fetched = futures::stream::iter(missing.into_iter().map(|id| async move {
-                let key = format!("cache/{}", id.to_hex());
-                // Capped while streaming: the listed size is not trusted. Too large, gone
-                // since the listing, or not an entry: skipped, like a stray key.
-                let bytes = match remote.get_capped(&key, MAX_CACHE_ENTRY_BYTES).await {
-                    Ok(Some((bytes, _))) => bytes,
-                    Ok(None) | Err(RemoteError::Corrupt { .. }) => return Ok(None),
-                    Err(err) => return Err(err),
-                };
-                if crate::map::decode_cache_entry(&bytes).is_none() {
-                    return Ok(None);
-                }
-                Ok(Some((id, bytes)))
+        batch.push(Pending { object, local });
+    }
+    Ok(batch)
+}
+
+/// Checks that the remote has one object (a HEAD); a commit or node is also read (from
+/// `local`, else downloaded and verified into `tmp`) to follow it.
+async fn check_object(
+    remote: &RemoteStore,
+    pending: Pending,
+    tmp: &FsPath,
+) -> Result<CheckedObject, RemoteError> {
+    let Pending {
+        object: Reached { id, kind, via },
+        local,
+    } = pending;
+    let checked = |outcome| CheckedObject {
+        id,
+        kind,
+        via: via.clone(),
+        outcome,
+    };
+    let key = RemoteStore::object_key(&id);
+    match remote.store.head(&remote.path(&key)).await {
+        Ok(_) => {}
+        Err(object_store::Error::NotFound { .. }) => {
+            let problem = format!("{via}: {kind} {id} is missing from the remote");
+            return Ok(checked(Err(problem)));
+        }
+        Err(source) => return Err(remote.store_err("check", &key)(source)),
+    }
+    let bytes = match (kind, local) {
+        (Kind::Commit | Kind::Node, Some(bytes)) => Some(bytes),
+        (Kind::Commit | Kind::Node, None) => match remote.download(id, kind, &via, tmp).await {
+            Ok((_, mut file, len)) => {
+                let mut bytes = Vec::with_capacity(len as usize);
+                file.read_to_end(&mut bytes)
+                    .map_err(|source| RemoteError::Spool {
+                        path: tmp.to_path_buf(),
+                        source,
+                    })?;
+                Some(bytes)
+            }
+            Err(err @ RemoteError::Corrupt { .. }) => {
+                return Ok(checked(Err(format!("{via}: {err}"))));
+            }
+            Err(err) => return Err(err),
+        },
+        _ => None,
+    };
+    Ok(checked(Ok(bytes)))
+}
+
+/// What to pull, and from where.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PullOptions<'a> {
+    /// The remote's name in the remotes table.
+    pub remote: &'a str,
+    /// The datasets whose versions and tags to pull; all when empty (only a full pull
+    /// takes the remote's map cache, and only from a remote with `trust_cache`).
+    pub datasets: &'a [DatasetName],
+    /// The store variables from the environment, to open the remote's URL with (unused
+    /// by `pull_from`).
+    pub store_options: &'a [(String, String)],
+}
+
+/// Pulls the versions and tags of the wanted datasets and everything they need. Every
+/// object is verified before anything is written; refs change in one transaction at the
+/// end, so a failed pull changes nothing.
+pub fn pull(
+    repo: &Repo,
+    options: &PullOptions,
+    progress: &dyn SyncProgress,
+) -> Result<PullReport, RemoteError> {
+    let url = url(repo, options.remote)?;
+    let remote = RemoteStore::open(&url, options.store_options)?;
+    pull_from(repo, &remote, options, progress)
+}
+
+/// `pull` from an opened remote store: read refs, fetch, then write in one transaction.
+pub fn pull_from(
+    repo: &Repo,
+    remote: &RemoteStore,
+    options: &PullOptions,
+    progress: &dyn SyncProgress,
+) -> Result<PullReport, RemoteError> {
+    let url = remote.url.clone();
+    let runtime = crate::io_runtime();
+    if !runtime.block_on(remote.check_marker())? {
+        return Err(RemoteError::NotARemote { url });
+    }
+    let mut report = PullReport::default();
+    let remote_refs = read_wanted_refs(remote, &runtime, options.datasets, &mut report)?;
+
+    // Fetch the closure of the wanted commits, verifying each object.
+    let roots: Vec<Reached> = remote_refs
+        .iter()
+        .map(|found| Reached {
+            id: found.id.object(),
+            kind: Kind::Commit,
+            via: found.name.clone(),
+        })
+        .collect();
+    let fetched = fetch_closure(repo, remote, &runtime, roots, progress, &mut report)?;
+
+    // A teammate's map results: cache entries this repository lacks, only on a full pull
+    // and only from a remote the user trusts with them (`remote add --trust-cache`).
+    let trust_cache = {
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        read_settings(&reader, options.remote)?.trust_cache
+    };
+    let cache_entries = if options.datasets.is_empty() && trust_cache {
+        Some(fetch_cache(repo, options.remote, remote, &runtime)?)
+    } else {
+        None
+    };
+
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    fetched.write_into(&writer, &url)?;
+    let remotes: Vec<String> = writer
+        .remotes()?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut by_dataset: BTreeMap<DatasetName, Vec<PulledRef>> = BTreeMap::new();
+    for found in remote_refs {
+        let (dataset, kind) = parse_ref_name(&found.name).expect("listed refs were checked");
+        by_dataset.entry(dataset).or_default().push(PulledRef {
+            name: found.name,
+            kind,
+            id: found.id,
+            etag: found.etag,
+        });
+    }
+    for (dataset, refs) in by_dataset {
+        let applying = ApplyRefs {
+            writer: &writer,
+            remote_name: options.remote,
+            remotes: &remotes,
+            dataset: &dataset,
+        };
+        applying.apply(refs, &mut report)?;
+    }
+    for entry in fetched.objects.entries() {
+        writer.mark_remote_has(options.remote, &entry.id)?;
+    }
+    if let Some(cache) = &cache_entries {
+        for entry in cache.entries() {
+            writer.set_remote_map_cache(options.remote, &entry.id, &cache.read(entry)?)?;
+            writer.mark_remote_has(options.remote, &entry.id)?;
+        }
+        report.cache_downloaded = cache.len();
+    }
+    writer.commit()?;
+    Ok(report)
+}
+
+/// Lists the remote's refs of the wanted datasets (all when `datasets` is empty) and reads
+/// them; stray keys become warnings.
+fn read_wanted_refs(
+    remote: &RemoteStore,
+    runtime: &tokio::runtime::Runtime,
+    datasets: &[DatasetName],
+    report: &mut PullReport,
+) -> Result<Vec<RemoteRef>, RemoteError> {
+    let (ref_names, stray) = runtime.block_on(remote.list_refs())?;
+    for key in stray {
+        report.warnings.push(format!(
+            "skipped {key} on the remote: not a ref pail can follow (a dataset version or tag)"
+        ));
+    }
+    // Only the wanted datasets' refs are read and applied.
+    let wanted = |dataset: &DatasetName| datasets.is_empty() || datasets.contains(dataset);
+    let ref_names: Vec<String> = ref_names
+        .into_iter()
+        .filter(|name| parse_ref_name(name).is_some_and(|(dataset, _)| wanted(&dataset)))
+        .collect();
+    runtime.block_on(async {
+        let results: Vec<Result<Option<RemoteRef>, RemoteError>> =
+            futures::stream::iter(ref_names.iter().map(|name| async move {
+                Ok(remote.get_ref(name).await?.map(|(id, etag)| RemoteRef {
+                    name: name.clone(),
+                    id,
+                    etag,
+                }))
             }))
-            .buffer_unordered(CONCURRENCY);
-            while let Some(entry) = fetched.next().await {
-                if let Some((id, bytes)) = entry? {
-                    // The kind is a placeholder: cache entries are not objects.
-                    spool.push(id, Kind::Blob, &bytes)?;
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        results
+            .into_iter()
+            .filter_map(|result| result.transpose())
+            .collect::<Result<Vec<_>, _>>()
+    })
+}
+
+/// The verified objects a pull or a pinned fetch downloaded, spooled, with the ids of the
+/// commits among them.
+struct Fetched {
+    objects: Spool,
+    commits: HashSet<ObjectId>,
+}
+
+impl Fetched {
+    /// Stores the objects in the write transaction, recording new commits as fetched from
+    /// `url` (see `Reader::fetched_from`), and checks their row trees before any ref is set.
+    fn write_into(&self, writer: &Writer, url: &str) -> Result<(), RemoteError> {
+        self.objects.write_into(writer, |entry| {
+            if entry.kind == Kind::Commit {
+                writer.mark_fetched(&entry.id, url)?;
+            }
+            Ok(())
+        })?;
+        let fetched: HashSet<ObjectId> = self.objects.entries().iter().map(|e| e.id).collect();
+        let commits: Vec<ObjectId> = self.commits.iter().copied().collect();
+        verify_fetched_trees(writer, url, &fetched, &commits)
+    }
+}
+
+/// Downloads, level by level, every object reachable from `roots` that this repository
+/// lacks, verifying each; returns them spooled, with the ids of the commits fetched.
+fn fetch_closure(
+    repo: &Repo,
+    remote: &RemoteStore,
+    runtime: &tokio::runtime::Runtime,
+    mut queue: Vec<Reached>,
+    progress: &dyn SyncProgress,
+    report: &mut PullReport,
+) -> Result<Fetched, RemoteError> {
+    let mut spool = Spool::new(&repo.tmp_dir())?;
+    let mut fetched: HashSet<ObjectId> = HashSet::new();
+    let mut fetched_commits: HashSet<ObjectId> = HashSet::new();
+    let mut done = 0u64;
+    while !queue.is_empty() {
+        // Drop what is already here.
+        let batch: Vec<Reached> = {
+            let store = repo.read_store()?;
+            let reader = store.read()?;
+            let mut batch = Vec::new();
+            for reached in queue.drain(..) {
+                if fetched.contains(&reached.id) || reader.has_object(&reached.id)? {
+                    continue;
                 }
+                fetched.insert(reached.id);
+                batch.push(reached);
+            }
+            batch
+        };
+        // Each download streams to its own temporary file; they are checked one at a
+        // time as they finish, so memory holds at most one manifest and a chunk per
+        // request in flight, whatever the remote holds.
+        let tmp = repo.tmp_dir();
+        let tmp = tmp.as_path();
+        runtime.block_on(async {
+            let mut downloads = futures::stream::iter(batch.into_iter().map(
+                |Reached { id, kind, via }| async move {
+                    let (kind, file, len) = remote.download(id, kind, &via, tmp).await?;
+                    Ok::<Downloaded, RemoteError>(Downloaded {
+                        id,
+                        kind,
+                        file,
+                        len,
+                        via,
+                    })
+                },
+            ))
+            .buffer_unordered(CONCURRENCY);
+            while let Some(download) = downloads.next().await {
+                let mut download = download?;
+                queue.extend(check_download(&remote.url, &download, tmp)?);
+                if download.kind == Kind::Commit {
+                    fetched_commits.insert(download.id);
+                }
+                done += 1;
+                report.objects_downloaded += 1;
+                report.bytes_downloaded += download.len + 1;
+                progress.objects(done, done + queue.len() as u64, report.bytes_downloaded);
+                spool.insert_file(download.id, download.kind, &mut download.file, download.len)?;
             }
             Ok::<(), RemoteError>(())
         })?;
-        Ok(spool)
     }
+    Ok(Fetched {
+        objects: spool,
+        commits: fetched_commits,
+    })
+}
 
-    /// Fetches pinned commits (and everything they need) from a remote URL, checking that
-    /// the remote's version refs still name them. A pin becomes a local version ref only
-    /// when `url` is in the remotes table (a trusted remote) and that remote's own ref
-    /// names the pinned commit; otherwise the fetched commit stays unnamed (checkout
-    /// reads it by id), so a lock cannot inject versions.
-    pub fn fetch_pinned(
-        &self,
-        url: &str,
-        pins: &[(DatasetName, semver::Version, CommitId)],
-        options: &[(String, String)],
-        progress: &dyn SyncProgress,
-    ) -> Result<(), RepoError> {
-        let remote = RemoteStore::open(url, options)?;
-        let runtime = crate::io_runtime();
-        if !runtime.block_on(remote.check_marker())? {
-            return Err(RemoteError::NotARemote {
-                url: url.to_string(),
+/// Decodes a downloaded manifest (a leaf or a blob is only hashed); returns what it names,
+/// to fetch next.
+fn check_download(
+    url: &str,
+    download: &Downloaded,
+    tmp: &FsPath,
+) -> Result<Vec<Reached>, RemoteError> {
+    let Downloaded {
+        id,
+        kind,
+        file,
+        len,
+        via,
+    } = download;
+    let corrupt = |detail: String| RemoteError::Corrupt {
+        url: url.to_string(),
+        key: RemoteStore::object_key(id),
+        detail,
+    };
+    let manifest = || -> Result<Vec<u8>, RemoteError> {
+        let mut bytes = Vec::with_capacity(*len as usize);
+        std::io::Read::read_to_end(&mut (&*file), &mut bytes).map_err(|source| {
+            RemoteError::Spool {
+                path: tmp.to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(bytes)
+    };
+    let mut next = Vec::new();
+    match kind {
+        Kind::Commit => {
+            let commit = Commit::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
+            let mut children = Vec::new();
+            push_commit_children(&commit, &mut children);
+            next.extend(children.into_iter().map(|(id, kind)| Reached {
+                id,
+                kind,
+                via: via.clone(),
+            }));
+        }
+        Kind::Node => {
+            let node = Node::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
+            if node.level == 0 || node.level > 16 {
+                return Err(corrupt(format!("node level {}", node.level)));
+            }
+            let child_kind = if node.level == 1 {
+                Kind::Leaf
+            } else {
+                Kind::Node
+            };
+            next.extend(node.children.iter().map(|child| Reached {
+                id: child.id,
+                kind: child_kind,
+                via: via.clone(),
+            }));
+        }
+        Kind::Schema => {
+            crate::schema::Schema::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
+        }
+        Kind::Summary => {
+            crate::summary::Summary::decode(&manifest()?)
+                .map_err(|err| corrupt(err.to_string()))?;
+        }
+        Kind::Leaf | Kind::Blob => {}
+    }
+    Ok(next)
+}
+
+/// Downloads the map cache entries the remote has and this repository lacks, into a
+/// spool. An entry that does not decode as one (`map::decode_cache_entry`), whose key is
+/// not an id, or that is larger than `MAX_CACHE_ENTRY_BYTES` (counted while it streams,
+/// whatever the listing says) is skipped.
+fn fetch_cache(
+    repo: &Repo,
+    remote_name: &str,
+    remote: &RemoteStore,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Spool, RemoteError> {
+    let prefix = remote.path("cache");
+    let strip = format!("{prefix}/");
+    let metas: Vec<object_store::ObjectMeta> = runtime
+        .block_on(remote.store.list(Some(&prefix)).try_collect())
+        .map_err(remote.store_err("list", "cache/"))?;
+    let missing: Vec<ObjectId> = {
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        let mut missing = Vec::new();
+        for meta in metas {
+            let key = meta.location.to_string();
+            let name = key.strip_prefix(&strip).unwrap_or(&key);
+            // Not an entry pail writes (a stray key, or larger than 16 MiB): skipped.
+            if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let Ok(id) = ObjectId::from_hex(name) else {
+                continue;
+            };
+            if meta.size > MAX_CACHE_ENTRY_BYTES {
+                continue;
+            }
+            if reader.remote_map_cache(remote_name, &id)?.is_none() {
+                missing.push(id);
+            }
+        }
+        missing
+    };
+    // Spooled to disk as they arrive, so memory holds only the entries in flight.
+    let mut spool = Spool::new(&repo.tmp_dir())?;
+    runtime.block_on(async {
+        let mut fetched = futures::stream::iter(missing.into_iter().map(|id| async move {
+            let key = format!("cache/{}", id.to_hex());
+            // Capped while streaming: the listed size is not trusted. Too large, gone
+            // since the listing, or not an entry: skipped, like a stray key.
+            let bytes = match remote.get_capped(&key, MAX_CACHE_ENTRY_BYTES).await {
+                Ok(Some((bytes, _))) => bytes,
+                Ok(None) | Err(RemoteError::Corrupt { .. }) => return Ok(None),
+                Err(err) => return Err(err),
+            };
+            if crate::map::decode_cache_entry(&bytes).is_none() {
+                return Ok(None);
+            }
+            Ok(Some((id, bytes)))
+        }))
+        .buffer_unordered(CONCURRENCY);
+        while let Some(entry) = fetched.next().await {
+            if let Some((id, bytes)) = entry? {
+                // The kind is a placeholder: cache entries are not objects.
+                spool.insert(id, Kind::Blob, &bytes)?;
+            }
+        }
+        Ok::<(), RemoteError>(())
+    })?;
+    Ok(spool)
+}
+
+/// A version pinned to a commit (an entry of `pail.lock`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub name: DatasetName,
+    pub version: semver::Version,
+    pub commit: CommitId,
+}
+
+/// Pinned commits to fetch, and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchPinnedOptions<'a> {
+    /// The remote's URL (normalized), in the remotes table or not.
+    pub url: &'a str,
+    pub pins: &'a [Pin],
+    /// The store variables from the environment, to open the URL with.
+    pub store_options: &'a [(String, String)],
+}
+
+/// Fetches pinned commits (and everything they need) from a remote URL, checking that
+/// the remote's version refs still name them. A pin becomes a local version ref only
+/// when the URL is in the remotes table (a trusted remote) and that remote's own ref
+/// names the pinned commit; otherwise the fetched commit stays unnamed (checkout
+/// reads it by id), so a lock cannot inject versions.
+pub fn fetch_pinned(
+    repo: &Repo,
+    options: &FetchPinnedOptions,
+    progress: &dyn SyncProgress,
+) -> Result<(), RemoteError> {
+    let FetchPinnedOptions {
+        url,
+        pins,
+        store_options,
+    } = *options;
+    let remote = RemoteStore::open(url, store_options)?;
+    let runtime = crate::io_runtime();
+    if !runtime.block_on(remote.check_marker())? {
+        return Err(RemoteError::NotARemote {
+            url: url.to_string(),
+        });
+    }
+    let trusted = list(repo)?.iter().any(|known| known.url == url);
+    let mut roots = Vec::new();
+    let mut named = Vec::new();
+    for pin in pins {
+        let ref_name = pin.name.version_ref(&pin.version);
+        let found = runtime.block_on(remote.get_ref(&ref_name))?;
+        named.push(trusted && found.is_some());
+        if let Some((found, _)) = found
+            && found != pin.commit
+        {
+            return Err(pin_moved(pin, found.object(), format!("remote {url}")));
+        }
+        roots.push(Reached {
+            id: pin.commit.object(),
+            kind: Kind::Commit,
+            via: ref_name,
+        });
+    }
+    let mut report = PullReport::default();
+    let fetched = match fetch_closure(repo, &remote, &runtime, roots, progress, &mut report) {
+        Ok(fetched) => fetched,
+        Err(RemoteError::MissingObject { ref_name, id, .. }) => {
+            let name = pins
+                .iter()
+                .find(|pin| pin.name.version_ref(&pin.version) == ref_name)
+                .map(|pin| pin.name.to_string())
+                .unwrap_or(ref_name);
+            return Err(RepoError::PinUnavailable {
+                name,
+                commit: id.to_hex(),
+                remote: url.to_string(),
             }
             .into());
         }
-        let trusted = self.remotes()?.iter().any(|(_, known)| known == url);
-        let mut roots = Vec::new();
-        let mut named = Vec::new();
-        for (name, version, commit) in pins {
-            let ref_name = name.version_ref(version);
-            let found = runtime.block_on(remote.get_ref(&ref_name))?;
-            named.push(trusted && found.is_some());
-            if let Some((found, _)) = found
-                && found != *commit
-            {
-                return Err(RepoError::PinMoved {
-                    name: name.to_string(),
-                    version: version.to_string(),
-                    pinned: commit.to_hex(),
-                    found: found.to_hex(),
-                    place: format!("remote {url}"),
-                });
+        Err(err) => return Err(err),
+    };
+    let store = repo.store()?;
+    let writer = store.write()?;
+    writer.create_tables()?;
+    fetched.write_into(&writer, url)?;
+    for (pin, named) in pins.iter().zip(named) {
+        let ref_name = pin.name.version_ref(&pin.version);
+        match writer.get_ref(&ref_name)? {
+            Some(local) if local != pin.commit.object() => {
+                return Err(pin_moved(pin, local, "this repository".into()));
             }
-            roots.push((commit.object(), Kind::Commit, ref_name));
+            Some(_) => {}
+            None if named => writer.set_ref(&ref_name, &pin.commit.object())?,
+            None => {}
         }
-        let mut report = PullReport::default();
-        let (spool, fetched_commits) =
-            match self.fetch_closure(&remote, &runtime, roots, progress, &mut report) {
-                Ok(fetched) => fetched,
-                Err(RepoError::Remote(err))
-                    if matches!(err.as_ref(), RemoteError::MissingObject { .. }) =>
-                {
-                    let RemoteError::MissingObject { ref_name, id, .. } = *err else {
-                        unreachable!("matched above")
-                    };
-                    let name = pins
-                        .iter()
-                        .find(|(name, version, _)| name.version_ref(version) == ref_name)
-                        .map(|(name, _, _)| name.to_string())
-                        .unwrap_or(ref_name);
-                    return Err(RepoError::PinUnavailable {
-                        name,
-                        commit: id,
-                        remote: url.to_string(),
-                    });
-                }
-                Err(err) => return Err(err),
-            };
-        let store = self.store()?;
-        let writer = store.write()?;
-        writer.create_tables()?;
-        spool.write_into(&writer, url)?;
-        let fetched: HashSet<ObjectId> = spool.entries.iter().map(|entry| entry.0).collect();
-        let fetched_commits: Vec<ObjectId> = fetched_commits.into_iter().collect();
-        verify_fetched_trees(&writer, url, &fetched, &fetched_commits)?;
-        for ((name, version, commit), named) in pins.iter().zip(named) {
-            let ref_name = name.version_ref(version);
-            match writer.get_ref(&ref_name)? {
-                Some(local) if local != commit.object() => {
-                    return Err(RepoError::PinMoved {
-                        name: name.to_string(),
-                        version: version.to_string(),
-                        pinned: commit.to_hex(),
-                        found: local.to_hex(),
-                        place: "this repository".into(),
-                    });
-                }
-                Some(_) => {}
-                None if named => writer.set_ref(&ref_name, &commit.object())?,
-                None => {}
-            }
-        }
-        writer.commit()?;
-        Ok(())
     }
+    writer.commit()?;
+    Ok(())
+}
+
+fn pin_moved(pin: &Pin, found: ObjectId, place: String) -> RemoteError {
+    RepoError::PinMoved {
+        name: pin.name.to_string(),
+        version: pin.version.to_string(),
+        pinned: pin.commit.to_hex(),
+        found: found.to_hex(),
+        place,
+    }
+    .into()
 }
 
 /// An object the pull's write transaction holds (fetched or already local), of a kind.
-fn object_in(writer: &Writer, url: &str, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, RepoError> {
+fn object_in(
+    writer: &Writer,
+    url: &str,
+    id: &ObjectId,
+    kind: Kind,
+) -> Result<Vec<u8>, RemoteError> {
     match writer.object(id)? {
         Some((found, bytes)) if found == kind => Ok(bytes),
         found => Err(RemoteError::Corrupt {
@@ -1958,8 +2232,7 @@ fn object_in(writer: &Writer, url: &str, id: &ObjectId, kind: Kind) -> Result<Ve
                 Some((found, _)) => format!("a {found} where a {kind} was expected"),
                 None => format!("a {kind} that is missing"),
             },
-        }
-        .into()),
+        }),
     }
 }
 
@@ -1975,159 +2248,208 @@ fn verify_fetched_trees(
     url: &str,
     fetched: &HashSet<ObjectId>,
     commits: &[ObjectId],
-) -> Result<(), RepoError> {
-    let corrupt = |id: &ObjectId, detail: String| -> RepoError {
-        RemoteError::Corrupt {
-            url: url.to_string(),
-            key: RemoteStore::object_key(id),
-            detail,
-        }
-        .into()
-    };
+) -> Result<(), RemoteError> {
     let mut checked: HashSet<(ObjectId, ObjectId)> = HashSet::new();
     for commit_id in commits {
         let commit = Commit::decode(&object_in(writer, url, commit_id, Kind::Commit)?)?;
         let schema =
             crate::schema::Schema::decode(&object_in(writer, url, &commit.schema, Kind::Schema)?)?;
-        let arrow = schema.to_arrow();
-        let root = Node::decode(&object_in(writer, url, &commit.rows, Kind::Node)?)?;
-        let root_rows = root
-            .children
-            .iter()
-            .try_fold(0u64, |sum, child| sum.checked_add(child.n_rows));
-        if root_rows != Some(commit.n_rows) {
-            return Err(corrupt(
-                commit_id,
-                format!(
-                    "the commit says {} rows, its row tree holds {}",
-                    commit.n_rows,
-                    root_rows.map_or("too many".into(), |n| n.to_string())
-                ),
-            ));
-        }
-        let leaf_matches = |leaf: &ObjectId, batches: &[RecordBatch]| -> Result<(), RepoError> {
-            for batch in batches {
-                let fields = batch.schema_ref().fields().clone();
-                let same = fields.len() == arrow.fields().len()
-                    && fields.iter().zip(arrow.fields()).all(|(found, want)| {
-                        found.name() == want.name()
-                            && found.data_type().equals_datatype(want.data_type())
-                    });
-                if !same {
-                    return Err(corrupt(
-                        leaf,
-                        format!(
-                            "the leaf's columns do not match the schema of commit {}",
-                            commit_id.short()
-                        ),
-                    ));
-                }
-            }
-            Ok(())
+        let tree = TreeCheck {
+            writer,
+            url,
+            fetched,
+            commit_id,
+            arrow: schema.to_arrow(),
+            commit: &commit,
+            schema: &schema,
         };
+        tree.check_root()?;
         let mut stack = vec![commit.rows];
         while let Some(node_id) = stack.pop() {
             if !checked.insert((node_id, commit.schema)) {
                 continue;
             }
-            let node = Node::decode(&object_in(writer, url, &node_id, Kind::Node)?)?;
-            if !fetched.contains(&node_id) {
-                // Built or checked here before, all under one schema: its leftmost leaf
-                // tells whether that is this commit's.
-                let mut node = node;
-                while let Some(first) = node.children.first() {
-                    if node.level == 1 {
-                        let bytes = object_in(writer, url, &first.id, Kind::Leaf)?;
-                        let batches = crate::rows::leaf::decode(&first.id.to_hex(), bytes)
-                            .map_err(|err| corrupt(&first.id, err.to_string()))?;
-                        leaf_matches(&first.id, &batches)?;
-                        break;
-                    }
-                    node = Node::decode(&object_in(writer, url, &first.id, Kind::Node)?)?;
-                }
-                continue;
-            }
-            for pair in node.children.windows(2) {
-                if pair[0].last_key >= pair[1].first_key {
-                    return Err(corrupt(&node_id, "its entries' key ranges overlap".into()));
-                }
-            }
-            for entry in &node.children {
-                let mismatch = |what: &str| {
-                    corrupt(
-                        &entry.id,
-                        format!(
-                            "node {}'s entry for it has the wrong {what} (a forged entry)",
-                            node_id.short()
-                        ),
-                    )
-                };
-                let described = if node.level > 1 {
-                    let child = Node::decode(&object_in(writer, url, &entry.id, Kind::Node)?)?;
-                    if child.level + 1 != node.level {
-                        return Err(mismatch("level"));
-                    }
-                    stack.push(entry.id);
-                    let mut hasher = blake3::Hasher::new();
-                    for grandchild in &child.children {
-                        hasher.update(&grandchild.digest.0);
-                    }
-                    let sum = |of: fn(&crate::object::Child) -> u64| {
-                        child
-                            .children
-                            .iter()
-                            .try_fold(0u64, |sum, grandchild| sum.checked_add(of(grandchild)))
-                            .ok_or_else(|| mismatch("counts"))
-                    };
-                    crate::object::Child {
-                        id: entry.id,
-                        first_key: child
-                            .children
-                            .first()
-                            .map(|c| c.first_key.clone())
-                            .unwrap_or_default(),
-                        last_key: child
-                            .children
-                            .last()
-                            .map(|c| c.last_key.clone())
-                            .unwrap_or_default(),
-                        n_rows: sum(|c| c.n_rows)?,
-                        n_bytes: sum(|c| c.n_bytes)?,
-                        digest: ObjectId(*hasher.finalize().as_bytes()),
-                        stats: Vec::new(),
-                    }
-                } else {
-                    let bytes = object_in(writer, url, &entry.id, Kind::Leaf)?;
-                    let batches = crate::rows::leaf::decode(&entry.id.to_hex(), bytes)
-                        .map_err(|err| corrupt(&entry.id, err.to_string()))?;
-                    leaf_matches(&entry.id, &batches)?;
-                    let mut described = crate::commit::describe_leaf(&commit, &schema, &batches)
-                        .map_err(|detail| corrupt(&entry.id, detail))?;
-                    described.id = entry.id;
-                    described
-                };
-                for (what, differs) in [
-                    ("row count", described.n_rows != entry.n_rows),
-                    (
-                        "key range",
-                        described.first_key != entry.first_key
-                            || described.last_key != entry.last_key,
-                    ),
-                    ("digest", described.digest != entry.digest),
-                    ("byte count", described.n_bytes != entry.n_bytes),
-                    (
-                        "column stats",
-                        node.level == 1 && described.stats != entry.stats,
-                    ),
-                ] {
-                    if differs {
-                        return Err(mismatch(what));
-                    }
-                }
-            }
+            tree.check_node(node_id, &mut stack)?;
         }
     }
     Ok(())
+}
+
+/// The check of one fetched commit's row tree (see `verify_fetched_trees`).
+struct TreeCheck<'a> {
+    writer: &'a Writer,
+    url: &'a str,
+    fetched: &'a HashSet<ObjectId>,
+    commit_id: &'a ObjectId,
+    commit: &'a Commit,
+    schema: &'a crate::schema::Schema,
+    arrow: arrow_schema::Schema,
+}
+
+impl TreeCheck<'_> {
+    fn corrupt(&self, id: &ObjectId, detail: String) -> RemoteError {
+        RemoteError::Corrupt {
+            url: self.url.to_string(),
+            key: RemoteStore::object_key(id),
+            detail,
+        }
+    }
+
+    fn object(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, RemoteError> {
+        object_in(self.writer, self.url, id, kind)
+    }
+
+    fn node(&self, id: &ObjectId) -> Result<Node, RemoteError> {
+        Ok(Node::decode(&self.object(id, Kind::Node)?)?)
+    }
+
+    fn leaf(&self, id: &ObjectId) -> Result<Vec<RecordBatch>, RemoteError> {
+        let bytes = self.object(id, Kind::Leaf)?;
+        let batches = crate::rows::leaf::decode(&id.to_hex(), bytes)
+            .map_err(|err| self.corrupt(id, err.to_string()))?;
+        self.leaf_matches(id, &batches)?;
+        Ok(batches)
+    }
+
+    /// The commit's row count against its root's.
+    fn check_root(&self) -> Result<(), RemoteError> {
+        let root = self.node(&self.commit.rows)?;
+        let root_rows = root
+            .children
+            .iter()
+            .try_fold(0u64, |sum, child| sum.checked_add(child.n_rows));
+        if root_rows != Some(self.commit.n_rows) {
+            return Err(self.corrupt(
+                self.commit_id,
+                format!(
+                    "the commit says {} rows, its row tree holds {}",
+                    self.commit.n_rows,
+                    root_rows.map_or("too many".into(), |n| n.to_string())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A leaf's columns against the commit's schema.
+    fn leaf_matches(&self, leaf: &ObjectId, batches: &[RecordBatch]) -> Result<(), RemoteError> {
+        for batch in batches {
+            let fields = batch.schema_ref().fields().clone();
+            let same = fields.len() == self.arrow.fields().len()
+                && fields.iter().zip(self.arrow.fields()).all(|(found, want)| {
+                    found.name() == want.name()
+                        && found.data_type().equals_datatype(want.data_type())
+                });
+            if !same {
+                return Err(self.corrupt(
+                    leaf,
+                    format!(
+                        "the leaf's columns do not match the schema of commit {}",
+                        self.commit_id.short()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one node's entries against what they name; child nodes go on `stack`.
+    fn check_node(&self, node_id: ObjectId, stack: &mut Vec<ObjectId>) -> Result<(), RemoteError> {
+        let node = self.node(&node_id)?;
+        if !self.fetched.contains(&node_id) {
+            // Built or checked here before, all under one schema: its leftmost leaf
+            // tells whether that is this commit's.
+            let mut node = node;
+            while let Some(first) = node.children.first() {
+                if node.level == 1 {
+                    self.leaf(&first.id)?;
+                    break;
+                }
+                node = self.node(&first.id)?;
+            }
+            return Ok(());
+        }
+        for pair in node.children.windows(2) {
+            if pair[0].last_key >= pair[1].first_key {
+                return Err(self.corrupt(&node_id, "its entries' key ranges overlap".into()));
+            }
+        }
+        for entry in &node.children {
+            let mismatch = |what: &str| {
+                self.corrupt(
+                    &entry.id,
+                    format!(
+                        "node {}'s entry for it has the wrong {what} (a forged entry)",
+                        node_id.short()
+                    ),
+                )
+            };
+            let described = if node.level > 1 {
+                let child = self.node(&entry.id)?;
+                if child.level + 1 != node.level {
+                    return Err(mismatch("level"));
+                }
+                stack.push(entry.id);
+                describe_node(entry.id, &child).ok_or_else(|| mismatch("counts"))?
+            } else {
+                let batches = self.leaf(&entry.id)?;
+                let mut described =
+                    crate::commit::describe_leaf(self.commit, self.schema, &batches)
+                        .map_err(|detail| self.corrupt(&entry.id, detail))?;
+                described.id = entry.id;
+                described
+            };
+            for (what, differs) in [
+                ("row count", described.n_rows != entry.n_rows),
+                (
+                    "key range",
+                    described.first_key != entry.first_key || described.last_key != entry.last_key,
+                ),
+                ("digest", described.digest != entry.digest),
+                ("byte count", described.n_bytes != entry.n_bytes),
+                (
+                    "column stats",
+                    node.level == 1 && described.stats != entry.stats,
+                ),
+            ] {
+                if differs {
+                    return Err(mismatch(what));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entry a parent node should hold for `child`; None when its counts overflow.
+fn describe_node(id: ObjectId, child: &Node) -> Option<crate::object::Child> {
+    let mut hasher = blake3::Hasher::new();
+    for grandchild in &child.children {
+        hasher.update(&grandchild.digest.0);
+    }
+    let sum = |of: fn(&crate::object::Child) -> u64| {
+        child
+            .children
+            .iter()
+            .try_fold(0u64, |sum, grandchild| sum.checked_add(of(grandchild)))
+    };
+    Some(crate::object::Child {
+        id,
+        first_key: child
+            .children
+            .first()
+            .map(|c| c.first_key.clone())
+            .unwrap_or_default(),
+        last_key: child
+            .children
+            .last()
+            .map(|c| c.last_key.clone())
+            .unwrap_or_default(),
+        n_rows: sum(|c| c.n_rows)?,
+        n_bytes: sum(|c| c.n_bytes)?,
+        digest: ObjectId(*hasher.finalize().as_bytes()),
+        stats: Vec::new(),
+    })
 }
 
 /// Whether a local version ref is published as `id`: pulled from or pushed to a remote.
@@ -2137,7 +2459,7 @@ fn is_published(
     remotes: &[String],
     name: &str,
     id: &ObjectId,
-) -> Result<bool, RepoError> {
+) -> Result<bool, StoreError> {
     if writer.published(name)? == Some(*id) {
         return Ok(true);
     }
@@ -2152,6 +2474,14 @@ fn is_published(
     Ok(false)
 }
 
+/// A wanted remote ref, parsed, as a pull applies it.
+struct PulledRef {
+    name: String,
+    kind: RefKind,
+    id: CommitId,
+    etag: String,
+}
+
 /// Applies one wanted dataset's remote refs, in the pull's write transaction (the fetched
 /// objects are already in it).
 ///
@@ -2161,87 +2491,135 @@ fn is_published(
 /// parents stay below their children. Tags: taken only when they name a commit of the
 /// dataset's history as the remote publishes it (its versions and their ancestors), and
 /// only when the local tag has not moved since the remote and this repository last agreed.
-fn apply_dataset_refs(
-    writer: &Writer,
-    remote_name: &str,
-    remotes: &[String],
-    dataset: &DatasetName,
-    refs: Vec<(String, RefKind, CommitId, String)>,
-    report: &mut PullReport,
-) -> Result<(), RepoError> {
-    let mut history: HashSet<ObjectId> = HashSet::new();
-    let mut stack: Vec<ObjectId> = refs
-        .iter()
-        .filter(|(_, kind, _, _)| matches!(kind, RefKind::Version(_)))
-        .map(|(_, _, id, _)| id.object())
-        .collect();
-    while let Some(id) = stack.pop() {
-        if !history.insert(id) {
-            continue;
-        }
-        if let Some((Kind::Commit, bytes)) = writer.object(&id)? {
-            let commit = Commit::decode(&bytes)?;
-            stack.extend(commit.parents.iter().map(|parent| parent.object()));
-        }
+struct ApplyRefs<'a> {
+    writer: &'a Writer,
+    remote_name: &'a str,
+    /// Every remote's name.
+    remotes: &'a [String],
+    dataset: &'a DatasetName,
+}
+
+impl ApplyRefs<'_> {
+    fn version(&self, version: &semver::Version) -> Box<DatasetVersion> {
+        Box::new(DatasetVersion {
+            name: self.dataset.clone(),
+            version: version.clone(),
+        })
     }
 
-    let mut remote_numbers: HashSet<semver::Version> = HashSet::new();
-    let mut conflicts: Vec<(semver::Version, CommitId)> = Vec::new();
-    for (name, kind, id, etag) in &refs {
-        let RefKind::Version(version) = kind else {
-            continue;
+    fn apply(&self, refs: Vec<PulledRef>, report: &mut PullReport) -> Result<(), RemoteError> {
+        let history = self.history(&refs)?;
+        let displaced = self.apply_versions(&refs, report)?;
+        if !displaced.is_empty() {
+            let remote_numbers: HashSet<semver::Version> = refs
+                .iter()
+                .filter_map(|pulled| match &pulled.kind {
+                    RefKind::Version(version) => Some(version.clone()),
+                    RefKind::Tag(_) => None,
+                })
+                .collect();
+            self.renumber(displaced, &remote_numbers, report)?;
+        }
+        self.apply_tags(&refs, &history, report)
+    }
+
+    /// The dataset's history as the remote publishes it: its versions and their ancestors.
+    fn history(&self, refs: &[PulledRef]) -> Result<HashSet<ObjectId>, RemoteError> {
+        let mut history: HashSet<ObjectId> = HashSet::new();
+        let mut stack: Vec<ObjectId> = refs
+            .iter()
+            .filter(|pulled| matches!(pulled.kind, RefKind::Version(_)))
+            .map(|pulled| pulled.id.object())
+            .collect();
+        while let Some(id) = stack.pop() {
+            if !history.insert(id) {
+                continue;
+            }
+            if let Some((Kind::Commit, bytes)) = self.writer.object(&id)? {
+                let commit = Commit::decode(&bytes)?;
+                stack.extend(commit.parents.iter().map(|parent| parent.object()));
+            }
+        }
+        Ok(history)
+    }
+
+    /// Takes the remote's version refs; returns the unpublished local versions whose
+    /// numbers they took.
+    fn apply_versions(
+        &self,
+        refs: &[PulledRef],
+        report: &mut PullReport,
+    ) -> Result<Vec<(semver::Version, CommitId)>, RemoteError> {
+        let writer = self.writer;
+        let mut displaced = Vec::new();
+        for PulledRef {
+            name,
+            kind,
+            id,
+            etag,
+        } in refs
+        {
+            let RefKind::Version(version) = kind else {
+                continue;
+            };
+            match writer.get_ref(name)? {
+                Some(local) if local == id.object() => {}
+                Some(local) => {
+                    if let Some((seen, _)) = writer.remote_ref(self.remote_name, name)?
+                        && seen == local
+                    {
+                        return Err(RemoteError::RewrittenVersion {
+                            remote: self.remote_name.to_string(),
+                            version: self.version(version),
+                            seen: CommitId(seen),
+                            now: *id,
+                        });
+                    }
+                    if is_published(writer, self.remotes, name, &local)? {
+                        return Err(RemoteError::PublishedVersionConflict {
+                            remote: self.remote_name.to_string(),
+                            version: self.version(version),
+                            ours: CommitId(local),
+                            theirs: *id,
+                        });
+                    }
+                    displaced.push((version.clone(), CommitId(local)));
+                    writer.set_ref(name, &id.object())?;
+                    report.versions_added.push(display_ref(name));
+                }
+                None => {
+                    writer.set_ref(name, &id.object())?;
+                    report.versions_added.push(display_ref(name));
+                }
+            }
+            writer.set_remote_ref(self.remote_name, name, &id.object(), etag)?;
+            writer.set_published(name, &id.object())?;
+        }
+        Ok(displaced)
+    }
+
+    /// Unpublished local versions the remote's numbers displaced move after the highest
+    /// number, with every unpublished local version above the lowest displaced one.
+    fn renumber(
+        &self,
+        displaced: Vec<(semver::Version, CommitId)>,
+        remote_numbers: &HashSet<semver::Version>,
+        report: &mut PullReport,
+    ) -> Result<(), RemoteError> {
+        let writer = self.writer;
+        let dataset = self.dataset;
+        let Some(lowest) = displaced.iter().map(|(version, _)| version.clone()).min() else {
+            return Ok(());
         };
-        remote_numbers.insert(version.clone());
-        match writer.get_ref(name)? {
-            Some(local) if local == id.object() => {}
-            Some(local) => {
-                if let Some((seen, _)) = writer.remote_ref(remote_name, name)?
-                    && seen == local
-                {
-                    return Err(RemoteError::RewrittenVersion {
-                        remote: remote_name.to_string(),
-                        name: dataset.to_string(),
-                        version: version.to_string(),
-                        seen: seen.short(),
-                        now: id.short(),
-                    }
-                    .into());
-                }
-                if is_published(writer, remotes, name, &local)? {
-                    return Err(RemoteError::PublishedVersionConflict {
-                        remote: remote_name.to_string(),
-                        name: dataset.to_string(),
-                        version: version.to_string(),
-                        ours: local.to_hex(),
-                        theirs: id.to_hex(),
-                    }
-                    .into());
-                }
-                conflicts.push((version.clone(), CommitId(local)));
-                writer.set_ref(name, &id.object())?;
-                report.versions_added.push(display_ref(name));
-            }
-            None => {
-                writer.set_ref(name, &id.object())?;
-                report.versions_added.push(display_ref(name));
-            }
-        }
-        writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
-        writer.set_published(name, &id.object())?;
-    }
-
-    // Unpublished local versions the remote's numbers displaced move after the highest
-    // number, with every unpublished local version above the lowest displaced one.
-    if let Some(lowest) = conflicts.iter().map(|(version, _)| version.clone()).min() {
         let prefix = format!("{}versions/", dataset.ref_prefix());
-        let mut moving = conflicts;
+        let mut moving = displaced;
         for (name, id) in writer.refs(&prefix)? {
             let Some((_, RefKind::Version(version))) = parse_ref_name(&name) else {
                 continue;
             };
             if version > lowest
                 && !remote_numbers.contains(&version)
-                && !is_published(writer, remotes, &name, &id)?
+                && !is_published(writer, self.remotes, &name, &id)?
             {
                 writer.delete_ref(&name)?;
                 moving.push((version, CommitId(id)));
@@ -2263,56 +2641,75 @@ fn apply_dataset_refs(
                     .patch
                     .checked_add(1)
                     .ok_or_else(|| RemoteError::VersionOverflow {
-                        name: dataset.to_string(),
-                        after: highest.to_string(),
+                        name: dataset.clone(),
+                        after: highest.clone(),
                     })?;
             let next = semver::Version::new(highest.major, highest.minor, patch);
             writer.set_ref(&dataset.version_ref(&next), &id.object())?;
-            report
-                .renumbered
-                .push((format!("{dataset}@{old}"), next.to_string()));
+            report.renumbered.push(Renumbered {
+                from: format!("{dataset}@{old}"),
+                to: next.to_string(),
+            });
             highest = next;
         }
+        Ok(())
     }
 
-    for (name, kind, id, etag) in &refs {
-        let RefKind::Tag(_) = kind else {
-            continue;
-        };
-        if !history.contains(&id.object()) {
-            report.warnings.push(format!(
-                "skipped tag {} on the remote: it names commit {}, which is not in the history of that dataset's versions there",
-                display_ref(name),
-                id.short()
-            ));
-            continue;
-        }
-        let seen = writer.remote_ref(remote_name, name)?.map(|(seen, _)| seen);
-        match writer.get_ref(name)? {
-            Some(local) if local == id.object() => {}
-            Some(local) if seen != Some(local) => {
-                // Moved here since the last agreement: kept. When the remote moved too,
-                // they diverged, and the last agreed value stays the base for push.
-                if seen != Some(id.object()) {
-                    report.tags_diverged.push(TagDivergence {
-                        tag: display_ref(name),
-                        local: CommitId(local),
-                        remote: *id,
-                    });
-                }
+    /// Takes the remote's tags that name a commit of `history`, unless the local tag moved
+    /// since the last agreement.
+    fn apply_tags(
+        &self,
+        refs: &[PulledRef],
+        history: &HashSet<ObjectId>,
+        report: &mut PullReport,
+    ) -> Result<(), RemoteError> {
+        let writer = self.writer;
+        for PulledRef {
+            name,
+            kind,
+            id,
+            etag,
+        } in refs
+        {
+            let RefKind::Tag(_) = kind else {
+                continue;
+            };
+            if !history.contains(&id.object()) {
+                report.warnings.push(format!(
+                    "skipped tag {} on the remote: it names commit {}, which is not in the history of that dataset's versions there",
+                    display_ref(name),
+                    id.short()
+                ));
                 continue;
             }
-            _ => {
-                writer.set_ref(name, &id.object())?;
-                report.tags_updated.push(display_ref(name));
+            let seen = writer
+                .remote_ref(self.remote_name, name)?
+                .map(|(seen, _)| seen);
+            match writer.get_ref(name)? {
+                Some(local) if local == id.object() => {}
+                Some(local) if seen != Some(local) => {
+                    // Moved here since the last agreement: kept. When the remote moved too,
+                    // they diverged, and the last agreed value stays the base for push.
+                    if seen != Some(id.object()) {
+                        report.tags_diverged.push(TagDivergence {
+                            tag: display_ref(name),
+                            local: CommitId(local),
+                            remote: *id,
+                        });
+                    }
+                    continue;
+                }
+                _ => {
+                    writer.set_ref(name, &id.object())?;
+                    report.tags_updated.push(display_ref(name));
+                }
             }
+            writer.set_remote_ref(self.remote_name, name, &id.object(), etag)?;
         }
-        writer.set_remote_ref(remote_name, name, &id.object(), etag)?;
+        Ok(())
     }
-    Ok(())
 }
 
-/// `datasets/ns/p/n/versions/1.0.0` as `ns.p.n@1.0.0`.
 fn settings_json(settings: &RemoteSettings) -> String {
     serde_json::to_string(settings).expect("settings serialize")
 }
@@ -2326,6 +2723,7 @@ fn read_settings(reader: &Reader, name: &str) -> Result<RemoteSettings, crate::s
         .unwrap_or_default())
 }
 
+/// `datasets/ns/p/n/versions/1.0.0` as `ns.p.n@1.0.0`.
 fn display_ref(name: &str) -> String {
     match parse_ref_name(name) {
         Some((dataset, RefKind::Version(version))) => format!("{dataset}@{version}"),

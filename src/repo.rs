@@ -42,8 +42,6 @@ pub enum RepoError {
     Tree(#[from] TreeError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
-    #[error(transparent)]
-    Remote(Box<crate::remote::RemoteError>),
     #[error(
         "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
     )]
@@ -90,12 +88,6 @@ pub enum RepoError {
     AmbiguousTag { tag: String, names: Vec<String> },
     #[error("cannot compare rows of {old} with {new}: their row keys differ")]
     KeysDiffer { old: String, new: String },
-}
-
-impl From<crate::remote::RemoteError> for RepoError {
-    fn from(err: crate::remote::RemoteError) -> Self {
-        RepoError::Remote(Box::new(err))
-    }
 }
 
 fn available_text(available: &[String]) -> String {

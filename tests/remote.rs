@@ -19,8 +19,11 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
-use pail::remote::{NoSyncProgress, PushConflict, RemoteError, RemoteStore};
-use pail::{DatasetName, Repo, RepoError};
+use pail::remote::{
+    self, AddOptions, NoSyncProgress, PullOptions, PushConflict, PushOptions, RemoteError,
+    RemoteStore,
+};
+use pail::{DatasetName, Repo};
 use serde_json::Value;
 
 #[derive(Clone, Debug)]
@@ -235,11 +238,8 @@ fn teammates_push_clone_commit_and_pull_back() {
 }
 
 /// Whether a push failed on a version conflict (`version`) or a tag conflict.
-fn is_conflict(err: &RepoError, version: bool) -> bool {
-    let RepoError::Remote(remote_err) = err else {
-        return false;
-    };
-    let RemoteError::PushConflicts { conflicts, .. } = remote_err.as_ref() else {
+fn is_conflict(err: &RemoteError, version: bool) -> bool {
+    let RemoteError::PushConflicts { conflicts, .. } = err else {
         return false;
     };
     conflicts.iter().any(|conflict| match conflict {
@@ -261,7 +261,16 @@ fn two_repos(location: &Location) -> ([tempfile::TempDir; 2], Vec<Repo>) {
 
 fn repo_with_remote(location: &Location, dir: &std::path::Path) -> Repo {
     let (repo, _) = Repo::init(&dir.join(".pail")).unwrap();
-    repo.add_remote("origin", &location.url, dir).unwrap();
+    remote::add(
+        &repo,
+        &AddOptions {
+            name: "origin",
+            url: &location.url,
+            cwd: dir,
+            settings: Default::default(),
+        },
+    )
+    .unwrap();
     repo
 }
 
@@ -306,16 +315,19 @@ fn racing_pushes_of_one_version_have_exactly_one_winner() {
             for (idx, repo) in repos.iter().enumerate() {
                 commit_records(repo, "race", 5 + round, &format!("r{round}w{idx}"));
             }
-            let results: Vec<Result<_, RepoError>> = std::thread::scope(|scope| {
+            let results: Vec<Result<_, RemoteError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = repos
                     .iter()
                     .map(|repo| {
                         scope.spawn(|| {
-                            repo.push(
-                                "origin",
-                                std::slice::from_ref(&name),
-                                false,
-                                &location.env,
+                            remote::push(
+                                repo,
+                                &PushOptions {
+                                    remote: "origin",
+                                    datasets: std::slice::from_ref(&name),
+                                    force: false,
+                                    store_options: &location.env,
+                                },
                                 &NoSyncProgress,
                             )
                         })
@@ -336,14 +348,39 @@ fn racing_pushes_of_one_version_have_exactly_one_winner() {
             }
             // The loser pulls: its version is renumbered after the winner's, then pushes.
             for repo in &repos {
-                repo.pull("origin", &[], &location.env, &NoSyncProgress)
-                    .unwrap();
-                repo.push("origin", &[], false, &location.env, &NoSyncProgress)
-                    .unwrap();
+                remote::pull(
+                    repo,
+                    &PullOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        store_options: &location.env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
+                remote::push(
+                    repo,
+                    &PushOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        force: false,
+                        store_options: &location.env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
             }
             for repo in &repos {
-                repo.pull("origin", &[], &location.env, &NoSyncProgress)
-                    .unwrap();
+                remote::pull(
+                    repo,
+                    &PullOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        store_options: &location.env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
             }
             let logs: Vec<Vec<String>> = repos
                 .iter()
@@ -386,12 +423,27 @@ fn racing_tag_moves_have_one_winner() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        repos[0]
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
-        repos[1]
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repos[0],
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
+        remote::pull(
+            &repos[1],
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         // Every round both move the tag, to two different versions, and push at once:
         // a directory, like a bucket, lets exactly one move win.
         let rounds = if matches!(backend, Backend::Local) {
@@ -415,12 +467,21 @@ fn racing_tag_moves_have_one_winner() {
                 )
                 .unwrap();
             }
-            let results: Vec<Result<_, RepoError>> = std::thread::scope(|scope| {
+            let results: Vec<Result<_, RemoteError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = repos
                     .iter()
                     .map(|repo| {
                         scope.spawn(|| {
-                            repo.push("origin", &[], false, &location.env, &NoSyncProgress)
+                            remote::push(
+                                repo,
+                                &PushOptions {
+                                    remote: "origin",
+                                    datasets: &[],
+                                    force: false,
+                                    store_options: &location.env,
+                                },
+                                &NoSyncProgress,
+                            )
                         })
                     })
                     .collect();
@@ -434,9 +495,16 @@ fn racing_tag_moves_have_one_winner() {
             // The remote holds the winner's move, not a lost one.
             let check = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, check.path());
-            fresh
-                .pull("origin", &[], &location.env, &NoSyncProgress)
-                .unwrap();
+            remote::pull(
+                &fresh,
+                &PullOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .unwrap();
             assert_eq!(
                 tag_commit(&fresh, "prod"),
                 tag_commit(&repos[winner], "prod"),
@@ -444,16 +512,40 @@ fn racing_tag_moves_have_one_winner() {
             );
             // A later push without pulling is refused; --force moves it.
             assert!(
-                repos[loser]
-                    .push("origin", &[], false, &location.env, &NoSyncProgress)
-                    .is_err()
+                remote::push(
+                    &repos[loser],
+                    &PushOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        force: false,
+                        store_options: &location.env
+                    },
+                    &NoSyncProgress
+                )
+                .is_err()
             );
-            repos[loser]
-                .push("origin", &[], true, &location.env, &NoSyncProgress)
-                .unwrap();
+            remote::push(
+                &repos[loser],
+                &PushOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    force: true,
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .unwrap();
             for repo in &repos {
-                repo.pull("origin", &[], &location.env, &NoSyncProgress)
-                    .unwrap();
+                remote::pull(
+                    repo,
+                    &PullOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        store_options: &location.env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
             }
             assert_eq!(
                 tag_commit(&repos[0], "prod"),
@@ -471,9 +563,17 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
         let (_dirs, repos) = two_repos(&location);
         commit_records(&repos[0], "t", 3, "x");
         commit_records(&repos[0], "t", 4, "y");
-        repos[0]
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repos[0],
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         // A tag as an older pail wrote it: one key at the tag's name.
         let first = tag_commit(&repos[0], "1.0.0");
         let (store, prefix) = raw_store(&location);
@@ -482,9 +582,16 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             PutPayload::from(format!("{first}\n").into_bytes()),
         ))
         .unwrap();
-        repos[1]
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &repos[1],
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(tag_commit(&repos[1], "prod"), first, "{backend:?}");
         // Moving it writes the numbered form, which wins over the old key from then on.
         pail::tags::tag(
@@ -494,9 +601,17 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             &pail::tags::TagOptions { force: true },
         )
         .unwrap();
-        repos[1]
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repos[1],
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let moves: Vec<String> = block_on(
             store
                 .list(Some(&key(
@@ -512,9 +627,16 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             moves[0].ends_with("/tag-moves/prod/00000000000000000001"),
             "{moves:?}"
         );
-        repos[0]
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &repos[0],
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(
             tag_commit(&repos[0], "prod"),
             tag_commit(&repos[0], "1.0.1"),
@@ -529,17 +651,40 @@ fn push_stops_a_dataset_at_its_first_conflicting_version() {
         let location = location(&backend);
         let (_dirs, repos) = two_repos(&location);
         commit_records(&repos[0], "t", 3, "base");
-        repos[0]
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
-        repos[1]
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repos[0],
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
+        remote::pull(
+            &repos[1],
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         // Someone else publishes 1.0.1 first; here b1 = 1.0.1 and its child b2 = 1.0.2.
         commit_records(&repos[0], "t", 4, "theirs");
-        repos[0]
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repos[0],
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         commit_records(&repos[1], "t", 5, "b1");
         commit_records(&repos[1], "t", 6, "b2");
         pail::tags::tag(
@@ -549,9 +694,17 @@ fn push_stops_a_dataset_at_its_first_conflicting_version() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        let err = repos[1]
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap_err();
+        let err = remote::push(
+            &repos[1],
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap_err();
         assert!(is_conflict(&err, true), "{backend:?}: {err}");
         // Nothing of the dataset after the conflict is published: not 1.0.2, not its tag.
         let (store, prefix) = raw_store(&location);
@@ -602,23 +755,47 @@ fn a_push_to_an_emptied_remote_uploads_everything_again() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "t", 50, "x");
-        let first = repo
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        let first = remote::push(
+            &repo,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert!(first.objects_uploaded >= 4, "{backend:?}: {first:?}");
         wipe(&location);
-        let again = repo
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        let again = remote::push(
+            &repo,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(
             again.objects_uploaded, first.objects_uploaded,
             "{backend:?}: {again:?}"
         );
         assert_refs_complete(&location);
         // And a third push, to the same instance, uploads nothing.
-        let third = repo
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        let third = remote::push(
+            &repo,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(third.objects_uploaded, 0, "{backend:?}");
         // The marker names this instance of the remote.
         let (store, prefix) = raw_store(&location);
@@ -655,8 +832,17 @@ fn a_marker_from_before_instance_ids_is_given_one() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo_with_remote(&location, dir.path());
     commit_records(&repo, "t", 5, "x");
-    repo.push("origin", &[], false, &location.env, &NoSyncProgress)
-        .unwrap();
+    remote::push(
+        &repo,
+        &PushOptions {
+            remote: "origin",
+            datasets: &[],
+            force: false,
+            store_options: &location.env,
+        },
+        &NoSyncProgress,
+    )
+    .unwrap();
     let marker: Value = serde_json::from_slice(
         &block_on(async { store.get(&marker_key).await.unwrap().bytes().await }).unwrap(),
     )
@@ -668,9 +854,17 @@ fn a_marker_from_before_instance_ids_is_given_one() {
         "{marker}"
     );
     // A later push finds the same instance and uploads nothing.
-    let again = repo
-        .push("origin", &[], false, &location.env, &NoSyncProgress)
-        .unwrap();
+    let again = remote::push(
+        &repo,
+        &PushOptions {
+            remote: "origin",
+            datasets: &[],
+            force: false,
+            store_options: &location.env,
+        },
+        &NoSyncProgress,
+    )
+    .unwrap();
     assert_eq!(again.objects_uploaded, 0);
 }
 
@@ -834,8 +1028,16 @@ impl ObjectStore for FailAfter {
 fn assert_refs_complete(location: &Location) {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo_with_remote(location, dir.path());
-    repo.pull("origin", &[], &location.env, &NoSyncProgress)
-        .expect("a pull of everything the remote names succeeds: no ref names a missing object");
+    remote::pull(
+        &repo,
+        &PullOptions {
+            remote: "origin",
+            datasets: &[],
+            store_options: &location.env,
+        },
+        &NoSyncProgress,
+    )
+    .expect("a pull of everything the remote names succeeds: no ref names a missing object");
 }
 
 #[test]
@@ -865,9 +1067,18 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
             &counting_prefix,
             matches!(backend, Backend::Local),
         );
-        counting_repo
-            .push_to("origin", &counting_remote, &[], false, &NoSyncProgress)
-            .unwrap();
+        remote::push_to(
+            &counting_repo,
+            &counting_remote,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                ..Default::default()
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let n_calls = counter.calls.load(Ordering::SeqCst);
         assert!(n_calls > 10, "{n_calls}");
 
@@ -888,18 +1099,35 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
             .unwrap();
             let (inner, prefix) = raw_store(&location);
             let remote = failing_remote(&location, &backend, &inner, &prefix, allowed);
-            let err = repo
-                .push_to("origin", &remote, &[], false, &NoSyncProgress)
-                .expect_err("the injected fault stops the push");
+            let err = remote::push_to(
+                &repo,
+                &remote,
+                &PushOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    force: false,
+                    ..Default::default()
+                },
+                &NoSyncProgress,
+            )
+            .expect_err("the injected fault stops the push");
             assert!(err.to_string().contains("injected fault"), "{err}");
             let version_ref = key(&prefix, "refs/datasets/local/default/big/versions/1.0.0");
             if block_on(inner.head(&version_ref)).is_ok() {
                 refs_seen_midway += 1;
                 assert_refs_complete(&location);
             }
-            let report = repo
-                .push("origin", &[], false, &location.env, &NoSyncProgress)
-                .unwrap();
+            let report = remote::push(
+                &repo,
+                &PushOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    force: false,
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .unwrap();
             assert!(
                 report.versions_created == ["local.default.big@1.0.0"] || report.up_to_date == 1,
                 "{backend:?}: {report:?}"
@@ -920,8 +1148,17 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "t", 50, "x");
-        repo.push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repo,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let commit_id = repo.resolve(&repo.parse_ref("t").unwrap()).unwrap().id;
         let (store, prefix) = raw_store(&location);
         let hex = commit_id.to_hex();
@@ -932,9 +1169,16 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
         let check_refused = |expect: &str| {
             let other = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, other.path());
-            let err = fresh
-                .pull("origin", &[], &location.env, &NoSyncProgress)
-                .expect_err("the pull is refused");
+            let err = remote::pull(
+                &fresh,
+                &PullOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .expect_err("the pull is refused");
             assert!(err.to_string().contains(expect), "{backend:?}: {err}");
             assert!(fresh.datasets().unwrap().is_empty(), "nothing was written");
             let tags = pail::tags::tags(&fresh).unwrap();
@@ -1101,16 +1345,33 @@ fn a_pull_that_dies_midway_changes_nothing() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        repo.push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repo,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let (inner, prefix) = raw_store(&location);
         for allowed in [2, 10, 30] {
             let other = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, other.path());
             let remote = failing_remote(&location, &backend, &inner, &prefix, allowed);
-            let err = fresh
-                .pull_from("origin", &remote, &[], &NoSyncProgress)
-                .expect_err("the injected fault stops the pull");
+            let err = remote::pull_from(
+                &fresh,
+                &remote,
+                &PullOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    ..Default::default()
+                },
+                &NoSyncProgress,
+            )
+            .expect_err("the injected fault stops the pull");
             assert!(
                 err.to_string().contains("injected fault"),
                 "{backend:?}: {err}"
@@ -1130,9 +1391,16 @@ fn a_pull_that_dies_midway_changes_nothing() {
                 "{backend:?}: no object was written"
             );
             // The same pull, unhindered, completes.
-            fresh
-                .pull("origin", &[], &location.env, &NoSyncProgress)
-                .unwrap();
+            remote::pull(
+                &fresh,
+                &PullOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .unwrap();
             assert_eq!(fresh.datasets().unwrap().len(), 1);
         }
     }
@@ -1183,8 +1451,17 @@ fn stray_keys_under_refs_are_skipped_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "photos", 20, "x");
-        repo.push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &repo,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let (store, prefix) = raw_store(&location);
         plant(&store, &prefix, "refs/README.txt", "hello\n");
         let hex = id_of(&repo, "photos").to_hex();
@@ -1204,9 +1481,16 @@ fn stray_keys_under_refs_are_skipped_with_a_warning() {
         for wanted in [vec![repo.parse_name("photos").unwrap()], Vec::new()] {
             let other = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, other.path());
-            let report = fresh
-                .pull("origin", &wanted, &location.env, &NoSyncProgress)
-                .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
+            let report = remote::pull(
+                &fresh,
+                &PullOptions {
+                    remote: "origin",
+                    datasets: &wanted,
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
             assert_eq!(versions_of(&fresh, "photos").len(), 1, "{backend:?}");
             let warnings = report.warnings.join("\n");
             assert!(warnings.contains("refs/README.txt"), "{warnings}");
@@ -1233,12 +1517,30 @@ fn two_remotes(backend: &Backend) -> TwoRemotes {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = repo_with_remote(&origin, a_dir.path());
     commit_records(&a, "ds", 10, "a");
-    a.push("origin", &[], false, &origin.env, &NoSyncProgress)
-        .unwrap();
+    remote::push(
+        &a,
+        &PushOptions {
+            remote: "origin",
+            datasets: &[],
+            force: false,
+            store_options: &origin.env,
+        },
+        &NoSyncProgress,
+    )
+    .unwrap();
     let b = repo_with_remote(&other, b_dir.path());
     commit_records(&b, "ds", 10, "b");
-    b.push("origin", &[], false, &other.env, &NoSyncProgress)
-        .unwrap();
+    remote::push(
+        &b,
+        &PushOptions {
+            remote: "origin",
+            datasets: &[],
+            force: false,
+            store_options: &other.env,
+        },
+        &NoSyncProgress,
+    )
+    .unwrap();
     TwoRemotes {
         origin,
         other,
@@ -1265,33 +1567,84 @@ fn a_version_published_on_any_remote_is_never_renumbered() {
                 let repo = repo_with_remote(&remotes.origin, dir.path());
                 commit_records(&repo, "ds", 5, "mine");
                 let target = location(&backend);
-                repo.add_remote("mine", &target.url, dir.path()).unwrap();
-                repo.push("mine", &[], false, &target.env, &NoSyncProgress)
-                    .unwrap();
+                remote::add(
+                    &repo,
+                    &AddOptions {
+                        name: "mine",
+                        url: &target.url,
+                        cwd: dir.path(),
+                        settings: Default::default(),
+                    },
+                )
+                .unwrap();
+                remote::push(
+                    &repo,
+                    &PushOptions {
+                        remote: "mine",
+                        datasets: &[],
+                        force: false,
+                        store_options: &target.env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
                 // The remote is forgotten; the version stays published.
-                repo.remove_remote("mine").unwrap();
+                remote::remove(&repo, "mine").unwrap();
                 repo
             } else {
                 let repo = repo_with_remote(&remotes.origin, dir.path());
-                repo.pull("origin", &[], &env, &NoSyncProgress).unwrap();
+                remote::pull(
+                    &repo,
+                    &PullOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        store_options: &env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
                 repo
             };
             let before = versions_of(&repo, "ds");
             assert_eq!(before.len(), 1);
-            repo.add_remote("other", &remotes.other.url, dir.path())
-                .unwrap();
-            let err = repo
-                .pull("other", &[], &env, &NoSyncProgress)
-                .expect_err("the conflicting version is refused");
+            remote::add(
+                &repo,
+                &AddOptions {
+                    name: "other",
+                    url: &remotes.other.url,
+                    cwd: dir.path(),
+                    settings: Default::default(),
+                },
+            )
+            .unwrap();
+            let err = remote::pull(
+                &repo,
+                &PullOptions {
+                    remote: "other",
+                    datasets: &[],
+                    store_options: &env,
+                },
+                &NoSyncProgress,
+            )
+            .expect_err("the conflicting version is refused");
             let message = err.to_string();
             let theirs = {
                 let b_dir = tempfile::tempdir().unwrap();
                 let b = repo_with_remote(&remotes.other, b_dir.path());
-                b.pull("origin", &[], &env, &NoSyncProgress).unwrap();
+                remote::pull(
+                    &b,
+                    &PullOptions {
+                        remote: "origin",
+                        datasets: &[],
+                        store_options: &env,
+                    },
+                    &NoSyncProgress,
+                )
+                .unwrap();
                 versions_of(&b, "ds")[0].1
             };
             assert!(
-                matches!(&err, RepoError::Remote(inner) if matches!(inner.as_ref(), RemoteError::PublishedVersionConflict { .. })),
+                matches!(&err, RemoteError::PublishedVersionConflict { .. }),
                 "{backend:?}: {message}"
             );
             assert!(message.contains(&before[0].1.to_hex()), "{message}");
@@ -1308,28 +1661,58 @@ fn renumbering_keeps_parent_order_in_numeric_semver_order() {
         let (t_dir, l_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let teammate = repo_with_remote(&location, t_dir.path());
         commit_records(&teammate, "ds", 10, "base");
-        teammate
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &teammate,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let local = repo_with_remote(&location, l_dir.path());
-        local
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &local,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         // Both make ten more versions, 1.0.1 to 1.0.10; the teammate pushes first.
         for idx in 1..=10 {
             commit_records(&teammate, "ds", 10 + idx, "theirs");
             commit_records(&local, "ds", 10 + idx, "mine");
         }
-        teammate
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &teammate,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let mine: Vec<pail::CommitId> = versions_of(&local, "ds")[1..]
             .iter()
             .map(|(_, id)| *id)
             .collect();
-        let report = local
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        let report = remote::pull(
+            &local,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(report.renumbered.len(), 10, "{:?}", report.renumbered);
         let after = versions_of(&local, "ds");
         assert_eq!(after.len(), 21);
@@ -1344,9 +1727,17 @@ fn renumbering_keeps_parent_order_in_numeric_semver_order() {
             let commit = local.commit(&pair[1].1).unwrap();
             assert_eq!(commit.parents, vec![pair[0].1], "{backend:?}");
         }
-        local
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &local,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
     }
 }
 
@@ -1366,12 +1757,28 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        alice
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &alice,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let bob = repo_with_remote(&location, b_dir.path());
-        bob.pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &bob,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let (v0, v1, v2) = (
             id_of(&bob, "ds@1.0.0"),
             id_of(&bob, "ds@1.0.1"),
@@ -1385,9 +1792,16 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             &pail::tags::TagOptions { force: true },
         )
         .unwrap();
-        let report = bob
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        let report = remote::pull(
+            &bob,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
         assert!(report.tags_diverged.is_empty());
         // Alice moves it elsewhere and pushes: now they diverged.
@@ -1398,13 +1812,28 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             &pail::tags::TagOptions { force: true },
         )
         .unwrap();
-        alice
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &alice,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         for _ in 0..2 {
-            let report = bob
-                .pull("origin", &[], &location.env, &NoSyncProgress)
-                .unwrap();
+            let report = remote::pull(
+                &bob,
+                &PullOptions {
+                    remote: "origin",
+                    datasets: &[],
+                    store_options: &location.env,
+                },
+                &NoSyncProgress,
+            )
+            .unwrap();
             assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
             assert_eq!(
                 report.tags_diverged,
@@ -1416,16 +1845,40 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             );
         }
         // Pushing the diverged tag needs --force.
-        let err = bob
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .expect_err("a diverged tag is refused");
+        let err = remote::push(
+            &bob,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .expect_err("a diverged tag is refused");
         assert!(is_conflict(&err, false), "{backend:?}: {err}");
-        bob.push("origin", &[], true, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &bob,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: true,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         // Alice's tag had not moved since she pushed it: she takes Bob's.
-        let report = alice
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        let report = remote::pull(
+            &alice,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert!(report.tags_diverged.is_empty());
         assert_eq!(tag_of(&alice, "ds", "golden"), Some(v1), "{backend:?}");
         assert_ne!(v0, v1);
@@ -1440,9 +1893,17 @@ fn a_filtered_pull_moves_only_the_asked_datasets_refs() {
         let alice = repo_with_remote(&location, a_dir.path());
         commit_records(&alice, "photos", 10, "p");
         commit_records(&alice, "clips", 10, "c");
-        alice
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &alice,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let photos = id_of(&alice, "photos").to_hex();
         let clips = id_of(&alice, "clips").to_hex();
         // The victim has their own `other`, tagged.
@@ -1473,14 +1934,16 @@ fn a_filtered_pull_moves_only_the_asked_datasets_refs() {
         // A photos tag naming a commit outside photos' history.
         plant(&store, &prefix, &format!("{base}/photos/tags/evil"), &clips);
 
-        let report = victim
-            .pull(
-                "origin",
-                &[victim.parse_name("photos").unwrap()],
-                &location.env,
-                &NoSyncProgress,
-            )
-            .unwrap();
+        let report = remote::pull(
+            &victim,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[victim.parse_name("photos").unwrap()],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         assert_eq!(tag_of(&victim, "other", "golden"), golden, "{backend:?}");
         assert_eq!(versions_of(&victim, "other").len(), 1, "{backend:?}");
         assert_eq!(versions_of(&victim, "photos").len(), 1);
@@ -1501,12 +1964,28 @@ fn a_version_number_pail_cannot_follow_is_skipped_not_wrapped() {
         let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let alice = repo_with_remote(&location, a_dir.path());
         commit_records(&alice, "ds", 10, "a");
-        alice
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &alice,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let bob = repo_with_remote(&location, b_dir.path());
-        bob.pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &bob,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         commit_records(&bob, "ds", 11, "b");
         let before = versions_of(&bob, "ds");
         let (store, prefix) = raw_store(&location);
@@ -1523,9 +2002,16 @@ fn a_version_number_pail_cannot_follow_is_skipped_not_wrapped() {
             "refs/datasets/local/default/ds/versions/1.0.1",
             &hex,
         );
-        let report = bob
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
+        let report = remote::pull(
+            &bob,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
         assert!(
             report
                 .warnings
@@ -1693,9 +2179,17 @@ fn a_huge_hostile_object_is_refused_having_read_at_most_its_limit() {
         let remote = RemoteStore::from_store(&location.url, counting, &prefix, true);
         let dir = tempfile::tempdir().unwrap();
         let fresh = repo_with_remote(&location, dir.path());
-        let err = fresh
-            .pull_from("origin", &remote, &[], &NoSyncProgress)
-            .expect_err("the object is refused");
+        let err = remote::pull_from(
+            &fresh,
+            &remote,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                ..Default::default()
+            },
+            &NoSyncProgress,
+        )
+        .expect_err("the object is refused");
         assert!(err.to_string().contains(expect), "{stated:?}: {err}");
         let read = read.load(Ordering::SeqCst);
         assert!(read <= most, "{stated:?}: read {read} bytes, over {most}");
@@ -1733,16 +2227,24 @@ fn a_huge_hostile_object_is_refused_having_read_at_most_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let fresh = repo_with_remote(&location, dir.path());
     // Only a trusted remote's cache is downloaded at all.
-    fresh
-        .set_remote_settings(
-            "origin",
-            &pail::remote::RemoteSettings { trust_cache: true },
-        )
-        .unwrap();
+    remote::set_settings(
+        &fresh,
+        "origin",
+        &pail::remote::RemoteSettings { trust_cache: true },
+    )
+    .unwrap();
     // An oversized entry is skipped like a stray key, having read at most its limit.
-    let report = fresh
-        .pull_from("origin", &remote, &[], &NoSyncProgress)
-        .expect("the pull goes on without the entry");
+    let report = remote::pull_from(
+        &fresh,
+        &remote,
+        &PullOptions {
+            remote: "origin",
+            datasets: &[],
+            ..Default::default()
+        },
+        &NoSyncProgress,
+    )
+    .expect("the pull goes on without the entry");
     assert_eq!(report.cache_downloaded, 0, "{report:?}");
     let read = read.load(Ordering::SeqCst);
     let most = pail::remote::MAX_CACHE_ENTRY_BYTES + chunk + 1024;
@@ -1806,9 +2308,17 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
         commit_records(&alice, "photos", 40, "real");
         // The attacker's leaf: the same keys and count, other values.
         commit_records(&alice, "evil", 40, "PWNED");
-        alice
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &alice,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let (store, prefix) = raw_store(&location);
         let photos = id_of(&alice, "photos");
         let evil_commit = alice.commit(&id_of(&alice, "evil")).unwrap();
@@ -1818,16 +2328,30 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
 
         // The victim cloned photos (and evil, so the attacker's leaf is even local).
         let victim = repo_with_remote(&location, v_dir.path());
-        victim
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &victim,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         publish_forged(&store, &prefix, "photos", &photos, |_, root| {
             assert_eq!(root.children.len(), 1);
             root.children[0].id = evil_leaf;
         });
-        let err = victim
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .expect_err("the forged entry is refused");
+        let err = remote::pull(
+            &victim,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .expect_err("the forged entry is refused");
         let message = err.to_string();
         assert!(
             message.contains("wrong digest") && message.contains("forged"),
@@ -1842,14 +2366,16 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
         // A fresh clone, where nothing is local yet, refuses it too.
         let f_dir = tempfile::tempdir().unwrap();
         let fresh = repo_with_remote(&location, f_dir.path());
-        let err = fresh
-            .pull(
-                "origin",
-                &[fresh.parse_name("photos").unwrap()],
-                &location.env,
-                &NoSyncProgress,
-            )
-            .expect_err("the forged entry is refused");
+        let err = remote::pull(
+            &fresh,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[fresh.parse_name("photos").unwrap()],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .expect_err("the forged entry is refused");
         assert!(err.to_string().contains("forged"), "{backend:?}: {err}");
         assert!(fresh.datasets().unwrap().is_empty());
         assert_eq!(
@@ -1891,15 +2417,30 @@ fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
             &options,
         )
         .unwrap();
-        alice
-            .push("origin", &[], false, &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::push(
+            &alice,
+            &PushOptions {
+                remote: "origin",
+                datasets: &[],
+                force: false,
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         let (store, prefix) = raw_store(&location);
         let nested_schema = alice.commit(&id_of(&alice, "nested")).unwrap().schema;
         let victim = repo_with_remote(&location, v_dir.path());
-        victim
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .unwrap();
+        remote::pull(
+            &victim,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .unwrap();
         // photos' rows under nested's schema: `tag` is a string where a struct is declared.
         publish_forged(
             &store,
@@ -1910,9 +2451,16 @@ fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
                 commit.schema = nested_schema;
             },
         );
-        let err = victim
-            .pull("origin", &[], &location.env, &NoSyncProgress)
-            .expect_err("the mismatched leaf is refused");
+        let err = remote::pull(
+            &victim,
+            &PullOptions {
+                remote: "origin",
+                datasets: &[],
+                store_options: &location.env,
+            },
+            &NoSyncProgress,
+        )
+        .expect_err("the mismatched leaf is refused");
         assert!(
             err.to_string().contains("do not match the schema"),
             "{backend:?}: {err}"

@@ -321,7 +321,9 @@ fn checkout_locked(
             }
             // The lock's remote (normalised when read) is input: the environment's
             // credentials go only to a remote in the remotes table, unless asked.
-            let listed = repo.remotes()?.iter().any(|(_, url)| *url == entry.remote);
+            let listed = crate::remote::list(&repo)?
+                .iter()
+                .any(|remote| remote.url == entry.remote);
             if !listed && !args.allow_unlisted_remote {
                 return Err(LockError::UnlistedRemote {
                     name: name.clone(),
@@ -341,10 +343,17 @@ fn checkout_locked(
                     " (not one of this repository's remotes)"
                 }
             );
-            repo.fetch_pinned(
-                &entry.remote,
-                &[(name.clone(), version.clone(), commit_id)],
-                &ctx.store_options,
+            crate::remote::fetch_pinned(
+                &repo,
+                &crate::remote::FetchPinnedOptions {
+                    url: &entry.remote,
+                    pins: &[crate::remote::Pin {
+                        name: name.clone(),
+                        version: version.clone(),
+                        commit: commit_id,
+                    }],
+                    store_options: &ctx.store_options,
+                },
                 &NoSyncProgress,
             )?;
         }
@@ -408,10 +417,9 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
                 });
             };
             let remote_url = match remote {
-                Some(name) => repo.remote_url(&name)?,
-                None => match repo
-                    .default_remote()
-                    .and_then(|name| repo.remote_url(&name))
+                Some(name) => crate::remote::url(&repo, &name)?,
+                None => match crate::remote::default_name(&repo)
+                    .and_then(|name| crate::remote::url(&repo, &name))
                 {
                     Ok(url) => url,
                     Err(_) => {

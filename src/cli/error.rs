@@ -56,6 +56,8 @@ pub enum CliError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Map(#[from] MapError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
@@ -91,6 +93,7 @@ pub fn report(err: &CliError) -> i32 {
             | CliError::Checkout(_)
             | CliError::Lock(_)
             | CliError::Map(_)
+            | CliError::Remote(_)
     ) {
         source = source.and_then(|inner| inner.source());
     }
@@ -126,6 +129,7 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
         CliError::Checkout(err) => classify_checkout(err),
         CliError::Lock(err) => classify_lock(err),
         CliError::Map(err) => classify_map(err),
+        CliError::Remote(err) => classify_remote(err),
         CliError::Output(_) => (2, None),
         CliError::Silent(code) => (*code, None),
     }
@@ -169,7 +173,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             1,
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
-        RepoError::Remote(err) => classify_remote(err.as_ref()),
         RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
         RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
         RepoError::KeysDiffer { .. } => user("diff matches rows by key: compare versions (or datasets) saved with the same --key"),
@@ -335,11 +338,12 @@ fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
             Some(format!("pull first (`pail pull {remote}`): your unpushed versions are renumbered after theirs; then push again (tags: `--force` to overwrite)")),
         ),
         RemoteError::RewrittenVersion { .. } => (1, Some("versions are immutable: find out who rewrote the remote".into())),
-        RemoteError::PublishedVersionConflict { remote, name, .. } => (
+        RemoteError::PublishedVersionConflict { remote, version, .. } => (
             1,
-            Some(format!("a published version is never renumbered, so the two remotes disagree on {name}; pull the other datasets by name (`pail pull {remote} DATASET...`) and ask whoever pushed {name} to `{remote}` which commit is right")),
+            Some(format!("a published version is never renumbered, so the two remotes disagree on {name}; pull the other datasets by name (`pail pull {remote} DATASET...`) and ask whoever pushed {name} to `{remote}` which commit is right", name = version.name)),
         ),
         RemoteError::VersionOverflow { .. } => (1, Some("pull only the other datasets by name (`pail pull REMOTE DATASET...`)".into())),
         RemoteError::Spool { .. } => (2, None),
+        RemoteError::Repo(err) => classify_repo(err),
     }
 }

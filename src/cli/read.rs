@@ -525,9 +525,14 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
                 indicatif::ProgressBar::hidden()
             };
             let bar = CheckBar { bar };
-            let result = repo.fsck_remote(remote, &ctx.store_options, &bar);
+            let options = crate::remote::RemoteFsckOptions {
+                remote,
+                store_options: &ctx.store_options,
+            };
+            let result = crate::remote::fsck(&repo, &options, &bar);
             bar.bar.finish_and_clear();
-            result?
+            let report = result?;
+            (report.objects, report.problems)
         }
     };
     let mut out = output::stdout();

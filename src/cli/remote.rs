@@ -7,7 +7,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::Repo;
-use crate::remote::{PullReport, PushReport, RemoteSettings, SyncProgress, normalize_url};
+use crate::remote::{
+    self, AddOptions, PullOptions, PullReport, PushOptions, PushReport, RemoteSettings,
+    SyncProgress, normalize_url,
+};
 use crate::repo::PAIL_DIR;
 
 use super::output::{self, human_bytes};
@@ -149,15 +152,23 @@ pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
             trust_cache,
         } => {
             let settings = RemoteSettings { trust_cache };
-            let url = repo.add_remote_with(&name, &url, &ctx.cwd, &settings)?;
+            let url = remote::add(
+                &repo,
+                &AddOptions {
+                    name: &name,
+                    url: &url,
+                    cwd: &ctx.cwd,
+                    settings: settings.clone(),
+                },
+            )?;
             writeln!(out, "added remote {name} {url}{}", trust_note(&settings))?;
         }
         RemoteCommand::Set { name, trust_cache } => {
-            let mut settings = repo.remote_settings(&name)?;
+            let mut settings = remote::settings(&repo, &name)?;
             if let Some(trust_cache) = trust_cache {
                 settings.trust_cache = trust_cache;
             }
-            repo.set_remote_settings(&name, &settings)?;
+            remote::set_settings(&repo, &name, &settings)?;
             writeln!(
                 out,
                 "remote {name}: {}",
@@ -169,33 +180,41 @@ pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
             )?;
         }
         RemoteCommand::List { json } => {
-            let remotes = repo.remotes()?;
-            let mut listed = Vec::new();
-            for (name, url) in remotes {
-                let settings = repo.remote_settings(&name)?;
-                listed.push((name, url, settings));
-            }
+            let listed = remote::list(&repo)?;
             if json {
-                let items: Vec<_> = listed
-                    .iter()
-                    .map(|(name, url, settings)| {
-                        json!({"name": name, "url": url, "trust_cache": settings.trust_cache})
-                    })
-                    .collect();
-                output::print_json(&mut out, &serde_json::Value::Array(items))?;
+                output::print_json(&mut out, &to_json(&listed))?;
             } else {
-                for (name, url, settings) in listed {
-                    writeln!(out, "{name}\t{url}{}", trust_note(&settings))?;
+                for remote in listed {
+                    writeln!(
+                        out,
+                        "{}\t{}{}",
+                        remote.name,
+                        remote.url,
+                        trust_note(&remote.settings)
+                    )?;
                 }
             }
         }
         RemoteCommand::Remove { name } => {
-            repo.remove_remote(&name)?;
+            remote::remove(&repo, &name)?;
             writeln!(out, "removed remote {name}")?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// A report's JSON form. Objects print with their keys in order (`serde_json::Map` sorts
+/// them), as the hand-built `json!` objects did.
+fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("reports serialize")
+}
+
+/// A push or pull report's JSON form, with the remote's name.
+fn with_remote(report: &impl serde::Serialize, remote: &str) -> serde_json::Value {
+    let mut value = to_json(report);
+    value["remote"] = remote.into();
+    value
 }
 
 /// Splits `[REMOTE] [DATASET...]`: the first word is a remote when one has that name.
@@ -204,14 +223,17 @@ fn remote_and_datasets(
     remote: Option<String>,
     mut datasets: Vec<String>,
 ) -> Result<(String, Vec<crate::DatasetName>), CliError> {
-    let names: Vec<String> = repo.remotes()?.into_iter().map(|(name, _)| name).collect();
+    let names: Vec<String> = remote::list(repo)?
+        .into_iter()
+        .map(|remote| remote.name)
+        .collect();
     let remote = match remote {
         Some(word) if names.contains(&word) => word,
         Some(word) => {
             datasets.insert(0, word);
-            repo.default_remote()?
+            remote::default_name(repo)?
         }
-        None => repo.default_remote()?,
+        None => remote::default_name(repo)?,
     };
     let datasets = datasets
         .iter()
@@ -224,7 +246,13 @@ pub fn cmd_push(ctx: &Context, args: PushArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let (remote, datasets) = remote_and_datasets(&repo, args.remote, args.datasets)?;
     let bar = SyncBar::new(ctx.stderr_is_terminal, "pushing");
-    let result = repo.push(&remote, &datasets, args.force, &ctx.store_options, &bar);
+    let options = PushOptions {
+        remote: &remote,
+        datasets: &datasets,
+        force: args.force,
+        store_options: &ctx.store_options,
+    };
+    let result = remote::push(&repo, &options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     print_push(&remote, &report, args.json)
@@ -233,19 +261,7 @@ pub fn cmd_push(ctx: &Context, args: PushArgs) -> Result<(), CliError> {
 fn print_push(remote: &str, report: &PushReport, as_json: bool) -> Result<(), CliError> {
     let mut out = output::stdout();
     if as_json {
-        output::print_json(
-            &mut out,
-            &json!({
-                "remote": remote,
-                "objects_uploaded": report.objects_uploaded,
-                "bytes_uploaded": report.bytes_uploaded,
-                "objects_present": report.objects_present,
-                "versions_created": report.versions_created,
-                "tags_updated": report.tags_updated,
-                "up_to_date": report.up_to_date,
-                "cache_uploaded": report.cache_uploaded,
-            }),
-        )?;
+        output::print_json(&mut out, &with_remote(report, remote))?;
     } else {
         for version in &report.versions_created {
             writeln!(out, "pushed {version}")?;
@@ -270,7 +286,12 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let (remote, datasets) = remote_and_datasets(&repo, args.remote, args.datasets)?;
     let bar = SyncBar::new(ctx.stderr_is_terminal, "pulling");
-    let result = repo.pull(&remote, &datasets, &ctx.store_options, &bar);
+    let options = PullOptions {
+        remote: &remote,
+        datasets: &datasets,
+        store_options: &ctx.store_options,
+    };
+    let result = remote::pull(&repo, &options, &bar);
     bar.bar.finish_and_clear();
     let report = result?;
     print_pull(&remote, &report, args.json)
@@ -278,9 +299,10 @@ pub fn cmd_pull(ctx: &Context, args: PullArgs) -> Result<(), CliError> {
 
 fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), CliError> {
     let mut out = output::stdout();
-    for (old, new) in &report.renumbered {
+    for renumbered in &report.renumbered {
         eprintln!(
-            "warning: your unpushed {old} is now version {new}: {remote} already had that number for another commit"
+            "warning: your unpushed {} is now version {}: {remote} already had that number for another commit",
+            renumbered.from, renumbered.to
         );
     }
     for diverged in &report.tags_diverged {
@@ -295,20 +317,7 @@ fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), Cl
         eprintln!("warning: {warning}");
     }
     if as_json {
-        output::print_json(
-            &mut out,
-            &json!({
-                "remote": remote,
-                "objects_downloaded": report.objects_downloaded,
-                "bytes_downloaded": report.bytes_downloaded,
-                "versions_added": report.versions_added,
-                "tags_updated": report.tags_updated,
-                "renumbered": report.renumbered.iter().map(|(old, new)| json!({"from": old, "to": new})).collect::<Vec<_>>(),
-                "cache_downloaded": report.cache_downloaded,
-                "tags_diverged": report.tags_diverged.iter().map(|d| json!({"tag": d.tag, "local": d.local.to_hex(), "remote": d.remote.to_hex()})).collect::<Vec<_>>(),
-                "warnings": report.warnings,
-            }),
-        )?;
+        output::print_json(&mut out, &with_remote(report, remote))?;
     } else {
         for version in &report.versions_added {
             writeln!(out, "pulled {version}")?;
@@ -328,7 +337,7 @@ fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), Cl
 }
 
 pub fn cmd_clone(ctx: &Context, args: CloneArgs) -> Result<(), CliError> {
-    let url = normalize_url(&args.url, &ctx.cwd).map_err(|err| CliError::Repo(err.into()))?;
+    let url = normalize_url(&args.url, &ctx.cwd)?;
     let dir = match &args.dir {
         Some(dir) => ctx.cwd.join(dir),
         None => {
@@ -357,9 +366,22 @@ pub fn cmd_clone(ctx: &Context, args: CloneArgs) -> Result<(), CliError> {
         let settings = RemoteSettings {
             trust_cache: args.trust_cache,
         };
-        repo.add_remote_with("origin", &url, &ctx.cwd, &settings)?;
+        remote::add(
+            &repo,
+            &AddOptions {
+                name: "origin",
+                url: &url,
+                cwd: &ctx.cwd,
+                settings,
+            },
+        )?;
         let bar = SyncBar::new(ctx.stderr_is_terminal, "cloning");
-        let result = repo.pull("origin", &[], &ctx.store_options, &bar);
+        let options = PullOptions {
+            remote: "origin",
+            datasets: &[],
+            store_options: &ctx.store_options,
+        };
+        let result = remote::pull(&repo, &options, &bar);
         bar.bar.finish_and_clear();
         Ok(result?)
     })();

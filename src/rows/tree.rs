@@ -3,7 +3,6 @@
 //! ids, and a change rewrites only the leaves it touches and their ancestors.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use arrow_array::RecordBatch;
@@ -12,6 +11,7 @@ use serde_bytes::ByteBuf;
 use super::leaf::{self, LeafError};
 use crate::object::{Child, CodecError, Kind, NODE_FORMAT, Node, ObjectId};
 use crate::schema::Schema;
+use crate::spool::{Spool, SpoolError};
 use crate::store::{Reader, StoreError, Writer};
 
 /// A leaf ends after a row whose key hash falls under this (1 in 256 on average), once it
@@ -54,111 +54,58 @@ pub enum TreeError {
     Malformed { id: ObjectId, detail: String },
 }
 
-/// Objects produced by a build, kept in a temporary file until the commit transaction,
-/// so that a failed commit writes nothing to the repository.
-pub struct Staging {
-    file: std::fs::File,
-    path: String,
-    entries: Vec<(Kind, ObjectId, u64, u64)>,
-    /// Index into `entries` by id: staged objects can be read back before the commit.
-    seen: HashMap<ObjectId, usize>,
-    offset: u64,
+/// Objects produced by a build, kept in a spool until the commit transaction, so that a
+/// failed commit writes nothing to the repository. Staged objects can be read back before
+/// the commit.
+pub struct Staging(Spool);
+
+impl From<SpoolError> for TreeError {
+    fn from(err: SpoolError) -> Self {
+        match err {
+            SpoolError::Io { path, source } => TreeError::Staging {
+                path: path.display().to_string(),
+                source,
+            },
+            SpoolError::Store(err) => TreeError::Store(err),
+        }
+    }
 }
 
 impl Staging {
     pub fn new(dir: &Path) -> Result<Staging, TreeError> {
-        let staging_err = |source| TreeError::Staging {
-            path: dir.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(staging_err)?;
-        let file = tempfile::tempfile_in(dir).map_err(staging_err)?;
-        Ok(Staging {
-            file,
-            path: dir.display().to_string(),
-            entries: Vec::new(),
-            seen: HashMap::new(),
-            offset: 0,
-        })
+        Ok(Staging(Spool::new(dir)?))
     }
 
     pub fn put(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, TreeError> {
-        let id = ObjectId::compute(kind, bytes);
-        if !self.seen.contains_key(&id) {
-            self.seen.insert(id, self.entries.len());
-            self.file
-                .write_all(bytes)
-                .map_err(|source| TreeError::Staging {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            self.entries
-                .push((kind, id, self.offset, bytes.len() as u64));
-            self.offset += bytes.len() as u64;
-        }
-        Ok(id)
+        Ok(self.0.put(kind, bytes)?)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.0.len()
     }
 
     /// A staged object's bytes, if this staging holds it and it has the expected kind.
     pub fn get(&self, id: &ObjectId, expected: Kind) -> Result<Option<Vec<u8>>, TreeError> {
-        use std::os::unix::fs::FileExt;
-        let Some(&idx) = self.seen.get(id) else {
+        let Some(entry) = self.0.entry(id) else {
             return Ok(None);
         };
-        let (kind, _, offset, len) = self.entries[idx];
-        if kind != expected {
+        if entry.kind != expected {
             return Err(TreeError::WrongKind {
                 id: *id,
-                found: kind,
+                found: entry.kind,
                 expected,
             });
         }
-        let mut buffer = vec![0; len as usize];
-        self.file
-            .read_exact_at(&mut buffer, offset)
-            .map_err(|source| TreeError::Staging {
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(Some(buffer))
+        Ok(Some(self.0.read(&entry)?))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.0.is_empty()
     }
 
     /// Copies every staged object into the transaction; returns how many were new.
     pub fn write_into(&mut self, writer: &Writer) -> Result<usize, TreeError> {
-        let io_err = |source| TreeError::Staging {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.flush().map_err(io_err)?;
-        let mut n_new = 0;
-        let mut buffer = Vec::new();
-        for (kind, id, offset, len) in &self.entries {
-            buffer.resize(*len as usize, 0);
-            self.file
-                .seek(SeekFrom::Start(*offset))
-                .map_err(|source| TreeError::Staging {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            self.file
-                .read_exact(&mut buffer)
-                .map_err(|source| TreeError::Staging {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            if writer.put_object(*kind, id, &buffer)? {
-                n_new += 1;
-            }
-        }
-        Ok(n_new)
+        Ok(self.0.write_into(writer, |_| Ok(()))?)
     }
 }
 
