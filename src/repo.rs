@@ -20,7 +20,9 @@ use crate::rows::sort::{Record, SortError, Sorter};
 use crate::rows::tree::read_object;
 use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Compat, Schema, SchemaError, Type, Violation};
-use crate::store::{Reader, STORE_FORMAT, Store, StoreError, WaitPolicy, Writer};
+use crate::store::{
+    ReadTxn, Reader, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy, Writer,
+};
 use crate::summary::{
     self, Changes, Lineage, PageInfo, RowStats, SUMMARY_FORMAT, Summary, SummaryBuilder,
 };
@@ -1629,26 +1631,18 @@ pub(crate) fn owned_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTemp
     }
 }
 
-fn writer_commit(writer: &Writer, id: &CommitId) -> Result<Commit, RepoError> {
-    match writer.object(&id.object())? {
-        Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
-        _ => Err(TreeError::Missing { id: id.object() }.into()),
-    }
+/// Shim over [`Writer::get_commit`]; call sites move to it.
+pub(crate) fn writer_commit(writer: &Writer, id: &CommitId) -> Result<Commit, RepoError> {
+    Ok(writer.get_commit(id)?)
 }
 
-fn writer_schema(writer: &Writer, id: &ObjectId) -> Result<Schema, RepoError> {
-    match writer.object(id)? {
-        Some((Kind::Schema, bytes)) => decode_schema(&bytes),
-        _ => Err(TreeError::Missing { id: *id }.into()),
-    }
+/// Shim over [`Writer::get_schema`]; call sites move to it.
+pub(crate) fn writer_schema(writer: &Writer, id: &ObjectId) -> Result<Schema, RepoError> {
+    Ok(writer.get_schema(id)?)
 }
 
 fn schema_object(schema: &Schema) -> (ObjectId, Vec<u8>) {
     schema.encode()
-}
-
-pub(crate) fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
-    Ok(Schema::decode(bytes)?)
 }
 
 /// `listing::KnownDigests` over the rows of an earlier version: leaves are read a group at
@@ -1738,16 +1732,23 @@ impl listing::KnownDigests for PreviousDigests {
     }
 }
 
-fn read_commit(reader: &Reader, id: &CommitId) -> Result<Commit, RepoError> {
-    Ok(Commit::decode(&read_object(
-        reader,
-        &id.object(),
-        Kind::Commit,
-    )?)?)
+impl From<crate::walk::WalkError> for RepoError {
+    fn from(err: crate::walk::WalkError) -> Self {
+        match err {
+            crate::walk::WalkError::Codec(err) => RepoError::Codec(err),
+            crate::walk::WalkError::Tree(err) => RepoError::Tree(err),
+        }
+    }
 }
 
-fn read_schema(reader: &Reader, id: &ObjectId) -> Result<Schema, RepoError> {
-    decode_schema(&read_object(reader, id, Kind::Schema)?)
+/// Shim over [`Reader::get_commit`]; call sites move to it.
+pub(crate) fn read_commit(reader: &Reader, id: &CommitId) -> Result<Commit, RepoError> {
+    Ok(reader.get_commit(id)?)
+}
+
+/// Shim over [`Reader::get_schema`]; call sites move to it.
+pub(crate) fn read_schema(reader: &Reader, id: &ObjectId) -> Result<Schema, RepoError> {
+    Ok(reader.get_schema(id)?)
 }
 
 enum RefKind {
@@ -1769,56 +1770,13 @@ fn parse_dataset_ref(ref_name: &str) -> Option<(DatasetName, RefKind, String)> {
     Some((name, kind, label.to_string()))
 }
 
-/// Trait-free access to the read methods both transaction kinds share.
-trait ReadRefs {
-    fn refs_with(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError>;
-    fn ref_at(&self, name: &str) -> Result<Option<ObjectId>, StoreError>;
-    fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>, StoreError>;
-    fn commit_at(&self, id: &CommitId) -> Result<Commit, RepoError>;
-}
-
-macro_rules! impl_read_refs {
-    ($ty:ty) => {
-        impl ReadRefs for $ty {
-            fn refs_with(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
-                self.refs(prefix)
-            }
-            fn ref_at(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
-                self.get_ref(name)
-            }
-            fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>, StoreError> {
-                Ok(self
-                    .objects_with_prefix(prefix)?
-                    .into_iter()
-                    .filter(|(_, kind)| *kind == Kind::Commit)
-                    .map(|(id, _)| id)
-                    .collect())
-            }
-            fn commit_at(&self, id: &CommitId) -> Result<Commit, RepoError> {
-                match self.object(&id.object())? {
-                    Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
-                    Some((found, _)) => Err(TreeError::WrongKind {
-                        id: id.object(),
-                        found,
-                        expected: Kind::Commit,
-                    }
-                    .into()),
-                    None => Err(TreeError::Missing { id: id.object() }.into()),
-                }
-            }
-        }
-    };
-}
-impl_read_refs!(Reader);
-impl_read_refs!(Writer);
-
 fn dataset_versions(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     name: &DatasetName,
 ) -> Result<Vec<(semver::Version, CommitId)>, RepoError> {
     let prefix = format!("{}versions/", name.ref_prefix());
     let mut versions: Vec<(semver::Version, CommitId)> = reader
-        .refs_with(&prefix)?
+        .refs(&prefix)?
         .into_iter()
         .filter_map(|(ref_name, id)| {
             semver::Version::parse(&ref_name[prefix.len()..])
@@ -1831,14 +1789,14 @@ fn dataset_versions(
 }
 
 fn latest_version(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     name: &DatasetName,
 ) -> Result<Option<(semver::Version, CommitId)>, RepoError> {
     Ok(dataset_versions(reader, name)?.pop())
 }
 
 fn version_of(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     name: &DatasetName,
     id: &CommitId,
 ) -> Result<Option<semver::Version>, RepoError> {
@@ -1849,7 +1807,10 @@ fn version_of(
         .map(|(version, _)| version))
 }
 
-fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, RepoError> {
+fn resolve_in(
+    reader: &Transaction<impl ReadTxn>,
+    dataset: &DatasetRef,
+) -> Result<Resolved, RepoError> {
     let name = &dataset.name;
     let versions = dataset_versions(reader, name)?;
     let not_found = || RepoError::VersionNotFound {
@@ -1867,7 +1828,7 @@ fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, 
             name: name.clone(),
             version,
             id,
-            commit: reader.commit_at(&id)?,
+            commit: reader.get_commit(&id)?,
         })
     };
     let with_version = |id: CommitId| -> Option<semver::Version> {
@@ -1892,7 +1853,7 @@ fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, 
             }
         }
         VersionSpec::TagOrPrefix(text) => {
-            if let Some(id) = reader.ref_at(&name.tag_ref(text))? {
+            if let Some(id) = reader.get_ref(&name.tag_ref(text))? {
                 let id = CommitId(id);
                 return found(with_version(id), id);
             }
@@ -1924,7 +1885,7 @@ fn resolve_in(reader: &impl ReadRefs, dataset: &DatasetRef) -> Result<Resolved, 
                         } else {
                             not_found()
                         }),
-                        1 => found(None, CommitId(ids[0])),
+                        1 => found(None, ids[0]),
                         _ => Err(RepoError::AmbiguousPrefix {
                             prefix: text.clone(),
                             candidates: ids.iter().map(|id| id.short()).collect(),

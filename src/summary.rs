@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::listing::FileEntry;
-use crate::object::{CodecError, CommitId, Input, Kind, ObjectId, decode, encode};
+use crate::object::{CodecError, CommitId, Input, Kind, Manifest, ObjectId, encode};
 use crate::schema::{Field, Schema, Type, file_fields};
 
 /// The manifest format version of summary objects.
@@ -157,26 +157,18 @@ impl Summary {
         (ObjectId::compute(Kind::Summary, &bytes), bytes)
     }
 
-    /// The one decoder of summary objects, for readers and `fsck` alike.
+    /// [`Manifest::decode`], the one decoder of manifests, callable without importing
+    /// the trait.
     pub fn decode(bytes: &[u8]) -> Result<Summary, CodecError> {
-        if let Some(found) = crate::object::peek_format(bytes)
-            && found > SUMMARY_FORMAT
-        {
-            return Err(CodecError::NewerFormat {
-                what: "summary",
-                found,
-                known: SUMMARY_FORMAT,
-            });
-        }
-        let summary: Summary = decode("summary", bytes)?;
-        if summary.format > SUMMARY_FORMAT {
-            return Err(CodecError::NewerFormat {
-                what: "summary",
-                found: summary.format,
-                known: SUMMARY_FORMAT,
-            });
-        }
-        Ok(summary)
+        <Summary as Manifest>::decode(bytes)
+    }
+}
+
+impl Manifest for Summary {
+    const KIND: Kind = Kind::Summary;
+    const FORMAT: u32 = SUMMARY_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
     }
 }
 

@@ -7,5 +7,6 @@ mod manifest;
 pub use codec::{CodecError, MAX_CBOR_DEPTH, MAX_MANIFEST_BYTES, decode, encode, peek_format};
 pub use id::{CommitId, IdError, Kind, ObjectId};
 pub use manifest::{
-    COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, GitState, Input, NODE_FORMAT, Node,
+    COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, GitState, Input, Manifest, NODE_FORMAT,
+    Node,
 };
