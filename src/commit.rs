@@ -13,10 +13,7 @@ use crate::name::{DatasetName, DatasetRef, NameError, VersionSpec};
 use crate::object::{
     COMMIT_FORMAT, Child, CodeFile, CodecError, Commit, CommitId, GitState, Input, Kind, ObjectId,
 };
-use crate::repo::{
-    Repo, RepoError, Resolved, io_err, latest_version, owned_temp_file, read_commit, writer_commit,
-    writer_schema,
-};
+use crate::repo::{Repo, RepoError, Resolved, io_err, latest_version, owned_temp_file};
 use crate::rows::key;
 use crate::rows::sort::{Record, SortError, Sorter};
 use crate::rows::tree::read_object;
@@ -475,7 +472,7 @@ fn reusable(
     let Some((_, id)) = latest_version(&reader, name)? else {
         return Ok(Reusable::default());
     };
-    let commit = read_commit(&reader, &id)?;
+    let commit = reader.get_commit(&id)?;
     if commit.schema != *schema_id {
         return Ok(Reusable::default());
     }
@@ -662,14 +659,14 @@ fn next_version(
             changes: None,
         }));
     };
-    let latest_commit = writer_commit(writer, &latest_id)?;
+    let latest_commit = writer.get_commit(&latest_id)?;
     if latest_commit.rows == built.root && latest_commit.schema == *schema_id {
         return Ok(Next::Unchanged {
             version: latest_version,
             id: latest_id,
         });
     }
-    let old_schema = writer_schema(writer, &latest_commit.schema)?;
+    let old_schema = writer.get_schema(&latest_commit.schema)?;
     let (required, schema_changes) = match schema::compare(&old_schema, schema) {
         Compat::Same => (Bump::Patch, Vec::new()),
         Compat::Additive(changes) => (Bump::Minor, changes),

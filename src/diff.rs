@@ -15,7 +15,7 @@ use crate::object::{Child, Kind, Node, ObjectId};
 use crate::repo::{RepoError, Resolved};
 use crate::rows::key;
 use crate::rows::leaf;
-use crate::rows::tree::{Staging, TreeError, read_object};
+use crate::rows::tree::{Staging, TreeError};
 use crate::schema::{self, Compat, Schema, Type};
 use crate::store::Reader;
 use crate::{DatasetName, Repo};
@@ -37,7 +37,7 @@ impl Objects<'_> {
         {
             return Ok(bytes);
         }
-        read_object(self.reader, id, kind)
+        Ok(self.reader.object_of_kind(id, kind)?)
     }
 
     fn node(&self, id: &ObjectId) -> Result<Node, TreeError> {

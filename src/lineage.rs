@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::name::DatasetName;
 use crate::object::{CommitId, GitState, Input};
-use crate::repo::{RefKind, Repo, RepoError, Resolved, parse_dataset_ref, read_commit};
+use crate::repo::{RefKind, Repo, RepoError, Resolved, parse_dataset_ref};
 
 /// Which way `lineage` walks from a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +238,7 @@ pub fn lineage(
         }
         if down {
             for (name, version, candidate) in &versions {
-                let Ok(commit) = read_commit(&reader, candidate) else {
+                let Ok(commit) = reader.get_commit(candidate) else {
                     continue;
                 };
                 let uses = commit
@@ -252,7 +252,7 @@ pub fn lineage(
                 }
             }
         } else {
-            let Ok(commit) = read_commit(&reader, &id) else {
+            let Ok(commit) = reader.get_commit(&id) else {
                 continue;
             };
             for input in &commit.inputs {

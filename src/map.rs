@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::commit::{CommitOptions, CommitOutcome, Records, RecordsOptions, row_key};
 use crate::name::{DatasetName, DatasetRef};
-use crate::object::{Commit, CommitId, Input, ObjectId};
+use crate::object::{Commit, CommitId, Input, ObjectId, decode_cache_entry, encode_cache_entry};
 use crate::repo::{Repo, RepoError, Resolved};
 use crate::schema::{self, Schema};
 use crate::store::StoreError;
@@ -193,26 +193,6 @@ fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
             bytes.extend(reason.as_bytes());
             bytes
         }
-    }
-}
-
-/// A cache entry: `R` followed by the worker's result columns as one JSON object.
-fn encode_cache_entry(result: &Map<String, Value>) -> Vec<u8> {
-    let mut bytes = vec![b'R'];
-    bytes.extend(serde_json::to_vec(result).expect("JSON values serialize"));
-    bytes
-}
-
-/// Decodes a cache entry: the result columns, or None for anything that is not one (any
-/// bytes give None or a map, never a panic).
-pub fn decode_cache_entry(bytes: &[u8]) -> Option<Map<String, Value>> {
-    let (&tag, rest) = bytes.split_first()?;
-    if tag != b'R' {
-        return None;
-    }
-    match serde_json::from_slice(rest).ok()? {
-        Value::Object(fields) => Some(fields),
-        _ => None,
     }
 }
 

@@ -636,7 +636,8 @@ impl LeafReader {
             group
                 .iter()
                 .map(|child| {
-                    crate::rows::tree::read_object(&reader, &child.id, Kind::Leaf)
+                    reader
+                        .object_of_kind(&child.id, Kind::Leaf)
                         .map(|bytes| (child.id.to_hex(), bytes))
                         .map_err(|err| external(RepoError::from(err)))
                 })

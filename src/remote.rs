@@ -2093,7 +2093,7 @@ fn fetch_cache(
                 Ok(None) | Err(RemoteError::Corrupt { .. }) => return Ok(None),
                 Err(err) => return Err(err),
             };
-            if crate::map::decode_cache_entry(&bytes).is_none() {
+            if crate::object::decode_cache_entry(&bytes).is_none() {
                 return Ok(None);
             }
             Ok(Some((id, bytes)))

@@ -16,7 +16,7 @@ use crate::object::{CodecError, Commit, CommitId, Kind, ObjectId};
 use crate::rows::tree::read_object;
 use crate::rows::{TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Schema, SchemaError};
-use crate::store::{Reader, STORE_FORMAT, Store, StoreError, WaitPolicy, Writer};
+use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
 
 pub const PAIL_DIR: &str = ".pail";
 const DB_FILE: &str = "pail.redb";
@@ -352,7 +352,7 @@ impl Repo {
         }
         let mut log = Vec::new();
         for (version, id) in versions.into_iter().rev() {
-            let commit = read_commit(&reader, &id)?;
+            let commit = reader.get_commit(&id)?;
             log.push((version, id, commit));
         }
         Ok(log)
@@ -362,13 +362,13 @@ impl Repo {
     pub fn commit(&self, id: &CommitId) -> Result<Commit, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
-        read_commit(&reader, id)
+        Ok(reader.get_commit(id)?)
     }
 
     pub fn schema(&self, id: &ObjectId) -> Result<Schema, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
-        read_schema(&reader, id)
+        Ok(reader.get_schema(id)?)
     }
 
     /// The bytes of a blob (an embedded code file).
@@ -463,36 +463,6 @@ pub(crate) fn owned_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTemp
     }
 }
 
-pub(crate) fn writer_commit(writer: &Writer, id: &CommitId) -> Result<Commit, RepoError> {
-    match writer.object(&id.object())? {
-        Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
-        _ => Err(TreeError::Missing { id: id.object() }.into()),
-    }
-}
-
-pub(crate) fn writer_schema(writer: &Writer, id: &ObjectId) -> Result<Schema, RepoError> {
-    match writer.object(id)? {
-        Some((Kind::Schema, bytes)) => decode_schema(&bytes),
-        _ => Err(TreeError::Missing { id: *id }.into()),
-    }
-}
-
-pub(crate) fn decode_schema(bytes: &[u8]) -> Result<Schema, RepoError> {
-    Ok(Schema::decode(bytes)?)
-}
-
-pub(crate) fn read_commit(reader: &Reader, id: &CommitId) -> Result<Commit, RepoError> {
-    Ok(Commit::decode(&read_object(
-        reader,
-        &id.object(),
-        Kind::Commit,
-    )?)?)
-}
-
-pub(crate) fn read_schema(reader: &Reader, id: &ObjectId) -> Result<Schema, RepoError> {
-    decode_schema(&read_object(reader, id, Kind::Schema)?)
-}
-
 pub(crate) enum RefKind {
     Version,
     Tag,
@@ -512,56 +482,13 @@ pub(crate) fn parse_dataset_ref(ref_name: &str) -> Option<(DatasetName, RefKind,
     Some((name, kind, label.to_string()))
 }
 
-/// Trait-free access to the read methods both transaction kinds share.
-pub(crate) trait ReadRefs {
-    fn refs_with(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError>;
-    fn ref_at(&self, name: &str) -> Result<Option<ObjectId>, StoreError>;
-    fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>, StoreError>;
-    fn commit_at(&self, id: &CommitId) -> Result<Commit, RepoError>;
-}
-
-macro_rules! impl_read_refs {
-    ($ty:ty) => {
-        impl ReadRefs for $ty {
-            fn refs_with(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
-                self.refs(prefix)
-            }
-            fn ref_at(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
-                self.get_ref(name)
-            }
-            fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>, StoreError> {
-                Ok(self
-                    .objects_with_prefix(prefix)?
-                    .into_iter()
-                    .filter(|(_, kind)| *kind == Kind::Commit)
-                    .map(|(id, _)| id)
-                    .collect())
-            }
-            fn commit_at(&self, id: &CommitId) -> Result<Commit, RepoError> {
-                match self.object(&id.object())? {
-                    Some((Kind::Commit, bytes)) => Ok(Commit::decode(&bytes)?),
-                    Some((found, _)) => Err(TreeError::WrongKind {
-                        id: id.object(),
-                        found,
-                        expected: Kind::Commit,
-                    }
-                    .into()),
-                    None => Err(TreeError::Missing { id: id.object() }.into()),
-                }
-            }
-        }
-    };
-}
-impl_read_refs!(Reader);
-impl_read_refs!(Writer);
-
 pub(crate) fn dataset_versions(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     name: &DatasetName,
 ) -> Result<Vec<(semver::Version, CommitId)>, RepoError> {
     let prefix = format!("{}versions/", name.ref_prefix());
     let mut versions: Vec<(semver::Version, CommitId)> = reader
-        .refs_with(&prefix)?
+        .refs(&prefix)?
         .into_iter()
         .filter_map(|(ref_name, id)| {
             semver::Version::parse(&ref_name[prefix.len()..])
@@ -574,14 +501,14 @@ pub(crate) fn dataset_versions(
 }
 
 pub(crate) fn latest_version(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     name: &DatasetName,
 ) -> Result<Option<(semver::Version, CommitId)>, RepoError> {
     Ok(dataset_versions(reader, name)?.pop())
 }
 
 pub(crate) fn version_of(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     name: &DatasetName,
     id: &CommitId,
 ) -> Result<Option<semver::Version>, RepoError> {
@@ -593,7 +520,7 @@ pub(crate) fn version_of(
 }
 
 pub(crate) fn resolve_in(
-    reader: &impl ReadRefs,
+    reader: &Transaction<impl ReadTxn>,
     dataset: &DatasetRef,
 ) -> Result<Resolved, RepoError> {
     let name = &dataset.name;
@@ -613,7 +540,7 @@ pub(crate) fn resolve_in(
             name: name.clone(),
             version,
             id,
-            commit: reader.commit_at(&id)?,
+            commit: reader.get_commit(&id)?,
         })
     };
     let with_version = |id: CommitId| -> Option<semver::Version> {
@@ -638,7 +565,7 @@ pub(crate) fn resolve_in(
             }
         }
         VersionSpec::TagOrPrefix(text) => {
-            if let Some(id) = reader.ref_at(&name.tag_ref(text))? {
+            if let Some(id) = reader.get_ref(&name.tag_ref(text))? {
                 let id = CommitId(id);
                 return found(with_version(id), id);
             }
@@ -670,7 +597,7 @@ pub(crate) fn resolve_in(
                         } else {
                             not_found()
                         }),
-                        1 => found(None, CommitId(ids[0])),
+                        1 => found(None, ids[0]),
                         _ => Err(RepoError::AmbiguousPrefix {
                             prefix: text.clone(),
                             candidates: ids.iter().map(|id| id.short()).collect(),

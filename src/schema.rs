@@ -19,6 +19,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::object::Manifest;
+
 /// The manifest format version of schema objects. A schema is written with the lowest
 /// format that can say it: 2 only when it uses `Type::BytesAs` (format 2 added it), so
 /// the schemas format 1 could write keep their ids.
@@ -148,6 +150,14 @@ pub struct Field {
 pub struct Schema {
     pub format: u32,
     pub fields: Vec<Field>,
+}
+
+impl Manifest for Schema {
+    const KIND: crate::object::Kind = crate::object::Kind::Schema;
+    const FORMAT: u32 = SCHEMA_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -393,28 +403,10 @@ impl Schema {
         }
     }
 
-    /// Decodes a schema object of any format this pail knows: the one decoder of schema
-    /// objects, for readers and `fsck` alike.
+    /// Decodes a schema object of any format this pail knows: [`Manifest::decode`], the
+    /// one decoder of manifests, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Schema, crate::object::CodecError> {
-        use crate::object::CodecError;
-        if let Some(found) = crate::object::peek_format(bytes)
-            && found > SCHEMA_FORMAT
-        {
-            return Err(CodecError::NewerFormat {
-                what: "schema",
-                found,
-                known: SCHEMA_FORMAT,
-            });
-        }
-        let schema: Schema = crate::object::decode("schema", bytes)?;
-        if schema.format > SCHEMA_FORMAT {
-            return Err(CodecError::NewerFormat {
-                what: "schema",
-                found: schema.format,
-                known: SCHEMA_FORMAT,
-            });
-        }
-        Ok(schema)
+        <Schema as Manifest>::decode(bytes)
     }
 
     /// The schema of a storage listing: one non-optional column `file` of type File.

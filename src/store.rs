@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::object::{Kind, ObjectId};
+use crate::object::{CodecError, Commit, CommitId, Kind, Manifest, Node, ObjectId};
+use crate::schema::Schema;
 
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
 const REFS: TableDefinition<&str, &[u8]> = TableDefinition::new("refs");
@@ -61,14 +62,51 @@ pub enum StoreError {
     },
     #[error("repository database error: {0}")]
     Db(#[from] redb::Error),
-    #[error("object {id} in the local store is corrupt: {detail}")]
-    Corrupt { id: String, detail: String },
+    #[error("object {id} in the local store is corrupt: {problem}")]
+    Corrupt { id: ObjectId, problem: Corruption },
+    #[error("object {key:?} in the local store is corrupt: key is not 32 bytes")]
+    BadObjectKey { key: Vec<u8> },
+    #[error("object {name} in the local store is corrupt: ref value is not 32 bytes")]
+    BadRef { name: String },
+    #[error("object {id} is missing from the repository")]
+    Missing { id: ObjectId },
+    #[error("object {id} is a {found}, expected a {expected}")]
+    WrongKind {
+        id: ObjectId,
+        found: Kind,
+        expected: Kind,
+    },
+    /// A manifest that does not decode (see `Manifest::decode`). Says only what the codec
+    /// says, as before the id was carried.
+    #[error("{source}")]
+    Decode {
+        id: ObjectId,
+        kind: Kind,
+        #[source]
+        source: CodecError,
+    },
     #[error(
         "the repository database at {path} has store format {found}; this pail reads format {STORE_FORMAT}"
     )]
     NewerFormat { path: PathBuf, found: String },
     #[error("internal error: a write to the repository database opened for reading")]
     ReadOnly,
+}
+
+/// What is wrong with a stored object record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corruption {
+    EmptyRecord,
+    UnknownKindCode { code: u8 },
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Corruption::EmptyRecord => "empty record",
+            Corruption::UnknownKindCode { .. } => "unknown kind code",
+        })
+    }
 }
 
 /// redb's specific errors all become `StoreError::Db`.
@@ -198,12 +236,12 @@ impl Store {
             Db::ReadWrite(db) => db.begin_read()?,
             Db::ReadOnly(db) => db.begin_read()?,
         };
-        Ok(Reader { txn })
+        Ok(Transaction { txn })
     }
 
     pub fn write(&self) -> Result<Writer, StoreError> {
         match &self.db {
-            Db::ReadWrite(db) => Ok(Writer {
+            Db::ReadWrite(db) => Ok(Transaction {
                 txn: db.begin_write()?,
             }),
             Db::ReadOnly(_) => Err(StoreError::ReadOnly),
@@ -212,14 +250,12 @@ impl Store {
 }
 
 fn split_object(id: &ObjectId, stored: &[u8]) -> Result<(Kind, Vec<u8>), StoreError> {
-    let corrupt = |detail: &str| StoreError::Corrupt {
-        id: id.to_hex(),
-        detail: detail.to_string(),
-    };
+    let corrupt = |problem| StoreError::Corrupt { id: *id, problem };
     let (&code, bytes) = stored
         .split_first()
-        .ok_or_else(|| corrupt("empty record"))?;
-    let kind = Kind::from_code(code).ok_or_else(|| corrupt("unknown kind code"))?;
+        .ok_or_else(|| corrupt(Corruption::EmptyRecord))?;
+    let kind =
+        Kind::from_code(code).ok_or_else(|| corrupt(Corruption::UnknownKindCode { code }))?;
     Ok((kind, bytes.to_vec()))
 }
 
@@ -258,251 +294,330 @@ fn hex_prefix_range(prefix: &str) -> (Vec<u8>, Option<Vec<u8>>) {
     }
 }
 
-/// Opens a table, or returns `Ok($missing)` from the calling method when the table has
-/// not been created yet (a store that never held that kind of entry).
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for redb::ReadTransaction {}
+    impl Sealed for redb::WriteTransaction {}
+}
+
+/// The one read trait over both kinds of redb transaction: all it supplies is a table
+/// opened for reading. Every read, from an object's bytes to a decoded commit, is written
+/// once on [`Transaction`] over it, so a [`Reader`] and a [`Writer`] read alike (redb's
+/// `ReadableTable` plays the same part for its two table types).
+pub trait ReadTxn: sealed::Sealed {
+    /// The table, or None when the store never created it (a read transaction on a store
+    /// that never held that kind of entry; a write transaction creates it).
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<Option<impl ReadableTable<K, V> + '_>, StoreError>;
+}
+
+impl ReadTxn for redb::ReadTransaction {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<Option<impl ReadableTable<K, V> + '_>, StoreError> {
+        match self.open_table(table) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+impl ReadTxn for redb::WriteTransaction {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<Option<impl ReadableTable<K, V> + '_>, StoreError> {
+        Ok(Some(self.open_table(table)?))
+    }
+}
+
+/// A persisted outcome of a map run: input row key and outcome bytes.
+pub type JobResult = (Vec<u8>, Vec<u8>);
+
+/// A transaction on the store: a [`Reader`] or a [`Writer`]. The read methods are defined
+/// once, over [`ReadTxn`]; the writes only on a `Writer`. Callers generic over both take
+/// `&Transaction<impl ReadTxn>`.
+pub struct Transaction<T> {
+    txn: T,
+}
+
+/// A read transaction: sees one snapshot, and may share the file with other readers.
+pub type Reader = Transaction<redb::ReadTransaction>;
+
+/// The write transaction: nothing it writes is seen before [`Writer::commit`].
+pub type Writer = Transaction<redb::WriteTransaction>;
+
+/// Opens a table for reading, or returns `Ok($missing)` from the calling method when the
+/// table has not been created yet.
 macro_rules! open_or {
     ($txn:expr, $table:expr, $missing:expr) => {
-        match $txn.open_table($table) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok($missing),
-            Err(err) => return Err(StoreError::from(err).into()),
+        match $txn.table($table)? {
+            Some(table) => table,
+            None => return Ok($missing),
         }
     };
 }
 
-macro_rules! read_methods {
-    () => {
-        /// An object's kind and bytes, if present.
-        pub fn object(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>, StoreError> {
-            let table = open_or!(self.txn, OBJECTS, None);
-            match table.get(id.0.as_slice())? {
-                Some(guard) => Ok(Some(split_object(id, guard.value())?)),
-                None => Ok(None),
-            }
+impl<T: ReadTxn> Transaction<T> {
+    /// An object's kind and bytes, if present.
+    pub fn object(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>, StoreError> {
+        let table = open_or!(self.txn, OBJECTS, None);
+        match table.get(id.0.as_slice())? {
+            Some(guard) => Ok(Some(split_object(id, guard.value())?)),
+            None => Ok(None),
         }
+    }
 
-        pub fn has_object(&self, id: &ObjectId) -> Result<bool, StoreError> {
-            let table = open_or!(self.txn, OBJECTS, false);
-            Ok(table.get(id.0.as_slice())?.is_some())
-        }
+    pub fn has_object(&self, id: &ObjectId) -> Result<bool, StoreError> {
+        let table = open_or!(self.txn, OBJECTS, false);
+        Ok(table.get(id.0.as_slice())?.is_some())
+    }
 
-        /// Ids and kinds of the objects whose hex id starts with `prefix`.
-        pub fn objects_with_prefix(
-            &self,
-            prefix: &str,
-        ) -> Result<Vec<(ObjectId, Kind)>, StoreError> {
-            let table = open_or!(self.txn, OBJECTS, Vec::new());
-            let (low, high) = hex_prefix_range(prefix);
-            let mut found = Vec::new();
-            let iter = match &high {
-                Some(high) => table.range(low.as_slice()..high.as_slice())?,
-                None => table.range(low.as_slice()..)?,
-            };
-            for entry in iter {
-                let (key, value) = entry?;
-                let id = ObjectId::from_slice(key.value()).ok_or_else(|| StoreError::Corrupt {
-                    id: format!("{:?}", key.value()),
-                    detail: "key is not 32 bytes".into(),
-                })?;
-                let (kind, _) = split_object(&id, &value.value()[..1.min(value.value().len())])?;
-                found.push((id, kind));
-            }
-            Ok(found)
-        }
-
-        pub fn get_ref(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
-            let table = open_or!(self.txn, REFS, None);
-            match table.get(name)? {
-                Some(guard) => Ok(Some(ObjectId::from_slice(guard.value()).ok_or_else(
-                    || StoreError::Corrupt {
-                        id: name.to_string(),
-                        detail: "ref value is not 32 bytes".into(),
-                    },
-                )?)),
-                None => Ok(None),
-            }
-        }
-
-        /// Refs whose name starts with `prefix`, in name order.
-        pub fn refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
-            let table = open_or!(self.txn, REFS, Vec::new());
-            let mut found = Vec::new();
-            for entry in table.range(prefix..)? {
-                let (key, value) = entry?;
-                let name = key.value();
-                if !name.starts_with(prefix) {
-                    break;
-                }
-                let id =
-                    ObjectId::from_slice(value.value()).ok_or_else(|| StoreError::Corrupt {
-                        id: name.to_string(),
-                        detail: "ref value is not 32 bytes".into(),
-                    })?;
-                found.push((name.to_string(), id));
-            }
-            Ok(found)
-        }
-
-        pub fn remotes(&self) -> Result<Vec<(String, String)>, StoreError> {
-            let table = open_or!(self.txn, REMOTES, Vec::new());
-            let mut found = Vec::new();
-            for entry in table.iter()? {
-                let (key, value) = entry?;
-                found.push((key.value().to_string(), value.value().to_string()));
-            }
-            Ok(found)
-        }
-
-        /// Whether an object is known to be on a remote.
-        pub fn remote_has(&self, remote: &str, id: &ObjectId) -> Result<bool, StoreError> {
-            let table = open_or!(self.txn, REMOTE_OBJECTS, false);
-            Ok(table
-                .get(remote_object_key(remote, id).as_slice())?
-                .is_some())
-        }
-
-        /// The remote URL a commit was fetched from, or None for a commit made here.
-        pub fn fetched_from(&self, id: &ObjectId) -> Result<Option<String>, StoreError> {
-            let table = open_or!(self.txn, FETCHED_COMMITS, None);
-            Ok(table
-                .get(id.0.as_slice())?
-                .map(|guard| guard.value().to_string()))
-        }
-
-        /// The last-seen state of a ref on a remote: commit id and the ref object's etag.
-        pub fn remote_ref(
-            &self,
-            remote: &str,
-            name: &str,
-        ) -> Result<Option<(ObjectId, String)>, StoreError> {
-            let table = open_or!(self.txn, REMOTE_REFS, None);
-            let key = format!("{remote}\n{name}");
-            Ok(table.get(key.as_str())?.and_then(|guard| {
-                let bytes = guard.value();
-                let id = ObjectId::from_slice(bytes.get(..32)?)?;
-                Some((id, String::from_utf8_lossy(&bytes[32..]).into_owned()))
-            }))
-        }
-
-        /// The commit a version ref was published as (pulled from or pushed to any remote).
-        pub fn published(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
-            let table = open_or!(self.txn, PUBLISHED, None);
-            Ok(table
-                .get(name)?
-                .and_then(|guard| ObjectId::from_slice(guard.value())))
-        }
-
-        /// Unfinished map runs: job id and description.
-        pub fn jobs(&self) -> Result<Vec<(ObjectId, Vec<u8>)>, StoreError> {
-            let table = open_or!(self.txn, JOBS, Vec::new());
-            let mut found = Vec::new();
-            for entry in table.iter()? {
-                let (key, value) = entry?;
-                if let Some(id) = ObjectId::from_slice(key.value()) {
-                    found.push((id, value.value().to_vec()));
-                }
-            }
-            Ok(found)
-        }
-
-        /// The persisted outcomes of a map run, by input row key.
-        pub fn job_results(&self, job: &ObjectId) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-            let mut found = Vec::new();
-            self.for_each_job_result(job, |key, value| -> Result<(), StoreError> {
-                found.push((key.to_vec(), value.to_vec()));
-                Ok(())
+    /// Ids and kinds of the objects whose hex id starts with `prefix`.
+    pub fn objects_with_prefix(&self, prefix: &str) -> Result<Vec<(ObjectId, Kind)>, StoreError> {
+        let table = open_or!(self.txn, OBJECTS, Vec::new());
+        let (low, high) = hex_prefix_range(prefix);
+        let mut found = Vec::new();
+        let iter = match &high {
+            Some(high) => table.range(low.as_slice()..high.as_slice())?,
+            None => table.range(low.as_slice()..)?,
+        };
+        for entry in iter {
+            let (key, value) = entry?;
+            let id = ObjectId::from_slice(key.value()).ok_or_else(|| StoreError::BadObjectKey {
+                key: key.value().to_vec(),
             })?;
-            Ok(found)
+            let (kind, _) = split_object(&id, &value.value()[..1.min(value.value().len())])?;
+            found.push((id, kind));
         }
+        Ok(found)
+    }
 
-        /// Calls `each` with every persisted outcome of a map run, in row key order.
-        pub fn for_each_job_result<E: From<StoreError>>(
-            &self,
-            job: &ObjectId,
-            mut each: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
-        ) -> Result<(), E> {
-            let table = open_or!(self.txn, JOB_RESULTS, ());
-            let range = table.range(job.0.as_slice()..).map_err(StoreError::from)?;
-            for entry in range {
-                let (key, value) = entry.map_err(StoreError::from)?;
-                let key = key.value();
-                if !key.starts_with(&job.0) {
-                    break;
-                }
-                each(&key[32..], value.value())?;
+    pub fn get_ref(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
+        let table = open_or!(self.txn, REFS, None);
+        match table.get(name)? {
+            Some(guard) => Ok(Some(ObjectId::from_slice(guard.value()).ok_or_else(
+                || StoreError::BadRef {
+                    name: name.to_string(),
+                },
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Refs whose name starts with `prefix`, in name order.
+    pub fn refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, StoreError> {
+        let table = open_or!(self.txn, REFS, Vec::new());
+        let mut found = Vec::new();
+        for entry in table.range(prefix..)? {
+            let (key, value) = entry?;
+            let name = key.value();
+            if !name.starts_with(prefix) {
+                break;
             }
+            let id = ObjectId::from_slice(value.value()).ok_or_else(|| StoreError::BadRef {
+                name: name.to_string(),
+            })?;
+            found.push((name.to_string(), id));
+        }
+        Ok(found)
+    }
+
+    pub fn remotes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let table = open_or!(self.txn, REMOTES, Vec::new());
+        let mut found = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            found.push((key.value().to_string(), value.value().to_string()));
+        }
+        Ok(found)
+    }
+
+    /// Whether an object is known to be on a remote.
+    pub fn remote_has(&self, remote: &str, id: &ObjectId) -> Result<bool, StoreError> {
+        let table = open_or!(self.txn, REMOTE_OBJECTS, false);
+        Ok(table
+            .get(remote_object_key(remote, id).as_slice())?
+            .is_some())
+    }
+
+    /// The remote URL a commit was fetched from, or None for a commit made here.
+    pub fn fetched_from(&self, id: &ObjectId) -> Result<Option<String>, StoreError> {
+        let table = open_or!(self.txn, FETCHED_COMMITS, None);
+        Ok(table
+            .get(id.0.as_slice())?
+            .map(|guard| guard.value().to_string()))
+    }
+
+    /// The last-seen state of a ref on a remote: commit id and the ref object's etag.
+    pub fn remote_ref(
+        &self,
+        remote: &str,
+        name: &str,
+    ) -> Result<Option<(ObjectId, String)>, StoreError> {
+        let table = open_or!(self.txn, REMOTE_REFS, None);
+        let key = format!("{remote}\n{name}");
+        Ok(table.get(key.as_str())?.and_then(|guard| {
+            let bytes = guard.value();
+            let id = ObjectId::from_slice(bytes.get(..32)?)?;
+            Some((id, String::from_utf8_lossy(&bytes[32..]).into_owned()))
+        }))
+    }
+
+    /// The commit a version ref was published as (pulled from or pushed to any remote).
+    pub fn published(&self, name: &str) -> Result<Option<ObjectId>, StoreError> {
+        let table = open_or!(self.txn, PUBLISHED, None);
+        Ok(table
+            .get(name)?
+            .and_then(|guard| ObjectId::from_slice(guard.value())))
+    }
+
+    /// Unfinished map runs: job id and description.
+    pub fn jobs(&self) -> Result<Vec<(ObjectId, Vec<u8>)>, StoreError> {
+        let table = open_or!(self.txn, JOBS, Vec::new());
+        let mut found = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            if let Some(id) = ObjectId::from_slice(key.value()) {
+                found.push((id, value.value().to_vec()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The persisted outcomes of a map run, by input row key.
+    pub fn job_results(&self, job: &ObjectId) -> Result<Vec<JobResult>, StoreError> {
+        let mut found = Vec::new();
+        self.for_each_job_result(job, |key, value| -> Result<(), StoreError> {
+            found.push((key.to_vec(), value.to_vec()));
             Ok(())
-        }
+        })?;
+        Ok(found)
+    }
 
-        pub fn map_cache(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            let table = open_or!(self.txn, MAP_CACHE, None);
-            Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
-        }
-
-        /// A cache entry pulled from `remote`.
-        pub fn remote_map_cache(
-            &self,
-            remote: &str,
-            key: &ObjectId,
-        ) -> Result<Option<Vec<u8>>, StoreError> {
-            let table = open_or!(self.txn, REMOTE_MAP_CACHE, None);
-            Ok(table
-                .get(remote_object_key(remote, key).as_slice())?
-                .map(|guard| guard.value().to_vec()))
-        }
-
-        /// A remote's settings (JSON), if any were recorded.
-        pub fn remote_settings(&self, remote: &str) -> Result<Option<String>, StoreError> {
-            let table = open_or!(self.txn, REMOTE_SETTINGS, None);
-            Ok(table.get(remote)?.map(|guard| guard.value().to_string()))
-        }
-
-        /// Every cache entry's key, for sync with a remote.
-        pub fn map_cache_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-            let table = open_or!(self.txn, MAP_CACHE, Vec::new());
-            let mut keys = Vec::new();
-            for entry in table.iter()? {
-                let (key, _) = entry?;
-                keys.push(key.value().to_vec());
+    /// Calls `each` with every persisted outcome of a map run, in row key order.
+    pub fn for_each_job_result<E: From<StoreError>>(
+        &self,
+        job: &ObjectId,
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let table = open_or!(self.txn, JOB_RESULTS, ());
+        let range = table.range(job.0.as_slice()..).map_err(StoreError::from)?;
+        for entry in range {
+            let (key, value) = entry.map_err(StoreError::from)?;
+            let key = key.value();
+            if !key.starts_with(&job.0) {
+                break;
             }
-            Ok(keys)
+            each(&key[32..], value.value())?;
         }
+        Ok(())
+    }
 
-        /// Calls `each` with every object's id, kind code and bytes, in id order.
-        pub fn for_each_object(
-            &self,
-            mut each: impl FnMut(&[u8], &[u8]),
-        ) -> Result<(), StoreError> {
-            let table = open_or!(self.txn, OBJECTS, ());
-            for entry in table.iter()? {
-                let (key, value) = entry?;
-                each(key.value(), value.value());
-            }
-            Ok(())
+    pub fn map_cache(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = open_or!(self.txn, MAP_CACHE, None);
+        Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
+    }
+
+    /// A cache entry pulled from `remote`.
+    pub fn remote_map_cache(
+        &self,
+        remote: &str,
+        key: &ObjectId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = open_or!(self.txn, REMOTE_MAP_CACHE, None);
+        Ok(table
+            .get(remote_object_key(remote, key).as_slice())?
+            .map(|guard| guard.value().to_vec()))
+    }
+
+    /// A remote's settings (JSON), if any were recorded.
+    pub fn remote_settings(&self, remote: &str) -> Result<Option<String>, StoreError> {
+        let table = open_or!(self.txn, REMOTE_SETTINGS, None);
+        Ok(table.get(remote)?.map(|guard| guard.value().to_string()))
+    }
+
+    /// Every cache entry's key, for sync with a remote.
+    pub fn map_cache_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let table = open_or!(self.txn, MAP_CACHE, Vec::new());
+        let mut keys = Vec::new();
+        for entry in table.iter()? {
+            let (key, _) = entry?;
+            keys.push(key.value().to_vec());
         }
+        Ok(keys)
+    }
 
-        pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-            let table = open_or!(self.txn, META, None);
-            Ok(table.get(key)?.map(|guard| guard.value().to_string()))
+    /// Calls `each` with every object's id, kind code and bytes, in id order.
+    pub fn for_each_object(&self, mut each: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+        let table = open_or!(self.txn, OBJECTS, ());
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            each(key.value(), value.value());
         }
-    };
-}
+        Ok(())
+    }
 
-pub struct Reader {
-    txn: redb::ReadTransaction,
-}
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let table = open_or!(self.txn, META, None);
+        Ok(table.get(key)?.map(|guard| guard.value().to_string()))
+    }
 
-impl Reader {
-    read_methods!();
-}
+    // ---- typed getters ----
 
-pub struct Writer {
-    txn: redb::WriteTransaction,
+    /// The bytes of an object that must be there and be of `kind`.
+    pub fn object_of_kind(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, StoreError> {
+        match self.object(id)? {
+            Some((found, bytes)) if found == kind => Ok(bytes),
+            Some((found, _)) => Err(StoreError::WrongKind {
+                id: *id,
+                found,
+                expected: kind,
+            }),
+            None => Err(StoreError::Missing { id: *id }),
+        }
+    }
+
+    /// A manifest, decoded by the one decoder (`Manifest::decode`): `Missing` when it
+    /// is not there, `WrongKind` when the object is of another kind, `Decode` when its
+    /// bytes do not decode or have a format this pail does not know.
+    pub fn get_manifest<M: Manifest>(&self, id: &ObjectId) -> Result<M, StoreError> {
+        let bytes = self.object_of_kind(id, M::KIND)?;
+        M::decode(&bytes).map_err(|source| StoreError::Decode {
+            id: *id,
+            kind: M::KIND,
+            source,
+        })
+    }
+
+    pub fn get_commit(&self, id: &CommitId) -> Result<Commit, StoreError> {
+        self.get_manifest(&id.object())
+    }
+
+    pub fn get_node(&self, id: &ObjectId) -> Result<Node, StoreError> {
+        self.get_manifest(id)
+    }
+
+    pub fn get_schema(&self, id: &ObjectId) -> Result<Schema, StoreError> {
+        self.get_manifest(id)
+    }
+
+    /// Ids of the commits whose hex id starts with `prefix`.
+    pub fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<CommitId>, StoreError> {
+        Ok(self
+            .objects_with_prefix(prefix)?
+            .into_iter()
+            .filter(|(_, kind)| *kind == Kind::Commit)
+            .map(|(id, _)| CommitId(id))
+            .collect())
+    }
 }
 
 impl Writer {
-    read_methods!();
-
     /// Stores an object unless it is already there; returns whether it was new.
     pub fn put_object(&self, kind: Kind, id: &ObjectId, bytes: &[u8]) -> Result<bool, StoreError> {
         let mut table = self.txn.open_table(OBJECTS)?;
@@ -796,6 +911,83 @@ mod tests {
         assert_eq!(
             reader.object(&id).unwrap(),
             Some((Kind::Blob, b"hello".to_vec()))
+        );
+    }
+
+    /// Reader and Writer share the typed getters, and they agree on what is wrong.
+    #[test]
+    fn typed_getters_refuse_missing_wrong_kind_and_undecodable_objects() {
+        use crate::object::{COMMIT_FORMAT, Commit};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb"), &WaitPolicy::default()).unwrap();
+        let schema = Schema::listing();
+        let (schema_id, schema_bytes) = schema.encode();
+        let commit = Commit {
+            format: COMMIT_FORMAT,
+            parents: Vec::new(),
+            inputs: Vec::new(),
+            schema: schema_id,
+            rows: ObjectId::compute(Kind::Node, b"n"),
+            n_rows: 0,
+            n_bytes: 0,
+            key: Vec::new(),
+            author: String::new(),
+            time: 0,
+            message: String::new(),
+            command: Vec::new(),
+            git: None,
+            code: Vec::new(),
+            summary: None,
+        };
+        let (commit_id, commit_bytes) = commit.encode();
+        let commit_id = CommitId(commit_id);
+        let missing = CommitId(ObjectId::compute(Kind::Commit, b"absent"));
+        let garbage = CommitId(ObjectId::compute(Kind::Commit, b"garbage"));
+        let writer = store.write().unwrap();
+        writer.create_tables().unwrap();
+        writer
+            .put_object(Kind::Schema, &schema_id, &schema_bytes)
+            .unwrap();
+        writer
+            .put_object(Kind::Commit, &commit_id.object(), &commit_bytes)
+            .unwrap();
+        writer
+            .put_object(Kind::Commit, &garbage.object(), b"garbage")
+            .unwrap();
+        fn check(txn: &Transaction<impl ReadTxn>, ids: [&CommitId; 3], commit: &Commit) {
+            let [good, missing, garbage] = ids;
+            assert_eq!(&txn.get_commit(good).unwrap(), commit);
+            assert_eq!(txn.get_schema(&commit.schema).unwrap(), Schema::listing());
+            assert!(matches!(
+                txn.get_commit(missing),
+                Err(StoreError::Missing { id }) if id == missing.object()
+            ));
+            assert!(matches!(
+                txn.get_commit(&CommitId(commit.schema)),
+                Err(StoreError::WrongKind { id, found: Kind::Schema, expected: Kind::Commit })
+                    if id == commit.schema
+            ));
+            let err = txn.get_commit(garbage).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    StoreError::Decode { id, kind: Kind::Commit, source: CodecError::Malformed { .. } }
+                        if *id == garbage.object()
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().starts_with("malformed commit"), "{err}");
+            assert_eq!(
+                txn.commits_with_prefix(&good.to_hex()[..8]).unwrap(),
+                vec![*good]
+            );
+        }
+        check(&writer, [&commit_id, &missing, &garbage], &commit);
+        writer.commit().unwrap();
+        check(
+            &store.read().unwrap(),
+            [&commit_id, &missing, &garbage],
+            &commit,
         );
     }
 

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::listing::FileEntry;
-use crate::object::{Child, CodecError, Commit, CommitId, Input, Kind, ObjectId, decode, encode};
-use crate::repo::{Repo, RepoError, Resolved, read_commit, read_schema, version_of};
+use crate::object::{Child, CodecError, Commit, CommitId, Input, Kind, Manifest, ObjectId, encode};
+use crate::repo::{Repo, RepoError, Resolved, version_of};
 use crate::rows::leaf_children;
 use crate::rows::tree::read_object;
 use crate::schema::Compat;
@@ -161,26 +161,18 @@ impl Summary {
         (ObjectId::compute(Kind::Summary, &bytes), bytes)
     }
 
-    /// The one decoder of summary objects, for readers and `fsck` alike.
+    /// [`Manifest::decode`], the one decoder of manifests, callable without importing
+    /// the trait.
     pub fn decode(bytes: &[u8]) -> Result<Summary, CodecError> {
-        if let Some(found) = crate::object::peek_format(bytes)
-            && found > SUMMARY_FORMAT
-        {
-            return Err(CodecError::NewerFormat {
-                what: "summary",
-                found,
-                known: SUMMARY_FORMAT,
-            });
-        }
-        let summary: Summary = decode("summary", bytes)?;
-        if summary.format > SUMMARY_FORMAT {
-            return Err(CodecError::NewerFormat {
-                what: "summary",
-                found: summary.format,
-                known: SUMMARY_FORMAT,
-            });
-        }
-        Ok(summary)
+        <Summary as Manifest>::decode(bytes)
+    }
+}
+
+impl Manifest for Summary {
+    const KIND: Kind = Kind::Summary;
+    const FORMAT: u32 = SUMMARY_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
     }
 }
 
@@ -1193,9 +1185,9 @@ pub fn load(repo: &Repo, commit: &Commit) -> Result<Summary, RepoError> {
         Some(parent_id) => {
             let store = repo.read_store()?;
             let reader = store.read()?;
-            let parent = read_commit(&reader, parent_id)?;
+            let parent = reader.get_commit(parent_id)?;
             let schema_changes =
-                match crate::schema::compare(&read_schema(&reader, &parent.schema)?, &schema) {
+                match crate::schema::compare(&reader.get_schema(&parent.schema)?, &schema) {
                     Compat::Same => Vec::new(),
                     Compat::Additive(changes) | Compat::Breaking(changes) => changes,
                 };

@@ -5,9 +5,18 @@
 
 use std::collections::HashSet;
 
-use crate::object::{Commit, Input, Kind, Node, ObjectId};
-use crate::repo::RepoError;
+use crate::object::{CodecError, Commit, Input, Kind, Node, ObjectId};
 use crate::rows::tree::TreeError;
+
+/// Why an object does not decode as its readers decode it. Transparent: its text is the
+/// decoder's.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WalkError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+}
 
 /// A row tree is at most this deep (the same bound the tree reader applies).
 const MAX_LEVEL: u32 = 16;
@@ -20,7 +29,7 @@ pub(crate) fn children(
     kind: Kind,
     id: &ObjectId,
     bytes: &[u8],
-) -> Result<Vec<(ObjectId, Kind)>, RepoError> {
+) -> Result<Vec<(ObjectId, Kind)>, WalkError> {
     let mut found = Vec::new();
     match kind {
         Kind::Commit => commit_children(&Commit::decode(bytes)?, &mut found),
@@ -68,7 +77,7 @@ pub(crate) fn commit_children(commit: &Commit, found: &mut Vec<(ObjectId, Kind)>
 
 /// Decodes an object with the functions its readers use, so that anything this accepts
 /// every command can read.
-pub(crate) fn check_decodes(kind: Kind, id: &ObjectId, bytes: &[u8]) -> Result<(), RepoError> {
+pub(crate) fn check_decodes(kind: Kind, id: &ObjectId, bytes: &[u8]) -> Result<(), WalkError> {
     match kind {
         Kind::Commit => {
             Commit::decode(bytes)?;
@@ -77,7 +86,7 @@ pub(crate) fn check_decodes(kind: Kind, id: &ObjectId, bytes: &[u8]) -> Result<(
             children(kind, id, bytes)?;
         }
         Kind::Schema => {
-            crate::repo::decode_schema(bytes)?;
+            crate::schema::Schema::decode(bytes)?;
         }
         Kind::Summary => {
             crate::summary::Summary::decode(bytes)?;
@@ -121,4 +130,15 @@ pub(crate) fn walk<E>(
         }
     }
     Ok(())
+}
+
+/// Walk errors reach a repository's callers as the errors they were before the walker
+/// had its own type, so hints do not change.
+impl From<WalkError> for crate::repo::RepoError {
+    fn from(err: WalkError) -> Self {
+        match err {
+            WalkError::Codec(err) => crate::repo::RepoError::Codec(err),
+            WalkError::Tree(err) => crate::repo::RepoError::Tree(err),
+        }
+    }
 }

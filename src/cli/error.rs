@@ -135,6 +135,11 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
     }
 }
 
+/// The hint for an object the repository should hold and does not (or not as expected).
+const FSCK_HINT: &str = "run `pail fsck` to check the repository; if it finds nothing, this is a bug in pail: please report it";
+/// The hint for a manifest that does not decode.
+const DAMAGED_HINT: &str = "the repository holds a damaged object; report a bug";
+
 fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
     let user = |hint: &str| (1, Some(hint.to_string()));
     match err {
@@ -147,7 +152,13 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
                 2,
                 Some("another pail command is still running; retry when it ends, or raise PAIL_LOCK_TIMEOUT (seconds)".into()),
             ),
-            StoreError::Open { .. } | StoreError::Db(_) | StoreError::Corrupt { .. } => (2, None),
+            StoreError::Open { .. }
+            | StoreError::Db(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::BadObjectKey { .. }
+            | StoreError::BadRef { .. } => (2, None),
+            StoreError::Missing { .. } | StoreError::WrongKind { .. } => (2, Some(FSCK_HINT.into())),
+            StoreError::Decode { .. } => (2, Some(DAMAGED_HINT.into())),
             StoreError::ReadOnly => (2, Some("this is a bug in pail: please report it".into())),
             StoreError::NewerFormat { .. } => user("use the newer pail that wrote this repository"),
         },
@@ -160,10 +171,10 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::Missing { .. }
             | TreeError::WrongKind { .. }
             | TreeError::Malformed { .. }
-            | TreeError::Unordered { .. } => (2, Some("run `pail fsck` to check the repository; if it finds nothing, this is a bug in pail: please report it".into())),
+            | TreeError::Unordered { .. } => (2, Some(FSCK_HINT.into())),
         },
         RepoError::Schema(_) => user("fix the schema or the records, or pass --schema to declare the types"),
-        RepoError::Codec(_) => (2, Some("the repository holds a damaged object; report a bug".into())),
+        RepoError::Codec(_) => (2, Some(DAMAGED_HINT.into())),
         RepoError::DatasetNotFound { .. } => user("`pail ls` lists the datasets"),
         RepoError::VersionNotFound { name, .. } => (1, Some(format!("`pail log {name}` lists its versions"))),
         RepoError::AmbiguousPrefix { .. } => user("give more digits of the commit id"),

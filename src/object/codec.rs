@@ -49,6 +49,8 @@ pub enum CodecError {
         found: u32,
         known: u32,
     },
+    #[error("{what} has format version {found}, which no pail wrote")]
+    UnknownFormat { what: &'static str, found: u32 },
 }
 
 /// Encodes a manifest as CBOR. Determinism comes from the types: structs in field order,

@@ -2,11 +2,49 @@
 //! so renaming or reordering a field changes every id: add fields at the end, with a
 //! format bump, and document them in docs/FORMAT.md.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::codec::{CodecError, decode, encode, peek_format};
 use super::id::{CommitId, Kind, ObjectId};
+
+/// A manifest: a CBOR object of one kind whose first field is its format number. Commit,
+/// Node, Schema and Summary implement it; [`Manifest::decode`] is the one decoder of all
+/// of them, for the store's readers, `fsck`, push and pull alike.
+pub trait Manifest: DeserializeOwned {
+    /// The kind its objects are stored as.
+    const KIND: Kind;
+    /// The newest format this pail reads. Every format from 1 up to it decodes.
+    const FORMAT: u32;
+
+    /// The format this value was written with.
+    fn format(&self) -> u32;
+
+    /// Decodes a manifest of a format this pail knows. Arbitrary bytes give an error,
+    /// never a panic. A newer format is `CodecError::NewerFormat` even when the rest no
+    /// longer fits this version's structs (the `format` field is read first); format 0,
+    /// which no pail wrote, is `CodecError::UnknownFormat`; anything else that does not
+    /// decode is `CodecError::Malformed` (or `TooLarge`). Not meant to be overridden.
+    fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let what = Self::KIND.tag();
+        let check = |found: u32| match found {
+            0 => Err(CodecError::UnknownFormat { what, found }),
+            found if found > Self::FORMAT => Err(CodecError::NewerFormat {
+                what,
+                found,
+                known: Self::FORMAT,
+            }),
+            _ => Ok(()),
+        };
+        if let Some(found) = peek_format(bytes) {
+            check(found)?;
+        }
+        let value: Self = decode(what, bytes)?;
+        check(value.format())?;
+        Ok(value)
+    }
+}
 
 /// 2: row keys of keyless records and leaf digests of JSON rows hash the canonical hash
 /// encoding (`rows::canonical`), and floats are read exactly. Format 1 commits decode as
@@ -100,31 +138,31 @@ pub struct ColumnStats {
     pub nulls: u64,
 }
 
+impl Manifest for Commit {
+    const KIND: Kind = Kind::Commit;
+    const FORMAT: u32 = COMMIT_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+impl Manifest for Node {
+    const KIND: Kind = Kind::Node;
+    const FORMAT: u32 = NODE_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
 impl Commit {
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Commit, &bytes), bytes)
     }
 
+    /// [`Manifest::decode`], callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Commit, CodecError> {
-        if let Some(found) = peek_format(bytes)
-            && found > COMMIT_FORMAT
-        {
-            return Err(CodecError::NewerFormat {
-                what: "commit",
-                found,
-                known: COMMIT_FORMAT,
-            });
-        }
-        let commit: Commit = decode("commit", bytes)?;
-        if commit.format > COMMIT_FORMAT {
-            return Err(CodecError::NewerFormat {
-                what: "commit",
-                found: commit.format,
-                known: COMMIT_FORMAT,
-            });
-        }
-        Ok(commit)
+        <Commit as Manifest>::decode(bytes)
     }
 }
 
@@ -134,25 +172,9 @@ impl Node {
         (ObjectId::compute(Kind::Node, &bytes), bytes)
     }
 
+    /// [`Manifest::decode`], callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Node, CodecError> {
-        if let Some(found) = peek_format(bytes)
-            && found > NODE_FORMAT
-        {
-            return Err(CodecError::NewerFormat {
-                what: "node",
-                found,
-                known: NODE_FORMAT,
-            });
-        }
-        let node: Node = decode("node", bytes)?;
-        if node.format > NODE_FORMAT {
-            return Err(CodecError::NewerFormat {
-                what: "node",
-                found: node.format,
-                known: NODE_FORMAT,
-            });
-        }
-        Ok(node)
+        <Node as Manifest>::decode(bytes)
     }
 }
 
@@ -238,6 +260,61 @@ mod tests {
                 .to_string()
                 .contains("upgrade pail")
         );
+    }
+
+    /// The one decode path, for every manifest type: a newer format is `NewerFormat`,
+    /// format 0 `UnknownFormat`, truncated bytes `Malformed`.
+    #[test]
+    fn the_one_decode_path_types_its_errors() {
+        fn check<M: Manifest + std::fmt::Debug>() {
+            #[derive(serde::Serialize)]
+            struct Only {
+                format: u32,
+            }
+            let what = M::KIND.tag();
+            let newer = encode(&Only {
+                format: M::FORMAT + 1,
+            });
+            assert!(
+                matches!(
+                    M::decode(&newer),
+                    Err(CodecError::NewerFormat { what: w, found, known })
+                        if w == what && found == M::FORMAT + 1 && known == M::FORMAT
+                ),
+                "{what}"
+            );
+            let zero = encode(&Only { format: 0 });
+            assert!(
+                matches!(
+                    M::decode(&zero),
+                    Err(CodecError::UnknownFormat { what: w, found: 0 }) if w == what
+                ),
+                "{what}"
+            );
+            let current = encode(&Only { format: M::FORMAT });
+            assert!(
+                matches!(M::decode(&current), Err(CodecError::Malformed { what: w, .. }) if w == what),
+                "{what}: a format alone is not a manifest"
+            );
+        }
+        check::<Commit>();
+        check::<Node>();
+        check::<crate::schema::Schema>();
+        check::<crate::summary::Summary>();
+
+        let (_, bytes) = sample_commit().encode();
+        for len in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                matches!(
+                    <Commit as Manifest>::decode(&bytes[..len]),
+                    Err(CodecError::Malformed { what: "commit", .. })
+                ),
+                "truncated to {len}"
+            );
+        }
+        let mut older = sample_commit();
+        older.format = 1;
+        assert_eq!(Commit::decode(&older.encode().1).unwrap(), older);
     }
 
     #[test]
