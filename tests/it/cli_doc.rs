@@ -1,5 +1,5 @@
 //! docs/CLI.md is generated from the binary's own `--help`, so it cannot drift: this test
-//! fails when they differ. Regenerate with `UPDATE_CLI_DOC=1 cargo test --test cli_doc`.
+//! fails when they differ. Regenerate with `UPDATE_CLI_DOC=1 cargo test --test it cli_doc`.
 
 use std::process::Command;
 
@@ -18,8 +18,8 @@ fn render() -> String {
     let top = help(&["--help"]);
     let mut doc = String::from(
         "# pail command line\n\n\
-         Generated from `pail --help` and `pail <command> --help` by `tests/cli_doc.rs`;\n\
-         do not edit by hand (run `UPDATE_CLI_DOC=1 cargo test --test cli_doc`).\n\n\
+         Generated from `pail --help` and `pail <command> --help` by `tests/it/cli_doc.rs`;\n\
+         do not edit by hand (run `UPDATE_CLI_DOC=1 cargo test --test it cli_doc`).\n\n\
          Conventions: `NAME@V` takes a semver (`1.0.2`), a tag, `latest` (the default) or a\n\
          commit id prefix. Every read command takes `--json`. Exit codes: 0 success, 1 a user\n\
          error (bad name or input, schema violation, conflict; usage errors too), 2 an internal\n\
@@ -55,6 +55,6 @@ fn cli_reference_matches_the_binary() {
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         current == rendered,
-        "docs/CLI.md is out of date: run `UPDATE_CLI_DOC=1 cargo test --test cli_doc`"
+        "docs/CLI.md is out of date: run `UPDATE_CLI_DOC=1 cargo test --test it cli_doc`"
     );
 }

@@ -2,8 +2,8 @@
 //!
 //! These pin today's output (and through the ids it prints, today's object bytes) so that a
 //! refactor that should change nothing can prove it. A change that is meant to alter output
-//! shows up as a snapshot diff to review: `INSTA_UPDATE=always cargo test --test snapshots`
-//! rewrites them, `git diff tests/snapshots/` shows what moved.
+//! shows up as a snapshot diff to review: `INSTA_UPDATE=always cargo test --test it snapshots::`
+//! rewrites them, `git diff tests/it/snapshots/` shows what moved.
 
 use crate::common;
 
