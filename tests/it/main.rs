@@ -6,6 +6,7 @@ mod checkout;
 mod cli;
 mod cli_doc;
 mod common;
+mod completions;
 mod format;
 mod map;
 mod mcp;
