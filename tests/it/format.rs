@@ -1,5 +1,6 @@
-//! The test vectors of docs/FORMAT.md, rebuilt from the code: every hex string and id in
-//! the document appears here, so the document cannot drift from the encoder.
+//! The test vectors of docs/FORMAT.md, read out of the document at test time and rebuilt
+//! from the code, so the document cannot drift from the encoder. A vector there opens with a
+//! `<!-- vector: NAME -->` line and runs to the next one or the next heading.
 
 use std::path::Path;
 
@@ -38,21 +39,193 @@ fn id(text: &str) -> ObjectId {
     ObjectId::from_hex(text).unwrap()
 }
 
-/// Prints what the code produces, so a deliberate format change can be pasted into the doc.
-fn check(what: &str, bytes: &[u8], expected_hex: &str, id: ObjectId, expected_id: &str) {
-    println!("{what}:\n  bytes {}\n  id    {id}", hex(bytes));
-    assert_eq!(hex(bytes), hex(&unhex(expected_hex)), "{what}: bytes");
-    assert_eq!(id.to_hex(), expected_id, "{what}: id");
+/// docs/FORMAT.md as it is now.
+fn format_doc() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/FORMAT.md");
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// The vectors this file checks, each in its own test. The document marks exactly these.
+const VECTORS: [&str; 9] = [
+    "empty-blob",
+    "commit",
+    "listing-schema",
+    "every-type-schema",
+    "empty-tree",
+    "one-child-node",
+    "summary",
+    "row-keys",
+    "canonical-hash",
+];
+
+/// Every vector the document marks, as (name, its text up to the next marker or heading).
+fn doc_vectors() -> Vec<(String, String)> {
+    let mut vectors = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    let mut fenced = false;
+    for line in format_doc().lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        let marker = line
+            .strip_prefix("<!-- vector: ")
+            .and_then(|rest| rest.strip_suffix(" -->"));
+        if marker.is_some() || (!fenced && line.starts_with('#')) {
+            vectors.extend(current.take());
+        }
+        if let Some(name) = marker {
+            current = Some((name.to_string(), String::new()));
+        } else if let Some((_, text)) = &mut current {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    vectors.extend(current);
+    vectors
+}
+
+/// One test vector of docs/FORMAT.md.
+struct DocVector {
+    name: String,
+    text: String,
+}
+
+fn doc_vector(name: &str) -> DocVector {
+    let mut found = doc_vectors()
+        .into_iter()
+        .filter(|(marked, _)| marked == name);
+    let (name, text) = found
+        .next()
+        .unwrap_or_else(|| panic!("docs/FORMAT.md has no vector `{name}`"));
+    assert!(
+        found.next().is_none(),
+        "docs/FORMAT.md has two vectors `{name}`"
+    );
+    DocVector { name, text }
+}
+
+impl DocVector {
+    /// Its bytes: the one fenced block that holds only hex (wrapped, whitespace ignored).
+    fn bytes(&self) -> Vec<u8> {
+        let blocks: Vec<&str> = self
+            .text
+            .split("```")
+            .skip(1)
+            .step_by(2)
+            .filter(|block| {
+                block.contains(|c: char| c.is_ascii_hexdigit())
+                    && block
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || c.is_whitespace())
+            })
+            .collect();
+        let [block] = blocks.as_slice() else {
+            panic!("vector {}: {} hex blocks", self.name, blocks.len())
+        };
+        unhex(block)
+    }
+
+    /// Its id, from its `` id: `HEX` `` line.
+    fn id(&self) -> ObjectId {
+        let line = self
+            .text
+            .lines()
+            .find_map(|line| line.strip_prefix("id: `"))
+            .unwrap_or_else(|| panic!("vector {}: no id line", self.name));
+        id(line.trim_end_matches('`'))
+    }
+
+    /// Its inline code spans outside fenced blocks, in order, with the text between them:
+    /// `[before, span, between, span, ...]`.
+    fn prose_parts(&self) -> Vec<String> {
+        let prose: Vec<&str> = self.text.split("```").step_by(2).collect();
+        prose.join("\n").split('`').map(str::to_string).collect()
+    }
+
+    /// Its JSON notation: the first inline code span that opens with `{`.
+    fn json(&self) -> serde_json::Value {
+        let parts = self.prose_parts();
+        let span = parts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .find(|span| span.starts_with('{'))
+            .unwrap_or_else(|| panic!("vector {}: no JSON span", self.name));
+        serde_json::from_str(span).unwrap_or_else(|err| panic!("vector {}: {err}", self.name))
+    }
+
+    /// Its inline `` `INPUT` = `HEX` `` pairs.
+    fn pairs(&self) -> Vec<(String, Vec<u8>)> {
+        let parts = self.prose_parts();
+        let spans: Vec<&[String]> = parts[1..].chunks(4).collect();
+        let pairs: Vec<(String, Vec<u8>)> = spans
+            .iter()
+            .filter(|chunk| chunk.len() >= 3)
+            .map(|chunk| {
+                assert_eq!(chunk[1].trim(), "=", "vector {}: {chunk:?}", self.name);
+                (chunk[0].clone(), unhex(&chunk[2]))
+            })
+            .collect();
+        assert!(!pairs.is_empty(), "vector {}: no pairs", self.name);
+        pairs
+    }
+
+    /// The ids and byte strings its notation shows as `h'0123abcd…'` (abbreviated) or
+    /// `h'0123abcd'`.
+    fn byte_strings(&self) -> Vec<&str> {
+        self.text
+            .split("h'")
+            .skip(1)
+            .map(|rest| {
+                let (shown, _) = rest.split_once('\'').unwrap();
+                shown.trim_end_matches('…')
+            })
+            .collect()
+    }
+}
+
+/// Compares what the code encodes with the document's vector `name`: its bytes, its id
+/// (which must also be the id of its bytes as `kind`) and every byte string its notation
+/// shows. Prints what the code produces, so a deliberate format change can be pasted into
+/// the doc.
+fn check(name: &str, kind: Kind, bytes: &[u8], id: ObjectId) {
+    println!("{name}:\n  bytes {}\n  id    {id}", hex(bytes));
+    let vector = doc_vector(name);
+    assert_eq!(hex(bytes), hex(&vector.bytes()), "{name}: bytes");
+    assert_eq!(id, vector.id(), "{name}: id");
+    assert_eq!(
+        ObjectId::compute(kind, &vector.bytes()),
+        vector.id(),
+        "{name}: the document's id is not its bytes' id"
+    );
+    for shown in vector.byte_strings() {
+        assert!(
+            hex(bytes).contains(shown),
+            "{name}: h'{shown}' is not in the bytes"
+        );
+    }
+}
+
+/// The listing schema's id, as the code computes it.
+fn listing_schema_id() -> ObjectId {
+    ObjectId::compute(Kind::Schema, &encode(&Schema::listing()))
+}
+
+#[test]
+fn the_document_marks_exactly_the_vectors_checked_here() {
+    let mut marked: Vec<String> = doc_vectors().into_iter().map(|(name, _)| name).collect();
+    marked.sort();
+    let mut known: Vec<String> = VECTORS.iter().map(|name| name.to_string()).collect();
+    known.sort();
+    assert_eq!(marked, known);
 }
 
 // ---- ids ----------------------------------------------------------------------------
 
-const EMPTY_BLOB_ID: &str = "4a0b6603381c7c38c557e9ceb3cba8876f0a7863146e7309801352e80b073b65";
-
 #[test]
 fn empty_blob_id() {
     let id = ObjectId::compute(Kind::Blob, b"");
-    assert_eq!(id.to_hex(), EMPTY_BLOB_ID);
+    assert_eq!(hex(&id.0), hex(&doc_vector("empty-blob").bytes()));
     assert_eq!(id.0, *blake3::hash(b"blob 0\0").as_bytes());
 }
 
@@ -80,22 +253,13 @@ fn kind_tags_and_codes() {
 
 // ---- schema ---------------------------------------------------------------------------
 
-const LISTING_SCHEMA_HEX: &str =
-    "a266666f726d617401666669656c647381a2646e616d656466696c656274796446696c65";
-const LISTING_SCHEMA_ID: &str = "af28a150aefe7f28b63ce545b670a0181c4f44274e25de5b972b08771c8ba6ca";
-
 #[test]
 fn listing_schema_vector() {
     let schema = Schema::listing();
     let bytes = encode(&schema);
     let id = ObjectId::compute(Kind::Schema, &bytes);
-    check(
-        "listing schema",
-        &bytes,
-        LISTING_SCHEMA_HEX,
-        id,
-        LISTING_SCHEMA_ID,
-    );
+    check("listing-schema", Kind::Schema, &bytes, id);
+    assert_eq!(doc_vector("listing-schema").json(), json!(schema));
     assert_eq!(decode::<Schema>("schema", &bytes).unwrap(), schema);
 }
 
@@ -123,38 +287,17 @@ fn every_type_schema() -> Schema {
     }
 }
 
-const EVERY_TYPE_SCHEMA_HEX: &str = "
-    a266666f726d617401666669656c64738ba2646e616d65616162747964426f6f
-    6ca2646e616d65616262747963496e74a2646e616d65616362747965466c6f61
-    74a2646e616d65616462747966537472696e67a2646e616d6561656274796542
-    79746573a2646e616d656166627479684461746574696d65a2646e616d656167
-    6274796446696c65a2646e616d656168627479a16653747275637481a2646e61
-    6d65616962747963496e74a2646e616d65616a627479a1644c69737466537472
-    696e67a2646e616d65616b627479a1684f7074696f6e616c63496e74a2646e61
-    6d65616c627479a164456e756d8261786179
-";
-const EVERY_TYPE_SCHEMA_ID: &str =
-    "b84a42b4f52280c58952256bdd140835473f513f4f8913b079248210fdd0337c";
-
 #[test]
 fn every_type_schema_vector() {
     let schema = every_type_schema();
     let bytes = encode(&schema);
     let id = ObjectId::compute(Kind::Schema, &bytes);
-    check(
-        "every-type schema",
-        &bytes,
-        EVERY_TYPE_SCHEMA_HEX,
-        id,
-        EVERY_TYPE_SCHEMA_ID,
-    );
+    check("every-type-schema", Kind::Schema, &bytes, id);
+    assert_eq!(doc_vector("every-type-schema").json(), json!(schema));
     assert_eq!(decode::<Schema>("schema", &bytes).unwrap(), schema);
 }
 
 // ---- nodes ----------------------------------------------------------------------------
-
-const EMPTY_TREE_HEX: &str = "a366666f726d617401656c6576656c01686368696c6472656e80";
-const EMPTY_TREE_ID: &str = "2c6e0dbcf5bed20d4467db0c45e702099727d52eab673ca4f1068f85396cc181";
 
 #[test]
 fn empty_tree_node_vector() {
@@ -164,7 +307,8 @@ fn empty_tree_node_vector() {
         children: Vec::new(),
     };
     let (id, bytes) = node.encode();
-    check("empty tree", &bytes, EMPTY_TREE_HEX, id, EMPTY_TREE_ID);
+    check("empty-tree", Kind::Node, &bytes, id);
+    assert_eq!(doc_vector("empty-tree").json(), json!(node));
     assert_eq!(Node::decode(&bytes).unwrap(), node);
 }
 
@@ -190,28 +334,11 @@ fn one_child_node() -> Node {
     }
 }
 
-const ONE_CHILD_NODE_HEX: &str = "
-    a366666f726d617401656c6576656c01686368696c6472656e81a76269645820
-    90b89b90097d0bf1f00f8da28495ae43acfac5a1d7130832f871913ec7a56ec6
-    6966697273745f6b65794d0573333a2f2f62000005610000686c6173745f6b65
-    794d0573333a2f2f62000005620000666e5f726f777302676e5f627974657319
-    012c6664696765737458204a0b6603381c7c38c557e9ceb3cba8876f0a786314
-    6e7309801352e80b073b6565737461747381a466636f6c756d6e6966696c652e
-    73697a65636d696e1864636d617818c8656e756c6c7300
-";
-const ONE_CHILD_NODE_ID: &str = "66fb6ae661668c70f5670e2676e231275470691ba74e174f325bd8e3377369ef";
-
 #[test]
 fn one_child_node_vector() {
     let node = one_child_node();
     let (id, bytes) = node.encode();
-    check(
-        "one-child node",
-        &bytes,
-        ONE_CHILD_NODE_HEX,
-        id,
-        ONE_CHILD_NODE_ID,
-    );
+    check("one-child-node", Kind::Node, &bytes, id);
     assert_eq!(Node::decode(&bytes).unwrap(), node);
 }
 
@@ -232,7 +359,7 @@ fn full_commit() -> Commit {
                 commit: CommitId(ObjectId::compute(Kind::Commit, b"input")),
             },
         ],
-        schema: id(LISTING_SCHEMA_ID),
+        schema: listing_schema_id(),
         rows: one_child_node().encode().0,
         n_rows: 2,
         n_bytes: 300,
@@ -256,33 +383,11 @@ fn full_commit() -> Commit {
     }
 }
 
-const COMMIT_HEX: &str = "
-    af66666f726d61740267706172656e7473815820a6da09f73f8aa495f370dc78
-    bec49b3a0cf3a18a0b52bbb4711fa996c92b6e2866696e7075747382a166536f
-    75726365a2637572696d73333a2f2f622f696d61676573696c69737465645f61
-    741b00060a24181e4000a16744617461736574a3646e616d65746c6f63616c2e
-    64656661756c742e70686f746f736776657273696f6e65312e302e3066636f6d
-    6d6974582052e40de6083a532665943f5780571b1d860eb375b7c379093a5f83
-    17177fcbd166736368656d615820af28a150aefe7f28b63ce545b670a0181c4f
-    44274e25de5b972b08771c8ba6ca64726f7773582066fb6ae661668c70f5670e
-    2676e231275470691ba74e174f325bd8e3377369ef666e5f726f777302676e5f
-    627974657319012c636b6579826b66696c652e736f757263656966696c652e70
-    61746866617574686f7275416461203c616461406578616d706c652e636f6d3e
-    6474696d651b00060a24181e4001676d65737361676565666972737467636f6d
-    6d616e6483647061696c66636f6d6d69746670686f746f7363676974a46a7265
-    706f7369746f7279642f737263646865616466616263313233666272616e6368
-    646d61696e656469727479f564636f646581a36470617468676d616b652e7079
-    64626c6f625820955751b636985eae4a1e50c86da7a37a288b44e204f77fca53
-    32e54a285e133c6473697a65086773756d6d61727958203fecf1b1015de89d09
-    fb7d41332506e3b7cc9c49aa7723c678b2fb9ac0a5ebe0
-";
-const COMMIT_ID: &str = "3e06ffc3d01346fd0544e33102cabf7274720e8c1f4a5da9f9672e97e60e9e06";
-
 #[test]
 fn commit_vector() {
     let commit = full_commit();
     let (id, bytes) = commit.encode();
-    check("commit", &bytes, COMMIT_HEX, id, COMMIT_ID);
+    check("commit", Kind::Commit, &bytes, id);
     assert_eq!(Commit::decode(&bytes).unwrap(), commit);
 }
 
@@ -332,11 +437,9 @@ fn unknown_trailing_fields_are_ignored() {
         format: NODE_FORMAT,
     };
     let bytes = encode(&reordered);
-    assert_ne!(hex(&bytes), EMPTY_TREE_HEX);
-    assert_eq!(
-        Node::decode(&bytes).unwrap().encode().0.to_hex(),
-        EMPTY_TREE_ID
-    );
+    let empty_tree = doc_vector("empty-tree");
+    assert_ne!(bytes, empty_tree.bytes());
+    assert_eq!(Node::decode(&bytes).unwrap().encode().0, empty_tree.id());
 }
 
 #[test]
@@ -356,27 +459,43 @@ fn key_of(values: &[serde_json::Value]) -> String {
 
 #[test]
 fn row_key_vectors() {
-    assert_eq!(hex(&file_key("s3://b", "a")), "0573333a2f2f62000005610000");
-    assert_eq!(key_of(&[json!("a\u{0}b")]), "056100ff620000");
+    for (input, expected) in doc_vector("row-keys").pairs() {
+        let key = match input
+            .strip_prefix("file_key(")
+            .and_then(|args| args.strip_suffix(')'))
+        {
+            Some(args) => {
+                let [source, path]: [String; 2] =
+                    serde_json::from_str(&format!("[{args}]")).unwrap();
+                file_key(&source, &path)
+            }
+            None => {
+                let value: serde_json::Value = serde_json::from_str(&input).unwrap();
+                let mut key = Vec::new();
+                push_value(&mut key, &value);
+                key
+            }
+        };
+        assert_eq!(hex(&key), hex(&expected), "row key of {input}");
+    }
     assert_eq!(key_of(&[json!(null)]), "00");
     assert_eq!(key_of(&[json!(false), json!(true)]), "0102");
-    assert_eq!(key_of(&[json!(-1)]), "037fffffffffffffff");
-    assert_eq!(key_of(&[json!(1)]), "038000000000000001");
-    assert_eq!(key_of(&[json!(1.5)]), "04bff8000000000000");
-    assert_eq!(key_of(&[json!(-1.5)]), "044007ffffffffffff");
 }
 
 /// The canonical hash encoding's vector in FORMAT.md, and the keyless row key it gives.
 #[test]
 fn canonical_hash_encoding_vector_and_keyless_row_key() {
-    let value = json!({"b": 1, "a": 0.1});
+    let pairs = doc_vector("canonical-hash").pairs();
+    let [(input, expected)] = pairs.as_slice() else {
+        panic!("one canonical-hash vector: {pairs:?}")
+    };
+    let value: serde_json::Value = serde_json::from_str(input).unwrap();
     let bytes = pail::rows::canonical::encode(&value);
+    assert_eq!(hex(&bytes), hex(expected));
+    // Keys are sorted by their bytes, whatever order the value declares them in.
     assert_eq!(
-        hex(&bytes),
-        hex(&unhex(
-            "08 0200000000000000 0100000000000000 61 05 9a9999999999b93f \
-             0100000000000000 62 03 0100000000000000"
-        ))
+        pail::rows::canonical::encode(&json!({"b": 1, "a": 0.1})),
+        bytes
     );
     assert_eq!(pail::rows::canonical::decode(&bytes).unwrap(), value);
     let key = pail::repo::row_key(&[], &value, &bytes);
@@ -411,7 +530,7 @@ fn file(path: &str, size: u64) -> FileEntry {
 /// Builds a tree in a scratch store and returns the root node.
 fn build(files: &[FileEntry], dir: &Path) -> (ObjectId, Node) {
     let schema = Schema::listing();
-    let schema_id = id(LISTING_SCHEMA_ID);
+    let schema_id = listing_schema_id();
     let mut staging = Staging::new(&dir.join("tmp")).unwrap();
     let mut builder = TreeBuilder::new(Files, schema, schema_id, Vec::new());
     for entry in files {
@@ -434,7 +553,7 @@ fn build(files: &[FileEntry], dir: &Path) -> (ObjectId, Node) {
 fn an_empty_tree_is_one_empty_level_1_node() {
     let dir = tempfile::tempdir().unwrap();
     let (root, node) = build(&[], dir.path());
-    assert_eq!(root.to_hex(), EMPTY_TREE_ID);
+    assert_eq!(root, doc_vector("empty-tree").id());
     assert!(node.children.is_empty());
 }
 
@@ -448,7 +567,7 @@ fn leaf_entry_digest_keys_and_stats() {
         panic!("two rows make one leaf")
     };
     // digest = BLAKE3(schema id ‖ per row: u64le(key length) ‖ key ‖ the row's canonical bytes)
-    let mut preimage = id(LISTING_SCHEMA_ID).0.to_vec();
+    let mut preimage = listing_schema_id().0.to_vec();
     for entry in &files {
         let key = file_key("s3://b", &entry.path);
         preimage.extend_from_slice(&(key.len() as u64).to_le_bytes());
@@ -558,7 +677,7 @@ fn redb_tables_refs_and_meta() {
     else {
         panic!("a first commit creates 1.0.0")
     };
-    assert_eq!(commit.schema.to_hex(), LISTING_SCHEMA_ID);
+    assert_eq!(commit.schema, doc_vector("listing-schema").id());
     assert_eq!(commit.key, ["file.source", "file.path"]);
     let mut rows = Vec::new();
     repo.for_each_row(&commit, |row| {
@@ -597,11 +716,14 @@ fn redb_tables_refs_and_meta() {
     assert_eq!(stored[0], Kind::Commit.code());
     assert_eq!(ObjectId::compute(Kind::Commit, &stored[1..]), commit_id.0);
     let schema = objects
-        .get(id(LISTING_SCHEMA_ID).0.as_slice())
+        .get(listing_schema_id().0.as_slice())
         .unwrap()
         .unwrap();
     assert_eq!(schema.value()[0], Kind::Schema.code());
-    assert_eq!(hex(&schema.value()[1..]), LISTING_SCHEMA_HEX);
+    assert_eq!(
+        hex(&schema.value()[1..]),
+        hex(&doc_vector("listing-schema").bytes())
+    );
     let blob = objects
         .get(commit.code[0].blob.0.as_slice())
         .unwrap()
@@ -712,43 +834,11 @@ fn small_summary() -> Summary {
     }
 }
 
-const SUMMARY_HEX: &str = "
-    a866666f726d617401666e5f726f777302676e5f627974657319012c67636f6c
-    756d6e7383a966636f6c756d6e6966696c652e73697a656274796d6f7074696f
-    6e616c3c696e743e676e5f6e756c6c7300636d696ea163496e741864636d6178
-    a163496e7418c86864697374696e6374026e64697374696e63745f6578616374
-    f563746f7082a26576616c75656331303065636f756e7401a26576616c756563
-    32303065636f756e7401676c656e67746873f6a966636f6c756d6e6474616773
-    6274796c6c6973743c737472696e673e676e5f6e756c6c7301636d696ea16454
-    6578746178636d6178a1645465787461786864697374696e6374016e64697374
-    696e63745f6578616374f563746f7081a26576616c7565617865636f756e7401
-    676c656e67746873a3636d696e01636d61780165746f74616c01a966636f6c75
-    6d6e6573636f726562747965666c6f6174676e5f6e756c6c7300636d696ea165
-    466c6f6174f93800636d6178a165466c6f6174f93c006864697374696e637402
-    6e64697374696e63745f6578616374f463746f7080676c656e67746873f66566
-    696c657381a766636f6c756d6e6466696c65676e5f66696c65730267736f7572
-    63657381a26576616c75656673333a2f2f6265636f756e7402696e5f736f7572
-    636573016a657874656e73696f6e7381a26576616c7565636a706765636f756e
-    74026c6e5f657874656e73696f6e73016573697a6573a5636d696e1864636d61
-    7818c865746f74616c19012c676275636b657473870200000000000067756e6b
-    6e6f776e00686578616d706c657381677b2261223a317d676c696e65616765a7
-    67706172656e7473815820a6da09f73f8aa495f370dc78bec49b3a0cf3a18a0b
-    52bbb4711fa996c92b6e2866696e7075747381a166536f75726365a263757269
-    6673333a2f2f62696c69737465645f61740164636f646581676d616b652e7079
-    66617574686f72634164616474696d6502676d657373616765616d67636f6d6d
-    616e6481647061696c676368616e676573a666706172656e745820a6da09f73f
-    8aa495f370dc78bec49b3a0cf3a18a0b52bbb4711fa996c92b6e286d6e5f726f
-    77735f6265666f7265016e6e5f62797465735f6265666f726518646e73636865
-    6d615f6368616e676573806d6c65617665735f726575736564006e6c65617665
-    735f7772697474656e01
-";
-const SUMMARY_ID: &str = "d7dbfde46273dde0a7b03a26a199495fb70077cd1198d0a64e1617733253bb83";
-
 #[test]
 fn summary_vector() {
     let summary = small_summary();
     let (id, bytes) = summary.encode();
-    check("summary", &bytes, SUMMARY_HEX, id, SUMMARY_ID);
+    check("summary", Kind::Summary, &bytes, id);
     assert_eq!(Summary::decode(&bytes).unwrap(), summary);
     let newer = Summary {
         format: SUMMARY_FORMAT + 1,
