@@ -892,7 +892,7 @@ impl listing::KnownDigests for PreviousDigests {
             }
             let before = self.leaves.len();
             self.read_towards(&key).map_err(|err| ListError::Previous {
-                detail: err.to_string(),
+                source: Box::new(err),
             })?;
             if self.rows.is_empty() && self.leaves.len() == before {
                 return Ok(None);

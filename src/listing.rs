@@ -53,8 +53,13 @@ pub enum ListError {
         #[source]
         source: std::io::Error,
     },
-    #[error("could not read the digests the previous version recorded: {detail}")]
-    Previous { detail: String },
+    /// The repository could not read the earlier version (a `RepoError`, boxed: this module
+    /// sits below the repository).
+    #[error("could not read the digests the previous version recorded: {source}")]
+    Previous {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// The BLAKE3 digests an earlier version recorded. Asked once per listed entry, in listing

@@ -29,7 +29,7 @@ use datafusion::arrow::compute::{
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
-use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::common::{DataFusionError, Location, ScalarValue};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
@@ -40,6 +40,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::parser::ParserError;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::de::DeserializeOwned;
@@ -61,21 +62,77 @@ const LEAVES_PER_READ: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    /// The SQL does not parse; the message says where.
-    #[error("SQL syntax error: {0}")]
-    Syntax(String),
+    /// The SQL does not parse; the message says where. Not a `#[source]`: the parser's own
+    /// text repeats the message under another prefix.
+    #[error("SQL syntax error: {}", syntax_message(.0))]
+    Syntax(Box<ParserError>),
     /// The SQL parses but does not fit the tables (unknown column, wrong types, ...).
-    #[error("{0}")]
-    Plan(String),
-    #[error("not supported: {0}")]
-    NotSupported(String),
+    #[error("{source}{}", at(.location))]
+    Plan {
+        #[source]
+        source: EngineError,
+        /// Where in the SQL, when DataFusion knows and its message does not say.
+        location: Option<Location>,
+    },
+    #[error("not supported: {source}{}", at(.location))]
+    NotSupported {
+        #[source]
+        source: EngineError,
+        location: Option<Location>,
+    },
     #[error(transparent)]
     Repo(Box<RepoError>),
     /// Evaluation failed on the data (a cast, a division by zero).
-    #[error("query failed: {0}")]
-    Data(String),
-    #[error("query engine error: {0}")]
-    Internal(String),
+    #[error("query failed: {source}")]
+    Data {
+        #[source]
+        source: EngineError,
+    },
+    /// A result row does not deserialize into the caller's type (`batches_to`).
+    #[error("query failed: a row does not fit the type: {source}")]
+    RowType {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("query engine error: {source}")]
+    Internal {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A DataFusion error shown as its message alone, without DataFusion's prefix ("Error
+/// during planning: "): the text `QueryError` shows, with the error itself kept.
+#[derive(Debug)]
+pub struct EngineError(pub DataFusionError);
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.message())
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// The parser's message without its "sql parser error: " prefix.
+fn syntax_message(err: &ParserError) -> String {
+    let text = err.to_string();
+    match text.strip_prefix("sql parser error: ") {
+        Some(message) => message.to_string(),
+        None => text,
+    }
+}
+
+/// " (at line L, column C)", or nothing.
+fn at(location: &Option<Location>) -> String {
+    match location {
+        Some(location) => format!(" (at line {}, column {})", location.line, location.column),
+        None => String::new(),
+    }
 }
 
 impl From<RepoError> for QueryError {
@@ -98,43 +155,60 @@ fn classify(err: DataFusionError) -> QueryError {
             Ok(repo) => QueryError::Repo(repo),
             Err(other) => match other.downcast::<DataFusionError>() {
                 Ok(inner) => classify(*inner),
-                Err(other) => QueryError::Internal(other.to_string()),
+                Err(other) => QueryError::Internal { source: other },
             },
         },
         DataFusionError::Context(_, inner) => classify(*inner),
         DataFusionError::Diagnostic(diagnostic, inner) => {
             // Planning errors carry the span of the offending SQL: say where it is.
-            let located = |message: String| match diagnostic.span {
-                Some(span) if span.start.line > 0 && !message.contains(" at Line: ") => format!(
-                    "{message} (at line {}, column {})",
-                    span.start.line, span.start.column
-                ),
-                _ => message,
+            let located = |source: &EngineError| match diagnostic.span {
+                Some(span) if span.start.line > 0 && !source.to_string().contains(" at Line: ") => {
+                    Some(span.start)
+                }
+                _ => None,
             };
             match classify(*inner) {
-                QueryError::Plan(message) => QueryError::Plan(located(message)),
-                QueryError::NotSupported(message) => QueryError::NotSupported(located(message)),
+                QueryError::Plan { source, location } => QueryError::Plan {
+                    location: location.or_else(|| located(&source)),
+                    source,
+                },
+                QueryError::NotSupported { source, location } => QueryError::NotSupported {
+                    location: location.or_else(|| located(&source)),
+                    source,
+                },
                 other => other,
             }
         }
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => classify(inner),
-            Err(shared) => QueryError::Internal(shared.to_string()),
+            Err(shared) => QueryError::Internal {
+                source: Box::new(shared),
+            },
         },
-        DataFusionError::SQL(parser, _) => {
-            let text = parser.to_string();
-            let text = text
-                .strip_prefix("sql parser error: ")
-                .unwrap_or(&text)
-                .to_string();
-            QueryError::Syntax(text)
+        DataFusionError::SQL(parser, _) => QueryError::Syntax(parser),
+        err @ (DataFusionError::Plan(_) | DataFusionError::SchemaError(..)) => QueryError::Plan {
+            source: EngineError(err),
+            location: None,
+        },
+        err @ DataFusionError::NotImplemented(_) => QueryError::NotSupported {
+            source: EngineError(err),
+            location: None,
+        },
+        err @ (DataFusionError::ArrowError(..) | DataFusionError::Execution(_)) => {
+            QueryError::Data {
+                source: EngineError(err),
+            }
         }
-        DataFusionError::Plan(message) => QueryError::Plan(message),
-        DataFusionError::SchemaError(err, _) => QueryError::Plan(err.to_string()),
-        DataFusionError::NotImplemented(message) => QueryError::NotSupported(message),
-        DataFusionError::ArrowError(err, _) => QueryError::Data(err.to_string()),
-        DataFusionError::Execution(message) => QueryError::Data(message),
-        other => QueryError::Internal(other.to_string()),
+        other => QueryError::Internal {
+            source: Box::new(other),
+        },
+    }
+}
+
+/// An Arrow error met while reading results, as `QueryError::Data`.
+fn arrow_data(err: datafusion::arrow::error::ArrowError) -> QueryError {
+    QueryError::Data {
+        source: EngineError(DataFusionError::ArrowError(Box::new(err), None)),
     }
 }
 
@@ -188,25 +262,25 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, QueryError
             .with_explicit_nulls(true)
             .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut bytes);
         for batch in batches {
-            writer
-                .write(batch)
-                .map_err(|err| QueryError::Data(err.to_string()))?;
+            writer.write(batch).map_err(arrow_data)?;
         }
-        writer
-            .finish()
-            .map_err(|err| QueryError::Data(err.to_string()))?;
+        writer.finish().map_err(arrow_data)?;
     }
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
     // Parsed exactly: serde_json's own parser would round some floats (see `rows::json`).
-    let text = std::str::from_utf8(&bytes).map_err(|err| QueryError::Internal(err.to_string()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|err| QueryError::Internal {
+        source: Box::new(err),
+    })?;
     match crate::rows::json::parse(text) {
         Ok(Value::Array(rows)) => Ok(rows),
-        Ok(_) => Err(QueryError::Internal(
-            "the JSON writer wrote no array".into(),
-        )),
-        Err(err) => Err(QueryError::Internal(err.to_string())),
+        Ok(_) => Err(QueryError::Internal {
+            source: "the JSON writer wrote no array".into(),
+        }),
+        Err(err) => Err(QueryError::Internal {
+            source: Box::new(err),
+        }),
     }
 }
 
@@ -214,10 +288,7 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, QueryError
 pub fn batches_to<T: DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>, QueryError> {
     batches_to_json(batches)?
         .into_iter()
-        .map(|row| {
-            serde_json::from_value(row)
-                .map_err(|err| QueryError::Data(format!("a row does not fit the type: {err}")))
-        })
+        .map(|row| serde_json::from_value(row).map_err(|source| QueryError::RowType { source }))
         .collect()
 }
 

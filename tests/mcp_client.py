@@ -1,4 +1,4 @@
-"""Drives `pail mcp` with the official Python MCP client over stdio (tests/mcp.rs runs it).
+"""Drives `pail mcp` with the official Python MCP client over stdio (tests/it/mcp.rs runs it).
 
 Usage: python mcp_client.py CONFIG.json
 

@@ -317,13 +317,15 @@ fn classify_query(err: &QueryError) -> (i32, Option<String>) {
         QueryError::Syntax(_) => user(
             "check the SQL at that position; quote dataset refs with @ or dots: SELECT * FROM \"photos@1.0.1\"",
         ),
-        QueryError::Plan(_) => {
+        QueryError::Plan { .. } => {
             user("`pail schema NAME` lists the columns; struct fields read as file.path")
         }
-        QueryError::NotSupported(_) => (1, None),
-        QueryError::Data(_) => user("check the types and values the query computes with"),
+        QueryError::NotSupported { .. } => (1, None),
+        QueryError::Data { .. } | QueryError::RowType { .. } => {
+            user("check the types and values the query computes with")
+        }
         QueryError::Repo(err) => classify_repo(err),
-        QueryError::Internal(_) => (2, Some("report a bug with the query".into())),
+        QueryError::Internal { .. } => (2, Some("report a bug with the query".into())),
     }
 }
 

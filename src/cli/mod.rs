@@ -2,6 +2,7 @@
 
 mod checkout;
 mod commit;
+mod completions;
 mod diff;
 mod error;
 mod map;
@@ -91,6 +92,8 @@ pub enum Command {
     Summary(summary::SummaryArgs),
     /// Serve the repository to AI agents over the Model Context Protocol (stdio)
     Mcp(mcp::McpArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell)
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -306,6 +309,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Gc(args) => read::cmd_gc(ctx, args),
         Command::Summary(args) => summary::cmd_summary(ctx, args),
         Command::Mcp(args) => mcp::cmd_mcp(ctx, args),
+        Command::Completions(args) => completions::cmd_completions(args),
     }
 }
 

@@ -1,0 +1,19 @@
+//! The one integration test binary: every end-to-end test, one module per area, sharing
+//! `common` (linking the library once instead of once per file). Run one area with
+//! `cargo test --test it remote::`.
+
+mod checkout;
+mod cli;
+mod cli_doc;
+mod common;
+mod completions;
+mod format;
+mod map;
+mod mcp;
+mod query;
+mod remote;
+mod s3;
+mod snapshots;
+mod summary;
+mod terminal;
+mod values;
