@@ -1420,6 +1420,159 @@ fn data_type(ty: &Type) -> DataType {
     }
 }
 
+/// An Arrow type pail has no column type for.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("column `{column}` has the Arrow type {found}, which pail cannot store")]
+pub struct UnsupportedArrowType {
+    /// The dotted column path (`[]` for a list's items).
+    pub column: String,
+    pub found: DataType,
+}
+
+/// The pail schema of Arrow data as it is: each Arrow type as the pail type that holds
+/// its values exactly (ints as int, floats as float, strings, binary as format-1 bytes,
+/// timestamps as datetime, structs, lists), a nullable field as optional. Structs stay
+/// structs here, also File-shaped ones (`with_files` makes those Files): this is the
+/// form Arrow values are read in (`batch_to_rows` after a cast to its `to_arrow`).
+pub fn from_arrow(arrow: &arrow_schema::Schema) -> Result<Schema, UnsupportedArrowType> {
+    let fields = arrow_to_fields(arrow.fields(), "")?;
+    Ok(Schema::new(fields))
+}
+
+fn arrow_to_fields(fields: &Fields, parent: &str) -> Result<Vec<Field>, UnsupportedArrowType> {
+    fields
+        .iter()
+        .map(|field| {
+            Ok(Field {
+                name: field.name().clone(),
+                ty: arrow_to_type(field, &join(parent, field.name()))?,
+            })
+        })
+        .collect()
+}
+
+fn arrow_to_type(field: &arrow_schema::Field, path: &str) -> Result<Type, UnsupportedArrowType> {
+    let unsupported = || UnsupportedArrowType {
+        column: path.to_string(),
+        found: field.data_type().clone(),
+    };
+    let ty = match field.data_type() {
+        DataType::Boolean => Type::Bool,
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => Type::Int,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => Type::Float,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::String,
+        DataType::Dictionary(_, values)
+            if matches!(
+                values.as_ref(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            Type::String
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::Bytes,
+        DataType::Timestamp(_, _) => Type::Datetime,
+        // A column of nulls only, as JSON inference takes a field that is always null.
+        DataType::Null => return Ok(make_optional(Type::String)),
+        DataType::Struct(children) => Type::Struct(arrow_to_fields(children, path)?),
+        DataType::List(item) | DataType::LargeList(item) => {
+            Type::List(Box::new(arrow_to_type(item, &format!("{path}[]"))?))
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(if field.is_nullable() {
+        make_optional(ty)
+    } else {
+        ty
+    })
+}
+
+/// `schema` with every File-shaped struct a File: a struct with a `source` and a `path`
+/// string and nothing but File fields of fitting types, as pail writes a File to Arrow
+/// (`Schema::to_arrow`), so a batch read out of pail commits back with the same schema.
+pub fn with_files(schema: &Schema) -> Schema {
+    fn fields_with_files(fields: &[Field]) -> Vec<Field> {
+        fields
+            .iter()
+            .map(|field| Field {
+                name: field.name.clone(),
+                ty: type_with_files(&field.ty),
+            })
+            .collect()
+    }
+    fn type_with_files(ty: &Type) -> Type {
+        match ty {
+            Type::Optional(inner) => make_optional(type_with_files(inner)),
+            Type::List(item) => Type::List(Box::new(type_with_files(item))),
+            Type::Struct(fields) if is_file_shaped(fields) => Type::File,
+            Type::Struct(fields) => Type::Struct(fields_with_files(fields)),
+            other => other.clone(),
+        }
+    }
+    Schema::new(fields_with_files(&schema.fields))
+}
+
+fn is_file_shaped(fields: &[Field]) -> bool {
+    let has = |name: &str| fields.iter().any(|field| field.name == name);
+    has("source")
+        && has("path")
+        && fields.iter().all(|field| {
+            let ty = match &field.ty {
+                Type::Optional(inner) => inner.as_ref(),
+                ty => ty,
+            };
+            match field.name.as_str() {
+                "size" => *ty == Type::Int,
+                "last_modified" => matches!(ty, Type::Datetime | Type::String),
+                name => is_file_field(name) && *ty == Type::String,
+            }
+        })
+}
+
+/// `read_as` (from `from_arrow`) with its bytes columns in the encoding `declared` gives
+/// them, so that `batch_to_rows` writes bytes the way the declared schema reads them.
+pub fn with_bytes_of(read_as: &Schema, declared: &Schema) -> Schema {
+    fn fields_of(fields: &[Field], declared: Option<&[Field]>) -> Vec<Field> {
+        fields
+            .iter()
+            .map(|field| {
+                let twin = declared
+                    .and_then(|declared| declared.iter().find(|twin| twin.name == field.name));
+                Field {
+                    name: field.name.clone(),
+                    ty: type_of(&field.ty, twin.map(|twin| &twin.ty)),
+                }
+            })
+            .collect()
+    }
+    fn type_of(ty: &Type, declared: Option<&Type>) -> Type {
+        let declared = match declared {
+            Some(Type::Optional(inner)) => Some(inner.as_ref()),
+            other => other,
+        };
+        match (ty, declared) {
+            (Type::Optional(inner), _) => make_optional(type_of(inner, declared)),
+            (Type::Bytes, Some(twin @ Type::BytesAs(_))) => twin.clone(),
+            (Type::Struct(fields), Some(Type::Struct(twins))) => {
+                Type::Struct(fields_of(fields, Some(twins)))
+            }
+            (Type::Struct(fields), _) => Type::Struct(fields_of(fields, None)),
+            (Type::List(item), Some(Type::List(twin))) => {
+                Type::List(Box::new(type_of(item, Some(twin))))
+            }
+            (Type::List(item), _) => Type::List(Box::new(type_of(item, None))),
+            (other, _) => other.clone(),
+        }
+    }
+    Schema::new(fields_of(&read_as.fields, Some(&declared.fields)))
+}
+
 fn null_buffer(validity: Vec<bool>) -> Option<NullBuffer> {
     if validity.iter().all(|valid| *valid) {
         None
