@@ -1573,6 +1573,86 @@ pub fn with_bytes_of(read_as: &Schema, declared: &Schema) -> Schema {
     Schema::new(fields_of(&read_as.fields, Some(&declared.fields)))
 }
 
+/// A float JSON cannot hold (NaN or an infinity) in a record batch: its row and where.
+#[derive(Debug)]
+pub(crate) struct NonFinite {
+    pub row: usize,
+    pub violation: Violation,
+}
+
+/// The first NaN or infinity among the values of `batch` (in pail's Arrow form, as
+/// `to_arrow` gives it) that its rows hold. JSON has no such numbers, so `batch_to_rows`
+/// would make them null; a commit refuses them instead.
+pub(crate) fn first_non_finite(batch: &RecordBatch) -> Option<NonFinite> {
+    let top: Vec<Position> = (0..batch.num_rows())
+        .map(|row| Position { row, index: row })
+        .collect();
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter_map(|(field, column)| non_finite_in(column.as_ref(), field.name(), &top))
+        .min_by_key(|found| found.row)
+}
+
+/// A value of a nested array: the row it belongs to and its index in the array.
+#[derive(Clone, Copy)]
+struct Position {
+    row: usize,
+    index: usize,
+}
+
+fn has_float(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Float64 => true,
+        DataType::Struct(fields) => fields.iter().any(|field| has_float(field.data_type())),
+        DataType::List(item) => has_float(item.data_type()),
+        _ => false,
+    }
+}
+
+fn non_finite_in(array: &dyn Array, path: &str, at: &[Position]) -> Option<NonFinite> {
+    if !has_float(array.data_type()) {
+        return None;
+    }
+    let valid = |position: &&Position| array.is_valid(position.index);
+    if let Some(floats) = array.as_primitive_opt::<Float64Type>() {
+        return at.iter().filter(valid).find_map(|position| {
+            let value = floats.value(position.index);
+            (!value.is_finite()).then(|| NonFinite {
+                row: position.row,
+                violation: violation(path, format!("expected a finite float, found {value}")),
+            })
+        });
+    }
+    if let Some(structs) = array.as_struct_opt() {
+        let inner: Vec<Position> = at.iter().filter(valid).copied().collect();
+        return structs
+            .fields()
+            .iter()
+            .zip(structs.columns())
+            .filter_map(|(field, child)| {
+                non_finite_in(child.as_ref(), &join(path, field.name()), &inner)
+            })
+            .min_by_key(|found| found.row);
+    }
+    let list = array.as_list_opt::<i32>()?;
+    let offsets = list.value_offsets();
+    let inner: Vec<Position> = at
+        .iter()
+        .filter(valid)
+        .flat_map(|position| {
+            let (start, end) = (offsets[position.index], offsets[position.index + 1]);
+            (start as usize..end as usize).map(move |index| Position {
+                row: position.row,
+                index,
+            })
+        })
+        .collect();
+    non_finite_in(list.values().as_ref(), &format!("{path}[]"), &inner)
+}
+
 fn null_buffer(validity: Vec<bool>) -> Option<NullBuffer> {
     if validity.iter().all(|valid| *valid) {
         None

@@ -558,3 +558,92 @@ fn many_batches_stream_in_and_out() {
     }
     assert_eq!(n_rows, 10_000);
 }
+
+#[test]
+fn a_nan_or_infinity_is_refused_at_its_row() {
+    let (_dir, repo) = repo();
+    let mut values = ListBuilder::new(arrow_array::builder::Float64Builder::new());
+    for row in [vec![1.0], vec![], vec![0.5, f64::INFINITY]] {
+        values.values().append_slice(&row);
+        values.append(true);
+    }
+    let values = values.finish();
+    let inner = Fields::from(vec![Field::new(
+        "values",
+        values.data_type().clone(),
+        false,
+    )]);
+    let nested = StructArray::new(inner.clone(), vec![Arc::new(values) as ArrayRef], None);
+    let schema = Arc::new(ArrowSchema::new(vec![
+        Field::new("x", DataType::Float64, true),
+        Field::new("nested", DataType::Struct(inner), false),
+    ]));
+    let batch = |x: Vec<Option<f64>>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Float64Array::from(x)) as ArrayRef,
+                Arc::new(nested.clone()),
+            ],
+        )
+        .unwrap()
+    };
+    // The infinity in the list on row 3; a NaN at row 2 comes first.
+    let err = commit_batches(
+        &repo,
+        "nan",
+        reader(vec![batch(vec![Some(1.0), Some(f64::NAN), None])]),
+        &RecordsOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2: x: expected a finite float, found NaN"
+    );
+    let err = commit_batches(
+        &repo,
+        "nan",
+        reader(vec![batch(vec![Some(1.0), None, Some(2.0)])]),
+        &RecordsOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 3: nested.values[]: expected a finite float, found inf"
+    );
+}
+
+#[test]
+fn a_timestamp_without_a_time_zone_is_utc() {
+    let (_dir, repo) = repo();
+    let schema = ArrowSchema::new(vec![Field::new(
+        "at",
+        DataType::Timestamp(TimeUnit::Millisecond, None),
+        false,
+    )]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(arrow_array::TimestampMillisecondArray::from(
+            vec![1500],
+        ))],
+    )
+    .unwrap();
+    commit_batches(
+        &repo,
+        "naive",
+        reader(vec![batch]),
+        &RecordsOptions::default(),
+    )
+    .unwrap();
+    let found = repo.resolve(&repo.parse_ref("naive").unwrap()).unwrap();
+    let mut rows = Vec::new();
+    repo.for_each_row(&found.commit, |row| {
+        rows.push(row);
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![serde_json::json!({"at": "1970-01-01T00:00:01.500000Z"})]
+    );
+}
