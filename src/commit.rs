@@ -320,7 +320,9 @@ pub fn status(
 /// The schema and key of a commit of records.
 #[derive(Debug, Clone, Default)]
 pub struct RecordsOptions {
-    /// The declared schema; inferred from the records when None.
+    /// The declared schema. When None it is inferred from JSON records, or taken from
+    /// the Arrow schema of record batches (`schema::from_arrow`, File-shaped structs as
+    /// Files).
     pub schema: Option<Schema>,
     /// The row key columns; by default the first File column's source and path, or the
     /// whole row when there is none.

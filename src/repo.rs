@@ -414,7 +414,7 @@ impl Repo {
     }
 
     /// The record batches of a version, in key order, as an iterator: leaves are read
-    /// [`LEAVES_PER_READ`] at a time, each group in its own short store transaction, so the
+    /// 16 at a time, each group in its own short store transaction, so the
     /// store is never held open between calls to `next` and memory stays bounded.
     pub fn batches(&self, commit: &Commit) -> Result<Batches, RepoError> {
         let store = self.read_store()?;
@@ -430,7 +430,7 @@ impl Repo {
 }
 
 /// Leaves [`Batches`] reads per opening of the store.
-pub const LEAVES_PER_READ: usize = 16;
+const LEAVES_PER_READ: usize = 16;
 
 /// The record batches of a version, from [`Repo::batches`]. After an error it ends.
 pub struct Batches {

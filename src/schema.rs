@@ -2800,4 +2800,52 @@ boxes: list<struct>
             "{error}"
         );
     }
+
+    #[test]
+    fn arrow_schemas_map_back_to_the_schema_they_came_from() {
+        let nested = Type::Struct(vec![
+            field("a", optional(Type::Int)),
+            field("when", Type::Datetime),
+            field("files", Type::List(Box::new(Type::File))),
+        ]);
+        let original = schema(vec![
+            field("file", Type::File),
+            field("maybe_file", optional(Type::File)),
+            field("flag", Type::Bool),
+            field("x", optional(Type::Float)),
+            field("name", Type::String),
+            field("blob", optional(Type::Bytes)),
+            field("nested", nested),
+            field("tags", Type::List(Box::new(optional(Type::String)))),
+        ]);
+        let read_as = from_arrow(&original.to_arrow()).unwrap();
+        assert_eq!(with_files(&read_as), original);
+        assert_eq!(read_as.to_arrow(), original.to_arrow());
+        // A struct with a field that is not a File field stays a struct.
+        let not_file = schema(vec![field(
+            "doc",
+            Type::Struct(vec![
+                field("source", Type::String),
+                field("path", Type::String),
+                field("pages", Type::Int),
+            ]),
+        )]);
+        assert_eq!(with_files(&not_file), not_file);
+    }
+
+    #[test]
+    fn declared_bytes_encodings_carry_over_to_the_arrow_reading() {
+        let declared = schema(vec![
+            field("raw", Type::BytesAs(BytesEncoding::Utf8)),
+            field(
+                "deep",
+                optional(Type::Struct(vec![field(
+                    "b",
+                    Type::BytesAs(BytesEncoding::Base64Url),
+                )])),
+            ),
+        ]);
+        let read_as = from_arrow(&declared.to_arrow()).unwrap();
+        assert_eq!(with_bytes_of(&read_as, &declared), declared);
+    }
 }
