@@ -179,10 +179,12 @@ fn batches_commit_like_the_same_rows_as_json() {
     let found = repo.resolve(&repo.parse_ref("arrow").unwrap()).unwrap();
     let schema = repo.schema(&found.commit.schema).unwrap();
     let mut text = String::new();
-    for row in pail::schema::batch_to_rows(&schema, &all).unwrap() {
+    repo.for_each_row(&found.commit, |row| {
         text.push_str(&serde_json::to_string(&row).unwrap());
         text.push('\n');
-    }
+        Ok(true)
+    })
+    .unwrap();
     let json = Records::Reader(Box::new(std::io::Cursor::new(text.into_bytes())));
     let declared = RecordsOptions {
         schema: Some(schema),
