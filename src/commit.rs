@@ -5,7 +5,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, RecordBatchOptions, RecordBatchReader};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
 use serde_json::Value;
 
 use crate::listing::{self, FileEntry, ListError, ListEvent, Source};
@@ -52,6 +53,21 @@ pub enum CommitError {
         line: u64,
         first_line: u64,
         key: String,
+    },
+    /// An Arrow column of a type pail has no column type for.
+    #[error(transparent)]
+    ArrowType(#[from] schema::UnsupportedArrowType),
+    #[error("could not read the record batches: {source}")]
+    ReadBatches {
+        #[source]
+        source: ArrowError,
+    },
+    #[error("column `{column}`: its Arrow {found} values do not fit the schema: {source}")]
+    ConvertColumn {
+        column: String,
+        found: DataType,
+        #[source]
+        source: ArrowError,
     },
     #[error("key column `{column}` {reason}")]
     BadKey { column: String, reason: String },
@@ -304,56 +320,123 @@ pub fn status(
 /// The schema and key of a commit of records.
 #[derive(Debug, Clone, Default)]
 pub struct RecordsOptions {
-    /// The declared schema; inferred from the records when None.
+    /// The declared schema. When None it is inferred from JSON records, or taken from
+    /// the Arrow schema of record batches (`schema::from_arrow`, File-shaped structs as
+    /// Files).
     pub schema: Option<Schema>,
     /// The row key columns; by default the first File column's source and path, or the
     /// whole row when there is none.
     pub key: Option<Vec<String>>,
 }
 
-/// Commits JSON records (one object per line) as a new version of `options.name`.
+/// Commits records (JSON lines or Arrow record batches) as a new version of `options.name`.
+///
+/// Arrow batches take the path JSON records take: each batch becomes rows (`batch_to_rows`),
+/// validated, normalized and sorted like JSON records, one batch at a time, so memory
+/// stays bounded however many batches the reader yields. Without a declared schema the
+/// schema is the Arrow schema's (`schema::from_arrow`, with File-shaped structs as Files).
 pub fn records(
     repo: &Repo,
     records: Records,
     shape: &RecordsOptions,
     options: &CommitOptions,
 ) -> Result<CommitOutcome, CommitError> {
-    let declared = shape.schema.clone();
-    let key_columns = shape.key.clone();
-    let spooled = RecordsFile::new(repo, records)?;
-    let path = spooled.path.clone();
-    let schema = match declared {
-        Some(schema) => schema,
-        None => {
-            let mut inferrer = schema::Inferrer::new();
-            for_each_record(&path, |line, value| {
-                inferrer.observe(line, &value)?;
-                Ok(())
+    let (schema, key_columns, sorted) = match records {
+        Records::Batches(reader) => {
+            let read_as = schema::from_arrow(&reader.schema())?;
+            let (schema, read_as) = match &shape.schema {
+                Some(declared) => (declared.clone(), schema::with_bytes_of(&read_as, declared)),
+                None => {
+                    let schema = schema::with_files(&read_as);
+                    schema.check_nesting(None)?;
+                    (schema, read_as)
+                }
+            };
+            let key_columns = key_columns(&schema, shape)?;
+            let sorted = sort_rows(repo, &schema, &key_columns, |each| {
+                for_each_batch_row(reader, &read_as, each)
             })?;
-            inferrer.finish()
+            (schema, key_columns, sorted)
+        }
+        json => {
+            let spooled = RecordsFile::new(repo, json)?;
+            let path = spooled.path.clone();
+            let schema = match &shape.schema {
+                Some(schema) => schema.clone(),
+                None => {
+                    let mut inferrer = schema::Inferrer::new();
+                    for_each_record(&path, &mut |line, value| {
+                        inferrer.observe(line, &value)?;
+                        Ok(())
+                    })?;
+                    inferrer.finish()
+                }
+            };
+            let key_columns = key_columns(&schema, shape)?;
+            let sorted = sort_rows(repo, &schema, &key_columns, |each| {
+                for_each_record(&path, each)
+            })?;
+            drop(spooled);
+            (schema, key_columns, sorted)
         }
     };
-    let key_columns = match key_columns {
-        Some(columns) => expand_key_columns(&schema, &columns)?,
+    commit_sorted(repo, &schema, key_columns, sorted, options)
+}
+
+/// The row key columns of a commit of records: as given, or the first File column's
+/// source and path, or none (the whole row).
+fn key_columns(schema: &Schema, shape: &RecordsOptions) -> Result<Vec<String>, CommitError> {
+    Ok(match &shape.key {
+        Some(columns) => expand_key_columns(schema, columns)?,
         None => match schema.file_columns().first() {
             Some(column) => vec![format!("{column}.source"), format!("{column}.path")],
             None => Vec::new(),
         },
-    };
-    let (schema_id, schema_bytes) = schema_object(&schema);
+    })
+}
+
+/// Calls back with each input row (its line or row number, from 1, and its value).
+type EachRow<'a> = dyn FnMut(u64, Value) -> Result<(), CommitError> + 'a;
+
+/// Records validated and sorted by key, with their summary statistics so far.
+struct SortedRows {
+    sorter: Sorter,
+    stats: SummaryBuilder,
+}
+
+/// Validates and normalizes every row `rows` yields against `schema` and sorts it by key
+/// (spilling to `.pail/tmp/` beyond a budget).
+fn sort_rows(
+    repo: &Repo,
+    schema: &Schema,
+    key_columns: &[String],
+    rows: impl FnOnce(&mut EachRow) -> Result<(), CommitError>,
+) -> Result<SortedRows, CommitError> {
     let mut sorter = Sorter::new(&repo.tmp_dir(), SORT_BUDGET);
-    let mut stats = SummaryBuilder::new(&schema);
-    for_each_record(&path, |line, value| {
+    let mut stats = SummaryBuilder::new(schema);
+    rows(&mut |line, value| {
         let normalized = schema
             .validate(&value)
             .map_err(|violation| CommitError::Violation { line, violation })?;
         stats.observe(&normalized);
         let payload = crate::rows::canonical::encode(&normalized);
-        let key = row_key(&key_columns, &normalized, &payload);
+        let key = row_key(key_columns, &normalized, &payload);
         sorter.push(Record { key, line, payload })?;
         Ok(())
     })?;
-    drop(spooled);
+    Ok(SortedRows { sorter, stats })
+}
+
+/// Builds the row tree of sorted records (refusing duplicate keys) and writes the version.
+fn commit_sorted(
+    repo: &Repo,
+    schema: &Schema,
+    key_columns: Vec<String>,
+    sorted: SortedRows,
+    options: &CommitOptions,
+) -> Result<CommitOutcome, CommitError> {
+    let SortedRows { sorter, mut stats } = sorted;
+    let (schema_id, schema_bytes) = schema_object(schema);
     let reuse = reusable_leaves(repo, &options.name, &schema_id)?;
     let mut staging = Staging::new(&repo.tmp_dir())?;
     let mut builder = TreeBuilder::new(
@@ -405,7 +488,7 @@ pub fn records(
         repo,
         options,
         Prepared {
-            schema: &schema,
+            schema,
             schema_id,
             schema_bytes,
             key: key_columns,
@@ -418,6 +501,72 @@ pub fn records(
             },
         },
     )
+}
+
+/// Calls `each` with every row of every batch `reader` yields, numbered from 1, one batch
+/// at a time. Each batch is cast to the Arrow form of `read_as` (ints to 64 bits, large
+/// strings and lists to their plain forms, timestamps to microseconds in UTC; a value
+/// that does not fit is an error, never a null) and read into rows by `batch_to_rows`.
+/// A NaN or infinite float is refused (a violation at its row): JSON, and so a pail
+/// row, has no such number.
+fn for_each_batch_row(
+    reader: Box<dyn RecordBatchReader + Send>,
+    read_as: &Schema,
+    each: &mut EachRow,
+) -> Result<(), CommitError> {
+    let target = std::sync::Arc::new(read_as.to_arrow());
+    let mut line = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|source| CommitError::ReadBatches { source })?;
+        let batch = cast_batch(&batch, &target)?;
+        let mut non_finite = schema::first_non_finite(&batch);
+        for (idx, row) in schema::batch_to_rows(read_as, &batch)?
+            .into_iter()
+            .enumerate()
+        {
+            line += 1;
+            // Refused in row order, so the first bad row is named as for JSON records.
+            if let Some(found) = non_finite.take_if(|found| found.row == idx) {
+                return Err(CommitError::Violation {
+                    line,
+                    violation: found.violation,
+                });
+            }
+            each(line, row)?;
+        }
+    }
+    Ok(())
+}
+
+/// `batch` with its columns (by name) cast to the types of `target`.
+fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, CommitError> {
+    use datafusion::arrow::compute::{CastOptions, cast_with_options};
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    let columns = target
+        .fields()
+        .iter()
+        .map(|field| {
+            let column =
+                batch
+                    .column_by_name(field.name())
+                    .ok_or_else(|| SchemaError::MissingColumn {
+                        column: field.name().clone(),
+                    })?;
+            cast_with_options(column, field.data_type(), &options).map_err(|source| {
+                CommitError::ConvertColumn {
+                    column: field.name().clone(),
+                    found: column.data_type().clone(),
+                    source,
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, CommitError>>()?;
+    let row_count = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(target.clone(), columns, &row_count)
+        .map_err(|source| CommitError::ReadBatches { source })
 }
 
 /// Records as a file that can be read twice: without a declared schema they are read once
@@ -434,6 +583,7 @@ impl RecordsFile {
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         match records {
             Records::Path(path) => Ok(RecordsFile { path, _spool: None }),
+            Records::Batches(_) => unreachable!("Arrow batches are not JSON records"),
             Records::Reader(mut reader) => {
                 let mut file = owned_temp_file(&tmp).map_err(io_err(&tmp))?;
                 std::io::copy(&mut reader, &mut file).map_err(|source| CommitError::ReadInput {
@@ -749,10 +899,15 @@ pub struct CommitOptions {
     pub inputs: Vec<DatasetRef>,
 }
 
-/// Where JSON records come from.
+/// Where records come from.
 pub enum Records {
+    /// A file of JSON lines.
     Path(PathBuf),
+    /// JSON lines from a stream (spooled to `.pail/tmp/` when read twice).
     Reader(Box<dyn Read + Send>),
+    /// Arrow record batches, read once, batch by batch; the reader's Arrow schema gives
+    /// the commit's schema unless `RecordsOptions::schema` declares one.
+    Batches(Box<dyn RecordBatchReader + Send>),
 }
 
 /// The result of a commit.
@@ -914,10 +1069,7 @@ fn bump_version(version: &semver::Version, bump: Bump) -> Option<semver::Version
 }
 
 /// Calls `each` for every non-blank line of a JSON-lines file, parsed.
-fn for_each_record(
-    path: &Path,
-    mut each: impl FnMut(u64, Value) -> Result<(), CommitError>,
-) -> Result<(), CommitError> {
+fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
     let file = std::fs::File::open(path).map_err(|source| CommitError::ReadInput {
         what: "records from",
         path: path.to_path_buf(),

@@ -399,35 +399,98 @@ impl Repo {
     }
 
     /// Calls `each` with the record batches of a version (the Arrow form of
-    /// `Schema::to_arrow`), in key order, until it returns false. Leaves are read 16 at a
-    /// time, each group in its own short store transaction.
+    /// `Schema::to_arrow`), in key order, until it returns false. See [`Repo::batches`].
     pub fn for_each_batch(
         &self,
         commit: &Commit,
         mut each: impl FnMut(RecordBatch) -> Result<bool, RepoError>,
     ) -> Result<(), RepoError> {
-        let leaves = {
-            let store = self.read_store()?;
-            let reader = store.read()?;
-            leaf_children(&reader, &commit.rows)?
-        };
-        for group in leaves.chunks(16) {
-            let batches: Vec<RecordBatch> = {
-                let store = self.read_store()?;
-                let reader = store.read()?;
-                let mut batches = Vec::new();
-                for child in group {
-                    batches.extend(read_leaf(&reader, &child.id)?);
-                }
-                batches
-            };
-            for batch in batches {
-                if !each(batch)? {
-                    return Ok(());
-                }
+        for batch in self.batches(commit)? {
+            if !each(batch?)? {
+                return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// The record batches of a version, in key order, as an iterator: leaves are read
+    /// 16 at a time, each group in its own short store transaction, so the
+    /// store is never held open between calls to `next` and memory stays bounded.
+    pub fn batches(&self, commit: &Commit) -> Result<Batches, RepoError> {
+        let store = self.read_store()?;
+        let reader = store.read()?;
+        let schema = reader.get_schema(&commit.schema)?;
+        Ok(Batches {
+            repo: self.clone(),
+            arrow_schema: Arc::new(schema.to_arrow()),
+            leaves: leaf_children(&reader, &commit.rows)?.into_iter(),
+            ready: std::collections::VecDeque::new(),
+        })
+    }
+}
+
+/// Leaves [`Batches`] reads per opening of the store.
+const LEAVES_PER_READ: usize = 16;
+
+/// The record batches of a version, from [`Repo::batches`]. After an error it ends.
+pub struct Batches {
+    repo: Repo,
+    arrow_schema: arrow_schema::SchemaRef,
+    /// Leaves not read yet, in key order.
+    leaves: std::vec::IntoIter<crate::object::Child>,
+    /// Batches read and not yet returned.
+    ready: std::collections::VecDeque<RecordBatch>,
+}
+
+impl Batches {
+    /// The Arrow schema of every batch: `Schema::to_arrow` of the version's schema.
+    pub fn schema(&self) -> arrow_schema::SchemaRef {
+        self.arrow_schema.clone()
+    }
+
+    /// These batches as an Arrow `RecordBatchReader` (for the Arrow C stream interface);
+    /// a `RepoError` reaches it as `ArrowError::ExternalError`.
+    pub fn into_reader(
+        self,
+    ) -> arrow_array::RecordBatchIterator<
+        impl Iterator<Item = Result<RecordBatch, arrow_schema::ArrowError>> + Send,
+    > {
+        let schema = self.schema();
+        arrow_array::RecordBatchIterator::new(
+            self.map(|batch| {
+                batch.map_err(|err| arrow_schema::ArrowError::ExternalError(Box::new(err)))
+            }),
+            schema,
+        )
+    }
+
+    /// Reads the next group of leaves in one short transaction.
+    fn read_group(&mut self) -> Result<(), RepoError> {
+        let group: Vec<_> = self.leaves.by_ref().take(LEAVES_PER_READ).collect();
+        if group.is_empty() {
+            return Ok(());
+        }
+        let store = self.repo.read_store()?;
+        let reader = store.read()?;
+        for child in &group {
+            self.ready.extend(read_leaf(&reader, &child.id)?);
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Result<RecordBatch, RepoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.ready.is_empty() && !self.leaves.as_slice().is_empty() {
+            if let Err(err) = self.read_group() {
+                self.leaves = Vec::new().into_iter();
+                self.ready.clear();
+                return Some(Err(err));
+            }
+        }
+        self.ready.pop_front().map(Ok)
     }
 }
 

@@ -1420,6 +1420,239 @@ fn data_type(ty: &Type) -> DataType {
     }
 }
 
+/// An Arrow type pail has no column type for.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("column `{column}` has the Arrow type {found}, which pail cannot store")]
+pub struct UnsupportedArrowType {
+    /// The dotted column path (`[]` for a list's items).
+    pub column: String,
+    pub found: DataType,
+}
+
+/// The pail schema of Arrow data as it is: each Arrow type as the pail type that holds
+/// its values exactly (ints as int, floats as float, strings, binary as format-1 bytes,
+/// timestamps as datetime, structs, lists), a nullable field as optional. Structs stay
+/// structs here, also File-shaped ones (`with_files` makes those Files): this is the
+/// form Arrow values are read in (`batch_to_rows` after a cast to its `to_arrow`).
+pub fn from_arrow(arrow: &arrow_schema::Schema) -> Result<Schema, UnsupportedArrowType> {
+    let fields = arrow_to_fields(arrow.fields(), "")?;
+    Ok(Schema::new(fields))
+}
+
+fn arrow_to_fields(fields: &Fields, parent: &str) -> Result<Vec<Field>, UnsupportedArrowType> {
+    fields
+        .iter()
+        .map(|field| {
+            Ok(Field {
+                name: field.name().clone(),
+                ty: arrow_to_type(field, &join(parent, field.name()))?,
+            })
+        })
+        .collect()
+}
+
+fn arrow_to_type(field: &arrow_schema::Field, path: &str) -> Result<Type, UnsupportedArrowType> {
+    let unsupported = || UnsupportedArrowType {
+        column: path.to_string(),
+        found: field.data_type().clone(),
+    };
+    let ty = match field.data_type() {
+        DataType::Boolean => Type::Bool,
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => Type::Int,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => Type::Float,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::String,
+        DataType::Dictionary(_, values)
+            if matches!(
+                values.as_ref(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            Type::String
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::Bytes,
+        DataType::Timestamp(_, _) => Type::Datetime,
+        // A column of nulls only, as JSON inference takes a field that is always null.
+        DataType::Null => return Ok(make_optional(Type::String)),
+        DataType::Struct(children) => Type::Struct(arrow_to_fields(children, path)?),
+        DataType::List(item) | DataType::LargeList(item) => {
+            Type::List(Box::new(arrow_to_type(item, &format!("{path}[]"))?))
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(if field.is_nullable() {
+        make_optional(ty)
+    } else {
+        ty
+    })
+}
+
+/// `schema` with every File-shaped struct a File: a struct with a `source` and a `path`
+/// string and nothing but File fields of fitting types, as pail writes a File to Arrow
+/// (`Schema::to_arrow`), so a batch read out of pail commits back with the same schema.
+pub fn with_files(schema: &Schema) -> Schema {
+    fn fields_with_files(fields: &[Field]) -> Vec<Field> {
+        fields
+            .iter()
+            .map(|field| Field {
+                name: field.name.clone(),
+                ty: type_with_files(&field.ty),
+            })
+            .collect()
+    }
+    fn type_with_files(ty: &Type) -> Type {
+        match ty {
+            Type::Optional(inner) => make_optional(type_with_files(inner)),
+            Type::List(item) => Type::List(Box::new(type_with_files(item))),
+            Type::Struct(fields) if is_file_shaped(fields) => Type::File,
+            Type::Struct(fields) => Type::Struct(fields_with_files(fields)),
+            other => other.clone(),
+        }
+    }
+    Schema::new(fields_with_files(&schema.fields))
+}
+
+fn is_file_shaped(fields: &[Field]) -> bool {
+    let has = |name: &str| fields.iter().any(|field| field.name == name);
+    has("source")
+        && has("path")
+        && fields.iter().all(|field| {
+            let ty = match &field.ty {
+                Type::Optional(inner) => inner.as_ref(),
+                ty => ty,
+            };
+            match field.name.as_str() {
+                "size" => *ty == Type::Int,
+                "last_modified" => matches!(ty, Type::Datetime | Type::String),
+                name => is_file_field(name) && *ty == Type::String,
+            }
+        })
+}
+
+/// `read_as` (from `from_arrow`) with its bytes columns in the encoding `declared` gives
+/// them, so that `batch_to_rows` writes bytes the way the declared schema reads them.
+pub fn with_bytes_of(read_as: &Schema, declared: &Schema) -> Schema {
+    fn fields_of(fields: &[Field], declared: Option<&[Field]>) -> Vec<Field> {
+        fields
+            .iter()
+            .map(|field| {
+                let twin = declared
+                    .and_then(|declared| declared.iter().find(|twin| twin.name == field.name));
+                Field {
+                    name: field.name.clone(),
+                    ty: type_of(&field.ty, twin.map(|twin| &twin.ty)),
+                }
+            })
+            .collect()
+    }
+    fn type_of(ty: &Type, declared: Option<&Type>) -> Type {
+        let declared = match declared {
+            Some(Type::Optional(inner)) => Some(inner.as_ref()),
+            other => other,
+        };
+        match (ty, declared) {
+            (Type::Optional(inner), _) => make_optional(type_of(inner, declared)),
+            (Type::Bytes, Some(twin @ Type::BytesAs(_))) => twin.clone(),
+            (Type::Struct(fields), Some(Type::Struct(twins))) => {
+                Type::Struct(fields_of(fields, Some(twins)))
+            }
+            (Type::Struct(fields), _) => Type::Struct(fields_of(fields, None)),
+            (Type::List(item), Some(Type::List(twin))) => {
+                Type::List(Box::new(type_of(item, Some(twin))))
+            }
+            (Type::List(item), _) => Type::List(Box::new(type_of(item, None))),
+            (other, _) => other.clone(),
+        }
+    }
+    Schema::new(fields_of(&read_as.fields, Some(&declared.fields)))
+}
+
+/// A float JSON cannot hold (NaN or an infinity) in a record batch: its row and where.
+#[derive(Debug)]
+pub(crate) struct NonFinite {
+    pub row: usize,
+    pub violation: Violation,
+}
+
+/// The first NaN or infinity among the values of `batch` (in pail's Arrow form, as
+/// `to_arrow` gives it) that its rows hold. JSON has no such numbers, so `batch_to_rows`
+/// would make them null; a commit refuses them instead.
+pub(crate) fn first_non_finite(batch: &RecordBatch) -> Option<NonFinite> {
+    let top: Vec<Position> = (0..batch.num_rows())
+        .map(|row| Position { row, index: row })
+        .collect();
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter_map(|(field, column)| non_finite_in(column.as_ref(), field.name(), &top))
+        .min_by_key(|found| found.row)
+}
+
+/// A value of a nested array: the row it belongs to and its index in the array.
+#[derive(Clone, Copy)]
+struct Position {
+    row: usize,
+    index: usize,
+}
+
+fn has_float(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Float64 => true,
+        DataType::Struct(fields) => fields.iter().any(|field| has_float(field.data_type())),
+        DataType::List(item) => has_float(item.data_type()),
+        _ => false,
+    }
+}
+
+fn non_finite_in(array: &dyn Array, path: &str, at: &[Position]) -> Option<NonFinite> {
+    if !has_float(array.data_type()) {
+        return None;
+    }
+    let valid = |position: &&Position| array.is_valid(position.index);
+    if let Some(floats) = array.as_primitive_opt::<Float64Type>() {
+        return at.iter().filter(valid).find_map(|position| {
+            let value = floats.value(position.index);
+            (!value.is_finite()).then(|| NonFinite {
+                row: position.row,
+                violation: violation(path, format!("expected a finite float, found {value}")),
+            })
+        });
+    }
+    if let Some(structs) = array.as_struct_opt() {
+        let inner: Vec<Position> = at.iter().filter(valid).copied().collect();
+        return structs
+            .fields()
+            .iter()
+            .zip(structs.columns())
+            .filter_map(|(field, child)| {
+                non_finite_in(child.as_ref(), &join(path, field.name()), &inner)
+            })
+            .min_by_key(|found| found.row);
+    }
+    let list = array.as_list_opt::<i32>()?;
+    let offsets = list.value_offsets();
+    let inner: Vec<Position> = at
+        .iter()
+        .filter(valid)
+        .flat_map(|position| {
+            let (start, end) = (offsets[position.index], offsets[position.index + 1]);
+            (start as usize..end as usize).map(move |index| Position {
+                row: position.row,
+                index,
+            })
+        })
+        .collect();
+    non_finite_in(list.values().as_ref(), &format!("{path}[]"), &inner)
+}
+
 fn null_buffer(validity: Vec<bool>) -> Option<NullBuffer> {
     if validity.iter().all(|valid| *valid) {
         None
@@ -2566,5 +2799,53 @@ boxes: list<struct>
             error.starts_with(&format!("line 3: field `{}`", path.join("."))),
             "{error}"
         );
+    }
+
+    #[test]
+    fn arrow_schemas_map_back_to_the_schema_they_came_from() {
+        let nested = Type::Struct(vec![
+            field("a", optional(Type::Int)),
+            field("when", Type::Datetime),
+            field("files", Type::List(Box::new(Type::File))),
+        ]);
+        let original = schema(vec![
+            field("file", Type::File),
+            field("maybe_file", optional(Type::File)),
+            field("flag", Type::Bool),
+            field("x", optional(Type::Float)),
+            field("name", Type::String),
+            field("blob", optional(Type::Bytes)),
+            field("nested", nested),
+            field("tags", Type::List(Box::new(optional(Type::String)))),
+        ]);
+        let read_as = from_arrow(&original.to_arrow()).unwrap();
+        assert_eq!(with_files(&read_as), original);
+        assert_eq!(read_as.to_arrow(), original.to_arrow());
+        // A struct with a field that is not a File field stays a struct.
+        let not_file = schema(vec![field(
+            "doc",
+            Type::Struct(vec![
+                field("source", Type::String),
+                field("path", Type::String),
+                field("pages", Type::Int),
+            ]),
+        )]);
+        assert_eq!(with_files(&not_file), not_file);
+    }
+
+    #[test]
+    fn declared_bytes_encodings_carry_over_to_the_arrow_reading() {
+        let declared = schema(vec![
+            field("raw", Type::BytesAs(BytesEncoding::Utf8)),
+            field(
+                "deep",
+                optional(Type::Struct(vec![field(
+                    "b",
+                    Type::BytesAs(BytesEncoding::Base64Url),
+                )])),
+            ),
+        ]);
+        let read_as = from_arrow(&declared.to_arrow()).unwrap();
+        assert_eq!(with_bytes_of(&read_as, &declared), declared);
     }
 }

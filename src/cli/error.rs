@@ -226,6 +226,14 @@ fn classify_commit(err: &CommitError) -> (i32, Option<String>) {
         CommitError::BadKey { .. } => {
             user("--key takes comma-separated column names, e.g. --key file,start")
         }
+        CommitError::ArrowType(_) => user(
+            "cast the column to a type pail stores (int, float, bool, string, binary, \
+             timestamp, struct, list), or drop it",
+        ),
+        CommitError::ReadBatches { .. } => user("check the source of the record batches"),
+        CommitError::ConvertColumn { .. } => {
+            user("cast the column to a type whose values fit, or declare a schema")
+        }
         CommitError::NeedsBump { required, .. } => (
             1,
             Some(format!(
