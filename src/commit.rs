@@ -341,6 +341,9 @@ pub fn records(
     shape: &RecordsOptions,
     options: &CommitOptions,
 ) -> Result<CommitOutcome, CommitError> {
+    // The sort spills and a stream is spooled to `.pail/tmp/`.
+    let tmp = repo.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
     let (schema, key_columns, sorted) = match records {
         Records::Batches(reader) => {
             let read_as = schema::from_arrow(&reader.schema())?;
@@ -358,29 +361,37 @@ pub fn records(
             })?;
             (schema, key_columns, sorted)
         }
-        json => {
-            let spooled = RecordsFile::new(repo, json)?;
-            let path = spooled.path.clone();
-            let schema = match &shape.schema {
-                Some(schema) => schema.clone(),
-                None => {
-                    let mut inferrer = schema::Inferrer::new();
-                    for_each_record(&path, &mut |line, value| {
-                        inferrer.observe(line, &value)?;
-                        Ok(())
-                    })?;
-                    inferrer.finish()
-                }
-            };
-            let key_columns = key_columns(&schema, shape)?;
-            let sorted = sort_rows(repo, &schema, &key_columns, |each| {
-                for_each_record(&path, each)
-            })?;
-            drop(spooled);
-            (schema, key_columns, sorted)
-        }
+        Records::Path(path) => json_records(repo, RecordsFile { path, _spool: None }, shape)?,
+        Records::Reader(reader) => json_records(repo, RecordsFile::spool(repo, reader)?, shape)?,
     };
     commit_sorted(repo, &schema, key_columns, sorted, options)
+}
+
+/// JSON lines: the schema (declared, or inferred in a first pass), the key, and the rows
+/// validated and sorted in a second pass.
+fn json_records(
+    repo: &Repo,
+    spooled: RecordsFile,
+    shape: &RecordsOptions,
+) -> Result<(Schema, Vec<String>, SortedRows), CommitError> {
+    let path = spooled.path.clone();
+    let schema = match &shape.schema {
+        Some(schema) => schema.clone(),
+        None => {
+            let mut inferrer = schema::Inferrer::new();
+            for_each_record(&path, &mut |line, value| {
+                inferrer.observe(line, &value)?;
+                Ok(())
+            })?;
+            inferrer.finish()
+        }
+    };
+    let key_columns = key_columns(&schema, shape)?;
+    let sorted = sort_rows(repo, &schema, &key_columns, |each| {
+        for_each_record(&path, each)
+    })?;
+    drop(spooled);
+    Ok((schema, key_columns, sorted))
 }
 
 /// The row key columns of a commit of records: as given, or the first File column's
@@ -578,25 +589,19 @@ struct RecordsFile {
 }
 
 impl RecordsFile {
-    fn new(repo: &Repo, records: Records) -> Result<RecordsFile, CommitError> {
+    /// Spools a stream to `.pail/tmp/`, so that it can be read twice.
+    fn spool(repo: &Repo, mut reader: Box<dyn Read + Send>) -> Result<RecordsFile, CommitError> {
         let tmp = repo.tmp_dir();
-        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        match records {
-            Records::Path(path) => Ok(RecordsFile { path, _spool: None }),
-            Records::Batches(_) => unreachable!("Arrow batches are not JSON records"),
-            Records::Reader(mut reader) => {
-                let mut file = owned_temp_file(&tmp).map_err(io_err(&tmp))?;
-                std::io::copy(&mut reader, &mut file).map_err(|source| CommitError::ReadInput {
-                    what: "records from",
-                    path: PathBuf::from("-"),
-                    source,
-                })?;
-                Ok(RecordsFile {
-                    path: file.path().to_path_buf(),
-                    _spool: Some(file),
-                })
-            }
-        }
+        let mut file = owned_temp_file(&tmp).map_err(io_err(&tmp))?;
+        std::io::copy(&mut reader, &mut file).map_err(|source| CommitError::ReadInput {
+            what: "records from",
+            path: PathBuf::from("-"),
+            source,
+        })?;
+        Ok(RecordsFile {
+            path: file.path().to_path_buf(),
+            _spool: Some(file),
+        })
     }
 }
 
