@@ -208,19 +208,12 @@ struct Downloaded {
 
 /// A local tag that a pull kept although the remote's differs: both moved since they last
 /// agreed, so pushing it needs `--force`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagDivergence {
     /// `dataset@tag`.
     pub tag: String,
-    #[serde(serialize_with = "hex")]
     pub local: CommitId,
-    #[serde(serialize_with = "hex")]
     pub remote: CommitId,
-}
-
-/// A commit id in JSON: its hex.
-fn hex<S: serde::Serializer>(id: &CommitId, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(id)
 }
 
 /// A ref the remote would not take.
@@ -282,7 +275,7 @@ pub struct RemoteSettings {
 }
 
 /// What a push did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushReport {
     pub objects_uploaded: usize,
     pub bytes_uploaded: u64,
@@ -296,7 +289,7 @@ pub struct PushReport {
 
 /// A local version a pull moved to a free number, because the remote had its number for
 /// another commit.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renumbered {
     /// `dataset@old`.
     pub from: String,
@@ -305,7 +298,7 @@ pub struct Renumbered {
 }
 
 /// What a pull did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PullReport {
     pub objects_downloaded: usize,
     pub bytes_downloaded: u64,
@@ -1013,12 +1006,11 @@ fn local_refs(reader: &Reader) -> Result<Vec<LocalRef>, StoreError> {
 }
 
 /// A remote in this repository's remotes table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteInfo {
     pub name: String,
     /// The normalized URL (see `normalize_url`).
     pub url: String,
-    #[serde(flatten)]
     pub settings: RemoteSettings,
 }
 
@@ -1543,7 +1535,7 @@ pub struct RemoteFsckOptions<'a> {
 }
 
 /// What `fsck --remote` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteFsckReport {
     /// Objects checked.
     pub objects: u64,

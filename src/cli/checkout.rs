@@ -3,11 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::checkout::{
-    CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions, VerifyReport,
-};
+use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions};
 use crate::lock::{LockEntry, LockError, LockFile};
 use crate::remote::NoSyncProgress;
+use crate::view::{CheckoutView, PinView, VerifyView, to_json};
 use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -130,36 +129,6 @@ impl CheckoutProgress for Bar {
     }
 }
 
-/// A checkout's `--json` form: the report, with the version and where it went (and, for
-/// `--locked`, the remote pail.lock names).
-#[derive(serde::Serialize)]
-struct CheckoutShown<'a> {
-    name: String,
-    dir: String,
-    #[serde(flatten)]
-    report: &'a CheckoutReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote: Option<&'a str>,
-}
-
-impl CheckoutShown<'_> {
-    fn new<'a>(name: &str, dir: &Path, report: &'a CheckoutReport) -> CheckoutShown<'a> {
-        CheckoutShown {
-            name: name.to_string(),
-            dir: dir.display().to_string(),
-            report,
-            remote: None,
-        }
-    }
-}
-
-/// Prints a value as JSON, its objects' keys in sorted order (through `serde_json::Value`).
-fn print_sorted_json(out: &mut output::Out, value: &impl serde::Serialize) -> Result<(), CliError> {
-    let value = serde_json::to_value(value).expect("reports serialize to JSON");
-    output::print_json(out, &value)?;
-    Ok(())
-}
-
 fn print_report(
     out: &mut output::Out,
     name: &str,
@@ -217,7 +186,7 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
     let report = result?;
     let label = found.label();
     if args.json {
-        print_sorted_json(&mut out, &CheckoutShown::new(&label, &to, &report))?;
+        output::print_json(&mut out, &to_json(&CheckoutView::new(&label, &to, &report)))?;
     } else {
         print_report(&mut out, &label, &to, &report)?;
         note_versions(&report);
@@ -384,15 +353,14 @@ fn checkout_locked(
         results.push((label, dir, report));
     }
     if args.json {
-        let shown: Vec<CheckoutShown> = results
+        let shown: Vec<CheckoutView> = results
             .iter()
             .zip(&lock.entries)
-            .map(|((label, dir, report), entry)| CheckoutShown {
-                remote: Some(&entry.remote),
-                ..CheckoutShown::new(label, dir, report)
+            .map(|((label, dir, report), entry)| {
+                CheckoutView::new(label, dir, report).with_remote(&entry.remote)
             })
             .collect();
-        print_sorted_json(&mut out, &shown)?;
+        output::print_json(&mut out, &to_json(&shown))?;
     } else if lock.entries.is_empty() {
         writeln!(
             out,
@@ -471,7 +439,7 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
                 None => LockFile::default(),
             };
             if json {
-                print_sorted_json(&mut out, &lock.entries)?;
+                output::print_json(&mut out, &to_json(&PinView::all(&lock.entries)))?;
             } else {
                 let rows: Vec<Vec<String>> = lock
                     .entries
@@ -506,18 +474,7 @@ pub fn cmd_verify(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
     let label = found.label();
     let mut out = output::stdout();
     if args.json {
-        /// `verify --json`: the report, with the version.
-        #[derive(serde::Serialize)]
-        struct VerifyShown<'a> {
-            name: &'a str,
-            #[serde(flatten)]
-            report: &'a VerifyReport,
-        }
-        let shown = VerifyShown {
-            name: &label,
-            report: &report,
-        };
-        print_sorted_json(&mut out, &shown)?;
+        output::print_json(&mut out, &to_json(&VerifyView::new(&label, &report)))?;
     } else {
         for problem in &report.missing {
             writeln!(out, "missing  {}: {}", problem.path, problem.detail)?;
