@@ -27,6 +27,9 @@ use crate::summary::{Changes, Lineage, RowStats, SUMMARY_FORMAT, Summary, Summar
 pub enum CommitError {
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// `status` could not diff the latest version with the listing.
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
     #[error("could not read {what} {path}: {source}")]
     ReadInput {
         what: &'static str,

@@ -128,6 +128,28 @@ pub enum RemoteError {
         name: DatasetName,
         after: semver::Version,
     },
+    /// A pail.lock pin's version names another commit (here or on the remote).
+    #[error(
+        "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
+    )]
+    PinMoved {
+        name: DatasetName,
+        version: semver::Version,
+        pinned: CommitId,
+        found: CommitId,
+        place: PinPlace,
+    },
+    /// A pail.lock pin's commit is neither here nor on the remote the lock names (None:
+    /// the lock names no remote).
+    #[error(
+        "pinned commit {commit} of {name} is neither in this repository nor on {}",
+        .remote.as_deref().unwrap_or("(no remote in pail.lock)")
+    )]
+    PinUnavailable {
+        name: DatasetName,
+        commit: CommitId,
+        remote: Option<String>,
+    },
     #[error("could not spool objects in {path}: {source}")]
     Spool {
         path: PathBuf,
@@ -162,6 +184,24 @@ impl From<SpoolError> for RemoteError {
         match err {
             SpoolError::Io { path, source } => RemoteError::Spool { path, source },
             SpoolError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// Where a pinned version was found naming another commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinPlace {
+    /// This repository's version ref.
+    Local,
+    /// The version ref on the remote at this URL.
+    Remote { url: String },
+}
+
+impl std::fmt::Display for PinPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinPlace::Local => f.write_str("this repository"),
+            PinPlace::Remote { url } => write!(f, "remote {url}"),
         }
     }
 }
@@ -2152,7 +2192,13 @@ pub fn fetch_pinned(
         if let Some((found, _)) = found
             && found != pin.commit
         {
-            return Err(pin_moved(pin, found.object(), format!("remote {url}")));
+            return Err(pin_moved(
+                pin,
+                found,
+                PinPlace::Remote {
+                    url: url.to_string(),
+                },
+            ));
         }
         roots.push(Reached {
             id: pin.commit.object(),
@@ -2163,18 +2209,26 @@ pub fn fetch_pinned(
     let mut report = PullReport::default();
     let fetched = match fetch_closure(repo, &remote, &runtime, roots, progress, &mut report) {
         Ok(fetched) => fetched,
-        Err(RemoteError::MissingObject { ref_name, id, .. }) => {
-            let name = pins
+        Err(RemoteError::MissingObject {
+            ref_name,
+            id,
+            url: missing_url,
+        }) => {
+            let Some(pin) = pins
                 .iter()
                 .find(|pin| pin.name.version_ref(&pin.version) == ref_name)
-                .map(|pin| pin.name.to_string())
-                .unwrap_or(ref_name);
-            return Err(RepoError::PinUnavailable {
-                name,
-                commit: id.to_hex(),
-                remote: url.to_string(),
-            }
-            .into());
+            else {
+                return Err(RemoteError::MissingObject {
+                    ref_name,
+                    id,
+                    url: missing_url,
+                });
+            };
+            return Err(RemoteError::PinUnavailable {
+                name: pin.name.clone(),
+                commit: CommitId(id),
+                remote: Some(url.to_string()),
+            });
         }
         Err(err) => return Err(err),
     };
@@ -2186,7 +2240,7 @@ pub fn fetch_pinned(
         let ref_name = pin.name.version_ref(&pin.version);
         match writer.get_ref(&ref_name)? {
             Some(local) if local != pin.commit.object() => {
-                return Err(pin_moved(pin, local, "this repository".into()));
+                return Err(pin_moved(pin, CommitId(local), PinPlace::Local));
             }
             Some(_) => {}
             None if named => writer.set_ref(&ref_name, &pin.commit.object())?,
@@ -2197,15 +2251,14 @@ pub fn fetch_pinned(
     Ok(())
 }
 
-fn pin_moved(pin: &Pin, found: ObjectId, place: String) -> RemoteError {
-    RepoError::PinMoved {
-        name: pin.name.to_string(),
-        version: pin.version.to_string(),
-        pinned: pin.commit.to_hex(),
-        found: found.to_hex(),
+fn pin_moved(pin: &Pin, found: CommitId, place: PinPlace) -> RemoteError {
+    RemoteError::PinMoved {
+        name: pin.name.clone(),
+        version: pin.version.clone(),
+        pinned: pin.commit,
+        found,
         place,
     }
-    .into()
 }
 
 /// An object the pull's write transaction holds (fetched or already local), of a kind.

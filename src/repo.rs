@@ -42,22 +42,6 @@ pub enum RepoError {
     Tree(#[from] TreeError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
-    #[error(
-        "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
-    )]
-    PinMoved {
-        name: String,
-        version: String,
-        pinned: String,
-        found: String,
-        place: String,
-    },
-    #[error("pinned commit {commit} of {name} is neither in this repository nor on {remote}")]
-    PinUnavailable {
-        name: String,
-        commit: String,
-        remote: String,
-    },
     #[error("corrupt object in the repository: {0}")]
     Codec(#[from] CodecError),
     #[error("dataset {name} does not exist")]
@@ -86,8 +70,6 @@ pub enum RepoError {
     },
     #[error("tag `{tag}` exists on several datasets: {}", .names.join(", "))]
     AmbiguousTag { tag: String, names: Vec<String> },
-    #[error("cannot compare rows of {old} with {new}: their row keys differ")]
-    KeysDiffer { old: String, new: String },
 }
 
 fn available_text(available: &[String]) -> String {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions};
 use crate::lock::{LockEntry, LockError, LockFile};
-use crate::remote::NoSyncProgress;
+use crate::remote::{NoSyncProgress, PinPlace, RemoteError};
 use crate::view::{CheckoutView, PinView, VerifyView, to_json};
 use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -282,11 +282,12 @@ fn checkout_locked(
         let local = repo.commit(&commit_id).ok();
         if local.is_none() {
             if entry.remote.is_empty() {
-                return Err(CliError::Repo(RepoError::PinUnavailable {
-                    name: entry.name.clone(),
-                    commit: entry.commit.clone(),
-                    remote: "(no remote in pail.lock)".into(),
-                }));
+                return Err(RemoteError::PinUnavailable {
+                    name: name.clone(),
+                    commit: commit_id,
+                    remote: None,
+                }
+                .into());
             }
             // The lock's remote (normalised when read) is input: the environment's
             // credentials go only to a remote in the remotes table, unless asked.
@@ -332,13 +333,14 @@ fn checkout_locked(
             version: crate::VersionSpec::Semver(version.clone()),
         }) && found.id != commit_id
         {
-            return Err(CliError::Repo(RepoError::PinMoved {
-                name: entry.name.clone(),
-                version: entry.version.clone(),
-                pinned: entry.commit.clone(),
-                found: found.id.to_hex(),
-                place: "this repository".into(),
-            }));
+            return Err(RemoteError::PinMoved {
+                name: name.clone(),
+                version: version.clone(),
+                pinned: commit_id,
+                found: found.id,
+                place: PinPlace::Local,
+            }
+            .into());
         }
         let dir = to.join(&entry.name);
         let bar = Bar::new(ctx.stderr_is_terminal);
