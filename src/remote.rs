@@ -130,11 +130,10 @@ pub enum RemoteError {
     },
     /// A pail.lock pin's version names another commit (here or on the remote).
     #[error(
-        "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
+        "{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
     )]
     PinMoved {
-        name: DatasetName,
-        version: semver::Version,
+        version: Box<DatasetVersion>,
         pinned: CommitId,
         found: CommitId,
         place: PinPlace,
@@ -146,7 +145,7 @@ pub enum RemoteError {
         .remote.as_deref().unwrap_or("(no remote in pail.lock)")
     )]
     PinUnavailable {
-        name: DatasetName,
+        name: Box<DatasetName>,
         commit: CommitId,
         remote: Option<String>,
     },
@@ -2225,7 +2224,7 @@ pub fn fetch_pinned(
                 });
             };
             return Err(RemoteError::PinUnavailable {
-                name: pin.name.clone(),
+                name: Box::new(pin.name.clone()),
                 commit: CommitId(id),
                 remote: Some(url.to_string()),
             });
@@ -2253,8 +2252,10 @@ pub fn fetch_pinned(
 
 fn pin_moved(pin: &Pin, found: CommitId, place: PinPlace) -> RemoteError {
     RemoteError::PinMoved {
-        name: pin.name.clone(),
-        version: pin.version.clone(),
+        version: Box::new(DatasetVersion {
+            name: pin.name.clone(),
+            version: pin.version.clone(),
+        }),
         pinned: pin.commit,
         found,
         place,

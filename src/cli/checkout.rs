@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions};
 use crate::lock::{LockEntry, LockError, LockFile};
-use crate::remote::{NoSyncProgress, PinPlace, RemoteError};
+use crate::remote::{DatasetVersion, NoSyncProgress, PinPlace, RemoteError};
 use crate::view::{CheckoutView, PinView, VerifyView, to_json};
 use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -283,7 +283,7 @@ fn checkout_locked(
         if local.is_none() {
             if entry.remote.is_empty() {
                 return Err(RemoteError::PinUnavailable {
-                    name: name.clone(),
+                    name: Box::new(name.clone()),
                     commit: commit_id,
                     remote: None,
                 }
@@ -334,8 +334,10 @@ fn checkout_locked(
         }) && found.id != commit_id
         {
             return Err(RemoteError::PinMoved {
-                name: name.clone(),
-                version: version.clone(),
+                version: Box::new(DatasetVersion {
+                    name: name.clone(),
+                    version: version.clone(),
+                }),
                 pinned: commit_id,
                 found: found.id,
                 place: PinPlace::Local,
