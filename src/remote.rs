@@ -1006,7 +1006,7 @@ pub(crate) fn closure(
             found.push((id, kind));
             match kind {
                 Kind::Commit | Kind::Node => {
-                    let bytes = crate::rows::tree::read_object(reader, &id, kind)?;
+                    let bytes = reader.object_of_kind(&id, kind)?;
                     Ok(Visit::Follow(crate::walk::children(kind, &id, &bytes)?))
                 }
                 Kind::Leaf | Kind::Schema | Kind::Blob | Kind::Summary => Ok(Visit::Stop),
@@ -1014,10 +1014,6 @@ pub(crate) fn closure(
         },
     )?;
     Ok(found)
-}
-
-fn push_commit_children(commit: &Commit, stack: &mut Vec<(ObjectId, Kind)>) {
-    crate::walk::commit_children(commit, stack);
 }
 
 /// A version or tag ref of this repository, parsed.
@@ -1291,7 +1287,7 @@ fn plan_push(repo: &Repo, options: &PushOptions) -> Result<PushPlan, RemoteError
         }
     }
     for (id, kind) in &found {
-        let bytes = crate::rows::tree::read_object(&reader, id, *kind)?;
+        let bytes = reader.object_of_kind(id, *kind)?;
         objects.insert(*id, *kind, &bytes)?;
     }
     Ok(PushPlan {
@@ -2036,16 +2032,20 @@ fn check_download(
     };
     let mut next = Vec::new();
     match kind {
-        Kind::Commit => {
-            let commit = Commit::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
-            let mut children = Vec::new();
-            push_commit_children(&commit, &mut children);
+        // Decoded as every reader decodes them; what a commit names comes from the walker.
+        Kind::Commit | Kind::Schema | Kind::Summary => {
+            let bytes = manifest()?;
+            let children = crate::walk::check_decodes(*kind, id, &bytes)
+                .and_then(|()| crate::walk::children(*kind, id, &bytes))
+                .map_err(|err| corrupt(err.to_string()))?;
             next.extend(children.into_iter().map(|(id, kind)| Reached {
                 id,
                 kind,
                 via: via.clone(),
             }));
         }
+        // Not through the walker: its error for a level out of range says "row tree node
+        // … is malformed", where a pull has always said "node level N".
         Kind::Node => {
             let node = Node::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
             if node.level == 0 || node.level > 16 {
@@ -2061,13 +2061,6 @@ fn check_download(
                 kind: child_kind,
                 via: via.clone(),
             }));
-        }
-        Kind::Schema => {
-            crate::schema::Schema::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
-        }
-        Kind::Summary => {
-            crate::summary::Summary::decode(&manifest()?)
-                .map_err(|err| corrupt(err.to_string()))?;
         }
         Kind::Leaf | Kind::Blob => {}
     }

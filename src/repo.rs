@@ -13,7 +13,6 @@ use serde_json::Value;
 
 use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec};
 use crate::object::{CodecError, Commit, CommitId, Kind, ObjectId};
-use crate::rows::tree::read_object;
 use crate::rows::{TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Schema, SchemaError};
 use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
@@ -357,7 +356,7 @@ impl Repo {
     pub fn blob(&self, id: &ObjectId) -> Result<Vec<u8>, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
-        Ok(read_object(&reader, id, Kind::Blob)?)
+        Ok(reader.object_of_kind(id, Kind::Blob)?)
     }
 
     /// Calls `each` with every row of a version, in key order, until it returns false.

@@ -173,7 +173,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::Leaf(_)
             | TreeError::Codec(_)
             | TreeError::Staging { .. }
-            | TreeError::Missing { .. }
             | TreeError::WrongKind { .. }
             | TreeError::Malformed { .. }
             | TreeError::Unordered { .. } => (2, Some(FSCK_HINT.into())),
