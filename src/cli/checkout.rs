@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions};
 use crate::lock::{LockEntry, LockError, LockFile};
-use crate::remote::{DatasetVersion, NoSyncProgress, PinPlace, RemoteError};
+use crate::remote::{DatasetVersion, NoSyncProgress, Pin, PinPlace, RemoteError};
 use crate::view::{CheckoutView, PinView, VerifyView, to_json};
 use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -279,54 +279,15 @@ fn checkout_locked(
         })?;
         let commit_id =
             CommitId(ObjectId::from_hex(&entry.commit).expect("checked when the lock was read"));
-        let local = repo.commit(&commit_id).ok();
-        if local.is_none() {
-            if entry.remote.is_empty() {
-                return Err(RemoteError::PinUnavailable {
-                    name: Box::new(name.clone()),
-                    commit: commit_id,
-                    remote: None,
-                }
-                .into());
-            }
-            // The lock's remote (normalised when read) is input: the environment's
-            // credentials go only to a remote in the remotes table, unless asked.
-            let listed = crate::remote::list(&repo)?
-                .iter()
-                .any(|remote| remote.url == entry.remote);
-            if !listed && !args.allow_unlisted_remote {
-                return Err(LockError::UnlistedRemote {
-                    name: name.clone(),
-                    remote: entry.remote.clone(),
-                }
-                .into());
-            }
-            eprintln!(
-                "fetching {}@{} ({}) from {}{}",
-                entry.name,
-                entry.version,
-                commit_id.short(),
-                entry.remote,
-                if listed {
-                    ""
-                } else {
-                    " (not one of this repository's remotes)"
-                }
-            );
-            crate::remote::fetch_pinned(
-                &repo,
-                &crate::remote::FetchPinnedOptions {
-                    url: &entry.remote,
-                    pins: &[crate::remote::Pin {
-                        name: name.clone(),
-                        version: version.clone(),
-                        commit: commit_id,
-                    }],
-                    store_options: &ctx.store_options,
-                },
-                &NoSyncProgress,
-            )?;
+        let pin = Pin {
+            name,
+            version,
+            commit: commit_id,
+        };
+        if repo.commit(&commit_id).is_err() {
+            fetch_pin(ctx, args, &repo, entry, &pin)?;
         }
+        let Pin { name, version, .. } = pin;
         // The local version ref, if any, must still name the pinned commit.
         if let Ok(found) = repo.resolve(&crate::DatasetRef {
             name: name.clone(),
@@ -373,6 +334,58 @@ fn checkout_locked(
         )?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Fetches a pinned commit this repository lacks from the remote pail.lock names.
+fn fetch_pin(
+    ctx: &Context,
+    args: &CheckoutArgs,
+    repo: &Repo,
+    entry: &LockEntry,
+    pin: &Pin,
+) -> Result<(), CliError> {
+    if entry.remote.is_empty() {
+        return Err(RemoteError::PinUnavailable {
+            name: Box::new(pin.name.clone()),
+            commit: pin.commit,
+            remote: None,
+        }
+        .into());
+    }
+    // The lock's remote (normalised when read) is input: the environment's
+    // credentials go only to a remote in the remotes table, unless asked.
+    let listed = crate::remote::list(repo)?
+        .iter()
+        .any(|remote| remote.url == entry.remote);
+    if !listed && !args.allow_unlisted_remote {
+        return Err(LockError::UnlistedRemote {
+            name: pin.name.clone(),
+            remote: entry.remote.clone(),
+        }
+        .into());
+    }
+    eprintln!(
+        "fetching {}@{} ({}) from {}{}",
+        entry.name,
+        entry.version,
+        pin.commit.short(),
+        entry.remote,
+        if listed {
+            ""
+        } else {
+            " (not one of this repository's remotes)"
+        }
+    );
+    crate::remote::fetch_pinned(
+        repo,
+        &crate::remote::FetchPinnedOptions {
+            url: &entry.remote,
+            pins: std::slice::from_ref(pin),
+            store_options: &ctx.store_options,
+        },
+        &NoSyncProgress,
+    )?;
     Ok(())
 }
 
