@@ -124,15 +124,14 @@ pub struct CheckoutOptions {
     pub store_options: Vec<(String, String)>,
 }
 
-/// What a checkout did. `--json` prints it (with the version and directory).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What a checkout did (`view::CheckoutView` is its JSON form).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckoutReport {
     pub files_written: u64,
     pub bytes_written: u64,
     pub files_skipped: u64,
     pub files_removed: u64,
     /// Whether every file had a recorded object version (exact bytes even after an overwrite).
-    #[serde(rename = "exact_versions")]
     pub all_versioned: bool,
 }
 
@@ -986,34 +985,14 @@ async fn checkout_one(
     }))
 }
 
-/// What `verify` found. `--json` prints it (with the version), each problem as its path
-/// and detail.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What `verify` found (`view::VerifyView` is its JSON form).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     pub unchanged: u64,
-    #[serde(serialize_with = "paths_and_details")]
     pub changed: Vec<Problem>,
-    #[serde(serialize_with = "paths_and_details")]
     pub missing: Vec<Problem>,
     /// Whether every file had a recorded object version.
-    #[serde(rename = "exact_versions")]
     pub all_versioned: bool,
-}
-
-/// Problems as `{"path", "detail"}` objects.
-fn paths_and_details<S: serde::Serializer>(
-    problems: &[Problem],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct Shown<'a> {
-        path: &'a str,
-        detail: &'a str,
-    }
-    serializer.collect_seq(problems.iter().map(|problem| Shown {
-        path: &problem.path,
-        detail: &problem.detail,
-    }))
 }
 
 /// Compares one file's recorded metadata with the store's, without downloading it.

@@ -17,7 +17,6 @@ use crate::object::{
 use crate::repo::{Repo, RepoError, Resolved, io_err, latest_version, owned_temp_file};
 use crate::rows::key;
 use crate::rows::sort::{Record, SortError, Sorter};
-use crate::rows::tree::read_object;
 use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Compat, Schema, SchemaError, Type, Violation};
 use crate::store::{StoreError, Writer};
@@ -28,6 +27,9 @@ use crate::summary::{Changes, Lineage, RowStats, SUMMARY_FORMAT, Summary, Summar
 pub enum CommitError {
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// `status` could not diff the latest version with the listing.
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
     #[error("could not read {what} {path}: {source}")]
     ReadInput {
         what: &'static str,
@@ -633,7 +635,7 @@ fn reusable(
     }
     let hashed = match commit.summary {
         Some(summary_id) => {
-            let summary = Summary::decode(&read_object(&reader, &summary_id, Kind::Summary)?)?;
+            let summary = Summary::decode(&reader.object_of_kind(&summary_id, Kind::Summary)?)?;
             summary
                 .columns
                 .iter()

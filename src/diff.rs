@@ -17,11 +17,43 @@ use crate::rows::key;
 use crate::rows::leaf;
 use crate::rows::tree::{Staging, TreeError};
 use crate::schema::{self, Compat, Schema, Type};
-use crate::store::Reader;
+use crate::store::{Reader, StoreError};
 use crate::{DatasetName, Repo};
 
 /// Deeper than this cannot come from a real tree; refuse it rather than loop.
 const MAX_LEVEL: u32 = 16;
+
+/// Why a diff could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// The two sides match rows by different keys, so their rows cannot be paired.
+    #[error(
+        "cannot compare rows of {old} ({}) with {new} ({}): their row keys differ",
+        key_text(.old_key),
+        key_text(.new_key)
+    )]
+    KeysDiffer {
+        /// The old side's label: `name@version`, or the source listed.
+        old: String,
+        old_key: Vec<String>,
+        new: String,
+        new_key: Vec<String>,
+    },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<StoreError> for DiffError {
+    fn from(err: StoreError) -> Self {
+        DiffError::Repo(err.into())
+    }
+}
+
+impl From<TreeError> for DiffError {
+    fn from(err: TreeError) -> Self {
+        DiffError::Repo(err.into())
+    }
+}
 
 /// Reads objects from the store, and first from a staging file when one is given (the
 /// not-yet-committed tree of `pail status`).
@@ -172,11 +204,13 @@ impl Diff {
         old: DiffSide,
         new: DiffSide,
         staging: Option<Staging>,
-    ) -> Result<Diff, RepoError> {
+    ) -> Result<Diff, DiffError> {
         if old.key != new.key {
-            return Err(RepoError::KeysDiffer {
-                old: format!("{} ({})", old.label(), key_text(&old.key)),
-                new: format!("{} ({})", new.label(), key_text(&new.key)),
+            return Err(DiffError::KeysDiffer {
+                old: old.label(),
+                old_key: old.key.clone(),
+                new: new.label(),
+                new_key: new.key.clone(),
             });
         }
         let schema = schema::compare(&old.schema, &new.schema);
@@ -576,7 +610,7 @@ fn value_changes(path: &str, old: &Value, new: &Value, columns: &mut Vec<String>
 /// Plans the diff from one version to another (of one dataset, or of two datasets
 /// with the same key). Reads only the tree nodes; rows are read by `Diff::stat` or
 /// `Diff::rows`, and only where the trees differ.
-pub fn diff(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<crate::diff::Diff, RepoError> {
+pub fn diff(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<crate::diff::Diff, DiffError> {
     let old = crate::diff::DiffSide::from_resolved(repo, old)?;
     let new = crate::diff::DiffSide::from_resolved(repo, new)?;
     crate::diff::Diff::plan(repo, old, new, None)

@@ -6,7 +6,7 @@ use crate::repo::{OWNED_TEMP_PREFIX, Repo, RepoError, io_err};
 use crate::walk::Visit;
 
 /// What `fsck` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FsckReport {
     /// Objects checked.
     pub objects: u64,
@@ -15,7 +15,7 @@ pub struct FsckReport {
 }
 
 /// What `gc` or `remove_stale_temporaries` removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Removed {
     /// Objects (or files) removed.
     pub count: u64,

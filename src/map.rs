@@ -114,8 +114,8 @@ pub struct MapOptions {
     pub commit: CommitOptions,
 }
 
-/// What a run did, row by row. `--json` prints it (with the output version).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// What a run did, row by row (`view::MapView` is its JSON form, with the output version).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapStats {
     pub n_rows: u64,
     pub ran: u64,
@@ -123,7 +123,6 @@ pub struct MapStats {
     /// Results taken from this repository's own cache.
     pub cached: u64,
     /// Results taken from a trusted remote's cache, by remote name.
-    #[serde(rename = "cached_remote")]
     pub remote_cached: BTreeMap<String, u64>,
     pub carried: u64,
     pub removed: u64,
@@ -138,8 +137,8 @@ pub struct MapReport {
     pub outcome: CommitOutcome,
 }
 
-/// An unfinished run, for `pail jobs` (`--json` prints it as is).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// An unfinished run, for `pail jobs` (`view::JobView` is its JSON form).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobInfo {
     pub job: String,
     pub input: String,

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::diff::DiffError;
 use crate::repo::{Repo, RepoError, Resolved};
 use crate::schema;
 use crate::summary::DEFAULT_MAX_TOKENS;
@@ -206,8 +207,8 @@ pub fn compare_versions(
     // Row-level counts, when both versions share a key (the diff reads only what differs).
     let stat = match crate::diff::diff(repo, old, new) {
         Ok(diff) => Some(diff.stat(repo)?),
-        Err(RepoError::KeysDiffer { .. }) => None,
-        Err(err) => return Err(err.into()),
+        Err(DiffError::KeysDiffer { .. }) => None,
+        Err(DiffError::Repo(err)) => return Err(err.into()),
     };
     Ok(CompareView {
         diff: DiffView {

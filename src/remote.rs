@@ -128,6 +128,27 @@ pub enum RemoteError {
         name: DatasetName,
         after: semver::Version,
     },
+    /// A pail.lock pin's version names another commit (here or on the remote).
+    #[error(
+        "{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
+    )]
+    PinMoved {
+        version: Box<DatasetVersion>,
+        pinned: CommitId,
+        found: CommitId,
+        place: PinPlace,
+    },
+    /// A pail.lock pin's commit is neither here nor on the remote the lock names (None:
+    /// the lock names no remote).
+    #[error(
+        "pinned commit {commit} of {name} is neither in this repository nor on {}",
+        .remote.as_deref().unwrap_or("(no remote in pail.lock)")
+    )]
+    PinUnavailable {
+        name: Box<DatasetName>,
+        commit: CommitId,
+        remote: Option<String>,
+    },
     #[error("could not spool objects in {path}: {source}")]
     Spool {
         path: PathBuf,
@@ -162,6 +183,24 @@ impl From<SpoolError> for RemoteError {
         match err {
             SpoolError::Io { path, source } => RemoteError::Spool { path, source },
             SpoolError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// Where a pinned version was found naming another commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinPlace {
+    /// This repository's version ref.
+    Local,
+    /// The version ref on the remote at this URL.
+    Remote { url: String },
+}
+
+impl std::fmt::Display for PinPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinPlace::Local => f.write_str("this repository"),
+            PinPlace::Remote { url } => write!(f, "remote {url}"),
         }
     }
 }
@@ -208,19 +247,12 @@ struct Downloaded {
 
 /// A local tag that a pull kept although the remote's differs: both moved since they last
 /// agreed, so pushing it needs `--force`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagDivergence {
     /// `dataset@tag`.
     pub tag: String,
-    #[serde(serialize_with = "hex")]
     pub local: CommitId,
-    #[serde(serialize_with = "hex")]
     pub remote: CommitId,
-}
-
-/// A commit id in JSON: its hex.
-fn hex<S: serde::Serializer>(id: &CommitId, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(id)
 }
 
 /// A ref the remote would not take.
@@ -282,7 +314,7 @@ pub struct RemoteSettings {
 }
 
 /// What a push did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushReport {
     pub objects_uploaded: usize,
     pub bytes_uploaded: u64,
@@ -296,7 +328,7 @@ pub struct PushReport {
 
 /// A local version a pull moved to a free number, because the remote had its number for
 /// another commit.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renumbered {
     /// `dataset@old`.
     pub from: String,
@@ -305,7 +337,7 @@ pub struct Renumbered {
 }
 
 /// What a pull did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PullReport {
     pub objects_downloaded: usize,
     pub bytes_downloaded: u64,
@@ -974,7 +1006,7 @@ pub(crate) fn closure(
             found.push((id, kind));
             match kind {
                 Kind::Commit | Kind::Node => {
-                    let bytes = crate::rows::tree::read_object(reader, &id, kind)?;
+                    let bytes = reader.object_of_kind(&id, kind)?;
                     Ok(Visit::Follow(crate::walk::children(kind, &id, &bytes)?))
                 }
                 Kind::Leaf | Kind::Schema | Kind::Blob | Kind::Summary => Ok(Visit::Stop),
@@ -982,10 +1014,6 @@ pub(crate) fn closure(
         },
     )?;
     Ok(found)
-}
-
-fn push_commit_children(commit: &Commit, stack: &mut Vec<(ObjectId, Kind)>) {
-    crate::walk::commit_children(commit, stack);
 }
 
 /// A version or tag ref of this repository, parsed.
@@ -1013,12 +1041,11 @@ fn local_refs(reader: &Reader) -> Result<Vec<LocalRef>, StoreError> {
 }
 
 /// A remote in this repository's remotes table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteInfo {
     pub name: String,
     /// The normalized URL (see `normalize_url`).
     pub url: String,
-    #[serde(flatten)]
     pub settings: RemoteSettings,
 }
 
@@ -1260,7 +1287,7 @@ fn plan_push(repo: &Repo, options: &PushOptions) -> Result<PushPlan, RemoteError
         }
     }
     for (id, kind) in &found {
-        let bytes = crate::rows::tree::read_object(&reader, id, *kind)?;
+        let bytes = reader.object_of_kind(id, *kind)?;
         objects.insert(*id, *kind, &bytes)?;
     }
     Ok(PushPlan {
@@ -1543,7 +1570,7 @@ pub struct RemoteFsckOptions<'a> {
 }
 
 /// What `fsck --remote` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteFsckReport {
     /// Objects checked.
     pub objects: u64,
@@ -2005,16 +2032,20 @@ fn check_download(
     };
     let mut next = Vec::new();
     match kind {
-        Kind::Commit => {
-            let commit = Commit::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
-            let mut children = Vec::new();
-            push_commit_children(&commit, &mut children);
+        // Decoded as every reader decodes them; what a commit names comes from the walker.
+        Kind::Commit | Kind::Schema | Kind::Summary => {
+            let bytes = manifest()?;
+            let children = crate::walk::check_decodes(*kind, id, &bytes)
+                .and_then(|()| crate::walk::children(*kind, id, &bytes))
+                .map_err(|err| corrupt(err.to_string()))?;
             next.extend(children.into_iter().map(|(id, kind)| Reached {
                 id,
                 kind,
                 via: via.clone(),
             }));
         }
+        // Not through the walker: its error for a level out of range says "row tree node
+        // … is malformed", where a pull has always said "node level N".
         Kind::Node => {
             let node = Node::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
             if node.level == 0 || node.level > 16 {
@@ -2030,13 +2061,6 @@ fn check_download(
                 kind: child_kind,
                 via: via.clone(),
             }));
-        }
-        Kind::Schema => {
-            crate::schema::Schema::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
-        }
-        Kind::Summary => {
-            crate::summary::Summary::decode(&manifest()?)
-                .map_err(|err| corrupt(err.to_string()))?;
         }
         Kind::Leaf | Kind::Blob => {}
     }
@@ -2160,7 +2184,13 @@ pub fn fetch_pinned(
         if let Some((found, _)) = found
             && found != pin.commit
         {
-            return Err(pin_moved(pin, found.object(), format!("remote {url}")));
+            return Err(pin_moved(
+                pin,
+                found,
+                PinPlace::Remote {
+                    url: url.to_string(),
+                },
+            ));
         }
         roots.push(Reached {
             id: pin.commit.object(),
@@ -2171,18 +2201,26 @@ pub fn fetch_pinned(
     let mut report = PullReport::default();
     let fetched = match fetch_closure(repo, &remote, &runtime, roots, progress, &mut report) {
         Ok(fetched) => fetched,
-        Err(RemoteError::MissingObject { ref_name, id, .. }) => {
-            let name = pins
+        Err(RemoteError::MissingObject {
+            ref_name,
+            id,
+            url: missing_url,
+        }) => {
+            let Some(pin) = pins
                 .iter()
                 .find(|pin| pin.name.version_ref(&pin.version) == ref_name)
-                .map(|pin| pin.name.to_string())
-                .unwrap_or(ref_name);
-            return Err(RepoError::PinUnavailable {
-                name,
-                commit: id.to_hex(),
-                remote: url.to_string(),
-            }
-            .into());
+            else {
+                return Err(RemoteError::MissingObject {
+                    ref_name,
+                    id,
+                    url: missing_url,
+                });
+            };
+            return Err(RemoteError::PinUnavailable {
+                name: Box::new(pin.name.clone()),
+                commit: CommitId(id),
+                remote: Some(url.to_string()),
+            });
         }
         Err(err) => return Err(err),
     };
@@ -2194,7 +2232,7 @@ pub fn fetch_pinned(
         let ref_name = pin.name.version_ref(&pin.version);
         match writer.get_ref(&ref_name)? {
             Some(local) if local != pin.commit.object() => {
-                return Err(pin_moved(pin, local, "this repository".into()));
+                return Err(pin_moved(pin, CommitId(local), PinPlace::Local));
             }
             Some(_) => {}
             None if named => writer.set_ref(&ref_name, &pin.commit.object())?,
@@ -2205,15 +2243,16 @@ pub fn fetch_pinned(
     Ok(())
 }
 
-fn pin_moved(pin: &Pin, found: ObjectId, place: String) -> RemoteError {
-    RepoError::PinMoved {
-        name: pin.name.to_string(),
-        version: pin.version.to_string(),
-        pinned: pin.commit.to_hex(),
-        found: found.to_hex(),
+fn pin_moved(pin: &Pin, found: CommitId, place: PinPlace) -> RemoteError {
+    RemoteError::PinMoved {
+        version: Box::new(DatasetVersion {
+            name: pin.name.clone(),
+            version: pin.version.clone(),
+        }),
+        pinned: pin.commit,
+        found,
         place,
     }
-    .into()
 }
 
 /// An object the pull's write transaction holds (fetched or already local), of a kind.

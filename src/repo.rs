@@ -13,7 +13,6 @@ use serde_json::Value;
 
 use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec};
 use crate::object::{CodecError, Commit, CommitId, Kind, ObjectId};
-use crate::rows::tree::read_object;
 use crate::rows::{TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Schema, SchemaError};
 use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
@@ -42,22 +41,6 @@ pub enum RepoError {
     Tree(#[from] TreeError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
-    #[error(
-        "{name}@{version} is pinned to commit {pinned}, but {place} has {found} under that version; pail never substitutes another commit"
-    )]
-    PinMoved {
-        name: String,
-        version: String,
-        pinned: String,
-        found: String,
-        place: String,
-    },
-    #[error("pinned commit {commit} of {name} is neither in this repository nor on {remote}")]
-    PinUnavailable {
-        name: String,
-        commit: String,
-        remote: String,
-    },
     #[error("corrupt object in the repository: {0}")]
     Codec(#[from] CodecError),
     #[error("dataset {name} does not exist")]
@@ -86,8 +69,6 @@ pub enum RepoError {
     },
     #[error("tag `{tag}` exists on several datasets: {}", .names.join(", "))]
     AmbiguousTag { tag: String, names: Vec<String> },
-    #[error("cannot compare rows of {old} with {new}: their row keys differ")]
-    KeysDiffer { old: String, new: String },
 }
 
 fn available_text(available: &[String]) -> String {
@@ -375,7 +356,7 @@ impl Repo {
     pub fn blob(&self, id: &ObjectId) -> Result<Vec<u8>, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
-        Ok(read_object(&reader, id, Kind::Blob)?)
+        Ok(reader.object_of_kind(id, Kind::Blob)?)
     }
 
     /// Calls `each` with every row of a version, in key order, until it returns false.

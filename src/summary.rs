@@ -16,7 +16,6 @@ use crate::listing::FileEntry;
 use crate::object::{Child, CodecError, Commit, CommitId, Input, Kind, Manifest, ObjectId, encode};
 use crate::repo::{Repo, RepoError, Resolved, version_of};
 use crate::rows::leaf_children;
-use crate::rows::tree::read_object;
 use crate::schema::Compat;
 use crate::schema::{Field, Schema, Type, file_fields};
 
@@ -1170,7 +1169,9 @@ pub fn load(repo: &Repo, commit: &Commit) -> Result<Summary, RepoError> {
     if let Some(id) = commit.summary {
         let store = repo.read_store()?;
         let reader = store.read()?;
-        return Ok(Summary::decode(&read_object(&reader, &id, Kind::Summary)?)?);
+        return Ok(Summary::decode(
+            &reader.object_of_kind(&id, Kind::Summary)?,
+        )?);
     }
     let schema = repo.schema(&commit.schema)?;
     let mut stats = SummaryBuilder::new(&schema);

@@ -10,12 +10,20 @@
 //! command (`dataset_schema`'s `columns`, `dataset_lineage`'s `children`,
 //! `diff_versions`' row-tree overlap), the extra fields sit beside the shared ones.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::checkout::{CheckoutReport, Problem as FileProblem, VerifyReport};
 use crate::commit::CommitOutcome;
 use crate::lineage::{LineageGraph, LineageNode};
+use crate::lock::LockEntry;
+use crate::maintain::{FsckReport, Removed};
+use crate::map::{JobInfo, MapReport};
 use crate::object::{CodeFile, Commit, CommitId, GitState, Input};
+use crate::remote::{PullReport, PushReport, RemoteFsckReport, RemoteInfo};
 use crate::repo::{DatasetInfo, Resolved, format_time};
 use crate::schema::{Compat, Field, Schema, Type};
 use crate::summary::{
@@ -999,11 +1007,27 @@ pub struct QueryView {
     pub rows: Vec<Value>,
 }
 
-/// `fsck --json`: objects checked and the problems found.
+/// `fsck --json` (and `fsck --remote R --json`): objects checked and the problems found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FsckView {
     pub objects: u64,
     pub problems: Vec<String>,
+}
+
+impl FsckView {
+    pub fn new(report: &FsckReport) -> FsckView {
+        FsckView {
+            objects: report.objects,
+            problems: report.problems.clone(),
+        }
+    }
+
+    pub fn remote(report: &RemoteFsckReport) -> FsckView {
+        FsckView {
+            objects: report.objects,
+            problems: report.problems.clone(),
+        }
+    }
 }
 
 /// `gc --json`: what was removed.
@@ -1013,6 +1037,342 @@ pub struct GcView {
     pub bytes_removed: u64,
     pub temporaries_removed: u64,
     pub temporary_bytes_removed: u64,
+}
+
+impl GcView {
+    /// From what `maintain::gc` and `maintain::remove_stale_temporaries` removed.
+    pub fn new(objects: &Removed, temporaries: &Removed) -> GcView {
+        GcView {
+            objects_removed: objects.count,
+            bytes_removed: objects.bytes,
+            temporaries_removed: temporaries.count,
+            temporary_bytes_removed: temporaries.bytes,
+        }
+    }
+}
+
+/// `init --json`: the repository directory, and whether it was made now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InitView {
+    pub path: String,
+    pub created: bool,
+}
+
+impl InitView {
+    pub fn new(path: &Path, created: bool) -> InitView {
+        InitView {
+            path: path.display().to_string(),
+            created,
+        }
+    }
+}
+
+// ---- remotes ---------------------------------------------------------------------------
+
+/// A remote, as `remote list --json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemoteView {
+    pub name: String,
+    pub url: String,
+    pub trust_cache: bool,
+}
+
+impl RemoteView {
+    pub fn new(remote: &RemoteInfo) -> RemoteView {
+        RemoteView {
+            name: remote.name.clone(),
+            url: remote.url.clone(),
+            trust_cache: remote.settings.trust_cache,
+        }
+    }
+}
+
+/// `push --json`: what a push did, and to which remote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushView {
+    pub remote: String,
+    pub objects_uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub objects_present: usize,
+    pub versions_created: Vec<String>,
+    pub tags_updated: Vec<String>,
+    pub up_to_date: usize,
+    pub cache_uploaded: usize,
+}
+
+impl PushView {
+    pub fn new(remote: &str, report: &PushReport) -> PushView {
+        PushView {
+            remote: remote.to_string(),
+            objects_uploaded: report.objects_uploaded,
+            bytes_uploaded: report.bytes_uploaded,
+            objects_present: report.objects_present,
+            versions_created: report.versions_created.clone(),
+            tags_updated: report.tags_updated.clone(),
+            up_to_date: report.up_to_date,
+            cache_uploaded: report.cache_uploaded,
+        }
+    }
+}
+
+/// A local version a pull renumbered: `dataset@old` and the new version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenumberedView {
+    pub from: String,
+    pub to: String,
+}
+
+/// A local tag a pull kept although the remote's moved: `dataset@tag` and both commits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagDivergenceView {
+    pub tag: String,
+    pub local: String,
+    pub remote: String,
+}
+
+/// `pull --json`: what a pull did, and from which remote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullView {
+    pub remote: String,
+    pub objects_downloaded: usize,
+    pub bytes_downloaded: u64,
+    pub versions_added: Vec<String>,
+    pub tags_updated: Vec<String>,
+    pub renumbered: Vec<RenumberedView>,
+    pub cache_downloaded: usize,
+    pub tags_diverged: Vec<TagDivergenceView>,
+    pub warnings: Vec<String>,
+}
+
+impl PullView {
+    pub fn new(remote: &str, report: &PullReport) -> PullView {
+        PullView {
+            remote: remote.to_string(),
+            objects_downloaded: report.objects_downloaded,
+            bytes_downloaded: report.bytes_downloaded,
+            versions_added: report.versions_added.clone(),
+            tags_updated: report.tags_updated.clone(),
+            renumbered: report
+                .renumbered
+                .iter()
+                .map(|renumbered| RenumberedView {
+                    from: renumbered.from.clone(),
+                    to: renumbered.to.clone(),
+                })
+                .collect(),
+            cache_downloaded: report.cache_downloaded,
+            tags_diverged: report
+                .tags_diverged
+                .iter()
+                .map(|diverged| TagDivergenceView {
+                    tag: diverged.tag.clone(),
+                    local: diverged.local.to_hex(),
+                    remote: diverged.remote.to_hex(),
+                })
+                .collect(),
+            warnings: report.warnings.clone(),
+        }
+    }
+}
+
+/// `clone --json`: where the clone went, from where, and what it pulled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CloneView {
+    pub dir: String,
+    pub url: String,
+    pub versions: Vec<String>,
+    pub objects_downloaded: usize,
+}
+
+impl CloneView {
+    pub fn new(dir: &Path, url: &str, report: &PullReport) -> CloneView {
+        CloneView {
+            dir: dir.display().to_string(),
+            url: url.to_string(),
+            versions: report.versions_added.clone(),
+            objects_downloaded: report.objects_downloaded,
+        }
+    }
+}
+
+// ---- checkouts, pins and runs ----------------------------------------------------------
+
+/// `checkout --json`: what a checkout did, with the version and where it went; for
+/// `checkout --locked`, one per pin, with the remote pail.lock names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckoutView {
+    pub name: String,
+    pub dir: String,
+    pub files_written: u64,
+    pub bytes_written: u64,
+    pub files_skipped: u64,
+    pub files_removed: u64,
+    /// Whether every file had a recorded object version (exact bytes after an overwrite).
+    pub exact_versions: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+impl CheckoutView {
+    pub fn new(name: &str, dir: &Path, report: &CheckoutReport) -> CheckoutView {
+        CheckoutView {
+            name: name.to_string(),
+            dir: dir.display().to_string(),
+            files_written: report.files_written,
+            bytes_written: report.bytes_written,
+            files_skipped: report.files_skipped,
+            files_removed: report.files_removed,
+            exact_versions: report.all_versioned,
+            remote: None,
+        }
+    }
+
+    /// With the remote a pail.lock pin names.
+    pub fn with_remote(self, remote: &str) -> CheckoutView {
+        CheckoutView {
+            remote: Some(remote.to_string()),
+            ..self
+        }
+    }
+}
+
+/// A file `verify` found missing or changed, and how.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileProblemView {
+    pub path: String,
+    pub detail: String,
+}
+
+impl FileProblemView {
+    pub fn all(problems: &[FileProblem]) -> Vec<FileProblemView> {
+        problems
+            .iter()
+            .map(|problem| FileProblemView {
+                path: problem.path.clone(),
+                detail: problem.detail.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `verify --json`: the version checked and what was found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyView {
+    pub name: String,
+    pub unchanged: u64,
+    pub changed: Vec<FileProblemView>,
+    pub missing: Vec<FileProblemView>,
+    pub exact_versions: bool,
+}
+
+impl VerifyView {
+    pub fn new(name: &str, report: &VerifyReport) -> VerifyView {
+        VerifyView {
+            name: name.to_string(),
+            unchanged: report.unchanged,
+            changed: FileProblemView::all(&report.changed),
+            missing: FileProblemView::all(&report.missing),
+            exact_versions: report.all_versioned,
+        }
+    }
+}
+
+/// A pail.lock pin, as `lock list --json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PinView {
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+    /// "" when the version was never pushed.
+    pub remote: String,
+}
+
+impl PinView {
+    pub fn all(entries: &[LockEntry]) -> Vec<PinView> {
+        entries
+            .iter()
+            .map(|entry| PinView {
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+                commit: entry.commit.clone(),
+                remote: entry.remote.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `map --json`: the run's counts and the output version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapView {
+    /// `created`, or `unchanged` when the output is the latest version already.
+    pub status: &'static str,
+    /// `name@version`.
+    pub version: String,
+    pub id: String,
+    pub n_rows: u64,
+    pub ran: u64,
+    pub resumed: u64,
+    /// Results from this repository's own cache.
+    pub cached: u64,
+    /// Results from trusted remotes' caches, by remote name.
+    pub cached_remote: BTreeMap<String, u64>,
+    pub carried: u64,
+    pub removed: u64,
+    pub failed: u64,
+    pub job: String,
+}
+
+impl MapView {
+    pub fn new(report: &MapReport) -> MapView {
+        let (status, name, version, id) = match &report.outcome {
+            CommitOutcome::Created {
+                name, version, id, ..
+            } => ("created", name, version, id),
+            CommitOutcome::Unchanged {
+                name, version, id, ..
+            } => ("unchanged", name, version, id),
+        };
+        let stats = &report.stats;
+        MapView {
+            status,
+            version: format!("{name}@{version}"),
+            id: id.to_hex(),
+            n_rows: stats.n_rows,
+            ran: stats.ran,
+            resumed: stats.resumed,
+            cached: stats.cached,
+            cached_remote: stats.remote_cached.clone(),
+            carried: stats.carried,
+            removed: stats.removed,
+            failed: stats.failed,
+            job: stats.job.clone(),
+        }
+    }
+}
+
+/// An unfinished `pail map` run, as `jobs --json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobView {
+    pub job: String,
+    pub input: String,
+    pub to: String,
+    pub command: String,
+    /// Rows done so far.
+    pub done: u64,
+}
+
+impl JobView {
+    pub fn all(jobs: &[JobInfo]) -> Vec<JobView> {
+        jobs.iter()
+            .map(|job| JobView {
+                job: job.job.clone(),
+                input: job.input.clone(),
+                to: job.to.clone(),
+                command: job.command.clone(),
+                done: job.done,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -1411,5 +1771,112 @@ mod tests {
             temporary_bytes_removed: 4,
         };
         insta::assert_snapshot!("gc", json_text(&gc));
+    }
+
+    #[test]
+    fn remotes() {
+        insta::assert_snapshot!(
+            "init",
+            json_text(&InitView::new(Path::new("/work/.pail"), true))
+        );
+        let remote = RemoteInfo {
+            name: "origin".into(),
+            url: "s3://bucket/pail".into(),
+            settings: crate::remote::RemoteSettings { trust_cache: true },
+        };
+        insta::assert_snapshot!("remote", json_text(&RemoteView::new(&remote)));
+        let push = PushReport {
+            objects_uploaded: 5,
+            bytes_uploaded: 1234,
+            objects_present: 2,
+            versions_created: vec!["team.vision.clips@1.0.2".into()],
+            tags_updated: vec!["team.vision.clips@golden".into()],
+            up_to_date: 3,
+            cache_uploaded: 1,
+        };
+        insta::assert_snapshot!("push", json_text(&PushView::new("origin", &push)));
+        let pull = PullReport {
+            objects_downloaded: 4,
+            bytes_downloaded: 999,
+            versions_added: vec!["team.vision.clips@1.0.2".into()],
+            tags_updated: vec![],
+            renumbered: vec![crate::remote::Renumbered {
+                from: "team.vision.clips@1.0.2".into(),
+                to: "1.0.3".into(),
+            }],
+            cache_downloaded: 2,
+            tags_diverged: vec![crate::remote::TagDivergence {
+                tag: "team.vision.clips@golden".into(),
+                local: id(1),
+                remote: id(2),
+            }],
+            warnings: vec!["skipped refs/README.txt".into()],
+        };
+        insta::assert_snapshot!("pull", json_text(&PullView::new("origin", &pull)));
+        let clone = CloneView::new(Path::new("/work/clips"), "s3://bucket/pail", &pull);
+        insta::assert_snapshot!("clone", json_text(&clone));
+    }
+
+    #[test]
+    fn checkouts_pins_and_runs() {
+        let report = CheckoutReport {
+            files_written: 3,
+            bytes_written: 300,
+            files_skipped: 2,
+            files_removed: 1,
+            all_versioned: false,
+        };
+        let checkout = CheckoutView::new("team.vision.clips@1.0.2", Path::new("/data"), &report);
+        insta::assert_snapshot!("checkout", json_text(&checkout));
+        let locked = checkout.with_remote("s3://bucket/pail");
+        insta::assert_snapshot!("checkout_locked", json_text(&locked));
+        let problem = |path: &str, detail: &str| FileProblem {
+            path: path.into(),
+            kind: crate::checkout::ProblemKind::Changed,
+            detail: detail.into(),
+        };
+        let verify = VerifyReport {
+            unchanged: 4,
+            changed: vec![problem("a.mp4", "expected 7 bytes, found 8")],
+            missing: vec![problem("b.mp4", "not found")],
+            all_versioned: true,
+        };
+        let verify = VerifyView::new("team.vision.clips@1.0.2", &verify);
+        insta::assert_snapshot!("verify", json_text(&verify));
+        let pin = LockEntry {
+            name: "team.vision.clips".into(),
+            version: "1.0.2".into(),
+            commit: id(7).to_hex(),
+            remote: "s3://bucket/pail".into(),
+        };
+        insta::assert_snapshot!("pins", json_text(&PinView::all(&[pin])));
+        let map = MapReport {
+            stats: crate::map::MapStats {
+                n_rows: 10,
+                ran: 4,
+                resumed: 1,
+                cached: 2,
+                remote_cached: [("origin".to_string(), 1)].into_iter().collect(),
+                carried: 1,
+                removed: 1,
+                failed: 0,
+                job: "0123456789ab".into(),
+            },
+            outcome: CommitOutcome::Unchanged {
+                name: name("team.vision.clip_sizes"),
+                version: version("1.0.0"),
+                id: id(8),
+                problems: vec![],
+            },
+        };
+        insta::assert_snapshot!("map", json_text(&MapView::new(&map)));
+        let job = JobInfo {
+            job: "0123456789ab".into(),
+            input: "team.vision.clips@1.0.2".into(),
+            to: "team.vision.clip_sizes".into(),
+            command: "python size.py".into(),
+            done: 6,
+        };
+        insta::assert_snapshot!("jobs", json_text(&JobView::all(&[job])));
     }
 }

@@ -3,11 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::checkout::{
-    CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions, VerifyReport,
-};
+use crate::checkout::{CheckoutOptions, CheckoutProgress, CheckoutReport, VerifyOptions};
 use crate::lock::{LockEntry, LockError, LockFile};
-use crate::remote::NoSyncProgress;
+use crate::remote::{DatasetVersion, NoSyncProgress, Pin, PinPlace, RemoteError};
+use crate::view::{CheckoutView, PinView, VerifyView, to_json};
 use crate::{CommitId, DatasetName, ObjectId, Repo, RepoError};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -130,36 +129,6 @@ impl CheckoutProgress for Bar {
     }
 }
 
-/// A checkout's `--json` form: the report, with the version and where it went (and, for
-/// `--locked`, the remote pail.lock names).
-#[derive(serde::Serialize)]
-struct CheckoutShown<'a> {
-    name: String,
-    dir: String,
-    #[serde(flatten)]
-    report: &'a CheckoutReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote: Option<&'a str>,
-}
-
-impl CheckoutShown<'_> {
-    fn new<'a>(name: &str, dir: &Path, report: &'a CheckoutReport) -> CheckoutShown<'a> {
-        CheckoutShown {
-            name: name.to_string(),
-            dir: dir.display().to_string(),
-            report,
-            remote: None,
-        }
-    }
-}
-
-/// Prints a value as JSON, its objects' keys in sorted order (through `serde_json::Value`).
-fn print_sorted_json(out: &mut output::Out, value: &impl serde::Serialize) -> Result<(), CliError> {
-    let value = serde_json::to_value(value).expect("reports serialize to JSON");
-    output::print_json(out, &value)?;
-    Ok(())
-}
-
 fn print_report(
     out: &mut output::Out,
     name: &str,
@@ -217,7 +186,7 @@ pub fn cmd_checkout(ctx: &Context, args: CheckoutArgs) -> Result<(), CliError> {
     let report = result?;
     let label = found.label();
     if args.json {
-        print_sorted_json(&mut out, &CheckoutShown::new(&label, &to, &report))?;
+        output::print_json(&mut out, &to_json(&CheckoutView::new(&label, &to, &report)))?;
     } else {
         print_report(&mut out, &label, &to, &report)?;
         note_versions(&report);
@@ -310,66 +279,31 @@ fn checkout_locked(
         })?;
         let commit_id =
             CommitId(ObjectId::from_hex(&entry.commit).expect("checked when the lock was read"));
-        let local = repo.commit(&commit_id).ok();
-        if local.is_none() {
-            if entry.remote.is_empty() {
-                return Err(CliError::Repo(RepoError::PinUnavailable {
-                    name: entry.name.clone(),
-                    commit: entry.commit.clone(),
-                    remote: "(no remote in pail.lock)".into(),
-                }));
-            }
-            // The lock's remote (normalised when read) is input: the environment's
-            // credentials go only to a remote in the remotes table, unless asked.
-            let listed = crate::remote::list(&repo)?
-                .iter()
-                .any(|remote| remote.url == entry.remote);
-            if !listed && !args.allow_unlisted_remote {
-                return Err(LockError::UnlistedRemote {
-                    name: name.clone(),
-                    remote: entry.remote.clone(),
-                }
-                .into());
-            }
-            eprintln!(
-                "fetching {}@{} ({}) from {}{}",
-                entry.name,
-                entry.version,
-                commit_id.short(),
-                entry.remote,
-                if listed {
-                    ""
-                } else {
-                    " (not one of this repository's remotes)"
-                }
-            );
-            crate::remote::fetch_pinned(
-                &repo,
-                &crate::remote::FetchPinnedOptions {
-                    url: &entry.remote,
-                    pins: &[crate::remote::Pin {
-                        name: name.clone(),
-                        version: version.clone(),
-                        commit: commit_id,
-                    }],
-                    store_options: &ctx.store_options,
-                },
-                &NoSyncProgress,
-            )?;
+        let pin = Pin {
+            name,
+            version,
+            commit: commit_id,
+        };
+        if repo.commit(&commit_id).is_err() {
+            fetch_pin(ctx, args, &repo, entry, &pin)?;
         }
+        let Pin { name, version, .. } = pin;
         // The local version ref, if any, must still name the pinned commit.
         if let Ok(found) = repo.resolve(&crate::DatasetRef {
             name: name.clone(),
             version: crate::VersionSpec::Semver(version.clone()),
         }) && found.id != commit_id
         {
-            return Err(CliError::Repo(RepoError::PinMoved {
-                name: entry.name.clone(),
-                version: entry.version.clone(),
-                pinned: entry.commit.clone(),
-                found: found.id.to_hex(),
-                place: "this repository".into(),
-            }));
+            return Err(RemoteError::PinMoved {
+                version: Box::new(DatasetVersion {
+                    name: name.clone(),
+                    version: version.clone(),
+                }),
+                pinned: commit_id,
+                found: found.id,
+                place: PinPlace::Local,
+            }
+            .into());
         }
         let dir = to.join(&entry.name);
         let bar = Bar::new(ctx.stderr_is_terminal);
@@ -384,15 +318,14 @@ fn checkout_locked(
         results.push((label, dir, report));
     }
     if args.json {
-        let shown: Vec<CheckoutShown> = results
+        let shown: Vec<CheckoutView> = results
             .iter()
             .zip(&lock.entries)
-            .map(|((label, dir, report), entry)| CheckoutShown {
-                remote: Some(&entry.remote),
-                ..CheckoutShown::new(label, dir, report)
+            .map(|((label, dir, report), entry)| {
+                CheckoutView::new(label, dir, report).with_remote(&entry.remote)
             })
             .collect();
-        print_sorted_json(&mut out, &shown)?;
+        output::print_json(&mut out, &to_json(&shown))?;
     } else if lock.entries.is_empty() {
         writeln!(
             out,
@@ -401,6 +334,58 @@ fn checkout_locked(
         )?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Fetches a pinned commit this repository lacks from the remote pail.lock names.
+fn fetch_pin(
+    ctx: &Context,
+    args: &CheckoutArgs,
+    repo: &Repo,
+    entry: &LockEntry,
+    pin: &Pin,
+) -> Result<(), CliError> {
+    if entry.remote.is_empty() {
+        return Err(RemoteError::PinUnavailable {
+            name: Box::new(pin.name.clone()),
+            commit: pin.commit,
+            remote: None,
+        }
+        .into());
+    }
+    // The lock's remote (normalised when read) is input: the environment's
+    // credentials go only to a remote in the remotes table, unless asked.
+    let listed = crate::remote::list(repo)?
+        .iter()
+        .any(|remote| remote.url == entry.remote);
+    if !listed && !args.allow_unlisted_remote {
+        return Err(LockError::UnlistedRemote {
+            name: pin.name.clone(),
+            remote: entry.remote.clone(),
+        }
+        .into());
+    }
+    eprintln!(
+        "fetching {}@{} ({}) from {}{}",
+        entry.name,
+        entry.version,
+        pin.commit.short(),
+        entry.remote,
+        if listed {
+            ""
+        } else {
+            " (not one of this repository's remotes)"
+        }
+    );
+    crate::remote::fetch_pinned(
+        repo,
+        &crate::remote::FetchPinnedOptions {
+            url: &entry.remote,
+            pins: std::slice::from_ref(pin),
+            store_options: &ctx.store_options,
+        },
+        &NoSyncProgress,
+    )?;
     Ok(())
 }
 
@@ -471,7 +456,7 @@ pub fn cmd_lock(ctx: &Context, args: LockArgs) -> Result<(), CliError> {
                 None => LockFile::default(),
             };
             if json {
-                print_sorted_json(&mut out, &lock.entries)?;
+                output::print_json(&mut out, &to_json(&PinView::all(&lock.entries)))?;
             } else {
                 let rows: Vec<Vec<String>> = lock
                     .entries
@@ -506,18 +491,7 @@ pub fn cmd_verify(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
     let label = found.label();
     let mut out = output::stdout();
     if args.json {
-        /// `verify --json`: the report, with the version.
-        #[derive(serde::Serialize)]
-        struct VerifyShown<'a> {
-            name: &'a str,
-            #[serde(flatten)]
-            report: &'a VerifyReport,
-        }
-        let shown = VerifyShown {
-            name: &label,
-            report: &report,
-        };
-        print_sorted_json(&mut out, &shown)?;
+        output::print_json(&mut out, &to_json(&VerifyView::new(&label, &report)))?;
     } else {
         for problem in &report.missing {
             writeln!(out, "missing  {}: {}", problem.path, problem.detail)?;

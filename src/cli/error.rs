@@ -6,6 +6,7 @@ use std::error::Error as _;
 use crate::RepoError;
 use crate::checkout::CheckoutError;
 use crate::commit::CommitError;
+use crate::diff::DiffError;
 use crate::listing::ListError;
 use crate::lock::LockError;
 use crate::map::MapError;
@@ -58,6 +59,8 @@ pub enum CliError {
     Map(#[from] MapError),
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Diff(#[from] DiffError),
     /// Writing to stdout failed; a closed pipe ends the command quietly.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
@@ -89,11 +92,12 @@ pub fn report(err: &CliError) -> i32 {
     if matches!(
         err,
         CliError::Repo(_)
-            | CliError::Commit(CommitError::Repo(_))
+            | CliError::Commit(CommitError::Repo(_) | CommitError::Diff(_))
             | CliError::Checkout(_)
             | CliError::Lock(_)
             | CliError::Map(_)
             | CliError::Remote(_)
+            | CliError::Diff(_)
     ) {
         source = source.and_then(|inner| inner.source());
     }
@@ -130,6 +134,7 @@ fn classify(err: &CliError) -> (i32, Option<String>) {
         CliError::Lock(err) => classify_lock(err),
         CliError::Map(err) => classify_map(err),
         CliError::Remote(err) => classify_remote(err),
+        CliError::Diff(err) => classify_diff(err),
         CliError::Output(_) => (2, None),
         CliError::Silent(code) => (*code, None),
     }
@@ -168,7 +173,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             | TreeError::Leaf(_)
             | TreeError::Codec(_)
             | TreeError::Staging { .. }
-            | TreeError::Missing { .. }
             | TreeError::WrongKind { .. }
             | TreeError::Malformed { .. }
             | TreeError::Unordered { .. } => (2, Some(FSCK_HINT.into())),
@@ -184,9 +188,6 @@ fn classify_repo(err: &RepoError) -> (i32, Option<String>) {
             1,
             Some(format!("name the dataset, e.g. `pail tag --delete {}@{tag}`", names[0])),
         ),
-        RepoError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
-        RepoError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
-        RepoError::KeysDiffer { .. } => user("diff matches rows by key: compare versions (or datasets) saved with the same --key"),
     }
 }
 
@@ -194,6 +195,7 @@ fn classify_commit(err: &CommitError) -> (i32, Option<String>) {
     let user = |hint: &str| (1, Some(hint.to_string()));
     match err {
         CommitError::Repo(err) => classify_repo(err),
+        CommitError::Diff(err) => classify_diff(err),
         CommitError::ReadInput { .. } => user("check that the file exists and is readable"),
         CommitError::List(err) => match err.as_ref() {
             ListError::BadSource { .. } => {
@@ -337,6 +339,16 @@ fn classify_query(err: &QueryError) -> (i32, Option<String>) {
     }
 }
 
+fn classify_diff(err: &DiffError) -> (i32, Option<String>) {
+    match err {
+        DiffError::KeysDiffer { .. } => (
+            1,
+            Some("diff matches rows by key: compare versions (or datasets) saved with the same --key".into()),
+        ),
+        DiffError::Repo(err) => classify_repo(err),
+    }
+}
+
 fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
     let user = |hint: &str| (1, Some(hint.to_string()));
     match err {
@@ -364,6 +376,8 @@ fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
             Some(format!("a published version is never renumbered, so the two remotes disagree on {name}; pull the other datasets by name (`pail pull {remote} DATASET...`) and ask whoever pushed {name} to `{remote}` which commit is right", name = version.name)),
         ),
         RemoteError::VersionOverflow { .. } => (1, Some("pull only the other datasets by name (`pail pull REMOTE DATASET...`)".into())),
+        RemoteError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
+        RemoteError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
         RemoteError::Spool { .. } => (2, None),
         RemoteError::Repo(err) => classify_repo(err),
     }

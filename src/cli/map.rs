@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::commit::CommitOutcome;
-use crate::map::{MapOptions, MapProgress, MapStats};
+use crate::map::{MapOptions, MapProgress};
+use crate::view::{JobView, MapView, to_json};
 
 use super::output;
 use super::{CliError, Context};
@@ -141,33 +142,12 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
     let result = result?;
     let report = &result.stats;
     let mut out = output::stdout();
-    let (status, version, id) = match &result.outcome {
-        CommitOutcome::Created {
-            name, version, id, ..
-        } => ("created", format!("{name}@{version}"), id.to_hex()),
-        CommitOutcome::Unchanged {
-            name, version, id, ..
-        } => ("unchanged", format!("{name}@{version}"), id.to_hex()),
+    let (created, version) = match &result.outcome {
+        CommitOutcome::Created { name, version, .. } => (true, format!("{name}@{version}")),
+        CommitOutcome::Unchanged { name, version, .. } => (false, format!("{name}@{version}")),
     };
     if args.json {
-        /// `map --json`: the run's stats, with the output version.
-        #[derive(serde::Serialize)]
-        struct MapShown<'a> {
-            status: &'a str,
-            version: String,
-            id: String,
-            #[serde(flatten)]
-            stats: &'a MapStats,
-        }
-        let shown = MapShown {
-            status,
-            version,
-            id,
-            stats: report,
-        };
-        // Through `Value`, whose objects print their keys sorted.
-        let shown = serde_json::to_value(&shown).expect("reports serialize to JSON");
-        output::print_json(&mut out, &shown)?;
+        output::print_json(&mut out, &to_json(&MapView::new(&result)))?;
     } else {
         let remote_cached: String = report
             .remote_cached
@@ -177,7 +157,7 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
         writeln!(
             out,
             "{} {version}: {} rows ran, {} resumed, {} from cache{remote_cached}, {} carried over, {} removed, {} failed",
-            if status == "created" {
+            if created {
                 "created"
             } else {
                 "nothing changed:"
@@ -205,9 +185,7 @@ pub fn cmd_jobs(ctx: &Context, args: JobsArgs) -> Result<(), CliError> {
     }
     let jobs = crate::map::jobs(&repo)?;
     if args.json {
-        // Through `Value`, whose objects print their keys sorted.
-        let shown = serde_json::to_value(&jobs).expect("jobs serialize to JSON");
-        output::print_json(&mut out, &shown)?;
+        output::print_json(&mut out, &to_json(&JobView::all(&jobs)))?;
     } else if jobs.is_empty() {
         writeln!(out, "no unfinished runs")?;
     } else {

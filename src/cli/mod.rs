@@ -323,7 +323,7 @@ fn cmd_init(ctx: &Context, args: InitArgs) -> Result<(), CliError> {
     if args.json {
         output::print_json(
             &mut out,
-            &serde_json::json!({"path": repo.dir().display().to_string(), "created": created}),
+            &crate::view::to_json(&crate::view::InitView::new(repo.dir(), created)),
         )?;
     } else if created {
         writeln!(

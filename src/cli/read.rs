@@ -506,11 +506,8 @@ impl crate::remote::SyncProgress for CheckBar {
 
 pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
-    let (n_objects, problems) = match &args.remote {
-        None => {
-            let report = crate::maintain::fsck(&repo)?;
-            (report.objects, report.problems)
-        }
+    let view = match &args.remote {
+        None => FsckView::new(&crate::maintain::fsck(&repo)?),
         Some(remote) => {
             let bar = if ctx.stderr_is_terminal {
                 let bar = indicatif::ProgressBar::new(0);
@@ -531,29 +528,25 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
             };
             let result = crate::remote::fsck(&repo, &options, &bar);
             bar.bar.finish_and_clear();
-            let report = result?;
-            (report.objects, report.problems)
+            FsckView::remote(&result?)
         }
     };
     let mut out = output::stdout();
     if args.json {
-        let view = FsckView {
-            objects: n_objects,
-            problems: problems.clone(),
-        };
         output::print_json(&mut out, &to_json(&view))?;
     } else {
-        for problem in &problems {
+        for problem in &view.problems {
             writeln!(out, "{problem}")?;
         }
         writeln!(
             out,
-            "checked {n_objects} objects: {} problems",
-            problems.len()
+            "checked {} objects: {} problems",
+            view.objects,
+            view.problems.len()
         )?;
     }
     out.flush()?;
-    if problems.is_empty() {
+    if view.problems.is_empty() {
         Ok(())
     } else {
         Err(CliError::Silent(1))
@@ -562,23 +555,19 @@ pub fn cmd_fsck(ctx: &Context, args: FsckArgs) -> Result<(), CliError> {
 
 pub fn cmd_gc(ctx: &Context, args: GcArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
+    let removed = crate::maintain::gc(&repo)?;
+    let temporaries = crate::maintain::remove_stale_temporaries(&repo)?;
     let crate::maintain::Removed {
         count: n_objects,
         bytes: n_bytes,
-    } = crate::maintain::gc(&repo)?;
+    } = removed;
     let crate::maintain::Removed {
         count: n_temporaries,
         bytes: temporary_bytes,
-    } = crate::maintain::remove_stale_temporaries(&repo)?;
+    } = temporaries;
     let mut out = output::stdout();
     if args.json {
-        let view = GcView {
-            objects_removed: n_objects,
-            bytes_removed: n_bytes,
-            temporaries_removed: n_temporaries,
-            temporary_bytes_removed: temporary_bytes,
-        };
-        output::print_json(&mut out, &to_json(&view))?;
+        output::print_json(&mut out, &to_json(&GcView::new(&removed, &temporaries)))?;
     } else {
         writeln!(
             out,

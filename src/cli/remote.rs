@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use crate::Repo;
 use crate::remote::{
@@ -12,6 +11,7 @@ use crate::remote::{
     SyncProgress, normalize_url,
 };
 use crate::repo::PAIL_DIR;
+use crate::view::{CloneView, PullView, PushView, RemoteView, to_json};
 
 use super::output::{self, human_bytes};
 use super::{CliError, Context};
@@ -182,7 +182,10 @@ pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
         RemoteCommand::List { json } => {
             let listed = remote::list(&repo)?;
             if json {
-                output::print_json(&mut out, &to_json(&listed))?;
+                output::print_json(
+                    &mut out,
+                    &to_json(&listed.iter().map(RemoteView::new).collect::<Vec<_>>()),
+                )?;
             } else {
                 for remote in listed {
                     writeln!(
@@ -202,19 +205,6 @@ pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// A report's JSON form. Objects print with their keys in order (`serde_json::Map` sorts
-/// them), as the hand-built `json!` objects did.
-fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::to_value(value).expect("reports serialize")
-}
-
-/// A push or pull report's JSON form, with the remote's name.
-fn with_remote(report: &impl serde::Serialize, remote: &str) -> serde_json::Value {
-    let mut value = to_json(report);
-    value["remote"] = remote.into();
-    value
 }
 
 /// Splits `[REMOTE] [DATASET...]`: the first word is a remote when one has that name.
@@ -261,7 +251,7 @@ pub fn cmd_push(ctx: &Context, args: PushArgs) -> Result<(), CliError> {
 fn print_push(remote: &str, report: &PushReport, as_json: bool) -> Result<(), CliError> {
     let mut out = output::stdout();
     if as_json {
-        output::print_json(&mut out, &with_remote(report, remote))?;
+        output::print_json(&mut out, &to_json(&PushView::new(remote, report)))?;
     } else {
         for version in &report.versions_created {
             writeln!(out, "pushed {version}")?;
@@ -317,7 +307,7 @@ fn print_pull(remote: &str, report: &PullReport, as_json: bool) -> Result<(), Cl
         eprintln!("warning: {warning}");
     }
     if as_json {
-        output::print_json(&mut out, &with_remote(report, remote))?;
+        output::print_json(&mut out, &to_json(&PullView::new(remote, report)))?;
     } else {
         for version in &report.versions_added {
             writeln!(out, "pulled {version}")?;
@@ -389,10 +379,7 @@ pub fn cmd_clone(ctx: &Context, args: CloneArgs) -> Result<(), CliError> {
         Ok(report) => {
             if args.json {
                 let mut out = output::stdout();
-                output::print_json(
-                    &mut out,
-                    &json!({"dir": dir.display().to_string(), "url": url, "versions": report.versions_added, "objects_downloaded": report.objects_downloaded}),
-                )?;
+                output::print_json(&mut out, &to_json(&CloneView::new(&dir, &url, &report)))?;
                 out.flush()?;
                 Ok(())
             } else {

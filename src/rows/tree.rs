@@ -40,8 +40,6 @@ pub enum TreeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("object {id} is missing from the repository")]
-    Missing { id: ObjectId },
     #[error("object {id} is a {found}, expected a {expected}")]
     WrongKind {
         id: ObjectId,
@@ -318,19 +316,6 @@ fn make_node(level: u32, children: Vec<Child>, staging: &mut Staging) -> Result<
     })
 }
 
-/// Reads an object of an expected kind.
-pub fn read_object(reader: &Reader, id: &ObjectId, expected: Kind) -> Result<Vec<u8>, TreeError> {
-    match reader.object(id)? {
-        Some((kind, bytes)) if kind == expected => Ok(bytes),
-        Some((found, _)) => Err(TreeError::WrongKind {
-            id: *id,
-            found,
-            expected,
-        }),
-        None => Err(TreeError::Missing { id: *id }),
-    }
-}
-
 /// The leaf entries of a tree, in key order, read through its nodes.
 pub fn leaf_children(reader: &Reader, root: &ObjectId) -> Result<Vec<Child>, TreeError> {
     let mut leaves = Vec::new();
@@ -344,7 +329,7 @@ fn collect_leaves(
     expected_level: Option<u32>,
     leaves: &mut Vec<Child>,
 ) -> Result<(), TreeError> {
-    let node = Node::decode(&read_object(reader, id, Kind::Node)?)?;
+    let node = Node::decode(&reader.object_of_kind(id, Kind::Node)?)?;
     let malformed = |detail: String| TreeError::Malformed { id: *id, detail };
     if node.level == 0 || node.level > MAX_LEVEL {
         return Err(malformed(format!("level {} out of range", node.level)));
@@ -369,6 +354,6 @@ fn collect_leaves(
 
 /// Reads one leaf's rows as record batches.
 pub fn read_leaf(reader: &Reader, id: &ObjectId) -> Result<Vec<RecordBatch>, TreeError> {
-    let bytes = read_object(reader, id, Kind::Leaf)?;
+    let bytes = reader.object_of_kind(id, Kind::Leaf)?;
     Ok(leaf::decode(&id.to_hex(), bytes)?)
 }
