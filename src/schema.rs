@@ -1023,49 +1023,6 @@ fn read_enum(values: &Value, at: &At) -> Result<Type, SchemaError> {
 // ------------------------------------------------------------
 // Comparison
 
-fn field_json(field: &Field) -> Value {
-    let (ty, optional) = match &field.ty {
-        Type::Optional(inner) => (inner.as_ref(), true),
-        ty => (ty, false),
-    };
-    let mut value = type_json(ty);
-    value["name"] = Value::from(field.name.clone());
-    value["optional"] = Value::Bool(optional);
-    value
-}
-
-fn type_json(ty: &Type) -> Value {
-    use serde_json::json;
-    match ty {
-        Type::Struct(fields) => {
-            json!({"type": "struct", "fields": fields.iter().map(field_json).collect::<Vec<_>>()})
-        }
-        Type::File => {
-            json!({"type": "File", "fields": FILE_FIELDS.iter().map(field_json).collect::<Vec<_>>()})
-        }
-        Type::Enum(values) => json!({"type": "enum", "values": values}),
-        Type::Bytes | Type::BytesAs(_) => {
-            let encoding = ty.bytes_encoding().expect("a bytes type");
-            json!({"type": "bytes", "encoding": encoding.name()})
-        }
-        Type::List(item) => json!({"type": "list", "item": type_json(item)}),
-        Type::Optional(inner) => {
-            let mut value = type_json(inner);
-            value["optional"] = Value::Bool(true);
-            value
-        }
-        other => json!({"type": other.to_string()}),
-    }
-}
-
-/// The JSON form of a schema, as `pail schema --json` prints it and agents read it.
-pub fn schema_json(schema: &Schema) -> Value {
-    serde_json::json!({
-        "format": schema.format,
-        "fields": schema.fields.iter().map(field_json).collect::<Vec<_>>(),
-    })
-}
-
 /// Schema comparison for semver bump rules. The descriptions are for humans; `Breaking` lists the breaking changes
 /// first, then any additive ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
