@@ -32,7 +32,7 @@ use crate::repo::{Repo, RepoError};
 use crate::schema::Type;
 
 /// The record of what a checkout wrote, inside the checkout directory.
-pub const STATE_FILE: &str = ".pail-checkout";
+pub(crate) const STATE_FILE: &str = ".pail-checkout";
 const CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +146,7 @@ impl CheckoutProgress for NoCheckoutProgress {}
 
 /// One File row, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRef {
+pub(crate) struct FileRef {
     pub source: String,
     pub path: String,
     pub size: Option<u64>,
@@ -183,7 +183,7 @@ struct Written {
 
 /// Checks that a row's path stays inside the checkout directory: relative, no `..`, no
 /// empty or `.` parts, no NUL.
-pub fn safe_relative_path(path: &str) -> Result<PathBuf, String> {
+pub(crate) fn safe_relative_path(path: &str) -> Result<PathBuf, String> {
     if path.is_empty() {
         return Err("the path is empty".into());
     }
@@ -246,7 +246,7 @@ fn parse_row_source(source: &str) -> Result<SourceKind<'_>, String> {
 ///
 /// The source side is checked again when a `file://` file is read: it must resolve
 /// inside the root (see `resolve_local`).
-pub fn check_file(
+pub(crate) fn check_file(
     file: &FileRef,
     allow_unverified: bool,
     local_from: Option<&str>,
@@ -320,7 +320,7 @@ fn resolve_local(root: &str, path: &str) -> Result<PathBuf, (ProblemKind, String
 /// match takes time linear in the path whatever the patterns. `*` and `?` stay within a
 /// path part, `**` spans parts (`**/*.jpg` also matches `a.jpg`).
 #[derive(Debug, Clone, Default)]
-pub struct Include {
+pub(crate) struct Include {
     set: Option<globset::GlobSet>,
 }
 
@@ -424,7 +424,7 @@ impl Stores {
 
 /// Downloads single files, verified, for `pail map --fetch`, under the rules of
 /// [`check_file`] (rows with nothing to verify are allowed).
-pub struct FileFetcher {
+pub(crate) struct FileFetcher {
     stores: Stores,
     runtime: tokio::runtime::Runtime,
     local_from: Option<String>,
@@ -631,7 +631,7 @@ fn still_in_place(written: &Written, file: &FileRef, target: &Path) -> bool {
 }
 
 /// The File column a checkout takes: the first top-level one.
-pub fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError> {
+pub(crate) fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError> {
     let schema = repo.schema(&commit.schema)?;
     schema
         .fields
@@ -647,7 +647,7 @@ pub fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError
 
 /// Calls `each` with every File of a version (the first File column) whose path `include`
 /// selects, in key order, until it returns false.
-pub fn for_each_file(
+pub(crate) fn for_each_file(
     repo: &Repo,
     commit: &Commit,
     include: &Include,
@@ -674,7 +674,7 @@ pub fn for_each_file(
 
 /// The remote URL a commit was fetched from (pull, or a pail.lock fetch), or None for a
 /// commit made in this repository.
-pub fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
+pub(crate) fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
     let store = repo.read_store()?;
     let reader = store.read()?;
     Ok(reader.fetched_from(&id.object())?)

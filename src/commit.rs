@@ -972,7 +972,7 @@ fn decode_payload(payload: &[u8]) -> Result<Value, CommitError> {
 
 /// The row key of a normalized record: its key columns in order, or, with none, the
 /// BLAKE3 of its canonical hash encoding (`payload`, from `rows::canonical::encode`).
-pub fn row_key(key_columns: &[String], normalized: &Value, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn row_key(key_columns: &[String], normalized: &Value, payload: &[u8]) -> Vec<u8> {
     if key_columns.is_empty() {
         return blake3::hash(payload).as_bytes().to_vec();
     }

@@ -147,11 +147,29 @@
 //!
 //! Query versions with SQL (DataFusion); a dataset is a table named by its ref:
 //!
-//! ```no_run
-//! # async fn example(repo: &pail::Repo) -> Result<(), pail::query::QueryError> {
-//! let frame = pail::query::sql(repo, "SELECT label, count(*) AS n FROM photos GROUP BY 1").await?;
-//! let rows = pail::query::batches_to_json(&frame.collect().await.map_err(pail::query::EngineError)?)?;
-//! # Ok(()) }
+//! ```
+//! # use pail::commit::{self, CommitOptions, Records, RecordsOptions};
+//! # let work = tempfile::tempdir()?;
+//! # let (repo, _) = pail::Repo::init(&work.path().join(".pail"))?;
+//! # let options = CommitOptions {
+//! #     name: repo.parse_name("photos")?, message: String::new(), bump: None,
+//! #     author: "ada".into(), time: 0, command: Vec::new(), git: None, code: Vec::new(),
+//! #     inputs: Vec::new(),
+//! # };
+//! # let records = "{\"id\": 1, \"label\": \"cat\"}\n{\"id\": 2, \"label\": \"cat\"}\n";
+//! # commit::records(
+//! #     &repo,
+//! #     Records::Reader(Box::new(std::io::Cursor::new(records))),
+//! #     &RecordsOptions::default(),
+//! #     &options,
+//! # )?;
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let rows = runtime.block_on(async {
+//!     let frame = pail::query::sql(&repo, "SELECT label, count(*) AS n FROM photos GROUP BY 1").await?;
+//!     pail::query::batches_to_json(&frame.collect().await?)
+//! })?;
+//! assert_eq!(rows, [serde_json::json!({"label": "cat", "n": 2})]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod checkout;

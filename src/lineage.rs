@@ -181,7 +181,7 @@ impl LineageGraph {
 }
 
 /// A command line as a shell would need it typed: words with spaces or quotes are quoted.
-pub fn shell_words(words: &[String]) -> String {
+pub(crate) fn shell_words(words: &[String]) -> String {
     words
         .iter()
         .map(|word| {

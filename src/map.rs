@@ -159,7 +159,7 @@ impl MapProgress for NoMapProgress {}
 /// The identity of a row for the cache: the whole input row, every column and every field
 /// of each File (source, path, size, etag, version, last_modified, blake3), since the
 /// command can read all of them. Nothing is left out: a changed value is a cache miss.
-pub fn row_identity(row: &Value) -> Vec<u8> {
+pub(crate) fn row_identity(row: &Value) -> Vec<u8> {
     crate::rows::canonical::encode(row)
 }
 
@@ -200,7 +200,7 @@ fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
 /// used: it must name no input column (it adds result columns, never changes the row it
 /// was keyed by) and follow `--schema` when one is given. With `--replace` the result is
 /// the whole row, as it would be computed.
-pub fn remote_output(
+pub(crate) fn remote_output(
     input: &Value,
     entry: Map<String, Value>,
     replace: bool,
@@ -1211,7 +1211,7 @@ fn extra_fields(row: &Value, input_schema: &Schema, replace: bool) -> Value {
 
 /// The files a command line names that exist in `cwd`, with their bytes: part of the
 /// cache key, so editing the script invalidates its cached results.
-pub fn named_files(command: &str, cwd: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn named_files(command: &str, cwd: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for word in command.split_whitespace() {
         let word = word.trim_matches(|c| c == '\'' || c == '"');

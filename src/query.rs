@@ -1189,7 +1189,7 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
 // ---- helper functions ----------------------------------------------------------------
 
 /// `file_ext`, `file_name`, `file_dir` and `file_uri`.
-pub fn udfs() -> Vec<ScalarUDF> {
+pub(crate) fn udfs() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::new_from_impl(PathFunction::new("file_ext", PathPart::Ext)),
         ScalarUDF::new_from_impl(PathFunction::new("file_name", PathPart::Name)),
@@ -1207,7 +1207,7 @@ enum PathPart {
 
 /// The extension (without the dot; "" for none or for dot-files), the last path
 /// component, or everything before it ("" at the top).
-pub fn path_part(path: &str, part: &str) -> String {
+pub(crate) fn path_part(path: &str, part: &str) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
     match part {
         "ext" => match name.rfind('.') {

@@ -617,7 +617,7 @@ pub(crate) fn resolve_in(
 }
 
 /// RFC 3339 in UTC with microseconds.
-pub fn format_time(micros: i64) -> String {
+pub(crate) fn format_time(micros: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
         .map(|time| time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
         .unwrap_or_else(|| micros.to_string())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::object::{CodecError, Commit, CommitId, Kind, Manifest, Node, ObjectId};
+use crate::object::{CodecError, Commit, CommitId, Kind, Manifest, ObjectId};
 use crate::schema::Schema;
 
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -596,10 +596,6 @@ impl<T: ReadTxn> Transaction<T> {
 
     pub fn get_commit(&self, id: &CommitId) -> Result<Commit, StoreError> {
         self.get_manifest(&id.object())
-    }
-
-    pub fn get_node(&self, id: &ObjectId) -> Result<Node, StoreError> {
-        self.get_manifest(id)
     }
 
     pub fn get_schema(&self, id: &ObjectId) -> Result<Schema, StoreError> {
