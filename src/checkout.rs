@@ -35,6 +35,7 @@ use crate::schema::Type;
 pub(crate) const STATE_FILE: &str = ".pail-checkout";
 const CONCURRENCY: usize = 16;
 
+/// Why a checkout or a verify could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
     #[error("version has no File column to check out")]
@@ -71,6 +72,7 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// What went wrong with one file of a checkout or a verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     /// The row's path would land outside the directory.
@@ -104,6 +106,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// What `checkout` fetches, where to, and how.
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutOptions {
     /// Report every problem at the end instead of stopping at the first.
@@ -136,11 +139,15 @@ pub struct CheckoutReport {
     pub all_versioned: bool,
 }
 
+/// Receives the progress of a checkout; the CLI draws it.
 pub trait CheckoutProgress: Sync {
+    /// Called once, with what the checkout will fetch.
     fn start(&self, _total_files: u64, _total_bytes: u64) {}
+    /// Called as files arrive, with the files and bytes since the last call.
     fn advance(&self, _files: u64, _bytes: u64) {}
 }
 
+/// A checkout progress sink that ignores everything.
 pub struct NoCheckoutProgress;
 impl CheckoutProgress for NoCheckoutProgress {}
 

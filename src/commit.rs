@@ -724,7 +724,9 @@ impl std::fmt::Display for Bump {
 
 /// Receives progress from long operations; the CLI draws it, tests ignore it.
 pub trait Progress: Sync {
+    /// Called as a listing goes, with the files and bytes listed so far.
     fn listed(&self, _n_files: u64, _n_bytes: u64) {}
+    /// Called for a file that is left out, with the reason.
     fn problem(&self, _path: &str, _reason: &str) {}
 }
 

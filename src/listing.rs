@@ -31,6 +31,7 @@ pub struct FileEntry {
     pub blake3: Option<[u8; 32]>,
 }
 
+/// Why a source could not be parsed or listed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
     #[error("`{text}` is not a source: {reason}")]

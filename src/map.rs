@@ -42,6 +42,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// identities) can never be hit.
 const CACHE_FORMAT: &[u8] = b"pail-map-cache-2";
 
+/// Why a `map` run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
     #[error(transparent)]
@@ -88,6 +89,7 @@ impl From<StoreError> for MapError {
     }
 }
 
+/// What `map` runs over which input, and where the output goes.
 #[derive(Debug, Clone)]
 pub struct MapOptions {
     pub input: DatasetRef,
@@ -150,9 +152,11 @@ pub struct JobInfo {
 
 /// Progress of a run: rows done so far and the total.
 pub trait MapProgress: Sync {
+    /// Called as rows finish, with the rows done and the total.
     fn rows(&self, _done: u64, _total: u64) {}
 }
 
+/// A map progress sink that ignores everything.
 pub struct NoMapProgress;
 impl MapProgress for NoMapProgress {}
 

@@ -459,6 +459,7 @@ impl ServerHandler for PailServer {
     }
 }
 
+/// Why the MCP server stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
     #[error("the MCP session failed to start: {0}")]

@@ -60,6 +60,7 @@ const BARE_SCHEMA: &str = "__pail";
 /// Leaves read per store transaction when scanning.
 const LEAVES_PER_READ: usize = 32;
 
+/// Why a query could not be planned or run.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// The SQL does not parse; the message says where. Not a `#[source]`: the parser's own

@@ -56,6 +56,7 @@ pub fn max_download_bytes(kind: Kind) -> u64 {
     }
 }
 
+/// Why a remote operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     #[error("no remote named `{name}`")]
@@ -325,9 +326,11 @@ pub struct PullReport {
 
 /// Receives progress from push and pull.
 pub trait SyncProgress: Sync {
+    /// Called as objects move, with the objects done, the total and the bytes so far.
     fn objects(&self, _done: u64, _total: u64, _bytes: u64) {}
 }
 
+/// A sync progress sink that ignores everything.
 pub struct NoSyncProgress;
 impl SyncProgress for NoSyncProgress {}
 

@@ -18,10 +18,12 @@ use crate::rows::{TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Schema, SchemaError};
 use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
 
+/// The name of the repository directory.
 pub const PAIL_DIR: &str = ".pail";
 const DB_FILE: &str = "pail.redb";
 const CONFIG_FILE: &str = "config.toml";
 
+/// Why an operation on the repository failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("not a pail repository (or any parent up to /): {start}")]
@@ -132,6 +134,7 @@ pub struct DatasetInfo {
     pub tags: Vec<(String, CommitId)>,
 }
 
+/// A handle on a repository: its directory, name defaults and wait policy; the store is opened per operation.
 #[derive(Clone)]
 pub struct Repo {
     dir: PathBuf,
@@ -250,10 +253,12 @@ impl Repo {
         self.on_wait = on_wait;
     }
 
+    /// The repository directory (`.pail`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The namespace and project a short dataset name leaves out.
     pub fn defaults(&self) -> &NameDefaults {
         &self.defaults
     }
@@ -289,10 +294,12 @@ impl Repo {
         self.dir.join("tmp")
     }
 
+    /// Parses a dataset name with this repository's defaults.
     pub fn parse_name(&self, text: &str) -> Result<DatasetName, RepoError> {
         Ok(DatasetName::parse(text, &self.defaults)?)
     }
 
+    /// Parses `NAME[@SPEC]` with this repository's defaults.
     pub fn parse_ref(&self, text: &str) -> Result<DatasetRef, RepoError> {
         Ok(DatasetRef::parse(text, &self.defaults)?)
     }
@@ -365,6 +372,7 @@ impl Repo {
         Ok(reader.get_commit(id)?)
     }
 
+    /// Reads the schema object `id`.
     pub fn schema(&self, id: &ObjectId) -> Result<Schema, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;

@@ -47,6 +47,7 @@ pub enum BytesEncoding {
 }
 
 impl BytesEncoding {
+    /// The name in a schema (`base64`, `hex`, ...).
     pub fn name(self) -> &'static str {
         match self {
             BytesEncoding::Base64 => "base64",
@@ -139,6 +140,7 @@ fn fields_nesting(fields: &[Field]) -> usize {
         .unwrap_or(0)
 }
 
+/// A named, typed column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
@@ -160,6 +162,7 @@ impl Manifest for Schema {
     }
 }
 
+/// Why a schema or a record does not hold.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("JSON Schema{}: {reason}", location(.pointer, .field))]

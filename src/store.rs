@@ -48,6 +48,7 @@ const FETCHED_COMMITS: TableDefinition<&[u8], &str> = TableDefinition::new("fetc
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
 
+/// Why the repository database could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(

@@ -88,6 +88,7 @@ pub enum Scalar {
     Text(String),
 }
 
+/// A value and how many rows have it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueCount {
     pub value: String,
@@ -117,6 +118,7 @@ pub struct FileSummary {
     pub sizes: SizeStats,
 }
 
+/// Distribution of the file sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SizeStats {
     pub min: Option<u64>,
@@ -157,6 +159,7 @@ pub struct Changes {
 }
 
 impl Summary {
+    /// The object id and the canonical CBOR bytes.
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Summary, &bytes), bytes)
@@ -701,6 +704,7 @@ fn cut_strings(value: &Value) -> Value {
 
 /// Tokens are estimated at this many characters each.
 pub(crate) const CHARS_PER_TOKEN: usize = 4;
+/// The default token budget of a summary page.
 pub const DEFAULT_MAX_TOKENS: usize = 2000;
 
 /// What a page says about the version besides its summary: the names refs give it.

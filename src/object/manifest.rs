@@ -155,6 +155,7 @@ impl Manifest for Node {
 }
 
 impl Commit {
+    /// The object id and the canonical CBOR bytes.
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Commit, &bytes), bytes)
@@ -167,6 +168,7 @@ impl Commit {
 }
 
 impl Node {
+    /// The object id and the canonical CBOR bytes.
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Node, &bytes), bytes)

@@ -26,6 +26,7 @@ const MAX_NODE_CHILDREN: usize = 256;
 /// Deeper than this cannot come from a real tree (32^16 leaves): refuse it.
 const MAX_LEVEL: u32 = 16;
 
+/// Why a row tree could not be built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
     #[error(transparent)]
