@@ -8,7 +8,7 @@
 //! refused rather than allowed to collide with it.
 //!
 //! A row's File is input from whoever made the version. Before any byte is written,
-//! every selected row passes [`check_file`]: its path is a plain relative path (the
+//! every selected row passes `check_file`: its path is a plain relative path (the
 //! target side), its source is a URI without secrets, and, unless the caller opted in,
 //! it records something to verify and is not a `file://` source of a version fetched
 //! from a remote. When reading a `file://` source, the file is resolved (symlinks
@@ -1124,7 +1124,7 @@ fn verify_batch(
 }
 
 /// Checks every File of a version against live storage metadata (no download), after
-/// checking every row's path and source as checkout does ([`check_file`]; rows with
+/// checking every row's path and source as checkout does (`check_file`; rows with
 /// nothing to verify, and local sources, are only stat'ed, never read).
 pub fn verify(
     repo: &Repo,

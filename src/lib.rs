@@ -182,6 +182,7 @@ pub mod diff;
 pub(crate) mod escape;
 pub mod lineage;
 pub(crate) mod listing;
+#[cfg(feature = "cli")]
 pub(crate) mod lock;
 pub mod maintain;
 pub mod map;
@@ -204,14 +205,14 @@ mod walk;
 mod tests;
 
 pub use commit::{Bump, CommitError, CommitOptions, CommitOutcome, Records};
-pub use listing::{FileEntry, ListError, Source};
+pub use listing::{FileEntry, ListError, Source, parse_source};
 pub use name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec};
 pub use object::{
     Child, CodeFile, CodecError, ColumnStats, Commit, CommitId, GitState, IdError, Input, Kind,
     Node, ObjectId,
 };
 pub use repo::{DatasetInfo, Repo, RepoError, Resolved};
-pub use rows::{TreeError, leaf::LeafError};
+pub use rows::{TreeError, leaf::LeafError, sort::SortError};
 pub use schema::{BytesEncoding, Compat, Field, MAX_NESTING, Schema, SchemaError, Type, Violation};
 pub use spool::SpoolError;
 pub use store::{Corruption, StoreError};

@@ -38,14 +38,14 @@ pub enum ListError {
     BadSource { text: String, reason: String },
     #[error("source {path} does not exist or is not a directory")]
     NotADirectory { path: PathBuf },
-    /// `url` and `detail` are redacted (see [`redact`]) when the error is built.
+    /// `url` and `detail` are redacted (see `redact`) when the error is built.
     #[error("could not configure the {scheme} store for {url}: {detail}")]
     Config {
         scheme: String,
         url: String,
         detail: String,
     },
-    /// `url` and `detail` are redacted (see [`redact`]) when the error is built.
+    /// `url` and `detail` are redacted (see `redact`) when the error is built.
     #[error("listing {url} failed: {detail}")]
     Store { url: String, detail: String },
     #[error("could not read {path} to hash it: {source}")]

@@ -1215,7 +1215,7 @@ fn extra_fields(row: &Value, input_schema: &Schema, replace: bool) -> Value {
 
 /// The files a command line names that exist in `cwd`, with their bytes: part of the
 /// cache key, so editing the script invalidates its cached results.
-pub(crate) fn named_files(command: &str, cwd: &Path) -> Vec<(String, Vec<u8>)> {
+pub fn named_files(command: &str, cwd: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for word in command.split_whitespace() {
         let word = word.trim_matches(|c| c == '\'' || c == '"');

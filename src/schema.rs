@@ -406,7 +406,7 @@ impl Schema {
         }
     }
 
-    /// Decodes a schema object of any format this pail knows: [`Manifest::decode`], the
+    /// Decodes a schema object of any format this pail knows: `Manifest::decode`, the
     /// one decoder of manifests, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Schema, crate::object::CodecError> {
         <Schema as Manifest>::decode(bytes)

@@ -165,7 +165,7 @@ impl Summary {
         (ObjectId::compute(Kind::Summary, &bytes), bytes)
     }
 
-    /// [`Manifest::decode`], the one decoder of manifests, callable without importing
+    /// `Manifest::decode`, the one decoder of manifests, callable without importing
     /// the trait.
     pub fn decode(bytes: &[u8]) -> Result<Summary, CodecError> {
         <Summary as Manifest>::decode(bytes)

@@ -161,7 +161,7 @@ impl Commit {
         (ObjectId::compute(Kind::Commit, &bytes), bytes)
     }
 
-    /// [`Manifest::decode`], callable without importing the trait.
+    /// `Manifest::decode`, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Commit, CodecError> {
         <Commit as Manifest>::decode(bytes)
     }
@@ -174,7 +174,7 @@ impl Node {
         (ObjectId::compute(Kind::Node, &bytes), bytes)
     }
 
-    /// [`Manifest::decode`], callable without importing the trait.
+    /// `Manifest::decode`, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Node, CodecError> {
         <Node as Manifest>::decode(bytes)
     }
