@@ -8,7 +8,7 @@
 //! refused rather than allowed to collide with it.
 //!
 //! A row's File is input from whoever made the version. Before any byte is written,
-//! every selected row passes [`check_file`]: its path is a plain relative path (the
+//! every selected row passes `check_file`: its path is a plain relative path (the
 //! target side), its source is a URI without secrets, and, unless the caller opted in,
 //! it records something to verify and is not a `file://` source of a version fetched
 //! from a remote. When reading a `file://` source, the file is resolved (symlinks
@@ -32,9 +32,10 @@ use crate::repo::{Repo, RepoError};
 use crate::schema::Type;
 
 /// The record of what a checkout wrote, inside the checkout directory.
-pub const STATE_FILE: &str = ".pail-checkout";
+pub(crate) const STATE_FILE: &str = ".pail-checkout";
 const CONCURRENCY: usize = 16;
 
+/// Why a checkout or a verify could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
     #[error("version has no File column to check out")]
@@ -71,6 +72,7 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// What went wrong with one file of a checkout or a verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     /// The row's path would land outside the directory.
@@ -104,6 +106,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// What `checkout` fetches, where to, and how.
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutOptions {
     /// Report every problem at the end instead of stopping at the first.
@@ -135,17 +138,21 @@ pub struct CheckoutReport {
     pub all_versioned: bool,
 }
 
+/// Receives the progress of a checkout; the CLI draws it.
 pub trait CheckoutProgress: Sync {
+    /// Called once, with what the checkout will fetch.
     fn start(&self, _total_files: u64, _total_bytes: u64) {}
+    /// Called as files arrive, with the files and bytes since the last call.
     fn advance(&self, _files: u64, _bytes: u64) {}
 }
 
+/// A checkout progress sink that ignores everything.
 pub struct NoCheckoutProgress;
 impl CheckoutProgress for NoCheckoutProgress {}
 
 /// One File row, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRef {
+pub(crate) struct FileRef {
     pub source: String,
     pub path: String,
     pub size: Option<u64>,
@@ -182,7 +189,7 @@ struct Written {
 
 /// Checks that a row's path stays inside the checkout directory: relative, no `..`, no
 /// empty or `.` parts, no NUL.
-pub fn safe_relative_path(path: &str) -> Result<PathBuf, String> {
+pub(crate) fn safe_relative_path(path: &str) -> Result<PathBuf, String> {
     if path.is_empty() {
         return Err("the path is empty".into());
     }
@@ -245,7 +252,7 @@ fn parse_row_source(source: &str) -> Result<SourceKind<'_>, String> {
 ///
 /// The source side is checked again when a `file://` file is read: it must resolve
 /// inside the root (see `resolve_local`).
-pub fn check_file(
+pub(crate) fn check_file(
     file: &FileRef,
     allow_unverified: bool,
     local_from: Option<&str>,
@@ -319,7 +326,7 @@ fn resolve_local(root: &str, path: &str) -> Result<PathBuf, (ProblemKind, String
 /// match takes time linear in the path whatever the patterns. `*` and `?` stay within a
 /// path part, `**` spans parts (`**/*.jpg` also matches `a.jpg`).
 #[derive(Debug, Clone, Default)]
-pub struct Include {
+pub(crate) struct Include {
     set: Option<globset::GlobSet>,
 }
 
@@ -423,7 +430,7 @@ impl Stores {
 
 /// Downloads single files, verified, for `pail map --fetch`, under the rules of
 /// [`check_file`] (rows with nothing to verify are allowed).
-pub struct FileFetcher {
+pub(crate) struct FileFetcher {
     stores: Stores,
     runtime: tokio::runtime::Runtime,
     local_from: Option<String>,
@@ -630,7 +637,7 @@ fn still_in_place(written: &Written, file: &FileRef, target: &Path) -> bool {
 }
 
 /// The File column a checkout takes: the first top-level one.
-pub fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError> {
+pub(crate) fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError> {
     let schema = repo.schema(&commit.schema)?;
     schema
         .fields
@@ -646,7 +653,7 @@ pub fn file_column(repo: &Repo, commit: &Commit) -> Result<String, CheckoutError
 
 /// Calls `each` with every File of a version (the first File column) whose path `include`
 /// selects, in key order, until it returns false.
-pub fn for_each_file(
+pub(crate) fn for_each_file(
     repo: &Repo,
     commit: &Commit,
     include: &Include,
@@ -673,7 +680,7 @@ pub fn for_each_file(
 
 /// The remote URL a commit was fetched from (pull, or a pail.lock fetch), or None for a
 /// commit made in this repository.
-pub fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
+pub(crate) fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
     let store = repo.read_store()?;
     let reader = store.read()?;
     Ok(reader.fetched_from(&id.object())?)
@@ -1096,7 +1103,7 @@ fn verify_batch(
 }
 
 /// Checks every File of a version against live storage metadata (no download), after
-/// checking every row's path and source as checkout does ([`check_file`]; rows with
+/// checking every row's path and source as checkout does (`check_file`; rows with
 /// nothing to verify, and local sources, are only stat'ed, never read).
 pub fn verify(
     repo: &Repo,

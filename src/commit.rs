@@ -881,7 +881,9 @@ impl std::fmt::Display for Bump {
 
 /// Receives progress from long operations; the CLI draws it, tests ignore it.
 pub trait Progress: Sync {
+    /// Called as a listing goes, with the files and bytes listed so far.
     fn listed(&self, _n_files: u64, _n_bytes: u64) {}
+    /// Called for a file that is left out, with the reason.
     fn problem(&self, _path: &str, _reason: &str) {}
 }
 
@@ -1131,7 +1133,7 @@ fn decode_payload(payload: &[u8]) -> Result<Value, CommitError> {
 
 /// The row key of a normalized record: its key columns in order, or, with none, the
 /// BLAKE3 of its canonical hash encoding (`payload`, from `rows::canonical::encode`).
-pub fn row_key(key_columns: &[String], normalized: &Value, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn row_key(key_columns: &[String], normalized: &Value, payload: &[u8]) -> Vec<u8> {
     if key_columns.is_empty() {
         return blake3::hash(payload).as_bytes().to_vec();
     }

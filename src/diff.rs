@@ -97,6 +97,7 @@ pub struct DiffSide {
 }
 
 impl DiffSide {
+    /// The side of a committed version.
     pub fn from_resolved(repo: &Repo, resolved: &Resolved) -> Result<DiffSide, RepoError> {
         Ok(DiffSide {
             name: resolved.name.clone(),
@@ -125,6 +126,7 @@ impl DiffSide {
         }
     }
 
+    /// The schema of this side.
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
@@ -138,6 +140,7 @@ impl DiffSide {
     }
 }
 
+/// Whether a row was added, removed or modified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     Added,
@@ -146,6 +149,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// `added`, `removed` or `modified`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Added => "added",

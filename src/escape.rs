@@ -47,6 +47,7 @@ pub fn escape_text(text: &str) -> Cow<'_, str> {
 }
 
 /// One line or one table cell: newlines and tabs escaped too.
+#[cfg(any(feature = "cli", test))]
 pub fn escape_line(text: &str) -> Cow<'_, str> {
     escape(text, false)
 }

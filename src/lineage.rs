@@ -80,6 +80,7 @@ pub enum LineageNode {
 }
 
 impl LineageNode {
+    /// `NAME@VERSION (SHORTID)`, or `source URI`.
     pub fn label(&self) -> String {
         match self {
             LineageNode::Version {
@@ -101,6 +102,7 @@ pub struct LineageGraph {
 }
 
 impl LineageGraph {
+    /// The index of `node`, added if the graph lacks it.
     pub fn index(&mut self, node: LineageNode) -> usize {
         match self.nodes.iter().position(|existing| *existing == node) {
             Some(idx) => idx,
@@ -111,6 +113,7 @@ impl LineageGraph {
         }
     }
 
+    /// The graph in Graphviz dot.
     pub fn to_dot(&self) -> String {
         let mut text = String::from("digraph lineage {\n  rankdir=LR;\n");
         for (idx, node) in self.nodes.iter().enumerate() {
@@ -181,7 +184,7 @@ impl LineageGraph {
 }
 
 /// A command line as a shell would need it typed: words with spaces or quotes are quoted.
-pub fn shell_words(words: &[String]) -> String {
+pub(crate) fn shell_words(words: &[String]) -> String {
     words
         .iter()
         .map(|word| {

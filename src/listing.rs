@@ -31,20 +31,21 @@ pub struct FileEntry {
     pub blake3: Option<[u8; 32]>,
 }
 
+/// Why a source could not be parsed or listed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
     #[error("`{text}` is not a source: {reason}")]
     BadSource { text: String, reason: String },
     #[error("source {path} does not exist or is not a directory")]
     NotADirectory { path: PathBuf },
-    /// `url` and `detail` are redacted (see [`redact`]) when the error is built.
+    /// `url` and `detail` are redacted (see `redact`) when the error is built.
     #[error("could not configure the {scheme} store for {url}: {detail}")]
     Config {
         scheme: String,
         url: String,
         detail: String,
     },
-    /// `url` and `detail` are redacted (see [`redact`]) when the error is built.
+    /// `url` and `detail` are redacted (see `redact`) when the error is built.
     #[error("listing {url} failed: {detail}")]
     Store { url: String, detail: String },
     #[error("could not read {path} to hash it: {source}")]

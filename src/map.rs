@@ -42,6 +42,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// identities) can never be hit.
 const CACHE_FORMAT: &[u8] = b"pail-map-cache-2";
 
+/// Why a `map` run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
     #[error(transparent)]
@@ -88,6 +89,7 @@ impl From<StoreError> for MapError {
     }
 }
 
+/// What `map` runs over which input, and where the output goes.
 #[derive(Debug, Clone)]
 pub struct MapOptions {
     pub input: DatasetRef,
@@ -149,16 +151,18 @@ pub struct JobInfo {
 
 /// Progress of a run: rows done so far and the total.
 pub trait MapProgress: Sync {
+    /// Called as rows finish, with the rows done and the total.
     fn rows(&self, _done: u64, _total: u64) {}
 }
 
+/// A map progress sink that ignores everything.
 pub struct NoMapProgress;
 impl MapProgress for NoMapProgress {}
 
 /// The identity of a row for the cache: the whole input row, every column and every field
 /// of each File (source, path, size, etag, version, last_modified, blake3), since the
 /// command can read all of them. Nothing is left out: a changed value is a cache miss.
-pub fn row_identity(row: &Value) -> Vec<u8> {
+pub(crate) fn row_identity(row: &Value) -> Vec<u8> {
     crate::rows::canonical::encode(row)
 }
 
@@ -199,7 +203,7 @@ fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
 /// used: it must name no input column (it adds result columns, never changes the row it
 /// was keyed by) and follow `--schema` when one is given. With `--replace` the result is
 /// the whole row, as it would be computed.
-pub fn remote_output(
+pub(crate) fn remote_output(
     input: &Value,
     entry: Map<String, Value>,
     replace: bool,

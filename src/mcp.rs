@@ -36,10 +36,10 @@ use crate::view::{
 };
 
 /// URIs of the summary pages: `pail://NAME@VERSION`.
-pub const RESOURCE_SCHEME: &str = "pail://";
+pub(crate) const RESOURCE_SCHEME: &str = "pail://";
 /// Rows a query returns when the caller gives no limit, and at most.
-pub const DEFAULT_QUERY_LIMIT: u64 = 100;
-pub const MAX_QUERY_LIMIT: u64 = 10_000;
+pub(crate) const DEFAULT_QUERY_LIMIT: u64 = 100;
+pub(crate) const MAX_QUERY_LIMIT: u64 = 10_000;
 
 const INSTRUCTIONS: &str = "pail versions datasets of files in object storage. Start with \
 list_datasets, then read dataset_summary for a dataset (a short Markdown page: schema, \
@@ -49,7 +49,7 @@ Everything here is read-only.";
 
 /// A tool failure, shown to the model as the tool's result text.
 #[derive(Debug)]
-pub struct ToolError(pub String);
+pub(crate) struct ToolError(pub String);
 
 impl From<RepoError> for ToolError {
     fn from(err: RepoError) -> Self {
@@ -58,13 +58,13 @@ impl From<RepoError> for ToolError {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DatasetArgs {
+pub(crate) struct DatasetArgs {
     /// Dataset as NAME[@V], e.g. `team.vision.clips@1.0.2` or `clips` (latest version)
     pub dataset: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SummaryArgs {
+pub(crate) struct SummaryArgs {
     /// Dataset as NAME[@V], e.g. `team.vision.clips@1.0.2` or `clips` (latest version)
     pub dataset: String,
     /// Bound on the page's length in tokens (4 characters each); default 2000
@@ -75,7 +75,7 @@ pub struct SummaryArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// The older version, NAME@V
     pub from: String,
     /// The newer version, NAME@V (a bare V means the same dataset as `from`)
@@ -83,19 +83,16 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// One read-only SQL statement; datasets are tables named by their full name
     pub sql: String,
     /// Maximum rows to return (default 100, at most 10000)
     pub limit: Option<u64>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct NoArgs {}
-
 /// The server: a repository (paths only; the store is opened per request) and the tools.
 #[derive(Clone)]
-pub struct PailServer {
+pub(crate) struct PailServer {
     repo: Arc<Repo>,
     tool_router: ToolRouter<PailServer>,
 }
@@ -195,7 +192,7 @@ fn version_lineage(repo: &Repo, found: &Resolved) -> Result<VersionLineageView, 
 ///
 /// This is the boundary to the diff engine: replace the body with a call to it (row-level
 /// added/removed/changed) when the repository has one.
-pub fn compare_versions(
+pub(crate) fn compare_versions(
     repo: &Repo,
     old: &Resolved,
     new: &Resolved,
@@ -234,12 +231,12 @@ pub fn compare_versions(
 }
 
 /// Queries stop after this long.
-pub const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs a read-only SQL query with a row limit and a time limit. Statements other than
 /// queries (DDL such as `CREATE EXTERNAL TABLE`, DML, `SET`) are refused. Called on a
 /// blocking thread of the server's runtime.
-pub fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView, ToolError> {
+pub(crate) fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView, ToolError> {
     if sql.trim().is_empty() {
         return Err(ToolError(
             "the query is empty; pass one SQL statement".into(),
@@ -463,6 +460,7 @@ impl ServerHandler for PailServer {
     }
 }
 
+/// Why the MCP server stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
     #[error("the MCP session failed to start: {0}")]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+/// Why a dataset name, tag or version spec is not valid.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
     #[error("`{text}` is not a valid dataset name: {rule}")]
@@ -96,10 +97,12 @@ impl DatasetName {
         )
     }
 
+    /// The ref name of a version of this dataset.
     pub fn version_ref(&self, version: &semver::Version) -> String {
         format!("{}versions/{version}", self.ref_prefix())
     }
 
+    /// The ref name of a tag of this dataset.
     pub fn tag_ref(&self, tag: &str) -> String {
         format!("{}tags/{tag}", self.ref_prefix())
     }
@@ -140,6 +143,7 @@ pub enum VersionSpec {
 }
 
 impl VersionSpec {
+    /// Parses what follows `@`: `latest`, a semver version, or a tag or commit id prefix.
     pub fn parse(text: &str) -> Result<VersionSpec, NameError> {
         if text == "latest" {
             return Ok(VersionSpec::Latest);
@@ -176,6 +180,7 @@ pub struct DatasetRef {
 }
 
 impl DatasetRef {
+    /// Parses `NAME` or `NAME@SPEC`; a name without `@` means its latest version.
     pub fn parse(text: &str, defaults: &NameDefaults) -> Result<DatasetRef, NameError> {
         let (name, version) = match text.split_once('@') {
             Some((name, version)) => (name, VersionSpec::parse(version)?),

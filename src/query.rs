@@ -60,6 +60,7 @@ const BARE_SCHEMA: &str = "__pail";
 /// Leaves read per store transaction when scanning.
 const LEAVES_PER_READ: usize = 32;
 
+/// Why a query could not be planned or run.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// The SQL does not parse; the message says where. Not a `#[source]`: the parser's own
@@ -1189,7 +1190,7 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
 // ---- helper functions ----------------------------------------------------------------
 
 /// `file_ext`, `file_name`, `file_dir` and `file_uri`.
-pub fn udfs() -> Vec<ScalarUDF> {
+pub(crate) fn udfs() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::new_from_impl(PathFunction::new("file_ext", PathPart::Ext)),
         ScalarUDF::new_from_impl(PathFunction::new("file_name", PathPart::Name)),
@@ -1207,7 +1208,7 @@ enum PathPart {
 
 /// The extension (without the dot; "" for none or for dot-files), the last path
 /// component, or everything before it ("" at the top).
-pub fn path_part(path: &str, part: &str) -> String {
+pub(crate) fn path_part(path: &str, part: &str) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
     match part {
         "ext" => match name.rfind('.') {

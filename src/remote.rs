@@ -27,7 +27,7 @@ use crate::store::{Reader, StoreError, Writer};
 use crate::walk::Visit;
 
 /// The remote layout's major format; a remote with a newer one is refused.
-pub const REMOTE_FORMAT: u32 = 1;
+pub(crate) const REMOTE_FORMAT: u32 = 1;
 const MARKER: &str = "pail-remote.json";
 /// The directory, beside `tags/`, that holds each tag's numbered moves.
 const TAG_MOVES: &str = "tag-moves";
@@ -39,7 +39,7 @@ pub const MAX_CACHE_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_REF_BYTES: u64 = 1024;
 /// The largest major, minor or patch number pail follows in a remote version ref: numbering
 /// a version after it must not overflow. Refs above it are skipped with a warning.
-pub const MAX_VERSION_PART: u64 = u32::MAX as u64;
+pub(crate) const MAX_VERSION_PART: u64 = u32::MAX as u64;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
 
@@ -56,6 +56,7 @@ pub fn max_download_bytes(kind: Kind) -> u64 {
     }
 }
 
+/// Why a remote operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     #[error("no remote named `{name}`")]
@@ -357,9 +358,11 @@ pub struct PullReport {
 
 /// Receives progress from push and pull.
 pub trait SyncProgress: Sync {
+    /// Called as objects move, with the objects done, the total and the bytes so far.
     fn objects(&self, _done: u64, _total: u64, _bytes: u64) {}
 }
 
+/// A sync progress sink that ignores everything.
 pub struct NoSyncProgress;
 impl SyncProgress for NoSyncProgress {}
 
@@ -387,7 +390,7 @@ fn check_remote_name(name: &str) -> Result<(), RemoteError> {
 
 /// Normalizes a remote URL: a local path becomes `file:///abs/path`; query strings and
 /// user info are refused, since credentials belong in the environment.
-pub fn normalize_url(text: &str, cwd: &FsPath) -> Result<String, RemoteError> {
+pub(crate) fn normalize_url(text: &str, cwd: &FsPath) -> Result<String, RemoteError> {
     let bad = |reason: &str| RemoteError::BadUrl {
         url: crate::listing::redact(text),
         reason: reason.to_string(),
@@ -979,7 +982,7 @@ fn parse_ref_name(name: &str) -> Option<(DatasetName, RefKind)> {
 }
 
 /// Decodes a ref object's body: a commit id in 64 hex digits, then an optional newline.
-pub fn parse_ref_body(bytes: &[u8]) -> Option<CommitId> {
+pub(crate) fn parse_ref_body(bytes: &[u8]) -> Option<CommitId> {
     let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     if text.len() != 64 || !text.iter().all(u8::is_ascii_hexdigit) {
         return None;
@@ -1072,7 +1075,7 @@ pub fn list(repo: &Repo) -> Result<Vec<RemoteInfo>, RemoteError> {
 
 /// The names of the remotes whose `pail map` result cache the user trusts
 /// (`remote add --trust-cache`), in name order.
-pub fn trusted_cache_remotes(reader: &Reader) -> Result<Vec<String>, StoreError> {
+pub(crate) fn trusted_cache_remotes(reader: &Reader) -> Result<Vec<String>, StoreError> {
     Ok(list_in(reader)?
         .into_iter()
         .filter(|remote| remote.settings.trust_cache)

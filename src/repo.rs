@@ -17,10 +17,12 @@ use crate::rows::{TreeError, leaf_children, read_leaf};
 use crate::schema::{self, Schema, SchemaError};
 use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
 
+/// The name of the repository directory.
 pub const PAIL_DIR: &str = ".pail";
 const DB_FILE: &str = "pail.redb";
 const CONFIG_FILE: &str = "config.toml";
 
+/// Why an operation on the repository failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("not a pail repository (or any parent up to /): {start}")]
@@ -113,6 +115,7 @@ pub struct DatasetInfo {
     pub tags: Vec<(String, CommitId)>,
 }
 
+/// A handle on a repository: its directory, name defaults and wait policy; the store is opened per operation.
 #[derive(Clone)]
 pub struct Repo {
     dir: PathBuf,
@@ -231,10 +234,12 @@ impl Repo {
         self.on_wait = on_wait;
     }
 
+    /// The repository directory (`.pail`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The namespace and project a short dataset name leaves out.
     pub fn defaults(&self) -> &NameDefaults {
         &self.defaults
     }
@@ -270,10 +275,12 @@ impl Repo {
         self.dir.join("tmp")
     }
 
+    /// Parses a dataset name with this repository's defaults.
     pub fn parse_name(&self, text: &str) -> Result<DatasetName, RepoError> {
         Ok(DatasetName::parse(text, &self.defaults)?)
     }
 
+    /// Parses `NAME[@SPEC]` with this repository's defaults.
     pub fn parse_ref(&self, text: &str) -> Result<DatasetRef, RepoError> {
         Ok(DatasetRef::parse(text, &self.defaults)?)
     }
@@ -346,6 +353,7 @@ impl Repo {
         Ok(reader.get_commit(id)?)
     }
 
+    /// Reads the schema object `id`.
     pub fn schema(&self, id: &ObjectId) -> Result<Schema, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
@@ -661,7 +669,7 @@ pub(crate) fn resolve_in(
 }
 
 /// RFC 3339 in UTC with microseconds.
-pub fn format_time(micros: i64) -> String {
+pub(crate) fn format_time(micros: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
         .map(|time| time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
         .unwrap_or_else(|| micros.to_string())

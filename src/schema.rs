@@ -47,6 +47,7 @@ pub enum BytesEncoding {
 }
 
 impl BytesEncoding {
+    /// The name in a schema (`base64`, `hex`, ...).
     pub fn name(self) -> &'static str {
         match self {
             BytesEncoding::Base64 => "base64",
@@ -139,6 +140,7 @@ fn fields_nesting(fields: &[Field]) -> usize {
         .unwrap_or(0)
 }
 
+/// A named, typed column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
@@ -160,6 +162,7 @@ impl Manifest for Schema {
     }
 }
 
+/// Why a schema or a record does not hold.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("JSON Schema{}: {reason}", location(.pointer, .field))]
@@ -403,7 +406,7 @@ impl Schema {
         }
     }
 
-    /// Decodes a schema object of any format this pail knows: [`Manifest::decode`], the
+    /// Decodes a schema object of any format this pail knows: `Manifest::decode`, the
     /// one decoder of manifests, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Schema, crate::object::CodecError> {
         <Schema as Manifest>::decode(bytes)
@@ -1022,49 +1025,6 @@ fn read_enum(values: &Value, at: &At) -> Result<Type, SchemaError> {
 
 // ------------------------------------------------------------
 // Comparison
-
-fn field_json(field: &Field) -> Value {
-    let (ty, optional) = match &field.ty {
-        Type::Optional(inner) => (inner.as_ref(), true),
-        ty => (ty, false),
-    };
-    let mut value = type_json(ty);
-    value["name"] = Value::from(field.name.clone());
-    value["optional"] = Value::Bool(optional);
-    value
-}
-
-fn type_json(ty: &Type) -> Value {
-    use serde_json::json;
-    match ty {
-        Type::Struct(fields) => {
-            json!({"type": "struct", "fields": fields.iter().map(field_json).collect::<Vec<_>>()})
-        }
-        Type::File => {
-            json!({"type": "File", "fields": FILE_FIELDS.iter().map(field_json).collect::<Vec<_>>()})
-        }
-        Type::Enum(values) => json!({"type": "enum", "values": values}),
-        Type::Bytes | Type::BytesAs(_) => {
-            let encoding = ty.bytes_encoding().expect("a bytes type");
-            json!({"type": "bytes", "encoding": encoding.name()})
-        }
-        Type::List(item) => json!({"type": "list", "item": type_json(item)}),
-        Type::Optional(inner) => {
-            let mut value = type_json(inner);
-            value["optional"] = Value::Bool(true);
-            value
-        }
-        other => json!({"type": other.to_string()}),
-    }
-}
-
-/// The JSON form of a schema, as `pail schema --json` prints it and agents read it.
-pub fn schema_json(schema: &Schema) -> Value {
-    serde_json::json!({
-        "format": schema.format,
-        "fields": schema.fields.iter().map(field_json).collect::<Vec<_>>(),
-    })
-}
 
 /// Schema comparison for semver bump rules. The descriptions are for humans; `Breaking` lists the breaking changes
 /// first, then any additive ones.

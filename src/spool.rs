@@ -130,10 +130,6 @@ impl Spool {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The objects, in the order they were added.
     pub fn entries(&self) -> &[SpoolEntry] {
         &self.entries

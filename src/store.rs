@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::object::{CodecError, Commit, CommitId, Kind, Manifest, Node, ObjectId};
+use crate::object::{CodecError, Commit, CommitId, Kind, Manifest, ObjectId};
 use crate::schema::Schema;
 
 const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
@@ -48,6 +48,7 @@ const FETCHED_COMMITS: TableDefinition<&[u8], &str> = TableDefinition::new("fetc
 /// The store's own format, recorded in the `meta` table.
 pub const STORE_FORMAT: &str = "1";
 
+/// Why the repository database could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -596,10 +597,6 @@ impl<T: ReadTxn> Transaction<T> {
 
     pub fn get_commit(&self, id: &CommitId) -> Result<Commit, StoreError> {
         self.get_manifest(&id.object())
-    }
-
-    pub fn get_node(&self, id: &ObjectId) -> Result<Node, StoreError> {
-        self.get_manifest(id)
     }
 
     pub fn get_schema(&self, id: &ObjectId) -> Result<Schema, StoreError> {

@@ -20,11 +20,11 @@ use crate::schema::Compat;
 use crate::schema::{Field, Schema, Type, file_fields};
 
 /// The manifest format version of summary objects.
-pub const SUMMARY_FORMAT: u32 = 1;
+pub(crate) const SUMMARY_FORMAT: u32 = 1;
 /// Example rows kept per version.
-pub const EXAMPLE_ROWS: usize = 3;
+pub(crate) const EXAMPLE_ROWS: usize = 3;
 /// Strings in min/max, top values and example rows are cut to this many characters.
-pub const TEXT_MAX: usize = 64;
+pub(crate) const TEXT_MAX: usize = 64;
 /// Values per column counted exactly; past this the column counts as high-cardinality.
 const LOW_CARDINALITY: usize = 64;
 /// Top values stored per column, sources and extensions per File column.
@@ -35,7 +35,8 @@ const FILE_VALUE_CAP: usize = 1024;
 /// k of the k-minimum-values distinct estimate.
 const KMV_K: usize = 256;
 /// Upper bounds (inclusive) of the File size buckets; a last bucket holds the rest.
-pub const SIZE_BUCKETS: [u64; 6] = [1 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20, 4 << 30];
+pub(crate) const SIZE_BUCKETS: [u64; 6] =
+    [1 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20, 4 << 30];
 
 /// What pail knows about one dataset version without reading its rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +87,7 @@ pub enum Scalar {
     Text(String),
 }
 
+/// A value and how many rows have it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueCount {
     pub value: String,
@@ -115,6 +117,7 @@ pub struct FileSummary {
     pub sizes: SizeStats,
 }
 
+/// Distribution of the file sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SizeStats {
     pub min: Option<u64>,
@@ -155,12 +158,13 @@ pub struct Changes {
 }
 
 impl Summary {
+    /// The object id and the canonical CBOR bytes.
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Summary, &bytes), bytes)
     }
 
-    /// [`Manifest::decode`], the one decoder of manifests, callable without importing
+    /// `Manifest::decode`, the one decoder of manifests, callable without importing
     /// the trait.
     pub fn decode(bytes: &[u8]) -> Result<Summary, CodecError> {
         <Summary as Manifest>::decode(bytes)
@@ -247,7 +251,7 @@ fn at<'a>(row: &'a Value, path: &[String]) -> &'a Value {
 }
 
 /// Cuts a string to `max` characters, marking the cut with `…`.
-pub fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_string()
     } else {
@@ -456,7 +460,7 @@ fn top_of(map: &Option<BTreeMap<String, u64>>) -> (Vec<ValueCount>, u64) {
 }
 
 /// The extension of a storage path: lowercase, without the dot, `""` when there is none.
-pub fn extension(path: &str) -> String {
+pub(crate) fn extension(path: &str) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
     match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => ext.to_lowercase(),
@@ -466,7 +470,7 @@ pub fn extension(path: &str) -> String {
 
 /// Accumulates the statistics of a version's rows in bounded memory: a few hundred values
 /// per column, whatever the row count.
-pub struct SummaryBuilder {
+pub(crate) struct SummaryBuilder {
     columns: Vec<ColumnState>,
     files: Vec<FileState>,
     examples: Vec<String>,
@@ -475,7 +479,7 @@ pub struct SummaryBuilder {
 
 /// What a builder produced: the part of a summary that comes from the rows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RowStats {
+pub(crate) struct RowStats {
     pub n_rows: u64,
     pub columns: Vec<ColumnSummary>,
     pub files: Vec<FileSummary>,
@@ -698,7 +702,8 @@ fn cut_strings(value: &Value) -> Value {
 // ---- rendering -----------------------------------------------------------------------
 
 /// Tokens are estimated at this many characters each.
-pub const CHARS_PER_TOKEN: usize = 4;
+pub(crate) const CHARS_PER_TOKEN: usize = 4;
+/// The default token budget of a summary page.
 pub const DEFAULT_MAX_TOKENS: usize = 2000;
 
 /// What a page says about the version besides its summary: the names refs give it.
@@ -759,7 +764,7 @@ impl Page {
 }
 
 /// `1.2 MiB`-style sizes.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -906,7 +911,7 @@ fn format_time(micros: i64) -> String {
 /// Renders the page: at most `max_tokens` × 4 characters, made of whole lines. Sections
 /// that do not fit are left out or shortened (the column table keeps as many rows as fit
 /// and says how many it left out).
-pub fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) -> String {
+pub(crate) fn render_markdown(summary: &Summary, info: &PageInfo, max_tokens: usize) -> String {
     let mut page = Page {
         out: String::new(),
         used: 0,
@@ -1233,21 +1238,25 @@ pub fn load(repo: &Repo, commit: &Commit) -> Result<Summary, RepoError> {
 
 /// Leaves and the rows they hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct LeafCount {
+pub(crate) struct LeafCount {
     pub leaves: u64,
     pub rows: u64,
 }
 
 /// Row-tree leaves two versions share and hold alone. Shared leaves hold identical rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct LeafOverlap {
+pub(crate) struct LeafOverlap {
     pub shared: LeafCount,
     pub only_old: LeafCount,
     pub only_new: LeafCount,
 }
 
 /// Row-tree leaves two versions share and hold alone.
-pub fn leaf_overlap(repo: &Repo, old: &Commit, new: &Commit) -> Result<LeafOverlap, RepoError> {
+pub(crate) fn leaf_overlap(
+    repo: &Repo,
+    old: &Commit,
+    new: &Commit,
+) -> Result<LeafOverlap, RepoError> {
     let store = repo.read_store()?;
     let reader = store.read()?;
     let old_leaves = leaf_children(&reader, &old.rows)?;

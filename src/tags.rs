@@ -65,6 +65,7 @@ pub fn tag(
     })
 }
 
+/// Every tag of every dataset.
 pub fn tags(repo: &Repo) -> Result<Vec<TagInfo>, RepoError> {
     let store = repo.read_store()?;
     let reader = store.read()?;

@@ -102,6 +102,7 @@ pub enum InputView {
 }
 
 impl InputView {
+    /// The view of a commit input.
     pub fn new(input: &Input) -> InputView {
         match input {
             Input::Dataset {
@@ -120,6 +121,7 @@ impl InputView {
         }
     }
 
+    /// The view of a lineage graph node.
     pub fn from_node(node: &LineageNode) -> InputView {
         match node {
             LineageNode::Version {
@@ -149,6 +151,7 @@ pub struct GitView {
 }
 
 impl GitView {
+    /// The view of a commit's git state.
     pub fn new(git: &GitState) -> GitView {
         GitView {
             repository: git.repository.clone(),
@@ -168,6 +171,7 @@ pub struct CodeFileView {
 }
 
 impl CodeFileView {
+    /// The view of a code file a commit records.
     pub fn new(file: &CodeFile) -> CodeFileView {
         CodeFileView {
             path: file.path.clone(),
@@ -203,6 +207,7 @@ pub struct VersionView {
 }
 
 impl VersionView {
+    /// The view of a resolved version with its tags.
     pub fn new(found: &Resolved, tags: &[String]) -> VersionView {
         let commit = &found.commit;
         VersionView {
@@ -262,6 +267,7 @@ pub struct LogEntryView {
 }
 
 impl LogEntryView {
+    /// The view of one version in a log.
     pub fn new(
         name: &DatasetName,
         version: &semver::Version,
@@ -300,6 +306,7 @@ pub struct LineageGraphView {
 }
 
 impl LineageGraphView {
+    /// The view of a lineage graph, from `root`, downstream when `down`.
     pub fn new(graph: &LineageGraph, root: usize, down: bool) -> LineageGraphView {
         LineageGraphView {
             root,
@@ -324,6 +331,7 @@ pub struct ProblemView {
 }
 
 impl ProblemView {
+    /// The views of (path, reason) problems.
     pub fn all(problems: &[(String, String)]) -> Vec<ProblemView> {
         problems
             .iter()
@@ -360,6 +368,7 @@ pub enum CommitView {
 }
 
 impl CommitView {
+    /// The view of a commit outcome.
     pub fn new(outcome: &CommitOutcome) -> CommitView {
         match outcome {
             CommitOutcome::Created {
@@ -407,6 +416,7 @@ pub struct TagView {
 }
 
 impl TagView {
+    /// The view of a tag.
     pub fn new(info: &crate::tags::TagInfo) -> TagView {
         TagView {
             name: info.name.to_string(),
@@ -428,6 +438,7 @@ pub struct TagSetView {
 }
 
 impl TagSetView {
+    /// The view of a tag just set, and what it pointed at before.
     pub fn new(found: &Resolved, tag: &str, previous: Option<&CommitId>) -> TagSetView {
         TagSetView {
             name: found.name.to_string(),
@@ -450,6 +461,7 @@ pub struct TagDeletedView {
 }
 
 impl TagDeletedView {
+    /// The view of a tag just deleted.
     pub fn new(info: &crate::tags::TagInfo) -> TagDeletedView {
         TagDeletedView {
             deleted: info.tag.clone(),
@@ -481,6 +493,7 @@ pub struct TypeView {
 }
 
 impl TypeView {
+    /// The view of a column type.
     pub fn new(ty: &Type) -> TypeView {
         let named = |name: &str| TypeView {
             ty: name.to_string(),
@@ -535,6 +548,7 @@ pub struct FieldView {
 }
 
 impl FieldView {
+    /// The view of a column.
     pub fn new(field: &Field) -> FieldView {
         let (ty, optional) = match &field.ty {
             Type::Optional(inner) => (inner.as_ref(), true),
@@ -567,6 +581,7 @@ pub struct SchemaView {
 }
 
 impl SchemaView {
+    /// The view of a version's schema.
     pub fn new(found: &Resolved, schema: &Schema) -> SchemaView {
         SchemaView {
             name: found.name.to_string(),
@@ -598,6 +613,7 @@ pub struct SchemaChangesView {
 }
 
 impl SchemaChangesView {
+    /// The view of how a schema changed.
     pub fn new(compat: &Compat) -> SchemaChangesView {
         let (kind, changes): (&'static str, &[String]) = match compat {
             Compat::Same => ("same", &[]),
@@ -631,6 +647,7 @@ pub enum DiffSideView {
 }
 
 impl DiffSideView {
+    /// A version side.
     pub fn version(found: &Resolved) -> DiffSideView {
         DiffSideView::Version {
             name: found.name.to_string(),
@@ -652,6 +669,7 @@ impl DiffSideView {
         }
     }
 
+    /// A listed source side.
     pub fn source(uri: &str) -> DiffSideView {
         DiffSideView::Source {
             source: uri.to_string(),
@@ -668,6 +686,7 @@ pub struct DiffCountsView {
 }
 
 impl DiffCountsView {
+    /// The counts of a diff.
     pub fn new(stat: &diff::DiffStat) -> DiffCountsView {
         DiffCountsView {
             added: stat.added,
@@ -706,6 +725,7 @@ pub struct RowChangeView {
 }
 
 impl RowChangeView {
+    /// The view of one row change.
     pub fn new(change: &diff::RowChange) -> RowChangeView {
         RowChangeView {
             change: change.kind.as_str(),
@@ -756,6 +776,7 @@ pub enum ScalarView {
 }
 
 impl ScalarView {
+    /// The view of a summary scalar.
     pub fn new(scalar: &Scalar) -> ScalarView {
         match scalar {
             Scalar::Bool(b) => ScalarView::Bool(*b),
@@ -774,6 +795,7 @@ pub struct CountView {
 }
 
 impl CountView {
+    /// The views of value counts.
     pub fn all(values: &[ValueCount]) -> Vec<CountView> {
         values
             .iter()
@@ -809,6 +831,7 @@ pub struct ColumnView {
 }
 
 impl ColumnView {
+    /// The view of a column summary.
     pub fn new(column: &ColumnSummary) -> ColumnView {
         ColumnView {
             column: column.column.clone(),
@@ -854,6 +877,7 @@ pub struct FileView {
 }
 
 impl FileView {
+    /// The view of a file summary.
     pub fn new(file: &FileSummary) -> FileView {
         FileView {
             column: file.column.clone(),
@@ -903,6 +927,7 @@ pub struct ChangesView {
 }
 
 impl ChangesView {
+    /// The view of a summary's changes.
     pub fn new(changes: &Changes, summary: &Summary) -> ChangesView {
         ChangesView {
             parent: changes.parent.to_hex(),

@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 use crate::Repo;
 use crate::repo::PAIL_DIR;
 
-pub use error::CliError;
+pub(crate) use error::CliError;
 
 /// Git for datasets of files in object storage.
 ///
@@ -33,13 +33,13 @@ pub use error::CliError;
 /// columns, names, semver versions and lineage. The bytes stay where they are.
 #[derive(Debug, Parser)]
 #[command(name = "pail", version, about, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a pail repository (.pail/) in the current directory
     Init(InitArgs),
     /// Save a new version of a dataset from a storage listing or JSON records
@@ -97,7 +97,7 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -105,7 +105,7 @@ pub struct InitArgs {
 
 /// What every command gets from the process: the working directory and the environment
 /// variables pail reads, gathered in one place.
-pub struct Context {
+pub(crate) struct Context {
     pub cwd: PathBuf,
     pub pail_dir: Option<PathBuf>,
     pub author: Option<String>,

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Stdout, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-pub use crate::escape::{escape_line, escape_text};
+pub(crate) use crate::escape::{escape_line, escape_text};
 
 /// Buffered standard output, escaping (human output) or exact (machine formats).
 pub struct Out {
@@ -153,7 +153,7 @@ pub fn print_table(
     Ok(())
 }
 
-pub use crate::summary::human_bytes;
+pub(crate) use crate::summary::human_bytes;
 
 /// `2026-11-23 21:58:00` from the stored µs, UTC.
 pub fn short_time(micros: i64) -> String {

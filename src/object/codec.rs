@@ -31,6 +31,7 @@ pub fn peek_format(bytes: &[u8]) -> Option<u32> {
         .map(|found| found.format)
 }
 
+/// Why stored bytes do not decode as the object they should be.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("malformed {what}: {detail}")]

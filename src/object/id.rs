@@ -14,6 +14,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in code order.
     pub const ALL: [Kind; 6] = [
         Kind::Commit,
         Kind::Node,
@@ -47,6 +48,7 @@ impl Kind {
         }
     }
 
+    /// The kind with this one-byte code, if any.
     pub fn from_code(code: u8) -> Option<Kind> {
         Kind::ALL.into_iter().find(|kind| kind.code() == code)
     }
@@ -58,6 +60,7 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Why text is not an object id.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
     #[error("`{text}` is not an object id (64 hex digits expected)")]
@@ -80,6 +83,7 @@ impl ObjectId {
         ObjectId(*hasher.finalize().as_bytes())
     }
 
+    /// The 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         let mut text = String::with_capacity(64);
         for byte in self.0 {
@@ -93,6 +97,7 @@ impl ObjectId {
         self.to_hex()[..12].to_string()
     }
 
+    /// Parses 64 hex digits.
     pub fn from_hex(text: &str) -> Result<ObjectId, IdError> {
         let not_hex = || IdError::NotHex {
             text: text.to_string(),
@@ -114,6 +119,7 @@ impl ObjectId {
         Ok(ObjectId(bytes))
     }
 
+    /// The id of 32 bytes; None for any other length.
     pub fn from_slice(bytes: &[u8]) -> Option<ObjectId> {
         <[u8; 32]>::try_from(bytes).ok().map(ObjectId)
     }
@@ -152,12 +158,15 @@ impl<'de> Deserialize<'de> for ObjectId {
 pub struct CommitId(pub ObjectId);
 
 impl CommitId {
+    /// The commit object's id.
     pub fn object(&self) -> ObjectId {
         self.0
     }
+    /// The 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         self.0.to_hex()
     }
+    /// The first 12 hex digits, as shown to people.
     pub fn short(&self) -> String {
         self.0.short()
     }

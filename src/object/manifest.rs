@@ -155,24 +155,26 @@ impl Manifest for Node {
 }
 
 impl Commit {
+    /// The object id and the canonical CBOR bytes.
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Commit, &bytes), bytes)
     }
 
-    /// [`Manifest::decode`], callable without importing the trait.
+    /// `Manifest::decode`, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Commit, CodecError> {
         <Commit as Manifest>::decode(bytes)
     }
 }
 
 impl Node {
+    /// The object id and the canonical CBOR bytes.
     pub fn encode(&self) -> (ObjectId, Vec<u8>) {
         let bytes = encode(self);
         (ObjectId::compute(Kind::Node, &bytes), bytes)
     }
 
-    /// [`Manifest::decode`], callable without importing the trait.
+    /// `Manifest::decode`, callable without importing the trait.
     pub fn decode(bytes: &[u8]) -> Result<Node, CodecError> {
         <Node as Manifest>::decode(bytes)
     }

@@ -6,7 +6,9 @@ mod id;
 mod manifest;
 
 pub use cache::{decode_cache_entry, encode_cache_entry};
-pub use codec::{CodecError, MAX_CBOR_DEPTH, MAX_MANIFEST_BYTES, decode, encode, peek_format};
+#[cfg(test)]
+pub use codec::decode;
+pub use codec::{CodecError, MAX_MANIFEST_BYTES, encode};
 pub use id::{CommitId, IdError, Kind, ObjectId};
 pub use manifest::{
     COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, GitState, Input, Manifest, NODE_FORMAT,

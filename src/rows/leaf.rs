@@ -19,6 +19,7 @@ use crate::listing::FileEntry;
 use crate::object::ColumnStats;
 use crate::schema::{Schema, file_arrow_fields};
 
+/// Why a Parquet leaf could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum LeafError {
     #[error("could not encode a Parquet leaf: {0}")]

@@ -26,6 +26,7 @@ const MAX_NODE_CHILDREN: usize = 256;
 /// Deeper than this cannot come from a real tree (32^16 leaves): refuse it.
 const MAX_LEVEL: u32 = 16;
 
+/// Why a row tree could not be built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
     #[error(transparent)]
@@ -78,10 +79,6 @@ impl Staging {
         Ok(self.0.put(kind, bytes)?)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// A staged object's bytes, if this staging holds it and it has the expected kind.
     pub fn get(&self, id: &ObjectId, expected: Kind) -> Result<Option<Vec<u8>>, TreeError> {
         let Some(entry) = self.0.entry(id) else {
@@ -95,10 +92,6 @@ impl Staging {
             });
         }
         Ok(Some(self.0.read(&entry)?))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Copies every staged object into the transaction; returns how many were new.

@@ -335,7 +335,7 @@ fn locked_checkout_on_a_fresh_runner() {
 }
 
 fn s3_store(endpoint: &str, bucket: &str) -> Arc<dyn object_store::ObjectStore> {
-    pail::listing::cloud_store("s3", bucket, &format!("s3://{bucket}"), &s3_env(endpoint)).unwrap()
+    common::raw_cloud_store("s3", bucket, &s3_env(endpoint))
 }
 
 fn put(store: &Arc<dyn object_store::ObjectStore>, key: &str, bytes: &[u8]) {

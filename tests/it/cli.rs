@@ -566,7 +566,7 @@ fn a_held_repository_makes_commands_wait_then_give_up_clearly() {
     let pail = Pail::new();
     pail.ok(&["init"]);
     let db = pail.work.join(".pail/pail.redb");
-    let held = pail::store::Store::open(&db, &pail::store::WaitPolicy::default()).unwrap();
+    let held = redb::Database::create(&db).unwrap();
     let out = pail.run_env(&["ls"], &[("PAIL_LOCK_TIMEOUT", "1")]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
@@ -820,29 +820,18 @@ fn fsck_finds_damage_and_gc_removes_only_unreachable_objects() {
     // Nothing is unreachable yet.
     assert_eq!(pail.json(&["gc", "--json"])["objects_removed"], 0);
 
-    // Damage one object in place, through the library's own store.
+    // Damage one object in place, with redb through the table layout FORMAT.md gives.
     let shown = pail.json(&["show", "t", "--json"]);
     let schema_id = pail::ObjectId::from_hex(shown["schema"].as_str().unwrap()).unwrap();
     {
-        let store = pail::store::Store::open(
-            &pail.work.join(".pail/pail.redb"),
-            &pail::store::WaitPolicy::default(),
-        )
-        .unwrap();
-        let writer = store.write().unwrap();
-        writer.delete_object(&schema_id).unwrap();
-        writer
-            .put_object(pail::Kind::Schema, &schema_id, b"not the schema")
-            .unwrap();
+        let db = common::RawDb::open(&pail.work);
+        db.put_object(pail::Kind::Schema, &schema_id, b"not the schema");
         // And an orphan for gc.
-        writer
-            .put_object(
-                pail::Kind::Blob,
-                &pail::ObjectId::compute(pail::Kind::Blob, b"orphan"),
-                b"orphan",
-            )
-            .unwrap();
-        writer.commit().unwrap();
+        db.put_object(
+            pail::Kind::Blob,
+            &pail::ObjectId::compute(pail::Kind::Blob, b"orphan"),
+            b"orphan",
+        );
     }
     let out = pail.run_in(&pail.work, &["fsck"], None);
     assert_eq!(out.code, 1);
@@ -861,24 +850,7 @@ fn fsck_finds_damage_and_gc_removes_only_unreachable_objects() {
 
 /// Deletes the first object of `kind` from the repository's store; returns its id.
 fn delete_object_of_kind(pail: &Pail, kind: pail::Kind) -> pail::ObjectId {
-    let store = pail::store::Store::open(
-        &pail.work.join(".pail/pail.redb"),
-        &pail::store::WaitPolicy::default(),
-    )
-    .unwrap();
-    let writer = store.write().unwrap();
-    let mut found = None;
-    writer
-        .for_each_object(|key, stored| {
-            if found.is_none() && stored.first() == Some(&kind.code()) {
-                found = pail::ObjectId::from_slice(key);
-            }
-        })
-        .unwrap();
-    let id = found.unwrap_or_else(|| panic!("the repository holds a {kind}"));
-    writer.delete_object(&id).unwrap();
-    writer.commit().unwrap();
-    id
+    common::RawDb::open(&pail.work).delete_object_of_kind(kind)
 }
 
 #[test]
@@ -917,18 +889,7 @@ fn fsck_reports_a_leaf_that_does_not_decode() {
     );
     // A leaf whose bytes hash to its id but are not Parquet: only decoding finds it.
     let id = delete_object_of_kind(&pail, pail::Kind::Leaf);
-    {
-        let store = pail::store::Store::open(
-            &pail.work.join(".pail/pail.redb"),
-            &pail::store::WaitPolicy::default(),
-        )
-        .unwrap();
-        let writer = store.write().unwrap();
-        writer
-            .put_object(pail::Kind::Leaf, &id, b"not parquet")
-            .unwrap();
-        writer.commit().unwrap();
-    }
+    common::RawDb::open(&pail.work).put_object(pail::Kind::Leaf, &id, b"not parquet");
     let out = pail.run_in(&pail.work, &["fsck"], None);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(

@@ -261,3 +261,109 @@ pub fn unique_bucket(stem: &str) -> String {
         nanos % 1_000_000_000_000
     )
 }
+
+/// The raw object store behind `scheme://bucket` (`s3`, `az`), configured from `options`
+/// (the `AWS_*` or `AZURE_*` variables a test passes to pail): for tampering and fault
+/// injection below pail's remote layer.
+pub fn raw_cloud_store(
+    scheme: &str,
+    bucket: &str,
+    options: &[(String, String)],
+) -> std::sync::Arc<dyn object_store::ObjectStore> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let configured = |prefix: &'static str| {
+        options
+            .iter()
+            .filter(move |(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.to_ascii_lowercase(), value))
+    };
+    match scheme {
+        "s3" => {
+            let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+            for (key, value) in configured("AWS_") {
+                builder = builder.with_config(key.parse().unwrap(), value);
+            }
+            std::sync::Arc::new(builder.build().unwrap())
+        }
+        "az" | "azure" => {
+            let mut builder =
+                object_store::azure::MicrosoftAzureBuilder::new().with_container_name(bucket);
+            for (key, value) in configured("AZURE_") {
+                builder = builder.with_config(key.parse().unwrap(), value);
+            }
+            std::sync::Arc::new(builder.build().unwrap())
+        }
+        _ => panic!("no raw store for {scheme}://"),
+    }
+}
+
+/// The repository database at `<work>/.pail/pail.redb`, opened with redb itself through the
+/// table layout docs/FORMAT.md gives (`objects`: id → kind code ‖ bytes, `refs`: name → id):
+/// for tests that damage or forge what pail stored, or hold the database.
+pub struct RawDb(pub redb::Database);
+
+const OBJECTS: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("objects");
+const REFS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("refs");
+pub type ObjectsTable<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
+pub type RefsTable<'txn> = redb::Table<'txn, &'static str, &'static [u8]>;
+
+impl RawDb {
+    pub fn open(work: &Path) -> RawDb {
+        RawDb(redb::Database::create(work.join(".pail/pail.redb")).unwrap())
+    }
+
+    /// Runs `change` in one write transaction and commits it.
+    pub fn write(&self, change: impl FnOnce(&mut ObjectsTable, &mut RefsTable)) {
+        let txn = self.0.begin_write().unwrap();
+        {
+            let mut objects = txn.open_table(OBJECTS).unwrap();
+            let mut refs = txn.open_table(REFS).unwrap();
+            change(&mut objects, &mut refs);
+        }
+        txn.commit().unwrap();
+    }
+
+    /// The stored object `id` as (kind, bytes).
+    pub fn object(&self, id: &pail::ObjectId) -> (pail::Kind, Vec<u8>) {
+        use redb::ReadableDatabase as _;
+        let txn = self.0.begin_read().unwrap();
+        let table = txn.open_table(OBJECTS).unwrap();
+        let stored = table
+            .get(id.0.as_slice())
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        (
+            pail::Kind::from_code(stored[0]).unwrap(),
+            stored[1..].to_vec(),
+        )
+    }
+
+    /// Replaces (or adds) object `id`.
+    pub fn put_object(&self, kind: pail::Kind, id: &pail::ObjectId, bytes: &[u8]) {
+        let mut stored = vec![kind.code()];
+        stored.extend_from_slice(bytes);
+        self.write(|objects, _| {
+            objects.insert(id.0.as_slice(), stored.as_slice()).unwrap();
+        });
+    }
+
+    /// Deletes the first object of `kind` (in id order); returns its id.
+    pub fn delete_object_of_kind(&self, kind: pail::Kind) -> pail::ObjectId {
+        use redb::ReadableTable as _;
+        let mut found = None;
+        self.write(|objects, _| {
+            for entry in objects.iter().unwrap() {
+                let (key, stored) = entry.unwrap();
+                if stored.value().first() == Some(&kind.code()) {
+                    found = pail::ObjectId::from_slice(key.value());
+                    break;
+                }
+            }
+            let id = found.unwrap_or_else(|| panic!("the repository holds a {kind}"));
+            objects.remove(id.0.as_slice()).unwrap();
+        });
+        found.unwrap()
+    }
+}

@@ -8,7 +8,6 @@ mod cli;
 mod cli_doc;
 mod common;
 mod completions;
-mod format;
 mod map;
 mod mcp;
 mod query;

@@ -130,7 +130,7 @@ fn raw_store(location: &Location) -> (Arc<dyn ObjectStore>, String) {
         return (Arc::new(store), String::new());
     }
     let (bucket, prefix) = rest.split_once('/').unwrap();
-    let store = pail::listing::cloud_store(scheme, bucket, &location.url, &location.env).unwrap();
+    let store = common::raw_cloud_store(scheme, bucket, &location.env);
     (store, prefix.to_string())
 }
 
@@ -2299,10 +2299,10 @@ fn publish_forged(
     prefix: &str,
     name: &str,
     base: &pail::CommitId,
-    forge: impl FnOnce(&mut pail::Commit, &mut pail::object::Node),
+    forge: impl FnOnce(&mut pail::Commit, &mut pail::Node),
 ) -> pail::ObjectId {
     let mut commit = pail::Commit::decode(&remote_object(store, prefix, &base.object())).unwrap();
-    let mut root = pail::object::Node::decode(&remote_object(store, prefix, &commit.rows)).unwrap();
+    let mut root = pail::Node::decode(&remote_object(store, prefix, &commit.rows)).unwrap();
     forge(&mut commit, &mut root);
     let (root_id, root_bytes) = root.encode();
     upload_object(store, prefix, pail::Kind::Node, &root_bytes);
@@ -2343,7 +2343,7 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
         let photos = id_of(&alice, "photos");
         let evil_commit = alice.commit(&id_of(&alice, "evil")).unwrap();
         let evil_root =
-            pail::object::Node::decode(&remote_object(&store, &prefix, &evil_commit.rows)).unwrap();
+            pail::Node::decode(&remote_object(&store, &prefix, &evil_commit.rows)).unwrap();
         let evil_leaf = evil_root.children[0].id;
 
         // The victim cloned photos (and evil, so the attacker's leaf is even local).
@@ -2560,23 +2560,21 @@ fn a_leaf_that_does_not_match_its_schema_is_a_query_error_not_a_panic() {
     let photos = pail.json(&["show", "photos", "--json"]);
     let nested = pail.json(&["show", "nested", "--json"]);
     {
-        let store = pail::store::Store::open(
-            &pail.work.join(".pail/pail.redb"),
-            &pail::store::WaitPolicy::default(),
-        )
-        .unwrap();
-        let writer = store.write().unwrap();
+        let db = common::RawDb::open(&pail.work);
         let photos_id = pail::ObjectId::from_hex(photos["id"].as_str().unwrap()).unwrap();
-        let (_, bytes) = writer.object(&photos_id).unwrap().unwrap();
+        let (_, bytes) = db.object(&photos_id);
         let mut commit = pail::Commit::decode(&bytes).unwrap();
         commit.schema = pail::ObjectId::from_hex(nested["schema"].as_str().unwrap()).unwrap();
         commit.parents = vec![pail::CommitId(photos_id)];
         let (id, bytes) = commit.encode();
-        writer.put_object(pail::Kind::Commit, &id, &bytes).unwrap();
-        writer
-            .set_ref("datasets/local/default/photos/versions/1.0.1", &id)
+        db.put_object(pail::Kind::Commit, &id, &bytes);
+        db.write(|_, refs| {
+            refs.insert(
+                "datasets/local/default/photos/versions/1.0.1",
+                id.0.as_slice(),
+            )
             .unwrap();
-        writer.commit().unwrap();
+        });
     }
     let runs: [&[&str]; 5] = [
         &["query", "SELECT tag.h FROM photos", "--format", "jsonl"],

@@ -4,21 +4,21 @@
 
 use std::path::Path;
 
-use pail::commit::{CommitOptions, CommitOutcome, ListingOptions, NoProgress};
-use pail::listing::{FileEntry, Source};
-use pail::object::{
+use crate::commit::{CommitOptions, CommitOutcome, ListingOptions, NoProgress};
+use crate::listing::{FileEntry, Source};
+use crate::object::{
     COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, CommitId, GitState, Input, Kind,
     NODE_FORMAT, Node, ObjectId, decode, encode,
 };
-use pail::rows::key::{file_key, push_value};
-use pail::rows::leaf::{digest_file, files_batch};
-use pail::rows::{RowEncoder, Staging, TreeBuilder, TreeError};
-use pail::schema::{Field, Schema, Type};
-use pail::summary::{
+use crate::rows::key::{file_key, push_value};
+use crate::rows::leaf::{digest_file, files_batch};
+use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError};
+use crate::schema::{Field, Schema, Type};
+use crate::summary::{
     Changes, ColumnSummary, FileSummary, Lengths, Lineage, SUMMARY_FORMAT, Scalar, SizeStats,
     Summary, ValueCount,
 };
-use pail::{DatasetName, NameDefaults, Repo};
+use crate::{DatasetName, NameDefaults, Repo};
 use serde_bytes::ByteBuf;
 use serde_json::json;
 
@@ -490,15 +490,15 @@ fn canonical_hash_encoding_vector_and_keyless_row_key() {
         panic!("one canonical-hash vector: {pairs:?}")
     };
     let value: serde_json::Value = serde_json::from_str(input).unwrap();
-    let bytes = pail::rows::canonical::encode(&value);
+    let bytes = crate::rows::canonical::encode(&value);
     assert_eq!(hex(&bytes), hex(expected));
     // Keys are sorted by their bytes, whatever order the value declares them in.
     assert_eq!(
-        pail::rows::canonical::encode(&json!({"b": 1, "a": 0.1})),
+        crate::rows::canonical::encode(&json!({"b": 1, "a": 0.1})),
         bytes
     );
-    assert_eq!(pail::rows::canonical::decode(&bytes).unwrap(), value);
-    let key = pail::commit::row_key(&[], &value, &bytes);
+    assert_eq!(crate::rows::canonical::decode(&bytes).unwrap(), value);
+    let key = crate::commit::row_key(&[], &value, &bytes);
     assert_eq!(key, blake3::hash(&bytes).as_bytes().to_vec());
 }
 
@@ -539,7 +539,7 @@ fn build(files: &[FileEntry], dir: &Path) -> (ObjectId, Node) {
             .unwrap();
     }
     let built = builder.finish(&mut staging).unwrap();
-    let store = pail::store::Store::open(&dir.join("db.redb"), &Default::default()).unwrap();
+    let store = crate::store::Store::open(&dir.join("db.redb"), &Default::default()).unwrap();
     let writer = store.write().unwrap();
     staging.write_into(&writer).unwrap();
     writer.commit().unwrap();
@@ -608,12 +608,13 @@ fn leaf_entry_digest_keys_and_stats() {
 fn leaf_bytes_are_parquet_with_the_listing_arrow_schema() {
     let dir = tempfile::tempdir().unwrap();
     let (_, node) = build(&[file("a", 1)], dir.path());
-    let store = pail::store::Store::open(&dir.path().join("db.redb"), &Default::default()).unwrap();
+    let store =
+        crate::store::Store::open(&dir.path().join("db.redb"), &Default::default()).unwrap();
     let reader = store.read().unwrap();
     let (kind, bytes) = reader.object(&node.children[0].id).unwrap().unwrap();
     assert_eq!(kind, Kind::Leaf);
     assert_eq!(&bytes[..4], b"PAR1");
-    let batches = pail::rows::leaf::decode("leaf", bytes).unwrap();
+    let batches = crate::rows::leaf::decode("leaf", bytes).unwrap();
     let arrow = batches[0].schema();
     let described: Vec<String> = match arrow.field(0).data_type() {
         arrow_schema::DataType::Struct(fields) => fields
@@ -671,7 +672,7 @@ fn redb_tables_refs_and_meta() {
         id: commit_id,
         commit,
         ..
-    } = pail::commit::listing(
+    } = crate::commit::listing(
         &repo,
         &ListingOptions {
             source,
@@ -881,7 +882,7 @@ fn v1_fixture_objects() -> Vec<(Kind, ObjectId, Vec<u8>)> {
 
 #[test]
 fn format_1_fixtures_keep_their_ids_and_decode_forever() {
-    use pail::object::Kind::{
+    use crate::object::Kind::{
         Blob, Commit as CommitKind, Leaf, Node as NodeKind, Schema as SchemaKind,
         Summary as SummaryKind,
     };
@@ -923,7 +924,7 @@ fn format_1_fixtures_keep_their_ids_and_decode_forever() {
                 assert_eq!(summary.format, 1);
             }
             Leaf => {
-                let batches = pail::rows::leaf::decode(&id.to_hex(), bytes.clone())
+                let batches = crate::rows::leaf::decode(&id.to_hex(), bytes.clone())
                     .unwrap_or_else(|err| panic!("leaf {id}: {err}"));
                 // Every leaf converts back to rows under one of the fixtures' schemas.
                 let arrow = batches[0].schema();
@@ -932,7 +933,7 @@ fn format_1_fixtures_keep_their_ids_and_decode_forever() {
                     .find(|schema| schema.to_arrow().fields() == arrow.fields())
                     .unwrap_or_else(|| panic!("leaf {id}: no schema fits {arrow:?}"));
                 for batch in &batches {
-                    pail::schema::batch_to_rows(schema, batch)
+                    crate::schema::batch_to_rows(schema, batch)
                         .unwrap_or_else(|err| panic!("leaf {id}: {err}"));
                 }
                 leaves_read += 1;
