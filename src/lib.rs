@@ -25,6 +25,7 @@
 //! | [`summary`]   | the stored summary of a version and its Markdown page ([`summary::page`]) |
 //! | [`lineage`]   | what a version was made from and what was made from it ([`lineage::lineage`]) |
 //! | [`checkout`]  | fetch the files a version lists ([`checkout::checkout`], [`checkout::verify`]) |
+//! | [`lock`]      | `pail.lock`: versions pinned to exact commits, for CI and teammates |
 //! | [`map`]       | run a command over every row into a new version ([`map::map`]) |
 //! | [`remote`]    | push to and pull from object storage ([`remote::push`], [`remote::pull`]) |
 //! | [`maintain`]  | integrity check and garbage collection ([`maintain::fsck`], [`maintain::gc`]) |
@@ -75,13 +76,17 @@
 //! })?;
 //! assert_eq!(labels, ["cat", "dog"]);
 //!
-//! // The same rows as Arrow record batches.
-//! let mut n_rows = 0;
-//! repo.for_each_batch(&v1.commit, |batch| {
-//!     n_rows += batch.num_rows();
-//!     Ok(true)
-//! })?;
-//! assert_eq!(n_rows, 2);
+//! // The same rows as a stream of Arrow record batches, which commit back unchanged.
+//! let batches = repo.batches(&v1.commit)?;
+//! let copy = CommitOptions { name: repo.parse_name("photos_copy")?, ..options("copy")? };
+//! let copied = commit::records(
+//!     &repo,
+//!     Records::Batches(Box::new(batches.into_reader())),
+//!     &RecordsOptions { schema: None, key: Some(vec!["id".into()]) },
+//!     &copy,
+//! )?;
+//! let CommitOutcome::Created { commit: copied, .. } = copied else { panic!("new dataset") };
+//! assert_eq!((copied.rows, copied.schema), (v1.commit.rows, v1.commit.schema));
 //!
 //! // A second version, and what changed between the two.
 //! let records = "{\"id\": 1, \"label\": \"cat\"}\n{\"id\": 2, \"label\": \"wolf\"}\n";
@@ -182,8 +187,7 @@ pub mod diff;
 pub(crate) mod escape;
 pub mod lineage;
 pub(crate) mod listing;
-#[cfg(feature = "cli")]
-pub(crate) mod lock;
+pub mod lock;
 pub mod maintain;
 pub mod map;
 pub mod mcp;
@@ -211,9 +215,12 @@ pub use object::{
     Child, CodeFile, CodecError, ColumnStats, Commit, CommitId, GitState, IdError, Input, Kind,
     Node, ObjectId,
 };
-pub use repo::{DatasetInfo, Repo, RepoError, Resolved};
+pub use repo::{Batches, DatasetInfo, Repo, RepoError, Resolved};
 pub use rows::{TreeError, leaf::LeafError, sort::SortError};
-pub use schema::{BytesEncoding, Compat, Field, MAX_NESTING, Schema, SchemaError, Type, Violation};
+pub use schema::{
+    BytesEncoding, Compat, Field, MAX_NESTING, Schema, SchemaError, Type, UnsupportedArrowType,
+    Violation, from_arrow,
+};
 pub use spool::SpoolError;
 pub use store::{Corruption, StoreError};
 
