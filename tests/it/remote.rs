@@ -20,8 +20,8 @@ use object_store::{
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use pail::remote::{
-    self, AddOptions, NoSyncProgress, PullOptions, PushConflict, PushOptions, RemoteError,
-    RemoteStore,
+    self, AddOptions, NoSyncProgress, PullOptions, PullReport, PushConflict, PushOptions,
+    PushReport, RemoteError, RemoteStore,
 };
 use pail::{DatasetName, Repo};
 use serde_json::Value;
@@ -247,6 +247,32 @@ fn is_conflict(err: &RemoteError, version: bool) -> bool {
         PushConflict::Tag { .. } => !version,
     })
 }
+/// Pushes every dataset to `origin`, as `pail push` does.
+fn push_all(repo: &Repo, location: &Location, force: bool) -> Result<PushReport, RemoteError> {
+    remote::push(
+        repo,
+        &PushOptions {
+            remote: "origin",
+            datasets: &[],
+            force,
+            store_options: &location.env,
+        },
+        &NoSyncProgress,
+    )
+}
+
+/// Pulls every dataset from `origin`, as `pail pull` does.
+fn pull_all(repo: &Repo, location: &Location) -> Result<PullReport, RemoteError> {
+    remote::pull(
+        repo,
+        &PullOptions {
+            remote: "origin",
+            datasets: &[],
+            store_options: &location.env,
+        },
+        &NoSyncProgress,
+    )
+}
 
 /// Two repositories with `origin` set to the same remote (their directories live as long as
 /// the returned guards).
@@ -348,39 +374,11 @@ fn racing_pushes_of_one_version_have_exactly_one_winner() {
             }
             // The loser pulls: its version is renumbered after the winner's, then pushes.
             for repo in &repos {
-                remote::pull(
-                    repo,
-                    &PullOptions {
-                        remote: "origin",
-                        datasets: &[],
-                        store_options: &location.env,
-                    },
-                    &NoSyncProgress,
-                )
-                .unwrap();
-                remote::push(
-                    repo,
-                    &PushOptions {
-                        remote: "origin",
-                        datasets: &[],
-                        force: false,
-                        store_options: &location.env,
-                    },
-                    &NoSyncProgress,
-                )
-                .unwrap();
+                pull_all(repo, &location).unwrap();
+                push_all(repo, &location, false).unwrap();
             }
             for repo in &repos {
-                remote::pull(
-                    repo,
-                    &PullOptions {
-                        remote: "origin",
-                        datasets: &[],
-                        store_options: &location.env,
-                    },
-                    &NoSyncProgress,
-                )
-                .unwrap();
+                pull_all(repo, &location).unwrap();
             }
             let logs: Vec<Vec<String>> = repos
                 .iter()
@@ -423,27 +421,8 @@ fn racing_tag_moves_have_one_winner() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        remote::push(
-            &repos[0],
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
-        remote::pull(
-            &repos[1],
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repos[0], &location, false).unwrap();
+        pull_all(&repos[1], &location).unwrap();
         // Every round both move the tag, to two different versions, and push at once:
         // a directory, like a bucket, lets exactly one move win.
         let rounds = if matches!(backend, Backend::Local) {
@@ -470,20 +449,7 @@ fn racing_tag_moves_have_one_winner() {
             let results: Vec<Result<_, RemoteError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = repos
                     .iter()
-                    .map(|repo| {
-                        scope.spawn(|| {
-                            remote::push(
-                                repo,
-                                &PushOptions {
-                                    remote: "origin",
-                                    datasets: &[],
-                                    force: false,
-                                    store_options: &location.env,
-                                },
-                                &NoSyncProgress,
-                            )
-                        })
-                    })
+                    .map(|repo| scope.spawn(|| push_all(repo, &location, false)))
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()
             });
@@ -495,16 +461,7 @@ fn racing_tag_moves_have_one_winner() {
             // The remote holds the winner's move, not a lost one.
             let check = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, check.path());
-            remote::pull(
-                &fresh,
-                &PullOptions {
-                    remote: "origin",
-                    datasets: &[],
-                    store_options: &location.env,
-                },
-                &NoSyncProgress,
-            )
-            .unwrap();
+            pull_all(&fresh, &location).unwrap();
             assert_eq!(
                 tag_commit(&fresh, "prod"),
                 tag_commit(&repos[winner], "prod"),
@@ -524,28 +481,9 @@ fn racing_tag_moves_have_one_winner() {
                 )
                 .is_err()
             );
-            remote::push(
-                &repos[loser],
-                &PushOptions {
-                    remote: "origin",
-                    datasets: &[],
-                    force: true,
-                    store_options: &location.env,
-                },
-                &NoSyncProgress,
-            )
-            .unwrap();
+            push_all(&repos[loser], &location, true).unwrap();
             for repo in &repos {
-                remote::pull(
-                    repo,
-                    &PullOptions {
-                        remote: "origin",
-                        datasets: &[],
-                        store_options: &location.env,
-                    },
-                    &NoSyncProgress,
-                )
-                .unwrap();
+                pull_all(repo, &location).unwrap();
             }
             assert_eq!(
                 tag_commit(&repos[0], "prod"),
@@ -563,17 +501,7 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
         let (_dirs, repos) = two_repos(&location);
         commit_records(&repos[0], "t", 3, "x");
         commit_records(&repos[0], "t", 4, "y");
-        remote::push(
-            &repos[0],
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repos[0], &location, false).unwrap();
         // A tag as an older pail wrote it: one key at the tag's name.
         let first = tag_commit(&repos[0], "1.0.0");
         let (store, prefix) = raw_store(&location);
@@ -582,16 +510,7 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             PutPayload::from(format!("{first}\n").into_bytes()),
         ))
         .unwrap();
-        remote::pull(
-            &repos[1],
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&repos[1], &location).unwrap();
         assert_eq!(tag_commit(&repos[1], "prod"), first, "{backend:?}");
         // Moving it writes the numbered form, which wins over the old key from then on.
         pail::tags::tag(
@@ -601,17 +520,7 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             &pail::tags::TagOptions { force: true },
         )
         .unwrap();
-        remote::push(
-            &repos[1],
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repos[1], &location, false).unwrap();
         let moves: Vec<String> = block_on(
             store
                 .list(Some(&key(
@@ -627,16 +536,7 @@ fn a_tag_in_the_old_one_key_form_is_read_and_moved() {
             moves[0].ends_with("/tag-moves/prod/00000000000000000001"),
             "{moves:?}"
         );
-        remote::pull(
-            &repos[0],
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&repos[0], &location).unwrap();
         assert_eq!(
             tag_commit(&repos[0], "prod"),
             tag_commit(&repos[0], "1.0.1"),
@@ -651,40 +551,11 @@ fn push_stops_a_dataset_at_its_first_conflicting_version() {
         let location = location(&backend);
         let (_dirs, repos) = two_repos(&location);
         commit_records(&repos[0], "t", 3, "base");
-        remote::push(
-            &repos[0],
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
-        remote::pull(
-            &repos[1],
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repos[0], &location, false).unwrap();
+        pull_all(&repos[1], &location).unwrap();
         // Someone else publishes 1.0.1 first; here b1 = 1.0.1 and its child b2 = 1.0.2.
         commit_records(&repos[0], "t", 4, "theirs");
-        remote::push(
-            &repos[0],
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repos[0], &location, false).unwrap();
         commit_records(&repos[1], "t", 5, "b1");
         commit_records(&repos[1], "t", 6, "b2");
         pail::tags::tag(
@@ -694,17 +565,7 @@ fn push_stops_a_dataset_at_its_first_conflicting_version() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        let err = remote::push(
-            &repos[1],
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap_err();
+        let err = push_all(&repos[1], &location, false).unwrap_err();
         assert!(is_conflict(&err, true), "{backend:?}: {err}");
         // Nothing of the dataset after the conflict is published: not 1.0.2, not its tag.
         let (store, prefix) = raw_store(&location);
@@ -755,47 +616,17 @@ fn a_push_to_an_emptied_remote_uploads_everything_again() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "t", 50, "x");
-        let first = remote::push(
-            &repo,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        let first = push_all(&repo, &location, false).unwrap();
         assert!(first.objects_uploaded >= 4, "{backend:?}: {first:?}");
         wipe(&location);
-        let again = remote::push(
-            &repo,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        let again = push_all(&repo, &location, false).unwrap();
         assert_eq!(
             again.objects_uploaded, first.objects_uploaded,
             "{backend:?}: {again:?}"
         );
         assert_refs_complete(&location);
         // And a third push, to the same instance, uploads nothing.
-        let third = remote::push(
-            &repo,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        let third = push_all(&repo, &location, false).unwrap();
         assert_eq!(third.objects_uploaded, 0, "{backend:?}");
         // The marker names this instance of the remote.
         let (store, prefix) = raw_store(&location);
@@ -832,17 +663,7 @@ fn a_marker_from_before_instance_ids_is_given_one() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo_with_remote(&location, dir.path());
     commit_records(&repo, "t", 5, "x");
-    remote::push(
-        &repo,
-        &PushOptions {
-            remote: "origin",
-            datasets: &[],
-            force: false,
-            store_options: &location.env,
-        },
-        &NoSyncProgress,
-    )
-    .unwrap();
+    push_all(&repo, &location, false).unwrap();
     let marker: Value = serde_json::from_slice(
         &block_on(async { store.get(&marker_key).await.unwrap().bytes().await }).unwrap(),
     )
@@ -854,17 +675,7 @@ fn a_marker_from_before_instance_ids_is_given_one() {
         "{marker}"
     );
     // A later push finds the same instance and uploads nothing.
-    let again = remote::push(
-        &repo,
-        &PushOptions {
-            remote: "origin",
-            datasets: &[],
-            force: false,
-            store_options: &location.env,
-        },
-        &NoSyncProgress,
-    )
-    .unwrap();
+    let again = push_all(&repo, &location, false).unwrap();
     assert_eq!(again.objects_uploaded, 0);
 }
 
@@ -1028,16 +839,8 @@ impl ObjectStore for FailAfter {
 fn assert_refs_complete(location: &Location) {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo_with_remote(location, dir.path());
-    remote::pull(
-        &repo,
-        &PullOptions {
-            remote: "origin",
-            datasets: &[],
-            store_options: &location.env,
-        },
-        &NoSyncProgress,
-    )
-    .expect("a pull of everything the remote names succeeds: no ref names a missing object");
+    pull_all(&repo, location)
+        .expect("a pull of everything the remote names succeeds: no ref names a missing object");
 }
 
 #[test]
@@ -1117,17 +920,7 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
                 refs_seen_midway += 1;
                 assert_refs_complete(&location);
             }
-            let report = remote::push(
-                &repo,
-                &PushOptions {
-                    remote: "origin",
-                    datasets: &[],
-                    force: false,
-                    store_options: &location.env,
-                },
-                &NoSyncProgress,
-            )
-            .unwrap();
+            let report = push_all(&repo, &location, false).unwrap();
             assert!(
                 report.versions_created == ["local.default.big@1.0.0"] || report.up_to_date == 1,
                 "{backend:?}: {report:?}"
@@ -1148,17 +941,7 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "t", 50, "x");
-        remote::push(
-            &repo,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repo, &location, false).unwrap();
         let commit_id = repo.resolve(&repo.parse_ref("t").unwrap()).unwrap().id;
         let (store, prefix) = raw_store(&location);
         let hex = commit_id.to_hex();
@@ -1169,16 +952,7 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
         let check_refused = |expect: &str| {
             let other = tempfile::tempdir().unwrap();
             let fresh = repo_with_remote(&location, other.path());
-            let err = remote::pull(
-                &fresh,
-                &PullOptions {
-                    remote: "origin",
-                    datasets: &[],
-                    store_options: &location.env,
-                },
-                &NoSyncProgress,
-            )
-            .expect_err("the pull is refused");
+            let err = pull_all(&fresh, &location).expect_err("the pull is refused");
             assert!(err.to_string().contains(expect), "{backend:?}: {err}");
             assert!(fresh.datasets().unwrap().is_empty(), "nothing was written");
             let tags = pail::tags::tags(&fresh).unwrap();
@@ -1365,17 +1139,7 @@ fn a_pull_that_dies_midway_changes_nothing() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        remote::push(
-            &repo,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repo, &location, false).unwrap();
         let (inner, prefix) = raw_store(&location);
         for allowed in [2, 10, 30] {
             let other = tempfile::tempdir().unwrap();
@@ -1411,16 +1175,7 @@ fn a_pull_that_dies_midway_changes_nothing() {
                 "{backend:?}: no object was written"
             );
             // The same pull, unhindered, completes.
-            remote::pull(
-                &fresh,
-                &PullOptions {
-                    remote: "origin",
-                    datasets: &[],
-                    store_options: &location.env,
-                },
-                &NoSyncProgress,
-            )
-            .unwrap();
+            pull_all(&fresh, &location).unwrap();
             assert_eq!(fresh.datasets().unwrap().len(), 1);
         }
     }
@@ -1471,17 +1226,7 @@ fn stray_keys_under_refs_are_skipped_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_remote(&location, dir.path());
         commit_records(&repo, "photos", 20, "x");
-        remote::push(
-            &repo,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&repo, &location, false).unwrap();
         let (store, prefix) = raw_store(&location);
         plant(&store, &prefix, "refs/README.txt", "hello\n");
         let hex = id_of(&repo, "photos").to_hex();
@@ -1537,30 +1282,10 @@ fn two_remotes(backend: &Backend) -> TwoRemotes {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = repo_with_remote(&origin, a_dir.path());
     commit_records(&a, "ds", 10, "a");
-    remote::push(
-        &a,
-        &PushOptions {
-            remote: "origin",
-            datasets: &[],
-            force: false,
-            store_options: &origin.env,
-        },
-        &NoSyncProgress,
-    )
-    .unwrap();
+    push_all(&a, &origin, false).unwrap();
     let b = repo_with_remote(&other, b_dir.path());
     commit_records(&b, "ds", 10, "b");
-    remote::push(
-        &b,
-        &PushOptions {
-            remote: "origin",
-            datasets: &[],
-            force: false,
-            store_options: &other.env,
-        },
-        &NoSyncProgress,
-    )
-    .unwrap();
+    push_all(&b, &other, false).unwrap();
     TwoRemotes {
         origin,
         other,
@@ -1681,58 +1406,20 @@ fn renumbering_keeps_parent_order_in_numeric_semver_order() {
         let (t_dir, l_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let teammate = repo_with_remote(&location, t_dir.path());
         commit_records(&teammate, "ds", 10, "base");
-        remote::push(
-            &teammate,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&teammate, &location, false).unwrap();
         let local = repo_with_remote(&location, l_dir.path());
-        remote::pull(
-            &local,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&local, &location).unwrap();
         // Both make ten more versions, 1.0.1 to 1.0.10; the teammate pushes first.
         for idx in 1..=10 {
             commit_records(&teammate, "ds", 10 + idx, "theirs");
             commit_records(&local, "ds", 10 + idx, "mine");
         }
-        remote::push(
-            &teammate,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&teammate, &location, false).unwrap();
         let mine: Vec<pail::CommitId> = versions_of(&local, "ds")[1..]
             .iter()
             .map(|(_, id)| *id)
             .collect();
-        let report = remote::pull(
-            &local,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        let report = pull_all(&local, &location).unwrap();
         assert_eq!(report.renumbered.len(), 10, "{:?}", report.renumbered);
         let after = versions_of(&local, "ds");
         assert_eq!(after.len(), 21);
@@ -1747,17 +1434,7 @@ fn renumbering_keeps_parent_order_in_numeric_semver_order() {
             let commit = local.commit(&pair[1].1).unwrap();
             assert_eq!(commit.parents, vec![pair[0].1], "{backend:?}");
         }
-        remote::push(
-            &local,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&local, &location, false).unwrap();
     }
 }
 
@@ -1777,28 +1454,9 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             &pail::tags::TagOptions { force: false },
         )
         .unwrap();
-        remote::push(
-            &alice,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&alice, &location, false).unwrap();
         let bob = repo_with_remote(&location, b_dir.path());
-        remote::pull(
-            &bob,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&bob, &location).unwrap();
         let (v0, v1, v2) = (
             id_of(&bob, "ds@1.0.0"),
             id_of(&bob, "ds@1.0.1"),
@@ -1812,16 +1470,7 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             &pail::tags::TagOptions { force: true },
         )
         .unwrap();
-        let report = remote::pull(
-            &bob,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        let report = pull_all(&bob, &location).unwrap();
         assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
         assert!(report.tags_diverged.is_empty());
         // Alice moves it elsewhere and pushes: now they diverged.
@@ -1832,28 +1481,9 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             &pail::tags::TagOptions { force: true },
         )
         .unwrap();
-        remote::push(
-            &alice,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&alice, &location, false).unwrap();
         for _ in 0..2 {
-            let report = remote::pull(
-                &bob,
-                &PullOptions {
-                    remote: "origin",
-                    datasets: &[],
-                    store_options: &location.env,
-                },
-                &NoSyncProgress,
-            )
-            .unwrap();
+            let report = pull_all(&bob, &location).unwrap();
             assert_eq!(tag_of(&bob, "ds", "golden"), Some(v1), "{backend:?}");
             assert_eq!(
                 report.tags_diverged,
@@ -1865,40 +1495,11 @@ fn a_local_tag_move_survives_a_pull_and_divergence_is_reported() {
             );
         }
         // Pushing the diverged tag needs --force.
-        let err = remote::push(
-            &bob,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .expect_err("a diverged tag is refused");
+        let err = push_all(&bob, &location, false).expect_err("a diverged tag is refused");
         assert!(is_conflict(&err, false), "{backend:?}: {err}");
-        remote::push(
-            &bob,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: true,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&bob, &location, true).unwrap();
         // Alice's tag had not moved since she pushed it: she takes Bob's.
-        let report = remote::pull(
-            &alice,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        let report = pull_all(&alice, &location).unwrap();
         assert!(report.tags_diverged.is_empty());
         assert_eq!(tag_of(&alice, "ds", "golden"), Some(v1), "{backend:?}");
         assert_ne!(v0, v1);
@@ -1913,17 +1514,7 @@ fn a_filtered_pull_moves_only_the_asked_datasets_refs() {
         let alice = repo_with_remote(&location, a_dir.path());
         commit_records(&alice, "photos", 10, "p");
         commit_records(&alice, "clips", 10, "c");
-        remote::push(
-            &alice,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&alice, &location, false).unwrap();
         let photos = id_of(&alice, "photos").to_hex();
         let clips = id_of(&alice, "clips").to_hex();
         // The victim has their own `other`, tagged.
@@ -1984,28 +1575,9 @@ fn a_version_number_pail_cannot_follow_is_skipped_not_wrapped() {
         let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let alice = repo_with_remote(&location, a_dir.path());
         commit_records(&alice, "ds", 10, "a");
-        remote::push(
-            &alice,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&alice, &location, false).unwrap();
         let bob = repo_with_remote(&location, b_dir.path());
-        remote::pull(
-            &bob,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&bob, &location).unwrap();
         commit_records(&bob, "ds", 11, "b");
         let before = versions_of(&bob, "ds");
         let (store, prefix) = raw_store(&location);
@@ -2022,16 +1594,7 @@ fn a_version_number_pail_cannot_follow_is_skipped_not_wrapped() {
             "refs/datasets/local/default/ds/versions/1.0.1",
             &hex,
         );
-        let report = remote::pull(
-            &bob,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
+        let report = pull_all(&bob, &location).unwrap_or_else(|err| panic!("{backend:?}: {err}"));
         assert!(
             report
                 .warnings
@@ -2328,17 +1891,7 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
         commit_records(&alice, "photos", 40, "real");
         // The attacker's leaf: the same keys and count, other values.
         commit_records(&alice, "evil", 40, "PWNED");
-        remote::push(
-            &alice,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&alice, &location, false).unwrap();
         let (store, prefix) = raw_store(&location);
         let photos = id_of(&alice, "photos");
         let evil_commit = alice.commit(&id_of(&alice, "evil")).unwrap();
@@ -2348,30 +1901,12 @@ fn a_forged_leaf_entry_is_refused_on_pull_and_nothing_is_written() {
 
         // The victim cloned photos (and evil, so the attacker's leaf is even local).
         let victim = repo_with_remote(&location, v_dir.path());
-        remote::pull(
-            &victim,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&victim, &location).unwrap();
         publish_forged(&store, &prefix, "photos", &photos, |_, root| {
             assert_eq!(root.children.len(), 1);
             root.children[0].id = evil_leaf;
         });
-        let err = remote::pull(
-            &victim,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .expect_err("the forged entry is refused");
+        let err = pull_all(&victim, &location).expect_err("the forged entry is refused");
         let message = err.to_string();
         assert!(
             message.contains("wrong digest") && message.contains("forged"),
@@ -2437,30 +1972,11 @@ fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
             &options,
         )
         .unwrap();
-        remote::push(
-            &alice,
-            &PushOptions {
-                remote: "origin",
-                datasets: &[],
-                force: false,
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        push_all(&alice, &location, false).unwrap();
         let (store, prefix) = raw_store(&location);
         let nested_schema = alice.commit(&id_of(&alice, "nested")).unwrap().schema;
         let victim = repo_with_remote(&location, v_dir.path());
-        remote::pull(
-            &victim,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .unwrap();
+        pull_all(&victim, &location).unwrap();
         // photos' rows under nested's schema: `tag` is a string where a struct is declared.
         publish_forged(
             &store,
@@ -2471,16 +1987,7 @@ fn a_leaf_that_does_not_match_its_commits_schema_is_refused_on_pull() {
                 commit.schema = nested_schema;
             },
         );
-        let err = remote::pull(
-            &victim,
-            &PullOptions {
-                remote: "origin",
-                datasets: &[],
-                store_options: &location.env,
-            },
-            &NoSyncProgress,
-        )
-        .expect_err("the mismatched leaf is refused");
+        let err = pull_all(&victim, &location).expect_err("the mismatched leaf is refused");
         assert!(
             err.to_string().contains("do not match the schema"),
             "{backend:?}: {err}"
