@@ -966,7 +966,7 @@ fn listing_key() -> Vec<String> {
     vec!["file.source".to_string(), "file.path".to_string()]
 }
 
-/// What a commit of a source would change, from `Repo::status`.
+/// What a commit of a source would change, from `commit::status`.
 pub struct Status {
     /// The latest version, compared against.
     pub base: Resolved,
@@ -993,7 +993,7 @@ struct PreviousDigests {
     rows: std::collections::VecDeque<(Vec<u8>, FileEntry)>,
 }
 
-/// See `Repo::reusable`.
+/// What `reusable` found: the leaves a new version may take from the latest one.
 #[derive(Default)]
 struct Reusable {
     leaves: Vec<Child>,
