@@ -88,11 +88,13 @@ pub fn report(err: &CliError) -> i32 {
     let escape = |text: &str| crate::escape::escape_text(text).into_owned();
     eprintln!("error: {}", escape(&err.to_string()));
     let mut source = err.source();
-    // Transparent wrappers repeat their inner message as the first source: skip it.
+    // Transparent wrappers repeat their inner message as the first source: skip it. (Every
+    // capability's error was a RepoError variant before issue 13 and was skipped so; they
+    // still are, so the `caused by:` lines stay as they were.)
     if matches!(
         err,
         CliError::Repo(_)
-            | CliError::Commit(CommitError::Repo(_) | CommitError::Diff(_))
+            | CliError::Commit(_)
             | CliError::Checkout(_)
             | CliError::Lock(_)
             | CliError::Map(_)
