@@ -24,7 +24,7 @@ pub struct Removed {
 }
 
 /// Removes the temporaries under `.pail/tmp/` that no live process owns: those made by
-/// [`owned_temp_file`] whose lock nobody holds (their owner was killed). Returns how
+/// `repo::owned_temp_file` whose lock nobody holds (their owner was killed). Returns how
 /// many files and bytes were removed.
 pub fn remove_stale_temporaries(repo: &Repo) -> Result<Removed, RepoError> {
     let dir = repo.tmp_dir();

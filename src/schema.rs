@@ -234,7 +234,7 @@ fn location(pointer: &str, field: &str) -> String {
     }
 }
 
-/// A record that breaks the schema. `path` is the field path ("file.size", "tags[2]", "" for the root).
+/// A record that breaks the schema. `path` is the field path (`"file.size"`, `"tags[2]"`, `""` for the root).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub path: String,
