@@ -3,7 +3,8 @@
 
     gen.py tree DIR --n N [--seed 42] [--min-size B] [--max-size B]
                                         create N files under DIR
-    gen.py delta DIR [--seed 42]        apply one "next day" change to DIR
+    gen.py delta DIR [--seed 42] [--scatter]
+                                        apply one "next day" change to DIR
     gen.py rows FILE --n N [--seed 42] [--change F] [--change-seed 1]
                                         write N JSON rows {"id", "text", "value"}
                                         (one per line) to FILE; with --change F,
@@ -24,6 +25,14 @@ runs with the same N produce byte-identical trees with identical listings.
   * rewrites 100 existing files that sit together in one folder region
     (consecutive in sorted order; each gets a different size and new bytes),
   * deletes 50 existing files that sit together in another folder region.
+
+`delta --scatter`: the same counts (and the same seed default), spread at random
+over the whole tree instead:
+  * adds 1,200 new files, each in the folder of a randomly chosen existing file
+    (chosen without repeats) and named after it with an "a" before the
+    extension (fNNNNNN.jpg -> fNNNNNNa.EXT), so it sorts between that file and
+    the next one,
+  * rewrites 100 and deletes 50 existing files chosen at random from all files.
 """
 
 import argparse
@@ -151,6 +160,52 @@ def region(root, leaves, start, count, exclude=()):
     return picked
 
 
+def rewrite(rng, p, now):
+    """New bytes of a different size for p, with a clearly newer mtime; returns the size."""
+    old = os.path.getsize(p)
+    size = rand_size(rng)
+    while size == old:
+        size = rand_size(rng)
+    with open(p, "wb") as f:
+        f.write(rng.randbytes(size))
+    # A clearly newer mtime even on coarse-timestamp filesystems.
+    os.utime(p, (now, now))
+    return size
+
+
+def delta_scatter(args, root, leaves, rng, now):
+    """The same counts as the clustered delta, spread at random over the tree."""
+    files = []
+    for leaf in leaves:
+        d = os.path.join(root, *leaf)
+        files.extend(os.path.join(d, name) for name in sorted(os.listdir(d)) if os.path.isfile(os.path.join(d, name)))
+    if len(files) < DELTA_MODIFY + DELTA_DELETE:
+        sys.exit("gen.py: --scatter needs at least %d files in %s" % (DELTA_MODIFY + DELTA_DELETE, root))
+    picked = rng.sample(files, DELTA_MODIFY + DELTA_DELETE)
+    modified, deleted = sorted(picked[:DELTA_MODIFY]), sorted(picked[DELTA_MODIFY:])
+    anchors = sorted(rng.sample(files, min(DELTA_ADD, len(files))))
+    mod_bytes = sum(rewrite(rng, p, now) for p in modified)
+    for p in deleted:
+        os.remove(p)
+    add_bytes = 0
+    for a in anchors:
+        d, name = os.path.split(a)
+        stem = name.split(".", 1)[0]
+        size = rand_size(rng)
+        write_file(os.path.join(d, "%sa.%s" % (stem, rand_ext(rng))), rng.randbytes(size), None)
+        add_bytes += size
+
+    def folders(paths):
+        return len({os.path.dirname(p) for p in paths})
+
+    touched = folders(modified + deleted + anchors)
+    print("delta --scatter on %s (seed %d):" % (root, args.seed))
+    print("  added    %5d files, %.1f MiB, in %d random folders" % (len(anchors), add_bytes / 2**20, folders(anchors)))
+    print("  modified %5d files, %.1f MiB rewritten, in %d random folders" % (len(modified), mod_bytes / 2**20, folders(modified)))
+    print("  deleted  %5d files, in %d random folders" % (len(deleted), folders(deleted)))
+    print("  %d of %d leaf folders touched" % (touched, len(leaves)))
+
+
 def cmd_delta(args):
     root = args.dir
     tops = sorted_dirs(root)
@@ -161,6 +216,9 @@ def cmd_delta(args):
     if not leaves:
         sys.exit("gen.py: %s has no leaf folders" % root)
     now = time.time()
+    if args.scatter:
+        delta_scatter(args, root, leaves, rng, now)
+        return
 
     # 1. Modify: 100 consecutive files starting at a leaf in the middle half.
     mod_start = len(leaves) // 4 + rng.randrange(max(1, len(leaves) // 2))
@@ -253,6 +311,8 @@ def main():
     d = sub.add_parser("delta", help="apply the delta step to DIR")
     d.add_argument("dir")
     d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--scatter", action="store_true",
+                   help="spread the same counts at random over the whole tree instead of clustering them")
     args = ap.parse_args()
     if args.cmd == "tree":
         cmd_tree(args)

@@ -5,6 +5,10 @@
 #   floor      find DIR -type f -printf '%s %T@ %p\n'      (best of 3)
 #   commit     pail commit bench DIR                       (fresh repo, best of 3)
 #   re-commit  pail commit bench DIR   after gen.py delta  (best of 3)
+#   storage    bytes of the objects v1 needs, and of the new objects v2 adds, as a
+#              share of v1's: a copy of the repository is pushed to a directory
+#              remote after v1 and again after the re-commit, and the directory's
+#              bytes are summed (the .pail/pail.redb file grows in coarse steps)
 #   --hash     pail commit bench_hash DIR --hash           (best of 3)
 #   b3sum      find DIR -type f -print0 | xargs -0 b3sum   (best of 3)
 #   diff       pail diff bench@1.0.0 bench@1.0.1 --stat, and with every row listed
@@ -16,6 +20,11 @@
 # Environment:
 #   PAIL_BENCH_CACHE   cached trees and tools (default ~/.cache/pail-bench)
 #   CARGO_TARGET_DIR   respected for the release build
+#   PAIL_BENCH_BIN     use this pail binary instead of building one; the in-process
+#                      rows then use PAIL_BENCH_QUERY_BENCH, else examples/query_bench
+#                      next to the binary, else they are skipped
+#   PAIL_BENCH_DELTA   "cluster" (default: gen.py delta) or "scatter" (gen.py delta
+#                      --scatter: the same counts spread at random over the tree)
 #   PAIL_BENCH_SOURCE  "path" (default: pass DIR as an absolute path) or
 #                      "url" (pass file:///abs/DIR)
 #   PAIL_BENCH_STRICT  1: exit 1 when a target is missed
@@ -28,6 +37,12 @@ set -euo pipefail
 N="${1:-100000}"
 case "$N" in
     '' | *[!0-9]*) echo "usage: bench/run.sh [N]" >&2; exit 2 ;;
+esac
+DELTA_SHAPE="${PAIL_BENCH_DELTA:-cluster}"
+case "$DELTA_SHAPE" in
+    cluster) DELTA_ARGS=() ;;
+    scatter) DELTA_ARGS=(--scatter) ;;
+    *) echo "bench/run.sh: PAIL_BENCH_DELTA must be cluster or scatter" >&2; exit 2 ;;
 esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,11 +92,21 @@ else
 fi
 
 # ---------------------------------------------------------------- build
-log "cargo build --release"
-cargo build --release --locked --bin pail --example query_bench </dev/null >&2
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps </dev/null |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-PAIL="$TARGET_DIR/release/pail"
+if [ -n "${PAIL_BENCH_BIN:-}" ]; then
+    PAIL="$PAIL_BENCH_BIN"
+    QUERY_BENCH="${PAIL_BENCH_QUERY_BENCH:-$(dirname "$PAIL")/examples/query_bench}"
+else
+    log "cargo build --release"
+    cargo build --release --locked --bin pail --example query_bench </dev/null >&2
+    TARGET_DIR="$(cargo metadata --format-version 1 --no-deps </dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    PAIL="$TARGET_DIR/release/pail"
+    QUERY_BENCH="$TARGET_DIR/release/examples/query_bench"
+fi
+if [ ! -x "$QUERY_BENCH" ]; then
+    log "no query_bench at $QUERY_BENCH: the in-process rows are skipped"
+    QUERY_BENCH=""
+fi
 if [ ! -x "$PAIL" ]; then
     log "no binary at $PAIL"
     exit 1
@@ -191,10 +216,21 @@ FLOOR="$(best_of3 find_floor)"
 
 log "pail init"
 timed1 init "$PAIL" init
+# store_probe: push a copy of the repository to the directory remote $WORK/store
+# (outside every timing) and print the bytes of the files the directory holds.
+store_probe() {
+    rm -rf "$WORK/probe"
+    cp -a "$REPO" "$WORK/probe"
+    (cd "$WORK/probe" && "$PAIL" remote add probe "$WORK/store" >/dev/null &&
+        "$PAIL" push probe --json </dev/null >&2)
+    rm -rf "$WORK/probe"
+    find "$WORK/store" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
+}
 
 log "pail commit bench ($N files)"
 timed commit "$PAIL" commit bench "$SOURCE"
 COMMIT_S="$WALL" COMMIT_M="$RSS_MIB"
+STORE1="$(store_probe)"
 
 DATACHAIN=""
 if [ "${PAIL_BENCH_DATACHAIN:-}" = 1 ]; then
@@ -210,8 +246,8 @@ if [ "${PAIL_BENCH_DATACHAIN:-}" = 1 ]; then
     (cd "$REPO" && $DATACHAIN index "$DIR" bench >/dev/null)
 fi
 
-log "gen.py delta"
-DELTA_OUT="$(python3 bench/gen.py delta "$DIR")"
+log "gen.py delta ${DELTA_ARGS[*]:-} ($DELTA_SHAPE)"
+DELTA_OUT="$(python3 bench/gen.py delta "$DIR" ${DELTA_ARGS[@]+"${DELTA_ARGS[@]}"})"
 echo "$DELTA_OUT" >&2
 sync
 
@@ -221,6 +257,8 @@ FLOOR2="$(best_of3 find_floor)"
 log "pail commit bench (re-commit after delta)"
 timed recommit "$PAIL" commit bench "$SOURCE"
 RECOMMIT_S="$WALL" RECOMMIT_M="$RSS_MIB"
+STORE2="$(store_probe)"
+log "objects: $STORE1 bytes for v1, $STORE2 for v1 and v2"
 
 # ---------------------------------------------------------------- diff and query
 in_repo() { (cd "$REPO" && "$@"); }
@@ -243,8 +281,11 @@ GROUP_S="$(best_of3 in_repo "$PAIL" query "$GROUP_SQL")"
 timed group "$PAIL" query "$GROUP_SQL"
 GROUP_M="$RSS_MIB"
 
-log "library API in process (best of 5)"
-INPROC="$("$TARGET_DIR/release/examples/query_bench" "$REPO/.pail" bench 5)"
+INPROC=""
+if [ -n "$QUERY_BENCH" ]; then
+    log "library API in process (best of 5)"
+    INPROC="$("$QUERY_BENCH" "$REPO/.pail" bench 5)"
+fi
 LIB_FILTER_MS="$(echo "$INPROC" | awk '$1 == "filter" { print $2 }')"
 LIB_GROUP_MS="$(echo "$INPROC" | awk '$1 == "group_by" { print $2 }')"
 LIB_DIFF_MS="$(echo "$INPROC" | awk '$1 == "diff" { print $2 }')"
@@ -259,7 +300,7 @@ if [ -n "$DATACHAIN" ]; then
     DC_GROUP_S="$(best_of3 in_repo $DATACHAIN group_by bench)"
 fi
 export DIFF_S DIFF_M DIFFROWS_S DIFFROWS_M FILTER_S FILTER_M GROUP_S GROUP_M \
-    LIB_FILTER_MS LIB_GROUP_MS LIB_DIFF_MS DC_DIFF_S DC_FILTER_S DC_GROUP_S
+    LIB_FILTER_MS LIB_GROUP_MS LIB_DIFF_MS STORE1 STORE2 DELTA_SHAPE DC_DIFF_S DC_FILTER_S DC_GROUP_S
 
 log "b3sum over the same files (best of 3)"
 B3="$(best_of3 b3sum_all)"
@@ -304,10 +345,17 @@ cr = ratio(c_s, floor)
 rows.append(("`pail commit` (first)", "%.3f" % c_s, "%.1f" % c_m, "%.2f× floor" % cr,
              "≤ 2× floor, ≤ 100 MiB",
              check("commit", cr <= 2 and c_m <= RSS_LIMIT)))
+env = os.environ
 rr = ratio(r_s, floor2)
 rows.append(("`pail commit` (re-commit after delta)", "%.3f" % r_s, "%.1f" % r_m, "%.2f× floor" % rr,
              "≤ 2× floor, ≤ 100 MiB",
              check("re-commit", rr <= 2 and r_m <= RSS_LIMIT)))
+store1, store2 = (int(env[k]) for k in ("STORE1", "STORE2"))
+v1_bytes, v2_new = store1, store2 - store1
+rows.append(("bytes of v1 (objects pushed to a directory remote)", "–", "–", "%.2f MiB" % (v1_bytes / 2**20), "–", ""))
+rows.append(("new bytes stored for v2 / bytes of v1 (after the re-commit)", "–", "–",
+             "%.1f%% (%.2f MiB)" % (100 * ratio(v2_new, v1_bytes), v2_new / 2**20),
+             "≤ 5%" if env["DELTA_SHAPE"] == "cluster" else "≤ 25%", ""))
 rows.append(("b3sum over the same files", "%.3f" % b3, "–", "%.2f× floor" % ratio(b3, floor2), "–", ""))
 hr = ratio(h_s, b3)
 rows.append(("`pail commit --hash`", "%.3f" % h_s, "%.1f" % h_m,
@@ -315,7 +363,6 @@ rows.append(("`pail commit --hash`", "%.3f" % h_s, "%.1f" % h_m,
              "≤ 1.5× b3sum, ≤ 100 MiB",
              check("--hash", hr <= 1.5 and h_m <= RSS_LIMIT)))
 
-env = os.environ
 big = n > 100000
 diff_s, diff_m = float(env["DIFF_S"]), float(env["DIFF_M"])
 diffrows_s, diffrows_m = float(env["DIFFROWS_S"]), float(env["DIFFROWS_M"])
@@ -334,14 +381,15 @@ rows.append(("`pail query` count where size > 8192", "%.3f" % filter_s, "%.1f" %
 rows.append(("`pail query` group by extension", "%.3f" % group_s, "%.1f" % group_m, "–",
              "≤ %d ms, ≤ 300 MiB" % (query_target * 1000),
              check("group-by", group_s <= query_target and group_m <= QUERY_RSS)))
-lib_filter, lib_group, lib_diff = (float(env[k]) / 1000 for k in ("LIB_FILTER_MS", "LIB_GROUP_MS", "LIB_DIFF_MS"))
-rows.append(("library: filter (in process)", "%.4f" % lib_filter, "–", "–",
-             "≤ 15 ms at 100k" if not big else "–",
-             check("library filter", lib_filter <= 0.015) if not big else ""))
-rows.append(("library: group-by (in process)", "%.4f" % lib_group, "–", "–",
-             "≤ 50 ms at 100k" if not big else "–",
-             check("library group-by", lib_group <= 0.050) if not big else ""))
-rows.append(("library: diff counts (in process)", "%.4f" % lib_diff, "–", "–", "–", ""))
+if env["LIB_FILTER_MS"]:
+    lib_filter, lib_group, lib_diff = (float(env[k]) / 1000 for k in ("LIB_FILTER_MS", "LIB_GROUP_MS", "LIB_DIFF_MS"))
+    rows.append(("library: filter (in process)", "%.4f" % lib_filter, "–", "–",
+                 "≤ 15 ms at 100k" if not big else "–",
+                 check("library filter", lib_filter <= 0.015) if not big else ""))
+    rows.append(("library: group-by (in process)", "%.4f" % lib_group, "–", "–",
+                 "≤ 50 ms at 100k" if not big else "–",
+                 check("library group-by", lib_group <= 0.050) if not big else ""))
+    rows.append(("library: diff counts (in process)", "%.4f" % lib_diff, "–", "–", "–", ""))
 for label, key, ours in (("diff", "DC_DIFF_S", diff_s), ("filter", "DC_FILTER_S", filter_s),
                          ("group-by", "DC_GROUP_S", group_s)):
     if env.get(key):
@@ -350,7 +398,7 @@ for label, key, ours in (("diff", "DC_DIFF_S", diff_s), ("filter", "DC_FILTER_S"
                      "pail %.1f× faster" % ratio(theirs, ours), "–", ""))
 
 print()
-print("## pail benchmark: %d files" % n)
+print("## pail benchmark: %d files, %s delta" % (n, "clustered" if env["DELTA_SHAPE"] == "cluster" else "scattered"))
 print()
 print("%s, git %s, %s cores, %s; warm page cache, wall seconds." % (version, rev, cores, b3v))
 print()
