@@ -75,18 +75,25 @@ pub enum CommitError {
     BadKey { column: String, reason: String },
     #[error("the schema of {name} changed ({}); this needs at least a {required} version bump", .changes.join("; "))]
     NeedsBump {
-        name: String,
+        name: DatasetName,
         required: Bump,
         changes: Vec<String>,
     },
-    #[error("{name}@{version} was not committed from a storage listing")]
-    NoSource { name: DatasetName, version: String },
+    #[error("{name}@{} was not committed from a storage listing", .version.as_ref().map(ToString::to_string).unwrap_or_default())]
+    NoSource {
+        name: DatasetName,
+        /// None when the latest commit is named by no version (not a state pail makes).
+        version: Option<semver::Version>,
+    },
     #[error("version {name}@{version} already exists")]
-    VersionExists { name: DatasetName, version: String },
+    VersionExists {
+        name: DatasetName,
+        version: semver::Version,
+    },
     #[error("version {name}@{latest} has no next {bump} version: its number is at the limit")]
     VersionOverflow {
         name: DatasetName,
-        latest: String,
+        latest: semver::Version,
         bump: Bump,
     },
 }
@@ -280,10 +287,7 @@ pub fn latest_source(repo: &Repo, name: &DatasetName) -> Result<LatestSource, Co
         Some(uri) => Ok(LatestSource { latest, uri }),
         None => Err(CommitError::NoSource {
             name: name.clone(),
-            version: latest
-                .version
-                .map(|version| version.to_string())
-                .unwrap_or_default(),
+            version: latest.version,
         }),
     }
 }
@@ -719,7 +723,7 @@ fn finish_commit(
     if writer.get_ref(&version_ref)?.is_some() {
         return Err(CommitError::VersionExists {
             name: name.clone(),
-            version: next.version.to_string(),
+            version: next.version,
         });
     }
     let parents: Vec<CommitId> = next.parent.iter().map(|(_, id)| *id).collect();
@@ -832,7 +836,7 @@ fn next_version(
     let bump = options.bump.unwrap_or(Bump::Patch);
     if bump < required {
         return Err(CommitError::NeedsBump {
-            name: name.to_string(),
+            name: name.clone(),
             required,
             changes: schema_changes,
         });
@@ -848,7 +852,7 @@ fn next_version(
     let version =
         bump_version(&latest_version, bump).ok_or_else(|| CommitError::VersionOverflow {
             name: name.clone(),
-            latest: latest_version.to_string(),
+            latest: latest_version.clone(),
             bump,
         })?;
     Ok(Next::New(NewVersion {
