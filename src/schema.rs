@@ -160,6 +160,20 @@ impl Manifest for Schema {
     fn format(&self) -> u32 {
         self.format
     }
+
+    /// A schema says the format its types need, as pail writes it: a format-1 schema with
+    /// a type of format 2 (or the reverse) is forged, and would not re-encode to its id.
+    fn check(&self) -> Result<(), String> {
+        let needed = Schema::written_format(&self.fields);
+        if needed == self.format {
+            Ok(())
+        } else {
+            Err(format!(
+                "it says format {} but its types are those of format {needed}",
+                self.format
+            ))
+        }
+    }
 }
 
 /// Why a schema or a record does not hold.
@@ -2599,6 +2613,33 @@ boxes: list<struct>
                 }),
             ]
         })
+    }
+
+    // Found by `mutated_schemas_never_panic`: a format-2 schema whose format byte says 1
+    // decoded, then re-encoded as format 2, under another id.
+    #[test]
+    fn a_schema_whose_format_does_not_fit_its_types_is_refused() {
+        let schema = sample_schema();
+        assert_eq!(schema.format, 2, "the sample uses a format-2 type");
+        let (_, bytes) = schema.encode();
+        let at = bytes
+            .windows(2)
+            .position(|pair| pair == [0x66, b'f'] || pair == b"fo")
+            .expect("the format key is in the bytes");
+        let mut forged = bytes.clone();
+        let value_at = forged[at..]
+            .iter()
+            .position(|byte| *byte == 0x02)
+            .expect("the format value follows its key")
+            + at;
+        forged[value_at] = 0x01;
+        let err = Schema::decode(&forged).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("format 1 but its types are those of format 2"),
+            "{err}"
+        );
+        assert_eq!(Schema::decode(&bytes).unwrap(), schema);
     }
 
     proptest::proptest! {

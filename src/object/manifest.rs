@@ -21,6 +21,12 @@ pub trait Manifest: DeserializeOwned {
     /// The format this value was written with.
     fn format(&self) -> u32;
 
+    /// What the decoded value must satisfy beyond its structure (e.g. that it uses only
+    /// what its format has), as a reason when it does not.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Decodes a manifest of a format this pail knows. Arbitrary bytes give an error,
     /// never a panic. A newer format is `CodecError::NewerFormat` even when the rest no
     /// longer fits this version's structs (the `format` field is read first); format 0,
@@ -42,6 +48,9 @@ pub trait Manifest: DeserializeOwned {
         }
         let value: Self = decode(what, bytes)?;
         check(value.format())?;
+        value
+            .check()
+            .map_err(|detail| CodecError::Malformed { what, detail })?;
         Ok(value)
     }
 }
