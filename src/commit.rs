@@ -17,7 +17,7 @@ use crate::object::{
 use crate::repo::{Repo, RepoError, Resolved, io_err, latest_version, owned_temp_file};
 use crate::rows::key;
 use crate::rows::sort::{Record, SortError, Sorter};
-use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError, leaf_children, read_leaf};
+use crate::rows::{RowEncoder, Staging, TreeBuilder, TreeError, read_leaf};
 use crate::schema::{self, Compat, Schema, SchemaError, Type, Violation};
 use crate::store::{StoreError, Writer};
 use crate::summary::{Changes, Lineage, RowStats, SUMMARY_FORMAT, Summary, SummaryBuilder};
@@ -647,8 +647,14 @@ fn reusable(
         }
         None => true,
     };
+    // A delta's base leaves only: patch leaves are cut by their own rule and never equal
+    // a chunk of a plain tree.
+    let objects = crate::rows::layout::Objects {
+        reader: &reader,
+        staging: None,
+    };
     Ok(Reusable {
-        leaves: leaf_children(&reader, &commit.rows)?,
+        leaves: crate::rows::layout::Layout::read(&objects, &commit.rows)?.leaves,
         hashed,
     })
 }
@@ -691,6 +697,7 @@ fn finish_commit(
             )
         })
         .collect();
+    let prepared = layer_on_latest(repo, name, prepared)?;
     let store = repo.store()?;
     let writer = store.write()?;
     writer.create_tables()?;
@@ -963,6 +970,44 @@ struct Prepared<'a> {
     key: Vec<String>,
     inputs: Vec<Input>,
     staged: Staged,
+}
+
+/// Stores the new rows as a delta on the latest version's base when that is much smaller
+/// than their plain tree (`rows::delta`): only for the same schema and key, read in one
+/// short transaction before the commit's own.
+fn layer_on_latest<'a>(
+    repo: &Repo,
+    name: &DatasetName,
+    mut prepared: Prepared<'a>,
+) -> Result<Prepared<'a>, CommitError> {
+    let layered = {
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        let Some((_, id)) = latest_version(&reader, name)? else {
+            return Ok(prepared);
+        };
+        let latest = reader.get_commit(&id)?;
+        if latest.schema != prepared.schema_id || latest.key != prepared.key {
+            return Ok(prepared);
+        }
+        let objects = crate::rows::layout::Objects {
+            reader: &reader,
+            staging: Some(&prepared.staged.staging),
+        };
+        crate::rows::delta::layer(&crate::rows::delta::LayerInput {
+            objects: &objects,
+            parent_root: &latest.rows,
+            built: &prepared.staged.built,
+            schema: prepared.schema,
+            schema_id: &prepared.schema_id,
+            tmp_dir: &repo.tmp_dir(),
+        })?
+    };
+    if let Some(layered) = layered {
+        prepared.staged.built = layered.built;
+        prepared.staged.staging = layered.staging;
+    }
+    Ok(prepared)
 }
 
 /// The row key of a listing: a file is its source and path.

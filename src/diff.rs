@@ -1,27 +1,29 @@
 //! Row diffs between two versions (or two datasets with the same key).
 //!
-//! Both row trees are walked together from the roots; a subtree whose id appears on both
-//! sides holds the same rows and is dropped without being read. What is left are the
-//! leaves that differ, grouped into regions of overlapping key ranges. Only those leaves
-//! are decoded, a region at a time, so a diff costs about as much as the change, not the
-//! dataset. A region with leaves on one side only is all additions (or removals): counting
-//! it needs no read at all.
+//! `rows::compare` finds the parts (leaves, edited or not) the two versions do not share,
+//! grouped into regions of overlapping key ranges, without reading a leaf. Only those
+//! parts are decoded, a region at a time, so a diff costs about as much as the change, not
+//! the dataset. A region with parts on one side only is all additions (or removals):
+//! counting it needs no read at all. Rows are matched by their key columns and compared
+//! in Arrow form; only rows that differ become JSON, and only when they are printed or
+//! when an identity column's change needs a closer look.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray, UInt32Array};
+use arrow_row::{RowConverter, Rows, SortField};
 use serde_json::Value;
 
-use crate::object::{Child, Kind, Node, ObjectId};
+use crate::object::{Child, ObjectId};
 use crate::repo::{RepoError, Resolved};
+use crate::rows::compare::{Differing, Region, differing_regions};
 use crate::rows::key;
-use crate::rows::leaf;
+use crate::rows::layout::{Objects, Part, PartReader};
 use crate::rows::tree::{Staging, TreeError};
 use crate::schema::{self, Compat, Schema, Type};
-use crate::store::{Reader, StoreError};
+use crate::store::StoreError;
 use crate::{DatasetName, Repo};
-
-/// Deeper than this cannot come from a real tree; refuse it rather than loop.
-const MAX_LEVEL: u32 = 16;
 
 /// Why a diff could not be planned.
 #[derive(Debug, thiserror::Error)]
@@ -52,35 +54,6 @@ impl From<StoreError> for DiffError {
 impl From<TreeError> for DiffError {
     fn from(err: TreeError) -> Self {
         DiffError::Repo(err.into())
-    }
-}
-
-/// Reads objects from the store, and first from a staging file when one is given (the
-/// not-yet-committed tree of `pail status`).
-pub(crate) struct Objects<'a> {
-    pub reader: &'a Reader,
-    pub staging: Option<&'a Staging>,
-}
-
-impl Objects<'_> {
-    fn get(&self, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, TreeError> {
-        if let Some(staging) = self.staging
-            && let Some(bytes) = staging.get(id, kind)?
-        {
-            return Ok(bytes);
-        }
-        Ok(self.reader.object_of_kind(id, kind)?)
-    }
-
-    fn node(&self, id: &ObjectId) -> Result<Node, TreeError> {
-        let node = Node::decode(&self.get(id, Kind::Node)?)?;
-        if node.level == 0 || node.level > MAX_LEVEL {
-            return Err(TreeError::Malformed {
-                id: *id,
-                detail: format!("level {} out of range", node.level),
-            });
-        }
-        Ok(node)
     }
 }
 
@@ -183,13 +156,6 @@ pub struct DiffStat {
     pub leaves_counted: u64,
 }
 
-/// Leaves of both sides whose key ranges overlap; rows are matched within it.
-#[derive(Debug, Clone)]
-struct Region {
-    old: Vec<Child>,
-    new: Vec<Child>,
-}
-
 /// A planned diff: schema changes known, differing leaves found, rows not read yet.
 pub struct Diff {
     pub old: DiffSide,
@@ -197,6 +163,8 @@ pub struct Diff {
     /// Schema changes from old to new.
     pub schema: Compat,
     regions: Vec<Region>,
+    /// The patch leaves of each side (empty for a plain tree), which edited parts read.
+    patches: [Vec<Child>; 2],
     staging: Option<Staging>,
 }
 
@@ -218,21 +186,22 @@ impl Diff {
             });
         }
         let schema = schema::compare(&old.schema, &new.schema);
-        let (old_leaves, new_leaves) = {
+        let differing = {
             let store = repo.read_store()?;
             let reader = store.read()?;
             let objects = Objects {
                 reader: &reader,
                 staging: staging.as_ref(),
             };
-            differing_leaves(&objects, &old.root, &new.root)?
+            differing_regions(&objects, &old.root, &new.root)?
         };
-        let regions = regions(old_leaves, new_leaves);
+        let Differing { regions, patches } = differing;
         Ok(Diff {
             old,
             new,
             schema,
             regions,
+            patches,
             staging,
         })
     }
@@ -256,24 +225,22 @@ impl Diff {
     }
 
     /// Counts added, removed and modified rows. One-sided regions are counted from the
-    /// leaf entries; only regions with leaves on both sides are read.
+    /// part entries; only regions with parts on both sides are read, and of those only
+    /// the columns compared.
     pub fn stat(&self, repo: &Repo) -> Result<DiffStat, RepoError> {
         let mut stat = DiffStat::default();
         for region in &self.regions {
             if region.old.is_empty() || region.new.is_empty() {
-                stat.added += region.new.iter().map(|child| child.n_rows).sum::<u64>();
-                stat.removed += region.old.iter().map(|child| child.n_rows).sum::<u64>();
+                stat.added += region.new.iter().map(|part| part.child.n_rows).sum::<u64>();
+                stat.removed += region.old.iter().map(|part| part.child.n_rows).sum::<u64>();
                 stat.leaves_counted += (region.old.len() + region.new.len()) as u64;
                 continue;
             }
             stat.leaves_read += (region.old.len() + region.new.len()) as u64;
-            for change in self.compare_region(repo, region)? {
-                match change.kind {
-                    ChangeKind::Added => stat.added += 1,
-                    ChangeKind::Removed => stat.removed += 1,
-                    ChangeKind::Modified => stat.modified += 1,
-                }
-            }
+            let compared = self.compare_region(repo, region, Detail::Counts)?;
+            stat.added += compared.added.len() as u64;
+            stat.removed += compared.removed.len() as u64;
+            stat.modified += compared.modified.len() as u64;
         }
         Ok(stat)
     }
@@ -289,8 +256,46 @@ impl Diff {
         }
     }
 
-    fn compare_region(&self, repo: &Repo, region: &Region) -> Result<Vec<RowChange>, RepoError> {
-        let (old_rows, new_rows) = {
+    /// Reads one side of a region: its parts' rows as one batch.
+    fn read_side(
+        &self,
+        objects: &Objects,
+        side: usize,
+        parts: &[Part],
+        projection: Option<&HashSet<String>>,
+    ) -> Result<Option<RecordBatch>, RepoError> {
+        let mut reader = PartReader::new(self.patches[side].clone());
+        let mut batches = Vec::new();
+        for part in parts {
+            batches.extend(reader.read(objects, part, projection)?);
+        }
+        let Some(first) = batches.first() else {
+            return Ok(None);
+        };
+        let batch =
+            arrow_select::concat::concat_batches(&first.schema(), &batches).map_err(|err| {
+                RepoError::from(TreeError::Malformed {
+                    id: parts[0].leaf,
+                    detail: err.to_string(),
+                })
+            })?;
+        Ok(Some(batch))
+    }
+
+    /// Compares a region's rows: matched by key, compared in Arrow form. Rows become JSON
+    /// only where they differ and `detail` asks for them, or where a File column's
+    /// identity needs the exact rule (`changed_columns`).
+    fn compare_region(
+        &self,
+        repo: &Repo,
+        region: &Region,
+        detail: Detail,
+    ) -> Result<Compared, RepoError> {
+        let projection = match detail {
+            Detail::Counts => Some(self.compared_columns()),
+            Detail::Rows => None,
+        };
+        let (old, new) = {
             let store = repo.read_store()?;
             let reader = store.read()?;
             let objects = Objects {
@@ -298,54 +303,211 @@ impl Diff {
                 staging: self.staging.as_ref(),
             };
             (
-                read_rows(&objects, &self.old.schema, &region.old)?,
-                read_rows(&objects, &self.new.schema, &region.new)?,
+                self.read_side(&objects, 0, &region.old, projection.as_ref())?,
+                self.read_side(&objects, 1, &region.new, projection.as_ref())?,
             )
         };
-        let mut matched: BTreeMap<Vec<u8>, (Option<Value>, Option<Value>)> = BTreeMap::new();
-        for row in old_rows {
-            let key = self.row_key(&row);
-            matched.entry(key).or_default().0 = Some(row);
+        let (old, new) = match (old, new) {
+            (Some(old), Some(new)) => (old, new),
+            (old, new) => {
+                let all = |batch: &Option<RecordBatch>| {
+                    (0..batch.as_ref().map_or(0, RecordBatch::num_rows)).collect::<Vec<usize>>()
+                };
+                return Ok(Compared {
+                    added: all(&new),
+                    removed: all(&old),
+                    modified: Vec::new(),
+                    old,
+                    new,
+                });
+            }
+        };
+        let matched = match self.match_rows(&old, &new) {
+            Some(matched) => matched?,
+            // Types Arrow's row format cannot take, or sides whose columns differ in type:
+            // compare as JSON.
+            None => self.match_json(&old, &new)?,
+        };
+        Ok(Compared {
+            old: Some(old),
+            new: Some(new),
+            ..matched
+        })
+    }
+
+    /// Top-level columns a count needs: the key's and those both sides have.
+    fn compared_columns(&self) -> HashSet<String> {
+        let mut columns: HashSet<String> = self
+            .old
+            .key
+            .iter()
+            .map(|path| path.split('.').next().unwrap_or(path).to_string())
+            .collect();
+        for field in &self.old.schema.fields {
+            if self.new.schema.fields.iter().any(|f| f.name == field.name) {
+                columns.insert(field.name.clone());
+            }
         }
-        for row in new_rows {
-            let key = self.row_key(&row);
-            matched.entry(key).or_default().1 = Some(row);
+        columns
+    }
+
+    /// Matches rows by key in Arrow's row format and compares the matched pairs the same
+    /// way; pairs whose compared columns differ get the exact rule. `None` when a column's
+    /// type has no row format or the two sides' types differ.
+    fn match_rows(
+        &self,
+        old: &RecordBatch,
+        new: &RecordBatch,
+    ) -> Option<Result<Compared, RepoError>> {
+        let (old_keys, new_keys) = key_rows(old, new, &self.old.key)?;
+        let compared = self.compared_columns();
+        let (old_values, new_values) = value_rows(old, new, &compared, &self.old.schema)?;
+        let mut by_key: HashMap<&[u8], usize> = HashMap::with_capacity(old.num_rows());
+        for index in 0..old.num_rows() {
+            by_key.insert(old_keys.row(index).data(), index);
         }
-        let mut changes = Vec::new();
-        for (_, pair) in matched {
-            let change = match pair {
-                (Some(old), Some(new)) => {
-                    let columns = changed_columns(&self.old.schema, &self.new.schema, &old, &new);
-                    if columns.is_empty() {
-                        continue;
-                    }
-                    RowChange {
-                        kind: ChangeKind::Modified,
-                        key: self.key_values(&new),
-                        old: Some(old),
-                        new: Some(new),
-                        columns,
+        let mut result = Compared::default();
+        let mut matched = vec![false; old.num_rows()];
+        let mut closer = Vec::new();
+        for index in 0..new.num_rows() {
+            match by_key.get(new_keys.row(index).data()) {
+                None => result.added.push(index),
+                Some(&old_index) => {
+                    matched[old_index] = true;
+                    if old_values.row(old_index) != new_values.row(index) {
+                        closer.push((old_index, index));
                     }
                 }
-                (Some(old), None) => RowChange {
-                    kind: ChangeKind::Removed,
-                    key: self.key_values(&old),
-                    old: Some(old),
-                    new: None,
-                    columns: Vec::new(),
-                },
-                (None, Some(new)) => RowChange {
-                    kind: ChangeKind::Added,
-                    key: self.key_values(&new),
-                    old: None,
-                    new: Some(new),
-                    columns: Vec::new(),
-                },
-                (None, None) => continue,
-            };
-            changes.push(change);
+            }
         }
-        Ok(changes)
+        result.removed = (0..old.num_rows())
+            .filter(|&index| !matched[index])
+            .collect();
+        for (old_index, new_index) in closer {
+            let rows = self.json_pair(old, new, old_index, new_index);
+            match rows {
+                Ok((old_row, new_row)) => {
+                    if !changed_columns(&self.old.schema, &self.new.schema, &old_row, &new_row)
+                        .is_empty()
+                    {
+                        result.modified.push((old_index, new_index));
+                    }
+                }
+                Err(err) => return Some(Err(err)),
+            }
+        }
+        Some(Ok(result))
+    }
+
+    fn json_pair(
+        &self,
+        old: &RecordBatch,
+        new: &RecordBatch,
+        old_index: usize,
+        new_index: usize,
+    ) -> Result<(Value, Value), RepoError> {
+        let old_row = rows_of(&self.old.schema, &old.slice(old_index, 1))?;
+        let new_row = rows_of(&self.new.schema, &new.slice(new_index, 1))?;
+        Ok((
+            old_row.into_iter().next().unwrap_or(Value::Null),
+            new_row.into_iter().next().unwrap_or(Value::Null),
+        ))
+    }
+
+    /// Matches and compares rows as JSON: the slow path, for what Arrow's row format
+    /// cannot take.
+    fn match_json(&self, old: &RecordBatch, new: &RecordBatch) -> Result<Compared, RepoError> {
+        let old_rows = rows_of(&self.old.schema, old)?;
+        let new_rows = rows_of(&self.new.schema, new)?;
+        let mut by_key: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (index, row) in old_rows.iter().enumerate() {
+            by_key.insert(self.row_key(row), index);
+        }
+        let mut result = Compared::default();
+        let mut matched = vec![false; old_rows.len()];
+        for (index, row) in new_rows.iter().enumerate() {
+            match by_key.get(&self.row_key(row)) {
+                None => result.added.push(index),
+                Some(&old_index) => {
+                    matched[old_index] = true;
+                    let old_row = &old_rows[old_index];
+                    if !changed_columns(&self.old.schema, &self.new.schema, old_row, row).is_empty()
+                    {
+                        result.modified.push((old_index, index));
+                    }
+                }
+            }
+        }
+        result.removed = (0..old_rows.len())
+            .filter(|&index| !matched[index])
+            .collect();
+        Ok(result)
+    }
+
+    /// The changes of a region as rows, in key order.
+    fn region_changes(&self, repo: &Repo, region: &Region) -> Result<Vec<RowChange>, RepoError> {
+        let compared = self.compare_region(repo, region, Detail::Rows)?;
+        let take = |batch: &Option<RecordBatch>,
+                    schema: &Schema,
+                    indices: &[usize]|
+         -> Result<Vec<Value>, RepoError> {
+            let Some(batch) = batch else {
+                return Ok(Vec::new());
+            };
+            if indices.is_empty() {
+                return Ok(Vec::new());
+            }
+            let indices = UInt32Array::from_iter_values(indices.iter().map(|&i| i as u32));
+            let taken = arrow_select::take::take_record_batch(batch, &indices).map_err(|err| {
+                RepoError::from(TreeError::Malformed {
+                    id: ObjectId([0; 32]),
+                    detail: err.to_string(),
+                })
+            })?;
+            Ok(schema::batch_to_rows(schema, &taken)?)
+        };
+        let (old_schema, new_schema) = (&self.old.schema, &self.new.schema);
+        let modified_old: Vec<usize> = compared.modified.iter().map(|pair| pair.0).collect();
+        let modified_new: Vec<usize> = compared.modified.iter().map(|pair| pair.1).collect();
+        let mut changes = Vec::new();
+        for row in take(&compared.new, new_schema, &compared.added)? {
+            changes.push(RowChange {
+                kind: ChangeKind::Added,
+                key: self.key_values(&row),
+                old: None,
+                new: Some(row),
+                columns: Vec::new(),
+            });
+        }
+        for row in take(&compared.old, old_schema, &compared.removed)? {
+            changes.push(RowChange {
+                kind: ChangeKind::Removed,
+                key: self.key_values(&row),
+                old: Some(row),
+                new: None,
+                columns: Vec::new(),
+            });
+        }
+        let olds = take(&compared.old, old_schema, &modified_old)?;
+        let news = take(&compared.new, new_schema, &modified_new)?;
+        for (old, new) in olds.into_iter().zip(news) {
+            changes.push(RowChange {
+                kind: ChangeKind::Modified,
+                key: self.key_values(&new),
+                columns: changed_columns(old_schema, new_schema, &old, &new),
+                old: Some(old),
+                new: Some(new),
+            });
+        }
+        let mut keyed: Vec<(Vec<u8>, RowChange)> = changes
+            .into_iter()
+            .map(|change| {
+                let row = change.new.as_ref().or(change.old.as_ref()).expect("a side");
+                (self.row_key(row), change)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(keyed.into_iter().map(|(_, change)| change).collect())
     }
 
     /// The row key as the commit computed it; rows keyed by content use their canonical
@@ -373,6 +535,118 @@ impl Diff {
     }
 }
 
+/// How much a region comparison keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Counts only: the compared columns are decoded, no row becomes JSON unless its
+    /// identity needs the exact rule.
+    Counts,
+    /// The changed rows, whole.
+    Rows,
+}
+
+/// A region compared: row indices into the two sides' batches.
+#[derive(Debug, Default)]
+struct Compared {
+    old: Option<RecordBatch>,
+    new: Option<RecordBatch>,
+    added: Vec<usize>,
+    removed: Vec<usize>,
+    /// (old index, new index) of rows whose compared columns differ.
+    modified: Vec<(usize, usize)>,
+}
+
+/// A batch's rows as JSON, by the schema's fields the batch has (a count decodes only
+/// the columns it compares).
+fn rows_of(schema: &Schema, batch: &RecordBatch) -> Result<Vec<Value>, RepoError> {
+    let mut present = schema.clone();
+    present
+        .fields
+        .retain(|field| batch.schema().column_with_name(&field.name).is_some());
+    Ok(schema::batch_to_rows(&present, batch)?)
+}
+
+/// The array at a dotted column path (`file.path`), if the batch has it.
+fn column_at(batch: &RecordBatch, path: &str) -> Option<ArrayRef> {
+    let mut parts = path.split('.');
+    let mut array = batch.column_by_name(parts.next()?)?.clone();
+    for part in parts {
+        let strukt = array.as_any().downcast_ref::<StructArray>()?;
+        array = strukt.column_by_name(part)?.clone();
+    }
+    Some(array)
+}
+
+/// The key of each row of both sides in Arrow's row format (one converter, so equal keys
+/// have equal bytes): the key columns, or (keyed by content) every column. `None` when a
+/// type has no row format or the sides' types differ.
+fn key_rows(old: &RecordBatch, new: &RecordBatch, key: &[String]) -> Option<(Rows, Rows)> {
+    let arrays = |batch: &RecordBatch| -> Option<Vec<ArrayRef>> {
+        if key.is_empty() {
+            return Some(batch.columns().to_vec());
+        }
+        key.iter().map(|path| column_at(batch, path)).collect()
+    };
+    same_rows(&arrays(old)?, &arrays(new)?)
+}
+
+/// Both sides' arrays in Arrow's row format through one converter.
+fn same_rows(old: &[ArrayRef], new: &[ArrayRef]) -> Option<(Rows, Rows)> {
+    let same_types = old.len() == new.len()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(a, b)| a.data_type() == b.data_type());
+    if !same_types {
+        return None;
+    }
+    let fields: Vec<SortField> = old
+        .iter()
+        .map(|array| SortField::new(array.data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields).ok()?;
+    let old_rows = converter.convert_columns(old).ok()?;
+    let new_rows = converter.convert_columns(new).ok()?;
+    Some((old_rows, new_rows))
+}
+
+/// The compared columns of both sides in Arrow's row format, a File column without its
+/// `last_modified` (never a change). `None` when the sides' types differ.
+fn value_rows(
+    old: &RecordBatch,
+    new: &RecordBatch,
+    compared: &HashSet<String>,
+    schema: &Schema,
+) -> Option<(Rows, Rows)> {
+    let arrays = |batch: &RecordBatch| -> Option<Vec<ArrayRef>> {
+        let mut arrays = Vec::new();
+        for field in &schema.fields {
+            if !compared.contains(&field.name) {
+                continue;
+            }
+            let array = batch.column_by_name(&field.name)?.clone();
+            if is_file(&field.ty) {
+                let strukt = array.as_any().downcast_ref::<StructArray>()?;
+                let (fields, columns, nulls) = strukt.clone().into_parts();
+                let keep: Vec<usize> = (0..fields.len())
+                    .filter(|&i| fields[i].name() != "last_modified")
+                    .collect();
+                let rebuilt = StructArray::try_new(
+                    keep.iter().map(|&i| fields[i].clone()).collect(),
+                    keep.iter().map(|&i| columns[i].clone()).collect(),
+                    nulls,
+                )
+                .ok()?;
+                arrays.push(Arc::new(rebuilt) as ArrayRef);
+            } else {
+                arrays.push(array);
+            }
+        }
+        Some(arrays)
+    };
+    same_rows(&arrays(old)?, &arrays(new)?)
+}
+
 /// Iterator over the changed rows of a `Diff`.
 pub struct DiffRows<'a> {
     diff: &'a Diff,
@@ -391,7 +665,7 @@ impl Iterator for DiffRows<'_> {
             }
             let region = self.diff.regions.get(self.next_region)?;
             self.next_region += 1;
-            match self.diff.compare_region(self.repo, region) {
+            match self.diff.region_changes(self.repo, region) {
                 Ok(changes) => self.pending.extend(changes),
                 Err(err) => {
                     self.next_region = self.diff.regions.len();
@@ -416,129 +690,6 @@ fn lookup<'a>(value: &'a Value, path: &str) -> &'a Value {
         current = current.get(part).unwrap_or(&Value::Null);
     }
     current
-}
-
-fn read_rows(
-    objects: &Objects,
-    schema: &Schema,
-    leaves: &[Child],
-) -> Result<Vec<Value>, RepoError> {
-    let mut rows = Vec::new();
-    for child in leaves {
-        let bytes = objects.get(&child.id, Kind::Leaf)?;
-        for batch in leaf::decode(&child.id.to_hex(), bytes).map_err(TreeError::from)? {
-            rows.extend(schema::batch_to_rows(schema, &batch)?);
-        }
-    }
-    Ok(rows)
-}
-
-/// Expands a frontier of node entries one level down.
-fn expand(objects: &Objects, frontier: Vec<Child>, level: u32) -> Result<Vec<Child>, TreeError> {
-    let mut children = Vec::new();
-    for child in frontier {
-        let node = objects.node(&child.id)?;
-        if node.level != level {
-            return Err(TreeError::Malformed {
-                id: child.id,
-                detail: format!("level {}, expected {level}", node.level),
-            });
-        }
-        children.extend(node.children);
-    }
-    Ok(children)
-}
-
-/// Drops the entries whose id appears on both sides: equal ids hold equal rows.
-fn drop_common(old: &mut Vec<Child>, new: &mut Vec<Child>) {
-    let old_ids: HashSet<ObjectId> = old.iter().map(|child| child.id).collect();
-    let common: HashSet<ObjectId> = new
-        .iter()
-        .filter(|child| old_ids.contains(&child.id))
-        .map(|child| child.id)
-        .collect();
-    if !common.is_empty() {
-        old.retain(|child| !common.contains(&child.id));
-        new.retain(|child| !common.contains(&child.id));
-    }
-}
-
-/// The leaf entries of each tree that the other tree does not share, in key order.
-///
-/// Frontiers of node entries are expanded level by level (the taller tree first, until
-/// both stand at the same level); at each level the entries both sides share are dropped
-/// before anything below them is read.
-fn differing_leaves(
-    objects: &Objects,
-    old_root: &ObjectId,
-    new_root: &ObjectId,
-) -> Result<(Vec<Child>, Vec<Child>), TreeError> {
-    if old_root == new_root {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let old_node = objects.node(old_root)?;
-    let new_node = objects.node(new_root)?;
-    // Entries at `*_level` are leaves when it is 0, else nodes of that level.
-    let (mut old_level, mut old) = (old_node.level - 1, old_node.children);
-    let (mut new_level, mut new) = (new_node.level - 1, new_node.children);
-    loop {
-        while old_level > new_level {
-            old = expand(objects, old, old_level)?;
-            old_level -= 1;
-        }
-        while new_level > old_level {
-            new = expand(objects, new, new_level)?;
-            new_level -= 1;
-        }
-        drop_common(&mut old, &mut new);
-        if old_level == 0 || (old.is_empty() && new.is_empty()) {
-            break;
-        }
-        old = expand(objects, old, old_level)?;
-        new = expand(objects, new, new_level)?;
-        old_level -= 1;
-        new_level -= 1;
-    }
-    if old_level != 0 {
-        // Both frontiers emptied above the leaves: nothing differs.
-        return Ok((Vec::new(), Vec::new()));
-    }
-    Ok((old, new))
-}
-
-/// Groups differing leaves into regions of overlapping key ranges, in key order.
-fn regions(old: Vec<Child>, new: Vec<Child>) -> Vec<Region> {
-    let mut tagged: Vec<(bool, Child)> = old
-        .into_iter()
-        .map(|child| (false, child))
-        .chain(new.into_iter().map(|child| (true, child)))
-        .collect();
-    tagged.sort_by(|a, b| a.1.first_key.cmp(&b.1.first_key));
-    let mut regions: Vec<Region> = Vec::new();
-    let mut region_end: Vec<u8> = Vec::new();
-    for (is_new, child) in tagged {
-        let starts_new = match regions.last() {
-            None => true,
-            Some(_) => child.first_key.as_slice() > region_end.as_slice(),
-        };
-        if starts_new {
-            regions.push(Region {
-                old: Vec::new(),
-                new: Vec::new(),
-            });
-            region_end.clear();
-        }
-        if child.last_key.as_slice() > region_end.as_slice() {
-            region_end = child.last_key.to_vec();
-        }
-        let region = regions.last_mut().expect("pushed above");
-        if is_new {
-            region.new.push(child);
-        } else {
-            region.old.push(child);
-        }
-    }
-    regions
 }
 
 /// The columns of two rows that differ, among the columns both schemas have. A File
@@ -623,37 +774,7 @@ pub fn diff(repo: &Repo, old: &Resolved, new: &Resolved) -> Result<crate::diff::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_bytes::ByteBuf;
     use serde_json::json;
-
-    fn child(tag: &str, first: &[u8], last: &[u8], n_rows: u64) -> Child {
-        Child {
-            id: ObjectId::compute(Kind::Leaf, tag.as_bytes()),
-            first_key: ByteBuf::from(first.to_vec()),
-            last_key: ByteBuf::from(last.to_vec()),
-            n_rows,
-            n_bytes: 0,
-            digest: ObjectId::compute(Kind::Blob, tag.as_bytes()),
-            stats: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn regions_group_overlapping_leaves_only() {
-        let old = vec![child("a", b"a", b"c", 3), child("b", b"m", b"p", 4)];
-        let new = vec![
-            child("a2", b"b", b"d", 3),
-            child("x", b"f", b"g", 2),
-            child("b2", b"p", b"q", 4),
-        ];
-        let regions = regions(old, new);
-        let shape: Vec<(usize, usize)> = regions
-            .iter()
-            .map(|region| (region.old.len(), region.new.len()))
-            .collect();
-        // [a..c] overlaps [b..d]; [f..g] stands alone; [m..p] touches [p..q] at p.
-        assert_eq!(shape, [(1, 1), (0, 1), (1, 1)]);
-    }
 
     #[test]
     fn file_columns_compare_identity_not_mtime() {

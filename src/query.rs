@@ -42,14 +42,15 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::parser::ParserError;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::object::{Child, Kind};
 use crate::repo::{RepoError, Resolved};
 use crate::rows::key;
-use crate::rows::tree::{TreeError, leaf_children};
+use crate::rows::layout::{Layout, Objects};
+use crate::rows::tree::TreeError;
 use crate::{DatasetRef, Repo};
 
 /// Catalog and schema names DataFusion uses for bare table names (`photos@1.0.1`).
@@ -497,6 +498,8 @@ pub struct DatasetTable {
     schema: SchemaRef,
     key: Vec<String>,
     leaves: Arc<Vec<Child>>,
+    /// Position deletes of the leaves a delta version edits.
+    deletes: Arc<Deletes>,
     /// redb admits one open per process: partitions take turns reading leaves.
     store_lock: Arc<Mutex<()>>,
 }
@@ -518,12 +521,20 @@ impl DatasetTable {
         store_lock: Arc<Mutex<()>>,
     ) -> Result<DatasetTable, RepoError> {
         let schema = repo.schema(&resolved.commit.schema)?;
-        let leaves = {
+        let layout = {
             let _turn = store_lock.lock().expect("no panics while held");
             let store = repo.read_store()?;
             let reader = store.read()?;
-            leaf_children(&reader, &resolved.commit.rows)?
+            let objects = Objects {
+                reader: &reader,
+                staging: None,
+            };
+            Layout::read(&objects, &resolved.commit.rows).map_err(RepoError::from)?
         };
+        // Order does not matter to SQL: a delta's base leaves (with their deletes) and its
+        // patch leaves are scanned as Iceberg scans data and delete files.
+        let leaves = layout.data_leaves();
+        let deletes = layout.deletes();
         let label = resolved.label();
         Ok(DatasetTable {
             repo: repo.clone(),
@@ -531,6 +542,7 @@ impl DatasetTable {
             schema: Arc::new(schema.to_arrow()),
             key: resolved.commit.key.clone(),
             leaves: Arc::new(leaves),
+            deletes: Arc::new(deletes),
             store_lock,
         })
     }
@@ -619,6 +631,7 @@ impl TableProvider for DatasetTable {
                     schema: projected.clone(),
                     filters: exact.clone(),
                     leaves: Arc::new(leaves),
+                    deletes: self.deletes.clone(),
                     store_lock: self.store_lock.clone(),
                 }) as Arc<dyn PartitionStream>
             })
@@ -641,6 +654,7 @@ struct LeafPartition {
     schema: SchemaRef,
     filters: Arc<Vec<Expr>>,
     leaves: Arc<Vec<Child>>,
+    deletes: Arc<Deletes>,
     store_lock: Arc<Mutex<()>>,
 }
 
@@ -663,6 +677,7 @@ impl PartitionStream for LeafPartition {
             schema: self.schema.clone(),
             filters: self.filters.clone(),
             leaves: self.leaves.clone(),
+            deletes: self.deletes.clone(),
             store_lock: self.store_lock.clone(),
             next_leaf: 0,
             ready: std::collections::VecDeque::new(),
@@ -672,6 +687,28 @@ impl PartitionStream for LeafPartition {
     }
 }
 
+/// Position deletes by leaf id.
+type Deletes = std::collections::HashMap<crate::object::ObjectId, Vec<u32>>;
+
+/// A selection of every row but the deleted positions (ascending, in range: checked by
+/// `Layout::read`).
+fn without(deletes: &[u32], n_rows: usize) -> RowSelection {
+    let mut selectors = Vec::new();
+    let mut at = 0usize;
+    for &position in deletes {
+        let position = position as usize;
+        if position > at {
+            selectors.push(RowSelector::select(position - at));
+        }
+        selectors.push(RowSelector::skip(1));
+        at = position + 1;
+    }
+    if at < n_rows {
+        selectors.push(RowSelector::select(n_rows - at));
+    }
+    RowSelection::from(selectors)
+}
+
 /// Reads leaves a group at a time (one store transaction each) and decodes them.
 struct LeafReader {
     repo: Repo,
@@ -679,6 +716,7 @@ struct LeafReader {
     schema: SchemaRef,
     filters: Arc<Vec<Expr>>,
     leaves: Arc<Vec<Child>>,
+    deletes: Arc<Deletes>,
     store_lock: Arc<Mutex<()>>,
     next_leaf: usize,
     ready: std::collections::VecDeque<RecordBatch>,
@@ -692,7 +730,9 @@ impl LeafReader {
         if self.schema.fields().is_empty() && self.filters.is_empty() {
             // No column is needed (`count(*)`): the entries know the row counts.
             for child in group {
-                let options = RecordBatchOptions::new().with_row_count(Some(child.n_rows as usize));
+                let deleted = self.deletes.get(&child.id).map_or(0, Vec::len);
+                let rows = child.n_rows as usize - deleted;
+                let options = RecordBatchOptions::new().with_row_count(Some(rows));
                 self.ready.push_back(RecordBatch::try_new_with_options(
                     self.schema.clone(),
                     Vec::new(),
@@ -701,7 +741,7 @@ impl LeafReader {
             }
             return Ok(());
         }
-        let blobs: Vec<(String, Vec<u8>)> = {
+        let blobs: Vec<(String, Vec<u8>, &Child)> = {
             let _turn = self.store_lock.lock().expect("no panics while held");
             let store = self.repo.read_store().map_err(external)?;
             let reader = store.read().map_err(|err| external(RepoError::from(err)))?;
@@ -710,7 +750,7 @@ impl LeafReader {
                 .map(|child| {
                     reader
                         .object_of_kind(&child.id, Kind::Leaf)
-                        .map(|bytes| (child.id.to_hex(), bytes))
+                        .map(|bytes| (child.id.to_hex(), bytes, child))
                         .map_err(|err| external(RepoError::from(err)))
                 })
                 .collect::<Result<_, _>>()?
@@ -719,7 +759,7 @@ impl LeafReader {
         for filter in self.filters.iter() {
             filter_paths(filter, &mut paths);
         }
-        for (id, bytes) in blobs {
+        for (id, bytes, child) in blobs {
             let decode_err = |detail: String| {
                 external(RepoError::from(TreeError::Leaf(
                     crate::rows::leaf::LeafError::Decode {
@@ -748,6 +788,17 @@ impl LeafReader {
                 .map(|(index, _)| index)
                 .collect();
             let mask = ProjectionMask::leaves(builder.parquet_schema(), wanted);
+            let mut builder = builder;
+            if let Some(deletes) = self.deletes.get(&child.id) {
+                let rows = builder.metadata().file_metadata().num_rows();
+                if rows < 0 || rows as u64 != child.n_rows {
+                    return Err(decode_err(format!(
+                        "holds {rows} rows, its entry says {}",
+                        child.n_rows
+                    )));
+                }
+                builder = builder.with_row_selection(without(deletes, child.n_rows as usize));
+            }
             let reader = builder
                 .with_projection(mask)
                 .with_batch_size(8192)

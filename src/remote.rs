@@ -2051,6 +2051,15 @@ fn check_download(
         // … is malformed", where a pull has always said "node level N".
         Kind::Node => {
             let node = Node::decode(&manifest()?).map_err(|err| corrupt(err.to_string()))?;
+            if let Some(delta) = &node.delta {
+                let trees = std::iter::once(delta.base).chain(delta.patch);
+                next.extend(trees.map(|id| Reached {
+                    id,
+                    kind: Kind::Node,
+                    via: via.clone(),
+                }));
+                return Ok(next);
+            }
             if node.level == 0 || node.level > 16 {
                 return Err(corrupt(format!("node level {}", node.level)));
             }
@@ -2305,8 +2314,18 @@ fn verify_fetched_trees(
             commit: &commit,
             schema: &schema,
         };
-        tree.check_root()?;
-        let mut stack = vec![commit.rows];
+        let root = tree.node(&commit.rows)?;
+        let tree_root = match &root.delta {
+            Some(delta) => {
+                tree.check_delta(&root)?;
+                delta.base
+            }
+            None => {
+                tree.check_root()?;
+                commit.rows
+            }
+        };
+        let mut stack = vec![tree_root];
         while let Some(node_id) = stack.pop() {
             if !checked.insert((node_id, commit.schema)) {
                 continue;
@@ -2371,6 +2390,61 @@ impl TreeCheck<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// A delta root: its edits fit its base and patch, the rows they make are the
+    /// commit's, and every patch leaf holds what its entry says in the commit's columns.
+    /// The base is checked as any tree is.
+    fn check_delta(&self, root: &Node) -> Result<(), RemoteError> {
+        let delta = root.delta.as_ref().expect("a delta root");
+        let corrupt = |detail: String| self.corrupt(&self.commit.rows, detail);
+        let leaves = self.plain_leaves(&delta.base)?;
+        let patch = match &delta.patch {
+            Some(patch) => self.plain_leaves(patch)?,
+            None => Vec::new(),
+        };
+        for entry in &patch {
+            let batches = self.leaf(&entry.id)?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            if rows as u64 != entry.n_rows {
+                return Err(self.corrupt(&entry.id, "its entry has the wrong row count".into()));
+            }
+        }
+        let layout =
+            crate::rows::layout::Layout::from_parts(delta.base, leaves, delta.edits.clone(), patch)
+                .map_err(corrupt)?;
+        if layout.n_rows() != self.commit.n_rows {
+            return Err(corrupt(format!(
+                "the commit says {} rows, its delta holds {}",
+                self.commit.n_rows,
+                layout.n_rows()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The leaf entries under a plain tree's root, levels checked on the way down.
+    fn plain_leaves(&self, root: &ObjectId) -> Result<Vec<crate::object::Child>, RemoteError> {
+        let mut leaves = Vec::new();
+        let mut stack = vec![(*root, None::<u32>)];
+        while let Some((id, expected)) = stack.pop() {
+            let node = self.node(&id)?;
+            let level_ok = node.delta.is_none()
+                && (1..=16).contains(&node.level)
+                && expected.is_none_or(|level| level == node.level);
+            if !level_ok {
+                return Err(self.corrupt(&id, format!("node level {}", node.level)));
+            }
+            if node.level == 1 {
+                leaves.extend(node.children);
+            } else {
+                // Reversed onto the stack so that leaves come out in key order.
+                for child in node.children.iter().rev() {
+                    stack.push((child.id, Some(node.level - 1)));
+                }
+            }
+        }
+        Ok(leaves)
     }
 
     /// A leaf's columns against the commit's schema.

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec};
 use crate::object::{CodecError, Commit, CommitId, Kind, ObjectId};
-use crate::rows::{TreeError, leaf_children, read_leaf};
+use crate::rows::TreeError;
+use crate::rows::layout::{Layout, Objects, Part, PartReader};
 use crate::schema::{self, Schema, SchemaError};
 use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
 
@@ -409,10 +410,16 @@ impl Repo {
         let store = self.read_store()?;
         let reader = store.read()?;
         let schema = reader.get_schema(&commit.schema)?;
+        let objects = Objects {
+            reader: &reader,
+            staging: None,
+        };
+        let layout = Layout::read(&objects, &commit.rows)?;
         Ok(Batches {
             repo: self.clone(),
             arrow_schema: Arc::new(schema.to_arrow()),
-            leaves: leaf_children(&reader, &commit.rows)?.into_iter(),
+            part_reader: layout.part_reader(),
+            parts: layout.parts().into_iter(),
             ready: std::collections::VecDeque::new(),
         })
     }
@@ -425,8 +432,9 @@ const LEAVES_PER_READ: usize = 16;
 pub struct Batches {
     repo: Repo,
     arrow_schema: arrow_schema::SchemaRef,
-    /// Leaves not read yet, in key order.
-    leaves: std::vec::IntoIter<crate::object::Child>,
+    /// Parts (leaves, edited or not) not read yet, in key order.
+    parts: std::vec::IntoIter<Part>,
+    part_reader: PartReader,
     /// Batches read and not yet returned.
     ready: std::collections::VecDeque<RecordBatch>,
 }
@@ -455,14 +463,20 @@ impl Batches {
 
     /// Reads the next group of leaves in one short transaction.
     fn read_group(&mut self) -> Result<(), RepoError> {
-        let group: Vec<_> = self.leaves.by_ref().take(LEAVES_PER_READ).collect();
+        let group: Vec<_> = self.parts.by_ref().take(LEAVES_PER_READ).collect();
         if group.is_empty() {
             return Ok(());
         }
         let store = self.repo.read_store()?;
         let reader = store.read()?;
-        for child in &group {
-            self.ready.extend(read_leaf(&reader, &child.id)?);
+        let objects = Objects {
+            reader: &reader,
+            staging: None,
+        };
+        for part in &group {
+            let batches = self.part_reader.read(&objects, part, None)?;
+            self.ready
+                .extend(batches.into_iter().filter(|batch| batch.num_rows() > 0));
         }
         Ok(())
     }
@@ -472,9 +486,9 @@ impl Iterator for Batches {
     type Item = Result<RecordBatch, RepoError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.ready.is_empty() && !self.leaves.as_slice().is_empty() {
+        while self.ready.is_empty() && !self.parts.as_slice().is_empty() {
             if let Err(err) = self.read_group() {
-                self.leaves = Vec::new().into_iter();
+                self.parts = Vec::new().into_iter();
                 self.ready.clear();
                 return Some(Err(err));
             }

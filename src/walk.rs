@@ -23,7 +23,8 @@ const MAX_LEVEL: u32 = 16;
 
 /// The objects `bytes` (an object of `kind`) names, each with the kind it must have:
 /// a commit names its schema, row tree, code blobs, summary, parents and the commits of its
-/// dataset inputs; a node names its children (nodes, or leaves at level 1). Leaves,
+/// dataset inputs; a node names its children (nodes, or leaves at level 1), a delta root
+/// its base and patch trees. Leaves,
 /// schemas, blobs and summaries name nothing.
 pub(crate) fn children(
     kind: Kind,
@@ -35,6 +36,11 @@ pub(crate) fn children(
         Kind::Commit => commit_children(&Commit::decode(bytes)?, &mut found),
         Kind::Node => {
             let node = Node::decode(bytes)?;
+            if let Some(delta) = &node.delta {
+                found.push((delta.base, Kind::Node));
+                found.extend(delta.patch.map(|patch| (patch, Kind::Node)));
+                return Ok(found);
+            }
             if node.level == 0 || node.level > MAX_LEVEL {
                 return Err(TreeError::Malformed {
                     id: *id,

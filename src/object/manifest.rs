@@ -61,6 +61,10 @@ pub trait Manifest: DeserializeOwned {
 pub const COMMIT_FORMAT: u32 = 2;
 pub const NODE_FORMAT: u32 = 1;
 
+/// 2: a delta root (`Node::delta`): a version stored as a base tree's rows with edits.
+/// Plain tree nodes are still written as format 1.
+pub const DELTA_NODE_FORMAT: u32 = 2;
+
 /// One dataset version. It names neither the dataset nor the version: refs do that.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Commit {
@@ -115,13 +119,53 @@ pub struct CodeFile {
     pub size: u64,
 }
 
-/// An inner node of the row tree.
+/// An inner node of the row tree, or (format 2) the root of a version stored as another
+/// tree's rows with edits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub format: u32,
-    /// 1 when the children are leaves, 2 when they are level-1 nodes, and so on.
+    /// 1 when the children are leaves, 2 when they are level-1 nodes, and so on; 0 for a
+    /// delta root.
     pub level: u32,
     pub children: Vec<Child>,
+    /// Format 2 only: the version's rows are `delta.base`'s rows edited. Absent from the
+    /// bytes of every other node, so format-1 nodes keep their bytes and ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
+}
+
+/// A version's rows as a base tree's rows with some removed and some inserted: Iceberg's
+/// merge-on-read with position deletes. The base is a plain tree (never another delta).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Root node of the plain tree whose rows are edited.
+    pub base: ObjectId,
+    /// Root node of a plain tree of the inserted rows, in key order; none when rows are
+    /// only removed. Edits take its rows in order.
+    pub patch: Option<ObjectId>,
+    /// The edited leaves of the base, by ascending leaf index.
+    pub edits: Vec<Edit>,
+}
+
+/// The edits of one base leaf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// The leaf's index among the base's leaves in key order.
+    pub leaf: u64,
+    /// The leaf's id (a check, and the data file its position deletes name).
+    pub id: ObjectId,
+    /// Positions (0-based, ascending, distinct) of the leaf's rows that are removed.
+    pub deletes: Vec<u32>,
+    /// Where inserted rows go, by ascending, distinct `before`.
+    pub inserts: Vec<Insert>,
+}
+
+/// `rows` rows of the patch, taken in order, go before the leaf's row at position
+/// `before` (after its last row when `before` is its row count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insert {
+    pub before: u32,
+    pub rows: u32,
 }
 
 /// What a node knows about one child without reading it.
@@ -157,9 +201,29 @@ impl Manifest for Commit {
 
 impl Manifest for Node {
     const KIND: Kind = Kind::Node;
-    const FORMAT: u32 = NODE_FORMAT;
+    const FORMAT: u32 = DELTA_NODE_FORMAT;
     fn format(&self) -> u32 {
         self.format
+    }
+
+    /// A node's format is the one its contents need: 1 for tree nodes, 2 for delta roots,
+    /// which have level 0 and no children.
+    fn check(&self) -> Result<(), String> {
+        match &self.delta {
+            None if self.format != NODE_FORMAT => Err(format!(
+                "a tree node must have format {NODE_FORMAT}, found {}",
+                self.format
+            )),
+            None if self.level == 0 => Err("a tree node has level 0".into()),
+            Some(_) if self.format != DELTA_NODE_FORMAT => Err(format!(
+                "a delta root must have format {DELTA_NODE_FORMAT}, found {}",
+                self.format
+            )),
+            Some(_) if self.level != 0 || !self.children.is_empty() => {
+                Err("a delta root has a level or children".into())
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -384,6 +448,7 @@ mod tests {
                     digest: ObjectId::compute(Kind::Blob, b""),
                     stats: vec![ColumnStats { column: "file.size".into(), min: Some(-1), max: None, nulls: 2 }],
                 }],
+                delta: None,
             };
             let (_, bytes) = node.encode();
             prop_assert_eq!(Node::decode(&bytes).unwrap(), node);

@@ -11,6 +11,6 @@ pub use codec::decode;
 pub use codec::{CodecError, MAX_MANIFEST_BYTES, encode};
 pub use id::{CommitId, IdError, Kind, ObjectId};
 pub use manifest::{
-    COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, GitState, Input, Manifest, NODE_FORMAT,
-    Node,
+    COMMIT_FORMAT, Child, CodeFile, ColumnStats, Commit, DELTA_NODE_FORMAT, Delta, Edit, GitState,
+    Input, Insert, Manifest, NODE_FORMAT, Node,
 };

@@ -90,6 +90,39 @@ pub fn decode(id: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>, LeafError> {
         .map_err(|err| decode_err(err.to_string()))
 }
 
+/// Reads a leaf back with only the named top-level columns decoded (all when `None`).
+pub fn decode_projected(
+    id: &str,
+    bytes: Vec<u8>,
+    columns: Option<&std::collections::HashSet<String>>,
+) -> Result<Vec<RecordBatch>, LeafError> {
+    let Some(columns) = columns else {
+        return decode(id, bytes);
+    };
+    let decode_err = |detail: String| LeafError::Decode {
+        id: id.to_string(),
+        detail,
+    };
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes), reader_options())
+            .map_err(|err| decode_err(err.to_string()))?;
+    let roots: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, field)| columns.contains(field.name()))
+        .map(|(index, _)| index)
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+    builder
+        .with_projection(mask)
+        .build()
+        .map_err(|err| decode_err(err.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| decode_err(err.to_string()))
+}
+
 /// A BLAKE3 digest as rows store it: 64 lowercase hex digits.
 pub(crate) fn hex(bytes: &[u8; 32]) -> String {
     blake3::Hash::from_bytes(*bytes).to_hex().to_string()

@@ -23,8 +23,6 @@ const MAX_LEAF_ROWS: usize = 8192;
 const NODE_BOUNDARY: u32 = u32::MAX / 32;
 const MIN_NODE_CHILDREN: usize = 2;
 const MAX_NODE_CHILDREN: usize = 256;
-/// Deeper than this cannot come from a real tree (32^16 leaves): refuse it.
-const MAX_LEVEL: u32 = 16;
 
 /// Why a row tree could not be built or read.
 #[derive(Debug, thiserror::Error)]
@@ -234,22 +232,31 @@ impl<E: RowEncoder> TreeBuilder<E> {
         self.flush(staging)?;
         let n_rows = self.leaves.iter().map(|child| child.n_rows).sum();
         let n_bytes = self.leaves.iter().map(|child| child.n_bytes).sum();
-        let mut level = 1;
-        let mut children = std::mem::take(&mut self.leaves);
-        loop {
-            let nodes = group(level, children, staging)?;
-            if nodes.len() == 1 {
-                return Ok(BuiltTree {
-                    root: nodes[0].id,
-                    n_rows,
-                    n_bytes,
-                    leaves_written: self.leaves_written,
-                    leaves_reused: self.leaves_reused,
-                });
-            }
-            children = nodes;
-            level += 1;
+        let root = build_nodes(std::mem::take(&mut self.leaves), staging)?;
+        Ok(BuiltTree {
+            root,
+            n_rows,
+            n_bytes,
+            leaves_written: self.leaves_written,
+            leaves_reused: self.leaves_reused,
+        })
+    }
+}
+
+/// Groups leaves into nodes, level by level, up to one root; returns the root's id.
+pub(crate) fn build_nodes(
+    leaves: Vec<Child>,
+    staging: &mut Staging,
+) -> Result<ObjectId, TreeError> {
+    let mut level = 1;
+    let mut children = leaves;
+    loop {
+        let nodes = group(level, children, staging)?;
+        if nodes.len() == 1 {
+            return Ok(nodes[0].id);
         }
+        children = nodes;
+        level += 1;
     }
 }
 
@@ -285,6 +292,7 @@ fn make_node(level: u32, children: Vec<Child>, staging: &mut Staging) -> Result<
         format: NODE_FORMAT,
         level,
         children,
+        delta: None,
     };
     let (_, bytes) = node.encode();
     let id = staging.put(Kind::Node, &bytes)?;
@@ -309,40 +317,14 @@ fn make_node(level: u32, children: Vec<Child>, staging: &mut Staging) -> Result<
     })
 }
 
-/// The leaf entries of a tree, in key order, read through its nodes.
+/// The leaves holding a version's rows: a plain tree's leaves in key order, or a delta's
+/// base leaves then its patch leaves. Readers of rows go through `layout::Layout`.
 pub fn leaf_children(reader: &Reader, root: &ObjectId) -> Result<Vec<Child>, TreeError> {
-    let mut leaves = Vec::new();
-    collect_leaves(reader, root, None, &mut leaves)?;
-    Ok(leaves)
-}
-
-fn collect_leaves(
-    reader: &Reader,
-    id: &ObjectId,
-    expected_level: Option<u32>,
-    leaves: &mut Vec<Child>,
-) -> Result<(), TreeError> {
-    let node = Node::decode(&reader.object_of_kind(id, Kind::Node)?)?;
-    let malformed = |detail: String| TreeError::Malformed { id: *id, detail };
-    if node.level == 0 || node.level > MAX_LEVEL {
-        return Err(malformed(format!("level {} out of range", node.level)));
-    }
-    if let Some(expected) = expected_level
-        && node.level != expected
-    {
-        return Err(malformed(format!(
-            "level {}, expected {expected}",
-            node.level
-        )));
-    }
-    if node.level == 1 {
-        leaves.extend(node.children);
-        return Ok(());
-    }
-    for child in &node.children {
-        collect_leaves(reader, &child.id, Some(node.level - 1), leaves)?;
-    }
-    Ok(())
+    let objects = super::layout::Objects {
+        reader,
+        staging: None,
+    };
+    Ok(super::layout::Layout::read(&objects, root)?.data_leaves())
 }
 
 /// Reads one leaf's rows as record batches.

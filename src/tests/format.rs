@@ -305,6 +305,7 @@ fn empty_tree_node_vector() {
         format: NODE_FORMAT,
         level: 1,
         children: Vec::new(),
+        delta: None,
     };
     let (id, bytes) = node.encode();
     check("empty-tree", Kind::Node, &bytes, id);
@@ -331,6 +332,7 @@ fn one_child_node() -> Node {
                 nulls: 0,
             }],
         }],
+        delta: None,
     }
 }
 
@@ -400,7 +402,7 @@ fn newer_format_is_refused_with_upgrade_pail() {
     let err = Commit::decode(&commit.encode().1).unwrap_err();
     assert!(err.to_string().contains("upgrade pail"), "{err}");
     let node = Node {
-        format: NODE_FORMAT + 1,
+        format: crate::object::DELTA_NODE_FORMAT + 1,
         ..one_child_node()
     };
     let err = Node::decode(&node.encode().1).unwrap_err();

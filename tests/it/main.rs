@@ -8,6 +8,7 @@ mod cli;
 mod cli_doc;
 mod common;
 mod completions;
+mod delta;
 mod map;
 mod mcp;
 mod query;
