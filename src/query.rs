@@ -788,17 +788,7 @@ impl LeafReader {
                 .map(|(index, _)| index)
                 .collect();
             let mask = ProjectionMask::leaves(builder.parquet_schema(), wanted);
-            let mut builder = builder;
-            if let Some(deletes) = self.deletes.get(&child.id) {
-                let rows = builder.metadata().file_metadata().num_rows();
-                if rows < 0 || rows as u64 != child.n_rows {
-                    return Err(decode_err(format!(
-                        "holds {rows} rows, its entry says {}",
-                        child.n_rows
-                    )));
-                }
-                builder = builder.with_row_selection(without(deletes, child.n_rows as usize));
-            }
+            let builder = self.skip_deleted(builder, child).map_err(decode_err)?;
             let reader = builder
                 .with_projection(mask)
                 .with_batch_size(8192)
@@ -844,6 +834,24 @@ impl LeafReader {
             }
         }
         Ok(())
+    }
+}
+
+impl LeafReader {
+    /// The reader of a leaf a delta edits skips its deleted rows.
+    fn skip_deleted<T>(
+        &self,
+        builder: parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+        child: &Child,
+    ) -> Result<parquet::arrow::arrow_reader::ArrowReaderBuilder<T>, String> {
+        let Some(deletes) = self.deletes.get(&child.id) else {
+            return Ok(builder);
+        };
+        let rows = builder.metadata().file_metadata().num_rows();
+        if rows < 0 || rows as u64 != child.n_rows {
+            return Err(format!("holds {rows} rows, its entry says {}", child.n_rows));
+        }
+        Ok(builder.with_row_selection(without(deletes, child.n_rows as usize)))
     }
 }
 
