@@ -46,13 +46,14 @@ fn format_doc() -> String {
 }
 
 /// The vectors this file checks, each in its own test. The document marks exactly these.
-const VECTORS: [&str; 9] = [
+const VECTORS: [&str; 10] = [
     "empty-blob",
     "commit",
     "listing-schema",
     "every-type-schema",
     "empty-tree",
     "one-child-node",
+    "delta-root",
     "summary",
     "row-keys",
     "canonical-hash",
@@ -334,6 +335,53 @@ fn one_child_node() -> Node {
         }],
         delta: None,
     }
+}
+
+/// A delta root with placeholder ids: the empty tree's id as base, `id(node, "patch")`
+/// as patch, one edit of leaf 3 deleting rows 0 and 7 and inserting 2 patch rows before
+/// row 5.
+fn delta_root() -> Node {
+    Node {
+        format: crate::object::DELTA_NODE_FORMAT,
+        level: 0,
+        children: Vec::new(),
+        delta: Some(crate::object::Delta {
+            base: doc_vector("empty-tree").id(),
+            patch: Some(ObjectId::compute(Kind::Node, b"patch")),
+            edits: vec![crate::object::Edit {
+                leaf: 3,
+                id: ObjectId::compute(Kind::Leaf, b"leaf"),
+                deletes: vec![0, 7],
+                inserts: vec![crate::object::Insert { before: 5, rows: 2 }],
+            }],
+        }),
+    }
+}
+
+#[test]
+fn delta_root_vector() {
+    let node = delta_root();
+    let (id, bytes) = node.encode();
+    check("delta-root", Kind::Node, &bytes, id);
+    assert_eq!(Node::decode(&bytes).unwrap(), node);
+    // A tree node keeps format 1; a delta root must say 2 and have no level or children.
+    let wrong = Node {
+        format: NODE_FORMAT,
+        ..delta_root()
+    };
+    let err = Node::decode(&wrong.encode().1).unwrap_err();
+    assert!(err.to_string().contains("format 2"), "{err}");
+    let wrong = Node {
+        level: 1,
+        ..delta_root()
+    };
+    assert!(Node::decode(&wrong.encode().1).is_err());
+    let wrong = Node {
+        format: crate::object::DELTA_NODE_FORMAT,
+        delta: None,
+        ..one_child_node()
+    };
+    assert!(Node::decode(&wrong.encode().1).is_err());
 }
 
 #[test]
