@@ -31,6 +31,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
 use datafusion::common::{DataFusionError, Location, ScalarValue};
 use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, Like, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -40,11 +41,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::parser::ParserError;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+mod plan;
 
 use crate::object::{Child, Kind};
 use crate::repo::{RepoError, Resolved};
@@ -81,6 +85,15 @@ pub enum QueryError {
         source: EngineError,
         location: Option<Location>,
     },
+    /// A statement that would change something (`CREATE TABLE`, `INSERT`, `SET`, ...):
+    /// datasets change only by commits.
+    #[error(
+        "queries are read-only: {statement} is not run; SQL here reads datasets with SELECT, EXPLAIN, SHOW and DESCRIBE"
+    )]
+    ReadOnly {
+        /// The statement's leading keywords, as written (`CREATE TABLE`).
+        statement: String,
+    },
     #[error(transparent)]
     Repo(Box<RepoError>),
     /// Evaluation failed on the data (a cast, a division by zero).
@@ -95,6 +108,7 @@ pub enum QueryError {
         #[source]
         source: serde_json::Error,
     },
+    /// The engine failed where it should not: a bug in pail or in DataFusion.
     #[error("query engine error: {source}")]
     Internal {
         #[source]
@@ -107,9 +121,17 @@ pub enum QueryError {
 #[derive(Debug)]
 pub struct EngineError(pub DataFusionError);
 
+/// What DataFusion appends to an internal error's message, from where it is cut: a user
+/// of pail reports a bug to pail, with the rest of the message.
+const DATAFUSION_BUG_NOTE: &str = ".\nThis issue was likely caused by a bug in DataFusion's code.";
+
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.message())
+        let message = self.0.message();
+        match message.find(DATAFUSION_BUG_NOTE) {
+            Some(end) => f.write_str(&message[..end]),
+            None => f.write_str(&message),
+        }
     }
 }
 
@@ -154,9 +176,12 @@ fn classify(err: DataFusionError) -> QueryError {
     match err {
         DataFusionError::External(inner) => match inner.downcast::<RepoError>() {
             Ok(repo) => QueryError::Repo(repo),
-            Err(other) => match other.downcast::<DataFusionError>() {
-                Ok(inner) => classify(*inner),
-                Err(other) => QueryError::Internal { source: other },
+            Err(other) => match other.downcast::<QueryError>() {
+                Ok(query) => *query,
+                Err(other) => match other.downcast::<DataFusionError>() {
+                    Ok(inner) => classify(*inner),
+                    Err(other) => QueryError::Internal { source: other },
+                },
             },
         },
         DataFusionError::Context(_, inner) => classify(*inner),
@@ -187,10 +212,26 @@ fn classify(err: DataFusionError) -> QueryError {
             },
         },
         DataFusionError::SQL(parser, _) => QueryError::Syntax(parser),
+        DataFusionError::Plan(message) if refused_write(&message).is_some() => {
+            QueryError::ReadOnly {
+                statement: refused_write(&message).unwrap_or_default(),
+            }
+        }
         err @ (DataFusionError::Plan(_) | DataFusionError::SchemaError(..)) => QueryError::Plan {
             source: EngineError(err),
             location: None,
         },
+        DataFusionError::NotImplemented(message) if message.contains("OuterReferenceColumn") => {
+            QueryError::NotSupported {
+                source: EngineError(DataFusionError::NotImplemented(
+                    "a subquery that reads columns of the query around it, here; a lateral \
+                     unnest is supported as a join without condition: \
+                     FROM clips c, unnest(c.tags) AS t(tag)"
+                        .into(),
+                )),
+                location: None,
+            }
+        }
         err @ DataFusionError::NotImplemented(_) => QueryError::NotSupported {
             source: EngineError(err),
             location: None,
@@ -201,9 +242,22 @@ fn classify(err: DataFusionError) -> QueryError {
             }
         }
         other => QueryError::Internal {
-            source: Box::new(other),
+            source: Box::new(EngineError(other)),
         },
     }
+}
+
+/// The statement named by DataFusion's refusal of a plan that `SQLOptions` forbids ("DDL
+/// not supported: CreateMemoryTable"), for a caller that plans without `sql`'s own check.
+fn refused_write(message: &str) -> Option<String> {
+    [
+        "DDL not supported: ",
+        "DML not supported: ",
+        "Statement not supported: ",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))
+    .map(str::to_string)
 }
 
 /// An Arrow error met while reading results, as `QueryError::Data`.
@@ -219,14 +273,31 @@ fn external(err: impl Into<RepoError>) -> DataFusionError {
 
 /// A DataFusion session over the repository's datasets, with pail's helper functions
 /// (`file_ext`, `file_name`, `file_dir`, `file_uri`) registered.
+///
+/// `information_schema` (and so `SHOW TABLES`, `SHOW COLUMNS`) lists the datasets as
+/// catalog = namespace, schema = project, table = name. A lateral `unnest` (`FROM clips,
+/// unnest(clips.tags) AS t(tag)`) is planned as an unnest of the table it follows.
 pub fn session(repo: &Repo) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(BARE_CATALOG, BARE_SCHEMA)
-        .with_information_schema(false);
+        .with_information_schema(true);
     config.options_mut().sql_parser.collect_spans = true;
+    // DataFusion 55 moves struct field reads (`file.size`) below the nodes that use them
+    // under generated names, and loses them under a join key such as `c.file.size + 0 =
+    // d.file.size` ("No field named __datafusion_extracted_1"). The scan decodes what
+    // the filters it is given read, so the move gains nothing here.
+    config
+        .options_mut()
+        .optimizer
+        .enable_leaf_expression_pushdown = false;
+    let table_functions = datafusion::execution::SessionStateDefaults::default_table_functions()
+        .iter()
+        .map(|function| function.name().to_string())
+        .collect();
     let catalogs = Arc::new(PailCatalogs {
         repo: repo.clone(),
         store_lock: Arc::new(Mutex::new(())),
+        table_functions: Arc::new(table_functions),
         catalogs: Mutex::new(HashMap::new()),
     });
     let state = datafusion::execution::SessionStateBuilder::new()
@@ -235,16 +306,89 @@ pub fn session(repo: &Repo) -> SessionContext {
         .with_catalog_list(catalogs)
         .build();
     let ctx = SessionContext::new_with_state(state);
+    ctx.add_analyzer_rule(Arc::new(plan::LateralUnnest));
     for udf in udfs() {
         ctx.register_udf(udf);
     }
     ctx
 }
 
-/// Runs SQL over the datasets; the result is a lazy `DataFrame`.
+/// Runs SQL over the datasets; the result is a lazy `DataFrame`. Only statements that
+/// read are run (`QueryError::ReadOnly` for the others).
 pub async fn sql(repo: &Repo, sql: &str) -> Result<DataFrame, QueryError> {
     let ctx = session(repo);
-    Ok(ctx.sql(sql).await?)
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    Ok(sql_with_options(&ctx, sql, options).await?)
+}
+
+/// Plans one statement in a `session`, as `SessionContext::sql_with_options` does, and
+/// also: refuses statements that write (`QueryError::ReadOnly`, inside the
+/// `DataFusionError`) before naming any table, so `CREATE TABLE t AS ...` is not taken
+/// for a query of dataset `t`; and names an unaliased struct field column `file.path`,
+/// as written, not `photos.file[path]`.
+pub async fn sql_with_options(
+    ctx: &SessionContext,
+    sql: &str,
+    options: SQLOptions,
+) -> Result<DataFrame, DataFusionError> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(sql, &dialect)?;
+    if let Some(statement) = writes(&statement, sql) {
+        return Err(DataFusionError::External(Box::new(QueryError::ReadOnly {
+            statement,
+        })));
+    }
+    plan::name_unnest_columns(&mut statement);
+    let plan = state.statement_to_plan(statement).await?;
+    options.verify_plan(&plan)?;
+    let plan = plan::name_struct_fields(plan)?;
+    ctx.execute_logical_plan(plan).await
+}
+
+/// The leading keywords of a statement that is not a read (`CREATE TABLE`), or None for
+/// SELECT, VALUES, EXPLAIN of a read, SHOW and DESCRIBE.
+fn writes(statement: &DfStatement, sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    let reads = match statement {
+        DfStatement::Statement(statement) => match statement.as_ref() {
+            Sql::Query(_)
+            | Sql::ShowTables { .. }
+            | Sql::ShowColumns { .. }
+            | Sql::ShowVariable { .. }
+            | Sql::ShowFunctions { .. }
+            | Sql::ExplainTable { .. } => true,
+            Sql::Explain { statement, .. } => {
+                return writes(&DfStatement::Statement(statement.clone()), sql);
+            }
+            _ => false,
+        },
+        DfStatement::Explain(explain) => return writes(&explain.statement, sql),
+        _ => false,
+    };
+    if reads {
+        return None;
+    }
+    // The keywords before the first name or parenthesis (sqlparser writes keywords in
+    // capitals): `CREATE TABLE`, `INSERT INTO`, `SET`.
+    let text = statement.to_string();
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take_while(|word| word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .take(3)
+        .collect();
+    let keywords = words.join(" ");
+    Some(if keywords.is_empty() {
+        sql.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        keywords
+    })
 }
 
 /// One dataset version as a `DataFrame`, to chain `filter`, `aggregate`, `join`, ...
@@ -301,10 +445,25 @@ pub async fn collect_as<T: DeserializeOwned>(frame: DataFrame) -> Result<Vec<T>,
 
 // ---- catalogs ------------------------------------------------------------------------
 
-/// Every catalog name is a namespace; `BARE_CATALOG` holds the bare names.
+/// The datasets' names, sorted; none when the store cannot be read (a listing then shows
+/// nothing, and naming a dataset says why).
+fn dataset_names(repo: &Repo) -> Vec<crate::DatasetName> {
+    let mut names: Vec<crate::DatasetName> = repo
+        .datasets()
+        .map(|datasets| datasets.into_iter().map(|info| info.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Every catalog name is a namespace; `BARE_CATALOG` holds the bare names. Listings
+/// (`information_schema`, `SHOW TABLES`) show the namespaces, projects and names of the
+/// datasets there are, and not `BARE_CATALOG`.
 struct PailCatalogs {
     repo: Repo,
     store_lock: Arc<Mutex<()>>,
+    /// Names of table functions (`generate_series`): not datasets when none has the name.
+    table_functions: Arc<std::collections::HashSet<String>>,
     catalogs: Mutex<HashMap<String, Arc<PailCatalog>>>,
 }
 
@@ -326,7 +485,12 @@ impl CatalogProviderList for PailCatalogs {
     }
 
     fn catalog_names(&self) -> Vec<String> {
-        vec![BARE_CATALOG.to_string()]
+        let mut names: Vec<String> = dataset_names(&self.repo)
+            .into_iter()
+            .map(|name| name.namespace)
+            .collect();
+        names.dedup();
+        names
     }
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
@@ -335,6 +499,7 @@ impl CatalogProviderList for PailCatalogs {
             Arc::new(PailCatalog {
                 repo: self.repo.clone(),
                 store_lock: self.store_lock.clone(),
+                table_functions: self.table_functions.clone(),
                 namespace: (name != BARE_CATALOG).then(|| name.to_string()),
                 schemas: Mutex::new(HashMap::new()),
             })
@@ -346,6 +511,7 @@ impl CatalogProviderList for PailCatalogs {
 struct PailCatalog {
     repo: Repo,
     store_lock: Arc<Mutex<()>>,
+    table_functions: Arc<std::collections::HashSet<String>>,
     namespace: Option<String>,
     schemas: Mutex<HashMap<String, Arc<PailSchema>>>,
 }
@@ -360,7 +526,16 @@ impl fmt::Debug for PailCatalog {
 
 impl CatalogProvider for PailCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec![BARE_SCHEMA.to_string()]
+        let Some(namespace) = &self.namespace else {
+            return vec![BARE_SCHEMA.to_string()];
+        };
+        let mut names: Vec<String> = dataset_names(&self.repo)
+            .into_iter()
+            .filter(|name| &name.namespace == namespace)
+            .map(|name| name.project)
+            .collect();
+        names.dedup();
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
@@ -375,6 +550,7 @@ impl CatalogProvider for PailCatalog {
             Arc::new(PailSchema {
                 repo: self.repo.clone(),
                 store_lock: self.store_lock.clone(),
+                table_functions: self.table_functions.clone(),
                 prefix,
                 tables: Mutex::new(HashMap::new()),
             })
@@ -388,6 +564,7 @@ impl CatalogProvider for PailCatalog {
 struct PailSchema {
     repo: Repo,
     store_lock: Arc<Mutex<()>>,
+    table_functions: Arc<std::collections::HashSet<String>>,
     /// `namespace.project` for qualified names; None for bare ones.
     prefix: Option<String>,
     tables: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
@@ -430,11 +607,15 @@ impl SchemaProvider for PailSchema {
             .keys()
             .cloned()
             .collect();
-        if self.prefix.is_none()
-            && let Ok(datasets) = self.repo.datasets()
-        {
-            names.extend(datasets.into_iter().map(|info| info.name.to_string()));
-        }
+        names.extend(
+            dataset_names(&self.repo)
+                .into_iter()
+                .filter_map(|name| match &self.prefix {
+                    None => Some(name.to_string()),
+                    Some(prefix) => (format!("{}.{}", name.namespace, name.project) == *prefix)
+                        .then_some(name.name),
+                }),
+        );
         names.sort();
         names.dedup();
         names
@@ -444,7 +625,15 @@ impl SchemaProvider for PailSchema {
         if let Some(table) = self.tables.lock().expect("no panics while held").get(name) {
             return Ok(Some(table.clone()));
         }
-        let table = self.open(name).map_err(external)?;
+        let table = match self.open(name) {
+            Ok(table) => table,
+            // DataFusion asks for every name a statement reads from before planning it,
+            // `generate_series(1, 3)` too: no such dataset is no error there.
+            Err(_) if self.prefix.is_none() && self.table_functions.contains(name) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(external(err)),
+        };
         self.tables
             .lock()
             .expect("no panics while held")

@@ -336,8 +336,14 @@ fn classify_query(err: &QueryError) -> (i32, Option<String>) {
         QueryError::Data { .. } | QueryError::RowType { .. } => {
             user("check the types and values the query computes with")
         }
+        QueryError::ReadOnly { .. } => user(
+            "datasets change by commits: `pail commit`, `pail map`; export a result with --format parquet -o FILE",
+        ),
         QueryError::Repo(err) => classify_repo(err),
-        QueryError::Internal { .. } => (2, Some("report a bug with the query".into())),
+        QueryError::Internal { .. } => (
+            2,
+            Some("this is a bug in pail or its query engine; report it with the query".into()),
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ mod completions;
 mod map;
 mod mcp;
 mod query;
+mod query_sql;
 mod remote;
 mod s3;
 mod snapshots;
