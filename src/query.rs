@@ -94,6 +94,11 @@ pub enum QueryError {
         /// The statement's leading keywords, as written (`CREATE TABLE`).
         statement: String,
     },
+    /// A leaf's columns are not what its commit's schema says: the store was damaged,
+    /// or the leaf written by something other than pail. Checked before the engine
+    /// computes with them.
+    #[error("leaf {leaf} does not match its commit's schema: {detail}")]
+    LeafMismatch { leaf: String, detail: String },
     #[error(transparent)]
     Repo(Box<RepoError>),
     /// Evaluation failed on the data (a cast, a division by zero).
@@ -207,9 +212,7 @@ fn classify(err: DataFusionError) -> QueryError {
         }
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => classify(inner),
-            Err(shared) => QueryError::Internal {
-                source: Box::new(shared),
-            },
+            Err(shared) => classify(unshare(&shared)),
         },
         DataFusionError::SQL(parser, _) => QueryError::Syntax(parser),
         DataFusionError::Plan(message) if refused_write(&message).is_some() => {
@@ -244,6 +247,35 @@ fn classify(err: DataFusionError) -> QueryError {
         other => QueryError::Internal {
             source: Box::new(EngineError(other)),
         },
+    }
+}
+
+/// An error DataFusion shares among the partitions that met it (and so cannot be taken
+/// apart) rebuilt from its parts, for `classify`. A `RepoError` inside is kept as its
+/// message: callers that can drop the plan first (the CLI does) get it whole.
+fn unshare(err: &DataFusionError) -> DataFusionError {
+    match err {
+        DataFusionError::Shared(inner) => unshare(inner),
+        DataFusionError::Context(context, inner) => {
+            DataFusionError::Context(context.clone(), Box::new(unshare(inner)))
+        }
+        DataFusionError::External(inner) => {
+            if let Some(QueryError::LeafMismatch { leaf, detail }) = inner.downcast_ref() {
+                return leaf_mismatch(leaf, detail.clone());
+            }
+            match inner.downcast_ref::<DataFusionError>() {
+                Some(inner) => unshare(inner),
+                None => DataFusionError::Execution(inner.to_string()),
+            }
+        }
+        DataFusionError::ArrowError(err, _) => DataFusionError::Execution(err.to_string()),
+        DataFusionError::Execution(message) => DataFusionError::Execution(message.clone()),
+        DataFusionError::Plan(message) => DataFusionError::Plan(message.clone()),
+        DataFusionError::NotImplemented(message) => {
+            DataFusionError::NotImplemented(message.clone())
+        }
+        DataFusionError::Internal(message) => DataFusionError::Internal(message.clone()),
+        other => DataFusionError::Internal(other.message().into()),
     }
 }
 
@@ -372,12 +404,12 @@ fn writes(statement: &DfStatement, sql: &str) -> Option<String> {
     if reads {
         return None;
     }
-    // The keywords before the first name or parenthesis (sqlparser writes keywords in
+    // The keywords before the first name or parenthesis (sqlparser writes them in
     // capitals): `CREATE TABLE`, `INSERT INTO`, `SET`.
     let text = statement.to_string();
     let words: Vec<&str> = text
         .split_whitespace()
-        .take_while(|word| word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .take_while(|word| datafusion::sql::sqlparser::keywords::ALL_KEYWORDS.contains(word))
         .take(3)
         .collect();
     let keywords = words.join(" ");
@@ -944,6 +976,7 @@ impl LeafReader {
                 .map_err(|err| decode_err(err.to_string()))?;
             for batch in reader {
                 let mut batch = batch.map_err(|err| decode_err(err.to_string()))?;
+                check_leaf_columns(&id, &self.schema, &batch)?;
                 if batch.columns().iter().any(hides_values) {
                     batch = RecordBatch::try_new(
                         batch.schema(),
@@ -955,9 +988,11 @@ impl LeafReader {
                     )?;
                 }
                 if !self.filters.is_empty() {
-                    let mut keep = evaluate(&self.filters[0], &batch)?;
+                    // The filters' fields are checked as they are read.
+                    let unlike = |err: DataFusionError| leaf_mismatch(&id, err.message().into());
+                    let mut keep = evaluate(&self.filters[0], &batch).map_err(unlike)?;
                     for filter in &self.filters[1..] {
-                        keep = and_kleene(&keep, &evaluate(filter, &batch)?)?;
+                        keep = and_kleene(&keep, &evaluate(filter, &batch).map_err(unlike)?)?;
                     }
                     batch = filter_record_batch(&batch, &keep)?;
                 }
@@ -969,7 +1004,7 @@ impl LeafReader {
                     .iter()
                     .map(|field| {
                         batch.column_by_name(field.name()).cloned().ok_or_else(|| {
-                            decode_err(format!("no column `{}` in the leaf", field.name()))
+                            leaf_mismatch(&id, format!("it has no column `{}`", field.name()))
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -983,6 +1018,53 @@ impl LeafReader {
         }
         Ok(())
     }
+}
+
+/// A leaf that does not match its commit's schema, as the error `QueryError::LeafMismatch`.
+fn leaf_mismatch(leaf: &str, detail: String) -> DataFusionError {
+    DataFusionError::External(Box::new(QueryError::LeafMismatch {
+        leaf: leaf.to_string(),
+        detail,
+    }))
+}
+
+/// Checks that each column a leaf decoded to has the type the table's schema gives it
+/// (and no nulls where it allows none), before DataFusion computes with it: a leaf
+/// damaged or written by another tool is a pail error, never an engine failure.
+fn check_leaf_columns(
+    leaf: &str,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<(), DataFusionError> {
+    for field in schema.fields() {
+        let Some(column) = batch.column_by_name(field.name()) else {
+            return Err(leaf_mismatch(
+                leaf,
+                format!("it has no column `{}`", field.name()),
+            ));
+        };
+        if !column.data_type().equals_datatype(field.data_type()) {
+            return Err(leaf_mismatch(
+                leaf,
+                format!(
+                    "column `{}` is {} in the leaf, {} in the schema",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                ),
+            ));
+        }
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(leaf_mismatch(
+                leaf,
+                format!(
+                    "column `{}` has nulls, which the schema does not allow",
+                    field.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Iterator for LeafReader {
@@ -1341,7 +1423,7 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
         // A leaf that does not match its schema is an error, never a panic.
         let parent = array.as_struct_opt().ok_or_else(|| {
             DataFusionError::Execution(format!(
-                "`{path}`: a leaf's column is not a struct, unlike the schema says (a leaf that does not match its commit's schema; run `pail fsck`)"
+                "`{path}`: a column on the way is not a struct in the leaf, unlike in the schema"
             ))
         })?;
         if parent.null_count() > 0 {
@@ -1355,6 +1437,13 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
             .column_by_name(part)
             .cloned()
             .ok_or_else(|| DataFusionError::Internal(format!("`{path}` was not decoded")))?;
+    }
+    if array.data_type() != &value.data_type() {
+        return Err(DataFusionError::Execution(format!(
+            "`{path}` is {} in the leaf, {} in the schema",
+            array.data_type(),
+            value.data_type()
+        )));
     }
     let scalar = value.to_scalar()?;
     let compared = match op {
@@ -1566,6 +1655,69 @@ impl ScalarUDFImpl for FileUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_errors_become_pail_errors() {
+        // DataFusion's own bugs: pail's words, without DataFusion's request for reports.
+        let internal = classify(DataFusionError::Internal("boom".into()));
+        assert!(matches!(internal, QueryError::Internal { .. }));
+        assert_eq!(internal.to_string(), "query engine error: boom");
+        // Shared among partitions that still hold it: rebuilt, not an internal error.
+        let shared = Arc::new(leaf_mismatch("abc", "column `x` is Int64".into()));
+        let held = shared.clone();
+        let mismatch = classify(DataFusionError::Shared(shared));
+        assert_eq!(
+            mismatch.to_string(),
+            "leaf abc does not match its commit's schema: column `x` is Int64"
+        );
+        drop(held);
+        let shared = Arc::new(DataFusionError::Execution("division by zero".into()));
+        let _held = shared.clone();
+        assert!(matches!(
+            classify(DataFusionError::Shared(shared)),
+            QueryError::Data { .. }
+        ));
+        let internal = Arc::new(DataFusionError::Internal("bad plan".into()));
+        let _held = internal.clone();
+        let internal = classify(DataFusionError::Shared(internal));
+        assert_eq!(internal.to_string(), "query engine error: bad plan");
+        // What `SQLOptions` refuses is a read-only refusal.
+        let refused = classify(DataFusionError::Plan(
+            "DDL not supported: CreateMemoryTable".into(),
+        ));
+        assert!(
+            matches!(&refused, QueryError::ReadOnly { statement } if statement == "CreateMemoryTable")
+        );
+    }
+
+    #[test]
+    fn writes_are_named_by_their_keywords() {
+        let ctx = SessionContext::new();
+        let state = ctx.state();
+        let named = |sql: &str| {
+            let statement = state
+                .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+                .unwrap();
+            writes(&statement, sql)
+        };
+        assert_eq!(
+            named("create table t as select 1").as_deref(),
+            Some("CREATE TABLE")
+        );
+        assert_eq!(
+            named("INSERT INTO T VALUES (1)").as_deref(),
+            Some("INSERT INTO")
+        );
+        assert_eq!(named("set x = 1").as_deref(), Some("SET"));
+        assert_eq!(
+            named("explain delete from t").as_deref(),
+            Some("DELETE FROM")
+        );
+        assert_eq!(named("SELECT 1"), None);
+        assert_eq!(named("explain select 1"), None);
+        assert_eq!(named("show tables"), None);
+        assert_eq!(named("describe t"), None);
+    }
 
     #[test]
     fn path_parts() {

@@ -405,3 +405,64 @@ fn mcp_query_is_read_only_and_names_columns_as_written() {
     assert_eq!(rows(&calls[2]), json!([{"file.path": "c/03.mp4"}]));
     assert_eq!(rows(&calls[3]), json!([{"table_name": "frames"}]));
 }
+
+/// Issue item 7: a leaf that does not match its commit's schema (damaged or forged in the
+/// store) is a pail error that says so and what to run, with exit code 1; DataFusion's
+/// "likely caused by a bug in DataFusion" never reaches the user.
+#[test]
+fn a_leaf_unlike_its_schema_is_an_error_that_says_so() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    pail.ok_stdin(
+        &["commit", "t", "--from", "-", "--key", "id"],
+        "{\"id\": 1, \"x\": \"a\"}\n{\"id\": 2, \"x\": \"b\"}\n",
+    );
+    // The leaf rewritten in place with `x` an integer column (the schema says string).
+    let db = common::RawDb::open(&pail.work);
+    let id = db.delete_object_of_kind(pail::Kind::Leaf);
+    let forged = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+        ("x", Arc::new(Int64Array::from(vec![7, 8])) as ArrayRef),
+    ])
+    .unwrap();
+    let mut bytes = Vec::new();
+    {
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, forged.schema(), None).unwrap();
+        writer.write(&forged).unwrap();
+        writer.close().unwrap();
+    }
+    db.put_object(pail::Kind::Leaf, &id, &bytes);
+    drop(db);
+    for sql in [
+        "SELECT x FROM t",
+        "SELECT upper(x) AS u FROM t",
+        "SELECT count(*) AS n FROM t WHERE x = 'a'",
+        "SELECT id FROM t WHERE x LIKE 'a%'",
+        "SELECT a.id FROM t a JOIN t b ON a.x = b.x",
+    ] {
+        let out = pail.fails(1, &["query", sql]);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: leaf {id} does not match its commit's schema: "
+            )),
+            "{sql}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("`x`"), "{sql}: {}", out.stderr);
+        assert!(out.stderr.contains("\nhint: "), "{sql}: {}", out.stderr);
+        assert!(!out.stderr.contains("DataFusion"), "{sql}: {}", out.stderr);
+    }
+    // Columns the leaf has right still read.
+    assert_eq!(
+        pail_rows(&pail, "SELECT sum(id) AS s FROM t"),
+        [json!({"s": 3})]
+    );
+    // The hint's `pail fsck` finds it.
+    let fsck = pail.run_in(&pail.work, &["fsck"], None);
+    assert_eq!(fsck.code, 1, "{}", fsck.stdout);
+    assert!(fsck.stdout.contains(&id.to_string()), "{}", fsck.stdout);
+}
