@@ -248,7 +248,7 @@ pub(crate) fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView,
         .with_allow_dml(false)
         .with_allow_statements(false);
     let query = async {
-        let frame = ctx.sql_with_options(sql, options).await?;
+        let frame = crate::query::sql_with_options(&ctx, sql, options).await?;
         // One row past the limit tells whether the result was cut.
         let frame = frame.limit(0, Some(limit as usize + 1))?;
         frame.collect().await

@@ -31,6 +31,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
 use datafusion::common::{DataFusionError, Location, ScalarValue};
 use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, Like, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -40,11 +41,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::parser::ParserError;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+mod plan;
 
 use crate::object::{Child, Kind};
 use crate::repo::{RepoError, Resolved};
@@ -82,6 +86,20 @@ pub enum QueryError {
         source: EngineError,
         location: Option<Location>,
     },
+    /// A statement that would change something (`CREATE TABLE`, `INSERT`, `SET`, ...):
+    /// datasets change only by commits.
+    #[error(
+        "queries are read-only: {statement} is not run; SQL here reads datasets with SELECT, EXPLAIN, SHOW and DESCRIBE"
+    )]
+    ReadOnly {
+        /// The statement's leading keywords, as written (`CREATE TABLE`).
+        statement: String,
+    },
+    /// A leaf's columns are not what its commit's schema says: the store was damaged,
+    /// or the leaf written by something other than pail. Checked before the engine
+    /// computes with them.
+    #[error("leaf {leaf} does not match its commit's schema: {detail}")]
+    LeafMismatch { leaf: String, detail: String },
     #[error(transparent)]
     Repo(Box<RepoError>),
     /// Evaluation failed on the data (a cast, a division by zero).
@@ -96,6 +114,7 @@ pub enum QueryError {
         #[source]
         source: serde_json::Error,
     },
+    /// The engine failed where it should not: a bug in pail or in DataFusion.
     #[error("query engine error: {source}")]
     Internal {
         #[source]
@@ -108,9 +127,17 @@ pub enum QueryError {
 #[derive(Debug)]
 pub struct EngineError(pub DataFusionError);
 
+/// What DataFusion appends to an internal error's message, from where it is cut: a user
+/// of pail reports a bug to pail, with the rest of the message.
+const DATAFUSION_BUG_NOTE: &str = ".\nThis issue was likely caused by a bug in DataFusion's code.";
+
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.message())
+        let message = self.0.message();
+        match message.find(DATAFUSION_BUG_NOTE) {
+            Some(end) => f.write_str(&message[..end]),
+            None => f.write_str(&message),
+        }
     }
 }
 
@@ -155,9 +182,12 @@ fn classify(err: DataFusionError) -> QueryError {
     match err {
         DataFusionError::External(inner) => match inner.downcast::<RepoError>() {
             Ok(repo) => QueryError::Repo(repo),
-            Err(other) => match other.downcast::<DataFusionError>() {
-                Ok(inner) => classify(*inner),
-                Err(other) => QueryError::Internal { source: other },
+            Err(other) => match other.downcast::<QueryError>() {
+                Ok(query) => *query,
+                Err(other) => match other.downcast::<DataFusionError>() {
+                    Ok(inner) => classify(*inner),
+                    Err(other) => QueryError::Internal { source: other },
+                },
             },
         },
         DataFusionError::Context(_, inner) => classify(*inner),
@@ -183,15 +213,29 @@ fn classify(err: DataFusionError) -> QueryError {
         }
         DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => classify(inner),
-            Err(shared) => QueryError::Internal {
-                source: Box::new(shared),
-            },
+            Err(shared) => classify(unshare(&shared)),
         },
         DataFusionError::SQL(parser, _) => QueryError::Syntax(parser),
+        DataFusionError::Plan(message) if refused_write(&message).is_some() => {
+            QueryError::ReadOnly {
+                statement: refused_write(&message).unwrap_or_default(),
+            }
+        }
         err @ (DataFusionError::Plan(_) | DataFusionError::SchemaError(..)) => QueryError::Plan {
             source: EngineError(err),
             location: None,
         },
+        DataFusionError::NotImplemented(message) if message.contains("OuterReferenceColumn") => {
+            QueryError::NotSupported {
+                source: EngineError(DataFusionError::NotImplemented(
+                    "a subquery that reads columns of the query around it, here; a lateral \
+                     unnest is supported as a join without condition: \
+                     FROM clips c, unnest(c.tags) AS t(tag)"
+                        .into(),
+                )),
+                location: None,
+            }
+        }
         err @ DataFusionError::NotImplemented(_) => QueryError::NotSupported {
             source: EngineError(err),
             location: None,
@@ -202,9 +246,51 @@ fn classify(err: DataFusionError) -> QueryError {
             }
         }
         other => QueryError::Internal {
-            source: Box::new(other),
+            source: Box::new(EngineError(other)),
         },
     }
+}
+
+/// An error DataFusion shares among the partitions that met it (and so cannot be taken
+/// apart) rebuilt from its parts, for `classify`. A `RepoError` inside is kept as its
+/// message: callers that can drop the plan first (the CLI does) get it whole.
+fn unshare(err: &DataFusionError) -> DataFusionError {
+    match err {
+        DataFusionError::Shared(inner) => unshare(inner),
+        DataFusionError::Context(context, inner) => {
+            DataFusionError::Context(context.clone(), Box::new(unshare(inner)))
+        }
+        DataFusionError::External(inner) => {
+            if let Some(QueryError::LeafMismatch { leaf, detail }) = inner.downcast_ref() {
+                return leaf_mismatch(leaf, detail.clone());
+            }
+            match inner.downcast_ref::<DataFusionError>() {
+                Some(inner) => unshare(inner),
+                None => DataFusionError::Execution(inner.to_string()),
+            }
+        }
+        DataFusionError::ArrowError(err, _) => DataFusionError::Execution(err.to_string()),
+        DataFusionError::Execution(message) => DataFusionError::Execution(message.clone()),
+        DataFusionError::Plan(message) => DataFusionError::Plan(message.clone()),
+        DataFusionError::NotImplemented(message) => {
+            DataFusionError::NotImplemented(message.clone())
+        }
+        DataFusionError::Internal(message) => DataFusionError::Internal(message.clone()),
+        other => DataFusionError::Internal(other.message().into()),
+    }
+}
+
+/// The statement named by DataFusion's refusal of a plan that `SQLOptions` forbids ("DDL
+/// not supported: CreateMemoryTable"), for a caller that plans without `sql`'s own check.
+fn refused_write(message: &str) -> Option<String> {
+    [
+        "DDL not supported: ",
+        "DML not supported: ",
+        "Statement not supported: ",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))
+    .map(str::to_string)
 }
 
 /// An Arrow error met while reading results, as `QueryError::Data`.
@@ -220,14 +306,31 @@ fn external(err: impl Into<RepoError>) -> DataFusionError {
 
 /// A DataFusion session over the repository's datasets, with pail's helper functions
 /// (`file_ext`, `file_name`, `file_dir`, `file_uri`) registered.
+///
+/// `information_schema` (and so `SHOW TABLES`, `SHOW COLUMNS`) lists the datasets as
+/// catalog = namespace, schema = project, table = name. A lateral `unnest` (`FROM clips,
+/// unnest(clips.tags) AS t(tag)`) is planned as an unnest of the table it follows.
 pub fn session(repo: &Repo) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(BARE_CATALOG, BARE_SCHEMA)
-        .with_information_schema(false);
+        .with_information_schema(true);
     config.options_mut().sql_parser.collect_spans = true;
+    // DataFusion 55 moves struct field reads (`file.size`) below the nodes that use them
+    // under generated names, and loses them under a join key such as `c.file.size + 0 =
+    // d.file.size` ("No field named __datafusion_extracted_1"). The scan decodes what
+    // the filters it is given read, so the move gains nothing here.
+    config
+        .options_mut()
+        .optimizer
+        .enable_leaf_expression_pushdown = false;
+    let table_functions = datafusion::execution::SessionStateDefaults::default_table_functions()
+        .iter()
+        .map(|function| function.name().to_string())
+        .collect();
     let catalogs = Arc::new(PailCatalogs {
         repo: repo.clone(),
         store_lock: Arc::new(Mutex::new(())),
+        table_functions: Arc::new(table_functions),
         catalogs: Mutex::new(HashMap::new()),
     });
     let state = datafusion::execution::SessionStateBuilder::new()
@@ -236,16 +339,89 @@ pub fn session(repo: &Repo) -> SessionContext {
         .with_catalog_list(catalogs)
         .build();
     let ctx = SessionContext::new_with_state(state);
+    ctx.add_analyzer_rule(Arc::new(plan::LateralUnnest));
     for udf in udfs() {
         ctx.register_udf(udf);
     }
     ctx
 }
 
-/// Runs SQL over the datasets; the result is a lazy `DataFrame`.
+/// Runs SQL over the datasets; the result is a lazy `DataFrame`. Only statements that
+/// read are run (`QueryError::ReadOnly` for the others).
 pub async fn sql(repo: &Repo, sql: &str) -> Result<DataFrame, QueryError> {
     let ctx = session(repo);
-    Ok(ctx.sql(sql).await?)
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    Ok(sql_with_options(&ctx, sql, options).await?)
+}
+
+/// Plans one statement in a `session`, as `SessionContext::sql_with_options` does, and
+/// also: refuses statements that write (`QueryError::ReadOnly`, inside the
+/// `DataFusionError`) before naming any table, so `CREATE TABLE t AS ...` is not taken
+/// for a query of dataset `t`; and names an unaliased struct field column `file.path`,
+/// as written, not `photos.file[path]`.
+pub async fn sql_with_options(
+    ctx: &SessionContext,
+    sql: &str,
+    options: SQLOptions,
+) -> Result<DataFrame, DataFusionError> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(sql, &dialect)?;
+    if let Some(statement) = writes(&statement, sql) {
+        return Err(DataFusionError::External(Box::new(QueryError::ReadOnly {
+            statement,
+        })));
+    }
+    plan::name_unnest_columns(&mut statement);
+    let plan = state.statement_to_plan(statement).await?;
+    options.verify_plan(&plan)?;
+    let plan = plan::name_struct_fields(plan)?;
+    ctx.execute_logical_plan(plan).await
+}
+
+/// The leading keywords of a statement that is not a read (`CREATE TABLE`), or None for
+/// SELECT, VALUES, EXPLAIN of a read, SHOW and DESCRIBE.
+fn writes(statement: &DfStatement, sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    let reads = match statement {
+        DfStatement::Statement(statement) => match statement.as_ref() {
+            Sql::Query(_)
+            | Sql::ShowTables { .. }
+            | Sql::ShowColumns { .. }
+            | Sql::ShowVariable { .. }
+            | Sql::ShowFunctions { .. }
+            | Sql::ExplainTable { .. } => true,
+            Sql::Explain { statement, .. } => {
+                return writes(&DfStatement::Statement(statement.clone()), sql);
+            }
+            _ => false,
+        },
+        DfStatement::Explain(explain) => return writes(&explain.statement, sql),
+        _ => false,
+    };
+    if reads {
+        return None;
+    }
+    // The keywords before the first name or parenthesis (sqlparser writes them in
+    // capitals): `CREATE TABLE`, `INSERT INTO`, `SET`.
+    let text = statement.to_string();
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take_while(|word| datafusion::sql::sqlparser::keywords::ALL_KEYWORDS.contains(word))
+        .take(3)
+        .collect();
+    let keywords = words.join(" ");
+    Some(if keywords.is_empty() {
+        sql.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        keywords
+    })
 }
 
 /// One dataset version as a `DataFrame`, to chain `filter`, `aggregate`, `join`, ...
@@ -302,10 +478,25 @@ pub async fn collect_as<T: DeserializeOwned>(frame: DataFrame) -> Result<Vec<T>,
 
 // ---- catalogs ------------------------------------------------------------------------
 
-/// Every catalog name is a namespace; `BARE_CATALOG` holds the bare names.
+/// The datasets' names, sorted; none when the store cannot be read (a listing then shows
+/// nothing, and naming a dataset says why).
+fn dataset_names(repo: &Repo) -> Vec<crate::DatasetName> {
+    let mut names: Vec<crate::DatasetName> = repo
+        .datasets()
+        .map(|datasets| datasets.into_iter().map(|info| info.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Every catalog name is a namespace; `BARE_CATALOG` holds the bare names. Listings
+/// (`information_schema`, `SHOW TABLES`) show the namespaces, projects and names of the
+/// datasets there are, and not `BARE_CATALOG`.
 struct PailCatalogs {
     repo: Repo,
     store_lock: Arc<Mutex<()>>,
+    /// Names of table functions (`generate_series`): not datasets when none has the name.
+    table_functions: Arc<std::collections::HashSet<String>>,
     catalogs: Mutex<HashMap<String, Arc<PailCatalog>>>,
 }
 
@@ -327,7 +518,12 @@ impl CatalogProviderList for PailCatalogs {
     }
 
     fn catalog_names(&self) -> Vec<String> {
-        vec![BARE_CATALOG.to_string()]
+        let mut names: Vec<String> = dataset_names(&self.repo)
+            .into_iter()
+            .map(|name| name.namespace)
+            .collect();
+        names.dedup();
+        names
     }
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
@@ -336,6 +532,7 @@ impl CatalogProviderList for PailCatalogs {
             Arc::new(PailCatalog {
                 repo: self.repo.clone(),
                 store_lock: self.store_lock.clone(),
+                table_functions: self.table_functions.clone(),
                 namespace: (name != BARE_CATALOG).then(|| name.to_string()),
                 schemas: Mutex::new(HashMap::new()),
             })
@@ -347,6 +544,7 @@ impl CatalogProviderList for PailCatalogs {
 struct PailCatalog {
     repo: Repo,
     store_lock: Arc<Mutex<()>>,
+    table_functions: Arc<std::collections::HashSet<String>>,
     namespace: Option<String>,
     schemas: Mutex<HashMap<String, Arc<PailSchema>>>,
 }
@@ -361,7 +559,16 @@ impl fmt::Debug for PailCatalog {
 
 impl CatalogProvider for PailCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec![BARE_SCHEMA.to_string()]
+        let Some(namespace) = &self.namespace else {
+            return vec![BARE_SCHEMA.to_string()];
+        };
+        let mut names: Vec<String> = dataset_names(&self.repo)
+            .into_iter()
+            .filter(|name| &name.namespace == namespace)
+            .map(|name| name.project)
+            .collect();
+        names.dedup();
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
@@ -376,6 +583,7 @@ impl CatalogProvider for PailCatalog {
             Arc::new(PailSchema {
                 repo: self.repo.clone(),
                 store_lock: self.store_lock.clone(),
+                table_functions: self.table_functions.clone(),
                 prefix,
                 tables: Mutex::new(HashMap::new()),
             })
@@ -389,6 +597,7 @@ impl CatalogProvider for PailCatalog {
 struct PailSchema {
     repo: Repo,
     store_lock: Arc<Mutex<()>>,
+    table_functions: Arc<std::collections::HashSet<String>>,
     /// `namespace.project` for qualified names; None for bare ones.
     prefix: Option<String>,
     tables: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
@@ -431,11 +640,15 @@ impl SchemaProvider for PailSchema {
             .keys()
             .cloned()
             .collect();
-        if self.prefix.is_none()
-            && let Ok(datasets) = self.repo.datasets()
-        {
-            names.extend(datasets.into_iter().map(|info| info.name.to_string()));
-        }
+        names.extend(
+            dataset_names(&self.repo)
+                .into_iter()
+                .filter_map(|name| match &self.prefix {
+                    None => Some(name.to_string()),
+                    Some(prefix) => (format!("{}.{}", name.namespace, name.project) == *prefix)
+                        .then_some(name.name),
+                }),
+        );
         names.sort();
         names.dedup();
         names
@@ -445,7 +658,15 @@ impl SchemaProvider for PailSchema {
         if let Some(table) = self.tables.lock().expect("no panics while held").get(name) {
             return Ok(Some(table.clone()));
         }
-        let table = self.open(name).map_err(external)?;
+        let table = match self.open(name) {
+            Ok(table) => table,
+            // DataFusion asks for every name a statement reads from before planning it,
+            // `generate_series(1, 3)` too: no such dataset is no error there.
+            Err(_) if self.prefix.is_none() && self.table_functions.contains(name) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(external(err)),
+        };
         self.tables
             .lock()
             .expect("no panics while held")
@@ -796,6 +1017,7 @@ impl LeafReader {
                 .map_err(|err| decode_err(err.to_string()))?;
             for batch in reader {
                 let mut batch = batch.map_err(|err| decode_err(err.to_string()))?;
+                check_leaf_columns(&id, &self.schema, &batch)?;
                 if batch.columns().iter().any(hides_values) {
                     batch = RecordBatch::try_new(
                         batch.schema(),
@@ -807,9 +1029,11 @@ impl LeafReader {
                     )?;
                 }
                 if !self.filters.is_empty() {
-                    let mut keep = evaluate(&self.filters[0], &batch)?;
+                    // The filters' fields are checked as they are read.
+                    let unlike = |err: DataFusionError| leaf_mismatch(&id, err.message().into());
+                    let mut keep = evaluate(&self.filters[0], &batch).map_err(unlike)?;
                     for filter in &self.filters[1..] {
-                        keep = and_kleene(&keep, &evaluate(filter, &batch)?)?;
+                        keep = and_kleene(&keep, &evaluate(filter, &batch).map_err(unlike)?)?;
                     }
                     batch = filter_record_batch(&batch, &keep)?;
                 }
@@ -821,7 +1045,7 @@ impl LeafReader {
                     .iter()
                     .map(|field| {
                         batch.column_by_name(field.name()).cloned().ok_or_else(|| {
-                            decode_err(format!("no column `{}` in the leaf", field.name()))
+                            leaf_mismatch(&id, format!("it has no column `{}`", field.name()))
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -853,6 +1077,53 @@ impl LeafReader {
         }
         Ok(builder.with_row_selection(without(deletes, child.n_rows as usize)))
     }
+}
+
+/// A leaf that does not match its commit's schema, as the error `QueryError::LeafMismatch`.
+fn leaf_mismatch(leaf: &str, detail: String) -> DataFusionError {
+    DataFusionError::External(Box::new(QueryError::LeafMismatch {
+        leaf: leaf.to_string(),
+        detail,
+    }))
+}
+
+/// Checks that each column a leaf decoded to has the type the table's schema gives it
+/// (and no nulls where it allows none), before DataFusion computes with it: a leaf
+/// damaged or written by another tool is a pail error, never an engine failure.
+fn check_leaf_columns(
+    leaf: &str,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<(), DataFusionError> {
+    for field in schema.fields() {
+        let Some(column) = batch.column_by_name(field.name()) else {
+            return Err(leaf_mismatch(
+                leaf,
+                format!("it has no column `{}`", field.name()),
+            ));
+        };
+        if !column.data_type().equals_datatype(field.data_type()) {
+            return Err(leaf_mismatch(
+                leaf,
+                format!(
+                    "column `{}` is {} in the leaf, {} in the schema",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                ),
+            ));
+        }
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(leaf_mismatch(
+                leaf,
+                format!(
+                    "column `{}` has nulls, which the schema does not allow",
+                    field.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Iterator for LeafReader {
@@ -1211,7 +1482,7 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
         // A leaf that does not match its schema is an error, never a panic.
         let parent = array.as_struct_opt().ok_or_else(|| {
             DataFusionError::Execution(format!(
-                "`{path}`: a leaf's column is not a struct, unlike the schema says (a leaf that does not match its commit's schema; run `pail fsck`)"
+                "`{path}`: a column on the way is not a struct in the leaf, unlike in the schema"
             ))
         })?;
         if parent.null_count() > 0 {
@@ -1225,6 +1496,13 @@ fn evaluate(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, DataFusion
             .column_by_name(part)
             .cloned()
             .ok_or_else(|| DataFusionError::Internal(format!("`{path}` was not decoded")))?;
+    }
+    if array.data_type() != &value.data_type() {
+        return Err(DataFusionError::Execution(format!(
+            "`{path}` is {} in the leaf, {} in the schema",
+            array.data_type(),
+            value.data_type()
+        )));
     }
     let scalar = value.to_scalar()?;
     let compared = match op {
@@ -1436,6 +1714,69 @@ impl ScalarUDFImpl for FileUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_errors_become_pail_errors() {
+        // DataFusion's own bugs: pail's words, without DataFusion's request for reports.
+        let internal = classify(DataFusionError::Internal("boom".into()));
+        assert!(matches!(internal, QueryError::Internal { .. }));
+        assert_eq!(internal.to_string(), "query engine error: boom");
+        // Shared among partitions that still hold it: rebuilt, not an internal error.
+        let shared = Arc::new(leaf_mismatch("abc", "column `x` is Int64".into()));
+        let held = shared.clone();
+        let mismatch = classify(DataFusionError::Shared(shared));
+        assert_eq!(
+            mismatch.to_string(),
+            "leaf abc does not match its commit's schema: column `x` is Int64"
+        );
+        drop(held);
+        let shared = Arc::new(DataFusionError::Execution("division by zero".into()));
+        let _held = shared.clone();
+        assert!(matches!(
+            classify(DataFusionError::Shared(shared)),
+            QueryError::Data { .. }
+        ));
+        let internal = Arc::new(DataFusionError::Internal("bad plan".into()));
+        let _held = internal.clone();
+        let internal = classify(DataFusionError::Shared(internal));
+        assert_eq!(internal.to_string(), "query engine error: bad plan");
+        // What `SQLOptions` refuses is a read-only refusal.
+        let refused = classify(DataFusionError::Plan(
+            "DDL not supported: CreateMemoryTable".into(),
+        ));
+        assert!(
+            matches!(&refused, QueryError::ReadOnly { statement } if statement == "CreateMemoryTable")
+        );
+    }
+
+    #[test]
+    fn writes_are_named_by_their_keywords() {
+        let ctx = SessionContext::new();
+        let state = ctx.state();
+        let named = |sql: &str| {
+            let statement = state
+                .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+                .unwrap();
+            writes(&statement, sql)
+        };
+        assert_eq!(
+            named("create table t as select 1").as_deref(),
+            Some("CREATE TABLE")
+        );
+        assert_eq!(
+            named("INSERT INTO T VALUES (1)").as_deref(),
+            Some("INSERT INTO")
+        );
+        assert_eq!(named("set x = 1").as_deref(), Some("SET"));
+        assert_eq!(
+            named("explain delete from t").as_deref(),
+            Some("DELETE FROM")
+        );
+        assert_eq!(named("SELECT 1"), None);
+        assert_eq!(named("explain select 1"), None);
+        assert_eq!(named("show tables"), None);
+        assert_eq!(named("describe t"), None);
+    }
 
     #[test]
     fn path_parts() {

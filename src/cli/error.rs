@@ -336,8 +336,17 @@ fn classify_query(err: &QueryError) -> (i32, Option<String>) {
         QueryError::Data { .. } | QueryError::RowType { .. } => {
             user("check the types and values the query computes with")
         }
+        QueryError::ReadOnly { .. } => user(
+            "datasets change by commits: `pail commit`, `pail map`; export a result with --format parquet -o FILE",
+        ),
+        QueryError::LeafMismatch { .. } => user(
+            "the store was damaged, or the leaf written by another tool: `pail fsck` checks every leaf",
+        ),
         QueryError::Repo(err) => classify_repo(err),
-        QueryError::Internal { .. } => (2, Some("report a bug with the query".into())),
+        QueryError::Internal { .. } => (
+            2,
+            Some("this is a bug in pail or its query engine; report it with the query".into()),
+        ),
     }
 }
 
@@ -382,5 +391,31 @@ fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
         RemoteError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
         RemoteError::Spool { .. } => (2, None),
         RemoteError::Repo(err) => classify_repo(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_errors_are_user_errors_but_engine_bugs() {
+        let internal = QueryError::Internal {
+            source: "a bug".into(),
+        };
+        assert_eq!(classify_query(&internal).0, 2);
+        for user in [
+            QueryError::ReadOnly {
+                statement: "CREATE TABLE".into(),
+            },
+            QueryError::LeafMismatch {
+                leaf: "abc".into(),
+                detail: "column `x` is Int64".into(),
+            },
+        ] {
+            let (code, hint) = classify_query(&user);
+            assert_eq!(code, 1, "{user}");
+            assert!(hint.is_some(), "{user}");
+        }
     }
 }

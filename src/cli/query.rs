@@ -193,7 +193,15 @@ pub fn cmd_query(ctx: &Context, args: QueryArgs) -> Result<(), CliError> {
         let mut stream = frame.execute_stream().await.map_err(QueryError::from)?;
         let mut writer = BatchWriter::new(format, schema, &sink)?;
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(QueryError::from)?;
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    // The plan's other partitions may share the error: drop them first,
+                    // so it comes out whole (a missing leaf keeps its own hint).
+                    drop(stream);
+                    return Err(QueryError::from(err).into());
+                }
+            };
             writer
                 .write(&batch, &mut sink)
                 .map_err(|err| sink.error(err))?;

@@ -12,6 +12,7 @@ mod delta;
 mod map;
 mod mcp;
 mod query;
+mod query_sql;
 mod remote;
 mod s3;
 mod snapshots;
