@@ -37,9 +37,9 @@ use crate::repo::{Repo, RepoError, Resolved};
 use crate::schema;
 use crate::summary::DEFAULT_MAX_TOKENS;
 use crate::view::{
-    BudgetView, BudgetedView, ChildView, CompareView, DatasetListView, DatasetView,
-    DiffCountsView, DiffSideView, DiffView, QueryView, RowTreeOverlapView, SchemaChangesView,
-    SchemaView, SummaryAnswerView, SummaryView, VersionLineageView, VersionView, to_json,
+    BudgetView, BudgetedView, ChildView, CompareView, DatasetListView, DatasetView, DiffCountsView,
+    DiffSideView, DiffView, QueryView, RowTreeOverlapView, SchemaChangesView, SchemaView,
+    SummaryAnswerView, SummaryView, VersionLineageView, VersionView, to_json,
 };
 
 pub(crate) use budget::{DEFAULT_MAX_BYTES, MAX_MAX_BYTES, MIN_MAX_BYTES};

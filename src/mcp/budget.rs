@@ -22,9 +22,9 @@ pub(crate) const MIN_MAX_BYTES: usize = 1024;
 const CHARS_PER_CAP: usize = 32;
 /// `budget.cuts` lists at most this many arrays.
 const CUTS_LISTED: usize = 16;
-/// Cell caps tried for query rows, most generous first: a string keeps 32 × cap
-/// characters, a list cap items.
-const CELL_CAPS: [usize; 6] = [8, 4, 2, 1, 0, 0];
+/// Cell caps tried for query rows, most generous first (whole cells): a string keeps
+/// 32 × cap characters, a list cap items.
+const CELL_CAPS: [usize; 7] = [usize::MAX, 64, 8, 4, 2, 1, 0];
 /// Rows a query answer tries to keep before it abbreviates its cells further.
 const ROWS_WANTED: usize = 10;
 
@@ -64,15 +64,13 @@ fn abbreviate_text(text: &str, chars: usize) -> Option<String> {
 /// pointer) and every string to `CHARS_PER_CAP × max(cap, 2)` characters (ids stay whole).
 fn shrink(value: &Value, cap: usize, path: &mut String, report: &mut Report) -> Value {
     match value {
-        Value::String(text) => {
-            match abbreviate_text(text, CHARS_PER_CAP * cap.max(2)) {
-                Some(short) => {
-                    report.abbreviated += 1;
-                    Value::String(short)
-                }
-                None => value.clone(),
+        Value::String(text) => match abbreviate_text(text, CHARS_PER_CAP * cap.max(2)) {
+            Some(short) => {
+                report.abbreviated += 1;
+                Value::String(short)
             }
-        }
+            None => value.clone(),
+        },
         Value::Array(items) => {
             if items.len() > cap {
                 report.cuts.push(CutView {
@@ -109,10 +107,7 @@ fn shrink(value: &Value, cap: usize, path: &mut String, report: &mut Report) -> 
 fn largest_cap(value: &Value) -> usize {
     match value {
         Value::String(text) => text.len() / CHARS_PER_CAP + 1,
-        Value::Array(items) => items
-            .iter()
-            .map(largest_cap)
-            .fold(items.len(), usize::max),
+        Value::Array(items) => items.iter().map(largest_cap).fold(items.len(), usize::max),
         Value::Object(fields) => fields.values().map(largest_cap).max().unwrap_or(0),
         _ => 0,
     }
@@ -176,7 +171,7 @@ pub(crate) fn fit(view: Value, max_bytes: usize) -> Value {
 /// and a last item `…[+N items]`, struct fields in turn.
 fn abbreviate_cell(value: &Value, cap: usize, abbreviated: &mut usize) -> Value {
     match value {
-        Value::String(text) => match abbreviate_text(text, CHARS_PER_CAP * cap) {
+        Value::String(text) => match abbreviate_text(text, CHARS_PER_CAP.saturating_mul(cap)) {
             Some(short) => {
                 *abbreviated += 1;
                 Value::String(short)
@@ -335,7 +330,12 @@ mod tests {
         assert!(caption.ends_with(" chars]"), "{caption}");
         let embedding = rows[0][1].as_array().unwrap();
         assert!(
-            embedding.last().unwrap().as_str().unwrap().ends_with(" items]"),
+            embedding
+                .last()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .ends_with(" items]"),
             "{embedding:?}"
         );
     }
