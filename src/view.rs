@@ -1088,6 +1088,22 @@ pub struct BudgetedView<T> {
     pub budget: BudgetView,
 }
 
+/// A file `agents init` wrote: `created`, `updated` or `unchanged`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentsFileView {
+    pub path: String,
+    pub action: String,
+}
+
+/// `agents init --json`: the client, the files written and, for Codex without
+/// `--global`, the lines to add to ~/.codex/config.toml.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentsInitView {
+    pub client: String,
+    pub files: Vec<AgentsFileView>,
+    pub codex_config_lines: Option<String>,
+}
+
 /// `fsck --json` (and `fsck --remote R --json`): objects checked and the problems found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FsckView {
