@@ -8,6 +8,8 @@
 //! rows are cut whole, after their cells are abbreviated (strings with the same marker,
 //! lists to their first items plus a last item `…[+N items]`).
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::view::{BudgetView, CutView, QueryView};
@@ -22,11 +24,21 @@ pub(crate) const MIN_MAX_BYTES: usize = 1024;
 const CHARS_PER_CAP: usize = 32;
 /// `budget.cuts` lists at most this many arrays.
 const CUTS_LISTED: usize = 16;
+/// Cut arrays that may grow into what the uniform cap left of the budget, first first.
+const CUTS_REFINED: usize = 32;
 /// Cell caps tried for query rows, most generous first (whole cells): a string keeps
 /// 32 × cap characters, a list cap items.
 const CELL_CAPS: [usize; 7] = [usize::MAX, 64, 8, 4, 2, 1, 0];
 /// Rows a query answer tries to keep before it abbreviates its cells further.
 const ROWS_WANTED: usize = 10;
+
+/// How far to shrink: arrays keep `cap` items unless `arrays` names their JSON pointer
+/// with a number of its own; strings keep `CHARS_PER_CAP × max(cap, 2)` characters (ids
+/// stay whole).
+struct Caps {
+    cap: usize,
+    arrays: HashMap<String, usize>,
+}
 
 /// What shrinking did.
 #[derive(Default)]
@@ -60,11 +72,10 @@ fn abbreviate_text(text: &str, chars: usize) -> Option<String> {
     Some(format!("{kept}…[+{} chars]", total - chars))
 }
 
-/// `value` with every array cut to `cap` items (reported in `cuts` under its JSON
-/// pointer) and every string to `CHARS_PER_CAP × max(cap, 2)` characters (ids stay whole).
-fn shrink(value: &Value, cap: usize, path: &mut String, report: &mut Report) -> Value {
+/// `value` cut to `caps`, each array cut reported in `cuts` under its JSON pointer.
+fn shrink(value: &Value, caps: &Caps, path: &mut String, report: &mut Report) -> Value {
     match value {
-        Value::String(text) => match abbreviate_text(text, CHARS_PER_CAP * cap.max(2)) {
+        Value::String(text) => match abbreviate_text(text, CHARS_PER_CAP * caps.cap.max(2)) {
             Some(short) => {
                 report.abbreviated += 1;
                 Value::String(short)
@@ -72,6 +83,7 @@ fn shrink(value: &Value, cap: usize, path: &mut String, report: &mut Report) -> 
             None => value.clone(),
         },
         Value::Array(items) => {
+            let cap = caps.arrays.get(path.as_str()).copied().unwrap_or(caps.cap);
             if items.len() > cap {
                 report.cuts.push(CutView {
                     path: path.clone(),
@@ -82,7 +94,7 @@ fn shrink(value: &Value, cap: usize, path: &mut String, report: &mut Report) -> 
             let kept = items.iter().take(cap).enumerate().map(|(index, item)| {
                 let len = path.len();
                 path.push_str(&format!("/{index}"));
-                let item = shrink(item, cap, path, report);
+                let item = shrink(item, caps, path, report);
                 path.truncate(len);
                 item
             });
@@ -94,7 +106,7 @@ fn shrink(value: &Value, cap: usize, path: &mut String, report: &mut Report) -> 
                 let len = path.len();
                 path.push('/');
                 path.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                out.insert(key.clone(), shrink(field, cap, path, report));
+                out.insert(key.clone(), shrink(field, caps, path, report));
                 path.truncate(len);
             }
             Value::Object(out)
@@ -138,33 +150,63 @@ pub(crate) fn answer_len(structured: &Value, text: Option<&str>) -> usize {
     json + text.map_or(json, str::len)
 }
 
+/// `view` cut to `caps`, with its `budget`.
+fn attempt(view: &Value, caps: &Caps, max_bytes: usize) -> (Value, Vec<CutView>) {
+    let mut report = Report::default();
+    let shrunk = shrink(view, caps, &mut String::new(), &mut report);
+    let cuts = report.cuts.clone();
+    (with_budget(shrunk, &report.budget(max_bytes)), cuts)
+}
+
+/// The largest number in `low..=high` for which `fits` holds, given that it holds for
+/// `low` (or `low` when none does); `fits` holds for a prefix of the range.
+fn largest(mut low: usize, mut high: usize, mut fits: impl FnMut(usize) -> bool) -> usize {
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        if fits(mid) {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    low
+}
+
 /// `view` (an object) cut to fit `max_bytes` as an answer whose text is its JSON: the
-/// structured content, `budget` included. The largest cap that fits wins.
+/// structured content, `budget` included. First the largest cap that fits every array and
+/// string alike; then the arrays that cap cut, first first, take what is left.
 pub(crate) fn fit(view: Value, max_bytes: usize) -> Value {
     let whole = with_budget(view.clone(), &Report::default().budget(max_bytes));
     if answer_len(&whole, None) <= max_bytes {
         return whole;
     }
-    let attempt = |cap: usize| {
-        let mut report = Report::default();
-        let shrunk = shrink(&view, cap, &mut String::new(), &mut report);
-        with_budget(shrunk, &report.budget(max_bytes))
+    let fits = |caps: &Caps| answer_len(&attempt(&view, caps, max_bytes).0, None) <= max_bytes;
+    let mut caps = Caps {
+        cap: 0,
+        arrays: HashMap::new(),
     };
-    // Sizes grow with the cap (up to the digits of the markers): search for the largest
-    // cap that fits, and keep the smallest cap's answer when none does.
-    let (mut low, mut high) = (0, largest_cap(&view));
-    let mut best = attempt(0);
-    while low < high {
-        let cap = low + (high - low).div_ceil(2);
-        let candidate = attempt(cap);
-        if answer_len(&candidate, None) <= max_bytes {
-            best = candidate;
-            low = cap;
-        } else {
-            high = cap - 1;
+    // Sizes grow with the cap (up to the digits of the markers).
+    caps.cap = largest(0, largest_cap(&view), |cap| {
+        fits(&Caps {
+            cap,
+            arrays: HashMap::new(),
+        })
+    });
+    let (_, cuts) = attempt(&view, &caps, max_bytes);
+    if fits(&caps) {
+        for cut in cuts.into_iter().take(CUTS_REFINED) {
+            let kept = largest(cut.kept, cut.total, |kept| {
+                let mut more = Caps {
+                    cap: caps.cap,
+                    arrays: caps.arrays.clone(),
+                };
+                more.arrays.insert(cut.path.clone(), kept);
+                fits(&more)
+            });
+            caps.arrays.insert(cut.path, kept);
         }
     }
-    best
+    attempt(&view, &caps, max_bytes).0
 }
 
 /// A query cell cut to `cap`: strings to `32 × cap` characters, lists to `cap` items
@@ -305,6 +347,19 @@ mod tests {
         assert_eq!(cut["total"], 500);
         assert_eq!(cut["kept"], kept);
         assert_eq!(answer["budget"]["truncated"], true);
+    }
+
+    #[test]
+    fn what_the_uniform_cap_leaves_goes_to_the_first_arrays_cut() {
+        let wide: Vec<Value> = (0..50)
+            .map(|n| json!({"n": n, "text": "t".repeat(60)}))
+            .collect();
+        let narrow: Vec<Value> = (0..500).map(|n| json!(n)).collect();
+        let answer = fit(json!({"a": wide, "b": narrow}), 4096);
+        let size = answer_len(&answer, None);
+        // Less than one more item of `a` (about 80 bytes, twice) is left over.
+        assert!(size <= 4096 && size > 4096 - 2 * 90, "{size}: {answer}");
+        assert!(answer["a"].as_array().unwrap().len() > 1, "{answer}");
     }
 
     #[test]
