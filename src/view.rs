@@ -8,7 +8,9 @@
 //!
 //! The MCP answers are the CLI's objects; where an MCP tool says more than the matching
 //! command (`dataset_schema`'s `columns`, `dataset_lineage`'s `children`,
-//! `diff_versions`' row-tree overlap), the extra fields sit beside the shared ones.
+//! `diff_versions`' row-tree overlap), the extra fields sit beside the shared ones, and
+//! every answer has its `budget` beside them too (`BudgetedView`). The MCP views derive
+//! `JsonSchema`: the tools' output schemas.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -1845,6 +1847,19 @@ mod tests {
             }],
         };
         insta::assert_snapshot!("summary_pages", json_text(&pages));
+    }
+
+    #[test]
+    fn agents_init() {
+        let init = AgentsInitView {
+            client: "codex".into(),
+            files: vec![AgentsFileView {
+                path: "/work/project/AGENTS.md".into(),
+                action: "created".into(),
+            }],
+            codex_config_lines: Some("[mcp_servers.pail]\ncommand = \"pail\"\n".into()),
+        };
+        insta::assert_snapshot!("agents_init", json_text(&init));
     }
 
     #[test]
