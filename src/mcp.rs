@@ -8,6 +8,12 @@
 //!
 //! `diff_versions` and `query` go through `compare_versions` and `run_query`, over the
 //! row diff (`crate::diff`) and the SQL engine (`crate::query`).
+//!
+//! Every answer fits a byte budget (`budget`): its structured content is a view from
+//! `crate::view` with a `budget` field beside the view's own, declared by the tool's output
+//! schema, and its text is the same as compact JSON (or the Markdown summary page).
+
+mod budget;
 
 use std::sync::Arc;
 
@@ -23,6 +29,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler,
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::diff::DiffError;
@@ -30,22 +37,29 @@ use crate::repo::{Repo, RepoError, Resolved};
 use crate::schema;
 use crate::summary::DEFAULT_MAX_TOKENS;
 use crate::view::{
-    ChildView, CompareView, DatasetView, DiffCountsView, DiffSideView, DiffView, QueryView,
-    RowTreeOverlapView, SchemaChangesView, SchemaView, SummaryView, VersionLineageView,
-    VersionView, to_json,
+    BudgetView, BudgetedView, ChildView, CompareView, DatasetListView, DatasetView, DiffCountsView,
+    DiffSideView, DiffView, QueryView, RowTreeOverlapView, SchemaChangesView, SchemaView,
+    SummaryAnswerView, SummaryView, VersionLineageView, VersionView, to_json,
 };
+
+pub(crate) use budget::{DEFAULT_MAX_BYTES, MAX_MAX_BYTES, MIN_MAX_BYTES};
 
 /// URIs of the summary pages: `pail://NAME@VERSION`.
 pub(crate) const RESOURCE_SCHEME: &str = "pail://";
 /// Rows a query returns when the caller gives no limit, and at most.
 pub(crate) const DEFAULT_QUERY_LIMIT: u64 = 100;
 pub(crate) const MAX_QUERY_LIMIT: u64 = 10_000;
+/// How long a query may spend counting its whole result after its rows were cut by the
+/// limit; past it `total_rows` is null.
+const COUNT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const INSTRUCTIONS: &str = "pail versions datasets of files in object storage. Start with \
 list_datasets, then read dataset_summary for a dataset (a short Markdown page: schema, \
 per-column statistics, lineage, example rows) before writing code against it. Names are \
 namespace.project.name; NAME@V takes a semver, a tag, `latest` or a commit id prefix. \
-Everything here is read-only.";
+Everything here is read-only. Every answer fits a byte budget (`max_bytes`, default \
+16384, at most 131072): what did not fit is listed in its `budget` field, and long strings \
+end in a marker such as `…[+9800 chars]`.";
 
 /// A tool failure, shown to the model as the tool's result text.
 #[derive(Debug)]
@@ -58,9 +72,17 @@ impl From<RepoError> for ToolError {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct ListArgs {
+    /// Bound on the answer in bytes, text and structured content together (default 16384, 1024 to 131072)
+    pub max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct DatasetArgs {
     /// Dataset as NAME[@V], e.g. `team.vision.clips@1.0.2` or `clips` (latest version)
     pub dataset: String,
+    /// Bound on the answer in bytes, text and structured content together (default 16384, 1024 to 131072)
+    pub max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -72,6 +94,8 @@ pub(crate) struct SummaryArgs {
     /// Return the summary object as JSON instead of the Markdown page
     #[serde(default)]
     pub json: bool,
+    /// Bound on the answer in bytes, text and structured content together (default 16384, 1024 to 131072)
+    pub max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -80,14 +104,18 @@ pub(crate) struct DiffArgs {
     pub from: String,
     /// The newer version, NAME@V (a bare V means the same dataset as `from`)
     pub to: String,
+    /// Bound on the answer in bytes, text and structured content together (default 16384, 1024 to 131072)
+    pub max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct QueryArgs {
     /// One read-only SQL statement; datasets are tables named by their full name
     pub sql: String,
-    /// Maximum rows to return (default 100, at most 10000)
+    /// Maximum rows to return (default 100, at most 10000); fewer when they do not fit max_bytes
     pub limit: Option<u64>,
+    /// Bound on the answer in bytes, text and structured content together (default 16384, 1024 to 131072)
+    pub max_bytes: Option<usize>,
 }
 
 /// The server: a repository (paths only; the store is opened per request) and the tools.
@@ -97,14 +125,33 @@ pub(crate) struct PailServer {
     tool_router: ToolRouter<PailServer>,
 }
 
-fn text_result(text: String) -> CallToolResult {
-    CallToolResult::success(vec![ContentBlock::text(text)])
+/// A tool's output schema: its view with `budget` beside the view's fields.
+fn output_schema<T: JsonSchema + 'static>() -> Arc<rmcp::model::JsonObject> {
+    rmcp::handler::server::tool::schema_for_output::<BudgetedView<T>>()
 }
 
-/// A view as the CLI prints it: pretty JSON, keys sorted.
-fn json_result(view: &impl Serialize) -> CallToolResult {
-    let text = serde_json::to_string_pretty(&to_json(view)).expect("JSON values serialize");
-    CallToolResult::success(vec![ContentBlock::text(text)])
+/// The budget a call asked for, or the default.
+fn max_bytes(asked: Option<usize>) -> Result<usize, ToolError> {
+    match asked {
+        None => Ok(DEFAULT_MAX_BYTES),
+        Some(bytes) if (MIN_MAX_BYTES..=MAX_MAX_BYTES).contains(&bytes) => Ok(bytes),
+        Some(bytes) => Err(ToolError(format!(
+            "max_bytes {bytes} is out of range: give {MIN_MAX_BYTES} to {MAX_MAX_BYTES}"
+        ))),
+    }
+}
+
+/// Structured content (already fitted, `budget` included) with its compact JSON as text.
+fn structured_result(structured: Value) -> CallToolResult {
+    let text = serde_json::to_string(&structured).expect("JSON values serialize");
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+/// A view as an answer within `max_bytes`: keys sorted, compact, cut to fit.
+fn json_result(view: &impl Serialize, max_bytes: usize) -> CallToolResult {
+    structured_result(budget::fit(to_json(view), max_bytes))
 }
 
 fn error_result(err: ToolError) -> CallToolResult {
@@ -233,9 +280,12 @@ pub(crate) fn compare_versions(
 /// Queries stop after this long.
 pub(crate) const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Runs a read-only SQL query with a row limit and a time limit. Statements other than
-/// queries (DDL such as `CREATE EXTERNAL TABLE`, DML, `SET`) are refused. Called on a
-/// blocking thread of the server's runtime.
+/// Runs a read-only SQL query with a row limit and a time limit: at most `limit` rows,
+/// columns in the result's order. Statements other than queries (DDL such as
+/// `CREATE EXTERNAL TABLE`, DML, `SET`) are refused. When the limit cut the rows, the
+/// whole result is counted if that takes at most `COUNT_TIME_LIMIT` (a plain scan is
+/// counted from the row tree's entries without reading a leaf). Called on a blocking
+/// thread of the server's runtime.
 pub(crate) fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView, ToolError> {
     if sql.trim().is_empty() {
         return Err(ToolError(
@@ -250,11 +300,15 @@ pub(crate) fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView,
     let query = async {
         let frame = crate::query::sql_with_options(&ctx, sql, options).await?;
         // One row past the limit tells whether the result was cut.
-        let frame = frame.limit(0, Some(limit as usize + 1))?;
-        frame.collect().await
+        let batches = frame
+            .clone()
+            .limit(0, Some(limit as usize + 1))?
+            .collect()
+            .await?;
+        Ok::<_, datafusion::error::DataFusionError>((frame, batches))
     };
     let handle = tokio::runtime::Handle::current();
-    let batches = match handle.block_on(tokio::time::timeout(QUERY_TIME_LIMIT, query)) {
+    let (frame, batches) = match handle.block_on(tokio::time::timeout(QUERY_TIME_LIMIT, query)) {
         Err(_) => {
             return Err(ToolError(format!(
                 "the query ran longer than {} s and was stopped; add a WHERE clause or a smaller LIMIT",
@@ -262,124 +316,265 @@ pub(crate) fn run_query(repo: &Repo, sql: &str, limit: u64) -> Result<QueryView,
             )));
         }
         Ok(Err(err)) => return Err(ToolError(crate::query::QueryError::from(err).to_string())),
-        Ok(Ok(batches)) => batches,
+        Ok(Ok(done)) => done,
     };
-    let mut rows =
-        crate::query::batches_to_json(&batches).map_err(|err| ToolError(err.to_string()))?;
+    let schema = frame.schema().as_arrow().clone();
+    let (columns, mut rows) = table(&schema, &batches)?;
     let truncated = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let columns: Vec<String> = batches
-        .first()
-        .map(|batch| {
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|field| field.name().clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let total_rows = if truncated {
+        match handle.block_on(tokio::time::timeout(COUNT_TIME_LIMIT, frame.count())) {
+            Ok(Ok(count)) => Some(count as u64),
+            _ => None,
+        }
+    } else {
+        Some(rows.len() as u64)
+    };
     Ok(QueryView {
         columns,
         n_rows: rows.len(),
         truncated,
+        truncated_by: truncated.then(|| "limit".to_string()),
+        total_rows,
         rows,
     })
+}
+
+/// A result's rows as arrays in column order; a struct column is spread into its fields
+/// (`file.path`), in the struct's order, so every column keeps the schema's place. (JSON
+/// objects, such as a struct inside a list, have their keys sorted.)
+fn table(
+    schema: &datafusion::arrow::datatypes::Schema,
+    batches: &[datafusion::arrow::array::RecordBatch],
+) -> Result<(Vec<String>, Vec<Vec<Value>>), ToolError> {
+    let n_rows = batches.iter().map(|batch| batch.num_rows()).sum();
+    let mut columns = Vec::new();
+    let mut rows = vec![Vec::new(); n_rows];
+    for (index, field) in schema.fields().iter().enumerate() {
+        let values = column_values(batches, index, field.data_type())?;
+        spread(
+            field.name().clone(),
+            field.data_type(),
+            values,
+            &mut columns,
+            &mut rows,
+        );
+    }
+    Ok((columns, rows))
+}
+
+/// One column's values as JSON, row by row (one column at a time: names may repeat).
+fn column_values(
+    batches: &[datafusion::arrow::array::RecordBatch],
+    index: usize,
+    data_type: &datafusion::arrow::datatypes::DataType,
+) -> Result<Vec<Value>, ToolError> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let schema = Arc::new(Schema::new(vec![Field::new("v", data_type.clone(), true)]));
+    let mut single = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let column = batch.column(index).clone();
+        let batch = datafusion::arrow::array::RecordBatch::try_new(schema.clone(), vec![column])
+            .map_err(|err| ToolError(format!("internal error: {err}; please report a bug")))?;
+        single.push(batch);
+    }
+    let rows = crate::query::batches_to_json(&single).map_err(|err| ToolError(err.to_string()))?;
+    Ok(rows
+        .into_iter()
+        .map(|mut row| row.get_mut("v").map(Value::take).unwrap_or(Value::Null))
+        .collect())
+}
+
+/// Appends a column's values to the rows, a struct's fields as columns of their own.
+fn spread(
+    name: String,
+    data_type: &datafusion::arrow::datatypes::DataType,
+    values: Vec<Value>,
+    columns: &mut Vec<String>,
+    rows: &mut [Vec<Value>],
+) {
+    use datafusion::arrow::datatypes::DataType;
+    if let DataType::Struct(fields) = data_type
+        && !fields.is_empty()
+    {
+        for field in fields {
+            let inner = values
+                .iter()
+                .map(|value| value.get(field.name()).cloned().unwrap_or(Value::Null))
+                .collect();
+            let path = format!("{name}.{}", field.name());
+            spread(path, field.data_type(), inner, columns, rows);
+        }
+        return;
+    }
+    columns.push(name);
+    for (row, value) in rows.iter_mut().zip(values) {
+        row.push(value);
+    }
 }
 
 #[tool_router]
 impl PailServer {
     #[tool(
-        description = "List every dataset with its latest version, versions, tags, row count, byte total and last message"
+        description = "List every dataset with its latest version, versions, tags, row count, byte total and last message",
+        output_schema = output_schema::<DatasetListView>()
     )]
-    async fn list_datasets(&self) -> Result<CallToolResult, ErrorData> {
-        self.run(|repo| Ok(json_result(&list_datasets(repo)?)))
-            .await
+    async fn list_datasets(
+        &self,
+        Parameters(args): Parameters<ListArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run(move |repo| {
+            let max_bytes = max_bytes(args.max_bytes)?;
+            let datasets = list_datasets(repo)?;
+            let view = DatasetListView {
+                n_datasets: datasets.len(),
+                datasets,
+            };
+            Ok(json_result(&view, max_bytes))
+        })
+        .await
     }
 
     #[tool(
-        description = "The compiled summary of a dataset version as a short Markdown page: row count, schema with per-column statistics (nulls, distinct, min/max, top values), files (sources, extensions, sizes), changes since the previous version, lineage and example rows. Read this before writing code against a dataset."
+        description = "The compiled summary of a dataset version as a short Markdown page: row count, schema with per-column statistics (nulls, distinct, min/max, top values), files (sources, extensions, sizes), changes since the previous version, lineage and example rows. Read this before writing code against a dataset. With `json`, the summary object instead (field `summary`); either form is at most `max_tokens` tokens of 4 characters.",
+        output_schema = output_schema::<SummaryAnswerView>()
     )]
     async fn dataset_summary(
         &self,
         Parameters(args): Parameters<SummaryArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run(move |repo| {
+            let max_bytes = max_bytes(args.max_bytes)?;
             let found = resolve(repo, &args.dataset)?;
+            let tokens = args.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
             if args.json {
                 let summary = crate::summary::load(repo, &found.commit)?;
                 let info = crate::summary::page_info(repo, &found)?;
-                Ok(json_result(&SummaryView::new(&summary, &info)))
+                let view = SummaryAnswerView {
+                    page: None,
+                    summary: Some(SummaryView::new(&summary, &info)),
+                };
+                // The JSON text is at most 4 characters a token; the structured content
+                // is the same again.
+                Ok(json_result(&view, max_bytes.min(tokens.saturating_mul(8))))
             } else {
-                let tokens = args.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-                Ok(text_result(crate::summary::page(repo, &found, tokens)?))
+                summary_page(repo, &found, tokens, max_bytes)
             }
         })
         .await
     }
 
     #[tool(
-        description = "The schema of a dataset version as JSON: fields with types (bool, int, float, string, bytes, datetime, File, struct, list, enum) and whether each is optional"
+        description = "The schema of a dataset version as JSON: fields with types (bool, int, float, string, bytes, datetime, File, struct, list, enum) and whether each is optional",
+        output_schema = output_schema::<SchemaView>()
     )]
     async fn dataset_schema(
         &self,
         Parameters(args): Parameters<DatasetArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run(move |repo| {
+            let max_bytes = max_bytes(args.max_bytes)?;
             let found = resolve(repo, &args.dataset)?;
             let schema = repo.schema(&found.commit.schema)?;
             Ok(json_result(
                 &SchemaView::new(&found, &schema).with_columns(&schema),
+                max_bytes,
             ))
         })
         .await
     }
 
     #[tool(
-        description = "Lineage of a dataset version as JSON: parent version, input datasets and storage sources, command line, author, time, git state of the code, embedded code files, message, and the versions that came next"
+        description = "Lineage of a dataset version as JSON: parent version, input datasets and storage sources, command line, author, time, git state of the code, embedded code files, message, and the versions that came next",
+        output_schema = output_schema::<VersionLineageView>()
     )]
     async fn dataset_lineage(
         &self,
         Parameters(args): Parameters<DatasetArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run(move |repo| {
+            let max_bytes = max_bytes(args.max_bytes)?;
             let found = resolve(repo, &args.dataset)?;
-            Ok(json_result(&version_lineage(repo, &found)?))
+            Ok(json_result(&version_lineage(repo, &found)?, max_bytes))
         })
         .await
     }
 
     #[tool(
-        description = "Compare two versions of a dataset: row and byte deltas, schema changes (same/additive/breaking) and how much of the row tree they share"
+        description = "Compare two versions of a dataset: row and byte deltas, schema changes (same/additive/breaking) and how much of the row tree they share",
+        output_schema = output_schema::<CompareView>()
     )]
     async fn diff_versions(
         &self,
         Parameters(args): Parameters<DiffArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run(move |repo| {
+            let max_bytes = max_bytes(args.max_bytes)?;
             let (old, new) = resolve_pair(repo, &args.from, &args.to)?;
-            Ok(json_result(&compare_versions(repo, &old, &new)?))
+            Ok(json_result(&compare_versions(repo, &old, &new)?, max_bytes))
         })
         .await
     }
 
     #[tool(
-        description = "Run one read-only SQL query over the datasets (tables named by full dataset name) and return the rows as JSON, at most `limit` rows (default 100, max 10000) within a time limit"
+        description = "Run one read-only SQL query over the datasets (tables named by full dataset name) within a time limit. Returns `columns` in the result's order (struct columns spread into `a.b` fields) and `rows` as arrays parallel to them: at most `limit` rows (default 100, max 10000) and only as many as fit `max_bytes`; long cells end in a marker such as `…[+9800 chars]`. `truncated`, `truncated_by` (limit or budget) and `total_rows` (when cheap to know) say what was left out.",
+        output_schema = output_schema::<QueryView>()
     )]
     async fn query(
         &self,
         Parameters(args): Parameters<QueryArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run(move |repo| {
+            let max_bytes = max_bytes(args.max_bytes)?;
             let limit = args.limit.unwrap_or(DEFAULT_QUERY_LIMIT);
             if limit == 0 || limit > MAX_QUERY_LIMIT {
                 return Err(ToolError(format!(
                     "limit {limit} is out of range: give 1 to {MAX_QUERY_LIMIT}"
                 )));
             }
-            Ok(json_result(&run_query(repo, &args.sql, limit)?))
+            let view = run_query(repo, &args.sql, limit)?;
+            Ok(structured_result(budget::fit_query(&view, max_bytes)))
         })
         .await
+    }
+}
+
+/// The Markdown summary page as an answer: the page as text and, as structured content,
+/// `page` and `budget`. A page too large for `max_bytes` is rendered again with fewer
+/// tokens until it fits.
+fn summary_page(
+    repo: &Repo,
+    found: &Resolved,
+    max_tokens: usize,
+    max_bytes: usize,
+) -> Result<CallToolResult, ToolError> {
+    let mut tokens = max_tokens;
+    loop {
+        let page = crate::summary::page(repo, found, tokens)?;
+        let budget = BudgetView {
+            max_bytes,
+            truncated: tokens < max_tokens,
+            cuts: Vec::new(),
+            n_cuts: 0,
+            abbreviated: 0,
+        };
+        let view = BudgetedView {
+            view: SummaryAnswerView {
+                page: Some(page.clone()),
+                summary: None,
+            },
+            budget,
+        };
+        let structured = to_json(&view);
+        let size = budget::answer_len(&structured, Some(&page));
+        if size <= max_bytes || tokens <= 16 {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(page)]);
+            result.structured_content = Some(structured);
+            return Ok(result);
+        }
+        // Shrink in proportion, and by a tenth more for what does not scale.
+        tokens = (tokens as u128 * max_bytes as u128 * 9 / (size as u128 * 10)) as usize;
+        tokens = tokens.max(16);
     }
 }
 

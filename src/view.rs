@@ -8,11 +8,14 @@
 //!
 //! The MCP answers are the CLI's objects; where an MCP tool says more than the matching
 //! command (`dataset_schema`'s `columns`, `dataset_lineage`'s `children`,
-//! `diff_versions`' row-tree overlap), the extra fields sit beside the shared ones.
+//! `diff_versions`' row-tree overlap), the extra fields sit beside the shared ones, and
+//! every answer has its `budget` beside them too (`BudgetedView`). The MCP views derive
+//! `JsonSchema`: the tools' output schemas.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -48,7 +51,7 @@ fn version_text(version: Option<&semver::Version>) -> Option<String> {
 
 /// A dataset as `ls --json` and MCP's `list_datasets` list it: its latest version and that
 /// version's counts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DatasetView {
     pub name: String,
     /// The latest version.
@@ -87,7 +90,7 @@ impl DatasetView {
 
 /// What a version was made from: another dataset version or a storage listing. Also a
 /// node of the lineage graph.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum InputView {
     Dataset {
@@ -142,7 +145,7 @@ impl InputView {
 }
 
 /// The git state of the code when a version was saved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct GitView {
     pub repository: String,
     pub head: Option<String>,
@@ -163,7 +166,7 @@ impl GitView {
 }
 
 /// A code file embedded in a version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct CodeFileView {
     pub path: String,
     pub blob: String,
@@ -182,7 +185,7 @@ impl CodeFileView {
 }
 
 /// One version with every field of its commit and its lineage: `show --json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct VersionView {
     pub name: String,
     /// None when the commit was named by an id no version points at.
@@ -235,7 +238,7 @@ impl VersionView {
 }
 
 /// A later version of the same dataset made from this one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ChildView {
     pub version: String,
     pub id: String,
@@ -243,7 +246,7 @@ pub struct ChildView {
 
 /// MCP's `dataset_lineage`: the version as `show --json` prints it, the versions refs give
 /// its parents, and the versions that came next.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct VersionLineageView {
     #[serde(flatten)]
     pub version: VersionView,
@@ -324,7 +327,7 @@ impl LineageGraphView {
 // ---- commits and tags ------------------------------------------------------------------
 
 /// A path a listing could not read, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ProblemView {
     pub path: String,
     pub reason: String,
@@ -476,7 +479,7 @@ impl TagDeletedView {
 /// A column type: `type` is `bool`, `int`, `float`, `string`, `datetime`, `bytes` (with its
 /// `encoding`), `enum` (with `values`), `struct` and `File` (with `fields`) or `list` (with
 /// `item`). `optional` appears on list items that may be null.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TypeView {
     #[serde(rename = "type")]
     pub ty: String,
@@ -539,7 +542,7 @@ impl TypeView {
 }
 
 /// A field of a schema or struct: its name, type and whether it may be null.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct FieldView {
     pub name: String,
     #[serde(flatten)]
@@ -566,7 +569,7 @@ impl FieldView {
 }
 
 /// The schema of a version: `schema --json`, and MCP's `dataset_schema` with `columns`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SchemaView {
     pub name: String,
     pub version: Option<String>,
@@ -606,7 +609,7 @@ impl SchemaView {
 
 /// How a schema changed: `compat` is `same`, `additive` or `breaking`, with the changes
 /// described for humans (breaking ones first).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SchemaChangesView {
     pub compat: &'static str,
     pub changes: Vec<String>,
@@ -629,7 +632,7 @@ impl SchemaChangesView {
 
 /// One side of a diff: a version (its counts only where MCP compares versions), or the
 /// listing `status` compares against.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DiffSideView {
     Version {
@@ -678,7 +681,7 @@ impl DiffSideView {
 }
 
 /// Rows added, removed and modified.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DiffCountsView {
     pub added: u64,
     pub removed: u64,
@@ -699,7 +702,7 @@ impl DiffCountsView {
 /// A diff without its rows: `diff --stat --json` and `status --stat --json` (with the
 /// listing's `problems`). `diff --json` streams this object's fields, then `rows` (each a
 /// [`RowChangeView`]), then the counts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DiffView {
     pub old: DiffSideView,
     pub new: DiffSideView,
@@ -738,7 +741,7 @@ impl RowChangeView {
 }
 
 /// Row-tree leaves two versions share, and those only one of them has, with their rows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RowTreeOverlapView {
     pub leaves_shared: u64,
     pub rows_in_shared_leaves: u64,
@@ -751,7 +754,7 @@ pub struct RowTreeOverlapView {
 /// MCP's `diff_versions`: the `diff --stat --json` object (sides with their counts; no
 /// row counts when the keys differ) and what an agent reads without rows: deltas, whether
 /// the content is the same, the row-tree overlap and the leaves the diff read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct CompareView {
     #[serde(flatten)]
     pub diff: DiffView,
@@ -766,7 +769,7 @@ pub struct CompareView {
 // ---- summaries -------------------------------------------------------------------------
 
 /// A min or max: a JSON bool, number or string (non-finite floats are null).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ScalarView {
     Bool(bool),
@@ -788,7 +791,7 @@ impl ScalarView {
 }
 
 /// A value and how often it occurs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct CountView {
     pub value: String,
     pub count: u64,
@@ -808,7 +811,7 @@ impl CountView {
 }
 
 /// Lengths of a list column's non-null lists.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct LengthsView {
     pub min: u64,
     pub max: u64,
@@ -816,7 +819,7 @@ pub struct LengthsView {
 }
 
 /// Statistics of one flattened column.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ColumnView {
     pub column: String,
     #[serde(rename = "type")]
@@ -853,7 +856,7 @@ impl ColumnView {
 
 /// File sizes: `buckets[i]` counts files of at most `bucket_bounds[i]` bytes (and more
 /// than the bound before), the last bucket the larger ones.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SizesView {
     pub min: Option<u64>,
     pub max: Option<u64>,
@@ -865,7 +868,7 @@ pub struct SizesView {
 }
 
 /// The files a File column points at.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct FileView {
     pub column: String,
     pub n_files: u64,
@@ -899,7 +902,7 @@ impl FileView {
 }
 
 /// Who made a summarized version, from what, when.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SummaryLineageView {
     pub parents: Vec<String>,
     /// Parallel to `parents`; None where no version ref names the parent.
@@ -914,7 +917,7 @@ pub struct SummaryLineageView {
 }
 
 /// What changed since the first parent, in counts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ChangesView {
     pub parent: String,
     pub n_rows_before: u64,
@@ -944,7 +947,7 @@ impl ChangesView {
 
 /// The compiled summary of a version: `summary --json` and MCP's `dataset_summary` with
 /// `json: true`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SummaryView {
     pub name: String,
     pub version: Option<String>,
@@ -1022,14 +1025,85 @@ pub struct SummaryPagesView {
 
 // ---- queries and maintenance -----------------------------------------------------------
 
-/// MCP's `query`: the result's columns and rows, at most the limit; `truncated` when
-/// there were more.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// MCP's `query`: the result's columns in the order the query gives them (a struct column
+/// spread into its fields, `file.path`, in the schema's order) and its rows, each an array
+/// parallel to `columns`, at most the limit and within the byte budget.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct QueryView {
     pub columns: Vec<String>,
+    /// Rows returned.
     pub n_rows: usize,
+    /// True when the result had more rows than were returned.
     pub truncated: bool,
-    pub rows: Vec<Value>,
+    /// What cut the rows: `limit` or `budget`; None when nothing was cut.
+    pub truncated_by: Option<String>,
+    /// Rows in the whole result, where that is cheap to know; None otherwise.
+    pub total_rows: Option<u64>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// MCP's `list_datasets`: what `ls --json` lists, and how many datasets there are in all.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct DatasetListView {
+    pub datasets: Vec<DatasetView>,
+    pub n_datasets: usize,
+}
+
+/// MCP's `dataset_summary`: the Markdown `page`, or with `json` the `summary` object.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SummaryAnswerView {
+    pub page: Option<String>,
+    pub summary: Option<SummaryView>,
+}
+
+/// An array an MCP answer cut to fit its byte budget: where (a JSON pointer), how many
+/// items were kept and how many there were.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CutView {
+    pub path: String,
+    pub kept: usize,
+    pub total: usize,
+}
+
+/// How an MCP answer was held to its byte budget (text and structured content together).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct BudgetView {
+    /// The bytes this answer was held to: the call's `max_bytes` (for a JSON summary, at
+    /// most 8 × `max_tokens`: 4 characters a token, text and structured content).
+    pub max_bytes: usize,
+    /// True when anything was cut or abbreviated to fit.
+    pub truncated: bool,
+    /// Arrays cut, at most the first 16.
+    pub cuts: Vec<CutView>,
+    /// Arrays cut in all (`cuts` lists at most 16).
+    pub n_cuts: usize,
+    /// Strings and query cells shortened, each ending in a marker such as `…[+9800 chars]`
+    /// or, for a list in a query cell, a last item `…[+4992 items]`.
+    pub abbreviated: usize,
+}
+
+/// Every MCP tool answer: the tool's view and, beside its fields, `budget`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct BudgetedView<T> {
+    #[serde(flatten)]
+    pub view: T,
+    pub budget: BudgetView,
+}
+
+/// A file `agents init` wrote: `created`, `updated` or `unchanged`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentsFileView {
+    pub path: String,
+    pub action: String,
+}
+
+/// `agents init --json`: the client, the files written and, for Codex without
+/// `--global`, the lines to add to ~/.codex/config.toml.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentsInitView {
+    pub client: String,
+    pub files: Vec<AgentsFileView>,
+    pub codex_config_lines: Option<String>,
 }
 
 /// `fsck --json` (and `fsck --remote R --json`): objects checked and the problems found.
@@ -1776,14 +1850,44 @@ mod tests {
     }
 
     #[test]
+    fn agents_init() {
+        let init = AgentsInitView {
+            client: "codex".into(),
+            files: vec![AgentsFileView {
+                path: "/work/project/AGENTS.md".into(),
+                action: "created".into(),
+            }],
+            codex_config_lines: Some("[mcp_servers.pail]\ncommand = \"pail\"\n".into()),
+        };
+        insta::assert_snapshot!("agents_init", json_text(&init));
+    }
+
+    #[test]
     fn queries_and_maintenance() {
         let query = QueryView {
-            columns: vec!["n".into()],
+            columns: vec!["n".into(), "file.path".into()],
             n_rows: 1,
             truncated: true,
-            rows: vec![json!({"n": 3})],
+            truncated_by: Some("budget".into()),
+            total_rows: Some(7),
+            rows: vec![vec![json!(3), json!("a/one.jpg")]],
         };
-        insta::assert_snapshot!("query", json_text(&query));
+        let budget = BudgetView {
+            max_bytes: 16384,
+            truncated: true,
+            cuts: vec![CutView {
+                path: "/examples".into(),
+                kept: 2,
+                total: 5,
+            }],
+            n_cuts: 1,
+            abbreviated: 1,
+        };
+        let answer = BudgetedView {
+            view: query,
+            budget,
+        };
+        insta::assert_snapshot!("query", json_text(&answer));
         let fsck = FsckView {
             objects: 12,
             problems: vec!["object 0123 is missing".into()],

@@ -6,7 +6,9 @@ use super::{CliError, Context};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "An MCP client starts it as the command `pail mcp` in the repository's
-directory (or with PAIL_DIR set). docs/agents.md has snippets for Claude Code, Cursor and Codex."
+directory (or with PAIL_DIR set); `pail agents init` writes that config for Claude Code, Cursor
+or Codex. Every answer fits a byte budget: the `max_bytes` argument of each tool, 16384 by
+default, at most 131072. docs/agents.md documents the tools."
 )]
 pub struct McpArgs {}
 

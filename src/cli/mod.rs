@@ -1,5 +1,6 @@
 //! Command-line interface: clap structs, one file per command, and all printing.
 
+mod agents;
 mod checkout;
 mod commit;
 mod completions;
@@ -92,6 +93,8 @@ pub(crate) enum Command {
     Summary(summary::SummaryArgs),
     /// Serve the repository to AI agents over the Model Context Protocol (stdio)
     Mcp(mcp::McpArgs),
+    /// Wire a coding agent (Claude Code, Cursor, Codex) to pail: MCP config and instructions
+    Agents(agents::AgentsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell)
     Completions(completions::CompletionsArgs),
 }
@@ -309,6 +312,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Gc(args) => read::cmd_gc(ctx, args),
         Command::Summary(args) => summary::cmd_summary(ctx, args),
         Command::Mcp(args) => mcp::cmd_mcp(ctx, args),
+        Command::Agents(args) => agents::cmd_agents(ctx, args),
         Command::Completions(args) => completions::cmd_completions(args),
     }
 }

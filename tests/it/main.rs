@@ -2,6 +2,7 @@
 //! `common` (linking the library once instead of once per file). Run one area with
 //! `cargo test --test it remote::`.
 
+mod agents;
 mod arrow;
 mod checkout;
 mod cli;
