@@ -399,11 +399,17 @@ fn mcp_query_is_read_only_and_names_columns_as_written() {
             "{refused}"
         );
     }
-    let rows = |call: &Value| -> Value {
-        serde_json::from_str::<Value>(call["text"].as_str().unwrap()).unwrap()["rows"].clone()
+    // MCP answers carry `columns` and rows as arrays lined up with them (issue 17).
+    let answer = |call: &Value| -> (Value, Value) {
+        let answer = serde_json::from_str::<Value>(call["text"].as_str().unwrap()).unwrap();
+        (answer["columns"].clone(), answer["rows"].clone())
     };
-    assert_eq!(rows(&calls[2]), json!([{"file.path": "c/03.mp4"}]));
-    assert_eq!(rows(&calls[3]), json!([{"table_name": "frames"}]));
+    let (columns, rows) = answer(&calls[2]);
+    assert_eq!(columns, json!(["file.path"]), "{}", calls[2]);
+    assert_eq!(rows, json!([["c/03.mp4"]]));
+    let (columns, rows) = answer(&calls[3]);
+    assert_eq!(columns, json!(["table_name"]), "{}", calls[3]);
+    assert_eq!(rows, json!([["frames"]]));
 }
 
 /// Issue item 7: a leaf that does not match its commit's schema (damaged or forged in the
