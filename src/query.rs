@@ -1073,7 +1073,10 @@ impl LeafReader {
         };
         let rows = builder.metadata().file_metadata().num_rows();
         if rows < 0 || rows as u64 != child.n_rows {
-            return Err(format!("holds {rows} rows, its entry says {}", child.n_rows));
+            return Err(format!(
+                "holds {rows} rows, its entry says {}",
+                child.n_rows
+            ));
         }
         Ok(builder.with_row_selection(without(deletes, child.n_rows as usize)))
     }
