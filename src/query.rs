@@ -132,7 +132,11 @@ const DATAFUSION_BUG_NOTE: &str = ".\nThis issue was likely caused by a bug in D
 
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.0.message();
+        // Bare names live in a catalog and schema of pail's own, which users never name.
+        let message = self
+            .0
+            .message()
+            .replace(&format!("{BARE_CATALOG}.{BARE_SCHEMA}."), "");
         match message.find(DATAFUSION_BUG_NOTE) {
             Some(end) => f.write_str(&message[..end]),
             None => f.write_str(&message),
@@ -224,11 +228,16 @@ fn classify(err: DataFusionError) -> QueryError {
             source: EngineError(err),
             location: None,
         },
-        DataFusionError::NotImplemented(message) if message.contains("OuterReferenceColumn") => {
+        // What the optimizer could not turn into joins reaches the physical planner:
+        // subqueries that read the query around them.
+        DataFusionError::NotImplemented(message)
+            if message.starts_with("Physical plan does not support logical expression") =>
+        {
             QueryError::NotSupported {
                 source: EngineError(DataFusionError::NotImplemented(
-                    "a subquery that reads columns of the query around it, here; a lateral \
-                     unnest is supported as a join without condition: \
+                    "a subquery that reads columns of the query around it, in a form the \
+                     engine cannot turn into a join; correlate by equality (WHERE d.id = c.id), \
+                     and unnest a list as a join without condition: \
                      FROM clips c, unnest(c.tags) AS t(tag)"
                         .into(),
                 )),

@@ -191,6 +191,30 @@ fn joins_unnest_and_table_functions_answer_what_duckdb_answers() {
         "{}",
         out.stderr
     );
+    let out = pail.fails(
+        1,
+        &[
+            "query",
+            "SELECT c.id, (SELECT count(*) FROM clips d WHERE d.id <= c.id) AS n FROM clips c",
+        ],
+    );
+    assert!(
+        out.stderr.contains("correlate by equality"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ScalarSubquery"), "{}", out.stderr);
+    // Correlated by equality, a lateral subquery is a join.
+    same_answers(
+        &python,
+        &pail,
+        &[(
+            "SELECT c.id AS id, s.n AS n FROM clips c, \
+             LATERAL (SELECT count(*) AS n FROM clips d WHERE d.start = c.start) s ORDER BY id",
+            "SELECT c.id AS id, s.n AS n FROM clips c, \
+             LATERAL (SELECT count(*) AS n FROM clips d WHERE d.start = c.start) s ORDER BY id",
+        )],
+    );
     assert!(
         !out.stderr.contains("OuterReferenceColumn"),
         "{}",
