@@ -159,6 +159,15 @@ fn joins_unnest_and_table_functions_answer_what_duckdb_answers() {
             "SELECT f.n AS n, t.tag AS tag FROM frames f JOIN clips c ON f.clip = c.id, \
              unnest(c.tags) AS t(tag) ORDER BY n, tag",
         ),
+        // The unnest's column may share a name with the table's.
+        both(
+            "SELECT c.id AS cid, t.id AS tag FROM clips c, unnest(c.tags) AS t(id) \
+             ORDER BY cid, tag",
+        ),
+        both(
+            "SELECT c.id AS id, s.twice AS twice FROM clips c, \
+             LATERAL (SELECT c.start * 2 AS twice) s ORDER BY id",
+        ),
         // 4. Table functions are functions, not dataset names.
         both("SELECT g.v AS v FROM generate_series(1, 5) AS g(v) ORDER BY v"),
         both("SELECT r.v AS v FROM range(0, 10, 3) AS r(v) ORDER BY v"),
