@@ -432,11 +432,34 @@ fn mcp_query_is_read_only_and_names_columns_as_written() {
             "{refused}"
         );
     }
-    let rows = |call: &Value| -> Value {
-        serde_json::from_str::<Value>(call["text"].as_str().unwrap()).unwrap()["rows"].clone()
+    // Column names and the first row's values, whether rows are objects or arrays in
+    // the order of `columns`.
+    let answer = |call: &Value| -> (Vec<String>, Vec<Value>) {
+        let answer: Value = serde_json::from_str(call["text"].as_str().unwrap()).unwrap();
+        let first = answer["rows"][0].clone();
+        match (&answer["columns"], first) {
+            (Value::Array(columns), Value::Array(values)) => (
+                columns
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+                values,
+            ),
+            (_, Value::Object(row)) => (
+                row.keys().cloned().collect(),
+                row.values().cloned().collect(),
+            ),
+            (_, other) => panic!("no rows: {other} in {answer}"),
+        }
     };
-    assert_eq!(rows(&calls[2]), json!([{"file.path": "c/03.mp4"}]));
-    assert_eq!(rows(&calls[3]), json!([{"table_name": "frames"}]));
+    assert_eq!(
+        answer(&calls[2]),
+        (vec!["file.path".to_string()], vec![json!("c/03.mp4")])
+    );
+    assert_eq!(
+        answer(&calls[3]),
+        (vec!["table_name".to_string()], vec![json!("frames")])
+    );
 }
 
 /// Issue item 7: a leaf that does not match its commit's schema (damaged or forged in the
