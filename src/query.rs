@@ -396,8 +396,16 @@ fn writes(statement: &DfStatement, sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::ast::Statement as Sql;
     let reads = match statement {
         DfStatement::Statement(statement) => match statement.as_ref() {
-            Sql::Query(_)
-            | Sql::ShowTables { .. }
+            // `SELECT ... INTO t` makes a table.
+            Sql::Query(query) => match query.body.as_ref() {
+                datafusion::sql::sqlparser::ast::SetExpr::Select(select)
+                    if select.into.is_some() =>
+                {
+                    return Some("SELECT INTO".into());
+                }
+                _ => true,
+            },
+            Sql::ShowTables { .. }
             | Sql::ShowColumns { .. }
             | Sql::ShowVariable { .. }
             | Sql::ShowFunctions { .. }
@@ -1721,6 +1729,10 @@ mod tests {
         assert_eq!(
             named("explain delete from t").as_deref(),
             Some("DELETE FROM")
+        );
+        assert_eq!(
+            named("select * into t from u").as_deref(),
+            Some("SELECT INTO")
         );
         assert_eq!(named("SELECT 1"), None);
         assert_eq!(named("explain select 1"), None);

@@ -343,6 +343,7 @@ fn writes_are_refused_as_read_only() {
         ("CREATE VIEW v AS SELECT id FROM clips", "CREATE VIEW"),
         ("COPY (SELECT 1) TO 'out.csv'", "COPY"),
         ("SET datafusion.execution.batch_size = 1", "SET"),
+        ("SELECT * INTO t FROM clips", "SELECT INTO"),
         (
             "EXPLAIN INSERT INTO clips SELECT * FROM clips",
             "INSERT INTO",
