@@ -133,7 +133,11 @@ const DATAFUSION_BUG_NOTE: &str = ".\nThis issue was likely caused by a bug in D
 
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.0.message();
+        // Bare names live in a catalog and schema of pail's own, which users never name.
+        let message = self
+            .0
+            .message()
+            .replace(&format!("{BARE_CATALOG}.{BARE_SCHEMA}."), "");
         match message.find(DATAFUSION_BUG_NOTE) {
             Some(end) => f.write_str(&message[..end]),
             None => f.write_str(&message),
@@ -225,11 +229,16 @@ fn classify(err: DataFusionError) -> QueryError {
             source: EngineError(err),
             location: None,
         },
-        DataFusionError::NotImplemented(message) if message.contains("OuterReferenceColumn") => {
+        // What the optimizer could not turn into joins reaches the physical planner:
+        // subqueries that read the query around them.
+        DataFusionError::NotImplemented(message)
+            if message.starts_with("Physical plan does not support logical expression") =>
+        {
             QueryError::NotSupported {
                 source: EngineError(DataFusionError::NotImplemented(
-                    "a subquery that reads columns of the query around it, here; a lateral \
-                     unnest is supported as a join without condition: \
+                    "a subquery that reads columns of the query around it, in a form the \
+                     engine cannot turn into a join; correlate by equality (WHERE d.id = c.id), \
+                     and unnest a list as a join without condition: \
                      FROM clips c, unnest(c.tags) AS t(tag)"
                         .into(),
                 )),
@@ -388,8 +397,16 @@ fn writes(statement: &DfStatement, sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::ast::Statement as Sql;
     let reads = match statement {
         DfStatement::Statement(statement) => match statement.as_ref() {
-            Sql::Query(_)
-            | Sql::ShowTables { .. }
+            // `SELECT ... INTO t` makes a table.
+            Sql::Query(query) => match query.body.as_ref() {
+                datafusion::sql::sqlparser::ast::SetExpr::Select(select)
+                    if select.into.is_some() =>
+                {
+                    return Some("SELECT INTO".into());
+                }
+                _ => true,
+            },
+            Sql::ShowTables { .. }
             | Sql::ShowColumns { .. }
             | Sql::ShowVariable { .. }
             | Sql::ShowFunctions { .. }
@@ -1774,6 +1791,10 @@ mod tests {
         assert_eq!(
             named("explain delete from t").as_deref(),
             Some("DELETE FROM")
+        );
+        assert_eq!(
+            named("select * into t from u").as_deref(),
+            Some("SELECT INTO")
         );
         assert_eq!(named("SELECT 1"), None);
         assert_eq!(named("explain select 1"), None);

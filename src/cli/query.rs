@@ -21,9 +21,26 @@ use super::{CliError, Context};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Table names are dataset refs: photos (latest), \"photos@1.0.1\", \"team.vision.clips@golden\" \
-or team.vision.clips. Struct fields read as file.path; alias output columns to name them.
+or team.vision.clips (catalog = namespace, schema = project). Struct fields read as file.path; an \
+output column without an alias is named as written (file.path, or c.file.path where two would share \
+a name).
 Functions besides DataFusion's: file_ext(path), file_name(path), file_dir(path) (each also takes a File), \
 file_uri(file) or file_uri(source, path).
+
+SQL (Apache DataFusion 55), one statement per call:
+  Supported: SELECT with WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, DISTINCT, UNION, WITH, VALUES;
+    joins of any datasets and versions, on any expression (c.file.size + 0 = d.file.size);
+    window functions; subqueries, correlated ones when correlated by equality;
+    unnest(list) in SELECT, and in FROM as a lateral join: FROM clips c, unnest(c.tags) AS t(tag)
+    (a row per element, none for an empty or null list; the column is `unnest` without an alias);
+    table functions generate_series(a, b[, step]) and range(a, b[, step]);
+    EXPLAIN, DESCRIBE NAME, SHOW TABLES, SHOW COLUMNS FROM NAME, and
+    information_schema.tables / .columns (every dataset, by namespace, project and name).
+  Refused: statements that write (CREATE TABLE / VIEW, INSERT, UPDATE, DELETE, DROP, COPY, SET):
+    queries are read-only, datasets change by commits; a subquery correlated other than by
+    equality, and LEFT JOIN unnest(...) (the engine cannot plan them).
+  Exit code 1 for SQL or data the query cannot run on (syntax, unknown column, a failed cast,
+  a leaf that does not match its commit's schema), 2 for a bug in pail or the engine.
 
 Examples:
   pail query \"SELECT file_ext(file.path) AS ext, count(*) AS n, sum(file.size) AS bytes FROM photos GROUP BY 1 ORDER BY n DESC\"

@@ -93,7 +93,7 @@ fn unnest_lateral_join(node: LogicalPlan) -> Result<Transformed<LogicalPlan>, Da
         _ => return Ok(Transformed::no(node)),
     };
     let Subquery { subquery, .. } = subquery;
-    let Some(unnested) = over_table(subquery, &join.left)? else {
+    let Some(unnested) = over_table(subquery, &join.left, alias.as_ref())? else {
         return Ok(Transformed::no(node));
     };
     // The join's columns: the table's as they were, then the unnest's under its alias.
@@ -105,9 +105,8 @@ fn unnest_lateral_join(node: LogicalPlan) -> Result<Transformed<LogicalPlan>, Da
         .map(Expr::Column)
         .collect();
     for (qualifier, field) in subquery.schema().iter() {
-        let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
         let qualifier: Option<TableReference> = alias.clone().or_else(|| qualifier.cloned());
-        exprs.push(column.alias_qualified(qualifier, field.name()));
+        exprs.push(Expr::Column(Column::new(qualifier, field.name())));
     }
     let projection = Projection::try_new(exprs, Arc::new(unnested))?;
     Ok(Transformed::yes(LogicalPlan::Projection(projection)))
@@ -116,14 +115,16 @@ fn unnest_lateral_join(node: LogicalPlan) -> Result<Transformed<LogicalPlan>, Da
 /// The lateral subquery planned over `table` instead of over one empty row: each of its
 /// projections also passes the table's columns on, and its outer references read them.
 /// None for a subquery that is not only projections and unnests of the table's columns.
+/// The subquery's own columns come out under `alias` (so `t(start)` and `c.start` differ).
 fn over_table(
     plan: &LogicalPlan,
     table: &Arc<LogicalPlan>,
+    alias: Option<&TableReference>,
 ) -> Result<Option<LogicalPlan>, DataFusionError> {
     Ok(Some(match plan {
         LogicalPlan::EmptyRelation(empty) if empty.produce_one_row => table.as_ref().clone(),
         LogicalPlan::Projection(projection) => {
-            let Some(input) = over_table(&projection.input, table)? else {
+            let Some(input) = over_table(&projection.input, table, None)? else {
                 return Ok(None);
             };
             let mut exprs = Vec::with_capacity(projection.expr.len());
@@ -142,13 +143,20 @@ fn over_table(
                 if foreign {
                     return Ok(None);
                 }
+                let expr = match alias {
+                    Some(alias) => {
+                        let name = projection.schema.field(exprs.len()).name();
+                        expr.unalias().alias_qualified(Some(alias.clone()), name)
+                    }
+                    None => expr,
+                };
                 exprs.push(expr);
             }
             exprs.extend(table.schema().columns().into_iter().map(Expr::Column));
             LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(input))?)
         }
         LogicalPlan::Unnest(unnest) => {
-            let Some(input) = over_table(&unnest.input, table)? else {
+            let Some(input) = over_table(&unnest.input, table, None)? else {
                 return Ok(None);
             };
             let options = unnest.options.clone().with_preserve_nulls(false);

@@ -159,6 +159,15 @@ fn joins_unnest_and_table_functions_answer_what_duckdb_answers() {
             "SELECT f.n AS n, t.tag AS tag FROM frames f JOIN clips c ON f.clip = c.id, \
              unnest(c.tags) AS t(tag) ORDER BY n, tag",
         ),
+        // The unnest's column may share a name with the table's.
+        both(
+            "SELECT c.id AS cid, t.id AS tag FROM clips c, unnest(c.tags) AS t(id) \
+             ORDER BY cid, tag",
+        ),
+        both(
+            "SELECT c.id AS id, s.twice AS twice FROM clips c, \
+             LATERAL (SELECT c.start * 2 AS twice) s ORDER BY id",
+        ),
         // 4. Table functions are functions, not dataset names.
         both("SELECT g.v AS v FROM generate_series(1, 5) AS g(v) ORDER BY v"),
         both("SELECT r.v AS v FROM range(0, 10, 3) AS r(v) ORDER BY v"),
@@ -190,6 +199,30 @@ fn joins_unnest_and_table_functions_answer_what_duckdb_answers() {
         out.stderr.contains("unnest(c.tags) AS t(tag)"),
         "{}",
         out.stderr
+    );
+    let out = pail.fails(
+        1,
+        &[
+            "query",
+            "SELECT c.id, (SELECT count(*) FROM clips d WHERE d.id <= c.id) AS n FROM clips c",
+        ],
+    );
+    assert!(
+        out.stderr.contains("correlate by equality"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ScalarSubquery"), "{}", out.stderr);
+    // Correlated by equality, a lateral subquery is a join.
+    same_answers(
+        &python,
+        &pail,
+        &[(
+            "SELECT c.id AS id, s.n AS n FROM clips c, \
+             LATERAL (SELECT count(*) AS n FROM clips d WHERE d.start = c.start) s ORDER BY id",
+            "SELECT c.id AS id, s.n AS n FROM clips c, \
+             LATERAL (SELECT count(*) AS n FROM clips d WHERE d.start = c.start) s ORDER BY id",
+        )],
     );
     assert!(
         !out.stderr.contains("OuterReferenceColumn"),
@@ -310,6 +343,7 @@ fn writes_are_refused_as_read_only() {
         ("CREATE VIEW v AS SELECT id FROM clips", "CREATE VIEW"),
         ("COPY (SELECT 1) TO 'out.csv'", "COPY"),
         ("SET datafusion.execution.batch_size = 1", "SET"),
+        ("SELECT * INTO t FROM clips", "SELECT INTO"),
         (
             "EXPLAIN INSERT INTO clips SELECT * FROM clips",
             "INSERT INTO",
