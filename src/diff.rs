@@ -671,6 +671,7 @@ mod tests {
     fn nested_values_name_the_changed_field() {
         let schema = Schema {
             format: schema::SCHEMA_FORMAT,
+            columns: None,
             fields: vec![schema::Field {
                 name: "meta".into(),
                 ty: Type::Struct(vec![

@@ -22,9 +22,10 @@ use serde_json::{Map, Value};
 use crate::object::Manifest;
 
 /// The manifest format version of schema objects. A schema is written with the lowest
-/// format that can say it: 2 only when it uses `Type::BytesAs` (format 2 added it), so
-/// the schemas format 1 could write keep their ids.
-pub const SCHEMA_FORMAT: u32 = 2;
+/// format that can say it: 3 when it carries explicit column ids (`Schema::columns`),
+/// 2 when it uses `Type::BytesAs` (format 2 added it), else 1, so the schemas an older
+/// format could write keep their ids.
+pub const SCHEMA_FORMAT: u32 = 3;
 
 /// The most levels of nesting a record or a schema may have: the record itself is level 1,
 /// and each struct, File or list inside it adds one. Commit refuses anything deeper, and
@@ -121,6 +122,15 @@ impl Type {
         }
     }
 
+    /// Whether this type, anywhere inside, needs format 3.
+    fn needs_format_3(&self) -> bool {
+        match self {
+            Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
+            Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
+            _ => false,
+        }
+    }
+
     /// Whether this type, anywhere inside, needs format 2.
     fn needs_format_2(&self) -> bool {
         match self {
@@ -130,6 +140,12 @@ impl Type {
             _ => false,
         }
     }
+}
+
+/// Ids 1, 2, ... in path order with nothing given beyond them: what no ids mean.
+fn is_default_numbering(columns: &ColumnIds) -> bool {
+    columns.last as usize == columns.ids.len()
+        && (1u32..).zip(&columns.ids).all(|(id, c)| c.id == id)
 }
 
 fn fields_nesting(fields: &[Field]) -> usize {
@@ -147,11 +163,32 @@ pub struct Field {
     pub ty: Type,
 }
 
-/// A dataset version's row schema: a top-level struct.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A dataset version's row schema: a top-level struct, its fields in the declared order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     pub format: u32,
     pub fields: Vec<Field>,
+    /// The stable column ids (format 3) when they are not the default numbering (see
+    /// [`Schema::column_ids`]); None when they are, and in every format-1 and -2 schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<ColumnIds>,
+}
+
+/// Explicit stable column ids: one per column path, in [`Schema::column_paths`] order.
+/// A dataset's column keeps its id from version to version (a new version takes its
+/// parent's ids by path), and a new path gets `last + 1`, so an id is never reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnIds {
+    /// The highest id ever given in the dataset's history up to this version.
+    pub last: u32,
+    pub ids: Vec<ColumnId>,
+}
+
+/// One column path and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnId {
+    pub path: String,
+    pub id: u32,
 }
 
 impl Manifest for Schema {
@@ -161,17 +198,21 @@ impl Manifest for Schema {
         self.format
     }
 
-    /// A schema says the format its types need, as pail writes it: a format-1 schema with
-    /// a type of format 2 (or the reverse) is forged, and would not re-encode to its id.
+    /// A schema says the format its types and ids need, as pail writes it: a format-1
+    /// schema with a type of format 2 (or the reverse) is forged, and would not re-encode
+    /// to its id; so are explicit ids that do not number its column paths, or that are the
+    /// default numbering (pail writes those as no ids).
     fn check(&self) -> Result<(), String> {
-        let needed = Schema::written_format(&self.fields);
-        if needed == self.format {
-            Ok(())
-        } else {
-            Err(format!(
-                "it says format {} but its types are those of format {needed}",
+        let needed = Schema::written_format(&self.fields, self.columns.as_ref());
+        if needed != self.format {
+            return Err(format!(
+                "it says format {} but its types and ids are those of format {needed}",
                 self.format
-            ))
+            ));
+        }
+        match &self.columns {
+            Some(columns) => self.check_columns(columns),
+            None => Ok(()),
         }
     }
 }
@@ -343,10 +384,15 @@ fn struct_children(ty: &Type) -> Option<&[Field]> {
 }
 
 impl Schema {
-    /// A schema of these fields, with the lowest format that can say them.
+    /// A schema of these fields, with the default column ids and the lowest format that
+    /// can say them.
     pub fn new(fields: Vec<Field>) -> Schema {
-        let format = Schema::written_format(&fields);
-        Schema { format, fields }
+        let format = Schema::written_format(&fields, None);
+        Schema {
+            format,
+            fields,
+            columns: None,
+        }
     }
 
     /// Levels of nesting of a record of this schema (the record itself is level 1).
@@ -400,11 +446,14 @@ impl Schema {
         struct Written<'a> {
             format: u32,
             fields: &'a [Field],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            columns: Option<&'a ColumnIds>,
         }
-        let format = Schema::written_format(&self.fields);
+        let format = Schema::written_format(&self.fields, self.columns.as_ref());
         let bytes = crate::object::encode(&Written {
             format,
             fields: &self.fields,
+            columns: self.columns.as_ref(),
         });
         (
             crate::object::ObjectId::compute(crate::object::Kind::Schema, &bytes),
@@ -412,12 +461,121 @@ impl Schema {
         )
     }
 
-    fn written_format(fields: &[Field]) -> u32 {
-        if fields.iter().any(|field| field.ty.needs_format_2()) {
+    fn written_format(fields: &[Field], columns: Option<&ColumnIds>) -> u32 {
+        if columns.is_some() || fields.iter().any(|field| field.ty.needs_format_3()) {
+            3
+        } else if fields.iter().any(|field| field.ty.needs_format_2()) {
             2
         } else {
             1
         }
+    }
+
+    /// Every column path, depth first in declared order: a field (`a`, `a.b` inside a
+    /// struct or File), then what it holds; a list's item is `a[]` (its struct fields
+    /// `a[].b`). Optional adds no path. Each path has a stable id ([`Schema::column_ids`]).
+    pub fn column_paths(&self) -> Vec<String> {
+        fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
+            for field in fields {
+                let path = join(prefix, &field.name);
+                out.push(path.clone());
+                type_paths(&field.ty, &path, out);
+            }
+        }
+        fn type_paths(ty: &Type, path: &str, out: &mut Vec<String>) {
+            match ty {
+                Type::Optional(inner) => type_paths(inner, path, out),
+                Type::List(item) => {
+                    let item_path = format!("{path}[]");
+                    out.push(item_path.clone());
+                    type_paths(item, &item_path, out);
+                }
+                Type::Struct(fields) => fields_paths(fields, path, out),
+                Type::File => fields_paths(&FILE_FIELDS, path, out),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        fields_paths(&self.fields, "", &mut out);
+        out
+    }
+
+    /// The stable id of every column path, in [`Schema::column_paths`] order: the explicit
+    /// ids, else the default numbering 1, 2, ... in that order (what every format-1 and -2
+    /// schema, and a dataset's first version, has).
+    pub fn column_ids(&self) -> Vec<ColumnId> {
+        match &self.columns {
+            Some(columns) => columns.ids.clone(),
+            None => (1u32..)
+                .zip(self.column_paths())
+                .map(|(id, path)| ColumnId { path, id })
+                .collect(),
+        }
+    }
+
+    /// The highest column id given so far in the dataset (a new path gets one more).
+    pub fn last_column_id(&self) -> u32 {
+        match &self.columns {
+            Some(columns) => columns.last,
+            None => u32::try_from(self.column_paths().len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// This schema with its column ids taken from `parent` (the dataset's latest version)
+    /// by path, a new path getting the parent's last id + 1, in path order. Without a
+    /// parent, or when the result is the default numbering, the ids stay implicit.
+    pub fn numbered_after(mut self, parent: Option<&Schema>) -> Schema {
+        self.columns = None;
+        if let Some(parent) = parent {
+            let mut inherited: std::collections::HashMap<String, u32> =
+                std::collections::HashMap::new();
+            for column in parent.column_ids() {
+                inherited.entry(column.path).or_insert(column.id);
+            }
+            let mut used = std::collections::HashSet::new();
+            let mut last = parent.last_column_id();
+            let mut ids = Vec::new();
+            for path in self.column_paths() {
+                let id = match inherited.get(&path) {
+                    Some(id) if used.insert(*id) => *id,
+                    _ => {
+                        last = last.saturating_add(1);
+                        used.insert(last);
+                        last
+                    }
+                };
+                ids.push(ColumnId { path, id });
+            }
+            let columns = ColumnIds { last, ids };
+            if !is_default_numbering(&columns) {
+                self.columns = Some(columns);
+            }
+        }
+        self.format = Schema::written_format(&self.fields, self.columns.as_ref());
+        self
+    }
+
+    fn check_columns(&self, columns: &ColumnIds) -> Result<(), String> {
+        let paths = self.column_paths();
+        let listed: Vec<&str> = columns.ids.iter().map(|c| c.path.as_str()).collect();
+        if listed != paths.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err("its column ids do not list its column paths in order".to_string());
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(bad) = columns
+            .ids
+            .iter()
+            .find(|c| c.id == 0 || c.id > columns.last || !seen.insert(c.id))
+        {
+            return Err(format!(
+                "column `{}` has id {}, which is 0, over `last` ({}) or given twice",
+                bad.path, bad.id, columns.last
+            ));
+        }
+        if is_default_numbering(columns) {
+            return Err("its explicit column ids are the default numbering".to_string());
+        }
+        Ok(())
     }
 
     /// Decodes a schema object of any format this pail knows: `Manifest::decode`, the
@@ -2636,7 +2794,7 @@ boxes: list<struct>
         let err = Schema::decode(&forged).unwrap_err();
         assert!(
             err.to_string()
-                .contains("format 1 but its types are those of format 2"),
+                .contains("format 1 but its types and ids are those of format 2"),
             "{err}"
         );
         assert_eq!(Schema::decode(&bytes).unwrap(), schema);
@@ -2688,12 +2846,106 @@ boxes: list<struct>
     }
 
     #[test]
+    fn column_ids_are_kept_by_path_and_new_paths_get_new_ids() {
+        let v1 = schema(vec![
+            field("a", Type::Int),
+            field("s", Type::Struct(vec![field("b", Type::Int)])),
+            field("l", optional(Type::List(Box::new(Type::File)))),
+        ])
+        .numbered_after(None);
+        assert_eq!(v1.columns, None);
+        let paths = v1.column_paths();
+        assert_eq!(&paths[..6], ["a", "s", "s.b", "l", "l[]", "l[].source"]);
+        assert_eq!(v1.last_column_id(), paths.len() as u32);
+        // Appending a top-level column keeps the default numbering: no ids written.
+        let mut fields = v1.fields.clone();
+        fields.push(field("z", Type::Bool));
+        let v2 = schema(fields).numbered_after(Some(&v1));
+        assert_eq!((v2.format, v2.columns.clone()), (1, None));
+        // A nested column added, `a` removed and the order changed: explicit ids.
+        let v3 = schema(vec![
+            field("z", Type::Bool),
+            field(
+                "s",
+                Type::Struct(vec![field("c", Type::Int), field("b", Type::Int)]),
+            ),
+        ])
+        .numbered_after(Some(&v2));
+        assert_eq!(v3.format, 3);
+        let ids: Vec<(String, u32)> = v3
+            .column_ids()
+            .into_iter()
+            .map(|c| (c.path, c.id))
+            .collect();
+        let z = paths.len() as u32 + 1;
+        assert_eq!(
+            ids,
+            vec![
+                ("z".into(), z),
+                ("s".into(), 2),
+                ("s.c".into(), z + 1),
+                ("s.b".into(), 3)
+            ]
+        );
+        assert_eq!(v3.last_column_id(), z + 1);
+        // Stored and read back with the same ids; and a re-added `a` gets a new id.
+        let (_, bytes) = v3.encode();
+        assert_eq!(Schema::decode(&bytes).unwrap(), v3);
+        let v4 =
+            schema(vec![field("a", Type::Int), field("z", Type::Bool)]).numbered_after(Some(&v3));
+        assert_eq!(v4.column_ids()[0].id, z + 2);
+        assert_eq!(v4.column_ids()[1].id, z);
+    }
+
+    #[test]
+    fn forged_column_ids_are_refused() {
+        let base = schema(vec![field("x", Type::Int), field("y", Type::Int)]);
+        let forged = |columns: ColumnIds| {
+            let mut bad = base.clone();
+            bad.format = 3;
+            bad.columns = Some(columns);
+            Schema::decode(&crate::object::encode(&bad))
+                .unwrap_err()
+                .to_string()
+        };
+        let id = |path: &str, id: u32| ColumnId {
+            path: path.into(),
+            id,
+        };
+        let default = forged(ColumnIds {
+            last: 2,
+            ids: vec![id("x", 1), id("y", 2)],
+        });
+        assert!(default.contains("default numbering"), "{default}");
+        let twice = forged(ColumnIds {
+            last: 3,
+            ids: vec![id("x", 3), id("y", 3)],
+        });
+        assert!(twice.contains("given twice"), "{twice}");
+        let paths = forged(ColumnIds {
+            last: 3,
+            ids: vec![id("y", 3), id("x", 1)],
+        });
+        assert!(paths.contains("column paths"), "{paths}");
+        // Explicit ids in a format-1 object are forged too.
+        let mut old = base.clone();
+        old.columns = Some(ColumnIds {
+            last: 5,
+            ids: vec![id("x", 1), id("y", 2)],
+        });
+        old.format = 1;
+        let err = Schema::decode(&crate::object::encode(&old)).unwrap_err();
+        assert!(err.to_string().contains("format 3"), "{err}");
+    }
+
+    #[test]
     fn schemas_without_new_types_keep_their_format_1_ids() {
         let (_, bytes) = Schema::listing().encode();
         assert_eq!(
             bytes,
             crate::object::encode(&Schema {
                 format: 1,
+                columns: None,
                 fields: Schema::listing().fields
             })
         );

@@ -1369,6 +1369,7 @@ mod tests {
     fn statistics_do_not_depend_on_row_order() {
         let schema = Schema {
             format: SCHEMA_FORMAT,
+            columns: None,
             fields: vec![
                 field("n", Type::Int),
                 field("x", Type::Optional(Box::new(Type::Float))),
@@ -1542,6 +1543,7 @@ mod tests {
     fn the_page_never_exceeds_its_bound() {
         let schema = Schema {
             format: SCHEMA_FORMAT,
+            columns: None,
             fields: (0..300)
                 .map(|i| field(&format!("column_with_a_long_name_{i:03}"), Type::String))
                 .collect(),

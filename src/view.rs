@@ -1539,6 +1539,7 @@ mod tests {
         let optional = |ty: Type| Type::Optional(Box::new(ty));
         let schema = Schema {
             format: 2,
+            columns: None,
             fields: vec![
                 field("file", Type::File),
                 field("start", Type::Float),
