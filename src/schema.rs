@@ -593,9 +593,24 @@ impl Schema {
     }
 
     /// From a JSON Schema document as Pydantic v2 `Model.model_json_schema()` or Rust `schemars` emit it.
+    /// A `Value` has lost the order of `properties`: fields come out sorted by name. Use
+    /// [`Schema::from_json_schema_text`] to keep the model's declared order.
     pub fn from_json_schema(doc: &Value) -> Result<Schema, SchemaError> {
+        Schema::read_json_schema(doc, None)
+    }
+
+    /// From a JSON Schema document and the text it was parsed from, with every model's
+    /// fields in the order its `properties` declare them (Pydantic writes a model's fields
+    /// in declaration order; a `Value` sorts them).
+    pub fn from_json_schema_text(doc: &Value, text: &str) -> Result<Schema, SchemaError> {
+        let order: Option<KeyOrder> = serde_json::from_str(text).ok();
+        Schema::read_json_schema(doc, order.as_ref())
+    }
+
+    fn read_json_schema(doc: &Value, order: Option<&KeyOrder>) -> Result<Schema, SchemaError> {
         let mut reader = JsonSchemaReader {
             doc,
+            order,
             expanding: Vec::new(),
             n_nodes: 0,
             depth: 0,
@@ -681,6 +696,86 @@ impl Schema {
         let mut out = Vec::new();
         flatten("", &self.fields, &mut out);
         out
+    }
+}
+
+/// A row as JSON with its fields in the schema's order (`Schema::ordered`).
+pub struct Ordered<'a> {
+    shape: Shape<'a>,
+    value: &'a Value,
+}
+
+#[derive(Clone, Copy)]
+enum Shape<'a> {
+    Fields(&'a [Field]),
+    Of(&'a Type),
+}
+
+impl Schema {
+    /// A row (as `batch_to_rows` or `validate` give it) that serializes with every
+    /// struct's fields in the schema's declared order; a `Value` alone sorts them by name.
+    pub fn ordered<'a>(&'a self, row: &'a Value) -> Ordered<'a> {
+        Ordered {
+            shape: Shape::Fields(&self.fields),
+            value: row,
+        }
+    }
+}
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let fields = match (self.shape, self.value) {
+            (Shape::Fields(fields), _) => fields,
+            (Shape::Of(Type::Struct(fields)), _) => fields.as_slice(),
+            (Shape::Of(Type::File), _) => FILE_FIELDS.as_slice(),
+            (Shape::Of(Type::Optional(inner)), value) => {
+                return Ordered {
+                    shape: Shape::Of(inner),
+                    value,
+                }
+                .serialize(serializer);
+            }
+            (Shape::Of(Type::List(item)), Value::Array(items)) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for value in items {
+                    seq.serialize_element(&Ordered {
+                        shape: Shape::Of(item),
+                        value,
+                    })?;
+                }
+                return seq.end();
+            }
+            (Shape::Of(_), value) => return value.serialize(serializer),
+        };
+        let Value::Object(object) = self.value else {
+            return self.value.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(object.len()))?;
+        let mut written = 0;
+        for field in fields {
+            if let Some(value) = object.get(&field.name) {
+                written += 1;
+                map.serialize_entry(
+                    &field.name,
+                    &Ordered {
+                        shape: Shape::Of(&field.ty),
+                        value,
+                    },
+                )?;
+            }
+        }
+        if written < object.len() {
+            let named: std::collections::HashSet<&str> =
+                fields.iter().map(|field| field.name.as_str()).collect();
+            for (key, value) in object
+                .iter()
+                .filter(|(key, _)| !named.contains(key.as_str()))
+            {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -858,8 +953,97 @@ pub(crate) fn format_datetime(datetime: &DateTime<Utc>) -> String {
 // ------------------------------------------------------------
 // JSON Schema import
 
+/// The key order of every object of a JSON text, which a `Value` does not keep.
+#[derive(Default)]
+enum KeyOrder {
+    Object(Vec<(String, KeyOrder)>),
+    Array(Vec<KeyOrder>),
+    #[default]
+    Scalar,
+}
+
+impl<'de> Deserialize<'de> for KeyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = KeyOrder;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<KeyOrder, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(KeyOrder::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyOrder, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(KeyOrder::Object(entries))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+impl KeyOrder {
+    /// The keys of the `properties` object of the node at a `#/a/b` pointer, in order.
+    fn properties_at(&self, pointer: &str) -> Option<Vec<&str>> {
+        let mut node = self;
+        let tokens = pointer.strip_prefix('#')?;
+        for token in tokens.split('/').skip(1) {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            node = match node {
+                KeyOrder::Object(entries) => {
+                    &entries.iter().rev().find(|(key, _)| *key == token)?.1
+                }
+                KeyOrder::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+                KeyOrder::Scalar => return None,
+            };
+        }
+        let KeyOrder::Object(entries) = node else {
+            return None;
+        };
+        match &entries.iter().rev().find(|(key, _)| key == "properties")?.1 {
+            KeyOrder::Object(properties) => {
+                Some(properties.iter().map(|(key, _)| key.as_str()).collect())
+            }
+            _ => None,
+        }
+    }
+}
+
 struct JsonSchemaReader<'a> {
     doc: &'a Value,
+    /// The document's key order, when it was read from text: fields in declared order.
+    order: Option<&'a KeyOrder>,
     /// The `$ref`s being expanded, outermost first: seeing one again means the model contains itself.
     expanding: Vec<String>,
     /// Nodes read so far: shared `$ref`s are expanded in place, so a small document can describe a huge tree.
@@ -1161,6 +1345,18 @@ impl JsonSchemaReader<'_> {
                 name: name.clone(),
                 ty,
             });
+        }
+        // `properties` is a sorted map here: the declared order, when known, is restored.
+        if let Some(declared) = self
+            .order
+            .and_then(|order| order.properties_at(&at.pointer))
+        {
+            let position: std::collections::HashMap<&str, usize> = declared
+                .iter()
+                .enumerate()
+                .map(|(idx, key)| (*key, idx))
+                .collect();
+            fields.sort_by_key(|field| position.get(field.name.as_str()).copied());
         }
         Ok(Type::Struct(fields))
     }
@@ -2895,6 +3091,36 @@ boxes: list<struct>
             schema(vec![field("a", Type::Int), field("z", Type::Bool)]).numbered_after(Some(&v3));
         assert_eq!(v4.column_ids()[0].id, z + 2);
         assert_eq!(v4.column_ids()[1].id, z);
+    }
+
+    #[test]
+    fn fields_keep_the_declared_order_and_rows_print_in_it() {
+        let text = r##"{"title": "Clip", "type": "object", "required": ["zeta", "alpha", "meta"],
+            "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "string"},
+                "meta": {"$ref": "#/$defs/Meta"}},
+            "$defs": {"Meta": {"type": "object", "required": ["y", "b"],
+                "properties": {"y": {"type": "integer"}, "b": {"type": "array", "items": {"type": "integer"}}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let names: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "meta"]);
+        assert_eq!(
+            schema.column_paths(),
+            ["zeta", "alpha", "meta", "meta.y", "meta.b", "meta.b[]"]
+        );
+        // Without the text, the order is lost: sorted by name.
+        let sorted = Schema::from_json_schema(&doc).unwrap();
+        assert_eq!(sorted.fields[0].name, "alpha");
+        // Same columns in another order: not a change for the bump rules.
+        assert_eq!(compare(&sorted, &schema), Compat::Same);
+        let row = schema
+            .validate(&json!({"alpha": "a", "meta": {"b": [1], "y": 2}, "zeta": 1}))
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&row)).unwrap(),
+            r#"{"zeta":1,"alpha":"a","meta":{"y":2,"b":[1]}}"#
+        );
+        assert_eq!(schema.flat_columns(), ["zeta", "alpha", "meta.y", "meta.b"]);
     }
 
     #[test]
