@@ -21,6 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+mod scalar;
+
+pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
+
 /// The manifest format version of schema objects. A schema is written with the lowest
 /// format that can say it: 3 when it carries explicit column ids (`Schema::columns`),
 /// 2 when it uses `Type::BytesAs` (format 2 added it), else 1, so the schemas an older
@@ -99,6 +103,23 @@ pub enum Type {
     /// Bytes written in JSON in a declared encoding (since format 2). `Bytes` is the
     /// format-1 type, standard base64.
     BytesAs(BytesEncoding),
+    /// A calendar date, `YYYY-MM-DD` (since format 3).
+    Date,
+    /// A time of day in µs, `HH:MM:SS.ffffff`; an offset is taken to UTC (since format 3).
+    Time,
+    /// A signed span in µs, ISO 8601 in JSON (`P1DT2.5S`), an int of µs in leaves and SQL
+    /// (since format 3).
+    Duration,
+    /// A UUID kept as its lowercase hyphenated text (since format 3).
+    Uuid,
+    /// An exact decimal number (since format 3), written in JSON as a string with `scale`
+    /// digits after the point.
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
+    /// Integer literals (`IntEnum`, `Literal[1, 2]`) (since format 3).
+    IntEnum(Vec<i64>),
 }
 
 impl Type {
@@ -125,6 +146,12 @@ impl Type {
     /// Whether this type, anywhere inside, needs format 3.
     fn needs_format_3(&self) -> bool {
         match self {
+            Type::Date
+            | Type::Time
+            | Type::Duration
+            | Type::Uuid
+            | Type::Decimal { .. }
+            | Type::IntEnum(_) => true,
             Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
             Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
             _ => false,
@@ -323,6 +350,15 @@ impl fmt::Display for Type {
             Type::List(item) => write!(f, "list<{item}>"),
             Type::Optional(inner) => write!(f, "optional<{inner}>"),
             Type::Enum(values) => write!(f, "enum({})", values.join(", ")),
+            Type::Date => f.write_str("date"),
+            Type::Time => f.write_str("time (UTC)"),
+            Type::Duration => f.write_str("duration"),
+            Type::Uuid => f.write_str("string (uuid)"),
+            Type::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
+            Type::IntEnum(values) => {
+                let values: Vec<String> = values.iter().map(i64::to_string).collect();
+                write!(f, "int enum({})", values.join(", "))
+            }
         }
     }
 }
@@ -883,6 +919,21 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
                 ))
             }
         }
+        (Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. }, _) => {
+            scalar::check(ty, value, path)
+        }
+        (Type::IntEnum(values), Value::Number(n)) if n.is_i64() => {
+            let int = n.as_i64().expect("an i64");
+            if values.contains(&int) {
+                Ok(value.clone())
+            } else {
+                let values: Vec<String> = values.iter().map(i64::to_string).collect();
+                Err(violation(
+                    path,
+                    format!("{int} is not one of {}", values.join(", ")),
+                ))
+            }
+        }
         (Type::File, _) => {
             let file = check_struct(&FILE_FIELDS, value, path, "File")?;
             if let Some(size) = file
@@ -1136,8 +1187,9 @@ impl JsonSchemaReader<'_> {
         if let Some(constant) = object.get("const") {
             return match constant {
                 Value::String(s) => Ok(Type::Enum(vec![s.clone()])),
+                Value::Number(n) if n.is_i64() => Ok(Type::IntEnum(vec![n.as_i64().expect("i64")])),
                 other => Err(at.error(format!(
-                    "only string constants are supported, found {}",
+                    "only string and integer constants are supported, found {}",
                     describe(other)
                 ))),
             };
@@ -1235,21 +1287,32 @@ impl JsonSchemaReader<'_> {
         let ty = match others.as_slice() {
             [] => Type::String,
             [(idx, only)] => self.read(only, &at.keyword(&idx.to_string()), None)?,
+            // Pydantic's `Decimal`: a number or a (decimal) string.
+            [(_, first), (_, second)] if is_decimal_pair(first, second) => Type::Decimal {
+                precision: DECIMAL_PRECISION,
+                scale: DECIMAL_SCALE,
+            },
             _ if all_literals => {
                 let mut merged: Vec<String> = Vec::new();
+                let mut merged_ints: Vec<i64> = Vec::new();
                 for (idx, branch) in &others {
-                    let Type::Enum(values) =
-                        self.read(branch, &at.keyword(&idx.to_string()), None)?
-                    else {
-                        return Err(at.union_error());
-                    };
-                    for value in values {
-                        if !merged.contains(&value) {
-                            merged.push(value);
-                        }
+                    match self.read(branch, &at.keyword(&idx.to_string()), None)? {
+                        Type::Enum(values) => merged.extend(values),
+                        Type::IntEnum(values) => merged_ints.extend(values),
+                        _ => return Err(at.union_error()),
                     }
                 }
-                Type::Enum(merged)
+                dedup_in_order(&mut merged);
+                dedup_in_order(&mut merged_ints);
+                match (merged.is_empty(), merged_ints.is_empty()) {
+                    (_, true) => Type::Enum(merged),
+                    (true, false) => Type::IntEnum(merged_ints),
+                    (false, false) => {
+                        return Err(at.error(
+                            "literals mixing strings and integers are not supported; hint: use one kind",
+                        ));
+                    }
+                }
             }
             _ => return Err(at.union_error()),
         };
@@ -1267,6 +1330,10 @@ impl JsonSchemaReader<'_> {
         match type_name {
             "string" => Ok(match (text("format"), text("contentEncoding")) {
                 (Some("date-time"), _) => Type::Datetime,
+                (Some("date"), _) => Type::Date,
+                (Some("time"), _) => Type::Time,
+                (Some("duration"), _) => Type::Duration,
+                (Some(uuid), _) if uuid.starts_with("uuid") => Type::Uuid,
                 // Pydantic's default JSON for bytes is their UTF-8 text, declared so.
                 (Some("binary"), _) => Type::BytesAs(BytesEncoding::Utf8),
                 // Pydantic with `ser_json_bytes='base64'`.
@@ -1362,33 +1429,63 @@ impl JsonSchemaReader<'_> {
     }
 }
 
+fn dedup_in_order<T: PartialEq + Clone>(values: &mut Vec<T>) {
+    let mut kept: Vec<T> = Vec::with_capacity(values.len());
+    for value in values.drain(..) {
+        if !kept.contains(&value) {
+            kept.push(value);
+        }
+    }
+    *values = kept;
+}
+
+/// `anyOf: [{type: number}, {type: string}]`, as Pydantic declares a `Decimal`.
+fn is_decimal_pair(first: &Value, second: &Value) -> bool {
+    let type_of = |node: &Value| node.get("type").and_then(Value::as_str).map(str::to_string);
+    let mut types = [type_of(first), type_of(second)];
+    types.sort();
+    types == [Some("number".to_string()), Some("string".to_string())]
+        && [first, second].iter().all(|node| {
+            node.get("format").is_none()
+                && node.get("enum").is_none()
+                && node.get("const").is_none()
+        })
+}
+
+/// String literals, or integer literals (an `IntEnum`, `Literal[1, 2]`); not both.
 fn read_enum(values: &Value, at: &At) -> Result<Type, SchemaError> {
     let Some(values) = values.as_array() else {
         return Err(at.error("`enum` must be an array"));
     };
     let mut names: Vec<String> = Vec::new();
+    let mut ints: Vec<i64> = Vec::new();
     let mut nullable = false;
     for value in values {
         match value {
-            Value::String(s) if !names.contains(s) => names.push(s.clone()),
-            Value::String(_) => {}
+            Value::String(s) => names.push(s.clone()),
+            Value::Number(n) if n.is_i64() => ints.push(n.as_i64().expect("an i64")),
             Value::Null => nullable = true,
             other => {
                 return Err(at.error(format!(
-                    "only string enum values are supported, found {}",
+                    "only string or integer enum values are supported, found {}",
                     describe(other)
                 )));
             }
         }
     }
-    if names.is_empty() {
-        return Err(at.error("`enum` has no string values"));
-    }
-    Ok(if nullable {
-        make_optional(Type::Enum(names))
-    } else {
-        Type::Enum(names)
-    })
+    dedup_in_order(&mut names);
+    dedup_in_order(&mut ints);
+    let ty = match (names.is_empty(), ints.is_empty()) {
+        (false, true) => Type::Enum(names),
+        (true, false) => Type::IntEnum(ints),
+        (true, true) => return Err(at.error("`enum` has no string or integer values")),
+        (false, false) => {
+            return Err(at.error(
+                "`enum` mixes strings and integers, which is not supported; hint: use one kind",
+            ));
+        }
+    };
+    Ok(if nullable { make_optional(ty) } else { ty })
 }
 
 // ------------------------------------------------------------
@@ -1470,6 +1567,15 @@ fn compare_types(path: &str, old: &Type, new: &Type, changes: &mut Changes) {
         }
         (Type::List(old_item), Type::List(new_item)) => {
             compare_types(&format!("{path}[]"), old_item, new_item, changes)
+        }
+        (Type::IntEnum(old_values), Type::IntEnum(new_values)) => {
+            let text = |values: &[i64]| values.iter().map(i64::to_string).collect::<Vec<_>>();
+            compare_types(
+                path,
+                &Type::Enum(text(old_values)),
+                &Type::Enum(text(new_values)),
+                changes,
+            )
         }
         (Type::Enum(old_values), Type::Enum(new_values)) => {
             for value in new_values
@@ -1745,6 +1851,10 @@ fn data_type(ty: &Type) -> DataType {
         Type::Struct(fields) => DataType::Struct(arrow_fields(fields)),
         Type::List(item) => DataType::List(Arc::new(arrow_field("item", item))),
         Type::Optional(inner) => data_type(inner),
+        Type::IntEnum(_) => DataType::Int64,
+        Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
+            scalar::data_type(ty)
+        }
     }
 }
 
@@ -1806,6 +1916,13 @@ fn arrow_to_type(field: &arrow_schema::Field, path: &str) -> Result<Type, Unsupp
         }
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::Bytes,
         DataType::Timestamp(_, _) => Type::Datetime,
+        DataType::Date32 | DataType::Date64 => Type::Date,
+        DataType::Time32(_) | DataType::Time64(_) => Type::Time,
+        DataType::Duration(_) => Type::Duration,
+        DataType::Decimal128(precision, scale) if *scale >= 0 => Type::Decimal {
+            precision: *precision,
+            scale: *scale,
+        },
         // A column of nulls only, as JSON inference takes a field that is always null.
         DataType::Null => return Ok(make_optional(Type::String)),
         DataType::Struct(children) => Type::Struct(arrow_to_fields(children, path)?),
@@ -2044,12 +2161,15 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             path,
             Value::as_bool,
         )?)),
-        Type::Int => Arc::new(Int64Array::from(collect_values(
+        Type::Int | Type::IntEnum(_) => Arc::new(Int64Array::from(collect_values(
             ty,
             values,
             path,
             Value::as_i64,
         )?)),
+        Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
+            scalar::build(ty, values, path)?
+        }
         Type::Float => Arc::new(Float64Array::from(collect_values(
             ty,
             values,
@@ -2189,7 +2309,10 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
             .iter()
             .map(|v| or_null(v.map(Value::Bool)))
             .collect(),
-        Type::Int => array
+        Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
+            scalar::to_values(ty, array, path)?
+        }
+        Type::Int | Type::IntEnum(_) => array
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(wrong_type)?
             .iter()
@@ -3121,6 +3244,68 @@ boxes: list<struct>
             r#"{"zeta":1,"alpha":"a","meta":{"y":2,"b":[1]}}"#
         );
         assert_eq!(schema.flat_columns(), ["zeta", "alpha", "meta.y", "meta.b"]);
+    }
+
+    /// Pydantic's schema for date, time, timedelta, UUID, Decimal, IntEnum and an int
+    /// Literal, with a record as `model_dump_json()` writes it.
+    #[test]
+    fn pydantic_scalar_types_import_validate_and_round_trip_through_arrow() {
+        let text = r##"{"$defs": {"P": {"enum": [1, 3], "title": "P", "type": "integer"}}, "properties": {"d": {"format": "date", "title": "D", "type": "string"}, "t": {"format": "time", "title": "T", "type": "string"}, "td": {"format": "duration", "title": "Td", "type": "string"}, "u": {"format": "uuid", "title": "U", "type": "string"}, "dec": {"anyOf": [{"type": "number"}, {"type": "string"}], "title": "Dec"}, "p": {"$ref": "#/$defs/P"}, "l": {"enum": [1, 2], "title": "L", "type": "integer"}, "o": {"anyOf": [{"format": "date", "type": "string"}, {"type": "null"}], "default": null}}, "required": ["d", "t", "td", "u", "dec", "p", "l"], "title": "M", "type": "object"}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let dec = Type::Decimal {
+            precision: DECIMAL_PRECISION,
+            scale: DECIMAL_SCALE,
+        };
+        assert_eq!(
+            schema.fields,
+            vec![
+                field("d", Type::Date),
+                field("t", Type::Time),
+                field("td", Type::Duration),
+                field("u", Type::Uuid),
+                field("dec", dec.clone()),
+                field("p", Type::IntEnum(vec![1, 3])),
+                field("l", Type::IntEnum(vec![1, 2])),
+                field("o", optional(Type::Date)),
+            ]
+        );
+        assert_eq!(schema.format, 3);
+        let record = json!({"d": "2024-01-02", "t": "12:30:00+02:00", "td": "P1DT5.000003S",
+            "u": "5EE56C1C-3C53-4D40-8F64-495141B50E65", "dec": "1.10", "p": 3, "l": 2, "o": null});
+        let row = schema.validate(&record).unwrap();
+        assert_eq!(
+            row,
+            json!({"d": "2024-01-02", "t": "10:30:00.000000", "td": "P1DT5.000003S",
+                "u": "5ee56c1c-3c53-4d40-8f64-495141b50e65", "dec": "1.100000000", "p": 3, "l": 2,
+                "o": null})
+        );
+        let batch = rows_to_batch(&schema, std::slice::from_ref(&row)).unwrap();
+        assert_eq!(batch.column(0).data_type(), &DataType::Date32);
+        assert_eq!(batch.column(4).data_type(), &DataType::Decimal128(38, 9));
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), vec![row.clone()]);
+        // Refusals name the field and say why; a decimal is never rounded.
+        let refused = |key: &str, value: Value| {
+            let mut bad = record.clone();
+            bad[key] = value;
+            schema.validate(&bad).unwrap_err().to_string()
+        };
+        let err = refused("dec", json!("0.0000000001"));
+        assert!(
+            err.starts_with("dec: expected decimal(38, 9)") && err.contains("never rounded"),
+            "{err}"
+        );
+        assert!(refused("p", json!(2)).starts_with("p: 2 is not one of 1, 3"));
+        assert!(refused("d", json!("2024-13-01")).starts_with("d: expected date"));
+        assert!(refused("u", json!("nope")).starts_with("u: expected UUID"));
+        assert!(refused("td", json!("P1Y")).starts_with("td: expected duration"));
+        // Bump rules: a new int literal is additive, a removed one breaking.
+        let widened = Schema::new(vec![field("p", Type::IntEnum(vec![1, 3, 5]))]);
+        let narrow = Schema::new(vec![field("p", Type::IntEnum(vec![1, 3]))]);
+        assert!(matches!(compare(&narrow, &widened), Compat::Additive(_)));
+        assert!(matches!(compare(&widened, &narrow), Compat::Breaking(_)));
+        // Stored and decoded as format 3.
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
     }
 
     #[test]
