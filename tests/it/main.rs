@@ -16,4 +16,5 @@ mod s3;
 mod snapshots;
 mod summary;
 mod terminal;
+mod types;
 mod values;
