@@ -1193,12 +1193,12 @@ fn expand_key_columns(schema: &Schema, columns: &[String]) -> Result<Vec<String>
             ty = Some(inner);
             fields = match inner {
                 Type::Struct(children) => children,
-                Type::File => &FILE_FIELDS,
+                Type::File | Type::FileWith(_) => &FILE_FIELDS,
                 _ => &EMPTY_FIELDS,
             };
         }
         match ty {
-            Some(Type::File) => {
+            Some(Type::File | Type::FileWith(_)) => {
                 expanded.push(format!("{column}.source"));
                 expanded.push(format!("{column}.path"));
             }

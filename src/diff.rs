@@ -568,8 +568,8 @@ fn changed_columns(
 
 fn is_file(ty: &Type) -> bool {
     match ty {
-        Type::File => true,
-        Type::Optional(inner) => **inner == Type::File,
+        Type::File | Type::FileWith(_) => true,
+        Type::Optional(inner) => inner.is_file(),
         _ => false,
     }
 }

@@ -120,9 +120,29 @@ pub enum Type {
     },
     /// Integer literals (`IntEnum`, `Literal[1, 2]`) (since format 3).
     IntEnum(Vec<i64>),
+    /// A File with extra fields after pail's File fields: a File subclass (since format
+    /// 3). Still a File for keys, checkout, verify and summaries.
+    FileWith(Vec<Field>),
 }
 
 impl Type {
+    /// Whether this is a File, with or without extra fields (not through `Optional`).
+    pub fn is_file(&self) -> bool {
+        matches!(self, Type::File | Type::FileWith(_))
+    }
+
+    /// A File's struct fields: pail's File fields, then a File subclass's extra ones;
+    /// None when this is not a File.
+    pub fn file_struct_fields(&self) -> Option<std::borrow::Cow<'_, [Field]>> {
+        match self {
+            Type::File => Some(std::borrow::Cow::Borrowed(FILE_FIELDS.as_slice())),
+            Type::FileWith(extra) => Some(std::borrow::Cow::Owned(
+                FILE_FIELDS.iter().chain(extra).cloned().collect(),
+            )),
+            _ => None,
+        }
+    }
+
     /// How a bytes type is written in JSON; None for other types.
     pub fn bytes_encoding(&self) -> Option<BytesEncoding> {
         match self {
@@ -138,6 +158,7 @@ impl Type {
             Type::Optional(inner) => inner.nesting(),
             Type::List(item) => 1 + item.nesting(),
             Type::File => 1,
+            Type::FileWith(extra) => 1 + fields_nesting(extra),
             Type::Struct(fields) => 1 + fields_nesting(fields),
             _ => 0,
         }
@@ -151,7 +172,8 @@ impl Type {
             | Type::Duration
             | Type::Uuid
             | Type::Decimal { .. }
-            | Type::IntEnum(_) => true,
+            | Type::IntEnum(_)
+            | Type::FileWith(_) => true,
             Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
             Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
             _ => false,
@@ -346,6 +368,10 @@ impl fmt::Display for Type {
             Type::BytesAs(encoding) => write!(f, "bytes ({})", encoding.name()),
             Type::Datetime => f.write_str("datetime"),
             Type::File => f.write_str("File"),
+            Type::FileWith(extra) => {
+                let names: Vec<&str> = extra.iter().map(|field| field.name.as_str()).collect();
+                write!(f, "File (with {})", names.join(", "))
+            }
             Type::Struct(_) => f.write_str("struct"),
             Type::List(item) => write!(f, "list<{item}>"),
             Type::Optional(inner) => write!(f, "optional<{inner}>"),
@@ -362,6 +388,9 @@ impl fmt::Display for Type {
         }
     }
 }
+
+/// The JSON Schema key that marks a model as a File: `"x-pail-type": "file"`.
+pub const FILE_MARKER: &str = "x-pail-type";
 
 static FILE_FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
     let optional = |ty: Type| Type::Optional(Box::new(ty));
@@ -410,10 +439,10 @@ fn join(parent: &str, name: &str) -> String {
 }
 
 /// The fields a type opens into in trees and flat column lists: structs and Files, also when optional.
-fn struct_children(ty: &Type) -> Option<&[Field]> {
+fn struct_children(ty: &Type) -> Option<std::borrow::Cow<'_, [Field]>> {
     match ty {
-        Type::Struct(fields) => Some(fields),
-        Type::File => Some(&FILE_FIELDS),
+        Type::Struct(fields) => Some(std::borrow::Cow::Borrowed(fields)),
+        Type::File | Type::FileWith(_) => ty.file_struct_fields(),
         Type::Optional(inner) => struct_children(inner),
         _ => None,
     }
@@ -455,7 +484,7 @@ impl Schema {
                     Type::Struct(children) => {
                         return deepest(children, &path, level + 1).or(Some((path, level + 1)));
                     }
-                    Type::File => return Some((path, level + 1)),
+                    Type::File | Type::FileWith(_) => return Some((path, level + 1)),
                     _ => return Some((path, level)),
                 }
             }
@@ -527,7 +556,10 @@ impl Schema {
                     type_paths(item, &item_path, out);
                 }
                 Type::Struct(fields) => fields_paths(fields, path, out),
-                Type::File => fields_paths(&FILE_FIELDS, path, out),
+                Type::File | Type::FileWith(_) => {
+                    let fields = ty.file_struct_fields().expect("a File");
+                    fields_paths(&fields, path, out)
+                }
                 _ => {}
             }
         }
@@ -696,7 +728,7 @@ impl Schema {
                     ty = inner;
                 }
                 if let Some(children) = struct_children(ty) {
-                    render(children, depth + 1, out);
+                    render(&children, depth + 1, out);
                 }
             }
         }
@@ -710,8 +742,8 @@ impl Schema {
         self.fields
             .iter()
             .filter(|field| match &field.ty {
-                Type::File => true,
-                Type::Optional(inner) => **inner == Type::File,
+                Type::File | Type::FileWith(_) => true,
+                Type::Optional(inner) => inner.is_file(),
                 _ => false,
             })
             .map(|field| field.name.clone())
@@ -724,7 +756,7 @@ impl Schema {
             for field in fields {
                 let path = join(prefix, &field.name);
                 match struct_children(&field.ty) {
-                    Some(children) if !children.is_empty() => flatten(&path, children, out),
+                    Some(children) if !children.is_empty() => flatten(&path, &children, out),
                     _ => out.push(path),
                 }
             }
@@ -765,6 +797,14 @@ impl Serialize for Ordered<'_> {
             (Shape::Fields(fields), _) => fields,
             (Shape::Of(Type::Struct(fields)), _) => fields.as_slice(),
             (Shape::Of(Type::File), _) => FILE_FIELDS.as_slice(),
+            (Shape::Of(file @ Type::FileWith(_)), value) => {
+                let fields = file.file_struct_fields().expect("a File");
+                return Ordered {
+                    shape: Shape::Fields(&fields),
+                    value,
+                }
+                .serialize(serializer);
+            }
             (Shape::Of(Type::Optional(inner)), value) => {
                 return Ordered {
                     shape: Shape::Of(inner),
@@ -934,8 +974,9 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
                 ))
             }
         }
-        (Type::File, _) => {
-            let file = check_struct(&FILE_FIELDS, value, path, "File")?;
+        (Type::File | Type::FileWith(_), _) => {
+            let fields = ty.file_struct_fields().expect("a File");
+            let file = check_struct(&fields, value, path, "File")?;
             if let Some(size) = file
                 .get("size")
                 .and_then(Value::as_i64)
@@ -1385,15 +1426,15 @@ impl JsonSchemaReader<'_> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
+        // A File: a model titled `File`, or one marked `x-pail-type: file` (set on the
+        // File model through `json_schema_extra`, so every subclass inherits it).
         let named_file =
             object.get("title").and_then(Value::as_str) == Some("File") || def_name == Some("File");
-        if named_file && properties.contains_key("source") && properties.contains_key("path") {
-            if let Some(extra) = properties.keys().find(|key| !is_file_field(key)) {
-                return Err(at.error(format!(
-                    "model `File` has field `{extra}`, which pail's File type does not have (source, path, size, \
-                     etag, version, last_modified, blake3); hint: put extra columns next to the File column"
-                )));
-            }
+        let marked_file = object.get(FILE_MARKER).and_then(Value::as_str) == Some("file");
+        let is_file = (named_file || marked_file)
+            && properties.contains_key("source")
+            && properties.contains_key("path");
+        if is_file && properties.keys().all(|key| is_file_field(key)) {
             return Ok(Type::File);
         }
         let mut fields = Vec::new();
@@ -1424,6 +1465,11 @@ impl JsonSchemaReader<'_> {
                 .map(|(idx, key)| (*key, idx))
                 .collect();
             fields.sort_by_key(|field| position.get(field.name.as_str()).copied());
+        }
+        if is_file {
+            // A File subclass: pail's File fields, then its own in declared order.
+            fields.retain(|field| !is_file_field(&field.name));
+            return Ok(Type::FileWith(fields));
         }
         Ok(Type::Struct(fields))
     }
@@ -1848,6 +1894,9 @@ fn data_type(ty: &Type) -> DataType {
         Type::Bytes | Type::BytesAs(_) => DataType::Binary,
         Type::Datetime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         Type::File => DataType::Struct(file_arrow_fields()),
+        Type::FileWith(_) => {
+            DataType::Struct(arrow_fields(&ty.file_struct_fields().expect("a File")))
+        }
         Type::Struct(fields) => DataType::Struct(arrow_fields(fields)),
         Type::List(item) => DataType::List(Arc::new(arrow_field("item", item))),
         Type::Optional(inner) => data_type(inner),
@@ -2201,6 +2250,9 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             )
         }
         Type::File => build_struct(ty, &FILE_FIELDS, values, path)?,
+        Type::FileWith(_) => {
+            build_struct(ty, &ty.file_struct_fields().expect("a File"), values, path)?
+        }
         Type::Struct(fields) => build_struct(ty, fields, values, path)?,
         Type::List(item) => {
             let lists = collect_values(ty, values, path, Value::as_array)?;
@@ -2371,6 +2423,9 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
                 .collect::<Result<Vec<_>, _>>()?
         }
         Type::File => struct_to_values(ty, &FILE_FIELDS, array, path)?,
+        Type::FileWith(_) => {
+            struct_to_values(ty, &ty.file_struct_fields().expect("a File"), array, path)?
+        }
         Type::Struct(fields) => struct_to_values(ty, fields, array, path)?,
         Type::List(item) => {
             let list = array.as_list_opt::<i32>().ok_or_else(wrong_type)?;
@@ -2599,10 +2654,11 @@ mod tests {
 
         let extra_file = json!({"type": "object", "properties": {"f": {"title": "File", "type": "object",
             "properties": {"source": {"type": "string"}, "path": {"type": "string"}, "caption": {"type": "string"}}}}});
-        let error = Schema::from_json_schema(&extra_file)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("`caption`"), "{error}");
+        // A model titled `File` with a field of its own is a File with that column.
+        assert_eq!(
+            Schema::from_json_schema(&extra_file).unwrap().fields[0].ty,
+            optional(Type::FileWith(vec![field("caption", optional(Type::String))]))
+        );
     }
 
     #[test]
@@ -3305,6 +3361,46 @@ boxes: list<struct>
         assert!(matches!(compare(&narrow, &widened), Compat::Additive(_)));
         assert!(matches!(compare(&widened, &narrow), Compat::Breaking(_)));
         // Stored and decoded as format 3.
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    /// Pydantic's `ImageFile(File)` with the File marker: a File with extra columns.
+    #[test]
+    fn a_marked_file_subclass_is_a_file_with_its_extra_fields() {
+        let text = r##"{"type": "object", "required": ["image"], "properties": {
+            "image": {"$ref": "#/$defs/ImageFile"}},
+            "$defs": {"ImageFile": {"title": "ImageFile", "type": "object", "x-pail-type": "file",
+                "required": ["source", "path", "width"], "properties": {
+                "source": {"type": "string"}, "path": {"type": "string"},
+                "size": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                "width": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let ty = Type::FileWith(vec![
+            field("width", Type::Int),
+            field("tags", optional(Type::List(Box::new(Type::String)))),
+        ]);
+        assert_eq!(schema.fields, vec![field("image", ty.clone())]);
+        assert_eq!(schema.file_columns(), ["image"]);
+        assert_eq!(schema.format, 3);
+        let row = schema
+            .validate(&json!({"image": {"source": "s3://b", "path": "a.png", "width": 3}}))
+            .unwrap();
+        assert_eq!(row["image"]["tags"], Value::Null);
+        assert_eq!(row["image"]["size"], Value::Null);
+        let batch = rows_to_batch(&schema, std::slice::from_ref(&row)).unwrap();
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), vec![row.clone()]);
+        let printed = serde_json::to_string(&schema.ordered(&row)).unwrap();
+        assert!(
+            printed.starts_with(r#"{"image":{"source":"s3://b","path":"a.png""#),
+            "{printed}"
+        );
+        assert!(printed.ends_with(r#""width":3,"tags":null}}"#), "{printed}");
+        // Without the marker and not titled File, it stays a plain struct.
+        let unmarked = text.replace(r#""x-pail-type": "file","#, "");
+        let doc: Value = serde_json::from_str(&unmarked).unwrap();
+        let plain = Schema::from_json_schema_text(&doc, &unmarked).unwrap();
+        assert!(matches!(plain.fields[0].ty, Type::Struct(_)));
         assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
     }
 

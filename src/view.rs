@@ -508,9 +508,10 @@ impl TypeView {
                 fields: Some(fields.iter().map(FieldView::new).collect()),
                 ..named("struct")
             },
-            Type::File => TypeView {
+            Type::File | Type::FileWith(_) => TypeView {
                 fields: Some(
-                    crate::schema::file_fields()
+                    ty.file_struct_fields()
+                        .unwrap_or_default()
                         .iter()
                         .map(FieldView::new)
                         .collect(),

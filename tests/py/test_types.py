@@ -21,7 +21,7 @@ import uuid
 from typing import Literal, Optional
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 PAIL = os.environ["PAIL_BIN"]
 UTC = dt.timezone.utc
@@ -36,6 +36,9 @@ def pail(*args):
 
 
 class File(BaseModel):
+    # pail's File marker; every subclass inherits it.
+    model_config = ConfigDict(json_schema_extra={"x-pail-type": "file"})
+
     source: str
     path: str
     size: Optional[int] = None
@@ -155,11 +158,53 @@ def ledger():
         )
 
 
+class ImageFile(File):
+    """A File subclass: still a File for keys, checkout and verify, with its own columns."""
+
+    width: int
+    height: int
+    format: Literal["png", "jpeg"]
+
+
+class Annotation(BaseModel):
+    """An annotation of an image: boxes' labels, who reviewed it and when."""
+
+    image: ImageFile
+    labels: list[str]
+    reviewed_on: Optional[dt.date] = None
+    quality: Literal[1, 2, 3]
+
+
+IMAGE_DIR = os.path.abspath("images")
+
+
+def annotations():
+    os.makedirs(IMAGE_DIR, exist_ok=True)
+    for i in range(6):
+        data = f"image {i}".encode() * (i + 1)
+        with open(os.path.join(IMAGE_DIR, f"{i}.png"), "wb") as f:
+            f.write(data)
+        yield Annotation(
+            image=ImageFile(
+                source=f"file://{IMAGE_DIR}",
+                path=f"{i}.png",
+                size=len(data),
+                width=640 + i,
+                height=480,
+                format="png",
+            ),
+            labels=["car"] * (i % 3),
+            reviewed_on=None if i % 2 else dt.date(2024, 7, i + 1),
+            quality=1 + i % 3,
+        )
+
+
 CASES = [
     ("fleet.clips", Clip, list(clips()), "clip_id"),
     ("audio.fragments", AudioFragment, list(fragments()), "file.path"),
     ("llm.responses", LlmResponse, list(responses()), "response_id"),
     ("finance.ledger", LedgerEntry, list(ledger()), "entry"),
+    ("vision.annotations", Annotation, list(annotations()), "image"),
 ]
 
 
@@ -167,6 +212,8 @@ CASES = [
 
 
 def key_of(model, key):
+    if key == "image":
+        return model.image.path
     value = model
     for part in key.split("."):
         value = getattr(value, part)
@@ -241,6 +288,18 @@ def check_shown_types():
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
 
 
+def check_file_subclass():
+    """An `ImageFile(File)` column is a File: keyed by source and path, checked out, verified."""
+    text = pail("schema", "vision.annotations")
+    assert "image: File (with width, height, format)" in text, text
+    assert "  width: int" in text, text
+    pail("checkout", "vision.annotations", "--to", "out")
+    for i in range(6):
+        with open(os.path.join("out", f"{i}.png"), "rb") as f:
+            assert f.read() == f"image {i}".encode() * (i + 1)
+    pail("verify", "vision.annotations")
+
+
 def check_refusals():
     """A decimal that does not fit is refused with its line, never rounded."""
     with open("ledger.schema.json", "w") as f:
@@ -264,6 +323,7 @@ def main():
     for name, cls, originals, key in CASES:
         check(name, cls, originals, key)
     check_shown_types()
+    check_file_subclass()
     check_refusals()
     print("ok")
 
