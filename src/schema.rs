@@ -902,7 +902,7 @@ fn check(ty: &Type, value: Option<&Value>, path: &str) -> Result<Value, Violatio
     match (ty, value) {
         (Type::Optional(_), None | Some(Value::Null)) => Ok(Value::Null),
         (Type::Optional(inner), Some(value)) => check(inner, Some(value), path),
-        (_, None) => Err(violation(path, "missing required field")),
+        (_, None) => Err(violation(path, MISSING)),
         (_, Some(value)) => check_present(ty, value, path),
     }
 }
@@ -921,6 +921,14 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
                 .expect("serde_json numbers without arbitrary precision are f64-convertible"),
         )),
         (Type::String, Value::String(_)) => Ok(value.clone()),
+        // Pydantic writes NaN and ±inf as null unless told otherwise.
+        (Type::Float, Value::Null) => Err(violation(
+            path,
+            "expected float, found null; hint: Pydantic writes NaN and infinite floats as null \
+             by default: declare the field optional (`float | None`) if null is meant, or keep \
+             NaN and infinities out of the data (pail's float columns hold finite numbers; \
+             `ser_json_inf_nan='constants'` output is not read yet)",
+        )),
         // Normalized bytes are standard base64 whatever the declared encoding: the
         // internal form between validation and Arrow. Output encodes them back.
         (Type::Bytes | Type::BytesAs(_), Value::String(s)) => {
@@ -1011,7 +1019,9 @@ fn check_struct(
     };
     let mut out = Map::new();
     for field in fields {
-        let normalized = check(&field.ty, object.get(&field.name), &join(path, &field.name))?;
+        let field_path = join(path, &field.name);
+        let normalized = check(&field.ty, object.get(&field.name), &field_path)
+            .map_err(|missing| alias_hint(missing, &field_path, fields, object))?;
         out.insert(field.name.clone(), normalized);
     }
     // `out` holds exactly the schema's fields: a lookup there, not a scan of `fields`,
@@ -1026,6 +1036,34 @@ fn check_struct(
     }
     Ok(Value::Object(out))
 }
+
+/// A missing field in a record that has keys the schema does not: most likely a model
+/// with `Field(alias=…)`, whose JSON Schema names the aliases, dumped by field name.
+fn alias_hint(
+    violation: Violation,
+    field_path: &str,
+    fields: &[Field],
+    object: &Map<String, Value>,
+) -> Violation {
+    if violation.path != field_path || violation.message != MISSING {
+        return violation;
+    }
+    let declared: std::collections::HashSet<&str> =
+        fields.iter().map(|field| field.name.as_str()).collect();
+    match object.keys().find(|key| !declared.contains(key.as_str())) {
+        Some(unknown) => Violation {
+            message: format!(
+                "{MISSING} (the record has `{unknown}`, which the schema does not); hint: the \
+                 schema names fields by their aliases: if the model declares `Field(alias=…)`, \
+                 write records with `model_dump_json(by_alias=True)`"
+            ),
+            ..violation
+        },
+        None => violation,
+    }
+}
+
+const MISSING: &str = "missing required field";
 
 /// RFC 3339 with an offset, or a naive `YYYY-MM-DDTHH:MM:SS[.f]` taken as UTC.
 fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
@@ -2657,7 +2695,10 @@ mod tests {
         // A model titled `File` with a field of its own is a File with that column.
         assert_eq!(
             Schema::from_json_schema(&extra_file).unwrap().fields[0].ty,
-            optional(Type::FileWith(vec![field("caption", optional(Type::String))]))
+            optional(Type::FileWith(vec![field(
+                "caption",
+                optional(Type::String)
+            )]))
         );
     }
 
@@ -3402,6 +3443,34 @@ boxes: list<struct>
         let plain = Schema::from_json_schema_text(&doc, &unmarked).unwrap();
         assert!(matches!(plain.fields[0].ty, Type::Struct(_)));
         assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    #[test]
+    fn records_dumped_without_aliases_and_nan_as_null_get_hints() {
+        let schema = schema(vec![
+            field("userName", Type::String),
+            field("score", Type::Float),
+        ]);
+        let err = schema
+            .validate(&json!({"user_name": "a", "score": 1.0}))
+            .unwrap_err();
+        assert_eq!(err.path, "userName");
+        assert!(
+            err.message.contains("`user_name`")
+                && err.message.contains("model_dump_json(by_alias=True)"),
+            "{err}"
+        );
+        // Only a missing field beside an unknown key suggests aliases.
+        let err = schema.validate(&json!({"score": 1.0})).unwrap_err();
+        assert_eq!(err.message, "missing required field");
+        let err = schema
+            .validate(&json!({"userName": "a", "score": null}))
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("expected float, found null; hint: Pydantic writes NaN"),
+            "{err}"
+        );
     }
 
     #[test]
