@@ -1202,7 +1202,7 @@ fn expand_key_columns(schema: &Schema, columns: &[String]) -> Result<Vec<String>
                 expanded.push(format!("{column}.source"));
                 expanded.push(format!("{column}.path"));
             }
-            Some(Type::Struct(_)) | Some(Type::List(_)) => {
+            Some(Type::Struct(_)) | Some(Type::List(_)) | Some(Type::Map(_)) => {
                 return Err(CommitError::BadKey {
                     column: column.to_string(),
                     reason: "is a struct or list; key columns must be scalars or File".into(),

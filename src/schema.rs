@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+mod map;
 mod scalar;
 
 pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
@@ -123,6 +124,8 @@ pub enum Type {
     /// A File with extra fields after pail's File fields: a File subclass (since format
     /// 3). Still a File for keys, checkout, verify and summaries.
     FileWith(Vec<Field>),
+    /// A `dict[str, X]`: string keys, values of this type (since format 3).
+    Map(Box<Type>),
 }
 
 impl Type {
@@ -159,6 +162,7 @@ impl Type {
             Type::List(item) => 1 + item.nesting(),
             Type::File => 1,
             Type::FileWith(extra) => 1 + fields_nesting(extra),
+            Type::Map(value) => 1 + value.nesting(),
             Type::Struct(fields) => 1 + fields_nesting(fields),
             _ => 0,
         }
@@ -173,7 +177,8 @@ impl Type {
             | Type::Uuid
             | Type::Decimal { .. }
             | Type::IntEnum(_)
-            | Type::FileWith(_) => true,
+            | Type::FileWith(_)
+            | Type::Map(_) => true,
             Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
             Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
             _ => false,
@@ -368,6 +373,7 @@ impl fmt::Display for Type {
             Type::BytesAs(encoding) => write!(f, "bytes ({})", encoding.name()),
             Type::Datetime => f.write_str("datetime"),
             Type::File => f.write_str("File"),
+            Type::Map(value) => write!(f, "map<string, {value}>"),
             Type::FileWith(extra) => {
                 let names: Vec<&str> = extra.iter().map(|field| field.name.as_str()).collect();
                 write!(f, "File (with {})", names.join(", "))
@@ -556,6 +562,12 @@ impl Schema {
                     type_paths(item, &item_path, out);
                 }
                 Type::Struct(fields) => fields_paths(fields, path, out),
+                Type::Map(value) => {
+                    out.push(format!("{path}{{key}}"));
+                    let value_path = format!("{path}{{value}}");
+                    out.push(value_path.clone());
+                    type_paths(value, &value_path, out);
+                }
                 Type::File | Type::FileWith(_) => {
                     let fields = ty.file_struct_fields().expect("a File");
                     fields_paths(&fields, path, out)
@@ -822,6 +834,19 @@ impl Serialize for Ordered<'_> {
                 }
                 return seq.end();
             }
+            (Shape::Of(Type::Map(item)), Value::Object(entries)) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(
+                        key,
+                        &Ordered {
+                            shape: Shape::Of(item),
+                            value,
+                        },
+                    )?;
+                }
+                return map.end();
+            }
             (Shape::Of(_), value) => return value.serialize(serializer),
         };
         let Value::Object(object) = self.value else {
@@ -970,6 +995,7 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
         (Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. }, _) => {
             scalar::check(ty, value, path)
         }
+        (Type::Map(value_ty), _) => map::check_map(ty, value_ty, value, path),
         (Type::IntEnum(values), Value::Number(n)) if n.is_i64() => {
             let int = n.as_i64().expect("an i64");
             if values.contains(&int) {
@@ -1453,6 +1479,13 @@ impl JsonSchemaReader<'_> {
         at: &At,
         def_name: Option<&str>,
     ) -> Result<Type, SchemaError> {
+        if let (None, Some(values)) = (object.get("properties"), object.get("additionalProperties"))
+            && values.is_object()
+        {
+            // `dict[str, X]`: any string keys, values of one type.
+            let value_at = at.child("additionalProperties", format!("{}{{value}}", at.field));
+            return Ok(Type::Map(Box::new(self.read(values, &value_at, None)?)));
+        }
         let Some(properties) = object.get("properties").and_then(Value::as_object) else {
             return Err(at.error(
                 "an object without `properties` (a map or dict) is not supported; hint: declare a model with named fields",
@@ -1648,6 +1681,9 @@ fn compare_types(path: &str, old: &Type, new: &Type, changes: &mut Changes) {
         }
         (Type::Struct(old_fields), Type::Struct(new_fields)) => {
             compare_fields(path, old_fields, new_fields, changes)
+        }
+        (Type::Map(old_value), Type::Map(new_value)) => {
+            compare_types(&format!("{path}{{value}}"), old_value, new_value, changes)
         }
         (Type::List(old_item), Type::List(new_item)) => {
             compare_types(&format!("{path}[]"), old_item, new_item, changes)
@@ -1939,6 +1975,7 @@ fn data_type(ty: &Type) -> DataType {
         Type::List(item) => DataType::List(Arc::new(arrow_field("item", item))),
         Type::Optional(inner) => data_type(inner),
         Type::IntEnum(_) => DataType::Int64,
+        Type::Map(value) => map::data_type(value),
         Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
             scalar::data_type(ty)
         }
@@ -2004,6 +2041,18 @@ fn arrow_to_type(field: &arrow_schema::Field, path: &str) -> Result<Type, Unsupp
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::Bytes,
         DataType::Timestamp(_, _) => Type::Datetime,
         DataType::Date32 | DataType::Date64 => Type::Date,
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv)
+                if kv.len() == 2
+                    && matches!(kv[0].data_type(), DataType::Utf8 | DataType::LargeUtf8) =>
+            {
+                Type::Map(Box::new(arrow_to_type(
+                    &kv[1],
+                    &format!("{path}{{value}}"),
+                )?))
+            }
+            _ => return Err(unsupported()),
+        },
         DataType::Time32(_) | DataType::Time64(_) => Type::Time,
         DataType::Duration(_) => Type::Duration,
         DataType::Decimal128(precision, scale) if *scale >= 0 => Type::Decimal {
@@ -2291,6 +2340,7 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
         Type::FileWith(_) => {
             build_struct(ty, &ty.file_struct_fields().expect("a File"), values, path)?
         }
+        Type::Map(value_ty) => map::build(ty, value_ty, values, path)?,
         Type::Struct(fields) => build_struct(ty, fields, values, path)?,
         Type::List(item) => {
             let lists = collect_values(ty, values, path, Value::as_array)?;
@@ -2464,6 +2514,7 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
         Type::FileWith(_) => {
             struct_to_values(ty, &ty.file_struct_fields().expect("a File"), array, path)?
         }
+        Type::Map(value_ty) => map::to_values(ty, value_ty, array, path)?,
         Type::Struct(fields) => struct_to_values(ty, fields, array, path)?,
         Type::List(item) => {
             let list = array.as_list_opt::<i32>().ok_or_else(wrong_type)?;
@@ -2679,7 +2730,8 @@ mod tests {
         );
         assert!(error.contains("unions are not supported"), "{error}");
 
-        let map = json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {"type": "integer"}}}});
+        // Any value (`dict` without a value type) is still refused.
+        let map = json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": true}}});
         let error = Schema::from_json_schema(&map).unwrap_err().to_string();
         assert!(
             error.contains("field `m`") && error.contains("map or dict"),
@@ -3471,6 +3523,67 @@ boxes: list<struct>
                 .starts_with("expected float, found null; hint: Pydantic writes NaN"),
             "{err}"
         );
+    }
+
+    /// `dict[str, float]` and `dict[str, Sub]`: Arrow maps, JSON objects.
+    #[test]
+    fn dicts_are_maps_in_arrow_and_objects_in_json() {
+        let text = r##"{"type": "object", "required": ["scores", "boxes"], "properties": {
+            "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+            "boxes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/Box"}}},
+            "$defs": {"Box": {"type": "object", "required": ["w", "h"],
+                "properties": {"w": {"type": "integer"}, "h": {"type": "integer"}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let boxes = Type::Struct(vec![field("w", Type::Int), field("h", Type::Int)]);
+        assert_eq!(
+            schema.fields,
+            vec![
+                field("scores", Type::Map(Box::new(Type::Float))),
+                field("boxes", Type::Map(Box::new(boxes))),
+            ]
+        );
+        assert_eq!(schema.format, 3);
+        assert_eq!(
+            schema.column_paths(),
+            [
+                "scores",
+                "scores{key}",
+                "scores{value}",
+                "boxes",
+                "boxes{key}",
+                "boxes{value}",
+                "boxes{value}.w",
+                "boxes{value}.h"
+            ]
+        );
+        let rows = vec![
+            schema
+                .validate(
+                    &json!({"scores": {"b": 1.5, "a": -0.0}, "boxes": {"x": {"h": 2, "w": 1}}}),
+                )
+                .unwrap(),
+            schema
+                .validate(&json!({"scores": {}, "boxes": {}}))
+                .unwrap(),
+        ];
+        let batch = rows_to_batch(&schema, &rows).unwrap();
+        assert!(matches!(
+            batch.column(0).data_type(),
+            DataType::Map(_, false)
+        ));
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), rows);
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&rows[0])).unwrap(),
+            r#"{"scores":{"a":-0.0,"b":1.5},"boxes":{"x":{"w":1,"h":2}}}"#
+        );
+        let err = schema
+            .validate(&json!({"scores": {"a": "x"}, "boxes": {}}))
+            .unwrap_err();
+        assert_eq!(err.path, r#"scores["a"]"#);
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+        let arrow = schema.to_arrow();
+        assert_eq!(from_arrow(&arrow).unwrap().fields, schema.fields);
     }
 
     #[test]

@@ -88,6 +88,7 @@ class LlmResponse(BaseModel):
     latency: dt.timedelta
     scores: list[float]
     rating: Optional[Literal[1, 2, 3, 4, 5]] = None
+    usage: dict[str, float]
 
 
 class Priority(enum.IntEnum):
@@ -143,6 +144,7 @@ def responses():
             latency=dt.timedelta(milliseconds=125 * i + 1),
             scores=[i / 7, 1 - i / 9],
             rating=None if i % 3 == 0 else 1 + i % 5,
+            usage={"input": i * 1.5, "output": i / 4} if i % 2 else {},
         )
 
 
@@ -166,11 +168,19 @@ class ImageFile(File):
     format: Literal["png", "jpeg"]
 
 
+class Box(BaseModel):
+    x: float
+    y: float
+    w: float
+    h: float
+
+
 class Annotation(BaseModel):
-    """An annotation of an image: boxes' labels, who reviewed it and when."""
+    """An annotation of an image: boxes by label, who reviewed it and when."""
 
     image: ImageFile
     labels: list[str]
+    boxes: dict[str, Box]
     reviewed_on: Optional[dt.date] = None
     quality: Literal[1, 2, 3]
 
@@ -194,6 +204,7 @@ def annotations():
                 format="png",
             ),
             labels=["car"] * (i % 3),
+            boxes={f"car{j}": Box(x=j, y=j / 2, w=10.5, h=3) for j in range(i % 3)},
             reviewed_on=None if i % 2 else dt.date(2024, 7, i + 1),
             quality=1 + i % 3,
         )
@@ -227,6 +238,11 @@ def same_rows(name, cls, originals, read_back, key, how):
         got = cls.model_validate(row)
         original = wanted[key_of(got, key)]
         assert got == original, f"{name} {how}:\n  got    {got!r}\n  wanted {original!r}"
+
+
+def dicts_of(cls):
+    """Top-level dict fields: pyarrow reads a map as a list of (key, value) pairs."""
+    return [n for n, info in cls.model_fields.items() if getattr(info.annotation, "__origin__", None) is dict]
 
 
 def durations_of(cls):
@@ -266,6 +282,8 @@ def check(name, cls, originals, key):
     for row in parquet_rows:
         for field_name in durations_of(cls):
             row[field_name] = dt.timedelta(microseconds=row[field_name])
+        for field_name in dicts_of(cls):
+            row[field_name] = dict(row[field_name])
     same_rows(name, cls, originals, parquet_rows, key, "export parquet")
 
     schema_text = pail("schema", name)
@@ -284,6 +302,7 @@ def check_shown_types():
         "channels: int enum(1, 2)",
         "response_id: string (uuid)",
         "cost_usd: decimal(38, 9)",
+        "usage: map<string, float>",
     ]:
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
 
