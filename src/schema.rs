@@ -544,7 +544,8 @@ impl Schema {
 
     /// Every column path, depth first in declared order: a field (`a`, `a.b` inside a
     /// struct or File), then what it holds; a list's item is `a[]` (its struct fields
-    /// `a[].b`). Optional adds no path. Each path has a stable id ([`Schema::column_ids`]).
+    /// `a[].b`); a map's keys are `a{key}`, its values `a{value}`. Optional adds no path.
+    /// Each path has a stable id ([`Schema::column_ids`]).
     pub fn column_paths(&self) -> Vec<String> {
         fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
             for field in fields {
