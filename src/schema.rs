@@ -23,6 +23,7 @@ use crate::object::Manifest;
 
 mod map;
 mod scalar;
+mod tuple;
 
 pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
 
@@ -126,6 +127,8 @@ pub enum Type {
     FileWith(Vec<Field>),
     /// A `dict[str, X]`: string keys, values of this type (since format 3).
     Map(Box<Type>),
+    /// A fixed-length `tuple[X, Y]`: a JSON array of exactly these items (since format 3).
+    Tuple(Vec<Type>),
 }
 
 impl Type {
@@ -163,6 +166,7 @@ impl Type {
             Type::File => 1,
             Type::FileWith(extra) => 1 + fields_nesting(extra),
             Type::Map(value) => 1 + value.nesting(),
+            Type::Tuple(items) => 1 + items.iter().map(Type::nesting).max().unwrap_or(0),
             Type::Struct(fields) => 1 + fields_nesting(fields),
             _ => 0,
         }
@@ -178,7 +182,8 @@ impl Type {
             | Type::Decimal { .. }
             | Type::IntEnum(_)
             | Type::FileWith(_)
-            | Type::Map(_) => true,
+            | Type::Map(_)
+            | Type::Tuple(_) => true,
             Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
             Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
             _ => false,
@@ -374,6 +379,10 @@ impl fmt::Display for Type {
             Type::Datetime => f.write_str("datetime"),
             Type::File => f.write_str("File"),
             Type::Map(value) => write!(f, "map<string, {value}>"),
+            Type::Tuple(items) => {
+                let items: Vec<String> = items.iter().map(Type::to_string).collect();
+                write!(f, "tuple<{}>", items.join(", "))
+            }
             Type::FileWith(extra) => {
                 let names: Vec<&str> = extra.iter().map(|field| field.name.as_str()).collect();
                 write!(f, "File (with {})", names.join(", "))
@@ -544,7 +553,8 @@ impl Schema {
 
     /// Every column path, depth first in declared order: a field (`a`, `a.b` inside a
     /// struct or File), then what it holds; a list's item is `a[]` (its struct fields
-    /// `a[].b`); a map's keys are `a{key}`, its values `a{value}`. Optional adds no path.
+    /// `a[].b`); a map's keys are `a{key}`, its values `a{value}`; a tuple's items `a[0]`,
+    /// `a[1]`, .... Optional adds no path.
     /// Each path has a stable id ([`Schema::column_ids`]).
     pub fn column_paths(&self) -> Vec<String> {
         fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
@@ -563,6 +573,13 @@ impl Schema {
                     type_paths(item, &item_path, out);
                 }
                 Type::Struct(fields) => fields_paths(fields, path, out),
+                Type::Tuple(items) => {
+                    for (idx, item) in items.iter().enumerate() {
+                        let item_path = format!("{path}[{idx}]");
+                        out.push(item_path.clone());
+                        type_paths(item, &item_path, out);
+                    }
+                }
                 Type::Map(value) => {
                     out.push(format!("{path}{{key}}"));
                     let value_path = format!("{path}{{value}}");
@@ -835,6 +852,16 @@ impl Serialize for Ordered<'_> {
                 }
                 return seq.end();
             }
+            (Shape::Of(Type::Tuple(types)), Value::Array(items)) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for (item, value) in types.iter().zip(items) {
+                    seq.serialize_element(&Ordered {
+                        shape: Shape::Of(item),
+                        value,
+                    })?;
+                }
+                return seq.end();
+            }
             (Shape::Of(Type::Map(item)), Value::Object(entries)) => {
                 let mut map = serializer.serialize_map(Some(entries.len()))?;
                 for (key, value) in entries {
@@ -997,6 +1024,7 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
             scalar::check(ty, value, path)
         }
         (Type::Map(value_ty), _) => map::check_map(ty, value_ty, value, path),
+        (Type::Tuple(items), _) => tuple::check_tuple(ty, items, value, path),
         (Type::IntEnum(values), Value::Number(n)) if n.is_i64() => {
             let int = n.as_i64().expect("an i64");
             if values.contains(&int) {
@@ -1452,9 +1480,7 @@ impl JsonSchemaReader<'_> {
             "number" => Ok(Type::Float),
             "boolean" => Ok(Type::Bool),
             "null" => Ok(make_optional(Type::String)),
-            "array" if object.contains_key("prefixItems") => {
-                Err(at.error("tuples (`prefixItems`) are not supported; hint: use a list"))
-            }
+            "array" if object.contains_key("prefixItems") => self.read_tuple(object, at),
             "array" => {
                 let items = object
                     .get("items")
@@ -1472,6 +1498,39 @@ impl JsonSchemaReader<'_> {
             }
             other => Err(at.error(format!("unknown type `{other}`"))),
         }
+    }
+
+    /// `tuple[X, Y]`: `prefixItems` and no further items (Pydantic sets `minItems` and
+    /// `maxItems` to the length). A tuple with a variadic tail is refused.
+    fn read_tuple(&mut self, object: &Map<String, Value>, at: &At) -> Result<Type, SchemaError> {
+        let Some(prefix) = object.get("prefixItems").and_then(Value::as_array) else {
+            return Err(at.error("`prefixItems` must be an array"));
+        };
+        let closed = match object.get("items") {
+            None | Some(Value::Bool(false)) => true,
+            Some(_) => false,
+        };
+        let fixed = object.get("maxItems").and_then(Value::as_u64) == Some(prefix.len() as u64);
+        if !closed || !fixed || prefix.is_empty() {
+            return Err(at.error(
+                "only fixed-length tuples (`tuple[X, Y]`) are supported; hint: use a list for a \
+                 variable number of items",
+            ));
+        }
+        self.enter(at)?;
+        let items: Result<Vec<Type>, SchemaError> = prefix
+            .iter()
+            .enumerate()
+            .map(|(idx, item)| {
+                let item_at = at.child(
+                    &format!("prefixItems/{idx}"),
+                    format!("{}[{idx}]", at.field),
+                );
+                self.read(item, &item_at, None)
+            })
+            .collect();
+        self.depth -= 1;
+        Ok(Type::Tuple(items?))
     }
 
     fn read_object(
@@ -1682,6 +1741,11 @@ fn compare_types(path: &str, old: &Type, new: &Type, changes: &mut Changes) {
         }
         (Type::Struct(old_fields), Type::Struct(new_fields)) => {
             compare_fields(path, old_fields, new_fields, changes)
+        }
+        (Type::Tuple(old_items), Type::Tuple(new_items)) if old_items.len() == new_items.len() => {
+            for (idx, (old_item, new_item)) in old_items.iter().zip(new_items).enumerate() {
+                compare_types(&format!("{path}[{idx}]"), old_item, new_item, changes);
+            }
         }
         (Type::Map(old_value), Type::Map(new_value)) => {
             compare_types(&format!("{path}{{value}}"), old_value, new_value, changes)
@@ -1977,6 +2041,7 @@ fn data_type(ty: &Type) -> DataType {
         Type::Optional(inner) => data_type(inner),
         Type::IntEnum(_) => DataType::Int64,
         Type::Map(value) => map::data_type(value),
+        Type::Tuple(items) => tuple::data_type(items),
         Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
             scalar::data_type(ty)
         }
@@ -2342,6 +2407,7 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             build_struct(ty, &ty.file_struct_fields().expect("a File"), values, path)?
         }
         Type::Map(value_ty) => map::build(ty, value_ty, values, path)?,
+        Type::Tuple(items) => tuple::build(ty, items, values, path)?,
         Type::Struct(fields) => build_struct(ty, fields, values, path)?,
         Type::List(item) => {
             let lists = collect_values(ty, values, path, Value::as_array)?;
@@ -2516,6 +2582,7 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
             struct_to_values(ty, &ty.file_struct_fields().expect("a File"), array, path)?
         }
         Type::Map(value_ty) => map::to_values(ty, value_ty, array, path)?,
+        Type::Tuple(items) => tuple::to_values(ty, items, array, path)?,
         Type::Struct(fields) => struct_to_values(ty, fields, array, path)?,
         Type::List(item) => {
             let list = array.as_list_opt::<i32>().ok_or_else(wrong_type)?;
@@ -3585,6 +3652,36 @@ boxes: list<struct>
         assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
         let arrow = schema.to_arrow();
         assert_eq!(from_arrow(&arrow).unwrap().fields, schema.fields);
+    }
+
+    /// `tuple[int, str]`: a struct of `_0`, `_1` in Arrow, an array in JSON.
+    #[test]
+    fn fixed_length_tuples_are_arrays_in_json_and_structs_in_arrow() {
+        let doc = json!({"type": "object", "required": ["t"], "properties": {
+            "t": {"maxItems": 2, "minItems": 2, "type": "array",
+                "prefixItems": [{"type": "integer"}, {"type": "string"}]},
+            "v": {"type": "array", "items": {"type": "integer"}}}});
+        let schema = Schema::from_json_schema(&doc).unwrap();
+        let tuple = Type::Tuple(vec![Type::Int, Type::String]);
+        assert_eq!(schema.fields[0], field("t", tuple.clone()));
+        assert_eq!(schema.column_paths(), ["t", "t[0]", "t[1]", "v", "v[]"]);
+        let row = schema.validate(&json!({"t": [1, "a"], "v": null})).unwrap();
+        let batch = rows_to_batch(&schema, std::slice::from_ref(&row)).unwrap();
+        assert!(matches!(batch.column(0).data_type(), DataType::Struct(f) if f[1].name() == "_1"));
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), vec![row.clone()]);
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&row)).unwrap(),
+            r#"{"t":[1,"a"],"v":null}"#
+        );
+        let err = schema.validate(&json!({"t": [1]})).unwrap_err().to_string();
+        assert!(err.contains("(2 items), found an array of 1"), "{err}");
+        let err = schema.validate(&json!({"t": [1, 2]})).unwrap_err();
+        assert_eq!(err.path, "t[1]");
+        let variadic = json!({"type": "object", "properties": {"t": {"type": "array",
+            "prefixItems": [{"type": "integer"}], "items": {"type": "string"}}}});
+        let err = Schema::from_json_schema(&variadic).unwrap_err().to_string();
+        assert!(err.contains("only fixed-length tuples"), "{err}");
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
     }
 
     #[test]

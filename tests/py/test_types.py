@@ -57,6 +57,8 @@ class Clip(BaseModel):
     weather: Literal["clear", "rain", "fog", "snow", "night"]
     speed_mps: float
     tags: list[str]
+    resolution: tuple[int, int]
+    gps: Optional[tuple[float, float, str]] = None
 
 
 class SampleRate(enum.IntEnum):
@@ -116,6 +118,8 @@ def clips():
             weather=["clear", "rain", "fog", "snow", "night"][i % 5],
             speed_mps=i / 3 + 0.1,
             tags=[f"t{j}" for j in range(i % 3)],
+            resolution=(1920, 1080) if i % 2 else (1280, 720),
+            gps=None if i % 3 == 0 else (52.0 + i / 1000, 13.4, "wgs84"),
         )
 
 
@@ -245,6 +249,19 @@ def dicts_of(cls):
     return [n for n, info in cls.model_fields.items() if getattr(info.annotation, "__origin__", None) is dict]
 
 
+def tuples_of(cls):
+    """Top-level tuple fields: Parquet holds them as structs of `_0`, `_1`, ..."""
+    out = []
+    for field_name, info in cls.model_fields.items():
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        if getattr(annotation, "__origin__", None) is tuple or any(
+            getattr(arg, "__origin__", None) is tuple for arg in args
+        ):
+            out.append(field_name)
+    return out
+
+
 def durations_of(cls):
     """Top-level timedelta fields: Parquet holds them as int microseconds."""
     out = []
@@ -284,6 +301,9 @@ def check(name, cls, originals, key):
             row[field_name] = dt.timedelta(microseconds=row[field_name])
         for field_name in dicts_of(cls):
             row[field_name] = dict(row[field_name])
+        for field_name in tuples_of(cls):
+            if row[field_name] is not None:
+                row[field_name] = tuple(row[field_name].values())
     same_rows(name, cls, originals, parquet_rows, key, "export parquet")
 
     schema_text = pail("schema", name)
@@ -293,7 +313,7 @@ def check(name, cls, originals, key):
 
 
 def check_shown_types():
-    text = pail("schema", "audio.fragments") + pail("schema", "llm.responses")
+    text = pail("schema", "audio.fragments") + pail("schema", "llm.responses") + pail("schema", "fleet.clips")
     for shown in [
         "recorded_on: date",
         "start: time (UTC)",
@@ -303,6 +323,8 @@ def check_shown_types():
         "response_id: string (uuid)",
         "cost_usd: decimal(38, 9)",
         "usage: map<string, float>",
+        "resolution: tuple<int, int>",
+        "gps: optional<tuple<float, float, string>>",
     ]:
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
 
