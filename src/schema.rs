@@ -24,6 +24,7 @@ use crate::object::Manifest;
 mod map;
 mod scalar;
 mod tuple;
+mod variants;
 
 pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
 
@@ -129,6 +130,13 @@ pub enum Type {
     Map(Box<Type>),
     /// A fixed-length `tuple[X, Y]`: a JSON array of exactly these items (since format 3).
     Tuple(Vec<Type>),
+    /// `A | B`: one of the variants, each named (by its discriminator value, else its
+    /// model or type name); chosen by the `discriminator` field when there is one, else
+    /// the first variant that validates (since format 3).
+    Union {
+        variants: Vec<Field>,
+        discriminator: Option<String>,
+    },
 }
 
 impl Type {
@@ -167,6 +175,7 @@ impl Type {
             Type::FileWith(extra) => 1 + fields_nesting(extra),
             Type::Map(value) => 1 + value.nesting(),
             Type::Tuple(items) => 1 + items.iter().map(Type::nesting).max().unwrap_or(0),
+            Type::Union { variants, .. } => 1 + fields_nesting(variants),
             Type::Struct(fields) => 1 + fields_nesting(fields),
             _ => 0,
         }
@@ -183,7 +192,8 @@ impl Type {
             | Type::IntEnum(_)
             | Type::FileWith(_)
             | Type::Map(_)
-            | Type::Tuple(_) => true,
+            | Type::Tuple(_)
+            | Type::Union { .. } => true,
             Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
             Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
             _ => false,
@@ -383,6 +393,17 @@ impl fmt::Display for Type {
                 let items: Vec<String> = items.iter().map(Type::to_string).collect();
                 write!(f, "tuple<{}>", items.join(", "))
             }
+            Type::Union {
+                variants,
+                discriminator,
+            } => {
+                let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+                write!(f, "union<{}>", names.join(", "))?;
+                match discriminator {
+                    Some(field) => write!(f, " by {field}"),
+                    None => Ok(()),
+                }
+            }
             Type::FileWith(extra) => {
                 let names: Vec<&str> = extra.iter().map(|field| field.name.as_str()).collect();
                 write!(f, "File (with {})", names.join(", "))
@@ -554,7 +575,7 @@ impl Schema {
     /// Every column path, depth first in declared order: a field (`a`, `a.b` inside a
     /// struct or File), then what it holds; a list's item is `a[]` (its struct fields
     /// `a[].b`); a map's keys are `a{key}`, its values `a{value}`; a tuple's items `a[0]`,
-    /// `a[1]`, .... Optional adds no path.
+    /// `a[1]`, ...; a union's tag `a|tag` and variants `a|name`. Optional adds no path.
     /// Each path has a stable id ([`Schema::column_ids`]).
     pub fn column_paths(&self) -> Vec<String> {
         fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
@@ -573,6 +594,14 @@ impl Schema {
                     type_paths(item, &item_path, out);
                 }
                 Type::Struct(fields) => fields_paths(fields, path, out),
+                Type::Union { variants, .. } => {
+                    out.push(format!("{path}|{}", variants::TAG));
+                    for variant in variants {
+                        let variant_path = format!("{path}|{}", variant.name);
+                        out.push(variant_path.clone());
+                        type_paths(&variant.ty, &variant_path, out);
+                    }
+                }
                 Type::Tuple(items) => {
                     for (idx, item) in items.iter().enumerate() {
                         let item_path = format!("{path}[{idx}]");
@@ -852,6 +881,22 @@ impl Serialize for Ordered<'_> {
                 }
                 return seq.end();
             }
+            (
+                Shape::Of(Type::Union {
+                    variants,
+                    discriminator,
+                }),
+                value,
+            ) if !value.is_null() => {
+                return match variants::choose(variants, discriminator.as_deref(), value, "") {
+                    Ok((idx, _)) => Ordered {
+                        shape: Shape::Of(&variants[idx].ty),
+                        value,
+                    }
+                    .serialize(serializer),
+                    Err(_) => value.serialize(serializer),
+                };
+            }
             (Shape::Of(Type::Tuple(types)), Value::Array(items)) => {
                 let mut seq = serializer.serialize_seq(Some(items.len()))?;
                 for (item, value) in types.iter().zip(items) {
@@ -1025,6 +1070,13 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
         }
         (Type::Map(value_ty), _) => map::check_map(ty, value_ty, value, path),
         (Type::Tuple(items), _) => tuple::check_tuple(ty, items, value, path),
+        (
+            Type::Union {
+                variants,
+                discriminator,
+            },
+            _,
+        ) => variants::choose(variants, discriminator.as_deref(), value, path).map(|(_, v)| v),
         (Type::IntEnum(values), Value::Number(n)) if n.is_i64() => {
             let int = n.as_i64().expect("an i64");
             if values.contains(&int) {
@@ -1268,8 +1320,8 @@ impl At {
 
     fn union_error(&self) -> SchemaError {
         self.error(
-            "unions are not supported (only `X | None`); hint: declare one type, or split the alternatives into \
-             separate optional fields",
+            "unions written as a `type` list are not supported (only `X | None`); hint: write the \
+             alternatives as `anyOf`, as Pydantic does",
         )
     }
 }
@@ -1305,7 +1357,7 @@ impl JsonSchemaReader<'_> {
         }
         for key in ["anyOf", "oneOf"] {
             if let Some(branches) = object.get(key) {
-                return self.read_union(branches, &at.keyword(key));
+                return self.read_union(branches, object.get("discriminator"), &at.keyword(key));
             }
         }
         if let Some(all_of) = object.get("allOf") {
@@ -1404,7 +1456,12 @@ impl JsonSchemaReader<'_> {
         result
     }
 
-    fn read_union(&mut self, branches: &Value, at: &At) -> Result<Type, SchemaError> {
+    fn read_union(
+        &mut self,
+        branches: &Value,
+        discriminator: Option<&Value>,
+        at: &At,
+    ) -> Result<Type, SchemaError> {
         let Some(branches) = branches.as_array() else {
             return Err(at.error("expected an array of schemas"));
         };
@@ -1448,7 +1505,7 @@ impl JsonSchemaReader<'_> {
                     }
                 }
             }
-            _ => return Err(at.union_error()),
+            _ => self.read_variants(&others, discriminator, at)?,
         };
         Ok(if nullable { make_optional(ty) } else { ty })
     }
@@ -1498,6 +1555,64 @@ impl JsonSchemaReader<'_> {
             }
             other => Err(at.error(format!("unknown type `{other}`"))),
         }
+    }
+
+    /// The variants of `A | B`: named by the discriminator's mapping (Pydantic's
+    /// discriminated union), else by their `$defs` name or type.
+    fn read_variants(
+        &mut self,
+        branches: &[(usize, &Value)],
+        discriminator: Option<&Value>,
+        at: &At,
+    ) -> Result<Type, SchemaError> {
+        let property = discriminator
+            .and_then(|d| d.get("propertyName"))
+            .and_then(Value::as_str);
+        let mapping = discriminator
+            .and_then(|d| d.get("mapping"))
+            .and_then(Value::as_object);
+        self.enter(at)?;
+        let mut variants: Vec<Field> = Vec::new();
+        for (idx, branch) in branches {
+            let reference = branch.get("$ref").and_then(Value::as_str);
+            let branch_at = at.child(&idx.to_string(), at.field.clone());
+            let ty = self.read(branch, &branch_at, None);
+            let ty = match ty {
+                Ok(ty) => ty,
+                Err(err) => {
+                    self.depth -= 1;
+                    return Err(err);
+                }
+            };
+            let mapped = mapping.and_then(|mapping| {
+                mapping
+                    .iter()
+                    .find(|(_, target)| target.as_str() == reference)
+                    .map(|(name, _)| name.clone())
+            });
+            let mut name = mapped
+                .or_else(|| {
+                    reference
+                        .and_then(|r| r.rsplit('/').next())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| ty.to_string().replace(' ', "_"));
+            while variants.iter().any(|variant| variant.name == name) {
+                name.push('_');
+            }
+            variants.push(Field { name, ty });
+        }
+        self.depth -= 1;
+        if property.is_some() && mapping.is_none_or(|m| m.len() != variants.len()) {
+            return Err(at.error(
+                "a discriminated union needs a `mapping` naming every variant; hint: use \
+                 `Literal` discriminator fields, as Pydantic's `Field(discriminator=…)` does",
+            ));
+        }
+        Ok(Type::Union {
+            variants,
+            discriminator: property.map(str::to_string),
+        })
     }
 
     /// `tuple[X, Y]`: `prefixItems` and no further items (Pydantic sets `minItems` and
@@ -1746,6 +1861,31 @@ fn compare_types(path: &str, old: &Type, new: &Type, changes: &mut Changes) {
             for (idx, (old_item, new_item)) in old_items.iter().zip(new_items).enumerate() {
                 compare_types(&format!("{path}[{idx}]"), old_item, new_item, changes);
             }
+        }
+        (
+            Type::Union {
+                variants: old_variants,
+                discriminator: old_discriminator,
+            },
+            Type::Union {
+                variants: new_variants,
+                discriminator: new_discriminator,
+            },
+        ) if old_discriminator == new_discriminator => {
+            let mut variant_changes = Changes::default();
+            compare_fields(
+                &format!("{path}|"),
+                old_variants,
+                new_variants,
+                &mut variant_changes,
+            );
+            let rename = |text: String| text.replacen("column", "union variant", 1);
+            changes
+                .additive
+                .extend(variant_changes.additive.into_iter().map(rename));
+            changes
+                .breaking
+                .extend(variant_changes.breaking.into_iter().map(rename));
         }
         (Type::Map(old_value), Type::Map(new_value)) => {
             compare_types(&format!("{path}{{value}}"), old_value, new_value, changes)
@@ -2042,6 +2182,7 @@ fn data_type(ty: &Type) -> DataType {
         Type::IntEnum(_) => DataType::Int64,
         Type::Map(value) => map::data_type(value),
         Type::Tuple(items) => tuple::data_type(items),
+        Type::Union { variants, .. } => variants::data_type(variants),
         Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
             scalar::data_type(ty)
         }
@@ -2408,6 +2549,10 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
         }
         Type::Map(value_ty) => map::build(ty, value_ty, values, path)?,
         Type::Tuple(items) => tuple::build(ty, items, values, path)?,
+        Type::Union {
+            variants,
+            discriminator,
+        } => variants::build(variants, discriminator.as_deref(), values, path)?,
         Type::Struct(fields) => build_struct(ty, fields, values, path)?,
         Type::List(item) => {
             let lists = collect_values(ty, values, path, Value::as_array)?;
@@ -2583,6 +2728,7 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
         }
         Type::Map(value_ty) => map::to_values(ty, value_ty, array, path)?,
         Type::Tuple(items) => tuple::to_values(ty, items, array, path)?,
+        Type::Union { variants, .. } => variants::to_values(ty, variants, array, path)?,
         Type::Struct(fields) => struct_to_values(ty, fields, array, path)?,
         Type::List(item) => {
             let list = array.as_list_opt::<i32>().ok_or_else(wrong_type)?;
@@ -2790,13 +2936,10 @@ mod tests {
 
     #[test]
     fn unsupported_json_schema_names_the_field() {
-        let union = json!({"type": "object", "properties": {"x": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}});
+        let union = json!({"type": "object", "properties": {"x": {"type": ["string", "integer"]}}});
         let error = Schema::from_json_schema(&union).unwrap_err().to_string();
-        assert!(
-            error.contains("field `x` (at #/properties/x/anyOf)"),
-            "{error}"
-        );
-        assert!(error.contains("unions are not supported"), "{error}");
+        assert!(error.contains("field `x` (at #/properties/x)"), "{error}");
+        assert!(error.contains("unions written as a `type` list"), "{error}");
 
         // Any value (`dict` without a value type) is still refused.
         let map = json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": true}}});
@@ -3681,6 +3824,92 @@ boxes: list<struct>
             "prefixItems": [{"type": "integer"}], "items": {"type": "string"}}}});
         let err = Schema::from_json_schema(&variadic).unwrap_err().to_string();
         assert!(err.contains("only fixed-length tuples"), "{err}");
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    /// A discriminated union of tool calls and a plain `int | str`.
+    #[test]
+    fn unions_choose_by_discriminator_else_by_validation() {
+        let text = r##"{"type": "object", "required": ["call", "answer"], "properties": {
+            "call": {"discriminator": {"mapping": {"calc": "#/$defs/Calc", "search": "#/$defs/Search"},
+                "propertyName": "kind"}, "oneOf": [{"$ref": "#/$defs/Search"}, {"$ref": "#/$defs/Calc"}]},
+            "answer": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+            "$defs": {
+              "Search": {"type": "object", "required": ["kind", "q"], "properties": {
+                "kind": {"const": "search", "type": "string"}, "q": {"type": "string"}}},
+              "Calc": {"type": "object", "required": ["kind", "x"], "properties": {
+                "kind": {"const": "calc", "type": "string"}, "x": {"type": "number"}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        assert_eq!(
+            schema.fields[0].ty.to_string(),
+            "union<search, calc> by kind"
+        );
+        assert_eq!(schema.fields[1].ty.to_string(), "union<int, string>");
+        assert_eq!(
+            schema.column_paths(),
+            [
+                "call",
+                "call|tag",
+                "call|search",
+                "call|search.kind",
+                "call|search.q",
+                "call|calc",
+                "call|calc.kind",
+                "call|calc.x",
+                "answer",
+                "answer|tag",
+                "answer|int",
+                "answer|string"
+            ]
+        );
+        let rows = vec![
+            schema
+                .validate(&json!({"call": {"q": "a", "kind": "search"}, "answer": 3}))
+                .unwrap(),
+            schema
+                .validate(&json!({"call": {"kind": "calc", "x": 2}, "answer": "x"}))
+                .unwrap(),
+        ];
+        assert_eq!(rows[1]["call"]["x"], json!(2.0));
+        let batch = rows_to_batch(&schema, &rows).unwrap();
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), rows);
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&rows[0])).unwrap(),
+            r#"{"call":{"kind":"search","q":"a"},"answer":3}"#
+        );
+        let err = schema
+            .validate(&json!({"call": {"kind": "walk"}, "answer": 1}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"call: `kind` is "walk", not one of search, calc"#
+        );
+        let err = schema
+            .validate(&json!({"call": {"kind": "calc", "x": 1}, "answer": 1.5}))
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("matches no variant of union<int, string>"),
+            "{err}"
+        );
+        // A new variant is additive; a removed one breaking.
+        let one = Schema::new(vec![field(
+            "u",
+            Type::Union {
+                variants: vec![field("int", Type::Int)],
+                discriminator: None,
+            },
+        )]);
+        let two = Schema::new(vec![field(
+            "u",
+            Type::Union {
+                variants: vec![field("int", Type::Int), field("string", Type::String)],
+                discriminator: None,
+            },
+        )]);
+        assert!(matches!(compare(&one, &two), Compat::Additive(_)));
+        assert!(matches!(compare(&two, &one), Compat::Breaking(_)));
         assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
     }
 

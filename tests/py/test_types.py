@@ -18,10 +18,10 @@ import os
 import subprocess
 import sys
 import uuid
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 PAIL = os.environ["PAIL_BIN"]
 UTC = dt.timezone.utc
@@ -79,6 +79,21 @@ class AudioFragment(BaseModel):
     transcript: Optional[str] = None
 
 
+class WebSearch(BaseModel):
+    kind: Literal["search"]
+    query: str
+    top_k: int = 5
+
+
+class Calculator(BaseModel):
+    kind: Literal["calc"]
+    expression: str
+    result: Optional[float] = None
+
+
+ToolCall = Annotated[Union[WebSearch, Calculator], Field(discriminator="kind")]
+
+
 class LlmResponse(BaseModel):
     """An LLM response with scores, cost and latency."""
 
@@ -91,6 +106,9 @@ class LlmResponse(BaseModel):
     scores: list[float]
     rating: Optional[Literal[1, 2, 3, 4, 5]] = None
     usage: dict[str, float]
+    tool_calls: list[ToolCall]
+    first_tool: Optional[ToolCall] = None
+    answer: Union[int, str]
 
 
 class Priority(enum.IntEnum):
@@ -149,6 +167,14 @@ def responses():
             scores=[i / 7, 1 - i / 9],
             rating=None if i % 3 == 0 else 1 + i % 5,
             usage={"input": i * 1.5, "output": i / 4} if i % 2 else {},
+            tool_calls=[
+                WebSearch(kind="search", query=f"q{i}")
+                if j % 2
+                else Calculator(kind="calc", expression=f"{i}+{j}", result=None if j else i + j)
+                for j in range(i % 4)
+            ],
+            first_tool=None if i % 2 else WebSearch(kind="search", query="first", top_k=i),
+            answer=i if i % 3 else f"answer {i}",
         )
 
 
@@ -244,6 +270,17 @@ def same_rows(name, cls, originals, read_back, key, how):
         assert got == original, f"{name} {how}:\n  got    {got!r}\n  wanted {original!r}"
 
 
+def unions_chosen(value):
+    """A union in Parquet is a struct of its `tag` and one field per variant: the chosen one."""
+    if isinstance(value, dict):
+        if isinstance(value.get("tag"), str) and value["tag"] in value:
+            return unions_chosen(value[value["tag"]])
+        return {key: unions_chosen(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unions_chosen(item) for item in value]
+    return value
+
+
 def dicts_of(cls):
     """Top-level dict fields: pyarrow reads a map as a list of (key, value) pairs."""
     return [n for n, info in cls.model_fields.items() if getattr(info.annotation, "__origin__", None) is dict]
@@ -295,7 +332,7 @@ def check(name, cls, originals, key):
     pail("export", name, "-o", f"{name}.parquet")
     table = pq.read_table(f"{name}.parquet")
     assert table.column_names == declared, f"{name}: parquet columns {table.column_names}"
-    parquet_rows = table.to_pylist()
+    parquet_rows = [unions_chosen(row) for row in table.to_pylist()]
     for row in parquet_rows:
         for field_name in durations_of(cls):
             row[field_name] = dt.timedelta(microseconds=row[field_name])
@@ -325,6 +362,8 @@ def check_shown_types():
         "usage: map<string, float>",
         "resolution: tuple<int, int>",
         "gps: optional<tuple<float, float, string>>",
+        "tool_calls: list<union<search, calc> by kind>",
+        "answer: union<int, string>",
     ]:
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
 
