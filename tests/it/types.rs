@@ -31,6 +31,23 @@ fn pydantic_models_round_trip_through_commit_rows_and_export() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok\n"));
+
+    // One DuckDB cross-check per type, on the exports, where tests/run provides DuckDB
+    // (duckdb==1.5.5).
+    if let Ok(duckdb) = std::env::var("PAIL_TEST_DUCKDB_PYTHON") {
+        let script = script.with_file_name("duckdb_types.py");
+        let out = Command::new(duckdb)
+            .arg(&script)
+            .current_dir(&pail.work)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "tests/py/duckdb_types.py failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// The schema of the latest version of `name`, as stored.
