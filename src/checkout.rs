@@ -643,8 +643,8 @@ pub(crate) fn file_column(repo: &Repo, commit: &Commit) -> Result<String, Checko
         .fields
         .iter()
         .find(|field| match &field.ty {
-            Type::File => true,
-            Type::Optional(inner) => matches!(inner.as_ref(), Type::File),
+            Type::File | Type::FileWith(_) => true,
+            Type::Optional(inner) => inner.is_file(),
             _ => false,
         })
         .map(|field| field.name.clone())

@@ -139,7 +139,7 @@ pub fn listing(
     // Inputs first: a typo in --input should not cost a listing of a million objects.
     let named_inputs = resolve_inputs(repo, &options.inputs)?;
     let schema = Schema::listing();
-    let (schema_id, schema_bytes) = schema_object(&schema);
+    let (schema_id, schema_bytes) = schema_object(repo, &options.name, &schema)?;
     let staged = build_listing(repo, &options.name, listing, progress)?;
     let mut inputs = vec![Input::Source {
         uri: source.listed_uri(),
@@ -172,7 +172,7 @@ fn build_listing(
     let source = &listing.source;
     let (hash, versions) = (listing.hash, listing.versions);
     let schema = Schema::listing();
-    let (schema_id, _) = schema_object(&schema);
+    let (schema_id, _) = schema_object(repo, name, &schema)?;
     let reusable = reusable(repo, name, &schema_id)?;
     let mut staging = Staging::new(&repo.tmp_dir())?;
     let base = source.base_uri();
@@ -453,7 +453,7 @@ fn commit_sorted(
     options: &CommitOptions,
 ) -> Result<CommitOutcome, CommitError> {
     let SortedRows { sorter, mut stats } = sorted;
-    let (schema_id, schema_bytes) = schema_object(schema);
+    let (schema_id, schema_bytes) = schema_object(repo, &options.name, schema)?;
     let reuse = reusable_leaves(repo, &options.name, &schema_id)?;
     let mut staging = Staging::new(&repo.tmp_dir())?;
     let mut builder = TreeBuilder::new(
@@ -1026,8 +1026,22 @@ pub struct Status {
     pub problems: Vec<(String, String)>,
 }
 
-fn schema_object(schema: &Schema) -> (ObjectId, Vec<u8>) {
-    schema.encode()
+/// The schema object of a new version of `name`: its column ids are the latest
+/// version's, by path, and new paths get new ids (`Schema::numbered_after`).
+fn schema_object(
+    repo: &Repo,
+    name: &DatasetName,
+    schema: &Schema,
+) -> Result<(ObjectId, Vec<u8>), CommitError> {
+    let parent = {
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        match latest_version(&reader, name)? {
+            Some((_, id)) => Some(reader.get_schema(&reader.get_commit(&id)?.schema)?),
+            None => None,
+        }
+    };
+    Ok(schema.clone().numbered_after(parent.as_ref()).encode())
 }
 
 /// `listing::KnownDigests` over the rows of an earlier version: leaves are read a group at
@@ -1224,16 +1238,16 @@ fn expand_key_columns(schema: &Schema, columns: &[String]) -> Result<Vec<String>
             ty = Some(inner);
             fields = match inner {
                 Type::Struct(children) => children,
-                Type::File => &FILE_FIELDS,
+                Type::File | Type::FileWith(_) => &FILE_FIELDS,
                 _ => &EMPTY_FIELDS,
             };
         }
         match ty {
-            Some(Type::File) => {
+            Some(Type::File | Type::FileWith(_)) => {
                 expanded.push(format!("{column}.source"));
                 expanded.push(format!("{column}.path"));
             }
-            Some(Type::Struct(_)) | Some(Type::List(_)) => {
+            Some(Type::Struct(_)) | Some(Type::List(_)) | Some(Type::Map(_)) => {
                 return Err(CommitError::BadKey {
                     column: column.to_string(),
                     reason: "is a struct or list; key columns must be scalars or File".into(),

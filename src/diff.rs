@@ -719,8 +719,8 @@ fn changed_columns(
 
 fn is_file(ty: &Type) -> bool {
     match ty {
-        Type::File => true,
-        Type::Optional(inner) => **inner == Type::File,
+        Type::File | Type::FileWith(_) => true,
+        Type::Optional(inner) => inner.is_file(),
         _ => false,
     }
 }
@@ -792,6 +792,7 @@ mod tests {
     fn nested_values_name_the_changed_field() {
         let schema = Schema {
             format: schema::SCHEMA_FORMAT,
+            columns: None,
             fields: vec![schema::Field {
                 name: "meta".into(),
                 ty: Type::Struct(vec![

@@ -1081,6 +1081,7 @@ fn output_schema(options: &MapOptions, input_schema: &Schema, inferred: Schema) 
     }
     Schema {
         format: schema::SCHEMA_FORMAT,
+        columns: None,
         fields,
     }
 }

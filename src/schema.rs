@@ -21,10 +21,18 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+mod map;
+mod scalar;
+mod tuple;
+mod variants;
+
+pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
+
 /// The manifest format version of schema objects. A schema is written with the lowest
-/// format that can say it: 2 only when it uses `Type::BytesAs` (format 2 added it), so
-/// the schemas format 1 could write keep their ids.
-pub const SCHEMA_FORMAT: u32 = 2;
+/// format that can say it: 3 when it carries explicit column ids (`Schema::columns`),
+/// 2 when it uses `Type::BytesAs` (format 2 added it), else 1, so the schemas an older
+/// format could write keep their ids.
+pub const SCHEMA_FORMAT: u32 = 3;
 
 /// The most levels of nesting a record or a schema may have: the record itself is level 1,
 /// and each struct, File or list inside it adds one. Commit refuses anything deeper, and
@@ -98,9 +106,57 @@ pub enum Type {
     /// Bytes written in JSON in a declared encoding (since format 2). `Bytes` is the
     /// format-1 type, standard base64.
     BytesAs(BytesEncoding),
+    /// A calendar date, `YYYY-MM-DD` (since format 3).
+    Date,
+    /// A time of day in µs, `HH:MM:SS.ffffff`; an offset is taken to UTC (since format 3).
+    Time,
+    /// A signed span in µs, ISO 8601 in JSON (`P1DT2.5S`), an int of µs in leaves and SQL
+    /// (since format 3).
+    Duration,
+    /// A UUID kept as its lowercase hyphenated text (since format 3).
+    Uuid,
+    /// An exact decimal number (since format 3), written in JSON as a string with `scale`
+    /// digits after the point.
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
+    /// Integer literals (`IntEnum`, `Literal[1, 2]`) (since format 3).
+    IntEnum(Vec<i64>),
+    /// A File with extra fields after pail's File fields: a File subclass (since format
+    /// 3). Still a File for keys, checkout, verify and summaries.
+    FileWith(Vec<Field>),
+    /// A `dict[str, X]`: string keys, values of this type (since format 3).
+    Map(Box<Type>),
+    /// A fixed-length `tuple[X, Y]`: a JSON array of exactly these items (since format 3).
+    Tuple(Vec<Type>),
+    /// `A | B`: one of the variants, each named (by its discriminator value, else its
+    /// model or type name); chosen by the `discriminator` field when there is one, else
+    /// the first variant that validates (since format 3).
+    Union {
+        variants: Vec<Field>,
+        discriminator: Option<String>,
+    },
 }
 
 impl Type {
+    /// Whether this is a File, with or without extra fields (not through `Optional`).
+    pub fn is_file(&self) -> bool {
+        matches!(self, Type::File | Type::FileWith(_))
+    }
+
+    /// A File's struct fields: pail's File fields, then a File subclass's extra ones;
+    /// None when this is not a File.
+    pub fn file_struct_fields(&self) -> Option<std::borrow::Cow<'_, [Field]>> {
+        match self {
+            Type::File => Some(std::borrow::Cow::Borrowed(FILE_FIELDS.as_slice())),
+            Type::FileWith(extra) => Some(std::borrow::Cow::Owned(
+                FILE_FIELDS.iter().chain(extra).cloned().collect(),
+            )),
+            _ => None,
+        }
+    }
+
     /// How a bytes type is written in JSON; None for other types.
     pub fn bytes_encoding(&self) -> Option<BytesEncoding> {
         match self {
@@ -116,8 +172,31 @@ impl Type {
             Type::Optional(inner) => inner.nesting(),
             Type::List(item) => 1 + item.nesting(),
             Type::File => 1,
+            Type::FileWith(extra) => 1 + fields_nesting(extra),
+            Type::Map(value) => 1 + value.nesting(),
+            Type::Tuple(items) => 1 + items.iter().map(Type::nesting).max().unwrap_or(0),
+            Type::Union { variants, .. } => 1 + fields_nesting(variants),
             Type::Struct(fields) => 1 + fields_nesting(fields),
             _ => 0,
+        }
+    }
+
+    /// Whether this type, anywhere inside, needs format 3.
+    fn needs_format_3(&self) -> bool {
+        match self {
+            Type::Date
+            | Type::Time
+            | Type::Duration
+            | Type::Uuid
+            | Type::Decimal { .. }
+            | Type::IntEnum(_)
+            | Type::FileWith(_)
+            | Type::Map(_)
+            | Type::Tuple(_)
+            | Type::Union { .. } => true,
+            Type::Optional(inner) | Type::List(inner) => inner.needs_format_3(),
+            Type::Struct(fields) => fields.iter().any(|field| field.ty.needs_format_3()),
+            _ => false,
         }
     }
 
@@ -130,6 +209,12 @@ impl Type {
             _ => false,
         }
     }
+}
+
+/// Ids 1, 2, ... in path order with nothing given beyond them: what no ids mean.
+fn is_default_numbering(columns: &ColumnIds) -> bool {
+    columns.last as usize == columns.ids.len()
+        && (1u32..).zip(&columns.ids).all(|(id, c)| c.id == id)
 }
 
 fn fields_nesting(fields: &[Field]) -> usize {
@@ -147,11 +232,32 @@ pub struct Field {
     pub ty: Type,
 }
 
-/// A dataset version's row schema: a top-level struct.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A dataset version's row schema: a top-level struct, its fields in the declared order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     pub format: u32,
     pub fields: Vec<Field>,
+    /// The stable column ids (format 3) when they are not the default numbering (see
+    /// [`Schema::column_ids`]); None when they are, and in every format-1 and -2 schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<ColumnIds>,
+}
+
+/// Explicit stable column ids: one per column path, in [`Schema::column_paths`] order.
+/// A dataset's column keeps its id from version to version (a new version takes its
+/// parent's ids by path), and a new path gets `last + 1`, so an id is never reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnIds {
+    /// The highest id ever given in the dataset's history up to this version.
+    pub last: u32,
+    pub ids: Vec<ColumnId>,
+}
+
+/// One column path and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnId {
+    pub path: String,
+    pub id: u32,
 }
 
 impl Manifest for Schema {
@@ -161,17 +267,21 @@ impl Manifest for Schema {
         self.format
     }
 
-    /// A schema says the format its types need, as pail writes it: a format-1 schema with
-    /// a type of format 2 (or the reverse) is forged, and would not re-encode to its id.
+    /// A schema says the format its types and ids need, as pail writes it: a format-1
+    /// schema with a type of format 2 (or the reverse) is forged, and would not re-encode
+    /// to its id; so are explicit ids that do not number its column paths, or that are the
+    /// default numbering (pail writes those as no ids).
     fn check(&self) -> Result<(), String> {
-        let needed = Schema::written_format(&self.fields);
-        if needed == self.format {
-            Ok(())
-        } else {
-            Err(format!(
-                "it says format {} but its types are those of format {needed}",
+        let needed = Schema::written_format(&self.fields, self.columns.as_ref());
+        if needed != self.format {
+            return Err(format!(
+                "it says format {} but its types and ids are those of format {needed}",
                 self.format
-            ))
+            ));
+        }
+        match &self.columns {
+            Some(columns) => self.check_columns(columns),
+            None => Ok(()),
         }
     }
 }
@@ -278,13 +388,45 @@ impl fmt::Display for Type {
             Type::BytesAs(encoding) => write!(f, "bytes ({})", encoding.name()),
             Type::Datetime => f.write_str("datetime"),
             Type::File => f.write_str("File"),
+            Type::Map(value) => write!(f, "map<string, {value}>"),
+            Type::Tuple(items) => {
+                let items: Vec<String> = items.iter().map(Type::to_string).collect();
+                write!(f, "tuple<{}>", items.join(", "))
+            }
+            Type::Union {
+                variants,
+                discriminator,
+            } => {
+                let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+                write!(f, "union<{}>", names.join(", "))?;
+                match discriminator {
+                    Some(field) => write!(f, " by {field}"),
+                    None => Ok(()),
+                }
+            }
+            Type::FileWith(extra) => {
+                let names: Vec<&str> = extra.iter().map(|field| field.name.as_str()).collect();
+                write!(f, "File (with {})", names.join(", "))
+            }
             Type::Struct(_) => f.write_str("struct"),
             Type::List(item) => write!(f, "list<{item}>"),
             Type::Optional(inner) => write!(f, "optional<{inner}>"),
             Type::Enum(values) => write!(f, "enum({})", values.join(", ")),
+            Type::Date => f.write_str("date"),
+            Type::Time => f.write_str("time (UTC)"),
+            Type::Duration => f.write_str("duration"),
+            Type::Uuid => f.write_str("string (uuid)"),
+            Type::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
+            Type::IntEnum(values) => {
+                let values: Vec<String> = values.iter().map(i64::to_string).collect();
+                write!(f, "int enum({})", values.join(", "))
+            }
         }
     }
 }
+
+/// The JSON Schema key that marks a model as a File: `"x-pail-type": "file"`.
+pub const FILE_MARKER: &str = "x-pail-type";
 
 static FILE_FIELDS: LazyLock<Vec<Field>> = LazyLock::new(|| {
     let optional = |ty: Type| Type::Optional(Box::new(ty));
@@ -333,20 +475,25 @@ fn join(parent: &str, name: &str) -> String {
 }
 
 /// The fields a type opens into in trees and flat column lists: structs and Files, also when optional.
-fn struct_children(ty: &Type) -> Option<&[Field]> {
+fn struct_children(ty: &Type) -> Option<std::borrow::Cow<'_, [Field]>> {
     match ty {
-        Type::Struct(fields) => Some(fields),
-        Type::File => Some(&FILE_FIELDS),
+        Type::Struct(fields) => Some(std::borrow::Cow::Borrowed(fields)),
+        Type::File | Type::FileWith(_) => ty.file_struct_fields(),
         Type::Optional(inner) => struct_children(inner),
         _ => None,
     }
 }
 
 impl Schema {
-    /// A schema of these fields, with the lowest format that can say them.
+    /// A schema of these fields, with the default column ids and the lowest format that
+    /// can say them.
     pub fn new(fields: Vec<Field>) -> Schema {
-        let format = Schema::written_format(&fields);
-        Schema { format, fields }
+        let format = Schema::written_format(&fields, None);
+        Schema {
+            format,
+            fields,
+            columns: None,
+        }
     }
 
     /// Levels of nesting of a record of this schema (the record itself is level 1).
@@ -373,7 +520,7 @@ impl Schema {
                     Type::Struct(children) => {
                         return deepest(children, &path, level + 1).or(Some((path, level + 1)));
                     }
-                    Type::File => return Some((path, level + 1)),
+                    Type::File | Type::FileWith(_) => return Some((path, level + 1)),
                     _ => return Some((path, level)),
                 }
             }
@@ -400,11 +547,14 @@ impl Schema {
         struct Written<'a> {
             format: u32,
             fields: &'a [Field],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            columns: Option<&'a ColumnIds>,
         }
-        let format = Schema::written_format(&self.fields);
+        let format = Schema::written_format(&self.fields, self.columns.as_ref());
         let bytes = crate::object::encode(&Written {
             format,
             fields: &self.fields,
+            columns: self.columns.as_ref(),
         });
         (
             crate::object::ObjectId::compute(crate::object::Kind::Schema, &bytes),
@@ -412,12 +562,147 @@ impl Schema {
         )
     }
 
-    fn written_format(fields: &[Field]) -> u32 {
-        if fields.iter().any(|field| field.ty.needs_format_2()) {
+    fn written_format(fields: &[Field], columns: Option<&ColumnIds>) -> u32 {
+        if columns.is_some() || fields.iter().any(|field| field.ty.needs_format_3()) {
+            3
+        } else if fields.iter().any(|field| field.ty.needs_format_2()) {
             2
         } else {
             1
         }
+    }
+
+    /// Every column path, depth first in declared order: a field (`a`, `a.b` inside a
+    /// struct or File), then what it holds; a list's item is `a[]` (its struct fields
+    /// `a[].b`); a map's keys are `a{key}`, its values `a{value}`; a tuple's items `a[0]`,
+    /// `a[1]`, ...; a union's tag `a|tag` and variants `a|name`. Optional adds no path.
+    /// Each path has a stable id ([`Schema::column_ids`]).
+    pub fn column_paths(&self) -> Vec<String> {
+        fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
+            for field in fields {
+                let path = join(prefix, &field.name);
+                out.push(path.clone());
+                type_paths(&field.ty, &path, out);
+            }
+        }
+        fn type_paths(ty: &Type, path: &str, out: &mut Vec<String>) {
+            match ty {
+                Type::Optional(inner) => type_paths(inner, path, out),
+                Type::List(item) => {
+                    let item_path = format!("{path}[]");
+                    out.push(item_path.clone());
+                    type_paths(item, &item_path, out);
+                }
+                Type::Struct(fields) => fields_paths(fields, path, out),
+                Type::Union { variants, .. } => {
+                    out.push(format!("{path}|{}", variants::TAG));
+                    for variant in variants {
+                        let variant_path = format!("{path}|{}", variant.name);
+                        out.push(variant_path.clone());
+                        type_paths(&variant.ty, &variant_path, out);
+                    }
+                }
+                Type::Tuple(items) => {
+                    for (idx, item) in items.iter().enumerate() {
+                        let item_path = format!("{path}[{idx}]");
+                        out.push(item_path.clone());
+                        type_paths(item, &item_path, out);
+                    }
+                }
+                Type::Map(value) => {
+                    out.push(format!("{path}{{key}}"));
+                    let value_path = format!("{path}{{value}}");
+                    out.push(value_path.clone());
+                    type_paths(value, &value_path, out);
+                }
+                Type::File | Type::FileWith(_) => {
+                    let fields = ty.file_struct_fields().expect("a File");
+                    fields_paths(&fields, path, out)
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        fields_paths(&self.fields, "", &mut out);
+        out
+    }
+
+    /// The stable id of every column path, in [`Schema::column_paths`] order: the explicit
+    /// ids, else the default numbering 1, 2, ... in that order (what every format-1 and -2
+    /// schema, and a dataset's first version, has).
+    pub fn column_ids(&self) -> Vec<ColumnId> {
+        match &self.columns {
+            Some(columns) => columns.ids.clone(),
+            None => (1u32..)
+                .zip(self.column_paths())
+                .map(|(id, path)| ColumnId { path, id })
+                .collect(),
+        }
+    }
+
+    /// The highest column id given so far in the dataset (a new path gets one more).
+    pub fn last_column_id(&self) -> u32 {
+        match &self.columns {
+            Some(columns) => columns.last,
+            None => u32::try_from(self.column_paths().len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// This schema with its column ids taken from `parent` (the dataset's latest version)
+    /// by path, a new path getting the parent's last id + 1, in path order. Without a
+    /// parent, or when the result is the default numbering, the ids stay implicit.
+    pub fn numbered_after(mut self, parent: Option<&Schema>) -> Schema {
+        self.columns = None;
+        if let Some(parent) = parent {
+            let mut inherited: std::collections::HashMap<String, u32> =
+                std::collections::HashMap::new();
+            for column in parent.column_ids() {
+                inherited.entry(column.path).or_insert(column.id);
+            }
+            let mut used = std::collections::HashSet::new();
+            let mut last = parent.last_column_id();
+            let mut ids = Vec::new();
+            for path in self.column_paths() {
+                let id = match inherited.get(&path) {
+                    Some(id) if used.insert(*id) => *id,
+                    _ => {
+                        last = last.saturating_add(1);
+                        used.insert(last);
+                        last
+                    }
+                };
+                ids.push(ColumnId { path, id });
+            }
+            let columns = ColumnIds { last, ids };
+            if !is_default_numbering(&columns) {
+                self.columns = Some(columns);
+            }
+        }
+        self.format = Schema::written_format(&self.fields, self.columns.as_ref());
+        self
+    }
+
+    fn check_columns(&self, columns: &ColumnIds) -> Result<(), String> {
+        let paths = self.column_paths();
+        let listed: Vec<&str> = columns.ids.iter().map(|c| c.path.as_str()).collect();
+        if listed != paths.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err("its column ids do not list its column paths in order".to_string());
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(bad) = columns
+            .ids
+            .iter()
+            .find(|c| c.id == 0 || c.id > columns.last || !seen.insert(c.id))
+        {
+            return Err(format!(
+                "column `{}` has id {}, which is 0, over `last` ({}) or given twice",
+                bad.path, bad.id, columns.last
+            ));
+        }
+        if is_default_numbering(columns) {
+            return Err("its explicit column ids are the default numbering".to_string());
+        }
+        Ok(())
     }
 
     /// Decodes a schema object of any format this pail knows: `Manifest::decode`, the
@@ -435,9 +720,24 @@ impl Schema {
     }
 
     /// From a JSON Schema document as Pydantic v2 `Model.model_json_schema()` or Rust `schemars` emit it.
+    /// A `Value` has lost the order of `properties`: fields come out sorted by name. Use
+    /// [`Schema::from_json_schema_text`] to keep the model's declared order.
     pub fn from_json_schema(doc: &Value) -> Result<Schema, SchemaError> {
+        Schema::read_json_schema(doc, None)
+    }
+
+    /// From a JSON Schema document and the text it was parsed from, with every model's
+    /// fields in the order its `properties` declare them (Pydantic writes a model's fields
+    /// in declaration order; a `Value` sorts them).
+    pub fn from_json_schema_text(doc: &Value, text: &str) -> Result<Schema, SchemaError> {
+        let order: Option<KeyOrder> = serde_json::from_str(text).ok();
+        Schema::read_json_schema(doc, order.as_ref())
+    }
+
+    fn read_json_schema(doc: &Value, order: Option<&KeyOrder>) -> Result<Schema, SchemaError> {
         let mut reader = JsonSchemaReader {
             doc,
+            order,
             expanding: Vec::new(),
             n_nodes: 0,
             depth: 0,
@@ -487,7 +787,7 @@ impl Schema {
                     ty = inner;
                 }
                 if let Some(children) = struct_children(ty) {
-                    render(children, depth + 1, out);
+                    render(&children, depth + 1, out);
                 }
             }
         }
@@ -501,8 +801,8 @@ impl Schema {
         self.fields
             .iter()
             .filter(|field| match &field.ty {
-                Type::File => true,
-                Type::Optional(inner) => **inner == Type::File,
+                Type::File | Type::FileWith(_) => true,
+                Type::Optional(inner) => inner.is_file(),
                 _ => false,
             })
             .map(|field| field.name.clone())
@@ -515,7 +815,7 @@ impl Schema {
             for field in fields {
                 let path = join(prefix, &field.name);
                 match struct_children(&field.ty) {
-                    Some(children) if !children.is_empty() => flatten(&path, children, out),
+                    Some(children) if !children.is_empty() => flatten(&path, &children, out),
                     _ => out.push(path),
                 }
             }
@@ -523,6 +823,133 @@ impl Schema {
         let mut out = Vec::new();
         flatten("", &self.fields, &mut out);
         out
+    }
+}
+
+/// A row as JSON with its fields in the schema's order (`Schema::ordered`).
+pub struct Ordered<'a> {
+    shape: Shape<'a>,
+    value: &'a Value,
+}
+
+#[derive(Clone, Copy)]
+enum Shape<'a> {
+    Fields(&'a [Field]),
+    Of(&'a Type),
+}
+
+impl Schema {
+    /// A row (as `batch_to_rows` or `validate` give it) that serializes with every
+    /// struct's fields in the schema's declared order; a `Value` alone sorts them by name.
+    pub fn ordered<'a>(&'a self, row: &'a Value) -> Ordered<'a> {
+        Ordered {
+            shape: Shape::Fields(&self.fields),
+            value: row,
+        }
+    }
+}
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let fields = match (self.shape, self.value) {
+            (Shape::Fields(fields), _) => fields,
+            (Shape::Of(Type::Struct(fields)), _) => fields.as_slice(),
+            (Shape::Of(Type::File), _) => FILE_FIELDS.as_slice(),
+            (Shape::Of(file @ Type::FileWith(_)), value) => {
+                let fields = file.file_struct_fields().expect("a File");
+                return Ordered {
+                    shape: Shape::Fields(&fields),
+                    value,
+                }
+                .serialize(serializer);
+            }
+            (Shape::Of(Type::Optional(inner)), value) => {
+                return Ordered {
+                    shape: Shape::Of(inner),
+                    value,
+                }
+                .serialize(serializer);
+            }
+            (Shape::Of(Type::List(item)), Value::Array(items)) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for value in items {
+                    seq.serialize_element(&Ordered {
+                        shape: Shape::Of(item),
+                        value,
+                    })?;
+                }
+                return seq.end();
+            }
+            (
+                Shape::Of(Type::Union {
+                    variants,
+                    discriminator,
+                }),
+                value,
+            ) if !value.is_null() => {
+                return match variants::choose(variants, discriminator.as_deref(), value, "") {
+                    Ok((idx, _)) => Ordered {
+                        shape: Shape::Of(&variants[idx].ty),
+                        value,
+                    }
+                    .serialize(serializer),
+                    Err(_) => value.serialize(serializer),
+                };
+            }
+            (Shape::Of(Type::Tuple(types)), Value::Array(items)) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for (item, value) in types.iter().zip(items) {
+                    seq.serialize_element(&Ordered {
+                        shape: Shape::Of(item),
+                        value,
+                    })?;
+                }
+                return seq.end();
+            }
+            (Shape::Of(Type::Map(item)), Value::Object(entries)) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(
+                        key,
+                        &Ordered {
+                            shape: Shape::Of(item),
+                            value,
+                        },
+                    )?;
+                }
+                return map.end();
+            }
+            (Shape::Of(_), value) => return value.serialize(serializer),
+        };
+        let Value::Object(object) = self.value else {
+            return self.value.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(object.len()))?;
+        let mut written = 0;
+        for field in fields {
+            if let Some(value) = object.get(&field.name) {
+                written += 1;
+                map.serialize_entry(
+                    &field.name,
+                    &Ordered {
+                        shape: Shape::Of(&field.ty),
+                        value,
+                    },
+                )?;
+            }
+        }
+        if written < object.len() {
+            let named: std::collections::HashSet<&str> =
+                fields.iter().map(|field| field.name.as_str()).collect();
+            for (key, value) in object
+                .iter()
+                .filter(|(key, _)| !named.contains(key.as_str()))
+            {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -573,7 +1000,7 @@ fn check(ty: &Type, value: Option<&Value>, path: &str) -> Result<Value, Violatio
     match (ty, value) {
         (Type::Optional(_), None | Some(Value::Null)) => Ok(Value::Null),
         (Type::Optional(inner), Some(value)) => check(inner, Some(value), path),
-        (_, None) => Err(violation(path, "missing required field")),
+        (_, None) => Err(violation(path, MISSING)),
         (_, Some(value)) => check_present(ty, value, path),
     }
 }
@@ -592,6 +1019,14 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
                 .expect("serde_json numbers without arbitrary precision are f64-convertible"),
         )),
         (Type::String, Value::String(_)) => Ok(value.clone()),
+        // Pydantic writes NaN and ±inf as null unless told otherwise.
+        (Type::Float, Value::Null) => Err(violation(
+            path,
+            "expected float, found null; hint: Pydantic writes NaN and infinite floats as null \
+             by default: declare the field optional (`float | None`) if null is meant, or keep \
+             NaN and infinities out of the data (pail's float columns hold finite numbers; \
+             `ser_json_inf_nan='constants'` output is not read yet)",
+        )),
         // Normalized bytes are standard base64 whatever the declared encoding: the
         // internal form between validation and Arrow. Output encodes them back.
         (Type::Bytes | Type::BytesAs(_), Value::String(s)) => {
@@ -630,8 +1065,33 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
                 ))
             }
         }
-        (Type::File, _) => {
-            let file = check_struct(&FILE_FIELDS, value, path, "File")?;
+        (Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. }, _) => {
+            scalar::check(ty, value, path)
+        }
+        (Type::Map(value_ty), _) => map::check_map(ty, value_ty, value, path),
+        (Type::Tuple(items), _) => tuple::check_tuple(ty, items, value, path),
+        (
+            Type::Union {
+                variants,
+                discriminator,
+            },
+            _,
+        ) => variants::choose(variants, discriminator.as_deref(), value, path).map(|(_, v)| v),
+        (Type::IntEnum(values), Value::Number(n)) if n.is_i64() => {
+            let int = n.as_i64().expect("an i64");
+            if values.contains(&int) {
+                Ok(value.clone())
+            } else {
+                let values: Vec<String> = values.iter().map(i64::to_string).collect();
+                Err(violation(
+                    path,
+                    format!("{int} is not one of {}", values.join(", ")),
+                ))
+            }
+        }
+        (Type::File | Type::FileWith(_), _) => {
+            let fields = ty.file_struct_fields().expect("a File");
+            let file = check_struct(&fields, value, path, "File")?;
             if let Some(size) = file
                 .get("size")
                 .and_then(Value::as_i64)
@@ -666,7 +1126,9 @@ fn check_struct(
     };
     let mut out = Map::new();
     for field in fields {
-        let normalized = check(&field.ty, object.get(&field.name), &join(path, &field.name))?;
+        let field_path = join(path, &field.name);
+        let normalized = check(&field.ty, object.get(&field.name), &field_path)
+            .map_err(|missing| alias_hint(missing, &field_path, fields, object))?;
         out.insert(field.name.clone(), normalized);
     }
     // `out` holds exactly the schema's fields: a lookup there, not a scan of `fields`,
@@ -681,6 +1143,34 @@ fn check_struct(
     }
     Ok(Value::Object(out))
 }
+
+/// A missing field in a record that has keys the schema does not: most likely a model
+/// with `Field(alias=…)`, whose JSON Schema names the aliases, dumped by field name.
+fn alias_hint(
+    violation: Violation,
+    field_path: &str,
+    fields: &[Field],
+    object: &Map<String, Value>,
+) -> Violation {
+    if violation.path != field_path || violation.message != MISSING {
+        return violation;
+    }
+    let declared: std::collections::HashSet<&str> =
+        fields.iter().map(|field| field.name.as_str()).collect();
+    match object.keys().find(|key| !declared.contains(key.as_str())) {
+        Some(unknown) => Violation {
+            message: format!(
+                "{MISSING} (the record has `{unknown}`, which the schema does not); hint: the \
+                 schema names fields by their aliases: if the model declares `Field(alias=…)`, \
+                 write records with `model_dump_json(by_alias=True)`"
+            ),
+            ..violation
+        },
+        None => violation,
+    }
+}
+
+const MISSING: &str = "missing required field";
 
 /// RFC 3339 with an offset, or a naive `YYYY-MM-DDTHH:MM:SS[.f]` taken as UTC.
 fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
@@ -700,8 +1190,97 @@ pub(crate) fn format_datetime(datetime: &DateTime<Utc>) -> String {
 // ------------------------------------------------------------
 // JSON Schema import
 
+/// The key order of every object of a JSON text, which a `Value` does not keep.
+#[derive(Default)]
+enum KeyOrder {
+    Object(Vec<(String, KeyOrder)>),
+    Array(Vec<KeyOrder>),
+    #[default]
+    Scalar,
+}
+
+impl<'de> Deserialize<'de> for KeyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = KeyOrder;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::Scalar)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<KeyOrder, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(KeyOrder::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyOrder, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(KeyOrder::Object(entries))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+impl KeyOrder {
+    /// The keys of the `properties` object of the node at a `#/a/b` pointer, in order.
+    fn properties_at(&self, pointer: &str) -> Option<Vec<&str>> {
+        let mut node = self;
+        let tokens = pointer.strip_prefix('#')?;
+        for token in tokens.split('/').skip(1) {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            node = match node {
+                KeyOrder::Object(entries) => {
+                    &entries.iter().rev().find(|(key, _)| *key == token)?.1
+                }
+                KeyOrder::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+                KeyOrder::Scalar => return None,
+            };
+        }
+        let KeyOrder::Object(entries) = node else {
+            return None;
+        };
+        match &entries.iter().rev().find(|(key, _)| key == "properties")?.1 {
+            KeyOrder::Object(properties) => {
+                Some(properties.iter().map(|(key, _)| key.as_str()).collect())
+            }
+            _ => None,
+        }
+    }
+}
+
 struct JsonSchemaReader<'a> {
     doc: &'a Value,
+    /// The document's key order, when it was read from text: fields in declared order.
+    order: Option<&'a KeyOrder>,
     /// The `$ref`s being expanded, outermost first: seeing one again means the model contains itself.
     expanding: Vec<String>,
     /// Nodes read so far: shared `$ref`s are expanded in place, so a small document can describe a huge tree.
@@ -741,8 +1320,8 @@ impl At {
 
     fn union_error(&self) -> SchemaError {
         self.error(
-            "unions are not supported (only `X | None`); hint: declare one type, or split the alternatives into \
-             separate optional fields",
+            "unions written as a `type` list are not supported (only `X | None`); hint: write the \
+             alternatives as `anyOf`, as Pydantic does",
         )
     }
 }
@@ -778,7 +1357,7 @@ impl JsonSchemaReader<'_> {
         }
         for key in ["anyOf", "oneOf"] {
             if let Some(branches) = object.get(key) {
-                return self.read_union(branches, &at.keyword(key));
+                return self.read_union(branches, object.get("discriminator"), &at.keyword(key));
             }
         }
         if let Some(all_of) = object.get("allOf") {
@@ -794,8 +1373,9 @@ impl JsonSchemaReader<'_> {
         if let Some(constant) = object.get("const") {
             return match constant {
                 Value::String(s) => Ok(Type::Enum(vec![s.clone()])),
+                Value::Number(n) if n.is_i64() => Ok(Type::IntEnum(vec![n.as_i64().expect("i64")])),
                 other => Err(at.error(format!(
-                    "only string constants are supported, found {}",
+                    "only string and integer constants are supported, found {}",
                     describe(other)
                 ))),
             };
@@ -876,7 +1456,12 @@ impl JsonSchemaReader<'_> {
         result
     }
 
-    fn read_union(&mut self, branches: &Value, at: &At) -> Result<Type, SchemaError> {
+    fn read_union(
+        &mut self,
+        branches: &Value,
+        discriminator: Option<&Value>,
+        at: &At,
+    ) -> Result<Type, SchemaError> {
         let Some(branches) = branches.as_array() else {
             return Err(at.error("expected an array of schemas"));
         };
@@ -893,23 +1478,34 @@ impl JsonSchemaReader<'_> {
         let ty = match others.as_slice() {
             [] => Type::String,
             [(idx, only)] => self.read(only, &at.keyword(&idx.to_string()), None)?,
+            // Pydantic's `Decimal`: a number or a (decimal) string.
+            [(_, first), (_, second)] if is_decimal_pair(first, second) => Type::Decimal {
+                precision: DECIMAL_PRECISION,
+                scale: DECIMAL_SCALE,
+            },
             _ if all_literals => {
                 let mut merged: Vec<String> = Vec::new();
+                let mut merged_ints: Vec<i64> = Vec::new();
                 for (idx, branch) in &others {
-                    let Type::Enum(values) =
-                        self.read(branch, &at.keyword(&idx.to_string()), None)?
-                    else {
-                        return Err(at.union_error());
-                    };
-                    for value in values {
-                        if !merged.contains(&value) {
-                            merged.push(value);
-                        }
+                    match self.read(branch, &at.keyword(&idx.to_string()), None)? {
+                        Type::Enum(values) => merged.extend(values),
+                        Type::IntEnum(values) => merged_ints.extend(values),
+                        _ => return Err(at.union_error()),
                     }
                 }
-                Type::Enum(merged)
+                dedup_in_order(&mut merged);
+                dedup_in_order(&mut merged_ints);
+                match (merged.is_empty(), merged_ints.is_empty()) {
+                    (_, true) => Type::Enum(merged),
+                    (true, false) => Type::IntEnum(merged_ints),
+                    (false, false) => {
+                        return Err(at.error(
+                            "literals mixing strings and integers are not supported; hint: use one kind",
+                        ));
+                    }
+                }
             }
-            _ => return Err(at.union_error()),
+            _ => self.read_variants(&others, discriminator, at)?,
         };
         Ok(if nullable { make_optional(ty) } else { ty })
     }
@@ -925,6 +1521,10 @@ impl JsonSchemaReader<'_> {
         match type_name {
             "string" => Ok(match (text("format"), text("contentEncoding")) {
                 (Some("date-time"), _) => Type::Datetime,
+                (Some("date"), _) => Type::Date,
+                (Some("time"), _) => Type::Time,
+                (Some("duration"), _) => Type::Duration,
+                (Some(uuid), _) if uuid.starts_with("uuid") => Type::Uuid,
                 // Pydantic's default JSON for bytes is their UTF-8 text, declared so.
                 (Some("binary"), _) => Type::BytesAs(BytesEncoding::Utf8),
                 // Pydantic with `ser_json_bytes='base64'`.
@@ -937,9 +1537,7 @@ impl JsonSchemaReader<'_> {
             "number" => Ok(Type::Float),
             "boolean" => Ok(Type::Bool),
             "null" => Ok(make_optional(Type::String)),
-            "array" if object.contains_key("prefixItems") => {
-                Err(at.error("tuples (`prefixItems`) are not supported; hint: use a list"))
-            }
+            "array" if object.contains_key("prefixItems") => self.read_tuple(object, at),
             "array" => {
                 let items = object
                     .get("items")
@@ -959,12 +1557,110 @@ impl JsonSchemaReader<'_> {
         }
     }
 
+    /// The variants of `A | B`: named by the discriminator's mapping (Pydantic's
+    /// discriminated union), else by their `$defs` name or type.
+    fn read_variants(
+        &mut self,
+        branches: &[(usize, &Value)],
+        discriminator: Option<&Value>,
+        at: &At,
+    ) -> Result<Type, SchemaError> {
+        let property = discriminator
+            .and_then(|d| d.get("propertyName"))
+            .and_then(Value::as_str);
+        let mapping = discriminator
+            .and_then(|d| d.get("mapping"))
+            .and_then(Value::as_object);
+        self.enter(at)?;
+        let mut variants: Vec<Field> = Vec::new();
+        for (idx, branch) in branches {
+            let reference = branch.get("$ref").and_then(Value::as_str);
+            let branch_at = at.child(&idx.to_string(), at.field.clone());
+            let ty = self.read(branch, &branch_at, None);
+            let ty = match ty {
+                Ok(ty) => ty,
+                Err(err) => {
+                    self.depth -= 1;
+                    return Err(err);
+                }
+            };
+            let mapped = mapping.and_then(|mapping| {
+                mapping
+                    .iter()
+                    .find(|(_, target)| target.as_str() == reference)
+                    .map(|(name, _)| name.clone())
+            });
+            let mut name = mapped
+                .or_else(|| {
+                    reference
+                        .and_then(|r| r.rsplit('/').next())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| ty.to_string().replace(' ', "_"));
+            while variants.iter().any(|variant| variant.name == name) {
+                name.push('_');
+            }
+            variants.push(Field { name, ty });
+        }
+        self.depth -= 1;
+        if property.is_some() && mapping.is_none_or(|m| m.len() != variants.len()) {
+            return Err(at.error(
+                "a discriminated union needs a `mapping` naming every variant; hint: use \
+                 `Literal` discriminator fields, as Pydantic's `Field(discriminator=…)` does",
+            ));
+        }
+        Ok(Type::Union {
+            variants,
+            discriminator: property.map(str::to_string),
+        })
+    }
+
+    /// `tuple[X, Y]`: `prefixItems` and no further items (Pydantic sets `minItems` and
+    /// `maxItems` to the length). A tuple with a variadic tail is refused.
+    fn read_tuple(&mut self, object: &Map<String, Value>, at: &At) -> Result<Type, SchemaError> {
+        let Some(prefix) = object.get("prefixItems").and_then(Value::as_array) else {
+            return Err(at.error("`prefixItems` must be an array"));
+        };
+        let closed = match object.get("items") {
+            None | Some(Value::Bool(false)) => true,
+            Some(_) => false,
+        };
+        let fixed = object.get("maxItems").and_then(Value::as_u64) == Some(prefix.len() as u64);
+        if !closed || !fixed || prefix.is_empty() {
+            return Err(at.error(
+                "only fixed-length tuples (`tuple[X, Y]`) are supported; hint: use a list for a \
+                 variable number of items",
+            ));
+        }
+        self.enter(at)?;
+        let items: Result<Vec<Type>, SchemaError> = prefix
+            .iter()
+            .enumerate()
+            .map(|(idx, item)| {
+                let item_at = at.child(
+                    &format!("prefixItems/{idx}"),
+                    format!("{}[{idx}]", at.field),
+                );
+                self.read(item, &item_at, None)
+            })
+            .collect();
+        self.depth -= 1;
+        Ok(Type::Tuple(items?))
+    }
+
     fn read_object(
         &mut self,
         object: &Map<String, Value>,
         at: &At,
         def_name: Option<&str>,
     ) -> Result<Type, SchemaError> {
+        if let (None, Some(values)) = (object.get("properties"), object.get("additionalProperties"))
+            && values.is_object()
+        {
+            // `dict[str, X]`: any string keys, values of one type.
+            let value_at = at.child("additionalProperties", format!("{}{{value}}", at.field));
+            return Ok(Type::Map(Box::new(self.read(values, &value_at, None)?)));
+        }
         let Some(properties) = object.get("properties").and_then(Value::as_object) else {
             return Err(at.error(
                 "an object without `properties` (a map or dict) is not supported; hint: declare a model with named fields",
@@ -976,15 +1672,15 @@ impl JsonSchemaReader<'_> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
+        // A File: a model titled `File`, or one marked `x-pail-type: file` (set on the
+        // File model through `json_schema_extra`, so every subclass inherits it).
         let named_file =
             object.get("title").and_then(Value::as_str) == Some("File") || def_name == Some("File");
-        if named_file && properties.contains_key("source") && properties.contains_key("path") {
-            if let Some(extra) = properties.keys().find(|key| !is_file_field(key)) {
-                return Err(at.error(format!(
-                    "model `File` has field `{extra}`, which pail's File type does not have (source, path, size, \
-                     etag, version, last_modified, blake3); hint: put extra columns next to the File column"
-                )));
-            }
+        let marked_file = object.get(FILE_MARKER).and_then(Value::as_str) == Some("file");
+        let is_file = (named_file || marked_file)
+            && properties.contains_key("source")
+            && properties.contains_key("path");
+        if is_file && properties.keys().all(|key| is_file_field(key)) {
             return Ok(Type::File);
         }
         let mut fields = Vec::new();
@@ -1004,37 +1700,84 @@ impl JsonSchemaReader<'_> {
                 ty,
             });
         }
+        // `properties` is a sorted map here: the declared order, when known, is restored.
+        if let Some(declared) = self
+            .order
+            .and_then(|order| order.properties_at(&at.pointer))
+        {
+            let position: std::collections::HashMap<&str, usize> = declared
+                .iter()
+                .enumerate()
+                .map(|(idx, key)| (*key, idx))
+                .collect();
+            fields.sort_by_key(|field| position.get(field.name.as_str()).copied());
+        }
+        if is_file {
+            // A File subclass: pail's File fields, then its own in declared order.
+            fields.retain(|field| !is_file_field(&field.name));
+            return Ok(Type::FileWith(fields));
+        }
         Ok(Type::Struct(fields))
     }
 }
 
+fn dedup_in_order<T: PartialEq + Clone>(values: &mut Vec<T>) {
+    let mut kept: Vec<T> = Vec::with_capacity(values.len());
+    for value in values.drain(..) {
+        if !kept.contains(&value) {
+            kept.push(value);
+        }
+    }
+    *values = kept;
+}
+
+/// `anyOf: [{type: number}, {type: string}]`, as Pydantic declares a `Decimal`.
+fn is_decimal_pair(first: &Value, second: &Value) -> bool {
+    let type_of = |node: &Value| node.get("type").and_then(Value::as_str).map(str::to_string);
+    let mut types = [type_of(first), type_of(second)];
+    types.sort();
+    types == [Some("number".to_string()), Some("string".to_string())]
+        && [first, second].iter().all(|node| {
+            node.get("format").is_none()
+                && node.get("enum").is_none()
+                && node.get("const").is_none()
+        })
+}
+
+/// String literals, or integer literals (an `IntEnum`, `Literal[1, 2]`); not both.
 fn read_enum(values: &Value, at: &At) -> Result<Type, SchemaError> {
     let Some(values) = values.as_array() else {
         return Err(at.error("`enum` must be an array"));
     };
     let mut names: Vec<String> = Vec::new();
+    let mut ints: Vec<i64> = Vec::new();
     let mut nullable = false;
     for value in values {
         match value {
-            Value::String(s) if !names.contains(s) => names.push(s.clone()),
-            Value::String(_) => {}
+            Value::String(s) => names.push(s.clone()),
+            Value::Number(n) if n.is_i64() => ints.push(n.as_i64().expect("an i64")),
             Value::Null => nullable = true,
             other => {
                 return Err(at.error(format!(
-                    "only string enum values are supported, found {}",
+                    "only string or integer enum values are supported, found {}",
                     describe(other)
                 )));
             }
         }
     }
-    if names.is_empty() {
-        return Err(at.error("`enum` has no string values"));
-    }
-    Ok(if nullable {
-        make_optional(Type::Enum(names))
-    } else {
-        Type::Enum(names)
-    })
+    dedup_in_order(&mut names);
+    dedup_in_order(&mut ints);
+    let ty = match (names.is_empty(), ints.is_empty()) {
+        (false, true) => Type::Enum(names),
+        (true, false) => Type::IntEnum(ints),
+        (true, true) => return Err(at.error("`enum` has no string or integer values")),
+        (false, false) => {
+            return Err(at.error(
+                "`enum` mixes strings and integers, which is not supported; hint: use one kind",
+            ));
+        }
+    };
+    Ok(if nullable { make_optional(ty) } else { ty })
 }
 
 // ------------------------------------------------------------
@@ -1114,8 +1857,50 @@ fn compare_types(path: &str, old: &Type, new: &Type, changes: &mut Changes) {
         (Type::Struct(old_fields), Type::Struct(new_fields)) => {
             compare_fields(path, old_fields, new_fields, changes)
         }
+        (Type::Tuple(old_items), Type::Tuple(new_items)) if old_items.len() == new_items.len() => {
+            for (idx, (old_item, new_item)) in old_items.iter().zip(new_items).enumerate() {
+                compare_types(&format!("{path}[{idx}]"), old_item, new_item, changes);
+            }
+        }
+        (
+            Type::Union {
+                variants: old_variants,
+                discriminator: old_discriminator,
+            },
+            Type::Union {
+                variants: new_variants,
+                discriminator: new_discriminator,
+            },
+        ) if old_discriminator == new_discriminator => {
+            let mut variant_changes = Changes::default();
+            compare_fields(
+                &format!("{path}|"),
+                old_variants,
+                new_variants,
+                &mut variant_changes,
+            );
+            let rename = |text: String| text.replacen("column", "union variant", 1);
+            changes
+                .additive
+                .extend(variant_changes.additive.into_iter().map(rename));
+            changes
+                .breaking
+                .extend(variant_changes.breaking.into_iter().map(rename));
+        }
+        (Type::Map(old_value), Type::Map(new_value)) => {
+            compare_types(&format!("{path}{{value}}"), old_value, new_value, changes)
+        }
         (Type::List(old_item), Type::List(new_item)) => {
             compare_types(&format!("{path}[]"), old_item, new_item, changes)
+        }
+        (Type::IntEnum(old_values), Type::IntEnum(new_values)) => {
+            let text = |values: &[i64]| values.iter().map(i64::to_string).collect::<Vec<_>>();
+            compare_types(
+                path,
+                &Type::Enum(text(old_values)),
+                &Type::Enum(text(new_values)),
+                changes,
+            )
         }
         (Type::Enum(old_values), Type::Enum(new_values)) => {
             for value in new_values
@@ -1388,9 +2173,19 @@ fn data_type(ty: &Type) -> DataType {
         Type::Bytes | Type::BytesAs(_) => DataType::Binary,
         Type::Datetime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         Type::File => DataType::Struct(file_arrow_fields()),
+        Type::FileWith(_) => {
+            DataType::Struct(arrow_fields(&ty.file_struct_fields().expect("a File")))
+        }
         Type::Struct(fields) => DataType::Struct(arrow_fields(fields)),
         Type::List(item) => DataType::List(Arc::new(arrow_field("item", item))),
         Type::Optional(inner) => data_type(inner),
+        Type::IntEnum(_) => DataType::Int64,
+        Type::Map(value) => map::data_type(value),
+        Type::Tuple(items) => tuple::data_type(items),
+        Type::Union { variants, .. } => variants::data_type(variants),
+        Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
+            scalar::data_type(ty)
+        }
     }
 }
 
@@ -1452,6 +2247,25 @@ fn arrow_to_type(field: &arrow_schema::Field, path: &str) -> Result<Type, Unsupp
         }
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::Bytes,
         DataType::Timestamp(_, _) => Type::Datetime,
+        DataType::Date32 | DataType::Date64 => Type::Date,
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv)
+                if kv.len() == 2
+                    && matches!(kv[0].data_type(), DataType::Utf8 | DataType::LargeUtf8) =>
+            {
+                Type::Map(Box::new(arrow_to_type(
+                    &kv[1],
+                    &format!("{path}{{value}}"),
+                )?))
+            }
+            _ => return Err(unsupported()),
+        },
+        DataType::Time32(_) | DataType::Time64(_) => Type::Time,
+        DataType::Duration(_) => Type::Duration,
+        DataType::Decimal128(precision, scale) if *scale >= 0 => Type::Decimal {
+            precision: *precision,
+            scale: *scale,
+        },
         // A column of nulls only, as JSON inference takes a field that is always null.
         DataType::Null => return Ok(make_optional(Type::String)),
         DataType::Struct(children) => Type::Struct(arrow_to_fields(children, path)?),
@@ -1690,12 +2504,15 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             path,
             Value::as_bool,
         )?)),
-        Type::Int => Arc::new(Int64Array::from(collect_values(
+        Type::Int | Type::IntEnum(_) => Arc::new(Int64Array::from(collect_values(
             ty,
             values,
             path,
             Value::as_i64,
         )?)),
+        Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
+            scalar::build(ty, values, path)?
+        }
         Type::Float => Arc::new(Float64Array::from(collect_values(
             ty,
             values,
@@ -1727,6 +2544,15 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             )
         }
         Type::File => build_struct(ty, &FILE_FIELDS, values, path)?,
+        Type::FileWith(_) => {
+            build_struct(ty, &ty.file_struct_fields().expect("a File"), values, path)?
+        }
+        Type::Map(value_ty) => map::build(ty, value_ty, values, path)?,
+        Type::Tuple(items) => tuple::build(ty, items, values, path)?,
+        Type::Union {
+            variants,
+            discriminator,
+        } => variants::build(variants, discriminator.as_deref(), values, path)?,
         Type::Struct(fields) => build_struct(ty, fields, values, path)?,
         Type::List(item) => {
             let lists = collect_values(ty, values, path, Value::as_array)?;
@@ -1835,7 +2661,10 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
             .iter()
             .map(|v| or_null(v.map(Value::Bool)))
             .collect(),
-        Type::Int => array
+        Type::Date | Type::Time | Type::Duration | Type::Uuid | Type::Decimal { .. } => {
+            scalar::to_values(ty, array, path)?
+        }
+        Type::Int | Type::IntEnum(_) => array
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(wrong_type)?
             .iter()
@@ -1894,6 +2723,12 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
                 .collect::<Result<Vec<_>, _>>()?
         }
         Type::File => struct_to_values(ty, &FILE_FIELDS, array, path)?,
+        Type::FileWith(_) => {
+            struct_to_values(ty, &ty.file_struct_fields().expect("a File"), array, path)?
+        }
+        Type::Map(value_ty) => map::to_values(ty, value_ty, array, path)?,
+        Type::Tuple(items) => tuple::to_values(ty, items, array, path)?,
+        Type::Union { variants, .. } => variants::to_values(ty, variants, array, path)?,
         Type::Struct(fields) => struct_to_values(ty, fields, array, path)?,
         Type::List(item) => {
             let list = array.as_list_opt::<i32>().ok_or_else(wrong_type)?;
@@ -2101,15 +2936,13 @@ mod tests {
 
     #[test]
     fn unsupported_json_schema_names_the_field() {
-        let union = json!({"type": "object", "properties": {"x": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}});
+        let union = json!({"type": "object", "properties": {"x": {"type": ["string", "integer"]}}});
         let error = Schema::from_json_schema(&union).unwrap_err().to_string();
-        assert!(
-            error.contains("field `x` (at #/properties/x/anyOf)"),
-            "{error}"
-        );
-        assert!(error.contains("unions are not supported"), "{error}");
+        assert!(error.contains("field `x` (at #/properties/x)"), "{error}");
+        assert!(error.contains("unions written as a `type` list"), "{error}");
 
-        let map = json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {"type": "integer"}}}});
+        // Any value (`dict` without a value type) is still refused.
+        let map = json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": true}}});
         let error = Schema::from_json_schema(&map).unwrap_err().to_string();
         assert!(
             error.contains("field `m`") && error.contains("map or dict"),
@@ -2122,10 +2955,14 @@ mod tests {
 
         let extra_file = json!({"type": "object", "properties": {"f": {"title": "File", "type": "object",
             "properties": {"source": {"type": "string"}, "path": {"type": "string"}, "caption": {"type": "string"}}}}});
-        let error = Schema::from_json_schema(&extra_file)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("`caption`"), "{error}");
+        // A model titled `File` with a field of its own is a File with that column.
+        assert_eq!(
+            Schema::from_json_schema(&extra_file).unwrap().fields[0].ty,
+            optional(Type::FileWith(vec![field(
+                "caption",
+                optional(Type::String)
+            )]))
+        );
     }
 
     #[test]
@@ -2636,7 +3473,7 @@ boxes: list<struct>
         let err = Schema::decode(&forged).unwrap_err();
         assert!(
             err.to_string()
-                .contains("format 1 but its types are those of format 2"),
+                .contains("format 1 but its types and ids are those of format 2"),
             "{err}"
         );
         assert_eq!(Schema::decode(&bytes).unwrap(), schema);
@@ -2688,12 +3525,443 @@ boxes: list<struct>
     }
 
     #[test]
+    fn column_ids_are_kept_by_path_and_new_paths_get_new_ids() {
+        let v1 = schema(vec![
+            field("a", Type::Int),
+            field("s", Type::Struct(vec![field("b", Type::Int)])),
+            field("l", optional(Type::List(Box::new(Type::File)))),
+        ])
+        .numbered_after(None);
+        assert_eq!(v1.columns, None);
+        let paths = v1.column_paths();
+        assert_eq!(&paths[..6], ["a", "s", "s.b", "l", "l[]", "l[].source"]);
+        assert_eq!(v1.last_column_id(), paths.len() as u32);
+        // Appending a top-level column keeps the default numbering: no ids written.
+        let mut fields = v1.fields.clone();
+        fields.push(field("z", Type::Bool));
+        let v2 = schema(fields).numbered_after(Some(&v1));
+        assert_eq!((v2.format, v2.columns.clone()), (1, None));
+        // A nested column added, `a` removed and the order changed: explicit ids.
+        let v3 = schema(vec![
+            field("z", Type::Bool),
+            field(
+                "s",
+                Type::Struct(vec![field("c", Type::Int), field("b", Type::Int)]),
+            ),
+        ])
+        .numbered_after(Some(&v2));
+        assert_eq!(v3.format, 3);
+        let ids: Vec<(String, u32)> = v3
+            .column_ids()
+            .into_iter()
+            .map(|c| (c.path, c.id))
+            .collect();
+        let z = paths.len() as u32 + 1;
+        assert_eq!(
+            ids,
+            vec![
+                ("z".into(), z),
+                ("s".into(), 2),
+                ("s.c".into(), z + 1),
+                ("s.b".into(), 3)
+            ]
+        );
+        assert_eq!(v3.last_column_id(), z + 1);
+        // Stored and read back with the same ids; and a re-added `a` gets a new id.
+        let (_, bytes) = v3.encode();
+        assert_eq!(Schema::decode(&bytes).unwrap(), v3);
+        let v4 =
+            schema(vec![field("a", Type::Int), field("z", Type::Bool)]).numbered_after(Some(&v3));
+        assert_eq!(v4.column_ids()[0].id, z + 2);
+        assert_eq!(v4.column_ids()[1].id, z);
+    }
+
+    #[test]
+    fn fields_keep_the_declared_order_and_rows_print_in_it() {
+        let text = r##"{"title": "Clip", "type": "object", "required": ["zeta", "alpha", "meta"],
+            "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "string"},
+                "meta": {"$ref": "#/$defs/Meta"}},
+            "$defs": {"Meta": {"type": "object", "required": ["y", "b"],
+                "properties": {"y": {"type": "integer"}, "b": {"type": "array", "items": {"type": "integer"}}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let names: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "meta"]);
+        assert_eq!(
+            schema.column_paths(),
+            ["zeta", "alpha", "meta", "meta.y", "meta.b", "meta.b[]"]
+        );
+        // Without the text, the order is lost: sorted by name.
+        let sorted = Schema::from_json_schema(&doc).unwrap();
+        assert_eq!(sorted.fields[0].name, "alpha");
+        // Same columns in another order: not a change for the bump rules.
+        assert_eq!(compare(&sorted, &schema), Compat::Same);
+        let row = schema
+            .validate(&json!({"alpha": "a", "meta": {"b": [1], "y": 2}, "zeta": 1}))
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&row)).unwrap(),
+            r#"{"zeta":1,"alpha":"a","meta":{"y":2,"b":[1]}}"#
+        );
+        assert_eq!(schema.flat_columns(), ["zeta", "alpha", "meta.y", "meta.b"]);
+    }
+
+    /// Pydantic's schema for date, time, timedelta, UUID, Decimal, IntEnum and an int
+    /// Literal, with a record as `model_dump_json()` writes it.
+    #[test]
+    fn pydantic_scalar_types_import_validate_and_round_trip_through_arrow() {
+        let text = r##"{"$defs": {"P": {"enum": [1, 3], "title": "P", "type": "integer"}}, "properties": {"d": {"format": "date", "title": "D", "type": "string"}, "t": {"format": "time", "title": "T", "type": "string"}, "td": {"format": "duration", "title": "Td", "type": "string"}, "u": {"format": "uuid", "title": "U", "type": "string"}, "dec": {"anyOf": [{"type": "number"}, {"type": "string"}], "title": "Dec"}, "p": {"$ref": "#/$defs/P"}, "l": {"enum": [1, 2], "title": "L", "type": "integer"}, "o": {"anyOf": [{"format": "date", "type": "string"}, {"type": "null"}], "default": null}}, "required": ["d", "t", "td", "u", "dec", "p", "l"], "title": "M", "type": "object"}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let dec = Type::Decimal {
+            precision: DECIMAL_PRECISION,
+            scale: DECIMAL_SCALE,
+        };
+        assert_eq!(
+            schema.fields,
+            vec![
+                field("d", Type::Date),
+                field("t", Type::Time),
+                field("td", Type::Duration),
+                field("u", Type::Uuid),
+                field("dec", dec.clone()),
+                field("p", Type::IntEnum(vec![1, 3])),
+                field("l", Type::IntEnum(vec![1, 2])),
+                field("o", optional(Type::Date)),
+            ]
+        );
+        assert_eq!(schema.format, 3);
+        let record = json!({"d": "2024-01-02", "t": "12:30:00+02:00", "td": "P1DT5.000003S",
+            "u": "5EE56C1C-3C53-4D40-8F64-495141B50E65", "dec": "1.10", "p": 3, "l": 2, "o": null});
+        let row = schema.validate(&record).unwrap();
+        assert_eq!(
+            row,
+            json!({"d": "2024-01-02", "t": "10:30:00.000000", "td": "P1DT5.000003S",
+                "u": "5ee56c1c-3c53-4d40-8f64-495141b50e65", "dec": "1.100000000", "p": 3, "l": 2,
+                "o": null})
+        );
+        let batch = rows_to_batch(&schema, std::slice::from_ref(&row)).unwrap();
+        assert_eq!(batch.column(0).data_type(), &DataType::Date32);
+        assert_eq!(batch.column(4).data_type(), &DataType::Decimal128(38, 9));
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), vec![row.clone()]);
+        // Refusals name the field and say why; a decimal is never rounded.
+        let refused = |key: &str, value: Value| {
+            let mut bad = record.clone();
+            bad[key] = value;
+            schema.validate(&bad).unwrap_err().to_string()
+        };
+        let err = refused("dec", json!("0.0000000001"));
+        assert!(
+            err.starts_with("dec: expected decimal(38, 9)") && err.contains("never rounded"),
+            "{err}"
+        );
+        assert!(refused("p", json!(2)).starts_with("p: 2 is not one of 1, 3"));
+        assert!(refused("d", json!("2024-13-01")).starts_with("d: expected date"));
+        assert!(refused("u", json!("nope")).starts_with("u: expected UUID"));
+        assert!(refused("td", json!("P1Y")).starts_with("td: expected duration"));
+        // Bump rules: a new int literal is additive, a removed one breaking.
+        let widened = Schema::new(vec![field("p", Type::IntEnum(vec![1, 3, 5]))]);
+        let narrow = Schema::new(vec![field("p", Type::IntEnum(vec![1, 3]))]);
+        assert!(matches!(compare(&narrow, &widened), Compat::Additive(_)));
+        assert!(matches!(compare(&widened, &narrow), Compat::Breaking(_)));
+        // Stored and decoded as format 3.
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    /// Pydantic's `ImageFile(File)` with the File marker: a File with extra columns.
+    #[test]
+    fn a_marked_file_subclass_is_a_file_with_its_extra_fields() {
+        let text = r##"{"type": "object", "required": ["image"], "properties": {
+            "image": {"$ref": "#/$defs/ImageFile"}},
+            "$defs": {"ImageFile": {"title": "ImageFile", "type": "object", "x-pail-type": "file",
+                "required": ["source", "path", "width"], "properties": {
+                "source": {"type": "string"}, "path": {"type": "string"},
+                "size": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                "width": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let ty = Type::FileWith(vec![
+            field("width", Type::Int),
+            field("tags", optional(Type::List(Box::new(Type::String)))),
+        ]);
+        assert_eq!(schema.fields, vec![field("image", ty.clone())]);
+        assert_eq!(schema.file_columns(), ["image"]);
+        assert_eq!(schema.format, 3);
+        let row = schema
+            .validate(&json!({"image": {"source": "s3://b", "path": "a.png", "width": 3}}))
+            .unwrap();
+        assert_eq!(row["image"]["tags"], Value::Null);
+        assert_eq!(row["image"]["size"], Value::Null);
+        let batch = rows_to_batch(&schema, std::slice::from_ref(&row)).unwrap();
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), vec![row.clone()]);
+        let printed = serde_json::to_string(&schema.ordered(&row)).unwrap();
+        assert!(
+            printed.starts_with(r#"{"image":{"source":"s3://b","path":"a.png""#),
+            "{printed}"
+        );
+        assert!(printed.ends_with(r#""width":3,"tags":null}}"#), "{printed}");
+        // Without the marker and not titled File, it stays a plain struct.
+        let unmarked = text.replace(r#""x-pail-type": "file","#, "");
+        let doc: Value = serde_json::from_str(&unmarked).unwrap();
+        let plain = Schema::from_json_schema_text(&doc, &unmarked).unwrap();
+        assert!(matches!(plain.fields[0].ty, Type::Struct(_)));
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    #[test]
+    fn records_dumped_without_aliases_and_nan_as_null_get_hints() {
+        let schema = schema(vec![
+            field("userName", Type::String),
+            field("score", Type::Float),
+        ]);
+        let err = schema
+            .validate(&json!({"user_name": "a", "score": 1.0}))
+            .unwrap_err();
+        assert_eq!(err.path, "userName");
+        assert!(
+            err.message.contains("`user_name`")
+                && err.message.contains("model_dump_json(by_alias=True)"),
+            "{err}"
+        );
+        // Only a missing field beside an unknown key suggests aliases.
+        let err = schema.validate(&json!({"score": 1.0})).unwrap_err();
+        assert_eq!(err.message, "missing required field");
+        let err = schema
+            .validate(&json!({"userName": "a", "score": null}))
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("expected float, found null; hint: Pydantic writes NaN"),
+            "{err}"
+        );
+    }
+
+    /// `dict[str, float]` and `dict[str, Sub]`: Arrow maps, JSON objects.
+    #[test]
+    fn dicts_are_maps_in_arrow_and_objects_in_json() {
+        let text = r##"{"type": "object", "required": ["scores", "boxes"], "properties": {
+            "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+            "boxes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/Box"}}},
+            "$defs": {"Box": {"type": "object", "required": ["w", "h"],
+                "properties": {"w": {"type": "integer"}, "h": {"type": "integer"}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let boxes = Type::Struct(vec![field("w", Type::Int), field("h", Type::Int)]);
+        assert_eq!(
+            schema.fields,
+            vec![
+                field("scores", Type::Map(Box::new(Type::Float))),
+                field("boxes", Type::Map(Box::new(boxes))),
+            ]
+        );
+        assert_eq!(schema.format, 3);
+        assert_eq!(
+            schema.column_paths(),
+            [
+                "scores",
+                "scores{key}",
+                "scores{value}",
+                "boxes",
+                "boxes{key}",
+                "boxes{value}",
+                "boxes{value}.w",
+                "boxes{value}.h"
+            ]
+        );
+        let rows = vec![
+            schema
+                .validate(
+                    &json!({"scores": {"b": 1.5, "a": -0.0}, "boxes": {"x": {"h": 2, "w": 1}}}),
+                )
+                .unwrap(),
+            schema
+                .validate(&json!({"scores": {}, "boxes": {}}))
+                .unwrap(),
+        ];
+        let batch = rows_to_batch(&schema, &rows).unwrap();
+        assert!(matches!(
+            batch.column(0).data_type(),
+            DataType::Map(_, false)
+        ));
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), rows);
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&rows[0])).unwrap(),
+            r#"{"scores":{"a":-0.0,"b":1.5},"boxes":{"x":{"w":1,"h":2}}}"#
+        );
+        let err = schema
+            .validate(&json!({"scores": {"a": "x"}, "boxes": {}}))
+            .unwrap_err();
+        assert_eq!(err.path, r#"scores["a"]"#);
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+        let arrow = schema.to_arrow();
+        assert_eq!(from_arrow(&arrow).unwrap().fields, schema.fields);
+    }
+
+    /// `tuple[int, str]`: a struct of `_0`, `_1` in Arrow, an array in JSON.
+    #[test]
+    fn fixed_length_tuples_are_arrays_in_json_and_structs_in_arrow() {
+        let doc = json!({"type": "object", "required": ["t"], "properties": {
+            "t": {"maxItems": 2, "minItems": 2, "type": "array",
+                "prefixItems": [{"type": "integer"}, {"type": "string"}]},
+            "v": {"type": "array", "items": {"type": "integer"}}}});
+        let schema = Schema::from_json_schema(&doc).unwrap();
+        let tuple = Type::Tuple(vec![Type::Int, Type::String]);
+        assert_eq!(schema.fields[0], field("t", tuple.clone()));
+        assert_eq!(schema.column_paths(), ["t", "t[0]", "t[1]", "v", "v[]"]);
+        let row = schema.validate(&json!({"t": [1, "a"], "v": null})).unwrap();
+        let batch = rows_to_batch(&schema, std::slice::from_ref(&row)).unwrap();
+        assert!(matches!(batch.column(0).data_type(), DataType::Struct(f) if f[1].name() == "_1"));
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), vec![row.clone()]);
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&row)).unwrap(),
+            r#"{"t":[1,"a"],"v":null}"#
+        );
+        let err = schema.validate(&json!({"t": [1]})).unwrap_err().to_string();
+        assert!(err.contains("(2 items), found an array of 1"), "{err}");
+        let err = schema.validate(&json!({"t": [1, 2]})).unwrap_err();
+        assert_eq!(err.path, "t[1]");
+        let variadic = json!({"type": "object", "properties": {"t": {"type": "array",
+            "prefixItems": [{"type": "integer"}], "items": {"type": "string"}}}});
+        let err = Schema::from_json_schema(&variadic).unwrap_err().to_string();
+        assert!(err.contains("only fixed-length tuples"), "{err}");
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    /// A discriminated union of tool calls and a plain `int | str`.
+    #[test]
+    fn unions_choose_by_discriminator_else_by_validation() {
+        let text = r##"{"type": "object", "required": ["call", "answer"], "properties": {
+            "call": {"discriminator": {"mapping": {"calc": "#/$defs/Calc", "search": "#/$defs/Search"},
+                "propertyName": "kind"}, "oneOf": [{"$ref": "#/$defs/Search"}, {"$ref": "#/$defs/Calc"}]},
+            "answer": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+            "$defs": {
+              "Search": {"type": "object", "required": ["kind", "q"], "properties": {
+                "kind": {"const": "search", "type": "string"}, "q": {"type": "string"}}},
+              "Calc": {"type": "object", "required": ["kind", "x"], "properties": {
+                "kind": {"const": "calc", "type": "string"}, "x": {"type": "number"}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        assert_eq!(
+            schema.fields[0].ty.to_string(),
+            "union<search, calc> by kind"
+        );
+        assert_eq!(schema.fields[1].ty.to_string(), "union<int, string>");
+        assert_eq!(
+            schema.column_paths(),
+            [
+                "call",
+                "call|tag",
+                "call|search",
+                "call|search.kind",
+                "call|search.q",
+                "call|calc",
+                "call|calc.kind",
+                "call|calc.x",
+                "answer",
+                "answer|tag",
+                "answer|int",
+                "answer|string"
+            ]
+        );
+        let rows = vec![
+            schema
+                .validate(&json!({"call": {"q": "a", "kind": "search"}, "answer": 3}))
+                .unwrap(),
+            schema
+                .validate(&json!({"call": {"kind": "calc", "x": 2}, "answer": "x"}))
+                .unwrap(),
+        ];
+        assert_eq!(rows[1]["call"]["x"], json!(2.0));
+        let batch = rows_to_batch(&schema, &rows).unwrap();
+        assert_eq!(batch_to_rows(&schema, &batch).unwrap(), rows);
+        assert_eq!(
+            serde_json::to_string(&schema.ordered(&rows[0])).unwrap(),
+            r#"{"call":{"kind":"search","q":"a"},"answer":3}"#
+        );
+        let err = schema
+            .validate(&json!({"call": {"kind": "walk"}, "answer": 1}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"call: `kind` is "walk", not one of search, calc"#
+        );
+        let err = schema
+            .validate(&json!({"call": {"kind": "calc", "x": 1}, "answer": 1.5}))
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("matches no variant of union<int, string>"),
+            "{err}"
+        );
+        // A new variant is additive; a removed one breaking.
+        let one = Schema::new(vec![field(
+            "u",
+            Type::Union {
+                variants: vec![field("int", Type::Int)],
+                discriminator: None,
+            },
+        )]);
+        let two = Schema::new(vec![field(
+            "u",
+            Type::Union {
+                variants: vec![field("int", Type::Int), field("string", Type::String)],
+                discriminator: None,
+            },
+        )]);
+        assert!(matches!(compare(&one, &two), Compat::Additive(_)));
+        assert!(matches!(compare(&two, &one), Compat::Breaking(_)));
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    #[test]
+    fn forged_column_ids_are_refused() {
+        let base = schema(vec![field("x", Type::Int), field("y", Type::Int)]);
+        let forged = |columns: ColumnIds| {
+            let mut bad = base.clone();
+            bad.format = 3;
+            bad.columns = Some(columns);
+            Schema::decode(&crate::object::encode(&bad))
+                .unwrap_err()
+                .to_string()
+        };
+        let id = |path: &str, id: u32| ColumnId {
+            path: path.into(),
+            id,
+        };
+        let default = forged(ColumnIds {
+            last: 2,
+            ids: vec![id("x", 1), id("y", 2)],
+        });
+        assert!(default.contains("default numbering"), "{default}");
+        let twice = forged(ColumnIds {
+            last: 3,
+            ids: vec![id("x", 3), id("y", 3)],
+        });
+        assert!(twice.contains("given twice"), "{twice}");
+        let paths = forged(ColumnIds {
+            last: 3,
+            ids: vec![id("y", 3), id("x", 1)],
+        });
+        assert!(paths.contains("column paths"), "{paths}");
+        // Explicit ids in a format-1 object are forged too.
+        let mut old = base.clone();
+        old.columns = Some(ColumnIds {
+            last: 5,
+            ids: vec![id("x", 1), id("y", 2)],
+        });
+        old.format = 1;
+        let err = Schema::decode(&crate::object::encode(&old)).unwrap_err();
+        assert!(err.to_string().contains("format 3"), "{err}");
+    }
+
+    #[test]
     fn schemas_without_new_types_keep_their_format_1_ids() {
         let (_, bytes) = Schema::listing().encode();
         assert_eq!(
             bytes,
             crate::object::encode(&Schema {
                 format: 1,
+                columns: None,
                 fields: Schema::listing().fields
             })
         );

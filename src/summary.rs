@@ -17,7 +17,7 @@ use crate::object::{Child, CodecError, Commit, CommitId, Input, Kind, Manifest, 
 use crate::repo::{Repo, RepoError, Resolved, version_of};
 use crate::rows::leaf_children;
 use crate::schema::Compat;
-use crate::schema::{Field, Schema, Type, file_fields};
+use crate::schema::{Field, Schema, Type};
 
 /// The manifest format version of summary objects.
 pub(crate) const SUMMARY_FORMAT: u32 = 1;
@@ -200,7 +200,11 @@ fn plan_columns(fields: &[Field], prefix: &mut Vec<String>, plans: &mut Vec<Plan
         }
         match base {
             Type::Struct(children) if !children.is_empty() => plan_columns(children, prefix, plans),
-            Type::File => plan_columns(&file_fields(), prefix, plans),
+            Type::File | Type::FileWith(_) => plan_columns(
+                &base.file_struct_fields().unwrap_or_default(),
+                prefix,
+                plans,
+            ),
             Type::List(item) => {
                 let mut item = item.as_ref();
                 if let Type::Optional(inner) = item {
@@ -234,7 +238,7 @@ fn file_paths(fields: &[Field], prefix: &mut Vec<String>, out: &mut Vec<Vec<Stri
             base = inner;
         }
         match base {
-            Type::File => out.push(prefix.clone()),
+            Type::File | Type::FileWith(_) => out.push(prefix.clone()),
             Type::Struct(children) => file_paths(children, prefix, out),
             _ => {}
         }
@@ -547,7 +551,7 @@ impl SummaryBuilder {
                     });
                     if !matches!(
                         state.plan.base,
-                        Type::Struct(_) | Type::List(_) | Type::File
+                        Type::Struct(_) | Type::List(_) | Type::File | Type::FileWith(_)
                     ) {
                         for item in items.iter().filter(|item| !item.is_null()) {
                             state.values.observe(&state.plan.base, item);
@@ -1369,6 +1373,7 @@ mod tests {
     fn statistics_do_not_depend_on_row_order() {
         let schema = Schema {
             format: SCHEMA_FORMAT,
+            columns: None,
             fields: vec![
                 field("n", Type::Int),
                 field("x", Type::Optional(Box::new(Type::Float))),
@@ -1542,6 +1547,7 @@ mod tests {
     fn the_page_never_exceeds_its_bound() {
         let schema = Schema {
             format: SCHEMA_FORMAT,
+            columns: None,
             fields: (0..300)
                 .map(|i| field(&format!("column_with_a_long_name_{i:03}"), Type::String))
                 .collect(),

@@ -511,9 +511,10 @@ impl TypeView {
                 fields: Some(fields.iter().map(FieldView::new).collect()),
                 ..named("struct")
             },
-            Type::File => TypeView {
+            Type::File | Type::FileWith(_) => TypeView {
                 fields: Some(
-                    crate::schema::file_fields()
+                    ty.file_struct_fields()
+                        .unwrap_or_default()
                         .iter()
                         .map(FieldView::new)
                         .collect(),
@@ -1613,6 +1614,7 @@ mod tests {
         let optional = |ty: Type| Type::Optional(Box::new(ty));
         let schema = Schema {
             format: 2,
+            columns: None,
             fields: vec![
                 field("file", Type::File),
                 field("start", Type::Float),

@@ -90,7 +90,7 @@ pub fn read_schema_file(ctx: &Context, path: &std::path::Path) -> Result<Schema,
         message: format!("schema file {} is not JSON: {err}", path.display()),
         hint: Some("pass a JSON Schema document, e.g. Pydantic's Model.model_json_schema()".into()),
     })?;
-    Schema::from_json_schema(&doc).map_err(|err| CliError::Repo(err.into()))
+    Schema::from_json_schema_text(&doc, &text).map_err(|err| CliError::Repo(err.into()))
 }
 
 /// The lineage every saved version records: author, clock, command line, git state.

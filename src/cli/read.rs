@@ -343,7 +343,7 @@ pub(super) fn print_rows(
         }
         n_printed += 1;
         let result = match format {
-            RowsFormat::Jsonl => serde_json::to_string(&row)
+            RowsFormat::Jsonl => serde_json::to_string(&schema.ordered(&row))
                 .map_err(std::io::Error::other)
                 .and_then(|line| writeln!(out, "{line}")),
             RowsFormat::Csv => {

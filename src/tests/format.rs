@@ -51,6 +51,7 @@ const VECTORS: [&str; 10] = [
     "commit",
     "listing-schema",
     "every-type-schema",
+    "column-ids-schema",
     "empty-tree",
     "one-child-node",
     "delta-root",
@@ -272,6 +273,7 @@ fn every_type_schema() -> Schema {
     // Format 1: no `BytesAs`, so it is written as format 1 wrote it.
     Schema {
         format: 1,
+        columns: None,
         fields: vec![
             field("a", Type::Bool),
             field("b", Type::Int),
@@ -296,6 +298,27 @@ fn every_type_schema_vector() {
     check("every-type-schema", Kind::Schema, &bytes, id);
     assert_eq!(doc_vector("every-type-schema").json(), json!(schema));
     assert_eq!(decode::<Schema>("schema", &bytes).unwrap(), schema);
+}
+
+/// Format 3: a second version that reorders `x` before a new `z` and drops `y`. `x`
+/// keeps its id 1, `z` gets 3 (`y` had 2, never given again).
+#[test]
+fn column_ids_schema_vector() {
+    let field = |name: &str, ty: Type| Field {
+        name: name.into(),
+        ty,
+    };
+    let parent = Schema::new(vec![field("x", Type::Int), field("y", Type::Int)]);
+    let schema = Schema::new(vec![field("z", Type::String), field("x", Type::Int)])
+        .numbered_after(Some(&parent));
+    assert_eq!(schema.format, 3);
+    let (id, bytes) = schema.encode();
+    check("column-ids-schema", Kind::Schema, &bytes, id);
+    assert_eq!(doc_vector("column-ids-schema").json(), json!(schema));
+    assert_eq!(Schema::decode(&bytes).unwrap(), schema);
+    // The same fields as a first version: the default numbering, written as format 1.
+    let first = Schema::new(schema.fields.clone()).numbered_after(None);
+    assert_eq!((first.format, first.columns), (1, None));
 }
 
 // ---- nodes ----------------------------------------------------------------------------

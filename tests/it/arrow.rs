@@ -419,19 +419,21 @@ fn an_arrow_type_pail_cannot_store_is_named() {
             "price",
             DataType::Struct(Fields::from(vec![Field::new(
                 "amount",
-                DataType::Decimal128(10, 2),
+                DataType::Decimal128(10, -2),
                 false,
             )])),
             false,
         ),
     ]);
+    // A decimal with a negative scale (hundreds): pail's decimals count digits after
+    // the point.
     let amounts = arrow_array::Decimal128Array::from(vec![1234])
-        .with_precision_and_scale(10, 2)
+        .with_precision_and_scale(10, -2)
         .unwrap();
     let price = StructArray::new(
         Fields::from(vec![Field::new(
             "amount",
-            DataType::Decimal128(10, 2),
+            DataType::Decimal128(10, -2),
             false,
         )]),
         vec![Arc::new(amounts) as ArrayRef],
@@ -453,10 +455,10 @@ fn an_arrow_type_pail_cannot_store_is_named() {
         panic!("{err}");
     };
     assert_eq!(unsupported.column, "price.amount");
-    assert_eq!(unsupported.found, DataType::Decimal128(10, 2));
+    assert_eq!(unsupported.found, DataType::Decimal128(10, -2));
     assert_eq!(
         err.to_string(),
-        "column `price.amount` has the Arrow type Decimal128(10, 2), which pail cannot store"
+        "column `price.amount` has the Arrow type Decimal128(10, -2), which pail cannot store"
     );
 }
 

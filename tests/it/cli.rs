@@ -199,7 +199,8 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
 
 /// The id of one canonical commit, built from fixtures/ with a fixed author and clock.
 /// If this changes, the object format changed: bump it and document it in docs/FORMAT.md.
-/// (Changed by format 2: commit format 2, canonical row keys and leaf digests.)
+/// (Changed by format 2: commit format 2, canonical row keys and leaf digests; by schema
+/// format 3: the schema keeps the model's declared field order.)
 #[test]
 fn canonical_commit_id_is_pinned() {
     let pail = Pail::new();
@@ -222,7 +223,7 @@ fn canonical_commit_id_is_pinned() {
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(
         created["id"].as_str().unwrap(),
-        "2308a3e0e425df454403bd8cb55833601b9bb7176572ea51e42cfd94432acc9c",
+        "8848918e67eb8a8d228dabe8212f3e252fc467dfe8d9450bf913ab2f406fbaae",
         "the canonical commit id changed"
     );
 }

@@ -19,4 +19,5 @@ mod s3;
 mod snapshots;
 mod summary;
 mod terminal;
+mod types;
 mod values;

@@ -57,9 +57,7 @@ fn clips_summary_field_by_field() {
     assert_eq!(
         columns,
         [
-            // JSON Schema properties come in name order.
-            "captured",
-            "end",
+            // The model's declared order (JSON Schema `properties` order).
             "file.source",
             "file.path",
             "file.size",
@@ -67,10 +65,12 @@ fn clips_summary_field_by_field() {
             "file.version",
             "file.last_modified",
             "file.blake3",
-            "labels",
-            "note",
             "start",
+            "end",
             "weather",
+            "labels",
+            "captured",
+            "note",
         ]
     );
 

@@ -1,0 +1,142 @@
+//! Types a Pydantic model declares (issue 14): stable column ids across versions, the
+//! declared field order, and tests/py/test_types.py, which commits realistic models and
+//! reads every row back through `rows --json` and the exported Parquet.
+
+use crate::common;
+
+use std::process::Command;
+
+use common::Pail;
+use pail::Repo;
+
+#[test]
+fn pydantic_models_round_trip_through_commit_rows_and_export() {
+    let pail = Pail::new();
+    // tests/run's venv has pydantic and pyarrow; by hand, the machine's python3.
+    let interpreter =
+        std::env::var("PAIL_TEST_MCP_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/test_types.py");
+    let out = Command::new(interpreter)
+        .arg(&script)
+        .current_dir(&pail.work)
+        .env_clear()
+        .envs(pail.env_vars())
+        .env("PAIL_BIN", &pail.bin)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "tests/py/test_types.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok\n"));
+
+    // One DuckDB cross-check per type, on the exports, where tests/run provides DuckDB
+    // (duckdb==1.5.5).
+    if let Ok(duckdb) = std::env::var("PAIL_TEST_DUCKDB_PYTHON") {
+        let script = script.with_file_name("duckdb_types.py");
+        let out = Command::new(duckdb)
+            .arg(&script)
+            .current_dir(&pail.work)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "tests/py/duckdb_types.py failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The schema of the latest version of `name`, as stored.
+fn stored_schema(pail: &Pail, name: &str) -> pail::Schema {
+    let repo = Repo::open(&pail.work.join(".pail")).unwrap();
+    let found = repo.resolve(&repo.parse_ref(name).unwrap()).unwrap();
+    repo.schema(&found.commit.schema).unwrap()
+}
+
+#[test]
+fn column_ids_stay_with_their_path_from_version_to_version() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    pail.ok_stdin(
+        &["commit", "t", "--from", "-", "--key", "id"],
+        "{\"id\": 1, \"b\": {\"x\": 1}}\n",
+    );
+    let first = stored_schema(&pail, "t");
+    // The first version: the default numbering, written as an older pail wrote it.
+    assert_eq!((first.format, first.columns.clone()), (1, None));
+    let ids = |schema: &pail::Schema| -> Vec<(String, u32)> {
+        schema
+            .column_ids()
+            .into_iter()
+            .map(|column| (column.path, column.id))
+            .collect()
+    };
+    assert_eq!(
+        ids(&first),
+        [("b".into(), 1), ("b.x".into(), 2), ("id".into(), 3)]
+    );
+    // `a` sorts first (an inferred schema is alphabetical) and `b.x` goes: every kept
+    // path keeps its id, the new ones get 4 and 5.
+    pail.ok_stdin(
+        &[
+            "commit", "t", "--from", "-", "--key", "id", "--bump", "major",
+        ],
+        "{\"id\": 1, \"a\": true, \"b\": {\"y\": 2}}\n",
+    );
+    let second = stored_schema(&pail, "t");
+    assert_eq!(second.format, 3);
+    assert_eq!(
+        ids(&second),
+        [
+            ("a".into(), 4),
+            ("b".into(), 1),
+            ("b.y".into(), 5),
+            ("id".into(), 3)
+        ]
+    );
+    // The same rows again: the same schema object, so nothing new is written.
+    let out = pail.ok_stdin(
+        &["commit", "t", "--from", "-", "--key", "id"],
+        "{\"id\": 1, \"a\": true, \"b\": {\"y\": 2}}\n",
+    );
+    assert_eq!(stored_schema(&pail, "t"), second, "{}", out.stdout);
+}
+
+#[test]
+fn a_declared_schema_keeps_the_model_order_in_rows_schema_and_csv() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    std::fs::write(
+        pail.work.join("m.json"),
+        r#"{"title": "M", "type": "object", "required": ["zeta", "alpha"],
+            "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "string"},
+            "mid": {"anyOf": [{"type": "number"}, {"type": "null"}]}}}"#,
+    )
+    .unwrap();
+    pail.ok_stdin(
+        &[
+            "commit", "m", "--from", "-", "--schema", "m.json", "--key", "zeta",
+        ],
+        "{\"alpha\": \"a\", \"zeta\": 1, \"mid\": 0.5}\n",
+    );
+    let rows = pail.ok(&["rows", "m", "--json"]).stdout;
+    assert_eq!(rows, "{\"zeta\":1,\"alpha\":\"a\",\"mid\":0.5}\n");
+    let schema = pail.ok(&["schema", "m"]).stdout;
+    assert!(
+        schema.starts_with("zeta: int\nalpha: string\nmid:"),
+        "{schema}"
+    );
+    let csv = pail
+        .ok(&["export", "m", "--format", "csv", "-o", "-"])
+        .stdout;
+    assert!(csv.starts_with("zeta,alpha,mid\n"), "{csv}");
+    let star = pail.ok(&["query", "SELECT * FROM m", "--json"]).stdout;
+    assert!(
+        star.contains("zeta") && star.find("zeta") < star.find("alpha"),
+        "{star}"
+    );
+}
