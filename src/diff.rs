@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use crate::object::{Child, ObjectId};
 use crate::repo::{RepoError, Resolved};
-use crate::rows::compare::{Differing, Region, differing_regions};
+use crate::rows::compare::{Differing, EditPair, Region, differing_regions};
 use crate::rows::key;
-use crate::rows::layout::{Objects, Part, PartReader};
+use crate::rows::layout::{Objects, Part, PartEdit, PartReader, concat, read_leaf_projected};
 use crate::rows::tree::{Staging, TreeError};
 use crate::schema::{self, Compat, Schema, Type};
 use crate::store::StoreError;
@@ -162,7 +162,7 @@ pub struct Diff {
     pub new: DiffSide,
     /// Schema changes from old to new.
     pub schema: Compat,
-    regions: Vec<Region>,
+    work: Vec<Work>,
     /// The patch leaves of each side (empty for a plain tree), which edited parts read.
     patches: [Vec<Child>; 2],
     staging: Option<Staging>,
@@ -195,12 +195,22 @@ impl Diff {
             };
             differing_regions(&objects, &old.root, &new.root)?
         };
-        let Differing { regions, patches } = differing;
+        let Differing {
+            regions,
+            pairs,
+            patches,
+        } = differing;
+        let mut work: Vec<Work> = regions.into_iter().map(Work::Region).collect();
+        work.extend(
+            pairs
+                .chunks(PAIRS_PER_READ)
+                .map(|chunk| Work::Pairs(chunk.to_vec())),
+        );
         Ok(Diff {
             old,
             new,
             schema,
-            regions,
+            work,
             patches,
             staging,
         })
@@ -213,15 +223,18 @@ impl Diff {
 
     /// How many leaves differ (on either side): the most a full diff decodes.
     pub fn differing_leaves(&self) -> usize {
-        self.regions
+        self.work
             .iter()
-            .map(|region| region.old.len() + region.new.len())
+            .map(|work| match work {
+                Work::Region(region) => region.old.len() + region.new.len(),
+                Work::Pairs(pairs) => 2 * pairs.len(),
+            })
             .sum()
     }
 
     /// True when the rows are equal (the schemas may still differ).
     pub fn rows_equal(&self) -> bool {
-        self.regions.is_empty()
+        self.work.is_empty()
     }
 
     /// Counts added, removed and modified rows. One-sided regions are counted from the
@@ -229,7 +242,19 @@ impl Diff {
     /// the columns compared.
     pub fn stat(&self, repo: &Repo) -> Result<DiffStat, RepoError> {
         let mut stat = DiffStat::default();
-        for region in &self.regions {
+        for work in &self.work {
+            let region = match work {
+                Work::Region(region) => region,
+                Work::Pairs(pairs) => {
+                    stat.leaves_read += 2 * pairs.len() as u64;
+                    for compared in self.compare_pairs(repo, pairs, Detail::Counts)? {
+                        stat.added += compared.added.len() as u64;
+                        stat.removed += compared.removed.len() as u64;
+                        stat.modified += compared.modified.len() as u64;
+                    }
+                    continue;
+                }
+            };
             if region.old.is_empty() || region.new.is_empty() {
                 stat.added += region.new.iter().map(|part| part.child.n_rows).sum::<u64>();
                 stat.removed += region.old.iter().map(|part| part.child.n_rows).sum::<u64>();
@@ -282,6 +307,42 @@ impl Diff {
         Ok(Some(batch))
     }
 
+    /// Top-level columns to decode: those compared for counts, all for rows.
+    fn projection(&self, detail: Detail) -> Option<HashSet<String>> {
+        match detail {
+            Detail::Counts => Some(self.compared_columns()),
+            Detail::Rows => None,
+        }
+    }
+
+    /// Compares pairs of differently edited base leaves, in one store transaction: each
+    /// side's candidates are the base rows only the other side deletes and its own
+    /// inserted rows; every other row of the leaf is on both sides.
+    fn compare_pairs(
+        &self,
+        repo: &Repo,
+        pairs: &[EditPair],
+        detail: Detail,
+    ) -> Result<Vec<Compared>, RepoError> {
+        let projection = self.projection(detail);
+        let store = repo.read_store()?;
+        let reader = store.read()?;
+        let objects = Objects {
+            reader: &reader,
+            staging: self.staging.as_ref(),
+        };
+        let mut readers = [
+            PartReader::new(self.patches[0].clone()),
+            PartReader::new(self.patches[1].clone()),
+        ];
+        let mut out = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            let (old, new) = pair_batches(&objects, &mut readers, pair, projection.as_ref())?;
+            out.push(self.compare_batches(old, new)?);
+        }
+        Ok(out)
+    }
+
     /// Compares a region's rows: matched by key, compared in Arrow form. Rows become JSON
     /// only where they differ and `detail` asks for them, or where a File column's
     /// identity needs the exact rule (`changed_columns`).
@@ -291,10 +352,7 @@ impl Diff {
         region: &Region,
         detail: Detail,
     ) -> Result<Compared, RepoError> {
-        let projection = match detail {
-            Detail::Counts => Some(self.compared_columns()),
-            Detail::Rows => None,
-        };
+        let projection = self.projection(detail);
         let (old, new) = {
             let store = repo.read_store()?;
             let reader = store.read()?;
@@ -307,6 +365,15 @@ impl Diff {
                 self.read_side(&objects, 1, &region.new, projection.as_ref())?,
             )
         };
+        self.compare_batches(old, new)
+    }
+
+    /// Matches two sides' rows by key and compares the pairs.
+    fn compare_batches(
+        &self,
+        old: Option<RecordBatch>,
+        new: Option<RecordBatch>,
+    ) -> Result<Compared, RepoError> {
         let (old, new) = match (old, new) {
             (Some(old), Some(new)) => (old, new),
             (old, new) => {
@@ -444,9 +511,24 @@ impl Diff {
         Ok(result)
     }
 
-    /// The changes of a region as rows, in key order.
-    fn region_changes(&self, repo: &Repo, region: &Region) -> Result<Vec<RowChange>, RepoError> {
-        let compared = self.compare_region(repo, region, Detail::Rows)?;
+    /// The changes of one unit of work as rows, in key order.
+    fn work_changes(&self, repo: &Repo, work: &Work) -> Result<Vec<RowChange>, RepoError> {
+        match work {
+            Work::Region(region) => {
+                self.changes(self.compare_region(repo, region, Detail::Rows)?)
+            }
+            Work::Pairs(pairs) => {
+                let mut changes = Vec::new();
+                for compared in self.compare_pairs(repo, pairs, Detail::Rows)? {
+                    changes.extend(self.changes(compared)?);
+                }
+                Ok(changes)
+            }
+        }
+    }
+
+    /// A comparison's changes as rows, in key order.
+    fn changes(&self, compared: Compared) -> Result<Vec<RowChange>, RepoError> {
         let take = |batch: &Option<RecordBatch>,
                     schema: &Schema,
                     indices: &[usize]|
@@ -533,6 +615,101 @@ impl Diff {
             .map(|column| (column.clone(), lookup(row, column).clone()))
             .collect()
     }
+}
+
+/// Edit pairs compared per store transaction.
+const PAIRS_PER_READ: usize = 64;
+
+/// One unit of a diff's reading: a region of parts, or pairs of differently edited leaves
+/// of a shared base.
+enum Work {
+    Region(Region),
+    Pairs(Vec<EditPair>),
+}
+
+/// The rows of one edit pair that may differ: on each side, the base rows only the other
+/// side deletes, then the rows this side inserts.
+fn pair_batches(
+    objects: &Objects,
+    readers: &mut [PartReader; 2],
+    pair: &EditPair,
+    projection: Option<&HashSet<String>>,
+) -> Result<(Option<RecordBatch>, Option<RecordBatch>), RepoError> {
+    let no_deletes = Vec::new();
+    let deletes = |edit: &Option<PartEdit>| -> HashSet<u32> {
+        edit.as_ref()
+            .map_or(&no_deletes, |edit| &edit.deletes)
+            .iter()
+            .copied()
+            .collect()
+    };
+    let (old_deleted, new_deleted) = (deletes(&pair.old), deletes(&pair.new));
+    let only = |a: &HashSet<u32>, b: &HashSet<u32>| -> Vec<u32> {
+        let mut only: Vec<u32> = a.difference(b).copied().collect();
+        only.sort_unstable();
+        only
+    };
+    // Base rows the old side has and the new side deletes, and the reverse.
+    let (old_base, new_base) = (
+        only(&new_deleted, &old_deleted),
+        only(&old_deleted, &new_deleted),
+    );
+    let base = if old_base.is_empty() && new_base.is_empty() {
+        None
+    } else {
+        let batches = read_leaf_projected(objects, &pair.leaf.id, projection)?;
+        let base = concat(&batches, &pair.leaf.id)?;
+        if base.num_rows() as u64 != pair.leaf.n_rows {
+            return Err(TreeError::Malformed {
+                id: pair.leaf.id,
+                detail: format!(
+                    "holds {} rows, its entry says {}",
+                    base.num_rows(),
+                    pair.leaf.n_rows
+                ),
+            }
+            .into());
+        }
+        Some(base)
+    };
+    let mut sides = [None, None];
+    for (side, (edit, positions)) in [(&pair.old, old_base), (&pair.new, new_base)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut pieces = Vec::new();
+        if let Some(base) = &base
+            && !positions.is_empty()
+        {
+            let indices = UInt32Array::from_iter_values(positions);
+            pieces.push(
+                arrow_select::take::take_record_batch(base, &indices).map_err(|err| {
+                    TreeError::Malformed {
+                        id: pair.leaf.id,
+                        detail: err.to_string(),
+                    }
+                })?,
+            );
+        }
+        if let Some(edit) = edit {
+            let inserted: u64 = edit
+                .inserts
+                .iter()
+                .map(|insert| u64::from(insert.rows))
+                .sum();
+            pieces.extend(readers[side].patch_rows(
+                objects,
+                edit.patch_from,
+                inserted,
+                projection,
+            )?);
+        }
+        if !pieces.is_empty() {
+            sides[side] = Some(concat(&pieces, &pair.leaf.id)?);
+        }
+    }
+    let [old, new] = sides;
+    Ok((old, new))
 }
 
 /// How much a region comparison keeps.
@@ -663,12 +840,12 @@ impl Iterator for DiffRows<'_> {
             if let Some(change) = self.pending.pop_front() {
                 return Some(Ok(change));
             }
-            let region = self.diff.regions.get(self.next_region)?;
+            let work = self.diff.work.get(self.next_region)?;
             self.next_region += 1;
-            match self.diff.region_changes(self.repo, region) {
+            match self.diff.work_changes(self.repo, work) {
                 Ok(changes) => self.pending.extend(changes),
                 Err(err) => {
-                    self.next_region = self.diff.regions.len();
+                    self.next_region = self.diff.work.len();
                     return Some(Err(err));
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::layout::{Layout, Objects, Part};
+use super::layout::{Layout, Objects, Part, PartEdit};
 use super::tree::TreeError;
 use crate::object::{Child, ObjectId};
 
@@ -15,10 +15,22 @@ pub(crate) struct Region {
     pub new: Vec<Part>,
 }
 
+/// One base leaf two versions on the same base edit differently.
+#[derive(Debug, Clone)]
+pub(crate) struct EditPair {
+    /// The base leaf's entry.
+    pub leaf: Child,
+    pub old: Option<PartEdit>,
+    pub new: Option<PartEdit>,
+}
+
 /// Where two versions' rows may differ, and the patch leaves their edited parts read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Differing {
     pub regions: Vec<Region>,
+    /// When both versions read the same base: the leaves they edit differently, in key
+    /// order (and no regions). Everything else of the base is the same on both sides.
+    pub pairs: Vec<EditPair>,
     /// Patch leaves of the old and the new side (empty for a plain tree).
     pub patches: [Vec<Child>; 2],
 }
@@ -40,16 +52,36 @@ pub(crate) fn differing_regions(
         let (old, new) = differing_leaves(objects, old_node, new_node)?;
         return Ok(Differing {
             regions: regions(plain_parts(old), plain_parts(new)),
-            patches: Default::default(),
+            ..Differing::default()
         });
     }
     let old_layout = Layout::read(objects, old_root)?;
     let new_layout = Layout::read(objects, new_root)?;
     let mut old = old_layout.parts();
     let mut new = new_layout.parts();
+    if old_layout.base == new_layout.base {
+        // Parts line up leaf by leaf; a part whose id differs is edited differently.
+        let pairs = old
+            .into_iter()
+            .zip(new)
+            .zip(&old_layout.leaves)
+            .filter(|((old, new), _)| old.child.id != new.child.id)
+            .map(|((old, new), leaf)| EditPair {
+                leaf: leaf.clone(),
+                old: old.edit,
+                new: new.edit,
+            })
+            .collect();
+        return Ok(Differing {
+            regions: Vec::new(),
+            pairs,
+            patches: [old_layout.patch, new_layout.patch],
+        });
+    }
     drop_common(&mut old, &mut new);
     Ok(Differing {
         regions: regions(old, new),
+        pairs: Vec::new(),
         patches: [old_layout.patch, new_layout.patch],
     })
 }

@@ -405,7 +405,9 @@ impl PartReader {
             .iter()
             .map(|insert| u64::from(insert.rows))
             .sum();
-        let patch = self.patch_rows(objects, edit.patch_from, inserted, projection, &leaf)?;
+        let patch = self
+            .patch_rows(objects, edit.patch_from, inserted, projection)?
+            .unwrap_or_else(|| leaf.slice(0, 0));
         let mut indices: Vec<(usize, usize)> = Vec::with_capacity(part.child.n_rows as usize);
         let mut deletes = edit.deletes.iter().peekable();
         let mut inserts = edit.inserts.iter().peekable();
@@ -431,15 +433,14 @@ impl PartReader {
         Ok(vec![batch])
     }
 
-    /// Patch rows `from..from + n`, as one batch with `like`'s schema.
-    fn patch_rows(
+    /// Patch rows `from..from + n`, as one batch; `None` when `n` is 0.
+    pub(crate) fn patch_rows(
         &mut self,
         objects: &Objects,
         from: u64,
         n: u64,
         projection: Projection,
-        like: &RecordBatch,
-    ) -> Result<RecordBatch, TreeError> {
+    ) -> Result<Option<RecordBatch>, TreeError> {
         let mut pieces = Vec::new();
         let mut start: u64 = 0;
         for index in 0..self.patch.len() {
@@ -472,13 +473,13 @@ impl PartReader {
             }
         }
         if pieces.is_empty() {
-            return Ok(like.slice(0, 0));
+            return Ok(None);
         }
-        concat(&pieces, &self.patch[0].id)
+        Ok(Some(concat(&pieces, &self.patch[0].id)?))
     }
 }
 
-fn concat(batches: &[RecordBatch], id: &ObjectId) -> Result<RecordBatch, TreeError> {
+pub(crate) fn concat(batches: &[RecordBatch], id: &ObjectId) -> Result<RecordBatch, TreeError> {
     let schema: SchemaRef = match batches.first() {
         Some(batch) => batch.schema(),
         None => {
