@@ -507,3 +507,93 @@ pub(crate) fn read_leaf_projected(
     let bytes = objects.get(id, Kind::Leaf)?;
     Ok(leaf::decode_projected(&id.to_hex(), bytes, projection)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(tag: &str, n_rows: u64) -> Child {
+        Child {
+            id: ObjectId::compute(Kind::Leaf, tag.as_bytes()),
+            first_key: ByteBuf::from(tag.as_bytes().to_vec()),
+            last_key: ByteBuf::from(tag.as_bytes().to_vec()),
+            n_rows,
+            n_bytes: 0,
+            digest: ObjectId::compute(Kind::Blob, tag.as_bytes()),
+            stats: Vec::new(),
+        }
+    }
+
+    fn edit(leaf: u64, id: &Child, deletes: Vec<u32>, inserts: Vec<Insert>) -> Edit {
+        Edit {
+            leaf,
+            id: id.id,
+            deletes,
+            inserts,
+        }
+    }
+
+    #[test]
+    fn edits_that_do_not_fit_their_base_and_patch_are_refused() {
+        let (a, b) = (leaf("a", 10), leaf("b", 5));
+        let patch = vec![leaf("p", 3)];
+        let base = ObjectId::compute(Kind::Node, b"base");
+        let layout = |edits: Vec<Edit>| {
+            Layout::from_parts(base, vec![a.clone(), b.clone()], edits, patch.clone())
+        };
+        let insert = |before, rows| Insert { before, rows };
+        // Fits: rows 0 and 9 of a removed, 3 rows before b's end.
+        let ok = layout(vec![
+            edit(0, &a, vec![0, 9], Vec::new()),
+            edit(1, &b, Vec::new(), vec![insert(5, 3)]),
+        ])
+        .unwrap();
+        assert_eq!(ok.n_rows(), 10 - 2 + 5 + 3);
+        let refused = [
+            // A position past the leaf, unsorted deletes, a leaf past the base.
+            vec![edit(0, &a, vec![10], vec![insert(0, 3)])],
+            vec![edit(0, &a, vec![3, 1], vec![insert(0, 3)])],
+            vec![edit(2, &b, Vec::new(), vec![insert(0, 3)])],
+            // Another leaf's id, inserts after the end, inserts not taking the patch.
+            vec![edit(0, &b, Vec::new(), vec![insert(0, 3)])],
+            vec![edit(1, &b, Vec::new(), vec![insert(6, 3)])],
+            vec![edit(1, &b, Vec::new(), vec![insert(0, 2)])],
+            // Edits out of leaf order, an empty insert.
+            vec![
+                edit(1, &b, Vec::new(), vec![insert(0, 3)]),
+                edit(0, &a, vec![1], Vec::new()),
+            ],
+            vec![edit(0, &a, Vec::new(), vec![insert(0, 3), insert(1, 0)])],
+        ];
+        for edits in refused {
+            assert!(layout(edits.clone()).is_err(), "{edits:?}");
+        }
+    }
+
+    #[test]
+    fn parts_of_equal_edits_share_an_id_and_differ_otherwise() {
+        let (a, b) = (leaf("a", 10), leaf("b", 5));
+        let base = ObjectId::compute(Kind::Node, b"base");
+        let make = |deletes: Vec<u32>| {
+            Layout::from_parts(
+                base,
+                vec![a.clone(), b.clone()],
+                vec![Edit {
+                    leaf: 1,
+                    id: b.id,
+                    deletes,
+                    inserts: Vec::new(),
+                }],
+                Vec::new(),
+            )
+            .unwrap()
+            .parts()
+        };
+        let (one, again, other) = (make(vec![2]), make(vec![2]), make(vec![3]));
+        assert_eq!(one[0].child.id, a.id, "an unedited part is its leaf");
+        assert_eq!(one[1].child.id, again[1].child.id);
+        assert_ne!(one[1].child.id, other[1].child.id);
+        assert_ne!(one[1].child.id, b.id);
+        assert_eq!(one[1].child.n_rows, 4);
+    }
+}
