@@ -144,6 +144,26 @@ def test_commit_a_pyarrow_table_round_trips(repo: pail.Repo) -> None:
     assert back.to_pylist() == table.sort_by("id").to_pylist()
 
 
+def test_commit_dataframes_and_a_record_batch_reader(repo: pail.Repo) -> None:
+    expected = [{"id": 1, "x": "a"}, {"id": 2, "x": "b"}]
+    pandas = pytest.importorskip("pandas")
+    ds = repo.commit("from_pandas", pandas.DataFrame({"id": [2, 1], "x": ["b", "a"]}), key=["id"])
+    assert ds.to_arrow().to_pylist() == expected
+    polars = pytest.importorskip("polars")
+    ds = repo.commit("from_polars", polars.DataFrame({"id": [2, 1], "x": ["b", "a"]}), key=["id"])
+    assert ds.to_arrow().to_pylist() == expected
+    assert polars.DataFrame(ds).to_dicts() == expected
+    reader = pa.table({"id": [2, 1], "x": ["b", "a"]}).to_reader(max_chunksize=1)
+    ds = repo.commit("from_reader", reader, key=["id"])
+    assert ds.to_arrow().to_pylist() == expected
+
+
+def test_rows_that_are_not_records_are_a_user_error(repo: pail.Repo) -> None:
+    with pytest.raises(pail.UserError) as caught:
+        repo.commit("bad", [{"id": 1}, 2])
+    assert caught.value.message == "row 1 is a int, not a dict or a Pydantic model"
+
+
 def test_commit_pydantic_models_takes_the_schema_from_the_model(repo: pail.Repo) -> None:
     ds = repo.commit("clips", [clip("a.mp4"), clip("b.mp4", "fog")])
     fields = {field["name"]: field for field in ds.schema["fields"]}
