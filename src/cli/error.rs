@@ -118,7 +118,9 @@ pub fn report(err: &CliError) -> i32 {
     code
 }
 
-fn classify(err: &CliError) -> (i32, Option<String>) {
+/// The exit code (1: the user can fix it, 2: internal or I/O) and hint of an error, as
+/// `report` prints them; the Python package raises its exceptions from the same.
+pub fn classify(err: &CliError) -> (i32, Option<String>) {
     match err {
         CliError::Repo(err) => classify_repo(err),
         CliError::Usage { hint, .. } => (1, hint.clone()),

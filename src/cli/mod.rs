@@ -26,7 +26,9 @@ use clap::{Parser, Subcommand};
 use crate::Repo;
 use crate::repo::PAIL_DIR;
 
-pub(crate) use error::CliError;
+/// The error of a command, and its exit code and hint (`classify`), for callers that report
+/// errors their own way (the Python package).
+pub use error::{CliError, classify};
 
 /// Git for datasets of files in object storage.
 ///

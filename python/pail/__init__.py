@@ -1,0 +1,289 @@
+"""pail: git for datasets of files in object storage, from Python.
+
+The same library as the `pail` command (one Rust crate underneath, one repository
+format), with Arrow in and out and Pydantic models for schemas::
+
+    import pail
+
+    repo = pail.Repo()                                # finds .pail/ like the CLI
+    photos = repo.commit("photos", "s3://bucket/images", message="listing")
+    ds = repo.dataset("photos@1.0.0")
+    ds.to_arrow(); ds.to_pandas(); ds.to_batches()
+    repo.query("SELECT count(*) AS n FROM photos").to_pylist()
+
+Errors are `pail.UserError` (the CLI's exit code 1) or `pail.InternalError` (2), both
+`pail.PailError`, with the CLI's message and hint. docs/python.md has the whole API.
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime
+import json as _json
+import os as _os
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type, Union
+
+import pyarrow as _pa
+import pydantic as _pydantic
+
+from pail import _pail
+from pail._errors import InternalError, PailError, UserError
+
+__all__ = [
+    "Dataset",
+    "File",
+    "InternalError",
+    "PailError",
+    "Repo",
+    "UserError",
+]
+
+
+class File(_pydantic.BaseModel):
+    """A file in object storage, as pail records it: pail's File type.
+
+    Its JSON Schema (titled ``File``, marked ``x-pail-type: file``) is what pail
+    recognises as a File column, so a model with a ``pail.File`` field commits that
+    column as Files. A subclass with extra fields stays a File.
+    """
+
+    model_config = _pydantic.ConfigDict(
+        title="File", json_schema_extra={"x-pail-type": "file"}
+    )
+
+    source: str
+    """The storage the file is in: ``s3://bucket``, ``file:///dir``, ..."""
+    path: str
+    """The file's path (key) inside its source."""
+    size: Optional[int] = None
+    etag: Optional[str] = None
+    version: Optional[str] = None
+    last_modified: Optional[_datetime.datetime] = None
+    blake3: Optional[str] = None
+    """The BLAKE3 digest of the bytes, hex, when the listing hashed them."""
+
+
+def _ref_of(item: Union[str, "Dataset"]) -> str:
+    return item.ref if isinstance(item, Dataset) else str(item)
+
+
+class Dataset:
+    """One version of a dataset: its name, version, commit id and schema, and its rows
+    as Arrow (``to_arrow``, ``to_batches``), pandas, polars or Pydantic models."""
+
+    def __init__(self, repo: "Repo", info: Dict[str, Any]) -> None:
+        self._repo = repo
+        self.info: Dict[str, Any] = info
+        """Everything `pail show --json` says of this version."""
+
+    @property
+    def name(self) -> str:
+        """The full name: ``namespace.project.name``."""
+        return self.info["name"]
+
+    @property
+    def version(self) -> Optional[str]:
+        """The semantic version, or None when only a commit id names it."""
+        return self.info["version"]
+
+    @property
+    def commit(self) -> str:
+        """The commit id (hex)."""
+        return self.info["id"]
+
+    @property
+    def ref(self) -> str:
+        """``name@<commit id>``: a ref to exactly this version."""
+        return f"{self.name}@{self.commit}"
+
+    @property
+    def message(self) -> str:
+        return self.info["message"]
+
+    @property
+    def n_rows(self) -> int:
+        return self.info["n_rows"]
+
+    @property
+    def key(self) -> List[str]:
+        """The columns that identify a row."""
+        return self.info["key"]
+
+    @property
+    def schema(self) -> Dict[str, Any]:
+        """The version's schema, as `pail schema --json` prints it (with ``columns``)."""
+        return _json.loads(self._repo._inner.schema(self.ref))
+
+    def to_batches(self) -> _pa.RecordBatchReader:
+        """The rows as a stream of record batches, in key order, read as it is consumed
+        (memory stays bounded). It crosses through the Arrow C stream interface."""
+        return _pa.RecordBatchReader.from_stream(self._repo._inner.batches(self.ref))
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule interface: polars, DuckDB and pyarrow read a Dataset
+        directly."""
+        return self._repo._inner.batches(self.ref).__arrow_c_stream__(requested_schema)
+
+    def to_arrow(self) -> _pa.Table:
+        """All rows as a pyarrow Table: the same rows and types as `pail export`."""
+        return self.to_batches().read_all()
+
+    def to_pandas(self) -> Any:
+        """All rows as a pandas DataFrame (needs pandas)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """All rows as a polars DataFrame (needs polars)."""
+        import polars
+
+        return polars.from_arrow(self.to_arrow())
+
+    def rows(self, model: Optional[Type[_pydantic.BaseModel]] = None) -> Iterator[Any]:
+        """The rows one at a time, as dicts, or as ``model`` instances."""
+        for batch in self.to_batches():
+            for row in batch.to_pylist():
+                yield row if model is None else model.model_validate(row)
+
+    def __repr__(self) -> str:
+        return f"<pail.Dataset {self.name}@{self.version or self.commit[:12]}>"
+
+
+class Repo:
+    """A pail repository (a ``.pail/`` directory).
+
+    ``Repo()`` finds it as the CLI does: ``PAIL_DIR``, else ``.pail/`` in the current
+    directory or its nearest parent; ``Repo(path)`` starts from ``path``.
+    """
+
+    def __init__(self, path: Union[str, "_os.PathLike[str]", None] = None) -> None:
+        self._inner = _pail.Repo(None if path is None else _os.fspath(path))
+
+    @classmethod
+    def init(cls, path: Union[str, "_os.PathLike[str]"] = ".") -> "Repo":
+        """Creates ``.pail/`` in ``path`` (like ``pail init`` there) and opens it;
+        an existing repository is opened as it is."""
+        repo = cls.__new__(cls)
+        repo._inner = _pail.Repo.init(_os.fspath(path))
+        return repo
+
+    @property
+    def dir(self) -> str:
+        """The ``.pail`` directory."""
+        return str(self._inner.dir)
+
+    def dataset(self, ref: str) -> Dataset:
+        """The version a ref names: ``name@1.0.2``, ``name@latest``, ``name@tag``,
+        ``name@<commit id prefix>``, or ``name`` (latest)."""
+        return Dataset(self, _json.loads(self._inner.show(ref)))
+
+    def query(self, sql: str) -> _pa.Table:
+        """Runs SQL over versions (a dataset is a table named by its ref:
+        ``SELECT * FROM "photos@1.0.1"``) and returns the result as a pyarrow Table."""
+        return _pa.RecordBatchReader.from_stream(self._inner.query(sql)).read_all()
+
+    def log(self, name: str) -> List[Dict[str, Any]]:
+        """The versions of a dataset, newest first, as `pail log --json` gives them."""
+        return _json.loads(self._inner.log(name))
+
+    def tag(self, ref: Union[str, Dataset], tag: str, force: bool = False) -> Dict[str, Any]:
+        """Points ``tag`` at a version; ``force`` moves a tag that points elsewhere."""
+        return _json.loads(self._inner.tag(_ref_of(ref), tag, force))
+
+    def diff(self, old: Union[str, Dataset], new: Union[str, Dataset]) -> Dict[str, int]:
+        """Rows ``added``, ``removed`` and ``modified`` from ``old`` to ``new``
+        (`pail diff --stat`)."""
+        return _json.loads(self._inner.diff_stat(_ref_of(old), _ref_of(new)))
+
+    def remote_add(self, name: str, url: str) -> None:
+        """Adds a remote: ``s3://bucket/prefix``, ``az://...``, ``gs://...`` or a
+        directory. Credentials come from the environment, as for the CLI."""
+        self._inner.remote_add(name, _os.fspath(url))
+
+    def push(self, remote: str = "origin", datasets: Sequence[str] = (), force: bool = False) -> Dict[str, Any]:
+        """Pushes every dataset (or the named ones) to a remote; `pail push --json`."""
+        return _json.loads(self._inner.push(remote, list(datasets), force))
+
+    def pull(self, remote: str = "origin", datasets: Sequence[str] = ()) -> Dict[str, Any]:
+        """Pulls every dataset (or the named ones) from a remote; `pail pull --json`."""
+        return _json.loads(self._inner.pull(remote, list(datasets)))
+
+    def commit(
+        self,
+        name: str,
+        rows: Any,
+        *,
+        model: Optional[Type[_pydantic.BaseModel]] = None,
+        message: str = "",
+        key: Optional[Sequence[str]] = None,
+        inputs: Sequence[Union[str, Dataset]] = (),
+        code: Sequence[Union[str, "_os.PathLike[str]"]] = (),
+        bump: Optional[str] = None,
+        hash: bool = False,
+    ) -> Dataset:
+        """Commits a new version of ``name`` and returns it (or the latest version,
+        when nothing changed).
+
+        ``rows`` is one of:
+
+        - a storage source to list: ``"s3://bucket/prefix"``, ``"az://..."``, a
+          directory (``hash=True`` records each file's BLAKE3 digest);
+        - Arrow data: a pyarrow Table or RecordBatchReader, a polars or pandas
+          DataFrame (anything with ``__arrow_c_stream__``);
+        - an iterable of dicts or Pydantic model instances.
+
+        ``model`` (or the class of Pydantic rows) gives the schema, from
+        ``model.model_json_schema()``; dict rows are validated against it, and a row
+        that breaks it raises `UserError` with the row's index and the field's path.
+        ``inputs`` are the versions this one was made from, ``code`` the files that made
+        it (both recorded as lineage), ``bump`` forces ``"minor"`` or ``"major"``.
+        """
+        if isinstance(rows, (str, _os.PathLike)):
+            data: Any = _os.fspath(rows)
+        elif hasattr(rows, "__arrow_c_stream__"):
+            data = rows
+        else:
+            data, model = _json_lines(rows, model)
+        args = {
+            "name": name,
+            "message": message,
+            "bump": bump,
+            "key": None if key is None else list(key),
+            "schema": None if model is None else _json.dumps(model.model_json_schema()),
+            "inputs": [_ref_of(item) for item in inputs],
+            "code": [_os.fspath(path) for path in code],
+            "hash": hash,
+        }
+        outcome = _json.loads(self._inner.commit(args, data))
+        return self.dataset(f"{outcome['name']}@{outcome['version']}")
+
+    def __repr__(self) -> str:
+        return f"<pail.Repo {self.dir}>"
+
+
+def _json_lines(
+    rows: Iterable[Any], model: Optional[Type[_pydantic.BaseModel]]
+) -> "tuple[bytes, Optional[Type[_pydantic.BaseModel]]]":
+    """Dicts or Pydantic instances as JSON lines, each validated by ``model`` (or the
+    first instance's class) when there is one."""
+    lines = []
+    for index, row in enumerate(rows):
+        if model is None and isinstance(row, _pydantic.BaseModel):
+            model = type(row)
+        if model is not None and not isinstance(row, model):
+            try:
+                row = model.model_validate(row)
+            except _pydantic.ValidationError as err:
+                first = err.errors()[0]
+                path = ".".join(str(part) for part in first["loc"]) or "(the row)"
+                raise UserError(
+                    f"row {index} does not fit {model.__name__}: {path}: {first['msg']}",
+                    hint="fix the row, or change the model",
+                ) from err
+        if isinstance(row, _pydantic.BaseModel):
+            row = row.model_dump(mode="json")
+        elif not isinstance(row, dict):
+            raise UserError(
+                f"row {index} is a {type(row).__name__}, not a dict or a Pydantic model",
+                hint="pass a list of dicts or Pydantic models, or a pyarrow Table",
+            )
+        lines.append(_json.dumps(row, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode() if lines else b"", model
