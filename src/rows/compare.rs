@@ -55,8 +55,7 @@ pub(crate) fn differing_regions(
             ..Differing::default()
         });
     }
-    let old_layout = Layout::read(objects, old_root)?;
-    let new_layout = Layout::read(objects, new_root)?;
+    let (old_layout, new_layout) = read_pair(objects, old_root, new_root)?;
     let mut old = old_layout.parts();
     let mut new = new_layout.parts();
     if old_layout.base == new_layout.base {
@@ -84,6 +83,24 @@ pub(crate) fn differing_regions(
         pairs: Vec::new(),
         patches: [old_layout.patch, new_layout.patch],
     })
+}
+
+/// Both layouts, reading a shared base's nodes once when one side is the other's base
+/// (a version and its delta child: the usual diff).
+fn read_pair(
+    objects: &Objects,
+    old_root: &ObjectId,
+    new_root: &ObjectId,
+) -> Result<(Layout, Layout), TreeError> {
+    let new = Layout::read(objects, new_root)?;
+    if new.base == *old_root {
+        return Ok((new.plain_base(), new));
+    }
+    let old = Layout::read(objects, old_root)?;
+    if old.base == *new_root {
+        return Ok((old.clone(), old.plain_base()));
+    }
+    Ok((old, new))
 }
 
 fn plain_parts(leaves: Vec<Child>) -> Vec<Part> {

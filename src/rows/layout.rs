@@ -126,6 +126,16 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The layout of this layout's base tree alone (itself when plain).
+    pub(crate) fn plain_base(&self) -> Layout {
+        Layout {
+            base: self.base,
+            leaves: self.leaves.clone(),
+            edits: Vec::new(),
+            patch: Vec::new(),
+        }
+    }
+
     /// A delta's layout from its parts, checked as `read` checks it.
     pub(crate) fn from_parts(
         base: ObjectId,
