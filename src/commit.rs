@@ -524,8 +524,8 @@ fn commit_sorted(
 /// at a time. Each batch is cast to the Arrow form of `read_as` (ints to 64 bits, large
 /// strings and lists to their plain forms, timestamps to microseconds in UTC; a value
 /// that does not fit is an error, never a null) and read into rows by `batch_to_rows`.
-/// A NaN or infinite float is refused (a violation at its row): JSON, and so a pail
-/// row, has no such number.
+/// NaN and infinite floats are kept: `batch_to_rows` gives them as the strings "NaN",
+/// "Infinity" and "-Infinity", which a float column stores as those floats.
 fn for_each_batch_row(
     reader: Box<dyn RecordBatchReader + Send>,
     read_as: &Schema,
@@ -536,19 +536,8 @@ fn for_each_batch_row(
     for batch in reader {
         let batch = batch.map_err(|source| CommitError::ReadBatches { source })?;
         let batch = cast_batch(&batch, &target)?;
-        let mut non_finite = schema::first_non_finite(&batch);
-        for (idx, row) in schema::batch_to_rows(read_as, &batch)?
-            .into_iter()
-            .enumerate()
-        {
+        for row in schema::batch_to_rows(read_as, &batch)? {
             line += 1;
-            // Refused in row order, so the first bad row is named as for JSON records.
-            if let Some(found) = non_finite.take_if(|found| found.row == idx) {
-                return Err(CommitError::Violation {
-                    line,
-                    violation: found.violation,
-                });
-            }
             each(line, row)?;
         }
     }
@@ -1167,8 +1156,8 @@ fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
         if line.trim().is_empty() {
             continue;
         }
-        // Exact floats and named int overflows; see `rows::json`.
-        let value: Value = crate::rows::json::parse(&line).map_err(|err| match err {
+        // Exact floats, named int overflows and the NaN / ±Infinity tokens; see `rows::json`.
+        let value: Value = crate::rows::json::parse_record(&line).map_err(|err| match err {
             crate::rows::json::ParseError::IntOutOfRange { literal } => {
                 CommitError::IntOutOfRange {
                     line: line_no,

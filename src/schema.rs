@@ -970,6 +970,9 @@ fn describe(value: &Value) -> String {
         Value::Bool(b) => format!("bool {b}"),
         Value::Number(n) if n.is_f64() => format!("float {n}"),
         Value::Number(n) => format!("int {n}"),
+        Value::String(s) if crate::rows::json::is_bare_non_finite(value) => {
+            s.trim_start_matches('\u{0}').to_string()
+        }
         Value::String(s) => format!("string {}", quote(s)),
         Value::Array(_) => "array".to_string(),
         Value::Object(_) => "object".to_string(),
@@ -1005,6 +1008,30 @@ fn check(ty: &Type, value: Option<&Value>, path: &str) -> Result<Value, Violatio
     }
 }
 
+/// A float: a number, or NaN and ±inf as bare tokens or as Pydantic's strings,
+/// normalized to the strings "NaN", "Infinity" and "-Infinity", which `build_array` stores
+/// as the floats.
+fn check_float(value: &Value, path: &str) -> Result<Value, Violation> {
+    match value {
+        Value::Number(n) => Ok(Value::from(
+            n.as_f64()
+                .expect("serde_json numbers without arbitrary precision are f64-convertible"),
+        )),
+        // Pydantic writes NaN and ±inf as null unless told otherwise.
+        Value::Null => Err(violation(
+            path,
+            "expected float, found null; hint: Pydantic writes NaN and infinite floats as null \
+             by default: declare the field optional (`float | None`) if null is meant, or dump \
+             with `ser_json_inf_nan='constants'` (in the model's `model_config`), whose `NaN`, \
+             `Infinity` and `-Infinity` a float column reads",
+        )),
+        _ => match crate::rows::json::non_finite(value) {
+            Some(float) => Ok(crate::rows::json::float_value(float)),
+            None => Err(mismatch(path, &Type::Float, value)),
+        },
+    }
+}
+
 fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violation> {
     match (ty, value) {
         (Type::Optional(_), _) => check(ty, Some(value), path),
@@ -1014,19 +1041,15 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
             path,
             format!("expected int, found int {n} (outside the 64-bit range)"),
         )),
-        (Type::Float, Value::Number(n)) => Ok(Value::from(
-            n.as_f64()
-                .expect("serde_json numbers without arbitrary precision are f64-convertible"),
-        )),
+        (Type::Float, _) => check_float(value, path),
+        // A bare NaN or ±Infinity token is a float, whatever else a column takes.
+        (_, Value::String(_))
+            if crate::rows::json::is_bare_non_finite(value)
+                && !matches!(ty, Type::Union { .. }) =>
+        {
+            Err(mismatch(path, ty, value))
+        }
         (Type::String, Value::String(_)) => Ok(value.clone()),
-        // Pydantic writes NaN and ±inf as null unless told otherwise.
-        (Type::Float, Value::Null) => Err(violation(
-            path,
-            "expected float, found null; hint: Pydantic writes NaN and infinite floats as null \
-             by default: declare the field optional (`float | None`) if null is meant, or keep \
-             NaN and infinities out of the data (pail's float columns hold finite numbers; \
-             `ser_json_inf_nan='constants'` output is not read yet)",
-        )),
         // Normalized bytes are standard base64 whatever the declared encoding: the
         // internal form between validation and Arrow. Output encodes them back.
         (Type::Bytes | Type::BytesAs(_), Value::String(s)) => {
@@ -1982,6 +2005,7 @@ impl Kind {
             Value::Bool(_) => Kind::Bool,
             Value::Number(n) if n.is_i64() => Kind::Int,
             Value::Number(_) => Kind::Float,
+            Value::String(_) if crate::rows::json::is_bare_non_finite(value) => Kind::Float,
             Value::String(_) => Kind::String,
             Value::Object(_) => Kind::Object {
                 fields: BTreeMap::new(),
@@ -2050,6 +2074,16 @@ fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Resul
         (Kind::Unknown, _) | (Kind::Int, Kind::Float) => {
             slot.kind = incoming;
             slot.kind_line = line;
+        }
+        // "NaN", "Infinity" or "-Infinity" (Pydantic's `ser_json_inf_nan='strings'`) in
+        // a number column: a float.
+        (Kind::Int | Kind::Float, Kind::String)
+            if crate::rows::json::non_finite(value).is_some() =>
+        {
+            if matches!(slot.kind, Kind::Int) {
+                slot.kind = Kind::Float;
+                slot.kind_line = line;
+            }
         }
         (Kind::Float, Kind::Int)
         | (Kind::Int, Kind::Int)
@@ -2361,86 +2395,6 @@ pub fn with_bytes_of(read_as: &Schema, declared: &Schema) -> Schema {
     Schema::new(fields_of(&read_as.fields, Some(&declared.fields)))
 }
 
-/// A float JSON cannot hold (NaN or an infinity) in a record batch: its row and where.
-#[derive(Debug)]
-pub(crate) struct NonFinite {
-    pub row: usize,
-    pub violation: Violation,
-}
-
-/// The first NaN or infinity among the values of `batch` (in pail's Arrow form, as
-/// `to_arrow` gives it) that its rows hold. JSON has no such numbers, so `batch_to_rows`
-/// would make them null; a commit refuses them instead.
-pub(crate) fn first_non_finite(batch: &RecordBatch) -> Option<NonFinite> {
-    let top: Vec<Position> = (0..batch.num_rows())
-        .map(|row| Position { row, index: row })
-        .collect();
-    batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .filter_map(|(field, column)| non_finite_in(column.as_ref(), field.name(), &top))
-        .min_by_key(|found| found.row)
-}
-
-/// A value of a nested array: the row it belongs to and its index in the array.
-#[derive(Clone, Copy)]
-struct Position {
-    row: usize,
-    index: usize,
-}
-
-fn has_float(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Float64 => true,
-        DataType::Struct(fields) => fields.iter().any(|field| has_float(field.data_type())),
-        DataType::List(item) => has_float(item.data_type()),
-        _ => false,
-    }
-}
-
-fn non_finite_in(array: &dyn Array, path: &str, at: &[Position]) -> Option<NonFinite> {
-    if !has_float(array.data_type()) {
-        return None;
-    }
-    let valid = |position: &&Position| array.is_valid(position.index);
-    if let Some(floats) = array.as_primitive_opt::<Float64Type>() {
-        return at.iter().filter(valid).find_map(|position| {
-            let value = floats.value(position.index);
-            (!value.is_finite()).then(|| NonFinite {
-                row: position.row,
-                violation: violation(path, format!("expected a finite float, found {value}")),
-            })
-        });
-    }
-    if let Some(structs) = array.as_struct_opt() {
-        let inner: Vec<Position> = at.iter().filter(valid).copied().collect();
-        return structs
-            .fields()
-            .iter()
-            .zip(structs.columns())
-            .filter_map(|(field, child)| {
-                non_finite_in(child.as_ref(), &join(path, field.name()), &inner)
-            })
-            .min_by_key(|found| found.row);
-    }
-    let list = array.as_list_opt::<i32>()?;
-    let offsets = list.value_offsets();
-    let inner: Vec<Position> = at
-        .iter()
-        .filter(valid)
-        .flat_map(|position| {
-            let (start, end) = (offsets[position.index], offsets[position.index + 1]);
-            (start as usize..end as usize).map(move |index| Position {
-                row: position.row,
-                index,
-            })
-        })
-        .collect();
-    non_finite_in(list.values().as_ref(), &format!("{path}[]"), &inner)
-}
-
 fn null_buffer(validity: Vec<bool>) -> Option<NullBuffer> {
     if validity.iter().all(|valid| *valid) {
         None
@@ -2517,7 +2471,11 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             ty,
             values,
             path,
-            Value::as_f64,
+            |value: &Value| {
+                value
+                    .as_f64()
+                    .or_else(|| crate::rows::json::non_finite(value))
+            },
         )?)),
         Type::String | Type::Enum(_) => Arc::new(StringArray::from(collect_values(
             ty,
@@ -2670,11 +2628,12 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
             .iter()
             .map(|v| or_null(v.map(Value::from)))
             .collect(),
+        // NaN and ±inf as the strings "NaN", "Infinity" and "-Infinity".
         Type::Float => array
             .as_primitive_opt::<Float64Type>()
             .ok_or_else(wrong_type)?
             .iter()
-            .map(|v| or_null(v.map(Value::from)))
+            .map(|v| or_null(v.map(crate::rows::json::float_value)))
             .collect(),
         Type::String | Type::Enum(_) => {
             let strings = array.as_string_opt::<i32>().ok_or_else(wrong_type)?;
@@ -3731,9 +3690,56 @@ boxes: list<struct>
             .unwrap_err();
         assert!(
             err.message
-                .starts_with("expected float, found null; hint: Pydantic writes NaN"),
+                .starts_with("expected float, found null; hint: Pydantic writes NaN")
+                && err.message.contains("ser_json_inf_nan='constants'"),
             "{err}"
         );
+    }
+
+    /// `NaN`, `Infinity` and `-Infinity`: bare tokens (Pydantic's
+    /// `ser_json_inf_nan='constants'`) or strings (`'strings'`) in a float column; a bare
+    /// token anywhere else is refused by name.
+    #[test]
+    fn non_finite_floats_are_kept_only_where_a_float_is_expected() {
+        use crate::rows::json::parse_record;
+        let schema = schema(vec![
+            field("x", Type::Float),
+            field("xs", Type::List(Box::new(Type::Float))),
+            field("s", Type::Optional(Box::new(Type::String))),
+            field(
+                "u",
+                Type::Union {
+                    variants: vec![field("string", Type::String), field("float", Type::Float)],
+                    discriminator: None,
+                },
+            ),
+        ]);
+        let record =
+            parse_record(r#"{"x": NaN, "xs": [Infinity, "-Infinity", 1], "s": "NaN", "u": NaN}"#)
+                .unwrap();
+        assert_eq!(
+            schema.validate(&record).unwrap(),
+            json!({"x": "NaN", "xs": ["Infinity", "-Infinity", 1.0], "s": "NaN", "u": "NaN"})
+        );
+        let batch = rows_to_batch(&schema, &[schema.validate(&record).unwrap()]).unwrap();
+        let floats = batch.column(0).as_primitive::<Float64Type>();
+        assert!(floats.value(0).is_nan());
+        assert_eq!(
+            batch_to_rows(&schema, &batch).unwrap(),
+            vec![json!({"x": "NaN", "xs": ["Infinity", "-Infinity", 1.0], "s": "NaN", "u": "NaN"})]
+        );
+        // A string "NaN" in `str | float` is the string; the bare token, the float.
+        let err = schema
+            .validate(&parse_record(r#"{"x": 1, "xs": [], "s": NaN, "u": "a"}"#).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            ("s", "expected string, found NaN")
+        );
+        let err = schema
+            .validate(&json!({"x": "nan", "xs": [], "u": "a"}))
+            .unwrap_err();
+        assert_eq!(err.message, r#"expected float, found string "nan""#);
     }
 
     /// `dict[str, float]` and `dict[str, Sub]`: Arrow maps, JSON objects.

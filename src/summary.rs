@@ -300,6 +300,9 @@ impl ValueStats {
                 let f = n.as_f64().unwrap_or(0.0);
                 (Some(Scalar::Float(f)), f.to_string())
             }
+            // NaN and ±inf (the strings "NaN", "Infinity", "-Infinity" in a row): counted
+            // as values, but the min and max are of the finite floats.
+            (Type::Float, Value::String(s)) => (None, s.clone()),
             // Bytes are base64: their order means nothing, so no min/max.
             (Type::Bytes | Type::BytesAs(_), Value::String(s)) => (None, s.clone()),
             (_, Value::String(s)) => (Some(Scalar::Text(s.clone())), s.clone()),
