@@ -21,6 +21,9 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+pub use constraints::Constraint;
+
+mod constraints;
 mod map;
 mod scalar;
 mod tuple;
@@ -241,6 +244,10 @@ pub struct Schema {
     /// [`Schema::column_ids`]); None when they are, and in every format-1 and -2 schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<ColumnIds>,
+    /// Value constraints (format 3) by column path, in path order; None when there are
+    /// none (see `schema::constraints`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Vec<Constraint>>,
 }
 
 /// Explicit stable column ids: one per column path, in [`Schema::column_paths`] order.
@@ -272,12 +279,27 @@ impl Manifest for Schema {
     /// to its id; so are explicit ids that do not number its column paths, or that are the
     /// default numbering (pail writes those as no ids).
     fn check(&self) -> Result<(), String> {
-        let needed = Schema::written_format(&self.fields, self.columns.as_ref());
+        let needed = self.needed_format();
         if needed != self.format {
             return Err(format!(
                 "it says format {} but its types and ids are those of format {needed}",
                 self.format
             ));
+        }
+        if let Some(constraints) = &self.constraints {
+            let paths = self.column_paths();
+            let at: Vec<Option<usize>> = constraints
+                .iter()
+                .map(|c| paths.iter().position(|path| *path == c.path))
+                .collect();
+            if constraints.is_empty()
+                || at.iter().any(Option::is_none)
+                || !at.windows(2).all(|pair| pair[0] < pair[1])
+            {
+                return Err(
+                    "its constraints do not name its column paths once each, in order".to_string(),
+                );
+            }
         }
         match &self.columns {
             Some(columns) => self.check_columns(columns),
@@ -488,11 +510,12 @@ impl Schema {
     /// A schema of these fields, with the default column ids and the lowest format that
     /// can say them.
     pub fn new(fields: Vec<Field>) -> Schema {
-        let format = Schema::written_format(&fields, None);
+        let format = Schema::written_format(&fields, None, None);
         Schema {
             format,
             fields,
             columns: None,
+            constraints: None,
         }
     }
 
@@ -549,12 +572,15 @@ impl Schema {
             fields: &'a [Field],
             #[serde(skip_serializing_if = "Option::is_none")]
             columns: Option<&'a ColumnIds>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            constraints: Option<&'a [Constraint]>,
         }
-        let format = Schema::written_format(&self.fields, self.columns.as_ref());
+        let format = self.needed_format();
         let bytes = crate::object::encode(&Written {
             format,
             fields: &self.fields,
             columns: self.columns.as_ref(),
+            constraints: self.constraints.as_deref(),
         });
         (
             crate::object::ObjectId::compute(crate::object::Kind::Schema, &bytes),
@@ -562,8 +588,24 @@ impl Schema {
         )
     }
 
-    fn written_format(fields: &[Field], columns: Option<&ColumnIds>) -> u32 {
-        if columns.is_some() || fields.iter().any(|field| field.ty.needs_format_3()) {
+    /// The format this schema is written with.
+    fn needed_format(&self) -> u32 {
+        Schema::written_format(
+            &self.fields,
+            self.columns.as_ref(),
+            self.constraints.as_deref(),
+        )
+    }
+
+    fn written_format(
+        fields: &[Field],
+        columns: Option<&ColumnIds>,
+        constraints: Option<&[Constraint]>,
+    ) -> u32 {
+        if columns.is_some()
+            || constraints.is_some()
+            || fields.iter().any(|field| field.ty.needs_format_3())
+        {
             3
         } else if fields.iter().any(|field| field.ty.needs_format_2()) {
             2
@@ -678,7 +720,7 @@ impl Schema {
                 self.columns = Some(columns);
             }
         }
-        self.format = Schema::written_format(&self.fields, self.columns.as_ref());
+        self.format = self.needed_format();
         self
     }
 
@@ -741,6 +783,7 @@ impl Schema {
             expanding: Vec::new(),
             n_nodes: 0,
             depth: 0,
+            constraints: Vec::new(),
         };
         let root = At {
             pointer: "#".to_string(),
@@ -748,8 +791,9 @@ impl Schema {
         };
         match reader.read(doc, &root, None)? {
             Type::Struct(fields) => {
-                let schema = Schema::new(fields);
+                let mut schema = Schema::new(fields);
                 schema.check_nesting(None)?;
+                schema.set_constraints(reader.constraints);
                 Ok(schema)
             }
             other => Err(SchemaError::JsonSchema {
@@ -764,7 +808,33 @@ impl Schema {
 
     /// Checks a record and returns it normalized. The error names the first violation.
     pub fn validate(&self, record: &Value) -> Result<Value, Violation> {
-        check_struct(&self.fields, record, "", "object")
+        let normalized = check_struct(&self.fields, record, "", "object")?;
+        if let Some(constraints) = &self.constraints {
+            constraints::check_record(&self.fields, constraints, &normalized)?;
+        }
+        Ok(normalized)
+    }
+
+    /// Keeps `found` (constraints by column path, any order) in path order, one per path;
+    /// a path this schema does not have is left out.
+    fn set_constraints(&mut self, found: Vec<Constraint>) {
+        let paths = self.column_paths();
+        let mut kept: Vec<(usize, Constraint)> = found
+            .into_iter()
+            .filter_map(|c| Some((paths.iter().position(|path| *path == c.path)?, c)))
+            .collect();
+        kept.sort_by_key(|(at, _)| *at);
+        kept.dedup_by_key(|(at, _)| *at);
+        self.constraints = (!kept.is_empty()).then(|| kept.into_iter().map(|(_, c)| c).collect());
+        self.format = self.needed_format();
+    }
+
+    /// The constraints on `path`, if any.
+    pub fn constraint(&self, path: &str) -> Option<&Constraint> {
+        self.constraints
+            .as_ref()?
+            .iter()
+            .find(|constraint| constraint.path == path)
     }
 
     /// The Arrow schema of the Parquet leaves.
@@ -774,26 +844,47 @@ impl Schema {
 
     /// Human tree, one line per field, nested fields indented two spaces; every line ends with a newline.
     pub fn render_tree(&self) -> String {
-        fn render(fields: &[Field], depth: usize, out: &mut String) {
-            for field in fields {
-                out.push_str(&format!(
-                    "{}{}: {}\n",
-                    "  ".repeat(depth),
-                    field.name,
-                    field.ty
-                ));
-                let mut ty = &field.ty;
-                while let Type::Optional(inner) | Type::List(inner) = ty {
-                    ty = inner;
+        let mut out = String::new();
+        self.render(&self.fields, "", 0, &mut out);
+        out
+    }
+
+    /// `render_tree` of `fields` at column path `prefix`. A field's constraints follow
+    /// its type, as Pydantic's `Field(...)`; those of what it holds (a list's items, a
+    /// map's values, a tuple's items, a union's variants) follow as `a[]: Field(...)`,
+    /// except those of the struct fields shown on lines of their own.
+    fn render(&self, fields: &[Field], prefix: &str, depth: usize, out: &mut String) {
+        for field in fields {
+            let path = join(prefix, &field.name);
+            let mut ty = &field.ty;
+            let mut child_prefix = path.clone();
+            while let Type::Optional(inner) | Type::List(inner) = ty {
+                if matches!(ty, Type::List(_)) {
+                    child_prefix.push_str("[]");
                 }
-                if let Some(children) = struct_children(ty) {
-                    render(&children, depth + 1, out);
+                ty = inner;
+            }
+            let children = struct_children(ty);
+            let shown_below = format!("{}.", &child_prefix[path.len()..]);
+            let mut line = format!("{}{}: {}", "  ".repeat(depth), field.name, field.ty);
+            for constraint in self.constraints.iter().flatten() {
+                match constraint.path.strip_prefix(path.as_str()) {
+                    Some("") => line.push_str(&format!(" {}", constraint.render())),
+                    Some(below)
+                        if below.starts_with(['[', '{', '|'])
+                            && !(children.is_some() && below.starts_with(&shown_below)) =>
+                    {
+                        line.push_str(&format!(" {below}: {}", constraint.render()));
+                    }
+                    _ => {}
                 }
             }
+            out.push_str(&line);
+            out.push('\n');
+            if let Some(children) = children {
+                self.render(&children, &child_prefix, depth + 1, out);
+            }
         }
-        let mut out = String::new();
-        render(&self.fields, 0, &mut out);
-        out
     }
 
     /// Top-level columns of type File (or optional File), in order.
@@ -1311,6 +1402,8 @@ struct JsonSchemaReader<'a> {
     /// Levels of nesting open (objects and arrays), refused past `MAX_NESTING` before the
     /// recursion goes deeper.
     depth: usize,
+    /// The constraints read so far, by column path (`At::field`).
+    constraints: Vec<Constraint>,
 }
 
 const MAX_SCHEMA_NODES: usize = 100_000;
@@ -1501,11 +1594,18 @@ impl JsonSchemaReader<'_> {
         let ty = match others.as_slice() {
             [] => Type::String,
             [(idx, only)] => self.read(only, &at.keyword(&idx.to_string()), None)?,
-            // Pydantic's `Decimal`: a number or a (decimal) string.
-            [(_, first), (_, second)] if is_decimal_pair(first, second) => Type::Decimal {
-                precision: DECIMAL_PRECISION,
-                scale: DECIMAL_SCALE,
-            },
+            // Pydantic's `Decimal`: a number or a (decimal) string. `Field(ge=…)` puts
+            // its bounds on the number.
+            [(_, first), (_, second)] if is_decimal_pair(first, second) => {
+                let constraints = [first, second]
+                    .into_iter()
+                    .filter_map(|node| Constraint::read(&at.field, node.as_object()?));
+                self.constraints.extend(constraints);
+                Type::Decimal {
+                    precision: DECIMAL_PRECISION,
+                    scale: DECIMAL_SCALE,
+                }
+            }
             _ if all_literals => {
                 let mut merged: Vec<String> = Vec::new();
                 let mut merged_ints: Vec<i64> = Vec::new();
@@ -1540,6 +1640,9 @@ impl JsonSchemaReader<'_> {
         at: &At,
         def_name: Option<&str>,
     ) -> Result<Type, SchemaError> {
+        if let Some(constraint) = Constraint::read(&at.field, object) {
+            self.constraints.push(constraint);
+        }
         let text = |key: &str| object.get(key).and_then(Value::as_str);
         match type_name {
             "string" => Ok(match (text("format"), text("contentEncoding")) {
@@ -1599,6 +1702,7 @@ impl JsonSchemaReader<'_> {
         for (idx, branch) in branches {
             let reference = branch.get("$ref").and_then(Value::as_str);
             let branch_at = at.child(&idx.to_string(), at.field.clone());
+            let n_constraints = self.constraints.len();
             let ty = self.read(branch, &branch_at, None);
             let ty = match ty {
                 Ok(ty) => ty,
@@ -1622,6 +1726,11 @@ impl JsonSchemaReader<'_> {
                 .unwrap_or_else(|| ty.to_string().replace(' ', "_"));
             while variants.iter().any(|variant| variant.name == name) {
                 name.push('_');
+            }
+            // A variant's constraints are under its path, `a|name`.
+            for constraint in &mut self.constraints[n_constraints..] {
+                let below = constraint.path[at.field.len()..].to_string();
+                constraint.path = format!("{}|{name}{below}", at.field);
             }
             variants.push(Field { name, ty });
         }
@@ -2890,6 +2999,14 @@ mod tests {
                 optional(Type::Enum(vec!["fast".into(), "slow".into()])),
             ),
         ]);
+        // schemars writes a u64's `minimum: 0`: kept, so the schema is format 3.
+        let mut expected = expected;
+        expected.set_constraints(vec![Constraint {
+            path: "id".into(),
+            ge: Some("0".into()),
+            ..Constraint::default()
+        }]);
+        assert_eq!(expected.format, 3);
         assert_eq!(Schema::from_json_schema(&doc).unwrap(), expected);
     }
 
@@ -3696,6 +3813,97 @@ boxes: list<struct>
         );
     }
 
+    /// Constraints are read by column path (through optionals, list items, map values,
+    /// union variants and decimals), kept in format 3, checked at validation and shown.
+    #[test]
+    fn constraints_are_kept_by_column_path_and_checked() {
+        let text = r##"{"type": "object", "required": ["n", "tags", "tool", "usage", "cost"],
+            "properties": {
+            "n": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
+            "tags": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 3}},
+            "tool": {"oneOf": [{"$ref": "#/$defs/Search"}, {"$ref": "#/$defs/Calc"}],
+                     "discriminator": {"propertyName": "kind",
+                        "mapping": {"search": "#/$defs/Search", "calc": "#/$defs/Calc"}}},
+            "usage": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+            "cost": {"anyOf": [{"type": "number", "minimum": 0.0}, {"type": "string"}]}},
+            "$defs": {
+              "Search": {"type": "object", "required": ["kind", "query"], "properties": {
+                "kind": {"const": "search"}, "query": {"type": "string", "pattern": "(?<!x)y"}}},
+              "Calc": {"type": "object", "required": ["kind", "expr"], "properties": {
+                "kind": {"const": "calc"}, "expr": {"type": "string", "minLength": 1}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let paths: Vec<&str> = schema
+            .constraints
+            .iter()
+            .flatten()
+            .map(|c| c.path.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "n",
+                "tags",
+                "tags[]",
+                "tool|search.query",
+                "tool|calc.expr",
+                "usage{value}",
+                "cost"
+            ]
+        );
+        assert_eq!(schema.format, 3);
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+        let good = json!({"n": null, "tags": ["a"], "tool": {"kind": "calc", "expr": "1"},
+            "usage": {"in": 1.5}, "cost": "0.5"});
+        schema.validate(&good).unwrap();
+        let fails = |change: Value| {
+            let mut record = good.clone();
+            for (key, value) in change.as_object().unwrap() {
+                record[key] = value.clone();
+            }
+            let err = schema.validate(&record).unwrap_err();
+            format!("{}: {}", err.path, err.message)
+        };
+        assert_eq!(fails(json!({"n": -1})), "n: -1 is not ge=0");
+        assert_eq!(
+            fails(json!({"tags": ["a", "b", "c"]})),
+            "tags: 3 items, more than max_items=2"
+        );
+        assert_eq!(
+            fails(json!({"tool": {"kind": "calc", "expr": ""}})),
+            r#"tool.expr: "" has 0 characters, fewer than min_length=1"#
+        );
+        assert_eq!(
+            fails(json!({"usage": {"in": 0}})),
+            r#"usage["in"]: 0.0 is not gt=0"#
+        );
+        assert_eq!(
+            fails(json!({"cost": "-0.1"})),
+            "cost: -0.100000000 is not ge=0.0"
+        );
+        // The lookbehind is kept and shown, not checked.
+        schema
+            .validate(
+                &json!({"n": 1, "tags": [], "tool": {"kind": "search", "query": "xy"},
+                "usage": {}, "cost": 1}),
+            )
+            .unwrap();
+        let shown = schema.render_tree();
+        assert!(shown.contains("n: optional<int> Field(ge=0)\n"), "{shown}");
+        assert!(
+            shown.contains("tags: list<string> Field(max_items=2) []: Field(max_length=3)\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("|search.query: Field(pattern=r'(?<!x)y' (kept, not checked))"),
+            "{shown}"
+        );
+        // A forged list: out of path order.
+        let mut forged = schema.clone();
+        forged.constraints.as_mut().unwrap().reverse();
+        assert!(Schema::decode(&forged.encode().1).is_err());
+    }
+
     /// `NaN`, `Infinity` and `-Infinity`: bare tokens (Pydantic's
     /// `ser_json_inf_nan='constants'`) or strings (`'strings'`) in a float column; a bare
     /// token anywhere else is refused by name.
@@ -3968,6 +4176,7 @@ boxes: list<struct>
             crate::object::encode(&Schema {
                 format: 1,
                 columns: None,
+                constraints: None,
                 fields: Schema::listing().fields
             })
         );

@@ -1377,6 +1377,7 @@ mod tests {
         let schema = Schema {
             format: SCHEMA_FORMAT,
             columns: None,
+            constraints: None,
             fields: vec![
                 field("n", Type::Int),
                 field("x", Type::Optional(Box::new(Type::Float))),
@@ -1551,6 +1552,7 @@ mod tests {
         let schema = Schema {
             format: SCHEMA_FORMAT,
             columns: None,
+            constraints: None,
             fields: (0..300)
                 .map(|i| field(&format!("column_with_a_long_name_{i:03}"), Type::String))
                 .collect(),

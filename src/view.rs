@@ -1615,6 +1615,7 @@ mod tests {
         let schema = Schema {
             format: 2,
             columns: None,
+            constraints: None,
             fields: vec![
                 field("file", Type::File),
                 field("start", Type::Float),
