@@ -83,6 +83,13 @@ impl Constraint {
         (found != none).then_some(found)
     }
 
+    /// Whether the pattern is checked at commit; None without one.
+    pub fn pattern_checked(&self) -> Option<bool> {
+        self.pattern
+            .as_deref()
+            .map(|pattern| exact_regex(pattern).is_some())
+    }
+
     /// As Pydantic's `Field(...)` arguments: `Field(ge=0, pattern='^a')`, a pattern that
     /// is not checked marked so.
     pub fn render(&self) -> String {
