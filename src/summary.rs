@@ -478,6 +478,8 @@ pub(crate) fn extension(path: &str) -> String {
 /// Accumulates the statistics of a version's rows in bounded memory: a few hundred values
 /// per column, whatever the row count.
 pub(crate) struct SummaryBuilder {
+    /// The rows' schema: example rows are written in its declared field order.
+    schema: Schema,
     columns: Vec<ColumnState>,
     files: Vec<FileState>,
     examples: Vec<String>,
@@ -500,6 +502,7 @@ impl SummaryBuilder {
         let mut paths = Vec::new();
         file_paths(&schema.fields, &mut Vec::new(), &mut paths);
         SummaryBuilder {
+            schema: schema.clone(),
             columns: plans
                 .into_iter()
                 .map(|plan| ColumnState {
@@ -620,8 +623,9 @@ impl SummaryBuilder {
     pub fn example(&mut self, row: &Value) -> bool {
         if self.examples.len() < EXAMPLE_ROWS {
             let cut = cut_strings(row);
-            self.examples
-                .push(serde_json::to_string(&cut).expect("JSON values serialize"));
+            self.examples.push(
+                serde_json::to_string(&self.schema.ordered(&cut)).expect("JSON values serialize"),
+            );
         }
         self.examples.len() < EXAMPLE_ROWS
     }
