@@ -267,6 +267,44 @@ print(json.dumps({"i": 5, "x": "Infinity", "xs": ["NaN", "-Infinity"]}))
         pail.ok(&["log", "fl"]).stdout
     );
 
+    // A diff sees NaN equal to itself: only the changed infinity is a change.
+    std::fs::write(
+        pail.work.join("changed.jsonl"),
+        rows.replacen(
+            r#""x":"Infinity","xs":["Infinity""#,
+            r#""x":"-Infinity","xs":["Infinity""#,
+            1,
+        ),
+    )
+    .unwrap();
+    pail.ok(&[
+        "commit",
+        "changed",
+        "--from",
+        "rows.jsonl",
+        "--schema",
+        "s.json",
+        "--key",
+        "i",
+    ]);
+    pail.ok(&[
+        "commit",
+        "changed",
+        "--from",
+        "changed.jsonl",
+        "--schema",
+        "s.json",
+        "--key",
+        "i",
+    ]);
+    let diff = pail.json(&["diff", "changed@1.0.0", "changed@1.0.1", "--json"]);
+    assert_eq!(
+        (diff["modified"].clone(), diff["added"].clone()),
+        (json!(1), json!(0)),
+        "{diff}"
+    );
+    assert_eq!(diff["rows"][0]["new"]["x"], "-Infinity", "{diff}");
+
     pail.ok(&["export", "fl", "-o", "out.jsonl"]);
     assert_eq!(
         python_reads(&pail.work.join("out.jsonl")),
