@@ -98,6 +98,16 @@ fn column_ids_stay_with_their_path_from_version_to_version() {
             ("id".into(), 3)
         ]
     );
+    // `pail schema --ids` shows them, and `schema --json` as `column_ids`.
+    assert_eq!(
+        pail.ok(&["schema", "t", "--ids"]).stdout,
+        "   4  a\n   1  b\n   5  b.y\n   3  id\n"
+    );
+    let shown = pail.json(&["schema", "t", "--json"]);
+    assert_eq!(
+        shown["column_ids"][0],
+        serde_json::json!({"path": "a", "id": 4})
+    );
     // The same rows again: the same schema object, so nothing new is written.
     let out = pail.ok_stdin(
         &["commit", "t", "--from", "-", "--key", "id"],
