@@ -367,8 +367,14 @@ pub fn records(
             })?;
             (schema, key_columns, sorted)
         }
-        Records::Path(path) => json_records(repo, RecordsFile { path, _spool: None }, shape)?,
-        Records::Reader(reader) => json_records(repo, RecordsFile::spool(repo, reader)?, shape)?,
+        Records::Path(path) => {
+            let spooled = RecordsFile { path, _spool: None };
+            json_records(repo, spooled, shape, &options.name)?
+        }
+        Records::Reader(reader) => {
+            let spooled = RecordsFile::spool(repo, reader)?;
+            json_records(repo, spooled, shape, &options.name)?
+        }
     };
     commit_sorted(repo, &schema, key_columns, sorted, options)
 }
@@ -379,17 +385,24 @@ fn json_records(
     repo: &Repo,
     spooled: RecordsFile,
     shape: &RecordsOptions,
+    name: &DatasetName,
 ) -> Result<(Schema, Vec<String>, SortedRows), CommitError> {
     let path = spooled.path.clone();
     let schema = match &shape.schema {
         Some(schema) => schema.clone(),
         None => {
+            // With each line's text: fields are inferred in the order first seen.
             let mut inferrer = schema::Inferrer::new();
-            for_each_record(&path, &mut |line, value| {
-                inferrer.observe(line, &value)?;
+            for_each_record_text(&path, &mut |line, text, value| {
+                inferrer.observe_text(line, &value, text)?;
                 Ok(())
             })?;
-            inferrer.finish()
+            // Fields the latest version has keep its order, so the same rows written with
+            // their keys in another order are the same schema.
+            match parent_schema(repo, name)? {
+                Some(parent) => schema::follow_order(inferrer.finish(), &parent),
+                None => inferrer.finish(),
+            }
         }
     };
     let key_columns = key_columns(&schema, shape)?;
@@ -1022,15 +1035,18 @@ fn schema_object(
     name: &DatasetName,
     schema: &Schema,
 ) -> Result<(ObjectId, Vec<u8>), CommitError> {
-    let parent = {
-        let store = repo.read_store()?;
-        let reader = store.read()?;
-        match latest_version(&reader, name)? {
-            Some((_, id)) => Some(reader.get_schema(&reader.get_commit(&id)?.schema)?),
-            None => None,
-        }
-    };
+    let parent = parent_schema(repo, name)?;
     Ok(schema.clone().numbered_after(parent.as_ref()).encode())
+}
+
+/// The schema of the latest version of `name`, if it has one.
+fn parent_schema(repo: &Repo, name: &DatasetName) -> Result<Option<Schema>, CommitError> {
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    Ok(match latest_version(&reader, name)? {
+        Some((_, id)) => Some(reader.get_schema(&reader.get_commit(&id)?.schema)?),
+        None => None,
+    })
 }
 
 /// `listing::KnownDigests` over the rows of an earlier version: leaves are read a group at
@@ -1131,6 +1147,14 @@ fn bump_version(version: &semver::Version, bump: Bump) -> Option<semver::Version
 
 /// Calls `each` for every non-blank line of a JSON-lines file, parsed.
 fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
+    for_each_record_text(path, &mut |line, _, value| each(line, value))
+}
+
+/// `for_each_record`, with each record's line text.
+fn for_each_record_text(
+    path: &Path,
+    each: &mut dyn FnMut(u64, &str, Value) -> Result<(), CommitError>,
+) -> Result<(), CommitError> {
     let file = std::fs::File::open(path).map_err(|source| CommitError::ReadInput {
         what: "records from",
         path: path.to_path_buf(),
@@ -1169,7 +1193,7 @@ fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
                 detail: other.to_string(),
             },
         })?;
-        each(line_no, value)?;
+        each(line_no, &line, value)?;
     }
     Ok(())
 }

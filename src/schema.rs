@@ -2077,6 +2077,8 @@ struct Slot {
     kind_line: u64,
     /// How many parent objects had this key: fewer than the parent's `n_objects` makes the field optional.
     n_present: u64,
+    /// Its place among its parent's keys, in the order first seen.
+    seen: usize,
 }
 
 #[derive(Default)]
@@ -2146,7 +2148,52 @@ impl Inferrer {
                 max: MAX_NESTING,
             });
         }
-        observe_object(&mut self.fields, &mut self.n_records, line, object, "")
+        observe_object(
+            &mut self.fields,
+            &mut self.n_records,
+            line,
+            object,
+            "",
+            None,
+        )
+    }
+
+    /// `observe`, with the record's JSON text (`record` is its parse): a key first seen in
+    /// this record takes its place in the text's key order, so fields are inferred in the
+    /// order they were first seen (a `Value` sorts keys by name). The text is read again
+    /// only when the record has a key not seen before.
+    pub fn observe_text(
+        &mut self,
+        line: u64,
+        record: &Value,
+        text: &str,
+    ) -> Result<(), SchemaError> {
+        let Value::Object(object) = record else {
+            return self.observe(line, record);
+        };
+        if !has_new_key(&self.fields, object) {
+            return self.observe(line, record);
+        }
+        // A text serde_json cannot read (NaN tokens) keeps name order for its new keys.
+        let Ok(order) = serde_json::from_str::<KeyOrder>(text) else {
+            return self.observe(line, record);
+        };
+        if let Some((path, levels)) = too_deep(record, String::new(), 1) {
+            return Err(SchemaError::TooDeep {
+                line: Some(line),
+                path,
+                levels,
+                max: MAX_NESTING,
+            });
+        }
+        observe_object(
+            &mut self.fields,
+            &mut self.n_records,
+            line,
+            object,
+            "",
+            Some(&order),
+        )
     }
 
     pub fn finish(self) -> Schema {
@@ -2173,7 +2220,72 @@ pub(crate) fn too_deep(value: &Value, path: String, level: usize) -> Option<(Str
     }
 }
 
-fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Result<(), SchemaError> {
+/// `inferred` with the fields `parent` also has in `parent`'s order (struct fields too,
+/// through lists and optionals), then its own new fields in their order: an inferred
+/// schema does not change with the key order of the records alone.
+pub fn follow_order(inferred: Schema, parent: &Schema) -> Schema {
+    fn fields_after(fields: Vec<Field>, parent: &[Field]) -> Vec<Field> {
+        let mut fields: Vec<Field> = fields
+            .into_iter()
+            .map(|field| {
+                let twin = parent.iter().find(|p| p.name == field.name);
+                Field {
+                    ty: match twin {
+                        Some(twin) => type_after(field.ty, &twin.ty),
+                        None => field.ty,
+                    },
+                    name: field.name,
+                }
+            })
+            .collect();
+        // A stable sort: new fields (after every parent field) keep their order.
+        fields.sort_by_key(|field| {
+            parent
+                .iter()
+                .position(|p| p.name == field.name)
+                .unwrap_or(usize::MAX)
+        });
+        fields
+    }
+    fn type_after(ty: Type, parent: &Type) -> Type {
+        let parent = match parent {
+            Type::Optional(inner) => inner.as_ref(),
+            other => other,
+        };
+        match (ty, parent) {
+            (Type::Optional(inner), _) => Type::Optional(Box::new(type_after(*inner, parent))),
+            (Type::List(item), Type::List(twin)) => Type::List(Box::new(type_after(*item, twin))),
+            (Type::Struct(fields), Type::Struct(twin)) => Type::Struct(fields_after(fields, twin)),
+            (ty, _) => ty,
+        }
+    }
+    let fields = fields_after(inferred.fields, &parent.fields);
+    Schema { fields, ..inferred }
+}
+
+/// Whether `object` (or an object in it) has a key its slots have not seen.
+fn has_new_key(fields: &BTreeMap<String, Slot>, object: &Map<String, Value>) -> bool {
+    fn in_value(slot: &Slot, value: &Value) -> bool {
+        match (&slot.kind, value) {
+            (Kind::Object { fields, .. }, Value::Object(object)) => has_new_key(fields, object),
+            (Kind::Array(item), Value::Array(items)) => items.iter().any(|v| in_value(item, v)),
+            (Kind::Unknown, Value::Object(_) | Value::Array(_)) => true,
+            _ => false,
+        }
+    }
+    object.iter().any(|(name, value)| match fields.get(name) {
+        None => true,
+        Some(slot) => in_value(slot, value),
+    })
+}
+
+fn observe_value(
+    slot: &mut Slot,
+    line: u64,
+    value: &Value,
+    path: &str,
+    order: Option<&KeyOrder>,
+) -> Result<(), SchemaError> {
     let incoming = Kind::of(value);
     match (&slot.kind, &incoming) {
         (_, Kind::Unknown) => {
@@ -2213,12 +2325,16 @@ fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Resul
     }
     match (&mut slot.kind, value) {
         (Kind::Object { fields, n_objects }, Value::Object(object)) => {
-            observe_object(fields, n_objects, line, object, path)?;
+            observe_object(fields, n_objects, line, object, path, order)?;
         }
         (Kind::Array(item), Value::Array(items)) => {
             let item_path = format!("{path}[]");
-            for item_value in items {
-                observe_value(item, line, item_value, &item_path)?;
+            let orders = match order {
+                Some(KeyOrder::Array(orders)) => orders.as_slice(),
+                _ => &[],
+            };
+            for (idx, item_value) in items.iter().enumerate() {
+                observe_value(item, line, item_value, &item_path, orders.get(idx))?;
             }
         }
         _ => {}
@@ -2232,17 +2348,45 @@ fn observe_object(
     line: u64,
     object: &Map<String, Value>,
     path: &str,
+    order: Option<&KeyOrder>,
 ) -> Result<(), SchemaError> {
     *n_objects += 1;
-    for (name, value) in object {
-        let slot = fields.entry(name.clone()).or_default();
+    // The text's key order when known (a repeated key counts where it first appears).
+    let mut names: Vec<(&String, Option<&KeyOrder>)> = Vec::with_capacity(object.len());
+    match order {
+        Some(KeyOrder::Object(entries)) => {
+            for (name, child) in entries {
+                if let Some((key, _)) = object.get_key_value(name)
+                    && !names.iter().any(|(seen, _)| *seen == key)
+                {
+                    names.push((key, Some(child)));
+                }
+            }
+            if names.len() < object.len() {
+                let missing: Vec<&String> = object
+                    .keys()
+                    .filter(|key| !names.iter().any(|(seen, _)| seen == key))
+                    .collect();
+                names.extend(missing.into_iter().map(|name| (name, None)));
+            }
+        }
+        _ => names.extend(object.keys().map(|name| (name, None))),
+    }
+    for (name, child_order) in names {
+        let n_seen = fields.len();
+        let slot = fields.entry(name.clone()).or_insert_with(|| Slot {
+            seen: n_seen,
+            ..Slot::default()
+        });
         slot.n_present += 1;
-        observe_value(slot, line, value, &join(path, name))?;
+        observe_value(slot, line, &object[name], &join(path, name), child_order)?;
     }
     Ok(())
 }
 
 fn infer_fields(fields: BTreeMap<String, Slot>, n_objects: u64) -> Vec<Field> {
+    let mut fields: Vec<(String, Slot)> = fields.into_iter().collect();
+    fields.sort_by_key(|(_, slot)| slot.seen);
     fields
         .into_iter()
         .map(|(name, slot)| {
@@ -3216,6 +3360,82 @@ mod tests {
         Ok(inferrer.finish())
     }
 
+    /// With the records' text, fields are inferred in the order first seen, nested ones
+    /// too; without it, in name order.
+    #[test]
+    fn inference_keeps_the_order_fields_are_first_seen() {
+        let lines = [
+            r#"{"zeta": 1, "alpha": {"y": 1, "b": 2}, "list": [{"q": 1}, {"q": 2, "a": 1}]}"#,
+            r#"{"alpha": {"b": 3, "y": 4, "new": 5}, "zeta": 2, "mid": true, "list": []}"#,
+            r#"{"alpha": {"b": 3, "y": 4, "new": 5}, "zeta": 2, "mid": false, "later": NaN}"#,
+        ];
+        let mut inferrer = Inferrer::new();
+        for (idx, text) in lines.iter().enumerate() {
+            let value = crate::rows::json::parse_record(text).unwrap();
+            inferrer
+                .observe_text(idx as u64 + 1, &value, text)
+                .unwrap_or_else(|err| panic!("{text}: {err}"));
+        }
+        let schema = inferrer.finish();
+        assert_eq!(
+            schema.column_paths(),
+            [
+                "zeta",
+                "alpha",
+                "alpha.y",
+                "alpha.b",
+                "alpha.new",
+                "list",
+                "list[]",
+                "list[].q",
+                "list[].a",
+                "mid",
+                "later"
+            ]
+        );
+        let names: Vec<String> = infer(&[json!({"b": 1, "a": 2})])
+            .unwrap()
+            .fields
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    /// A later version's inferred schema keeps the parent's order, nested fields too,
+    /// with new fields after.
+    #[test]
+    fn inferred_fields_follow_the_parent_order() {
+        let parent = schema(vec![
+            field("b", Type::Int),
+            field(
+                "s",
+                Type::List(Box::new(Type::Struct(vec![
+                    field("y", Type::Int),
+                    field("x", Type::Int),
+                ]))),
+            ),
+            field("a", Type::Int),
+        ]);
+        let inferred = schema(vec![
+            field("new", Type::Bool),
+            field("a", Type::Int),
+            field(
+                "s",
+                optional(Type::List(Box::new(Type::Struct(vec![
+                    field("x", Type::Int),
+                    field("z", Type::Int),
+                    field("y", Type::Int),
+                ])))),
+            ),
+            field("b", Type::Float),
+        ]);
+        assert_eq!(
+            follow_order(inferred, &parent).column_paths(),
+            ["b", "s", "s[]", "s[].y", "s[].x", "s[].z", "a", "new"]
+        );
+    }
+
     #[test]
     fn inference_unifies_records() {
         let inferred = infer(&[
@@ -3239,8 +3459,10 @@ mod tests {
             field("n", Type::Int),
             field("nothing", optional(Type::String)),
             field("tags", Type::List(Box::new(Type::String))),
-            field("when", optional(Type::String)),
+            // First seen in the second record: after the first's fields (name order
+            // within a record, as a `Value` has no other).
             field("x", Type::Float),
+            field("when", optional(Type::String)),
         ]);
         assert_eq!(inferred, expected);
 
