@@ -73,8 +73,14 @@ impl Constraint {
                 .get("pattern")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            min_items: count("minItems").filter(|_| !tuple),
-            max_items: count("maxItems").filter(|_| !tuple),
+            // A dict's `minProperties`/`maxProperties` (Pydantic's `max_length` on a
+            // dict) count its entries as a list's items.
+            min_items: count("minItems")
+                .filter(|_| !tuple)
+                .or(count("minProperties")),
+            max_items: count("maxItems")
+                .filter(|_| !tuple)
+                .or(count("maxProperties")),
         };
         let none = Constraint {
             path: path.to_string(),
@@ -177,8 +183,12 @@ impl Constraint {
                 ));
             }
         }
-        if let (Type::List(_), Value::Array(items)) = (ty, value) {
-            let n_items = items.len() as u64;
+        let n_items = match (ty, value) {
+            (Type::List(_), Value::Array(items)) => Some(items.len() as u64),
+            (Type::Map(_), Value::Object(entries)) => Some(entries.len() as u64),
+            _ => None,
+        };
+        if let Some(n_items) = n_items {
             if let Some(min) = self.min_items.filter(|min| n_items < *min) {
                 return Err(violation(
                     at,
@@ -639,6 +649,10 @@ mod tests {
         assert_eq!(fails(&text, Type::String, json!("éé")), None);
         assert!(fails(&text, Type::String, json!("abcd")).is_some());
         let items = c(json!({"min_items": 1}));
+        assert_eq!(
+            fails(&items, Type::Map(Box::new(Type::Int)), json!({})).unwrap(),
+            "0 items, fewer than min_items=1"
+        );
         assert_eq!(
             fails(&items, Type::List(Box::new(Type::Int)), json!([])).unwrap(),
             "0 items, fewer than min_items=1"
