@@ -367,8 +367,14 @@ pub fn records(
             })?;
             (schema, key_columns, sorted)
         }
-        Records::Path(path) => json_records(repo, RecordsFile { path, _spool: None }, shape)?,
-        Records::Reader(reader) => json_records(repo, RecordsFile::spool(repo, reader)?, shape)?,
+        Records::Path(path) => {
+            let spooled = RecordsFile { path, _spool: None };
+            json_records(repo, spooled, shape, &options.name)?
+        }
+        Records::Reader(reader) => {
+            let spooled = RecordsFile::spool(repo, reader)?;
+            json_records(repo, spooled, shape, &options.name)?
+        }
     };
     commit_sorted(repo, &schema, key_columns, sorted, options)
 }
@@ -379,17 +385,24 @@ fn json_records(
     repo: &Repo,
     spooled: RecordsFile,
     shape: &RecordsOptions,
+    name: &DatasetName,
 ) -> Result<(Schema, Vec<String>, SortedRows), CommitError> {
     let path = spooled.path.clone();
     let schema = match &shape.schema {
         Some(schema) => schema.clone(),
         None => {
+            // With each line's text: fields are inferred in the order first seen.
             let mut inferrer = schema::Inferrer::new();
-            for_each_record(&path, &mut |line, value| {
-                inferrer.observe(line, &value)?;
+            for_each_record_text(&path, &mut |line, text, value| {
+                inferrer.observe_text(line, &value, text)?;
                 Ok(())
             })?;
-            inferrer.finish()
+            // Fields the latest version has keep its order, so the same rows written with
+            // their keys in another order are the same schema.
+            match parent_schema(repo, name)? {
+                Some(parent) => schema::follow_order(inferrer.finish(), &parent),
+                None => inferrer.finish(),
+            }
         }
     };
     let key_columns = key_columns(&schema, shape)?;
@@ -524,8 +537,8 @@ fn commit_sorted(
 /// at a time. Each batch is cast to the Arrow form of `read_as` (ints to 64 bits, large
 /// strings and lists to their plain forms, timestamps to microseconds in UTC; a value
 /// that does not fit is an error, never a null) and read into rows by `batch_to_rows`.
-/// A NaN or infinite float is refused (a violation at its row): JSON, and so a pail
-/// row, has no such number.
+/// NaN and infinite floats are kept: `batch_to_rows` gives them as the strings "NaN",
+/// "Infinity" and "-Infinity", which a float column stores as those floats.
 fn for_each_batch_row(
     reader: Box<dyn RecordBatchReader + Send>,
     read_as: &Schema,
@@ -536,19 +549,8 @@ fn for_each_batch_row(
     for batch in reader {
         let batch = batch.map_err(|source| CommitError::ReadBatches { source })?;
         let batch = cast_batch(&batch, &target)?;
-        let mut non_finite = schema::first_non_finite(&batch);
-        for (idx, row) in schema::batch_to_rows(read_as, &batch)?
-            .into_iter()
-            .enumerate()
-        {
+        for row in schema::batch_to_rows(read_as, &batch)? {
             line += 1;
-            // Refused in row order, so the first bad row is named as for JSON records.
-            if let Some(found) = non_finite.take_if(|found| found.row == idx) {
-                return Err(CommitError::Violation {
-                    line,
-                    violation: found.violation,
-                });
-            }
             each(line, row)?;
         }
     }
@@ -1033,15 +1035,18 @@ fn schema_object(
     name: &DatasetName,
     schema: &Schema,
 ) -> Result<(ObjectId, Vec<u8>), CommitError> {
-    let parent = {
-        let store = repo.read_store()?;
-        let reader = store.read()?;
-        match latest_version(&reader, name)? {
-            Some((_, id)) => Some(reader.get_schema(&reader.get_commit(&id)?.schema)?),
-            None => None,
-        }
-    };
+    let parent = parent_schema(repo, name)?;
     Ok(schema.clone().numbered_after(parent.as_ref()).encode())
+}
+
+/// The schema of the latest version of `name`, if it has one.
+fn parent_schema(repo: &Repo, name: &DatasetName) -> Result<Option<Schema>, CommitError> {
+    let store = repo.read_store()?;
+    let reader = store.read()?;
+    Ok(match latest_version(&reader, name)? {
+        Some((_, id)) => Some(reader.get_schema(&reader.get_commit(&id)?.schema)?),
+        None => None,
+    })
 }
 
 /// `listing::KnownDigests` over the rows of an earlier version: leaves are read a group at
@@ -1142,6 +1147,14 @@ fn bump_version(version: &semver::Version, bump: Bump) -> Option<semver::Version
 
 /// Calls `each` for every non-blank line of a JSON-lines file, parsed.
 fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
+    for_each_record_text(path, &mut |line, _, value| each(line, value))
+}
+
+/// `for_each_record`, with each record's line text.
+fn for_each_record_text(
+    path: &Path,
+    each: &mut dyn FnMut(u64, &str, Value) -> Result<(), CommitError>,
+) -> Result<(), CommitError> {
     let file = std::fs::File::open(path).map_err(|source| CommitError::ReadInput {
         what: "records from",
         path: path.to_path_buf(),
@@ -1167,8 +1180,8 @@ fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
         if line.trim().is_empty() {
             continue;
         }
-        // Exact floats and named int overflows; see `rows::json`.
-        let value: Value = crate::rows::json::parse(&line).map_err(|err| match err {
+        // Exact floats, named int overflows and the NaN / ±Infinity tokens; see `rows::json`.
+        let value: Value = crate::rows::json::parse_record(&line).map_err(|err| match err {
             crate::rows::json::ParseError::IntOutOfRange { literal } => {
                 CommitError::IntOutOfRange {
                     line: line_no,
@@ -1180,7 +1193,7 @@ fn for_each_record(path: &Path, each: &mut EachRow) -> Result<(), CommitError> {
                 detail: other.to_string(),
             },
         })?;
-        each(line_no, value)?;
+        each(line_no, &line, value)?;
     }
     Ok(())
 }

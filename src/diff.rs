@@ -970,6 +970,7 @@ mod tests {
         let schema = Schema {
             format: schema::SCHEMA_FORMAT,
             columns: None,
+            constraints: None,
             fields: vec![schema::Field {
                 name: "meta".into(),
                 ty: Type::Struct(vec![

@@ -1082,6 +1082,7 @@ fn output_schema(options: &MapOptions, input_schema: &Schema, inferred: Schema) 
     Schema {
         format: schema::SCHEMA_FORMAT,
         columns: None,
+        constraints: None,
         fields,
     }
 }

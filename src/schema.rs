@@ -21,6 +21,9 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+pub use constraints::Constraint;
+
+mod constraints;
 mod map;
 mod scalar;
 mod tuple;
@@ -241,6 +244,10 @@ pub struct Schema {
     /// [`Schema::column_ids`]); None when they are, and in every format-1 and -2 schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<ColumnIds>,
+    /// Value constraints (format 3) by column path, in path order; None when there are
+    /// none (see `schema::constraints`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Vec<Constraint>>,
 }
 
 /// Explicit stable column ids: one per column path, in [`Schema::column_paths`] order.
@@ -272,12 +279,27 @@ impl Manifest for Schema {
     /// to its id; so are explicit ids that do not number its column paths, or that are the
     /// default numbering (pail writes those as no ids).
     fn check(&self) -> Result<(), String> {
-        let needed = Schema::written_format(&self.fields, self.columns.as_ref());
+        let needed = self.needed_format();
         if needed != self.format {
             return Err(format!(
                 "it says format {} but its types and ids are those of format {needed}",
                 self.format
             ));
+        }
+        if let Some(constraints) = &self.constraints {
+            let paths = self.column_paths();
+            let at: Vec<Option<usize>> = constraints
+                .iter()
+                .map(|c| paths.iter().position(|path| *path == c.path))
+                .collect();
+            if constraints.is_empty()
+                || at.iter().any(Option::is_none)
+                || !at.windows(2).all(|pair| pair[0] < pair[1])
+            {
+                return Err(
+                    "its constraints do not name its column paths once each, in order".to_string(),
+                );
+            }
         }
         match &self.columns {
             Some(columns) => self.check_columns(columns),
@@ -488,11 +510,12 @@ impl Schema {
     /// A schema of these fields, with the default column ids and the lowest format that
     /// can say them.
     pub fn new(fields: Vec<Field>) -> Schema {
-        let format = Schema::written_format(&fields, None);
+        let format = Schema::written_format(&fields, None, None);
         Schema {
             format,
             fields,
             columns: None,
+            constraints: None,
         }
     }
 
@@ -549,12 +572,15 @@ impl Schema {
             fields: &'a [Field],
             #[serde(skip_serializing_if = "Option::is_none")]
             columns: Option<&'a ColumnIds>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            constraints: Option<&'a [Constraint]>,
         }
-        let format = Schema::written_format(&self.fields, self.columns.as_ref());
+        let format = self.needed_format();
         let bytes = crate::object::encode(&Written {
             format,
             fields: &self.fields,
             columns: self.columns.as_ref(),
+            constraints: self.constraints.as_deref(),
         });
         (
             crate::object::ObjectId::compute(crate::object::Kind::Schema, &bytes),
@@ -562,8 +588,24 @@ impl Schema {
         )
     }
 
-    fn written_format(fields: &[Field], columns: Option<&ColumnIds>) -> u32 {
-        if columns.is_some() || fields.iter().any(|field| field.ty.needs_format_3()) {
+    /// The format this schema is written with.
+    fn needed_format(&self) -> u32 {
+        Schema::written_format(
+            &self.fields,
+            self.columns.as_ref(),
+            self.constraints.as_deref(),
+        )
+    }
+
+    fn written_format(
+        fields: &[Field],
+        columns: Option<&ColumnIds>,
+        constraints: Option<&[Constraint]>,
+    ) -> u32 {
+        if columns.is_some()
+            || constraints.is_some()
+            || fields.iter().any(|field| field.ty.needs_format_3())
+        {
             3
         } else if fields.iter().any(|field| field.ty.needs_format_2()) {
             2
@@ -678,7 +720,7 @@ impl Schema {
                 self.columns = Some(columns);
             }
         }
-        self.format = Schema::written_format(&self.fields, self.columns.as_ref());
+        self.format = self.needed_format();
         self
     }
 
@@ -741,6 +783,7 @@ impl Schema {
             expanding: Vec::new(),
             n_nodes: 0,
             depth: 0,
+            constraints: Vec::new(),
         };
         let root = At {
             pointer: "#".to_string(),
@@ -748,8 +791,9 @@ impl Schema {
         };
         match reader.read(doc, &root, None)? {
             Type::Struct(fields) => {
-                let schema = Schema::new(fields);
+                let mut schema = Schema::new(fields);
                 schema.check_nesting(None)?;
+                schema.set_constraints(reader.constraints);
                 Ok(schema)
             }
             other => Err(SchemaError::JsonSchema {
@@ -764,7 +808,33 @@ impl Schema {
 
     /// Checks a record and returns it normalized. The error names the first violation.
     pub fn validate(&self, record: &Value) -> Result<Value, Violation> {
-        check_struct(&self.fields, record, "", "object")
+        let normalized = check_struct(&self.fields, record, "", "object")?;
+        if let Some(constraints) = &self.constraints {
+            constraints::check_record(&self.fields, constraints, &normalized)?;
+        }
+        Ok(normalized)
+    }
+
+    /// Keeps `found` (constraints by column path, any order) in path order, one per path;
+    /// a path this schema does not have is left out.
+    fn set_constraints(&mut self, found: Vec<Constraint>) {
+        let paths = self.column_paths();
+        let mut kept: Vec<(usize, Constraint)> = found
+            .into_iter()
+            .filter_map(|c| Some((paths.iter().position(|path| *path == c.path)?, c)))
+            .collect();
+        kept.sort_by_key(|(at, _)| *at);
+        kept.dedup_by_key(|(at, _)| *at);
+        self.constraints = (!kept.is_empty()).then(|| kept.into_iter().map(|(_, c)| c).collect());
+        self.format = self.needed_format();
+    }
+
+    /// The constraints on `path`, if any.
+    pub fn constraint(&self, path: &str) -> Option<&Constraint> {
+        self.constraints
+            .as_ref()?
+            .iter()
+            .find(|constraint| constraint.path == path)
     }
 
     /// The Arrow schema of the Parquet leaves.
@@ -774,26 +844,47 @@ impl Schema {
 
     /// Human tree, one line per field, nested fields indented two spaces; every line ends with a newline.
     pub fn render_tree(&self) -> String {
-        fn render(fields: &[Field], depth: usize, out: &mut String) {
-            for field in fields {
-                out.push_str(&format!(
-                    "{}{}: {}\n",
-                    "  ".repeat(depth),
-                    field.name,
-                    field.ty
-                ));
-                let mut ty = &field.ty;
-                while let Type::Optional(inner) | Type::List(inner) = ty {
-                    ty = inner;
+        let mut out = String::new();
+        self.render(&self.fields, "", 0, &mut out);
+        out
+    }
+
+    /// `render_tree` of `fields` at column path `prefix`. A field's constraints follow
+    /// its type, as Pydantic's `Field(...)`; those of what it holds (a list's items, a
+    /// map's values, a tuple's items, a union's variants) follow as `a[]: Field(...)`,
+    /// except those of the struct fields shown on lines of their own.
+    fn render(&self, fields: &[Field], prefix: &str, depth: usize, out: &mut String) {
+        for field in fields {
+            let path = join(prefix, &field.name);
+            let mut ty = &field.ty;
+            let mut child_prefix = path.clone();
+            while let Type::Optional(inner) | Type::List(inner) = ty {
+                if matches!(ty, Type::List(_)) {
+                    child_prefix.push_str("[]");
                 }
-                if let Some(children) = struct_children(ty) {
-                    render(&children, depth + 1, out);
+                ty = inner;
+            }
+            let children = struct_children(ty);
+            let shown_below = format!("{}.", &child_prefix[path.len()..]);
+            let mut line = format!("{}{}: {}", "  ".repeat(depth), field.name, field.ty);
+            for constraint in self.constraints.iter().flatten() {
+                match constraint.path.strip_prefix(path.as_str()) {
+                    Some("") => line.push_str(&format!(" {}", constraint.render())),
+                    Some(below)
+                        if below.starts_with(['[', '{', '|'])
+                            && !(children.is_some() && below.starts_with(&shown_below)) =>
+                    {
+                        line.push_str(&format!(" {below}: {}", constraint.render()));
+                    }
+                    _ => {}
                 }
             }
+            out.push_str(&line);
+            out.push('\n');
+            if let Some(children) = children {
+                self.render(&children, &child_prefix, depth + 1, out);
+            }
         }
-        let mut out = String::new();
-        render(&self.fields, 0, &mut out);
-        out
     }
 
     /// Top-level columns of type File (or optional File), in order.
@@ -970,6 +1061,9 @@ fn describe(value: &Value) -> String {
         Value::Bool(b) => format!("bool {b}"),
         Value::Number(n) if n.is_f64() => format!("float {n}"),
         Value::Number(n) => format!("int {n}"),
+        Value::String(s) if crate::rows::json::is_bare_non_finite(value) => {
+            s.trim_start_matches('\u{0}').to_string()
+        }
         Value::String(s) => format!("string {}", quote(s)),
         Value::Array(_) => "array".to_string(),
         Value::Object(_) => "object".to_string(),
@@ -1005,6 +1099,30 @@ fn check(ty: &Type, value: Option<&Value>, path: &str) -> Result<Value, Violatio
     }
 }
 
+/// A float: a number, or NaN and ±inf as bare tokens or as Pydantic's strings,
+/// normalized to the strings "NaN", "Infinity" and "-Infinity", which `build_array` stores
+/// as the floats.
+fn check_float(value: &Value, path: &str) -> Result<Value, Violation> {
+    match value {
+        Value::Number(n) => Ok(Value::from(
+            n.as_f64()
+                .expect("serde_json numbers without arbitrary precision are f64-convertible"),
+        )),
+        // Pydantic writes NaN and ±inf as null unless told otherwise.
+        Value::Null => Err(violation(
+            path,
+            "expected float, found null; hint: Pydantic writes NaN and infinite floats as null \
+             by default: declare the field optional (`float | None`) if null is meant, or dump \
+             with `ser_json_inf_nan='constants'` (in the model's `model_config`), whose `NaN`, \
+             `Infinity` and `-Infinity` a float column reads",
+        )),
+        _ => match crate::rows::json::non_finite(value) {
+            Some(float) => Ok(crate::rows::json::float_value(float)),
+            None => Err(mismatch(path, &Type::Float, value)),
+        },
+    }
+}
+
 fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violation> {
     match (ty, value) {
         (Type::Optional(_), _) => check(ty, Some(value), path),
@@ -1014,19 +1132,15 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
             path,
             format!("expected int, found int {n} (outside the 64-bit range)"),
         )),
-        (Type::Float, Value::Number(n)) => Ok(Value::from(
-            n.as_f64()
-                .expect("serde_json numbers without arbitrary precision are f64-convertible"),
-        )),
+        (Type::Float, _) => check_float(value, path),
+        // A bare NaN or ±Infinity token is a float, whatever else a column takes.
+        (_, Value::String(_))
+            if crate::rows::json::is_bare_non_finite(value)
+                && !matches!(ty, Type::Union { .. }) =>
+        {
+            Err(mismatch(path, ty, value))
+        }
         (Type::String, Value::String(_)) => Ok(value.clone()),
-        // Pydantic writes NaN and ±inf as null unless told otherwise.
-        (Type::Float, Value::Null) => Err(violation(
-            path,
-            "expected float, found null; hint: Pydantic writes NaN and infinite floats as null \
-             by default: declare the field optional (`float | None`) if null is meant, or keep \
-             NaN and infinities out of the data (pail's float columns hold finite numbers; \
-             `ser_json_inf_nan='constants'` output is not read yet)",
-        )),
         // Normalized bytes are standard base64 whatever the declared encoding: the
         // internal form between validation and Arrow. Output encodes them back.
         (Type::Bytes | Type::BytesAs(_), Value::String(s)) => {
@@ -1288,6 +1402,8 @@ struct JsonSchemaReader<'a> {
     /// Levels of nesting open (objects and arrays), refused past `MAX_NESTING` before the
     /// recursion goes deeper.
     depth: usize,
+    /// The constraints read so far, by column path (`At::field`).
+    constraints: Vec<Constraint>,
 }
 
 const MAX_SCHEMA_NODES: usize = 100_000;
@@ -1478,11 +1594,18 @@ impl JsonSchemaReader<'_> {
         let ty = match others.as_slice() {
             [] => Type::String,
             [(idx, only)] => self.read(only, &at.keyword(&idx.to_string()), None)?,
-            // Pydantic's `Decimal`: a number or a (decimal) string.
-            [(_, first), (_, second)] if is_decimal_pair(first, second) => Type::Decimal {
-                precision: DECIMAL_PRECISION,
-                scale: DECIMAL_SCALE,
-            },
+            // Pydantic's `Decimal`: a number or a (decimal) string. `Field(ge=…)` puts
+            // its bounds on the number.
+            [(_, first), (_, second)] if is_decimal_pair(first, second) => {
+                let constraints = [first, second]
+                    .into_iter()
+                    .filter_map(|node| Constraint::read(&at.field, node.as_object()?));
+                self.constraints.extend(constraints);
+                Type::Decimal {
+                    precision: DECIMAL_PRECISION,
+                    scale: DECIMAL_SCALE,
+                }
+            }
             _ if all_literals => {
                 let mut merged: Vec<String> = Vec::new();
                 let mut merged_ints: Vec<i64> = Vec::new();
@@ -1517,6 +1640,9 @@ impl JsonSchemaReader<'_> {
         at: &At,
         def_name: Option<&str>,
     ) -> Result<Type, SchemaError> {
+        if let Some(constraint) = Constraint::read(&at.field, object) {
+            self.constraints.push(constraint);
+        }
         let text = |key: &str| object.get(key).and_then(Value::as_str);
         match type_name {
             "string" => Ok(match (text("format"), text("contentEncoding")) {
@@ -1576,6 +1702,7 @@ impl JsonSchemaReader<'_> {
         for (idx, branch) in branches {
             let reference = branch.get("$ref").and_then(Value::as_str);
             let branch_at = at.child(&idx.to_string(), at.field.clone());
+            let n_constraints = self.constraints.len();
             let ty = self.read(branch, &branch_at, None);
             let ty = match ty {
                 Ok(ty) => ty,
@@ -1599,6 +1726,11 @@ impl JsonSchemaReader<'_> {
                 .unwrap_or_else(|| ty.to_string().replace(' ', "_"));
             while variants.iter().any(|variant| variant.name == name) {
                 name.push('_');
+            }
+            // A variant's constraints are under its path, `a|name`.
+            for constraint in &mut self.constraints[n_constraints..] {
+                let below = constraint.path[at.field.len()..].to_string();
+                constraint.path = format!("{}|{name}{below}", at.field);
             }
             variants.push(Field { name, ty });
         }
@@ -1945,6 +2077,8 @@ struct Slot {
     kind_line: u64,
     /// How many parent objects had this key: fewer than the parent's `n_objects` makes the field optional.
     n_present: u64,
+    /// Its place among its parent's keys, in the order first seen.
+    seen: usize,
 }
 
 #[derive(Default)]
@@ -1982,6 +2116,7 @@ impl Kind {
             Value::Bool(_) => Kind::Bool,
             Value::Number(n) if n.is_i64() => Kind::Int,
             Value::Number(_) => Kind::Float,
+            Value::String(_) if crate::rows::json::is_bare_non_finite(value) => Kind::Float,
             Value::String(_) => Kind::String,
             Value::Object(_) => Kind::Object {
                 fields: BTreeMap::new(),
@@ -2013,7 +2148,52 @@ impl Inferrer {
                 max: MAX_NESTING,
             });
         }
-        observe_object(&mut self.fields, &mut self.n_records, line, object, "")
+        observe_object(
+            &mut self.fields,
+            &mut self.n_records,
+            line,
+            object,
+            "",
+            None,
+        )
+    }
+
+    /// `observe`, with the record's JSON text (`record` is its parse): a key first seen in
+    /// this record takes its place in the text's key order, so fields are inferred in the
+    /// order they were first seen (a `Value` sorts keys by name). The text is read again
+    /// only when the record has a key not seen before.
+    pub fn observe_text(
+        &mut self,
+        line: u64,
+        record: &Value,
+        text: &str,
+    ) -> Result<(), SchemaError> {
+        let Value::Object(object) = record else {
+            return self.observe(line, record);
+        };
+        if !has_new_key(&self.fields, object) {
+            return self.observe(line, record);
+        }
+        // A text serde_json cannot read (NaN tokens) keeps name order for its new keys.
+        let Ok(order) = serde_json::from_str::<KeyOrder>(text) else {
+            return self.observe(line, record);
+        };
+        if let Some((path, levels)) = too_deep(record, String::new(), 1) {
+            return Err(SchemaError::TooDeep {
+                line: Some(line),
+                path,
+                levels,
+                max: MAX_NESTING,
+            });
+        }
+        observe_object(
+            &mut self.fields,
+            &mut self.n_records,
+            line,
+            object,
+            "",
+            Some(&order),
+        )
     }
 
     pub fn finish(self) -> Schema {
@@ -2040,7 +2220,72 @@ pub(crate) fn too_deep(value: &Value, path: String, level: usize) -> Option<(Str
     }
 }
 
-fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Result<(), SchemaError> {
+/// `inferred` with the fields `parent` also has in `parent`'s order (struct fields too,
+/// through lists and optionals), then its own new fields in their order: an inferred
+/// schema does not change with the key order of the records alone.
+pub fn follow_order(inferred: Schema, parent: &Schema) -> Schema {
+    fn fields_after(fields: Vec<Field>, parent: &[Field]) -> Vec<Field> {
+        let mut fields: Vec<Field> = fields
+            .into_iter()
+            .map(|field| {
+                let twin = parent.iter().find(|p| p.name == field.name);
+                Field {
+                    ty: match twin {
+                        Some(twin) => type_after(field.ty, &twin.ty),
+                        None => field.ty,
+                    },
+                    name: field.name,
+                }
+            })
+            .collect();
+        // A stable sort: new fields (after every parent field) keep their order.
+        fields.sort_by_key(|field| {
+            parent
+                .iter()
+                .position(|p| p.name == field.name)
+                .unwrap_or(usize::MAX)
+        });
+        fields
+    }
+    fn type_after(ty: Type, parent: &Type) -> Type {
+        let parent = match parent {
+            Type::Optional(inner) => inner.as_ref(),
+            other => other,
+        };
+        match (ty, parent) {
+            (Type::Optional(inner), _) => Type::Optional(Box::new(type_after(*inner, parent))),
+            (Type::List(item), Type::List(twin)) => Type::List(Box::new(type_after(*item, twin))),
+            (Type::Struct(fields), Type::Struct(twin)) => Type::Struct(fields_after(fields, twin)),
+            (ty, _) => ty,
+        }
+    }
+    let fields = fields_after(inferred.fields, &parent.fields);
+    Schema { fields, ..inferred }
+}
+
+/// Whether `object` (or an object in it) has a key its slots have not seen.
+fn has_new_key(fields: &BTreeMap<String, Slot>, object: &Map<String, Value>) -> bool {
+    fn in_value(slot: &Slot, value: &Value) -> bool {
+        match (&slot.kind, value) {
+            (Kind::Object { fields, .. }, Value::Object(object)) => has_new_key(fields, object),
+            (Kind::Array(item), Value::Array(items)) => items.iter().any(|v| in_value(item, v)),
+            (Kind::Unknown, Value::Object(_) | Value::Array(_)) => true,
+            _ => false,
+        }
+    }
+    object.iter().any(|(name, value)| match fields.get(name) {
+        None => true,
+        Some(slot) => in_value(slot, value),
+    })
+}
+
+fn observe_value(
+    slot: &mut Slot,
+    line: u64,
+    value: &Value,
+    path: &str,
+    order: Option<&KeyOrder>,
+) -> Result<(), SchemaError> {
     let incoming = Kind::of(value);
     match (&slot.kind, &incoming) {
         (_, Kind::Unknown) => {
@@ -2050,6 +2295,16 @@ fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Resul
         (Kind::Unknown, _) | (Kind::Int, Kind::Float) => {
             slot.kind = incoming;
             slot.kind_line = line;
+        }
+        // "NaN", "Infinity" or "-Infinity" (Pydantic's `ser_json_inf_nan='strings'`) in
+        // a number column: a float.
+        (Kind::Int | Kind::Float, Kind::String)
+            if crate::rows::json::non_finite(value).is_some() =>
+        {
+            if matches!(slot.kind, Kind::Int) {
+                slot.kind = Kind::Float;
+                slot.kind_line = line;
+            }
         }
         (Kind::Float, Kind::Int)
         | (Kind::Int, Kind::Int)
@@ -2070,12 +2325,16 @@ fn observe_value(slot: &mut Slot, line: u64, value: &Value, path: &str) -> Resul
     }
     match (&mut slot.kind, value) {
         (Kind::Object { fields, n_objects }, Value::Object(object)) => {
-            observe_object(fields, n_objects, line, object, path)?;
+            observe_object(fields, n_objects, line, object, path, order)?;
         }
         (Kind::Array(item), Value::Array(items)) => {
             let item_path = format!("{path}[]");
-            for item_value in items {
-                observe_value(item, line, item_value, &item_path)?;
+            let orders = match order {
+                Some(KeyOrder::Array(orders)) => orders.as_slice(),
+                _ => &[],
+            };
+            for (idx, item_value) in items.iter().enumerate() {
+                observe_value(item, line, item_value, &item_path, orders.get(idx))?;
             }
         }
         _ => {}
@@ -2089,17 +2348,45 @@ fn observe_object(
     line: u64,
     object: &Map<String, Value>,
     path: &str,
+    order: Option<&KeyOrder>,
 ) -> Result<(), SchemaError> {
     *n_objects += 1;
-    for (name, value) in object {
-        let slot = fields.entry(name.clone()).or_default();
+    // The text's key order when known (a repeated key counts where it first appears).
+    let mut names: Vec<(&String, Option<&KeyOrder>)> = Vec::with_capacity(object.len());
+    match order {
+        Some(KeyOrder::Object(entries)) => {
+            for (name, child) in entries {
+                if let Some((key, _)) = object.get_key_value(name)
+                    && !names.iter().any(|(seen, _)| *seen == key)
+                {
+                    names.push((key, Some(child)));
+                }
+            }
+            if names.len() < object.len() {
+                let missing: Vec<&String> = object
+                    .keys()
+                    .filter(|key| !names.iter().any(|(seen, _)| seen == key))
+                    .collect();
+                names.extend(missing.into_iter().map(|name| (name, None)));
+            }
+        }
+        _ => names.extend(object.keys().map(|name| (name, None))),
+    }
+    for (name, child_order) in names {
+        let n_seen = fields.len();
+        let slot = fields.entry(name.clone()).or_insert_with(|| Slot {
+            seen: n_seen,
+            ..Slot::default()
+        });
         slot.n_present += 1;
-        observe_value(slot, line, value, &join(path, name))?;
+        observe_value(slot, line, &object[name], &join(path, name), child_order)?;
     }
     Ok(())
 }
 
 fn infer_fields(fields: BTreeMap<String, Slot>, n_objects: u64) -> Vec<Field> {
+    let mut fields: Vec<(String, Slot)> = fields.into_iter().collect();
+    fields.sort_by_key(|(_, slot)| slot.seen);
     fields
         .into_iter()
         .map(|(name, slot)| {
@@ -2361,86 +2648,6 @@ pub fn with_bytes_of(read_as: &Schema, declared: &Schema) -> Schema {
     Schema::new(fields_of(&read_as.fields, Some(&declared.fields)))
 }
 
-/// A float JSON cannot hold (NaN or an infinity) in a record batch: its row and where.
-#[derive(Debug)]
-pub(crate) struct NonFinite {
-    pub row: usize,
-    pub violation: Violation,
-}
-
-/// The first NaN or infinity among the values of `batch` (in pail's Arrow form, as
-/// `to_arrow` gives it) that its rows hold. JSON has no such numbers, so `batch_to_rows`
-/// would make them null; a commit refuses them instead.
-pub(crate) fn first_non_finite(batch: &RecordBatch) -> Option<NonFinite> {
-    let top: Vec<Position> = (0..batch.num_rows())
-        .map(|row| Position { row, index: row })
-        .collect();
-    batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .filter_map(|(field, column)| non_finite_in(column.as_ref(), field.name(), &top))
-        .min_by_key(|found| found.row)
-}
-
-/// A value of a nested array: the row it belongs to and its index in the array.
-#[derive(Clone, Copy)]
-struct Position {
-    row: usize,
-    index: usize,
-}
-
-fn has_float(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Float64 => true,
-        DataType::Struct(fields) => fields.iter().any(|field| has_float(field.data_type())),
-        DataType::List(item) => has_float(item.data_type()),
-        _ => false,
-    }
-}
-
-fn non_finite_in(array: &dyn Array, path: &str, at: &[Position]) -> Option<NonFinite> {
-    if !has_float(array.data_type()) {
-        return None;
-    }
-    let valid = |position: &&Position| array.is_valid(position.index);
-    if let Some(floats) = array.as_primitive_opt::<Float64Type>() {
-        return at.iter().filter(valid).find_map(|position| {
-            let value = floats.value(position.index);
-            (!value.is_finite()).then(|| NonFinite {
-                row: position.row,
-                violation: violation(path, format!("expected a finite float, found {value}")),
-            })
-        });
-    }
-    if let Some(structs) = array.as_struct_opt() {
-        let inner: Vec<Position> = at.iter().filter(valid).copied().collect();
-        return structs
-            .fields()
-            .iter()
-            .zip(structs.columns())
-            .filter_map(|(field, child)| {
-                non_finite_in(child.as_ref(), &join(path, field.name()), &inner)
-            })
-            .min_by_key(|found| found.row);
-    }
-    let list = array.as_list_opt::<i32>()?;
-    let offsets = list.value_offsets();
-    let inner: Vec<Position> = at
-        .iter()
-        .filter(valid)
-        .flat_map(|position| {
-            let (start, end) = (offsets[position.index], offsets[position.index + 1]);
-            (start as usize..end as usize).map(move |index| Position {
-                row: position.row,
-                index,
-            })
-        })
-        .collect();
-    non_finite_in(list.values().as_ref(), &format!("{path}[]"), &inner)
-}
-
 fn null_buffer(validity: Vec<bool>) -> Option<NullBuffer> {
     if validity.iter().all(|valid| *valid) {
         None
@@ -2517,7 +2724,11 @@ fn build_array(ty: &Type, values: &[Option<&Value>], path: &str) -> Result<Array
             ty,
             values,
             path,
-            Value::as_f64,
+            |value: &Value| {
+                value
+                    .as_f64()
+                    .or_else(|| crate::rows::json::non_finite(value))
+            },
         )?)),
         Type::String | Type::Enum(_) => Arc::new(StringArray::from(collect_values(
             ty,
@@ -2670,11 +2881,12 @@ fn array_to_values(ty: &Type, array: &dyn Array, path: &str) -> Result<Vec<Value
             .iter()
             .map(|v| or_null(v.map(Value::from)))
             .collect(),
+        // NaN and ±inf as the strings "NaN", "Infinity" and "-Infinity".
         Type::Float => array
             .as_primitive_opt::<Float64Type>()
             .ok_or_else(wrong_type)?
             .iter()
-            .map(|v| or_null(v.map(Value::from)))
+            .map(|v| or_null(v.map(crate::rows::json::float_value)))
             .collect(),
         Type::String | Type::Enum(_) => {
             let strings = array.as_string_opt::<i32>().ok_or_else(wrong_type)?;
@@ -2931,6 +3143,14 @@ mod tests {
                 optional(Type::Enum(vec!["fast".into(), "slow".into()])),
             ),
         ]);
+        // schemars writes a u64's `minimum: 0`: kept, so the schema is format 3.
+        let mut expected = expected;
+        expected.set_constraints(vec![Constraint {
+            path: "id".into(),
+            ge: Some("0".into()),
+            ..Constraint::default()
+        }]);
+        assert_eq!(expected.format, 3);
         assert_eq!(Schema::from_json_schema(&doc).unwrap(), expected);
     }
 
@@ -3140,6 +3360,82 @@ mod tests {
         Ok(inferrer.finish())
     }
 
+    /// With the records' text, fields are inferred in the order first seen, nested ones
+    /// too; without it, in name order.
+    #[test]
+    fn inference_keeps_the_order_fields_are_first_seen() {
+        let lines = [
+            r#"{"zeta": 1, "alpha": {"y": 1, "b": 2}, "list": [{"q": 1}, {"q": 2, "a": 1}]}"#,
+            r#"{"alpha": {"b": 3, "y": 4, "new": 5}, "zeta": 2, "mid": true, "list": []}"#,
+            r#"{"alpha": {"b": 3, "y": 4, "new": 5}, "zeta": 2, "mid": false, "later": NaN}"#,
+        ];
+        let mut inferrer = Inferrer::new();
+        for (idx, text) in lines.iter().enumerate() {
+            let value = crate::rows::json::parse_record(text).unwrap();
+            inferrer
+                .observe_text(idx as u64 + 1, &value, text)
+                .unwrap_or_else(|err| panic!("{text}: {err}"));
+        }
+        let schema = inferrer.finish();
+        assert_eq!(
+            schema.column_paths(),
+            [
+                "zeta",
+                "alpha",
+                "alpha.y",
+                "alpha.b",
+                "alpha.new",
+                "list",
+                "list[]",
+                "list[].q",
+                "list[].a",
+                "mid",
+                "later"
+            ]
+        );
+        let names: Vec<String> = infer(&[json!({"b": 1, "a": 2})])
+            .unwrap()
+            .fields
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    /// A later version's inferred schema keeps the parent's order, nested fields too,
+    /// with new fields after.
+    #[test]
+    fn inferred_fields_follow_the_parent_order() {
+        let parent = schema(vec![
+            field("b", Type::Int),
+            field(
+                "s",
+                Type::List(Box::new(Type::Struct(vec![
+                    field("y", Type::Int),
+                    field("x", Type::Int),
+                ]))),
+            ),
+            field("a", Type::Int),
+        ]);
+        let inferred = schema(vec![
+            field("new", Type::Bool),
+            field("a", Type::Int),
+            field(
+                "s",
+                optional(Type::List(Box::new(Type::Struct(vec![
+                    field("x", Type::Int),
+                    field("z", Type::Int),
+                    field("y", Type::Int),
+                ])))),
+            ),
+            field("b", Type::Float),
+        ]);
+        assert_eq!(
+            follow_order(inferred, &parent).column_paths(),
+            ["b", "s", "s[]", "s[].y", "s[].x", "s[].z", "a", "new"]
+        );
+    }
+
     #[test]
     fn inference_unifies_records() {
         let inferred = infer(&[
@@ -3163,8 +3459,10 @@ mod tests {
             field("n", Type::Int),
             field("nothing", optional(Type::String)),
             field("tags", Type::List(Box::new(Type::String))),
-            field("when", optional(Type::String)),
+            // First seen in the second record: after the first's fields (name order
+            // within a record, as a `Value` has no other).
             field("x", Type::Float),
+            field("when", optional(Type::String)),
         ]);
         assert_eq!(inferred, expected);
 
@@ -3731,9 +4029,147 @@ boxes: list<struct>
             .unwrap_err();
         assert!(
             err.message
-                .starts_with("expected float, found null; hint: Pydantic writes NaN"),
+                .starts_with("expected float, found null; hint: Pydantic writes NaN")
+                && err.message.contains("ser_json_inf_nan='constants'"),
             "{err}"
         );
+    }
+
+    /// Constraints are read by column path (through optionals, list items, map values,
+    /// union variants and decimals), kept in format 3, checked at validation and shown.
+    #[test]
+    fn constraints_are_kept_by_column_path_and_checked() {
+        let text = r##"{"type": "object", "required": ["n", "tags", "tool", "usage", "cost"],
+            "properties": {
+            "n": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
+            "tags": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 3}},
+            "tool": {"oneOf": [{"$ref": "#/$defs/Search"}, {"$ref": "#/$defs/Calc"}],
+                     "discriminator": {"propertyName": "kind",
+                        "mapping": {"search": "#/$defs/Search", "calc": "#/$defs/Calc"}}},
+            "usage": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+            "cost": {"anyOf": [{"type": "number", "minimum": 0.0}, {"type": "string"}]}},
+            "$defs": {
+              "Search": {"type": "object", "required": ["kind", "query"], "properties": {
+                "kind": {"const": "search"}, "query": {"type": "string", "pattern": "(?<!x)y"}}},
+              "Calc": {"type": "object", "required": ["kind", "expr"], "properties": {
+                "kind": {"const": "calc"}, "expr": {"type": "string", "minLength": 1}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let paths: Vec<&str> = schema
+            .constraints
+            .iter()
+            .flatten()
+            .map(|c| c.path.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "n",
+                "tags",
+                "tags[]",
+                "tool|search.query",
+                "tool|calc.expr",
+                "usage{value}",
+                "cost"
+            ]
+        );
+        assert_eq!(schema.format, 3);
+        assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+        let good = json!({"n": null, "tags": ["a"], "tool": {"kind": "calc", "expr": "1"},
+            "usage": {"in": 1.5}, "cost": "0.5"});
+        schema.validate(&good).unwrap();
+        let fails = |change: Value| {
+            let mut record = good.clone();
+            for (key, value) in change.as_object().unwrap() {
+                record[key] = value.clone();
+            }
+            let err = schema.validate(&record).unwrap_err();
+            format!("{}: {}", err.path, err.message)
+        };
+        assert_eq!(fails(json!({"n": -1})), "n: -1 is not ge=0");
+        assert_eq!(
+            fails(json!({"tags": ["a", "b", "c"]})),
+            "tags: 3 items, more than max_items=2"
+        );
+        assert_eq!(
+            fails(json!({"tool": {"kind": "calc", "expr": ""}})),
+            r#"tool.expr: "" has 0 characters, fewer than min_length=1"#
+        );
+        assert_eq!(
+            fails(json!({"usage": {"in": 0}})),
+            r#"usage["in"]: 0.0 is not gt=0"#
+        );
+        assert_eq!(
+            fails(json!({"cost": "-0.1"})),
+            "cost: -0.100000000 is not ge=0.0"
+        );
+        // The lookbehind is kept and shown, not checked.
+        schema
+            .validate(
+                &json!({"n": 1, "tags": [], "tool": {"kind": "search", "query": "xy"},
+                "usage": {}, "cost": 1}),
+            )
+            .unwrap();
+        let shown = schema.render_tree();
+        assert!(shown.contains("n: optional<int> Field(ge=0)\n"), "{shown}");
+        assert!(
+            shown.contains("tags: list<string> Field(max_items=2) []: Field(max_length=3)\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("|search.query: Field(pattern=r'(?<!x)y' (kept, not checked))"),
+            "{shown}"
+        );
+        // A forged list: out of path order.
+        let mut forged = schema.clone();
+        forged.constraints.as_mut().unwrap().reverse();
+        assert!(Schema::decode(&forged.encode().1).is_err());
+    }
+
+    /// `NaN`, `Infinity` and `-Infinity`: bare tokens (Pydantic's
+    /// `ser_json_inf_nan='constants'`) or strings (`'strings'`) in a float column; a bare
+    /// token anywhere else is refused by name.
+    #[test]
+    fn non_finite_floats_are_kept_only_where_a_float_is_expected() {
+        use crate::rows::json::parse_record;
+        let schema = schema(vec![
+            field("x", Type::Float),
+            field("xs", Type::List(Box::new(Type::Float))),
+            field("s", Type::Optional(Box::new(Type::String))),
+            field(
+                "u",
+                Type::Union {
+                    variants: vec![field("string", Type::String), field("float", Type::Float)],
+                    discriminator: None,
+                },
+            ),
+        ]);
+        let record =
+            parse_record(r#"{"x": NaN, "xs": [Infinity, "-Infinity", 1], "s": "NaN", "u": NaN}"#)
+                .unwrap();
+        assert_eq!(
+            schema.validate(&record).unwrap(),
+            json!({"x": "NaN", "xs": ["Infinity", "-Infinity", 1.0], "s": "NaN", "u": "NaN"})
+        );
+        let batch = rows_to_batch(&schema, &[schema.validate(&record).unwrap()]).unwrap();
+        let floats = batch.column(0).as_primitive::<Float64Type>();
+        assert!(floats.value(0).is_nan());
+        assert_eq!(
+            batch_to_rows(&schema, &batch).unwrap(),
+            vec![json!({"x": "NaN", "xs": ["Infinity", "-Infinity", 1.0], "s": "NaN", "u": "NaN"})]
+        );
+        // A string "NaN" in `str | float` is the string; the bare token, the float.
+        let err = schema
+            .validate(&parse_record(r#"{"x": 1, "xs": [], "s": NaN, "u": "a"}"#).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            ("s", "expected string, found NaN")
+        );
+        let err = schema
+            .validate(&json!({"x": "nan", "xs": [], "u": "a"}))
+            .unwrap_err();
+        assert_eq!(err.message, r#"expected float, found string "nan""#);
     }
 
     /// `dict[str, float]` and `dict[str, Sub]`: Arrow maps, JSON objects.
@@ -3962,6 +4398,7 @@ boxes: list<struct>
             crate::object::encode(&Schema {
                 format: 1,
                 columns: None,
+                constraints: None,
                 fields: Schema::listing().fields
             })
         );

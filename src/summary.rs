@@ -300,6 +300,9 @@ impl ValueStats {
                 let f = n.as_f64().unwrap_or(0.0);
                 (Some(Scalar::Float(f)), f.to_string())
             }
+            // NaN and ±inf (the strings "NaN", "Infinity", "-Infinity" in a row): counted
+            // as values, but the min and max are of the finite floats.
+            (Type::Float, Value::String(s)) => (None, s.clone()),
             // Bytes are base64: their order means nothing, so no min/max.
             (Type::Bytes | Type::BytesAs(_), Value::String(s)) => (None, s.clone()),
             (_, Value::String(s)) => (Some(Scalar::Text(s.clone())), s.clone()),
@@ -475,6 +478,8 @@ pub(crate) fn extension(path: &str) -> String {
 /// Accumulates the statistics of a version's rows in bounded memory: a few hundred values
 /// per column, whatever the row count.
 pub(crate) struct SummaryBuilder {
+    /// The rows' schema: example rows are written in its declared field order.
+    schema: Schema,
     columns: Vec<ColumnState>,
     files: Vec<FileState>,
     examples: Vec<String>,
@@ -497,6 +502,7 @@ impl SummaryBuilder {
         let mut paths = Vec::new();
         file_paths(&schema.fields, &mut Vec::new(), &mut paths);
         SummaryBuilder {
+            schema: schema.clone(),
             columns: plans
                 .into_iter()
                 .map(|plan| ColumnState {
@@ -617,8 +623,9 @@ impl SummaryBuilder {
     pub fn example(&mut self, row: &Value) -> bool {
         if self.examples.len() < EXAMPLE_ROWS {
             let cut = cut_strings(row);
-            self.examples
-                .push(serde_json::to_string(&cut).expect("JSON values serialize"));
+            self.examples.push(
+                serde_json::to_string(&self.schema.ordered(&cut)).expect("JSON values serialize"),
+            );
         }
         self.examples.len() < EXAMPLE_ROWS
     }
@@ -1374,6 +1381,7 @@ mod tests {
         let schema = Schema {
             format: SCHEMA_FORMAT,
             columns: None,
+            constraints: None,
             fields: vec![
                 field("n", Type::Int),
                 field("x", Type::Optional(Box::new(Type::Float))),
@@ -1548,6 +1556,7 @@ mod tests {
         let schema = Schema {
             format: SCHEMA_FORMAT,
             columns: None,
+            constraints: None,
             fields: (0..300)
                 .map(|i| field(&format!("column_with_a_long_name_{i:03}"), Type::String))
                 .collect(),

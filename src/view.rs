@@ -478,8 +478,12 @@ impl TagDeletedView {
 
 /// A column type: `type` is `bool`, `int`, `float`, `string`, `datetime`, `bytes` (with its
 /// `encoding`), `enum` (with `values`), `struct` and `File` (with `fields`) or `list` (with
-/// `item`). `optional` appears on list items that may be null.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+/// `item`); since schema format 3 also `date`, `time` (of day, UTC), `duration`, `uuid`,
+/// `decimal` (with `precision` and `scale`), `int_enum` (with `int_values`), `map` (with
+/// `key` and `value`), `tuple` (with `items`) and `union` (with `variants` and, when one
+/// chooses them, `discriminator`). `optional` appears on list items, map values, tuple
+/// items and variants that may be null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct TypeView {
     #[serde(rename = "type")]
     pub ty: String,
@@ -493,6 +497,22 @@ pub struct TypeView {
     pub item: Option<Box<TypeView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub optional: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int_values: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<i8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Box<TypeView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Box<TypeView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<TypeView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variants: Option<Vec<FieldView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discriminator: Option<String>,
 }
 
 impl TypeView {
@@ -500,11 +520,7 @@ impl TypeView {
     pub fn new(ty: &Type) -> TypeView {
         let named = |name: &str| TypeView {
             ty: name.to_string(),
-            fields: None,
-            values: None,
-            encoding: None,
-            item: None,
-            optional: None,
+            ..TypeView::default()
         };
         match ty {
             Type::Struct(fields) => TypeView {
@@ -537,7 +553,94 @@ impl TypeView {
                 optional: Some(true),
                 ..TypeView::new(inner)
             },
+            Type::Date => named("date"),
+            Type::Time => named("time"),
+            Type::Duration => named("duration"),
+            Type::Uuid => named("uuid"),
+            Type::Decimal { precision, scale } => TypeView {
+                precision: Some(*precision),
+                scale: Some(*scale),
+                ..named("decimal")
+            },
+            Type::IntEnum(values) => TypeView {
+                int_values: Some(values.clone()),
+                ..named("int_enum")
+            },
+            Type::Map(value) => TypeView {
+                key: Some(Box::new(named("string"))),
+                value: Some(Box::new(TypeView::new(value))),
+                ..named("map")
+            },
+            Type::Tuple(items) => TypeView {
+                items: Some(items.iter().map(TypeView::new).collect()),
+                ..named("tuple")
+            },
+            Type::Union {
+                variants,
+                discriminator,
+            } => TypeView {
+                variants: Some(variants.iter().map(FieldView::new).collect()),
+                discriminator: discriminator.clone(),
+                ..named("union")
+            },
             other => named(&other.to_string()),
+        }
+    }
+}
+
+/// A column path's stable id (schema format 3; the default numbering before).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ColumnIdView {
+    pub path: String,
+    pub id: u32,
+}
+
+/// The constraints on a column path: `ge`, `gt`, `le`, `lt`, `multiple_of` (number texts,
+/// exact), `min_length`, `max_length`, `min_items`, `max_items`, `pattern`, and whether a
+/// pattern is checked at commit (`pattern_checked`: false when it is kept but cannot be
+/// checked exactly, as a lookaround).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ConstraintView {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ge: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub le: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiple_of: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_items: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern_checked: Option<bool>,
+}
+
+impl ConstraintView {
+    fn new(constraint: &crate::schema::Constraint) -> ConstraintView {
+        ConstraintView {
+            path: constraint.path.clone(),
+            ge: constraint.ge.clone(),
+            gt: constraint.gt.clone(),
+            le: constraint.le.clone(),
+            lt: constraint.lt.clone(),
+            multiple_of: constraint.multiple_of.clone(),
+            min_length: constraint.min_length,
+            max_length: constraint.max_length,
+            min_items: constraint.min_items,
+            max_items: constraint.max_items,
+            pattern: constraint.pattern.clone(),
+            pattern_checked: constraint.pattern_checked(),
         }
     }
 }
@@ -578,6 +681,12 @@ pub struct SchemaView {
     pub id: String,
     pub format: u32,
     pub fields: Vec<FieldView>,
+    /// Every column path (`a`, `a.b`, `a[]`, `a{value}`, `a[0]`, `a|name`) with its
+    /// stable id, depth first in declared order.
+    pub column_ids: Vec<ColumnIdView>,
+    /// The value constraints by column path; left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<ConstraintView>,
     /// Every column as a dotted path through structs and File (`file.path`), as SQL and
     /// `rows` name them. Only MCP gives it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -593,6 +702,20 @@ impl SchemaView {
             id: found.commit.schema.to_hex(),
             format: schema.format,
             fields: schema.fields.iter().map(FieldView::new).collect(),
+            column_ids: schema
+                .column_ids()
+                .into_iter()
+                .map(|column| ColumnIdView {
+                    path: column.path,
+                    id: column.id,
+                })
+                .collect(),
+            constraints: schema
+                .constraints
+                .iter()
+                .flatten()
+                .map(ConstraintView::new)
+                .collect(),
             columns: None,
         }
     }
@@ -1615,6 +1738,7 @@ mod tests {
         let schema = Schema {
             format: 2,
             columns: None,
+            constraints: None,
             fields: vec![
                 field("file", Type::File),
                 field("start", Type::Float),
@@ -1636,6 +1760,28 @@ mod tests {
         insta::assert_snapshot!("schema", json_text(&view));
         let columns = to_json(&view.with_columns(&schema))["columns"].clone();
         insta::assert_snapshot!("schema_columns", serde_json::to_string(&columns).unwrap());
+    }
+
+    /// The format-3 types, structurally, with their column ids and constraints.
+    #[test]
+    fn schemas_of_format_3_types() {
+        let text = r##"{"type": "object", "required": ["day", "cost", "rating", "usage", "size", "tool"],
+            "properties": {
+            "day": {"type": "string", "format": "date"},
+            "cost": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+            "rating": {"enum": [1, 2, 3]},
+            "usage": {"type": "object", "additionalProperties": {"type": "number"}},
+            "size": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "integer"}],
+                     "minItems": 2, "maxItems": 2},
+            "tool": {"oneOf": [{"$ref": "#/$defs/Search"}, {"type": "integer"}],
+                     "discriminator": null},
+            "id": {"type": "string", "format": "uuid", "pattern": "(?=a)"}},
+            "$defs": {"Search": {"type": "object", "required": ["q"], "properties": {
+                "q": {"type": "string", "maxLength": 3}}}}}"##;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+        let view = SchemaView::new(&resolved(), &schema);
+        insta::assert_snapshot!("schema_format_3", json_text(&view));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct SchemaArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+    /// Print every column path with its stable id (as Iceberg field ids), one per line
+    #[arg(long, conflicts_with = "json")]
+    pub ids: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -264,6 +267,15 @@ pub fn cmd_schema(ctx: &Context, args: SchemaArgs) -> Result<(), CliError> {
     let mut out = output::stdout();
     if args.json {
         output::print_json(&mut out, &to_json(&SchemaView::new(&found, &schema)))?;
+    } else if args.ids {
+        for column in schema.column_ids() {
+            writeln!(
+                out,
+                "{:>4}  {}",
+                column.id,
+                output::escape_line(&column.path)
+            )?;
+        }
     } else {
         write!(out, "{}", schema.render_tree())?;
     }

@@ -5,6 +5,11 @@
 //! writer (Python's `json`, ryu, serde_json's output) printed comes back bit for bit.
 //! Syntax errors are left to serde_json, whose messages say what is wrong: a text this
 //! parser refuses is handed to serde_json for the message.
+//!
+//! Records may also hold the bare tokens `NaN`, `Infinity` and `-Infinity`, which JSON
+//! lacks and Pydantic writes with `ser_json_inf_nan='constants'`: `parse_record` reads
+//! them as the marker strings `BARE_NAN`, `BARE_INFINITY` and `BARE_NEG_INFINITY`, which
+//! only a float column accepts (see `non_finite`).
 
 use serde_json::{Map, Number, Value};
 
@@ -28,11 +33,62 @@ pub enum ParseError {
 /// serde_json's own recursion limit: records were never deeper than this.
 const MAX_DEPTH: usize = 128;
 
+/// The bare token `NaN` of a record, as `parse_record` gives it: a string no JSON
+/// writer makes by accident (it starts with U+0000), which only a float column accepts.
+pub const BARE_NAN: &str = "\u{0}NaN";
+/// The bare token `Infinity`, as `parse_record` gives it.
+pub const BARE_INFINITY: &str = "\u{0}Infinity";
+/// The bare token `-Infinity`, as `parse_record` gives it.
+pub const BARE_NEG_INFINITY: &str = "\u{0}-Infinity";
+
+/// The float a non-finite value stands for: a bare token as `parse_record` reads it, or
+/// the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (Pydantic's
+/// `ser_json_inf_nan='strings'`, and how pail writes such floats back out as JSON).
+pub fn non_finite(value: &Value) -> Option<f64> {
+    let text = value.as_str()?;
+    match text.strip_prefix('\u{0}').unwrap_or(text) {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// Whether `value` is a bare `NaN` or `±Infinity` token of a record.
+pub fn is_bare_non_finite(value: &Value) -> bool {
+    matches!(
+        value.as_str(),
+        Some(BARE_NAN | BARE_INFINITY | BARE_NEG_INFINITY)
+    )
+}
+
+/// How a float is written in JSON: a number, or for NaN and the infinities (which JSON
+/// has no numbers for) the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
+pub fn float_value(float: f64) -> Value {
+    match Number::from_f64(float) {
+        Some(number) => Value::Number(number),
+        None if float.is_nan() => Value::from("NaN"),
+        None if float > 0.0 => Value::from("Infinity"),
+        None => Value::from("-Infinity"),
+    }
+}
+
 /// Parses one JSON text into a value with exact numbers.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    parse_with(text, false)
+}
+
+/// Parses one record: `parse`, and the bare tokens `NaN`, `Infinity` and `-Infinity`
+/// are read as `BARE_NAN`, `BARE_INFINITY` and `BARE_NEG_INFINITY`.
+pub fn parse_record(text: &str) -> Result<Value, ParseError> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, tokens: bool) -> Result<Value, ParseError> {
     let mut parser = Parser {
         bytes: text.as_bytes(),
         at: 0,
+        tokens,
     };
     let parsed = parser
         .skip_ws()
@@ -78,6 +134,8 @@ enum Fail {
 struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Whether the bare tokens `NaN`, `Infinity` and `-Infinity` are read.
+    tokens: bool,
 }
 
 impl Parser<'_> {
@@ -168,6 +226,11 @@ impl Parser<'_> {
                         _ => return Err(Fail::Syntax),
                     }
                 }
+            }
+            b'N' if self.tokens => self.literal(b"NaN", Value::from(BARE_NAN)),
+            b'I' if self.tokens => self.literal(b"Infinity", Value::from(BARE_INFINITY)),
+            b'-' if self.tokens && self.bytes[self.at..].starts_with(b"-I") => {
+                self.literal(b"-Infinity", Value::from(BARE_NEG_INFINITY))
             }
             b'-' | b'0'..=b'9' => self.number(),
             _ => Err(Fail::Syntax),
@@ -350,6 +413,43 @@ mod tests {
             })
         );
         assert_eq!(parse(&"[".repeat(200)), Err(ParseError::TooDeep));
+    }
+
+    #[test]
+    fn records_read_the_non_finite_tokens() {
+        let value = parse_record(r#"{"a": NaN, "b": [Infinity, -Infinity, -1.5]}"#).unwrap();
+        assert_eq!(value["a"], Value::from(BARE_NAN));
+        assert_eq!(value["b"][0], Value::from(BARE_INFINITY));
+        assert_eq!(value["b"][1], Value::from(BARE_NEG_INFINITY));
+        assert_eq!(value["b"][2], Value::from(-1.5));
+        assert!(
+            value["b"].as_array().unwrap()[..2]
+                .iter()
+                .all(is_bare_non_finite)
+        );
+        assert!(non_finite(&value["a"]).unwrap().is_nan());
+        assert_eq!(non_finite(&value["b"][1]), Some(f64::NEG_INFINITY));
+        assert_eq!(non_finite(&Value::from("Infinity")), Some(f64::INFINITY));
+        assert!(!is_bare_non_finite(&Value::from("NaN")));
+        assert_eq!(non_finite(&Value::from("nan")), None);
+        // Only records read them; other JSON stays strict.
+        for bad in [
+            "NaN",
+            "[Infinity]",
+            "-Infinity",
+            "{\"a\": nan}",
+            "Inf",
+            "-Inf",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        for bad in ["nan", "Inf", "-Inf", "NaNa", "[-]"] {
+            assert!(parse_record(bad).is_err(), "{bad}");
+        }
+        for float in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.5] {
+            let back = non_finite(&float_value(float)).or(float_value(float).as_f64());
+            assert_eq!(back.map(f64::to_bits), Some(float.to_bits()));
+        }
     }
 
     proptest! {

@@ -46,12 +46,13 @@ fn format_doc() -> String {
 }
 
 /// The vectors this file checks, each in its own test. The document marks exactly these.
-const VECTORS: [&str; 11] = [
+const VECTORS: [&str; 12] = [
     "empty-blob",
     "commit",
     "listing-schema",
     "every-type-schema",
     "column-ids-schema",
+    "constraints-schema",
     "empty-tree",
     "one-child-node",
     "delta-root",
@@ -274,6 +275,7 @@ fn every_type_schema() -> Schema {
     Schema {
         format: 1,
         columns: None,
+        constraints: None,
         fields: vec![
             field("a", Type::Bool),
             field("b", Type::Int),
@@ -319,6 +321,21 @@ fn column_ids_schema_vector() {
     // The same fields as a first version: the default numbering, written as format 1.
     let first = Schema::new(schema.fields.clone()).numbered_after(None);
     assert_eq!((first.format, first.columns), (1, None));
+}
+
+#[test]
+fn constraints_schema_vector() {
+    let text = r#"{"type": "object", "required": ["n", "tags"], "properties": {
+        "n": {"type": "integer", "minimum": 0},
+        "tags": {"type": "array", "maxItems": 2,
+                 "items": {"type": "string", "pattern": "^[a-z]+$"}}}}"#;
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    let schema = Schema::from_json_schema_text(&doc, text).unwrap();
+    assert_eq!(schema.format, 3);
+    let (id, bytes) = schema.encode();
+    check("constraints-schema", Kind::Schema, &bytes, id);
+    assert_eq!(doc_vector("constraints-schema").json(), json!(schema));
+    assert_eq!(Schema::decode(&bytes).unwrap(), schema);
 }
 
 // ---- nodes ----------------------------------------------------------------------------

@@ -200,7 +200,8 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
 /// The id of one canonical commit, built from fixtures/ with a fixed author and clock.
 /// If this changes, the object format changed: bump it and document it in docs/FORMAT.md.
 /// (Changed by format 2: commit format 2, canonical row keys and leaf digests; by schema
-/// format 3: the schema keeps the model's declared field order.)
+/// format 3: the schema keeps the model's declared field order; by the summary's example
+/// rows in that order.)
 #[test]
 fn canonical_commit_id_is_pinned() {
     let pail = Pail::new();
@@ -223,7 +224,7 @@ fn canonical_commit_id_is_pinned() {
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(
         created["id"].as_str().unwrap(),
-        "8848918e67eb8a8d228dabe8212f3e252fc467dfe8d9450bf913ab2f406fbaae",
+        "aa5cc35d7b651602af07022e495ff42f021a1467d6b680652be6e6f2b134ddce",
         "the canonical commit id changed"
     );
 }

@@ -77,10 +77,11 @@ fn column_ids_stay_with_their_path_from_version_to_version() {
     };
     assert_eq!(
         ids(&first),
-        [("b".into(), 1), ("b.x".into(), 2), ("id".into(), 3)]
+        [("id".into(), 1), ("b".into(), 2), ("b.x".into(), 3)]
     );
-    // `a` sorts first (an inferred schema is alphabetical) and `b.x` goes: every kept
-    // path keeps its id, the new ones get 4 and 5.
+    // `a` comes last (an inferred schema keeps the latest version's order, then the
+    // records' order) and `b.x` goes: every kept path keeps its id, the new ones get 4
+    // and 5.
     pail.ok_stdin(
         &[
             "commit", "t", "--from", "-", "--key", "id", "--bump", "major",
@@ -92,11 +93,21 @@ fn column_ids_stay_with_their_path_from_version_to_version() {
     assert_eq!(
         ids(&second),
         [
-            ("a".into(), 4),
-            ("b".into(), 1),
-            ("b.y".into(), 5),
-            ("id".into(), 3)
+            ("id".into(), 1),
+            ("b".into(), 2),
+            ("b.y".into(), 4),
+            ("a".into(), 5)
         ]
+    );
+    // `pail schema --ids` shows them, and `schema --json` as `column_ids`.
+    assert_eq!(
+        pail.ok(&["schema", "t", "--ids"]).stdout,
+        "   1  id\n   2  b\n   4  b.y\n   5  a\n"
+    );
+    let shown = pail.json(&["schema", "t", "--json"]);
+    assert_eq!(
+        shown["column_ids"][3],
+        serde_json::json!({"path": "a", "id": 5})
     );
     // The same rows again: the same schema object, so nothing new is written.
     let out = pail.ok_stdin(

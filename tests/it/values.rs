@@ -184,6 +184,171 @@ print(json.dumps([struct.pack(">d", float(column[m])).hex() for m in ("min", "ma
     );
 }
 
+/// NaN and ±inf as Python's `json` and Pydantic's `ser_json_inf_nan='constants'` write
+/// them (bare tokens), and as `'strings'` writes them: kept as those floats, read back as
+/// the strings by `rows --json` and export JSON lines, as the words by CSV, exactly by
+/// Parquet; the summary's min and max are of the finite values.
+#[test]
+fn nan_and_infinities_are_kept_through_commit_and_every_reader() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    let records = python(
+        r#"
+import json
+floats = [float("nan"), float("inf"), -float("inf"), -2.5, 0.25]
+for i, x in enumerate(floats):
+    print(json.dumps({"i": i, "x": x, "xs": [x, 1.0]}))
+print(json.dumps({"i": 5, "x": "Infinity", "xs": ["NaN", "-Infinity"]}))
+"#,
+        &[],
+    );
+    assert!(records.contains("NaN") && records.contains("-Infinity"));
+    std::fs::write(pail.work.join("f.jsonl"), &records).unwrap();
+    // Inferred as floats (the bare tokens), then declared.
+    pail.ok(&["commit", "inferred", "--from", "f.jsonl", "--key", "i"]);
+    assert_eq!(
+        pail.ok(&["schema", "inferred"]).stdout,
+        "i: int\nx: float\nxs: list<float>\n"
+    );
+    let schema = r#"{"type": "object", "required": ["i", "x", "xs"], "properties": {
+        "i": {"type": "integer"}, "x": {"type": "number"},
+        "xs": {"type": "array", "items": {"type": "number"}}}}"#;
+    std::fs::write(pail.work.join("s.json"), schema).unwrap();
+    pail.ok(&[
+        "commit", "fl", "--from", "f.jsonl", "--schema", "s.json", "--key", "i",
+    ]);
+
+    let wanted = ["NaN", "Infinity", "-Infinity", "-2.5", "0.25", "Infinity"];
+    let wanted_bits: Vec<String> = wanted
+        .iter()
+        .map(|text| bits_hex(text.to_lowercase().parse::<f64>().unwrap()))
+        .collect();
+    let expected = Value::Object(
+        wanted_bits
+            .iter()
+            .enumerate()
+            .map(|(idx, hex)| (idx.to_string(), Value::from(hex.clone())))
+            .collect(),
+    );
+    let python_reads = |path: &Path| -> Value {
+        serde_json::from_str(&python(PY_READ_FLOATS, &[path.to_str().unwrap()])).unwrap()
+    };
+    let rows = pail.ok(&["rows", "fl", "--json"]).stdout;
+    assert_eq!(
+        rows.lines().next().unwrap(),
+        r#"{"i":0,"x":"NaN","xs":["NaN",1.0]}"#
+    );
+    assert!(rows.contains(r#"{"i":5,"x":"Infinity","xs":["NaN","-Infinity"]}"#));
+    std::fs::write(pail.work.join("rows.jsonl"), &rows).unwrap();
+    assert_eq!(
+        python_reads(&pail.work.join("rows.jsonl")),
+        expected,
+        "rows"
+    );
+    // The rows commit again to the same version: nothing changed.
+    pail.ok(&[
+        "commit",
+        "fl",
+        "--from",
+        "rows.jsonl",
+        "--schema",
+        "s.json",
+        "--key",
+        "i",
+    ]);
+    assert_eq!(
+        pail.ok(&["log", "fl"])
+            .stdout
+            .lines()
+            .filter(|l| l.contains("fl@"))
+            .count(),
+        1,
+        "{}",
+        pail.ok(&["log", "fl"]).stdout
+    );
+
+    // A diff sees NaN equal to itself: only the changed infinity is a change.
+    std::fs::write(
+        pail.work.join("changed.jsonl"),
+        rows.replacen(
+            r#""x":"Infinity","xs":["Infinity""#,
+            r#""x":"-Infinity","xs":["Infinity""#,
+            1,
+        ),
+    )
+    .unwrap();
+    pail.ok(&[
+        "commit",
+        "changed",
+        "--from",
+        "rows.jsonl",
+        "--schema",
+        "s.json",
+        "--key",
+        "i",
+    ]);
+    pail.ok(&[
+        "commit",
+        "changed",
+        "--from",
+        "changed.jsonl",
+        "--schema",
+        "s.json",
+        "--key",
+        "i",
+    ]);
+    let diff = pail.json(&["diff", "changed@1.0.0", "changed@1.0.1", "--json"]);
+    assert_eq!(
+        (diff["modified"].clone(), diff["added"].clone()),
+        (json!(1), json!(0)),
+        "{diff}"
+    );
+    assert_eq!(diff["rows"][0]["new"]["x"], "-Infinity", "{diff}");
+
+    pail.ok(&["export", "fl", "-o", "out.jsonl"]);
+    assert_eq!(
+        python_reads(&pail.work.join("out.jsonl")),
+        expected,
+        "jsonl"
+    );
+    pail.ok(&["export", "fl", "-o", "out.csv"]);
+    let csv = std::fs::read_to_string(pail.work.join("out.csv")).unwrap();
+    assert!(
+        csv.contains("\n0,NaN,") && csv.contains("\n2,-Infinity,"),
+        "{csv}"
+    );
+    pail.ok(&["export", "fl", "-o", "out.parquet"]);
+    assert_eq!(
+        read_parquet_floats(&pail.work.join("out.parquet")),
+        wanted_bits,
+        "parquet"
+    );
+
+    // SQL sees the floats.
+    let hit = pail
+        .ok(&[
+            "query",
+            "SELECT count(*) AS n FROM fl WHERE isnan(x) OR x = 'Infinity'::double",
+            "--json",
+        ])
+        .stdout;
+    assert_eq!(hit.trim(), r#"{"n":3}"#);
+
+    let summary: Value =
+        serde_json::from_str(&pail.ok(&["summary", "fl", "--json"]).stdout).unwrap();
+    let column = summary["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|column| column["column"] == "x")
+        .unwrap();
+    assert_eq!(
+        (&column["min"], &column["max"]),
+        (&Value::from(-2.5), &Value::from(0.25))
+    );
+    assert_eq!(column["distinct"], 5);
+}
+
 fn read_parquet_floats(path: &Path) -> Vec<String> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Float64Type;

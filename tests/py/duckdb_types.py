@@ -28,6 +28,7 @@ AUDIO = "audio.fragments.parquet"
 LLM = "llm.responses.parquet"
 CLIPS = "fleet.clips.parquet"
 IMAGES = "vision.annotations.parquet"
+READINGS = "sensor.readings.parquet"
 
 checks = [
     # date: a DATE, compared with a date literal.
@@ -55,6 +56,8 @@ checks = [
     (one(f"SELECT count(*) FROM '{LLM}' WHERE first_tool.tag = 'search' AND first_tool.search.query = 'first'")[0], 5),
     # File subclass: File fields then the extra ones.
     (one(f"SELECT max(image.width), min(image.path) FROM '{IMAGES}'"), (645, "0.png")),
+    # NaN and infinities: the floats themselves.
+    (one(f"SELECT count(*) FILTER (isnan(value)), count(*) FILTER (value = 'inf'::DOUBLE), count(*) FILTER (value = '-inf'::DOUBLE) FROM '{READINGS}'"), (2, 2, 2)),
 ]
 failed = [(got, wanted) for got, wanted in checks if got != wanted]
 for got, wanted in failed:
