@@ -264,7 +264,8 @@ impl PyRepo {
             Some(text) => {
                 let doc: serde_json::Value = serde_json::from_str(text)
                     .map_err(|err| usage(format!("the schema is not JSON: {err}"), None))?;
-                Some(Schema::from_json_schema(&doc).map_err(pail::RepoError::from)?)
+                // The text keeps the model's declared field order, as the CLI's --schema.
+                Some(Schema::from_json_schema_text(&doc, text).map_err(pail::RepoError::from)?)
             }
         };
         let shape = RecordsOptions {
