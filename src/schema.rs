@@ -2140,6 +2140,17 @@ impl Inferrer {
                 found: describe(record),
             });
         };
+        self.observe_object(line, record, object, None)
+    }
+
+    /// Records one object, its new keys placed by `order` when given (else by name).
+    fn observe_object(
+        &mut self,
+        line: u64,
+        record: &Value,
+        object: &serde_json::Map<String, Value>,
+        order: Option<&KeyOrder>,
+    ) -> Result<(), SchemaError> {
         if let Some((path, levels)) = too_deep(record, String::new(), 1) {
             return Err(SchemaError::TooDeep {
                 line: Some(line),
@@ -2154,7 +2165,7 @@ impl Inferrer {
             line,
             object,
             "",
-            None,
+            order,
         )
     }
 
@@ -2178,22 +2189,7 @@ impl Inferrer {
         let Ok(order) = serde_json::from_str::<KeyOrder>(text) else {
             return self.observe(line, record);
         };
-        if let Some((path, levels)) = too_deep(record, String::new(), 1) {
-            return Err(SchemaError::TooDeep {
-                line: Some(line),
-                path,
-                levels,
-                max: MAX_NESTING,
-            });
-        }
-        observe_object(
-            &mut self.fields,
-            &mut self.n_records,
-            line,
-            object,
-            "",
-            Some(&order),
-        )
+        self.observe_object(line, record, object, Some(&order))
     }
 
     pub fn finish(self) -> Schema {

@@ -98,7 +98,8 @@ fn read_pair(
     }
     let old = Layout::read(objects, old_root)?;
     if old.base == *new_root {
-        return Ok((old.clone(), old.plain_base()));
+        let base = old.plain_base();
+        return Ok((old, base));
     }
     Ok((old, new))
 }
