@@ -1198,6 +1198,8 @@ pub struct PushView {
     pub tags_updated: Vec<String>,
     pub up_to_date: usize,
     pub cache_uploaded: usize,
+    /// The remote's layout format (1: `pail remote upgrade` moves it to 2).
+    pub remote_format: u32,
 }
 
 impl PushView {
@@ -1211,6 +1213,7 @@ impl PushView {
             tags_updated: report.tags_updated.clone(),
             up_to_date: report.up_to_date,
             cache_uploaded: report.cache_uploaded,
+            remote_format: report.remote_format,
         }
     }
 }
@@ -1924,6 +1927,7 @@ mod tests {
             tags_updated: vec!["team.vision.clips@golden".into()],
             up_to_date: 3,
             cache_uploaded: 1,
+            remote_format: 2,
         };
         insta::assert_snapshot!("push", json_text(&PushView::new("origin", &push)));
         let pull = PullReport {

@@ -21,6 +21,7 @@ use super::{CliError, Context};
   pail remote add origin s3://team-bucket/pail
   pail remote add shared /mnt/shared/pail --trust-cache
   pail remote set origin --trust-cache true
+  pail remote upgrade origin
   pail remote list
   pail remote remove origin")]
 pub struct RemoteArgs {
@@ -57,6 +58,13 @@ pub enum RemoteCommand {
     },
     /// Remove a remote and what this repository recorded about it
     Remove {
+        /// Remote name
+        name: String,
+    },
+    /// Move a remote to the current layout format (format 2: leaves are plain Parquet
+    /// files that other engines read in place). Run it while nobody pushes; running it
+    /// again finishes an upgrade that raced a push
+    Upgrade {
         /// Remote name
         name: String,
     },
@@ -202,6 +210,21 @@ pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
             remote::remove(&repo, &name)?;
             writeln!(out, "removed remote {name}")?;
         }
+        RemoteCommand::Upgrade { name } => {
+            let report = remote::upgrade(&repo, &name, &ctx.store_options)?;
+            if report.from == report.to && report.leaves_moved == 0 {
+                writeln!(out, "remote {name} already has format {}", report.to)?;
+            } else {
+                writeln!(
+                    out,
+                    "remote {name}: format {} -> {}, {} leaves moved ({})",
+                    report.from,
+                    report.to,
+                    report.leaves_moved,
+                    human_bytes(report.bytes_moved)
+                )?;
+            }
+        }
     }
     out.flush()?;
     Ok(())
@@ -267,6 +290,12 @@ fn print_push(remote: &str, report: &PushReport, as_json: bool) -> Result<(), Cl
             report.objects_present,
             report.up_to_date
         )?;
+        if report.remote_format < 2 {
+            eprintln!(
+                "note: {remote} has remote format {}: other engines cannot read its leaves in place; `pail remote upgrade {remote}` moves it to format 2",
+                report.remote_format
+            );
+        }
     }
     out.flush()?;
     Ok(())
