@@ -200,7 +200,8 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
 /// The id of one canonical commit, built from fixtures/ with a fixed author and clock.
 /// If this changes, the object format changed: bump it and document it in docs/FORMAT.md.
 /// (Changed by format 2: commit format 2, canonical row keys and leaf digests; by schema
-/// format 3: the schema keeps the model's declared field order.)
+/// format 3: the schema keeps the model's declared field order; by leaf field ids: leaves
+/// carry Parquet field ids and no `ARROW:schema` entry.)
 #[test]
 fn canonical_commit_id_is_pinned() {
     let pail = Pail::new();
@@ -223,7 +224,7 @@ fn canonical_commit_id_is_pinned() {
     assert_eq!(shown["id"], created["id"]);
     assert_eq!(
         created["id"].as_str().unwrap(),
-        "8848918e67eb8a8d228dabe8212f3e252fc467dfe8d9450bf913ab2f406fbaae",
+        "ba243c9d204537d4737b133d4c4cb456551a0e5c3ffc0f9d3b206951478bc61a",
         "the canonical commit id changed"
     );
 }
