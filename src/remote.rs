@@ -28,6 +28,8 @@ use crate::spool::{Spool, SpoolError};
 use crate::store::{Reader, StoreError, Writer};
 use crate::walk::Visit;
 
+mod publish;
+
 /// The remote layout's major format, the one new remotes get; a remote with a newer one
 /// is refused. Format 1 (every object behind a kind byte) is still read and pushed to.
 pub(crate) const REMOTE_FORMAT: u32 = 2;
@@ -152,6 +154,12 @@ pub enum RemoteError {
         name: Box<DatasetName>,
         commit: CommitId,
         remote: Option<String>,
+    },
+    #[error("could not publish the Iceberg table on {url}: {source}")]
+    Iceberg {
+        url: String,
+        #[source]
+        source: crate::iceberg::IcebergError,
     },
     #[error("could not spool objects in {path}: {source}")]
     Spool {
@@ -330,6 +338,8 @@ pub struct PushReport {
     pub cache_uploaded: usize,
     /// The remote's layout format (`pail remote upgrade` moves a format-1 remote on).
     pub remote_format: u32,
+    /// Datasets whose Iceberg table this push (re)published.
+    pub tables_published: usize,
 }
 
 /// What `pail remote upgrade` did.
@@ -1350,7 +1360,31 @@ pub fn push_to(
     pushing.push_versions(&plan.versions)?;
     pushing.push_tags(&plan.tags, options.force)?;
     pushing.report.remote_format = remote.format();
-    pushing.finish()
+    let report = pushing.finish()?;
+    publish_phase(repo, remote, &runtime, &plan, report)
+}
+
+/// Publishes the Iceberg tables of the pushed datasets, on a format-2 remote (format-1
+/// leaves are not plain Parquet files).
+fn publish_phase(
+    repo: &Repo,
+    remote: &RemoteStore,
+    runtime: &tokio::runtime::Runtime,
+    plan: &PushPlan,
+    mut report: PushReport,
+) -> Result<PushReport, RemoteError> {
+    if remote.format() < 2 {
+        return Ok(report);
+    }
+    let datasets: BTreeSet<DatasetName> = plan
+        .versions
+        .keys()
+        .chain(plan.tags.keys())
+        .filter_map(|name| parse_ref_name(name).map(|(dataset, _)| dataset))
+        .collect();
+    let skipped = publish::publish_tables(repo, remote, runtime, &datasets)?;
+    report.tables_published = datasets.len() - skipped.len();
+    Ok(report)
 }
 
 /// Moves a remote to the current layout format: every leaf stored behind a kind byte is

@@ -1200,6 +1200,8 @@ pub struct PushView {
     pub cache_uploaded: usize,
     /// The remote's layout format (1: `pail remote upgrade` moves it to 2).
     pub remote_format: u32,
+    /// Datasets whose Iceberg table the push (re)published (`pail iceberg NAME`).
+    pub tables_published: usize,
 }
 
 impl PushView {
@@ -1214,6 +1216,7 @@ impl PushView {
             up_to_date: report.up_to_date,
             cache_uploaded: report.cache_uploaded,
             remote_format: report.remote_format,
+            tables_published: report.tables_published,
         }
     }
 }
@@ -1928,6 +1931,7 @@ mod tests {
             up_to_date: 3,
             cache_uploaded: 1,
             remote_format: 2,
+            tables_published: 1,
         };
         insta::assert_snapshot!("push", json_text(&PushView::new("origin", &push)));
         let pull = PullReport {
