@@ -185,6 +185,7 @@ pub mod cli;
 pub mod commit;
 pub mod diff;
 pub(crate) mod escape;
+pub mod iceberg;
 pub mod lineage;
 pub(crate) mod listing;
 pub mod lock;

@@ -44,7 +44,7 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::parser::ParserError;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -1006,11 +1006,8 @@ impl LeafReader {
                     },
                 )))
             };
-            let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(
-                Bytes::from(bytes),
-                crate::rows::leaf::reader_options(),
-            )
-            .map_err(|err| decode_err(err.to_string()))?;
+            let builder = crate::rows::leaf::reader_builder(Bytes::from(bytes))
+                .map_err(|err| decode_err(err.to_string()))?;
             // The projected columns whole, and of the columns only filters read, just the
             // Parquet columns they name.
             let wanted: Vec<usize> = builder

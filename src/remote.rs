@@ -3,8 +3,9 @@
 //! coordination.
 //!
 //! Layout under the prefix: `pail-remote.json` (the format marker, with the remote's random
-//! instance id), `objects/<2 hex>/<62 hex>` (the kind code byte followed by the object's
-//! bytes), `refs/datasets/.../versions/<semver>` and a tag's numbered moves
+//! instance id), `objects/leaf/<2 hex>/<62 hex>` (a leaf's plain Parquet bytes, format 2),
+//! `objects/<2 hex>/<62 hex>` (the kind code byte followed by the object's bytes: every
+//! other kind, and leaves in format 1), `refs/datasets/.../versions/<semver>` and a tag's numbered moves
 //! `refs/datasets/.../tag-moves/<tag>/<seq>`, each holding a commit id in hex and a newline
 //! (docs/FORMAT.md, "Remote layout").
 
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use arrow_array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
@@ -26,8 +28,12 @@ use crate::spool::{Spool, SpoolError};
 use crate::store::{Reader, StoreError, Writer};
 use crate::walk::Visit;
 
-/// The remote layout's major format; a remote with a newer one is refused.
-pub(crate) const REMOTE_FORMAT: u32 = 1;
+mod publish;
+pub use publish::TableInfo;
+
+/// The remote layout's major format, the one new remotes get; a remote with a newer one
+/// is refused. Format 1 (every object behind a kind byte) is still read and pushed to.
+pub(crate) const REMOTE_FORMAT: u32 = 2;
 const MARKER: &str = "pail-remote.json";
 /// The directory, beside `tags/`, that holds each tag's numbered moves.
 const TAG_MOVES: &str = "tag-moves";
@@ -149,6 +155,18 @@ pub enum RemoteError {
         name: Box<DatasetName>,
         commit: CommitId,
         remote: Option<String>,
+    },
+    #[error("could not publish the Iceberg table on {url}: {source}")]
+    Iceberg {
+        url: String,
+        #[source]
+        source: Box<crate::iceberg::IcebergError>,
+    },
+    #[error("{dataset} has no Iceberg table on {url}: {hint}")]
+    NoTable {
+        url: String,
+        dataset: Box<DatasetName>,
+        hint: String,
     },
     #[error("could not spool objects in {path}: {source}")]
     Spool {
@@ -325,6 +343,23 @@ pub struct PushReport {
     pub up_to_date: usize,
     /// `pail map` result-cache entries uploaded.
     pub cache_uploaded: usize,
+    /// The remote's layout format (`pail remote upgrade` moves a format-1 remote on).
+    pub remote_format: u32,
+    /// Datasets whose Iceberg table this push (re)published.
+    pub tables_published: usize,
+}
+
+/// What `pail remote upgrade` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpgradeReport {
+    /// The format the remote had.
+    pub from: u32,
+    /// The format it has now.
+    pub to: u32,
+    /// Leaves copied to their format-2 keys (and removed from their format-1 ones).
+    pub leaves_moved: usize,
+    /// Their bytes.
+    pub bytes_moved: u64,
 }
 
 /// A local version a pull moved to a free number, because the remote had its number for
@@ -371,6 +406,8 @@ pub struct RemoteStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     prefix: String,
+    /// The layout format its marker states, once read; `REMOTE_FORMAT` until then.
+    format: AtomicU32,
 }
 
 fn check_remote_name(name: &str) -> Result<(), RemoteError> {
@@ -453,6 +490,7 @@ impl RemoteStore {
                 url: url.to_string(),
                 store: Arc::new(store),
                 prefix: String::new(),
+                format: AtomicU32::new(REMOTE_FORMAT),
             });
         }
         let (bucket, prefix) = match rest.split_once('/') {
@@ -469,6 +507,7 @@ impl RemoteStore {
             url: url.to_string(),
             store,
             prefix: prefix.to_string(),
+            format: AtomicU32::new(REMOTE_FORMAT),
         })
     }
 
@@ -484,6 +523,7 @@ impl RemoteStore {
             url: url.to_string(),
             store,
             prefix: prefix.trim_matches('/').to_string(),
+            format: AtomicU32::new(REMOTE_FORMAT),
         }
     }
 
@@ -511,9 +551,32 @@ impl RemoteStore {
         }
     }
 
+    /// The format-1 key of an object (every kind behind a kind byte); also what error
+    /// messages name.
     fn object_key(id: &ObjectId) -> String {
         let hex = id.to_hex();
         format!("objects/{}/{}", &hex[..2], &hex[2..])
+    }
+
+    /// The layout format of this remote (its marker's, once read).
+    pub fn format(&self) -> u32 {
+        self.format.load(Ordering::Relaxed)
+    }
+
+    /// Where an object of a kind lives in a layout `format`, and whether it is stored
+    /// plain (without the kind byte): format 2 keeps leaves as plain Parquet files.
+    pub(crate) fn layout(format: u32, id: &ObjectId, kind: Kind) -> (String, bool) {
+        if format >= 2 && kind == Kind::Leaf {
+            let hex = id.to_hex();
+            (format!("objects/leaf/{}/{}", &hex[..2], &hex[2..]), true)
+        } else {
+            (Self::object_key(id), false)
+        }
+    }
+
+    /// The key of an object of a kind on this remote.
+    pub fn key_of(&self, id: &ObjectId, kind: Kind) -> String {
+        Self::layout(self.format(), id, kind).0
     }
 
     /// Reads the format marker: Ok(false) when there is none.
@@ -550,6 +613,10 @@ impl RemoteStore {
                         found: format,
                     });
                 }
+                if format == 0 {
+                    return Err(corrupt("pail_remote_format 0".into()));
+                }
+                self.format.store(format as u32, Ordering::Relaxed);
                 let instance = match value.get("instance") {
                     None => String::new(),
                     Some(serde_json::Value::String(instance))
@@ -579,14 +646,15 @@ impl RemoteStore {
             Some(_) => PutMode::Overwrite,
             None => PutMode::Create,
         };
-        let mut random = [0u8; 16];
-        getrandom::fill(&mut random).map_err(|err| RemoteError::Spool {
-            path: PathBuf::from("(the system's random source)"),
-            source: std::io::Error::other(err.to_string()),
-        })?;
-        let instance: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let body =
-            format!("{{\"pail_remote_format\": {REMOTE_FORMAT}, \"instance\": \"{instance}\"}}\n");
+        let instance = new_instance()?;
+        // A marker from before instance ids keeps its format (1); a new remote gets the
+        // current one.
+        let format = match mode {
+            PutMode::Create => REMOTE_FORMAT,
+            _ => self.format(),
+        };
+        self.format.store(format, Ordering::Relaxed);
+        let body = marker_body(format, &instance);
         match self
             .store
             .put_opts(
@@ -611,16 +679,32 @@ impl RemoteStore {
 
     /// Uploads one object unless the remote has it. Returns the bytes uploaded.
     async fn upload(&self, id: ObjectId, kind: Kind, bytes: Vec<u8>) -> Result<u64, RemoteError> {
-        let key = Self::object_key(&id);
+        self.upload_in(self.format(), id, kind, bytes).await
+    }
+
+    /// `upload` in the layout of a given format.
+    async fn upload_in(
+        &self,
+        format: u32,
+        id: ObjectId,
+        kind: Kind,
+        bytes: Vec<u8>,
+    ) -> Result<u64, RemoteError> {
+        let (key, plain) = Self::layout(format, &id, kind);
         let path = self.path(&key);
         match self.store.head(&path).await {
             Ok(_) => return Ok(0),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(source) => return Err(self.store_err("check", &key)(source)),
         }
-        let mut stored = Vec::with_capacity(bytes.len() + 1);
-        stored.push(kind.code());
-        stored.extend_from_slice(&bytes);
+        let stored = if plain {
+            bytes
+        } else {
+            let mut stored = Vec::with_capacity(bytes.len() + 1);
+            stored.push(kind.code());
+            stored.extend_from_slice(&bytes);
+            stored
+        };
         let n_bytes = stored.len() as u64;
         match self
             .store
@@ -647,7 +731,22 @@ impl RemoteStore {
         ref_name: &str,
         dir: &FsPath,
     ) -> Result<(Kind, std::fs::File, u64), RemoteError> {
-        let key = Self::object_key(&id);
+        self.download_in(self.format(), id, expected, ref_name, dir)
+            .await
+    }
+
+    /// `download` from the layout of a given format: a plain object (a format-2 leaf) has
+    /// no kind byte, its kind is the one its key implies.
+    async fn download_in(
+        &self,
+        format: u32,
+        id: ObjectId,
+        expected: Kind,
+        ref_name: &str,
+        dir: &FsPath,
+    ) -> Result<(Kind, std::fs::File, u64), RemoteError> {
+        let (key, plain) = Self::layout(format, &id, expected);
+        let header = if plain { 0 } else { 1 };
         let corrupt = |detail: String| RemoteError::Corrupt {
             url: self.url.clone(),
             key: key.clone(),
@@ -685,14 +784,14 @@ impl RemoteStore {
         let mut hasher = blake3::Hasher::new();
         hasher.update(expected.tag().as_bytes());
         hasher.update(b" ");
-        hasher.update((stated - 1).to_string().as_bytes());
+        hasher.update((stated - header).to_string().as_bytes());
         hasher.update(b"\0");
         let mut file = tempfile::tempfile_in(dir).map_err(spool_err)?;
         let mut stream = result.into_stream();
         let mut read = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(self.store_err("download", &key))?;
-            let body: &[u8] = if read == 0 {
+            let body: &[u8] = if read == 0 && !plain {
                 let Some((&code, body)) = chunk.split_first() else {
                     continue;
                 };
@@ -732,7 +831,7 @@ impl RemoteStore {
             )));
         }
         file.seek(SeekFrom::Start(0)).map_err(spool_err)?;
-        Ok((expected, file, read - 1))
+        Ok((expected, file, read - header))
     }
 
     /// Reads a small object (a ref, a cache entry) whole, reading at most `limit` bytes
@@ -922,6 +1021,21 @@ impl RemoteStore {
 
 /// The key prefix (under the remote's prefix) of a tag's moves: for the tag ref
 /// `datasets/<ns>/<project>/<name>/tags/<tag>`, `refs/datasets/<ns>/<project>/<name>/tag-moves/<tag>`.
+/// A new random instance id: 16 bytes from the OS in lowercase hex.
+fn new_instance() -> Result<String, RemoteError> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|err| RemoteError::Spool {
+        path: PathBuf::from("(the system's random source)"),
+        source: std::io::Error::other(err.to_string()),
+    })?;
+    Ok(random.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The marker's bytes: the layout format and the instance id, then a newline.
+fn marker_body(format: u32, instance: &str) -> String {
+    format!("{{\"pail_remote_format\": {format}, \"instance\": \"{instance}\"}}\n")
+}
+
 fn tag_moves_key(name: &str) -> Option<String> {
     let (dataset, tag) = name.rsplit_once("/tags/")?;
     Some(format!("refs/{dataset}/{TAG_MOVES}/{tag}"))
@@ -1252,7 +1366,164 @@ pub fn push_to(
     pushing.upload_cache()?;
     pushing.push_versions(&plan.versions)?;
     pushing.push_tags(&plan.tags, options.force)?;
-    pushing.finish()
+    pushing.report.remote_format = remote.format();
+    let report = pushing.finish()?;
+    publish_phase(repo, remote, &runtime, &plan, report)
+}
+
+/// Publishes the Iceberg tables of the pushed datasets, on a format-2 remote (format-1
+/// leaves are not plain Parquet files).
+fn publish_phase(
+    repo: &Repo,
+    remote: &RemoteStore,
+    runtime: &tokio::runtime::Runtime,
+    plan: &PushPlan,
+    mut report: PushReport,
+) -> Result<PushReport, RemoteError> {
+    if remote.format() < 2 {
+        return Ok(report);
+    }
+    let datasets: BTreeSet<DatasetName> = plan
+        .versions
+        .keys()
+        .chain(plan.tags.keys())
+        .filter_map(|name| parse_ref_name(name).map(|(dataset, _)| dataset))
+        .collect();
+    report.tables_published = publish::publish_tables(repo, remote, runtime, &datasets)?;
+    Ok(report)
+}
+
+/// The Iceberg table of `dataset` on the remote named `remote`, as its newest metadata
+/// has it (`pail iceberg`).
+pub fn iceberg_table(
+    repo: &Repo,
+    remote: &str,
+    store_options: &[(String, String)],
+    dataset: &DatasetName,
+) -> Result<TableInfo, RemoteError> {
+    let url = url(repo, remote)?;
+    let remote = RemoteStore::open(&url, store_options)?;
+    publish::table_info(&remote, dataset)
+}
+
+/// Moves a remote to the current layout format: every leaf stored behind a kind byte is
+/// copied, verified, to its plain format-2 key, then the marker states format 2 (same
+/// instance), then the format-1 copies are removed. Run on a format-2 remote it moves the
+/// leaves a pusher that still read format 1 left behind, so running it again finishes an
+/// upgrade that raced a push. Nothing is removed before the marker is written.
+pub fn upgrade(
+    repo: &Repo,
+    remote: &str,
+    store_options: &[(String, String)],
+) -> Result<UpgradeReport, RemoteError> {
+    let url = url(repo, remote)?;
+    let remote = RemoteStore::open(&url, store_options)?;
+    upgrade_store(repo, &remote)
+}
+
+/// `upgrade` on an opened remote store.
+pub fn upgrade_store(repo: &Repo, remote: &RemoteStore) -> Result<UpgradeReport, RemoteError> {
+    let runtime = crate::io_runtime();
+    let Some(instance) = runtime.block_on(remote.read_marker())? else {
+        return Err(RemoteError::NotARemote {
+            url: remote.url.clone(),
+        });
+    };
+    let from = remote.format();
+    let tmp = repo.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(|source| RemoteError::Spool {
+        path: tmp.clone(),
+        source,
+    })?;
+    let moved = runtime.block_on(remote.copy_old_leaves(&tmp))?;
+    if from < REMOTE_FORMAT {
+        let instance = if instance.is_empty() {
+            new_instance()?
+        } else {
+            instance
+        };
+        let body = marker_body(REMOTE_FORMAT, &instance);
+        runtime
+            .block_on(remote.store.put_opts(
+                &remote.path(MARKER),
+                PutPayload::from(body.into_bytes()),
+                PutOptions::from(PutMode::Overwrite),
+            ))
+            .map_err(remote.store_err("write", MARKER))?;
+        remote.format.store(REMOTE_FORMAT, Ordering::Relaxed);
+    }
+    let mut report = UpgradeReport {
+        from,
+        to: REMOTE_FORMAT,
+        ..UpgradeReport::default()
+    };
+    for (key, n_bytes) in moved {
+        runtime
+            .block_on(remote.store.delete(&remote.path(&key)))
+            .map_err(remote.store_err("delete", &key))?;
+        report.leaves_moved += 1;
+        report.bytes_moved += n_bytes;
+    }
+    Ok(report)
+}
+
+impl RemoteStore {
+    /// Copies every leaf stored at a format-1 key to its format-2 key (verified on the
+    /// way); returns the format-1 keys copied, with their body sizes.
+    async fn copy_old_leaves(&self, tmp: &FsPath) -> Result<Vec<(String, u64)>, RemoteError> {
+        let objects = self.path("objects");
+        let strip = format!("{objects}/");
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&objects))
+            .try_collect()
+            .await
+            .map_err(self.store_err("list", "objects"))?;
+        let ids: Vec<ObjectId> = metas
+            .iter()
+            .filter_map(|meta| {
+                let rest = meta.location.as_ref().strip_prefix(&strip)?;
+                let (dir, file) = rest.split_once('/')?;
+                (dir.len() == 2)
+                    .then(|| ObjectId::from_hex(&format!("{dir}{file}")).ok())
+                    .flatten()
+            })
+            .collect();
+        let copied: Vec<Result<Option<(String, u64)>, RemoteError>> =
+            futures::stream::iter(ids.into_iter().map(|id| self.copy_old_leaf(id, tmp)))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        copied.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    /// Copies one format-1 object to its format-2 key if it is a leaf.
+    async fn copy_old_leaf(
+        &self,
+        id: ObjectId,
+        tmp: &FsPath,
+    ) -> Result<Option<(String, u64)>, RemoteError> {
+        let key = Self::object_key(&id);
+        let first = self
+            .store
+            .get_range(&self.path(&key), 0..1)
+            .await
+            .map_err(self.store_err("read", &key))?;
+        if first.first() != Some(&Kind::Leaf.code()) {
+            return Ok(None);
+        }
+        let (_, mut file, len) = self
+            .download_in(1, id, Kind::Leaf, "pail remote upgrade", tmp)
+            .await?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(|source| RemoteError::Spool {
+                path: tmp.to_path_buf(),
+                source,
+            })?;
+        self.upload_in(REMOTE_FORMAT, id, Kind::Leaf, bytes).await?;
+        Ok(Some((key, len)))
+    }
 }
 
 /// What a push sends: refs by name, and the objects the remote may lack, spooled.
@@ -1626,17 +1897,22 @@ pub fn fsck_store(
         path: tmp.clone(),
         source,
     })?;
+    let mut found_refs = Vec::new();
     for name in names {
         match runtime.block_on(remote.get_ref(&name)) {
-            Ok(Some((id, _))) => frontier.push(Reached {
-                id: id.object(),
-                kind: Kind::Commit,
-                via: name,
-            }),
+            Ok(Some((id, _))) => {
+                found_refs.push((name.clone(), id));
+                frontier.push(Reached {
+                    id: id.object(),
+                    kind: Kind::Commit,
+                    via: name,
+                })
+            }
             Ok(None) => {}
             Err(err) => problems.push(format!("{name}: {err}")),
         }
     }
+    problems.extend(publish::check_tables(remote, &runtime, &found_refs)?);
     // The graph walked level by level, so the HEADs of one level run concurrently;
     // what each object names comes from `walk::children`, as for every other walk.
     let mut seen: HashSet<ObjectId> = HashSet::new();
@@ -1735,7 +2011,7 @@ async fn check_object(
         via: via.clone(),
         outcome,
     };
-    let key = RemoteStore::object_key(&id);
+    let key = remote.key_of(&id, kind);
     match remote.store.head(&remote.path(&key)).await {
         Ok(_) => {}
         Err(object_store::Error::NotFound { .. }) => {

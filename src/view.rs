@@ -26,7 +26,7 @@ use crate::lock::LockEntry;
 use crate::maintain::{FsckReport, Removed};
 use crate::map::{JobInfo, MapReport};
 use crate::object::{CodeFile, Commit, CommitId, GitState, Input};
-use crate::remote::{PullReport, PushReport, RemoteFsckReport, RemoteInfo};
+use crate::remote::{PullReport, PushReport, RemoteFsckReport, RemoteInfo, TableInfo};
 use crate::repo::{DatasetInfo, Resolved, format_time};
 use crate::schema::{Compat, Field, Schema, Type};
 use crate::summary::{
@@ -1321,6 +1321,171 @@ pub struct PushView {
     pub tags_updated: Vec<String>,
     pub up_to_date: usize,
     pub cache_uploaded: usize,
+    /// The remote's layout format (1: `pail remote upgrade` moves it to 2).
+    pub remote_format: u32,
+    /// Datasets whose Iceberg table the push (re)published (`pail iceberg NAME`).
+    pub tables_published: usize,
+}
+
+/// `pail iceberg NAME --json`: a dataset's Iceberg table on a remote, its refs, and a
+/// ready-to-paste snippet per engine for the newest version and one version (and one
+/// tag, when the dataset has one).
+#[derive(Debug, Clone, Serialize)]
+pub struct IcebergView {
+    pub dataset: String,
+    pub remote: String,
+    pub url: String,
+    /// The table's directory, as engines name it.
+    pub location: String,
+    /// The newest `v<N>.metadata.json`, as engines name it.
+    pub metadata: String,
+    pub refs: Vec<IcebergRefView>,
+    pub snippets: Vec<EngineSnippet>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IcebergRefView {
+    pub name: String,
+    pub snapshot_id: i64,
+    /// `branch` (`main`, the newest version) or `tag` (a version or a pail tag).
+    pub kind: &'static str,
+}
+
+/// Code to paste into one engine; `tested` says whether pail's tests run it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineSnippet {
+    pub engine: &'static str,
+    pub tested: bool,
+    pub code: String,
+}
+
+impl IcebergView {
+    pub fn new(remote: &str, info: &TableInfo) -> IcebergView {
+        let refs = info
+            .refs
+            .iter()
+            .map(|(name, found)| IcebergRefView {
+                name: name.clone(),
+                snapshot_id: found.snapshot_id,
+                kind: if found.branch { "branch" } else { "tag" },
+            })
+            .collect();
+        IcebergView {
+            dataset: info.dataset.to_string(),
+            remote: remote.to_string(),
+            url: info.url.clone(),
+            location: info.location.clone(),
+            metadata: info.metadata.clone(),
+            refs,
+            snippets: engine_snippets(info),
+        }
+    }
+}
+
+/// The snippets `pail iceberg` prints (docs/engines.md explains each).
+fn engine_snippets(info: &TableInfo) -> Vec<EngineSnippet> {
+    let metadata = &info.metadata;
+    let location = &info.location;
+    // An example version (the newest) and an example tag (the first that is not a version).
+    let version = info
+        .refs
+        .iter()
+        .filter(|(name, found)| !found.branch && semver::Version::parse(name).is_ok())
+        .max_by_key(|(name, _)| semver::Version::parse(name).ok())
+        .map(|(name, found)| (name.clone(), found.snapshot_id));
+    let tag = info
+        .refs
+        .iter()
+        .find(|(name, found)| !found.branch && semver::Version::parse(name).is_err())
+        .map(|(name, found)| (name.clone(), found.snapshot_id));
+    let local = !location.contains("://");
+    let mut pyiceberg = format!(
+        "from pyiceberg.table import StaticTable\nt = StaticTable.from_metadata(\"{metadata}\")\nt.scan().to_arrow()  # newest version\n"
+    );
+    let mut duckdb = format!(
+        "INSTALL iceberg;{}\nLOAD iceberg;\n{}SELECT count(*) FROM iceberg_scan('{metadata}');  -- newest version\n",
+        if local { "" } else { " INSTALL httpfs;" },
+        if local { "" } else { "LOAD httpfs;\n" },
+    );
+    let mut spark =
+        format!("df = spark.read.format(\"iceberg\").load(\"{metadata}\")  # newest version\n");
+    let (namespace, name) = (
+        format!("{}_{}", info.dataset.namespace, info.dataset.project),
+        info.dataset.name.clone(),
+    );
+    let mut trino = format!(
+        "CALL iceberg.system.register_table(schema_name => '{namespace}', table_name => '{name}', table_location => '{location}');\nSELECT count(*) FROM iceberg.{namespace}.{name};  -- newest version\n"
+    );
+    for (what, (label, id)) in version
+        .iter()
+        .map(|found| ("version", found))
+        .chain(tag.iter().map(|found| ("tag", found)))
+    {
+        pyiceberg.push_str(&format!(
+            "t.scan(snapshot_id=t.snapshot_by_name(\"{label}\").snapshot_id).to_arrow()  # {what} {label}\n"
+        ));
+        duckdb.push_str(&format!(
+            "SELECT count(*) FROM iceberg_scan('{metadata}', snapshot_from_id => {id});  -- {what} {label}\n"
+        ));
+        spark.push_str(&format!(
+            "df = spark.read.format(\"iceberg\").option(\"snapshot-id\", {id}).load(\"{metadata}\")  # {what} {label}\n"
+        ));
+        trino.push_str(&format!(
+            "SELECT count(*) FROM iceberg.{namespace}.{name} FOR VERSION AS OF {id};  -- {what} {label}\n"
+        ));
+    }
+    let clickhouse = format!(
+        "SELECT count() FROM {};  -- newest version\n",
+        clickhouse_source(location)
+    );
+    vec![
+        EngineSnippet {
+            engine: "pyiceberg",
+            tested: true,
+            code: pyiceberg,
+        },
+        EngineSnippet {
+            engine: "duckdb",
+            tested: true,
+            code: duckdb,
+        },
+        EngineSnippet {
+            engine: "spark",
+            tested: false,
+            code: spark,
+        },
+        EngineSnippet {
+            engine: "trino",
+            tested: false,
+            code: trino,
+        },
+        EngineSnippet {
+            engine: "clickhouse",
+            tested: false,
+            code: clickhouse,
+        },
+    ]
+}
+
+/// ClickHouse's table function for a table location: `icebergLocal` for a directory,
+/// `icebergS3` over HTTPS for S3 and GCS, `icebergAzure` for Azure.
+fn clickhouse_source(location: &str) -> String {
+    let split = |rest: &str| -> (String, String) {
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        (bucket.to_string(), key.to_string())
+    };
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, key) = split(rest);
+        format!("icebergS3('https://{bucket}.s3.amazonaws.com/{key}/')")
+    } else if let Some(rest) = location.strip_prefix("gs://") {
+        let (bucket, key) = split(rest);
+        format!("icebergS3('https://storage.googleapis.com/{bucket}/{key}/')")
+    } else if let Some(rest) = location.strip_prefix("az://") {
+        let (container, key) = split(rest);
+        format!("icebergAzure('<connection string>', '{container}', '{key}/')")
+    } else {
+        format!("icebergLocal('{location}')")
+    }
 }
 
 impl PushView {
@@ -1334,6 +1499,8 @@ impl PushView {
             tags_updated: report.tags_updated.clone(),
             up_to_date: report.up_to_date,
             cache_uploaded: report.cache_uploaded,
+            remote_format: report.remote_format,
+            tables_published: report.tables_published,
         }
     }
 }
@@ -2070,6 +2237,8 @@ mod tests {
             tags_updated: vec!["team.vision.clips@golden".into()],
             up_to_date: 3,
             cache_uploaded: 1,
+            remote_format: 2,
+            tables_published: 1,
         };
         insta::assert_snapshot!("push", json_text(&PushView::new("origin", &push)));
         let pull = PullReport {

@@ -391,7 +391,8 @@ fn classify_remote(err: &RemoteError) -> (i32, Option<String>) {
         RemoteError::VersionOverflow { .. } => (1, Some("pull only the other datasets by name (`pail pull REMOTE DATASET...`)".into())),
         RemoteError::PinMoved { .. } => user("pail.lock pins a commit, not a name: pin again with `pail lock add NAME@V` if the new commit is intended"),
         RemoteError::PinUnavailable { .. } => user("push the version (`pail push`) to the remote pail.lock names, or pin one that is there"),
-        RemoteError::Spool { .. } => (2, None),
+        RemoteError::NoTable { .. } => (1, None),
+        RemoteError::Spool { .. } | RemoteError::Iceberg { .. } => (2, None),
         RemoteError::Repo(err) => classify_repo(err),
     }
 }

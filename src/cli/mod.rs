@@ -71,6 +71,8 @@ pub(crate) enum Command {
     Tag(tag::TagArgs),
     /// Add, list or remove remotes (prefixes in a bucket that hold pail metadata)
     Remote(remote::RemoteArgs),
+    /// Show where a dataset's Iceberg table is on a remote, with snippets for engines
+    Iceberg(remote::IcebergArgs),
     /// Upload versions and tags a remote lacks, with the objects they need
     Push(remote::PushArgs),
     /// Download new versions and moved tags from a remote, verified
@@ -302,6 +304,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Export(args) => query::cmd_export(ctx, args),
         Command::Tag(args) => tag::cmd_tag(ctx, args),
         Command::Remote(args) => remote::cmd_remote(ctx, args),
+        Command::Iceberg(args) => remote::cmd_iceberg(ctx, args),
         Command::Push(args) => remote::cmd_push(ctx, args),
         Command::Pull(args) => remote::cmd_pull(ctx, args),
         Command::Clone(args) => remote::cmd_clone(ctx, args),

@@ -489,7 +489,8 @@ pub fn cmd_lineage(ctx: &Context, args: LineageArgs) -> Result<(), CliError> {
 #[derive(Debug, clap::Args)]
 pub struct FsckArgs {
     /// Check a remote instead: every object every remote ref needs is there (a HEAD per
-    /// object; manifests this repository lacks are downloaded to follow them)
+    /// object; manifests this repository lacks are downloaded to follow them), and on a
+    /// format-2 remote each dataset's Iceberg table names exactly the remote's refs
     #[arg(long, value_name = "REMOTE")]
     pub remote: Option<String>,
     /// Print the result as JSON

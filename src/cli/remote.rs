@@ -11,7 +11,7 @@ use crate::remote::{
     SyncProgress, normalize_url,
 };
 use crate::repo::PAIL_DIR;
-use crate::view::{CloneView, PullView, PushView, RemoteView, to_json};
+use crate::view::{CloneView, IcebergView, PullView, PushView, RemoteView, to_json};
 
 use super::output::{self, human_bytes};
 use super::{CliError, Context};
@@ -21,6 +21,7 @@ use super::{CliError, Context};
   pail remote add origin s3://team-bucket/pail
   pail remote add shared /mnt/shared/pail --trust-cache
   pail remote set origin --trust-cache true
+  pail remote upgrade origin
   pail remote list
   pail remote remove origin")]
 pub struct RemoteArgs {
@@ -60,12 +61,22 @@ pub enum RemoteCommand {
         /// Remote name
         name: String,
     },
+    /// Move a remote to the current layout format (format 2: leaves are plain Parquet
+    /// files that other engines read in place). Run it while nobody pushes; running it
+    /// again finishes an upgrade that raced a push
+    Upgrade {
+        /// Remote name
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   pail push                  # every version and tag origin lacks
-  pail push origin photos    # one dataset (and the inputs its lineage names)")]
+  pail push origin photos    # one dataset (and the inputs its lineage names)
+
+On a format-2 remote a push then publishes each pushed dataset's Iceberg table
+(`pail iceberg NAME` shows it); a table that already names the remote's refs is left as is.")]
 pub struct PushArgs {
     /// Remote name (default: origin, or the only remote)
     pub remote: Option<String>,
@@ -74,6 +85,24 @@ pub struct PushArgs {
     /// Move tags even if they moved on the remote since the last pull
     #[arg(long)]
     pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pail iceberg team.vision.clips             # on origin (or the only remote)
+  pail iceberg clips --remote backup --json
+
+Each dataset pushed to a format-2 remote is an Iceberg v2 table: every version a snapshot
+tagged with its semver, every pail tag a tag, the branch `main` the newest version.")]
+pub struct IcebergArgs {
+    /// Dataset name
+    pub dataset: String,
+    /// Remote name (default: origin, or the only remote)
+    #[arg(long)]
+    pub remote: Option<String>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -202,6 +231,21 @@ pub fn cmd_remote(ctx: &Context, args: RemoteArgs) -> Result<(), CliError> {
             remote::remove(&repo, &name)?;
             writeln!(out, "removed remote {name}")?;
         }
+        RemoteCommand::Upgrade { name } => {
+            let report = remote::upgrade(&repo, &name, &ctx.store_options)?;
+            if report.from == report.to && report.leaves_moved == 0 {
+                writeln!(out, "remote {name} already has format {}", report.to)?;
+            } else {
+                writeln!(
+                    out,
+                    "remote {name}: format {} -> {}, {} leaves moved ({})",
+                    report.from,
+                    report.to,
+                    report.leaves_moved,
+                    human_bytes(report.bytes_moved)
+                )?;
+            }
+        }
     }
     out.flush()?;
     Ok(())
@@ -267,6 +311,43 @@ fn print_push(remote: &str, report: &PushReport, as_json: bool) -> Result<(), Cl
             report.objects_present,
             report.up_to_date
         )?;
+        if report.remote_format < 2 {
+            eprintln!(
+                "note: {remote} has remote format {}: other engines cannot read its leaves in place; `pail remote upgrade {remote}` moves it to format 2",
+                report.remote_format
+            );
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn cmd_iceberg(ctx: &Context, args: IcebergArgs) -> Result<(), CliError> {
+    let repo = ctx.repo()?;
+    let remote = match args.remote {
+        Some(name) => name,
+        None => remote::default_name(&repo)?,
+    };
+    let dataset = repo.parse_name(&args.dataset)?;
+    let info = remote::iceberg_table(&repo, &remote, &ctx.store_options, &dataset)?;
+    let view = IcebergView::new(&remote, &info);
+    let mut out = output::stdout();
+    if args.json {
+        output::print_json(&mut out, &to_json(&view))?;
+    } else {
+        writeln!(out, "table     {}", view.location)?;
+        writeln!(out, "metadata  {}", view.metadata)?;
+        let refs: Vec<String> = view.refs.iter().map(|found| found.name.clone()).collect();
+        writeln!(out, "refs      {}", refs.join(", "))?;
+        for snippet in &view.snippets {
+            let tested = if snippet.tested { "" } else { " (untested)" };
+            writeln!(
+                out,
+                "\n# {}{tested}\n{}",
+                snippet.engine,
+                snippet.code.trim_end()
+            )?;
+        }
     }
     out.flush()?;
     Ok(())

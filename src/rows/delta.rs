@@ -379,7 +379,7 @@ impl PatchBuilder {
         let refs: Vec<&RecordBatch> = sources.iter().map(|batch| batch.as_ref()).collect();
         let batch = arrow_select::interleave::interleave_record_batch(&refs, &indices)
             .map_err(|err| TreeError::Leaf(leaf::LeafError::Encode(err.to_string())))?;
-        let bytes = leaf::encode_batch(&batch)?;
+        let bytes = leaf::encode_leaf(&batch, &self.schema)?;
         let id = self.staging.put(Kind::Leaf, &bytes)?;
         self.leaves.push(Child {
             id,

@@ -11,7 +11,10 @@ use arrow_array::{
 use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -50,11 +53,33 @@ fn writer_properties(dictionary: bool) -> WriterProperties {
         .build()
 }
 
-/// Encodes one batch as a Parquet file.
+/// Encodes one batch as a Parquet file, without field ids (leaves before field ids).
+#[cfg(test)]
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, LeafError> {
     let mut bytes = Vec::new();
     let properties = writer_properties(dictionary_for(&batch.schema()));
     let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+        .map_err(|err| LeafError::Encode(err.to_string()))?;
+    writer
+        .write(batch)
+        .map_err(|err| LeafError::Encode(err.to_string()))?;
+    writer
+        .close()
+        .map_err(|err| LeafError::Encode(err.to_string()))?;
+    Ok(bytes)
+}
+
+/// Encodes one batch of rows of `schema` as a leaf: a Parquet file whose columns carry
+/// their column ids as Parquet field ids (`field_ids::annotated`). The `ARROW:schema`
+/// footer entry is left out: readers here take the Arrow schema from the Parquet schema
+/// (`reader_options`), and it would repeat every id.
+pub fn encode_leaf(batch: &RecordBatch, schema: &Schema) -> Result<Vec<u8>, LeafError> {
+    let mut bytes = Vec::new();
+    let annotated = Arc::new(super::field_ids::annotated(schema));
+    let options = ArrowWriterOptions::new()
+        .with_properties(writer_properties(dictionary_for(&annotated)))
+        .with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(&mut bytes, annotated, options)
         .map_err(|err| LeafError::Encode(err.to_string()))?;
     writer
         .write(batch)
@@ -74,17 +99,36 @@ pub fn reader_options() -> ArrowReaderOptions {
     ArrowReaderOptions::new().with_skip_arrow_metadata(true)
 }
 
+/// Opens a leaf for reading: its Arrow schema is the Parquet schema's, without the field
+/// ids a leaf may carry, so leaves written before and after field ids read alike.
+pub fn reader_builder(
+    bytes: Bytes,
+) -> Result<ParquetRecordBatchReaderBuilder<Bytes>, parquet::errors::ParquetError> {
+    let metadata = ArrowReaderMetadata::load(&bytes, reader_options())?;
+    let metadata = if super::field_ids::has_metadata(metadata.schema()) {
+        let stripped = Arc::new(super::field_ids::strip(metadata.schema()));
+        ArrowReaderMetadata::try_new(
+            metadata.metadata().clone(),
+            reader_options().with_schema(stripped),
+        )?
+    } else {
+        metadata
+    };
+    Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+        bytes, metadata,
+    ))
+}
+
 /// Reads a leaf back as record batches: the one decoder of leaf objects.
 pub fn decode(id: &str, bytes: Vec<u8>) -> Result<Vec<RecordBatch>, LeafError> {
     let decode_err = |detail: String| LeafError::Decode {
         id: id.to_string(),
         detail,
     };
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes), reader_options())
-            .map_err(|err| decode_err(err.to_string()))?
-            .build()
-            .map_err(|err| decode_err(err.to_string()))?;
+    let reader = reader_builder(Bytes::from(bytes))
+        .map_err(|err| decode_err(err.to_string()))?
+        .build()
+        .map_err(|err| decode_err(err.to_string()))?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| decode_err(err.to_string()))
@@ -103,9 +147,7 @@ pub fn decode_projected(
         id: id.to_string(),
         detail,
     };
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes), reader_options())
-            .map_err(|err| decode_err(err.to_string()))?;
+    let builder = reader_builder(Bytes::from(bytes)).map_err(|err| decode_err(err.to_string()))?;
     let roots: Vec<usize> = builder
         .schema()
         .fields()

@@ -3,6 +3,7 @@
 pub mod canonical;
 pub mod compare;
 pub mod delta;
+pub mod field_ids;
 pub mod json;
 pub mod key;
 pub mod layout;

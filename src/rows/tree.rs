@@ -209,7 +209,7 @@ impl<E: RowEncoder> TreeBuilder<E> {
             }
             None => {
                 let batch = self.encoder.batch(&self.rows)?;
-                let bytes = leaf::encode_batch(&batch)?;
+                let bytes = leaf::encode_leaf(&batch, &self.schema)?;
                 let id = staging.put(Kind::Leaf, &bytes)?;
                 self.leaves_written += 1;
                 Child {

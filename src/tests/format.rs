@@ -46,7 +46,7 @@ fn format_doc() -> String {
 }
 
 /// The vectors this file checks, each in its own test. The document marks exactly these.
-const VECTORS: [&str; 12] = [
+const VECTORS: [&str; 13] = [
     "empty-blob",
     "commit",
     "listing-schema",
@@ -59,6 +59,7 @@ const VECTORS: [&str; 12] = [
     "summary",
     "row-keys",
     "canonical-hash",
+    "remote-keys",
 ];
 
 /// Every vector the document marks, as (name, its text up to the next marker or heading).
@@ -230,6 +231,33 @@ fn empty_blob_id() {
     let id = ObjectId::compute(Kind::Blob, b"");
     assert_eq!(hex(&id.0), hex(&doc_vector("empty-blob").bytes()));
     assert_eq!(id.0, *blake3::hash(b"blob 0\0").as_bytes());
+}
+
+/// A leaf's keys and stored bytes on a remote of format 2 and of format 1.
+#[test]
+fn remote_keys_vector() {
+    use crate::remote::RemoteStore;
+    let bytes = b"PAR1";
+    let id = ObjectId::compute(Kind::Leaf, bytes);
+    let (v2, plain) = RemoteStore::layout(2, &id, Kind::Leaf);
+    let (v1, kind_byte) = RemoteStore::layout(1, &id, Kind::Leaf);
+    let (node, node_plain) = RemoteStore::layout(2, &id, Kind::Node);
+    println!("id {id}\n{v2}\n{v1}");
+    let vector = doc_vector("remote-keys");
+    let parts = vector.prose_parts();
+    let spans: Vec<&str> = parts
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(String::as_str)
+        .collect();
+    assert!(plain && !kind_byte && !node_plain);
+    assert_eq!(node, v1);
+    assert_eq!(id, vector.id());
+    assert!(spans.contains(&v2.as_str()), "{v2} not in {spans:?}");
+    assert!(spans.contains(&v1.as_str()), "{v1} not in {spans:?}");
+    assert!(spans.contains(&"50415231"), "the format-2 bytes");
+    assert!(spans.contains(&"0350415231"), "the format-1 bytes");
 }
 
 #[test]

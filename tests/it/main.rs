@@ -10,6 +10,7 @@ mod cli_doc;
 mod common;
 mod completions;
 mod delta;
+mod iceberg;
 mod map;
 mod mcp;
 mod query;

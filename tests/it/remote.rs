@@ -707,6 +707,10 @@ fn fsck_remote_reports_an_object_missing_from_the_remote() {
             let victim = objects
                 .into_iter()
                 .find(|path| {
+                    // Format 2: a leaf is a plain Parquet file under `objects/leaf/`.
+                    if path.as_ref().contains("objects/leaf/") {
+                        return kind == pail::Kind::Leaf;
+                    }
                     let bytes =
                         block_on(async { store.get(path).await.unwrap().bytes().await }).unwrap();
                     bytes.first() == Some(&kind.code())
@@ -921,9 +925,20 @@ fn a_push_that_dies_midway_leaves_no_dangling_ref_and_resumes() {
                 assert_refs_complete(&location);
             }
             let report = push_all(&repo, &location, false).unwrap();
+            // The last calls are the Iceberg publish, after every ref: a fault there
+            // leaves the refs up to date and the table to the next push, which repairs it.
             assert!(
-                report.versions_created == ["local.default.big@1.0.0"] || report.up_to_date == 1,
+                report.versions_created == ["local.default.big@1.0.0"] || report.up_to_date >= 1,
                 "{backend:?}: {report:?}"
+            );
+            assert_eq!(report.tables_published, 1, "{backend:?}: {report:?}");
+            let hint = key(
+                &prefix,
+                "iceberg/local/default/big/metadata/version-hint.text",
+            );
+            assert!(
+                block_on(inner.head(&hint)).is_ok(),
+                "{backend:?}: the table is published"
             );
             assert_refs_complete(&location);
         }
@@ -1024,8 +1039,17 @@ fn broken_or_hostile_remotes_are_refused_and_nothing_is_written() {
         check_refused("upgrade pail");
         put(
             &key(&prefix, "pail-remote.json"),
-            b"{\"pail_remote_format\": 1}".to_vec(),
+            b"{\"pail_remote_format\": 2}".to_vec(),
         );
+        // An altered format-2 leaf (a plain Parquet file, hashed as a leaf).
+        let (leaves, _) = object_keys(&store, &prefix);
+        let leaf = leaves.first().expect("a format-2 leaf");
+        let leaf_bytes = block_on(async { store.get(leaf).await.unwrap().bytes().await.unwrap() });
+        let mut altered = leaf_bytes.to_vec();
+        altered[10] ^= 0xff;
+        put(leaf, altered);
+        check_refused("hash to");
+        put(leaf, leaf_bytes.to_vec());
         // Healthy again: the pull works.
         assert_refs_complete(&location);
         drop(location.dir);
@@ -2147,4 +2171,172 @@ fn pull_prints_skipped_refs_and_diverged_tags() {
     let pulled = bob.json(&["pull", "--json"]);
     assert_eq!(pulled["warnings"].as_array().unwrap().len(), 1, "{pulled}");
     assert_eq!(pulled["tags_diverged"][0]["tag"], "local.default.ds@golden");
+}
+
+/// The object keys under `objects/` of a remote, split into format-2 leaves and the rest.
+fn object_keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> (Vec<Path>, Vec<Path>) {
+    let objects: Vec<Path> = block_on(
+        store
+            .list(Some(&key(prefix, "objects")))
+            .map_ok(|meta| meta.location)
+            .try_collect(),
+    )
+    .unwrap();
+    objects
+        .into_iter()
+        .partition(|path| path.as_ref().contains("objects/leaf/"))
+}
+
+fn marker(store: &Arc<dyn ObjectStore>, prefix: &str) -> Value {
+    let bytes = block_on(async {
+        let path = key(prefix, "pail-remote.json");
+        store.get(&path).await.unwrap().bytes().await.unwrap()
+    });
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn new_remotes_store_leaves_as_plain_parquet_files() {
+    for backend in backends() {
+        let location = location(&backend);
+        let alice = pail_for(&location);
+        alice.ok(&["init"]);
+        alice.ok_stdin(
+            &["commit", "photos", "--from", "-", "--key", "id"],
+            &records(50, "a"),
+        );
+        alice.ok(&["remote", "add", "origin", &location.url]);
+        let out = alice.ok(&["push"]);
+        assert!(!out.stderr.contains("remote upgrade"), "{}", out.stderr);
+        let (store, prefix) = raw_store(&location);
+        assert_eq!(marker(&store, &prefix)["pail_remote_format"], 2);
+        let (leaves, others) = object_keys(&store, &prefix);
+        assert!(!leaves.is_empty() && !others.is_empty(), "{backend:?}");
+        for leaf in &leaves {
+            let bytes = block_on(async { store.get(leaf).await.unwrap().bytes().await }).unwrap();
+            assert!(
+                bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+                "{backend:?}: {leaf} is not a plain Parquet file"
+            );
+            // The key names the id of the bytes as a leaf.
+            let hex: String = leaf
+                .as_ref()
+                .rsplit('/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let id = pail::ObjectId::compute(pail::Kind::Leaf, &bytes);
+            assert_eq!(id.to_hex(), hex, "{backend:?}");
+        }
+        for other in &others {
+            let bytes = block_on(async { store.get(other).await.unwrap().bytes().await }).unwrap();
+            assert_ne!(bytes.first(), Some(&pail::Kind::Leaf.code()), "{backend:?}");
+        }
+        let bob = pail_for(&location);
+        bob.ok(&["clone", &location.url, "work"]);
+        let out = bob.run_in(
+            &bob.work.join("work"),
+            &["fsck", "--remote", "origin"],
+            None,
+        );
+        assert_eq!(out.code, 0, "{backend:?}: {}{}", out.stdout, out.stderr);
+    }
+}
+
+#[test]
+fn a_format_1_remote_stays_format_1_until_upgraded() {
+    for backend in backends() {
+        let location = location(&backend);
+        let (store, prefix) = raw_store(&location);
+        let instance = "0123456789abcdef0123456789abcdef";
+        block_on(store.put(
+            &key(&prefix, "pail-remote.json"),
+            PutPayload::from(format!(
+                "{{\"pail_remote_format\": 1, \"instance\": \"{instance}\"}}\n"
+            )),
+        ))
+        .unwrap();
+        let alice = pail_for(&location);
+        alice.ok(&["init"]);
+        alice.ok_stdin(
+            &["commit", "photos", "--from", "-", "--key", "id"],
+            &records(50, "a"),
+        );
+        alice.ok(&["remote", "add", "origin", &location.url]);
+        let out = alice.ok(&["push"]);
+        assert!(
+            out.stderr.contains("`pail remote upgrade origin`"),
+            "{backend:?}: {}",
+            out.stderr
+        );
+        let pushed = alice.json(&["push", "--json"]);
+        assert_eq!(pushed["remote_format"], 1, "{backend:?}");
+        let (leaves, before) = object_keys(&store, &prefix);
+        assert!(leaves.is_empty(), "{backend:?}: {leaves:?}");
+        assert_eq!(marker(&store, &prefix)["pail_remote_format"], 1);
+        let out = alice.fails(1, &["iceberg", "photos"]);
+        assert!(
+            out.stderr.contains("has no Iceberg table")
+                && out.stderr.contains("`pail remote upgrade`"),
+            "{backend:?}: {}",
+            out.stderr
+        );
+
+        let out = alice.ok(&["remote", "upgrade", "origin"]);
+        assert!(
+            out.stdout.contains("format 1 -> 2, 1 leaves moved"),
+            "{backend:?}: {}",
+            out.stdout
+        );
+        let after = marker(&store, &prefix);
+        assert_eq!(after["pail_remote_format"], 2, "{backend:?}");
+        assert_eq!(
+            after["instance"], instance,
+            "{backend:?}: the instance is kept"
+        );
+        let (leaves, others) = object_keys(&store, &prefix);
+        assert_eq!(leaves.len(), 1, "{backend:?}");
+        assert_eq!(
+            others.len(),
+            before.len() - 1,
+            "{backend:?}: the format-1 copy is gone"
+        );
+        let out = alice.ok(&["remote", "upgrade", "origin"]);
+        assert!(
+            out.stdout.contains("already has format 2"),
+            "{}",
+            out.stdout
+        );
+
+        // A second version goes to the format-2 layout; a clone reads both.
+        alice.ok_stdin(
+            &["commit", "photos", "--from", "-", "--key", "id"],
+            &records(60, "b"),
+        );
+        let pushed = alice.json(&["push", "--json"]);
+        assert_eq!(pushed["remote_format"], 2, "{backend:?}");
+        let table = alice.json(&["iceberg", "photos", "--json"]);
+        let refs: Vec<&str> = table["refs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|found| found["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs, ["1.0.0", "1.0.1", "main"], "{backend:?}: {table}");
+        let bob = pail_for(&location);
+        bob.ok(&["clone", &location.url, "work"]);
+        let work = bob.work.join("work");
+        for version in ["1.0.0", "1.0.1"] {
+            let out = bob.run_in(
+                &work,
+                &["show", &format!("photos@{version}"), "--json"],
+                None,
+            );
+            assert_eq!(out.code, 0, "{backend:?}: {}", out.stderr);
+        }
+        let out = bob.run_in(&work, &["fsck", "--remote", "origin"], None);
+        assert_eq!(out.code, 0, "{backend:?}: {}{}", out.stdout, out.stderr);
+    }
 }
