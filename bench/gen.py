@@ -5,7 +5,7 @@
                                         create N files under DIR
     gen.py delta DIR [--seed 42] [--scatter]
                                         apply one "next day" change to DIR
-    gen.py rows FILE --n N [--seed 42] [--change F] [--change-seed 1]
+    gen.py rows FILE --n N [--seed 42] [--change F] [--change-seed 1] [--cluster]
                                         write N JSON rows {"id", "text", "value"}
                                         (one per line) to FILE; with --change F,
                                         a fraction F of them (chosen by
@@ -280,7 +280,12 @@ def cmd_rows(args):
     changed = set()
     if args.change > 0:
         crng = random.Random(args.change_seed)
-        changed = set(crng.sample(range(args.n), int(round(args.n * args.change))))
+        k = int(round(args.n * args.change))
+        if args.cluster:
+            start = crng.randrange(args.n - k + 1)
+            changed = set(range(start, start + k))
+        else:
+            changed = set(crng.sample(range(args.n), k))
     with open(args.file, "w") as f:
         for i in range(args.n):
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(4, 16)))
@@ -308,6 +313,8 @@ def main():
     r.add_argument("--seed", type=int, default=42)
     r.add_argument("--change", type=float, default=0.0, help="fraction of rows to change (0..1)")
     r.add_argument("--change-seed", type=int, default=1)
+    r.add_argument("--cluster", action="store_true",
+                   help="change one run of consecutive rows instead of rows at random")
     d = sub.add_parser("delta", help="apply the delta step to DIR")
     d.add_argument("dir")
     d.add_argument("--seed", type=int, default=42)
