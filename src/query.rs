@@ -449,13 +449,59 @@ pub async fn dataframe(repo: &Repo, dataset: &DatasetRef) -> Result<DataFrame, Q
     Ok(ctx.read_table(Arc::new(table))?)
 }
 
+/// The JSON writer for query answers: nulls kept, and NaN and the infinities written as
+/// the strings `"NaN"`, `"Infinity"` and `"-Infinity"` as everywhere else in pail
+/// (`rows::json::float_value`), where Arrow's writer would print them as null.
+pub fn json_writer() -> datafusion::arrow::json::WriterBuilder {
+    datafusion::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .with_encoder_factory(Arc::new(NonFiniteFloats))
+}
+
+/// Encodes a float column that holds NaN or an infinity (others keep Arrow's encoder).
+#[derive(Debug)]
+struct NonFiniteFloats;
+
+impl datafusion::arrow::json::writer::EncoderFactory for NonFiniteFloats {
+    fn make_default_encoder<'a>(
+        &self,
+        _field: &'a arrow_schema::FieldRef,
+        array: &'a dyn arrow_array::Array,
+        _options: &'a datafusion::arrow::json::writer::EncoderOptions,
+    ) -> Result<
+        Option<datafusion::arrow::json::writer::NullableEncoder<'a>>,
+        datafusion::arrow::error::ArrowError,
+    > {
+        use arrow_array::cast::AsArray;
+        let Some(floats) = array.as_primitive_opt::<arrow_array::types::Float64Type>() else {
+            return Ok(None);
+        };
+        if floats.values().iter().all(|value| value.is_finite()) {
+            return Ok(None);
+        }
+        let encoder = FloatTokens(floats.values().clone());
+        Ok(Some(datafusion::arrow::json::writer::NullableEncoder::new(
+            Box::new(encoder),
+            floats.nulls().cloned(),
+        )))
+    }
+}
+
+struct FloatTokens(arrow_buffer::ScalarBuffer<f64>);
+
+impl datafusion::arrow::json::writer::Encoder for FloatTokens {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let text = crate::rows::json::float_value(self.0[idx]).to_string();
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
 /// Record batches as JSON objects, one per row (nulls kept, datetimes as RFC 3339).
 pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, QueryError> {
     let mut bytes = Vec::new();
     {
-        let mut writer = datafusion::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut bytes);
+        let mut writer =
+            json_writer().build::<_, datafusion::arrow::json::writer::JsonArray>(&mut bytes);
         for batch in batches {
             writer.write(batch).map_err(arrow_data)?;
         }
@@ -1731,6 +1777,34 @@ impl ScalarUDFImpl for FileUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_json_writes_non_finite_floats_as_their_strings() {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![
+            arrow_schema::Field::new("x", DataType::Float64, true),
+            arrow_schema::Field::new("y", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(arrow_array::Float64Array::from(vec![
+                    Some(f64::NAN),
+                    None,
+                    Some(f64::NEG_INFINITY),
+                ])),
+                Arc::new(arrow_array::Float64Array::from(vec![1.5, 0.25, 2.0])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            batches_to_json(&[batch]).unwrap(),
+            [
+                serde_json::json!({"x": "NaN", "y": 1.5}),
+                serde_json::json!({"x": null, "y": 0.25}),
+                serde_json::json!({"x": "-Infinity", "y": 2.0}),
+            ]
+        );
+    }
 
     #[test]
     fn engine_errors_become_pail_errors() {

@@ -289,9 +289,9 @@ impl BatchWriter {
         match self {
             BatchWriter::Table { rows, .. } => rows.extend(cells(batch)?),
             BatchWriter::Jsonl => {
-                let mut writer = datafusion::arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut *out);
+                let mut writer =
+                    crate::query::json_writer()
+                        .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut *out);
                 writer.write(batch).map_err(std::io::Error::other)?;
                 writer.finish().map_err(std::io::Error::other)?;
             }

@@ -333,6 +333,21 @@ print(json.dumps({"i": 5, "x": "Infinity", "xs": ["NaN", "-Infinity"]}))
         ])
         .stdout;
     assert_eq!(hit.trim(), r#"{"n":3}"#);
+    // Query answers write them as `rows --json` does, not as null.
+    let answer = pail
+        .ok(&["query", "SELECT i, x FROM fl ORDER BY i", "--json"])
+        .stdout;
+    assert_eq!(
+        answer.lines().collect::<Vec<_>>(),
+        [
+            r#"{"i":0,"x":"NaN"}"#,
+            r#"{"i":1,"x":"Infinity"}"#,
+            r#"{"i":2,"x":"-Infinity"}"#,
+            r#"{"i":3,"x":-2.5}"#,
+            r#"{"i":4,"x":0.25}"#,
+            r#"{"i":5,"x":"Infinity"}"#,
+        ]
+    );
 
     let summary: Value =
         serde_json::from_str(&pail.ok(&["summary", "fl", "--json"]).stdout).unwrap();
