@@ -26,6 +26,11 @@ output column without an alias is named as written (file.path, or c.file.path wh
 a name).
 Functions besides DataFusion's: file_ext(path), file_name(path), file_dir(path) (each also takes a File), \
 file_uri(file) or file_uri(source, path).
+Types in SQL: date, datetime (UTC) and decimal compare with literals (DATE '2024-03-01', \
+TIMESTAMP '2024-05-01T12:00:00Z', 0.5); a time column with a string ('05:00:00': the TIME literal \
+is in nanoseconds, which DataFusion 55 does not compare with pail's microseconds); a duration is \
+an int of microseconds; a uuid or enum is a string; a map reads as m['key'], a tuple as t['_0'], \
+a union as u['tag'] and u['<variant>'].
 
 SQL (Apache DataFusion 55), one statement per call:
   Supported: SELECT with WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, DISTINCT, UNION, WITH, VALUES;

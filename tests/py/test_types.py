@@ -509,10 +509,67 @@ def check_constraints():
     pail("commit", "labels.spam", "--from", "spam.jsonl", "--schema", "labels.reviews.schema.json")
 
 
+def query(sql):
+    """`pail query --json` rows, decimals read exactly."""
+    text = pail("query", sql, "--json")
+    return [json.loads(line, parse_float=decimal.Decimal) for line in text.splitlines()]
+
+
+def check_queries():
+    """SQL over each type answers what Python computes from the same models."""
+    entries, audio = list(ledger()), list(fragments())
+    march = [e for e in entries if e.booked_on >= dt.date(2024, 3, 1)]
+    got = query(
+        'SELECT sum(amount) AS s, count(*) AS n FROM "finance.ledger" '
+        "WHERE booked_on >= DATE '2024-03-01'"
+    )
+    assert got == [{"s": sum(e.amount for e in march), "n": len(march)}], got
+    got = query('SELECT entry, amount FROM "finance.ledger" WHERE amount > 0.5 ORDER BY entry')
+    assert got == [{"entry": e.entry, "amount": e.amount} for e in entries if e.amount > decimal.Decimal("0.5")], got
+    got = query('SELECT count(*) AS n FROM "finance.ledger" WHERE priority = 3')
+    assert got == [{"n": sum(1 for e in entries if e.priority == Priority.HIGH)}], got
+
+    early = [f for f in audio if f.start < dt.time(5)]
+    got = query(
+        "SELECT sum(length) AS us, count(*) AS n, min(recorded_on) AS first "
+        "FROM \"audio.fragments\" WHERE start < '05:00:00'"
+    )
+    micros = sum(f.length // dt.timedelta(microseconds=1) for f in early)
+    assert got == [{"us": micros, "n": len(early), "first": min(f.recorded_on for f in early).isoformat()}], got
+
+    responses_ = list(responses())
+    got = query(
+        "SELECT response_id, usage['input'] AS x FROM \"llm.responses\" "
+        "WHERE usage['input'] > 5 ORDER BY 1"
+    )
+    want = sorted((str(r.response_id), r.usage["input"]) for r in responses_ if r.usage.get("input", 0) > 5)
+    assert [(row["response_id"], float(row["x"])) for row in got] == want, got
+    got = query("SELECT answer['tag'] AS t, count(*) AS n FROM \"llm.responses\" GROUP BY 1 ORDER BY 1")
+    ints = sum(1 for r in responses_ if isinstance(r.answer, int))
+    assert got == [{"t": "int", "n": ints}, {"t": "string", "n": len(responses_) - ints}], got
+    got = query("SELECT sum(answer['int']) AS s FROM \"llm.responses\"")
+    assert got == [{"s": sum(r.answer for r in responses_ if isinstance(r.answer, int))}], got
+
+    clips_ = list(clips())
+    got = query("SELECT resolution['_0'] AS w, count(*) AS n FROM \"fleet.clips\" GROUP BY 1 ORDER BY 1")
+    widths = sorted({c.resolution[0] for c in clips_})
+    assert got == [{"w": w, "n": sum(1 for c in clips_ if c.resolution[0] == w)} for w in widths], got
+    cutoff = dt.datetime(2024, 5, 1, 12, 5, tzinfo=UTC)
+    got = query(
+        "SELECT count(*) AS n FROM \"fleet.clips\" WHERE recorded_at > TIMESTAMP '2024-05-01T12:05:00Z'"
+    )
+    assert got == [{"n": sum(1 for c in clips_ if c.recorded_at > cutoff)}], got
+    one = clips_[3].clip_id
+    got = query(f"SELECT count(*) AS n FROM \"fleet.clips\" WHERE clip_id = '{one}'")
+    assert got == [{"n": 1}], got
+    print("ok queries")
+
+
 def main():
     pail("init")
     for name, cls, originals, key in CASES:
         check(name, cls, originals, key)
+    check_queries()
     check_shown_types()
     check_file_subclass()
     check_constraints()
