@@ -1,7 +1,7 @@
 //! Row schemas: the type system, JSON Schema import, inference from JSON records, validation and normalization of
 //! records, schema comparison for version bumps, and the mapping between JSON rows and Arrow record batches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -1933,6 +1933,7 @@ struct Changes {
 pub fn compare(old: &Schema, new: &Schema) -> Compat {
     let mut changes = Changes::default();
     compare_fields("", &old.fields, &new.fields, &mut changes);
+    compare_constraints(old, new, &mut changes);
     if !changes.breaking.is_empty() {
         changes.breaking.extend(changes.additive);
         Compat::Breaking(changes.breaking)
@@ -1940,6 +1941,48 @@ pub fn compare(old: &Schema, new: &Schema) -> Compat {
         Compat::Additive(changes.additive)
     } else {
         Compat::Same
+    }
+}
+
+/// Constraints by column path, from the validation side, like the rest of the rules: one
+/// added or changed may reject rows the old schema accepted (breaking); one removed only
+/// accepts more (additive). A column's own removal already says its constraint went.
+fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
+    let by_path = |schema: &Schema| -> BTreeMap<String, Constraint> {
+        schema
+            .constraints
+            .iter()
+            .flatten()
+            .map(|constraint| (constraint.path.clone(), constraint.clone()))
+            .collect()
+    };
+    let (old_by_path, new_by_path) = (by_path(old), by_path(new));
+    let columns: HashSet<String> = new
+        .column_ids()
+        .into_iter()
+        .map(|column| column.path)
+        .collect();
+    for (path, before) in &old_by_path {
+        match new_by_path.get(path) {
+            None if columns.contains(path) => changes.additive.push(format!(
+                "constraint on `{path}` removed (was {})",
+                before.render()
+            )),
+            None => {}
+            Some(after) if after != before => changes.breaking.push(format!(
+                "constraint on `{path}` changed from {} to {}",
+                before.render(),
+                after.render()
+            )),
+            Some(_) => {}
+        }
+    }
+    for (path, after) in &new_by_path {
+        if !old_by_path.contains_key(path) {
+            changes
+                .breaking
+                .push(format!("constraint on `{path}` added: {}", after.render()));
+        }
     }
 }
 
@@ -4343,6 +4386,40 @@ boxes: list<struct>
         assert!(matches!(compare(&one, &two), Compat::Additive(_)));
         assert!(matches!(compare(&two, &one), Compat::Breaking(_)));
         assert_eq!(Schema::decode(&schema.encode().1).unwrap(), schema);
+    }
+
+    #[test]
+    fn a_constraint_added_or_changed_is_breaking_and_one_removed_additive() {
+        let model = |score: &str| {
+            let doc: Value = serde_json::from_str(&format!(
+                r#"{{"type": "object", "required": ["score", "label"], "properties": {{
+                    "score": {{"type": "number"{score}}}, "label": {{"type": "string"}}}}}}"#
+            ))
+            .unwrap();
+            Schema::from_json_schema(&doc).unwrap()
+        };
+        let (none, ge0, ge1) = (
+            model(""),
+            model(r#", "minimum": 0"#),
+            model(r#", "minimum": 1"#),
+        );
+        assert_eq!(
+            compare(&none, &ge0),
+            Compat::Breaking(vec!["constraint on `score` added: Field(ge=0)".into()])
+        );
+        assert_eq!(
+            compare(&ge0, &ge1),
+            Compat::Breaking(vec![
+                "constraint on `score` changed from Field(ge=0) to Field(ge=1)".into()
+            ])
+        );
+        assert_eq!(
+            compare(&ge1, &none),
+            Compat::Additive(vec![
+                "constraint on `score` removed (was Field(ge=1))".into()
+            ])
+        );
+        assert_eq!(compare(&ge1, &ge1.clone()), Compat::Same);
     }
 
     #[test]

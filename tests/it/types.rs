@@ -151,3 +151,58 @@ fn a_declared_schema_keeps_the_model_order_in_rows_schema_and_csv() {
         "{star}"
     );
 }
+
+/// A constraint added or changed is a breaking schema change, one removed an additive one:
+/// commit says which bump it needs and diff shows it.
+#[test]
+fn constraint_changes_follow_the_bump_rules_and_show_in_diff() {
+    let pail = Pail::new();
+    pail.ok(&["init"]);
+    let schema = |name: &str, extra: &str| {
+        let text = format!(
+            r#"{{"type": "object", "required": ["s"], "properties": {{"s": {{"type": "number"{extra}}}}}}}"#
+        );
+        std::fs::write(pail.work.join(name), text).unwrap();
+    };
+    schema("none.json", "");
+    schema("ge0.json", r#", "minimum": 0"#);
+    schema("ge1.json", r#", "minimum": 1"#);
+    std::fs::write(pail.work.join("r.jsonl"), "{\"s\": 2}\n").unwrap();
+    let commit = |schema: &str, bump: Option<&str>| {
+        let mut args = vec!["commit", "t", "--from", "r.jsonl", "--schema", schema];
+        if let Some(bump) = bump {
+            args.extend(["--bump", bump]);
+        }
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pail.run_in(&pail.work, &args, None)
+    };
+    assert_eq!(run(commit("none.json", None)).code, 0);
+    let refused = run(commit("ge0.json", None));
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("constraint on `s` added: Field(ge=0)")
+            && refused.stderr.contains("--bump major"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(run(commit("ge0.json", Some("major"))).code, 0);
+    assert_eq!(run(commit("ge1.json", Some("major"))).code, 0);
+    let diff = pail.ok(&["diff", "t@2.0.0", "t@3.0.0"]).stdout;
+    assert!(
+        diff.contains("constraint on `s` changed from Field(ge=0) to Field(ge=1)"),
+        "{diff}"
+    );
+    let refused = run(commit("none.json", None));
+    assert!(
+        refused.stderr.contains("--bump minor"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(run(commit("none.json", Some("minor"))).code, 0);
+    assert!(pail.ok(&["log", "t"]).stdout.contains("t@3.1.0"));
+}
