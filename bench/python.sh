@@ -23,16 +23,11 @@ PAIL_BIN="$PAIL" "$VENV/bin/python" "$ROOT/bench/python_bench.py" "$WORK/rows.js
 # Side by side with DataChain 0.62: to_pandas() of the same 100,000 rows, in-process, best
 # of 3 each (PAIL_BENCH_DATACHAIN=1; DataChain is installed into its own venv).
 if [ "${PAIL_BENCH_DATACHAIN:-}" = 1 ]; then
-    DC_VENV="$CACHE/datachain-venv"
-    if [ ! -x "$DC_VENV/bin/python" ] || ! "$DC_VENV/bin/python" -c 'import datachain' 2>/dev/null; then
-        log "installing DataChain 0.62 into $DC_VENV"
-        rm -rf "$DC_VENV"
-        python3 -m venv "$DC_VENV"
-        "$DC_VENV/bin/pip" install --quiet 'datachain==0.62.*' </dev/null
-    fi
+    source "$ROOT/bench/datachain_venv.sh"
+    DC_PYTHON="$(datachain_python)"
     python3 "$ROOT/bench/gen.py" rows "$WORK/rows100k.jsonl" --n 100000 >&2
     mkdir -p "$WORK/dc" "$WORK/pd"
     PAIL_S="$("$VENV/bin/python" "$ROOT/bench/python_bench.py" pandas "$WORK/rows100k.jsonl" "$WORK/pd")"
-    DC_S="$(cd "$WORK/dc" && "$DC_VENV/bin/python" "$ROOT/bench/datachain_pandas.py" "$WORK/rows100k.jsonl")"
+    DC_S="$(cd "$WORK/dc" && "$DC_PYTHON" "$ROOT/bench/datachain_pandas.py" "$WORK/rows100k.jsonl")"
     python3 -c 'import sys; p, d = float(sys.argv[1]), float(sys.argv[2]); print("| `to_pandas()`, 100000 rows | pail %.3f s | DataChain 0.62 %.3f s | %.1f× faster (target ≥ 5×) |" % (p, d, d / p))' "$PAIL_S" "$DC_S"
 fi

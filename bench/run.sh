@@ -234,14 +234,8 @@ STORE1="$(store_probe)"
 
 DATACHAIN=""
 if [ "${PAIL_BENCH_DATACHAIN:-}" = 1 ]; then
-    DC_VENV="$CACHE/datachain-venv"
-    if [ ! -x "$DC_VENV/bin/python" ] || ! "$DC_VENV/bin/python" -c 'import datachain' 2>/dev/null; then
-        log "installing DataChain 0.62 into $DC_VENV"
-        rm -rf "$DC_VENV"
-        python3 -m venv "$DC_VENV"
-        "$DC_VENV/bin/pip" install --quiet --disable-pip-version-check 'datachain==0.62.*' </dev/null >&2
-    fi
-    DATACHAIN="$DC_VENV/bin/python $ROOT/bench/datachain_bench.py"
+    source "$ROOT/bench/datachain_venv.sh"
+    DATACHAIN="$(datachain_python) $ROOT/bench/datachain_bench.py"
     log "DataChain: index the tree before the delta"
     (cd "$REPO" && $DATACHAIN index "$DIR" bench >/dev/null)
 fi
