@@ -18,6 +18,7 @@ Errors are `pail.UserError` (the CLI's exit code 1) or `pail.InternalError` (2),
 from __future__ import annotations
 
 import datetime as _datetime
+import io as _io
 import json as _json
 import os as _os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type, Union
@@ -60,6 +61,63 @@ class File(_pydantic.BaseModel):
     last_modified: Optional[_datetime.datetime] = None
     blake3: Optional[str] = None
     """The BLAKE3 digest of the bytes, hex, when the listing hashed them."""
+
+    def _json(self) -> str:
+        return self.model_dump_json(include=set(_FILE_FIELDS))
+
+    def read(self, *, allow_unverified: bool = False) -> bytes:
+        """The file's bytes, fetched from its source through pail's object-store code
+        (the credentials come from the environment, as for the CLI) and verified as
+        ``pail checkout`` verifies them: the size, etag, version and BLAKE3 the File
+        records. A mismatch raises `UserError` (the object changed after the commit).
+
+        A File that records none of size, etag, version or BLAKE3 is refused unless
+        ``allow_unverified``. The whole object is held in memory: ``open()`` streams.
+        """
+        return _pail.read_file(self._json(), allow_unverified)
+
+    def open(self, *, allow_unverified: bool = False) -> _io.BufferedReader:
+        """A read-only binary file object over the file's bytes, streamed from its source
+        (memory stays bounded) and verified as ``read()`` verifies them: the etag and
+        version before the first byte, the size and BLAKE3 when the end is reached (the
+        read that reaches it raises `UserError` instead of returning ``b""``). Use it as a
+        context manager; ``read(n)``, ``readinto``, ``readline`` and iteration work."""
+        raw = _FileRaw(_pail.open_file(self._json(), allow_unverified), self.path)
+        return _io.BufferedReader(raw, buffer_size=256 * 1024)
+
+    def to_local(
+        self, dir: Union[str, "_os.PathLike[str]"], *, allow_unverified: bool = False
+    ) -> str:
+        """Downloads the file, verified as ``read()`` verifies it, to ``dir/<path>``
+        (``path`` must be a plain relative path) through a temporary name, replacing a
+        file already there, and returns that path. Missing directories are made."""
+        return str(_pail.fetch_file(self._json(), _os.fspath(dir), allow_unverified))
+
+
+_FILE_FIELDS = ("source", "path", "size", "etag", "version", "blake3")
+
+
+class _FileRaw(_io.RawIOBase):
+    """The raw stream under ``File.open()``: reads from the extension's FileReader."""
+
+    def __init__(self, reader: Any, name: str) -> None:
+        super().__init__()
+        self._reader = reader
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._reader.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
+        super().close()
 
 
 def _ref_of(item: Union[str, "Dataset"]) -> str:
@@ -125,7 +183,9 @@ class Dataset:
 
     def to_arrow(self) -> _pa.Table:
         """All rows as a pyarrow Table: the same rows and types as `pail export`."""
-        return self.to_batches().read_all()
+        reader = self.to_batches()
+        # Batch by batch in Python, so Ctrl-C is seen between batches.
+        return _pa.Table.from_batches([batch for batch in reader], schema=reader.schema)
 
     def to_pandas(self) -> Any:
         """All rows as a pandas DataFrame (needs pandas)."""
@@ -142,6 +202,24 @@ class Dataset:
         for batch in self.to_batches():
             for row in batch.to_pylist():
                 yield row if model is None else model.model_validate(row)
+
+    @property
+    def lineage(self) -> Dict[str, Any]:
+        """What this version was made from, recursively, as `pail lineage --json` gives
+        it: ``nodes`` (versions and storage sources), ``edges`` (``from`` an input ``to``
+        what was made from it), ``root`` (this version's node) and ``direction``.
+        ``repo.lineage(ref, down=True)`` follows the other way."""
+        return self._repo.lineage(self.ref)
+
+    def summary(self, max_tokens: int = 2000) -> str:
+        """The compiled summary of this version as the Markdown page `pail summary`
+        prints (columns, value statistics, files, example rows, lineage), bounded to
+        about ``max_tokens`` tokens."""
+        return _pail.summary(self._repo._inner, self.ref, max_tokens)
+
+    def summary_json(self) -> Dict[str, Any]:
+        """The compiled summary of this version as `pail summary --json` gives it."""
+        return _json.loads(_pail.summary_json(self._repo._inner, self.ref))
 
     def __repr__(self) -> str:
         return f"<pail.Dataset {self.name}@{self.version or self.commit[:12]}>"
@@ -254,6 +332,23 @@ class Repo:
         }
         outcome = _json.loads(self._inner.commit(args, data))
         return self.dataset(f"{outcome['name']}@{outcome['version']}")
+
+    @classmethod
+    def clone(
+        cls, url: str, path: Union[str, "_os.PathLike[str]"]
+    ) -> "Repo":
+        """Clones the remote at ``url`` (``s3://bucket/prefix``, ``az://...``,
+        ``gs://...``, ``file:///dir`` or a directory) into ``path``, as `pail clone URL
+        PATH` does: ``path`` must be new or empty, the remote is added as ``origin`` and
+        every dataset is pulled. A failed clone leaves nothing behind."""
+        repo = cls.__new__(cls)
+        repo._inner = _pail.clone_repo(_os.fspath(url), _os.fspath(path))
+        return repo
+
+    def lineage(self, ref: Union[str, Dataset], down: bool = False) -> Dict[str, Any]:
+        """The lineage of a version as `pail lineage --json` gives it: what it was made
+        from, recursively, or with ``down`` what was made from it."""
+        return _json.loads(_pail.lineage(self._inner, _ref_of(ref), down))
 
     def __repr__(self) -> str:
         return f"<pail.Repo {self.dir}>"
