@@ -651,7 +651,7 @@ pub(crate) fn for_each_file(
 
 /// The remote URL a commit was fetched from (pull, or a pail.lock fetch), or None for a
 /// commit made in this repository.
-pub(crate) fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
+pub fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
     let store = repo.read_store()?;
     let reader = store.read()?;
     Ok(reader.fetched_from(&id.object())?)

@@ -62,36 +62,63 @@ class File(_pydantic.BaseModel):
     blake3: Optional[str] = None
     """The BLAKE3 digest of the bytes, hex, when the listing hashed them."""
 
+    _pail_origin: Optional[str] = _pydantic.PrivateAttr(default=None)
+    # The remote this File's version was fetched from (set by `Dataset.rows`): its
+    # `file://` sources are refused, as by `pail checkout`.
+
     def _json(self) -> str:
         return self.model_dump_json(include=set(_FILE_FIELDS))
 
-    def read(self, *, allow_unverified: bool = False) -> bytes:
+    def _origin(self, allow_local_sources: bool) -> Optional[str]:
+        return None if allow_local_sources else self._pail_origin
+
+    def read(self, *, allow_unverified: bool = False, allow_local_sources: bool = False) -> bytes:
         """The file's bytes, fetched from its source through pail's object-store code
-        (the credentials come from the environment, as for the CLI) and verified as
-        ``pail checkout`` verifies them: the size, etag, version and BLAKE3 the File
-        records. A mismatch raises `UserError` (the object changed after the commit).
+        (credentials from the environment, as for the CLI) and verified as ``pail
+        checkout`` verifies them: the size, etag, version and BLAKE3 the File records. A
+        mismatch (the object changed after the commit) raises `UserError`.
 
-        A File that records none of size, etag, version or BLAKE3 is refused unless
-        ``allow_unverified``. The whole object is held in memory: ``open()`` streams.
+        The rules are checkout's: a File that records none of size, etag, version or
+        BLAKE3 is refused unless ``allow_unverified``; a ``file://`` File from a version
+        pulled from a remote is refused unless ``allow_local_sources``; the path must be a
+        plain relative path inside its source. The whole object is held in memory:
+        ``open()`` streams. Ctrl-C stops a long read.
         """
-        return _pail.read_file(self._json(), allow_unverified)
+        return _pail.read_file(
+            self._json(), allow_unverified, self._origin(allow_local_sources)
+        )
 
-    def open(self, *, allow_unverified: bool = False) -> _io.BufferedReader:
+    def open(
+        self, *, allow_unverified: bool = False, allow_local_sources: bool = False
+    ) -> _io.BufferedReader:
         """A read-only binary file object over the file's bytes, streamed from its source
-        (memory stays bounded) and verified as ``read()`` verifies them: the etag and
-        version before the first byte, the size and BLAKE3 when the end is reached (the
-        read that reaches it raises `UserError` instead of returning ``b""``). Use it as a
-        context manager; ``read(n)``, ``readinto``, ``readline`` and iteration work."""
-        raw = _FileRaw(_pail.open_file(self._json(), allow_unverified), self.path)
-        return _io.BufferedReader(raw, buffer_size=256 * 1024)
+        (memory stays bounded) and verified as ``read()`` verifies them: the rules, etag
+        and version before the first byte, the size and BLAKE3 when the end is reached
+        (the read that reaches it raises `UserError` instead of returning ``b""``).
+
+        Use it as a context manager; ``read(n)``, ``read()``, ``readinto``, ``readline``
+        and iteration over lines work; it cannot seek.
+        """
+        reader = _pail.open_file(
+            self._json(), allow_unverified, self._origin(allow_local_sources)
+        )
+        return _io.BufferedReader(_FileRaw(reader, self.path), buffer_size=256 * 1024)
 
     def to_local(
-        self, dir: Union[str, "_os.PathLike[str]"], *, allow_unverified: bool = False
+        self,
+        dir: Union[str, "_os.PathLike[str]"],
+        *,
+        allow_unverified: bool = False,
+        allow_local_sources: bool = False,
     ) -> str:
-        """Downloads the file, verified as ``read()`` verifies it, to ``dir/<path>``
-        (``path`` must be a plain relative path) through a temporary name, replacing a
-        file already there, and returns that path. Missing directories are made."""
-        return str(_pail.fetch_file(self._json(), _os.fspath(dir), allow_unverified))
+        """Downloads the file, verified as ``read()`` verifies it, to ``dir/<path>`` and
+        returns that path. Missing directories are made (never through a symlink); the
+        bytes go to a temporary name first, so the path never holds a partial or
+        unverified file, and a file already there is replaced."""
+        written = _pail.fetch_file(
+            self._json(), _os.fspath(dir), allow_unverified, self._origin(allow_local_sources)
+        )
+        return str(written)
 
 
 _FILE_FIELDS = ("source", "path", "size", "etag", "version", "blake3")
@@ -198,10 +225,19 @@ class Dataset:
         return polars.from_arrow(self.to_arrow())
 
     def rows(self, model: Optional[Type[_pydantic.BaseModel]] = None) -> Iterator[Any]:
-        """The rows one at a time, as dicts, or as ``model`` instances."""
+        """The rows one at a time, as dicts, or as ``model`` instances. The ``pail.File``
+        fields of a model's rows know the version they came from, so ``read()`` applies
+        checkout's rule on pulled versions' ``file://`` sources."""
+        origin = None if model is None else _pail.fetched_from(self._repo._inner, self.ref)
         for batch in self.to_batches():
             for row in batch.to_pylist():
-                yield row if model is None else model.model_validate(row)
+                if model is None:
+                    yield row
+                    continue
+                instance = model.model_validate(row)
+                if origin is not None:
+                    _mark_files(instance, origin)
+                yield instance
 
     @property
     def lineage(self) -> Dict[str, Any]:
@@ -382,3 +418,18 @@ def _json_lines(
             )
         lines.append(_json.dumps(row, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else b"", model
+
+
+def _mark_files(value: Any, origin: str) -> None:
+    """Records on every `File` inside ``value`` the remote its version came from."""
+    if isinstance(value, File):
+        value._pail_origin = origin
+    if isinstance(value, _pydantic.BaseModel):
+        for name in type(value).model_fields:
+            _mark_files(getattr(value, name), origin)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _mark_files(item, origin)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _mark_files(item, origin)

@@ -578,10 +578,12 @@ fn interruptible<T: Send + 'static>(
 }
 
 /// A File from its JSON form (`pail.File.model_dump_json()`) and the read options: the
-/// environment's store settings.
+/// environment's store settings, and the remote the File's version was fetched from
+/// (its `file://` sources are refused, as by checkout).
 fn file_and_options(
     file: &str,
     allow_unverified: bool,
+    local_from: Option<String>,
 ) -> Result<(checkout::FileRef, checkout::FileReadOptions), CliError> {
     let value: serde_json::Value = serde_json::from_str(file)
         .map_err(|err| usage(format!("the File is not JSON: {err}"), None))?;
@@ -594,7 +596,7 @@ fn file_and_options(
     let options = checkout::FileReadOptions {
         store_options: store_options(),
         allow_unverified,
-        local_from: None,
+        local_from,
     };
     Ok((file, options))
 }
@@ -634,10 +636,15 @@ impl PyFileReader {
 
 /// Opens a File (as JSON text) for streaming, verified reads.
 #[pyfunction]
-#[pyo3(signature = (file, allow_unverified = false))]
-fn open_file(py: Python<'_>, file: String, allow_unverified: bool) -> PyResult<PyFileReader> {
+#[pyo3(signature = (file, allow_unverified = false, local_from = None))]
+fn open_file(
+    py: Python<'_>,
+    file: String,
+    allow_unverified: bool,
+    local_from: Option<String>,
+) -> PyResult<PyFileReader> {
     let reader = interruptible(py, move || {
-        let (file, options) = file_and_options(&file, allow_unverified)?;
+        let (file, options) = file_and_options(&file, allow_unverified, local_from)?;
         Ok(checkout::open_file(&file, &options)?)
     })?;
     Ok(PyFileReader {
@@ -647,10 +654,15 @@ fn open_file(py: Python<'_>, file: String, allow_unverified: bool) -> PyResult<P
 
 /// A File's bytes (the File as JSON text), verified.
 #[pyfunction]
-#[pyo3(signature = (file, allow_unverified = false))]
-fn read_file(py: Python<'_>, file: String, allow_unverified: bool) -> PyResult<Py<PyBytes>> {
+#[pyo3(signature = (file, allow_unverified = false, local_from = None))]
+fn read_file(
+    py: Python<'_>,
+    file: String,
+    allow_unverified: bool,
+    local_from: Option<String>,
+) -> PyResult<Py<PyBytes>> {
     let bytes = interruptible(py, move || {
-        let (file, options) = file_and_options(&file, allow_unverified)?;
+        let (file, options) = file_and_options(&file, allow_unverified, local_from)?;
         let mut reader = checkout::open_file(&file, &options)?;
         let mut bytes = Vec::with_capacity(file.size.unwrap_or(0).min(1 << 30) as usize);
         let mut buffer = vec![0u8; 256 * 1024];
@@ -667,15 +679,16 @@ fn read_file(py: Python<'_>, file: String, allow_unverified: bool) -> PyResult<P
 
 /// Downloads a File (as JSON text), verified, to `dir/PATH`; returns that path.
 #[pyfunction]
-#[pyo3(signature = (file, dir, allow_unverified = false))]
+#[pyo3(signature = (file, dir, allow_unverified = false, local_from = None))]
 fn fetch_file(
     py: Python<'_>,
     file: String,
     dir: PathBuf,
     allow_unverified: bool,
+    local_from: Option<String>,
 ) -> PyResult<PathBuf> {
     interruptible(py, move || {
-        let (file, options) = file_and_options(&file, allow_unverified)?;
+        let (file, options) = file_and_options(&file, allow_unverified, local_from)?;
         let dir = current_dir()?.join(dir);
         Ok(checkout::fetch_file(&file, &dir, &options)?)
     })
@@ -752,6 +765,16 @@ fn lineage(py: Python<'_>, repo: &PyRepo, reference: &str, down: bool) -> PyResu
     })
 }
 
+/// The remote URL a version was fetched from (pulled, or fetched for a pail.lock), or
+/// None for a version made here: `Dataset.rows(model=...)` marks its Files with it.
+#[pyfunction]
+fn fetched_from(py: Python<'_>, repo: &PyRepo, reference: &str) -> PyResult<Option<String>> {
+    detached(py, || {
+        let found = repo.resolve(reference)?;
+        Ok(checkout::fetched_from(&repo.repo, &found.id)?)
+    })
+}
+
 /// The compiled summary of a version as the Markdown page `pail summary` prints,
 /// bounded to `max_tokens`.
 #[pyfunction]
@@ -787,5 +810,6 @@ fn _pail(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(lineage, module)?)?;
     module.add_function(wrap_pyfunction!(summary, module)?)?;
     module.add_function(wrap_pyfunction!(summary_json, module)?)?;
+    module.add_function(wrap_pyfunction!(fetched_from, module)?)?;
     Ok(())
 }

@@ -133,6 +133,29 @@ def test_unverifiable_and_unsafe_files_are_refused(work: Path) -> None:
         pail.File(source="ftp://host", path="a.bin", size=1).read()
 
 
+def test_a_pulled_versions_local_files_need_allow_local_sources(work: Path) -> None:
+    images = work / "images"
+    images.mkdir()
+    (images / "a.bin").write_bytes(b"abc")
+    alice = pail.Repo.init(work / "alice")
+    alice.commit("photos", images, hash=True)
+    assert files_of(alice.dataset("photos"))["a.bin"].read() == b"abc"
+    alice.remote_add("origin", str(work / "remote"))
+    alice.push("origin")
+    bob = pail.Repo.clone(str(work / "remote"), work / "bob")
+    file = files_of(bob.dataset("photos"))["a.bin"]
+    # As `pail checkout`: a version from a remote must not read this machine's files.
+    with pytest.raises(pail.UserError) as caught:
+        file.read()
+    assert "local source" in caught.value.message
+    assert "allow local sources" in caught.value.hint
+    with pytest.raises(pail.UserError):
+        file.to_local(work / "out")
+    assert file.read(allow_local_sources=True) == b"abc"
+    with file.open(allow_local_sources=True) as stream:
+        assert stream.read() == b"abc"
+
+
 # ---- the moto S3 server ----------------------------------------------------------------
 
 
