@@ -1151,7 +1151,8 @@ enum Body {
 pub struct FileReader {
     file: FileRef,
     body: Body,
-    hasher: blake3::Hasher,
+    /// Only when the row records a BLAKE3 to compare with.
+    hasher: Option<blake3::Hasher>,
     read: u64,
     done: bool,
 }
@@ -1213,7 +1214,7 @@ pub fn open_file(file: &FileRef, options: &FileReadOptions) -> Result<FileReader
     Ok(FileReader {
         file: file.clone(),
         body,
-        hasher: blake3::Hasher::new(),
+        hasher: file.blake3.as_ref().map(|_| blake3::Hasher::new()),
         read: 0,
         done: false,
     })
@@ -1298,12 +1299,15 @@ impl FileReader {
             }
         };
         if n == 0 {
-            check_bytes(&self.file, self.read, Some(self.hasher.finalize()))
+            let hash = self.hasher.as_ref().map(blake3::Hasher::finalize);
+            check_bytes(&self.file, self.read, hash)
                 .map_err(|detail| problem(&self.file, ProblemKind::Changed, detail))?;
             self.done = true;
             return Ok(0);
         }
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.read += n as u64;
         if let Some(expected) = self.file.size
             && self.read > expected

@@ -117,6 +117,58 @@ def test_a_changed_local_file_raises_a_user_error(repo: pail.Repo, work: Path) -
         size_only.read()
 
 
+STREAM_A_BIG_FILE = textwrap.dedent(
+    """
+    import resource, sys
+    import pail
+
+    size = int(sys.argv[2])
+    file = pail.File(source="file://" + sys.argv[1], path="big.bin", size=size)
+    if sys.argv[3] == "read":
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        total = len(file.read())
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(total, (after - before) // 1024)
+        sys.exit(0)
+    with file.open() as stream:
+        stream.read(1)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        total = 1
+        while True:
+            chunk = stream.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(total, (after - before) // 1024)
+    """
+)
+
+
+def test_open_streams_a_big_file_in_bounded_memory(work: Path) -> None:
+    size = 512 << 20
+    with open(work / "big.bin", "wb") as out:
+        out.truncate(size)  # sparse: 512 MiB of zeros that take no disk
+
+    def grown_mib(how: str) -> int:
+        result = subprocess.run(
+            [sys.executable, "-c", STREAM_A_BIG_FILE, str(work), str(size), how],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        total, grown = map(int, result.stdout.split())
+        assert total == size
+        return grown
+
+    grown = grown_mib("open")
+    assert grown < 64, f"streaming 512 MiB grew the process by {grown} MiB"
+    # read() holds the object once (written straight into the bytes), not twice.
+    grown = grown_mib("read")
+    assert grown < 512 + 64, f"reading 512 MiB grew the process by {grown} MiB"
+
+
 def test_unverifiable_and_unsafe_files_are_refused(work: Path) -> None:
     (work / "a.bin").write_bytes(b"abc")
     bare = pail.File(source=f"file://{work}", path="a.bin")
@@ -251,6 +303,7 @@ def test_lineage_and_summary_shapes(repo: pail.Repo, work: Path) -> None:
     up = labels.lineage
     assert up == repo.lineage(labels.ref) == repo.lineage("labels")
     assert up["direction"] == "up"
+    assert all(node["type"] in ("dataset", "source") for node in up["nodes"])
     root = up["nodes"][up["root"]]
     assert root["name"] == "local.default.labels" and root["version"] == "1.0.0"
     names = [node.get("name") for node in up["nodes"]]
@@ -297,6 +350,15 @@ HANGING_READ = textwrap.dedent(
         "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
     })
     file = pail.File(source="s3://bucket", path="slow.bin", size=1)
+
+    # A read waiting in another thread leaves the GIL free: this thread keeps running.
+    threading.Thread(target=file.read, daemon=True).start()
+    time.sleep(0.2)
+    spins, until = 0, time.monotonic() + 0.3
+    while time.monotonic() < until:
+        spins += 1
+    print("spun %d" % spins, flush=True)
+
     print("ready", flush=True)
     start = time.monotonic()
     try:
@@ -304,11 +366,12 @@ HANGING_READ = textwrap.dedent(
         print("returned", flush=True)
     except KeyboardInterrupt:
         print("interrupted after %.1f s" % (time.monotonic() - start), flush=True)
+    os._exit(0)  # the other read still waits: leave without waiting for it
     """
 )
 
 
-def test_ctrl_c_stops_a_long_call(work: Path) -> None:
+def test_ctrl_c_stops_a_long_call_and_waiting_frees_the_gil(work: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", HANGING_READ],
         stdout=subprocess.PIPE,
@@ -317,6 +380,8 @@ def test_ctrl_c_stops_a_long_call(work: Path) -> None:
         cwd=work,
     )
     try:
+        spun = child.stdout.readline().split()
+        assert spun[0] == "spun" and int(spun[1]) > 1000, spun
         assert child.stdout.readline().strip() == "ready"
         time.sleep(1.0)  # well inside the read: the store would keep it waiting ~30 s
         sent = time.monotonic()
