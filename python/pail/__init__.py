@@ -10,6 +10,7 @@ format), with Arrow in and out and Pydantic models for schemas::
     ds = repo.dataset("photos@1.0.0")
     ds.to_arrow(); ds.to_pandas(); ds.to_batches()
     repo.query("SELECT count(*) AS n FROM photos").to_pylist()
+    for row in ds.rows(model=Row): row.file.read()    # bytes from storage, verified
 
 Errors are `pail.UserError` (the CLI's exit code 1) or `pail.InternalError` (2), both
 `pail.PailError`, with the CLI's message and hint. docs/python.md has the whole API.
@@ -45,6 +46,9 @@ class File(_pydantic.BaseModel):
     Its JSON Schema (titled ``File``, marked ``x-pail-type: file``) is what pail
     recognises as a File column, so a model with a ``pail.File`` field commits that
     column as Files. A subclass with extra fields stays a File.
+
+    ``read()``, ``open()`` (streaming) and ``to_local(dir)`` fetch the bytes from the
+    source, verified as ``pail checkout`` verifies them.
     """
 
     model_config = _pydantic.ConfigDict(
