@@ -544,7 +544,8 @@ fn run_cli(py: Python<'_>, args: Vec<String>) -> i32 {
 /// Runs `work` on a thread of its own with the GIL released, and checks Python's signals
 /// every 50 ms meanwhile, so Ctrl-C raises `KeyboardInterrupt` at once. The interrupted
 /// work is not cancelled: it finishes in the background and its result is dropped (a
-/// commit, push or pull is one transaction, so it lands whole or not at all).
+/// commit lands whole or not at all; a push or pull stopped midway is safe to run again,
+/// as after Ctrl-C on the CLI).
 fn interruptible<T: Send + 'static>(
     py: Python<'_>,
     work: impl FnOnce() -> Result<T, CliError> + Send + 'static,
