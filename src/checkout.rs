@@ -50,6 +50,9 @@ pub enum CheckoutError {
     },
     #[error("--include `{glob}` is not a glob: {detail}")]
     BadGlob { glob: String, detail: String },
+    /// One File read on its own ([`open_file`], [`fetch_file`]) failed.
+    #[error("could not read {problem}")]
+    File { problem: Problem },
     #[error("could not reach the store of {source_uri}: {detail}")]
     Store { source_uri: String, detail: String },
     #[error(transparent)]
@@ -152,7 +155,7 @@ impl CheckoutProgress for NoCheckoutProgress {}
 
 /// One File row, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FileRef {
+pub struct FileRef {
     pub source: String,
     pub path: String,
     pub size: Option<u64>,
@@ -549,39 +552,7 @@ async fn fetch_local(root: &str, file: &FileRef, tmp: &Path) -> Result<u64, Prob
 async fn fetch_from_store(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
     let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
     let mut hasher = blake3::Hasher::new();
-    let store = stores
-        .get(&file.source)
-        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-    let location = object_store::path::Path::parse(&file.path)
-        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
-    let options = GetOptions {
-        version: file.version.clone(),
-        ..Default::default()
-    };
-    let result = match store.get_opts(&location, options).await {
-        Ok(result) => result,
-        Err(object_store::Error::NotFound { .. }) => {
-            let what = match &file.version {
-                Some(version) => {
-                    format!("the store has no object at this path with version {version}")
-                }
-                None => "the store has no object at this path".to_string(),
-            };
-            return Err(problem(ProblemKind::Missing, what));
-        }
-        Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
-    };
-    if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
-        && expected != found
-    {
-        return Err(problem(
-            ProblemKind::Changed,
-            format!(
-                "expected etag {expected}, found {found} (the object was overwritten after the commit)"
-            ),
-        ));
-    }
-    let mut stream = result.into_stream();
+    let mut stream = open_in_store(stores, file).await?;
     let mut writer = std::fs::File::create(tmp)
         .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", tmp.display())))?;
     let mut n = 0u64;
@@ -680,7 +651,7 @@ pub(crate) fn for_each_file(
 
 /// The remote URL a commit was fetched from (pull, or a pail.lock fetch), or None for a
 /// commit made in this repository.
-pub(crate) fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
+pub fn fetched_from(repo: &Repo, id: &CommitId) -> Result<Option<String>, RepoError> {
     let store = repo.read_store()?;
     let reader = store.read()?;
     Ok(reader.fetched_from(&id.object())?)
@@ -1147,6 +1118,270 @@ pub fn verify(
     Ok(report)
 }
 
+/// How [`open_file`] and [`fetch_file`] read one File.
+#[derive(Debug, Clone, Default)]
+pub struct FileReadOptions {
+    /// Store settings (from the environment) for the File's source.
+    pub store_options: Vec<(String, String)>,
+    /// Also read a File that records nothing to verify the bytes by (no size, etag,
+    /// version or BLAKE3); refused otherwise, as by checkout.
+    pub allow_unverified: bool,
+    /// The remote the File's version was fetched from ([`fetched_from`]): a `file://`
+    /// source is then refused, as by checkout. None: a version made here, or a File
+    /// the caller made.
+    pub local_from: Option<String>,
+}
+
+/// Where a [`FileReader`] reads from.
+enum Body {
+    Local(std::fs::File),
+    Store {
+        runtime: tokio::runtime::Runtime,
+        stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+        /// The rest of the last chunk the store sent.
+        pending: bytes::Bytes,
+    },
+}
+
+/// One File's bytes as a stream, verified as checkout verifies them: the row's rules
+/// ([`check_file`]) and its etag before the first byte; its size and BLAKE3 when the end
+/// is reached, where the last read fails instead of reporting the end. Memory stays
+/// bounded: the store's chunks pass through. `std::io::Read` gives the same, with
+/// the error as an `io::Error` holding the [`CheckoutError`].
+pub struct FileReader {
+    file: FileRef,
+    body: Body,
+    /// Only when the row records a BLAKE3 to compare with.
+    hasher: Option<blake3::Hasher>,
+    read: u64,
+    done: bool,
+}
+
+impl FileRef {
+    /// A File as a JSON object: `source` and `path`, and the optional `size`, `etag`,
+    /// `version` and `blake3`. None when `source` or `path` is missing.
+    pub fn from_json(value: &Value) -> Option<FileRef> {
+        FileRef::from_value(value)
+    }
+}
+
+/// Opens one File for reading, verified (see [`FileReader`]): the store is asked for the
+/// recorded version, and a `file://` source is read inside its root.
+pub fn open_file(file: &FileRef, options: &FileReadOptions) -> Result<FileReader, CheckoutError> {
+    let failed = |problem: Problem| CheckoutError::File { problem };
+    check_file(
+        file,
+        options.allow_unverified,
+        options.local_from.as_deref(),
+    )
+    .map_err(failed)?;
+    let problem = |kind: ProblemKind, detail: String| failed(redacted_problem(file, kind, detail));
+    let body = match parse_row_source(&file.source).map_err(|d| problem(ProblemKind::Unsafe, d))? {
+        SourceKind::Local(root) => {
+            let from = resolve_local(root, &file.path).map_err(|(kind, d)| problem(kind, d))?;
+            let opened = std::fs::File::open(&from).map_err(|err| {
+                problem(ProblemKind::Missing, format!("{}: {err}", from.display()))
+            })?;
+            let meta = opened
+                .metadata()
+                .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", from.display())))?;
+            let etag = crate::listing::local_etag(&meta);
+            if let Some(expected) = &file.etag
+                && *expected != etag
+            {
+                return Err(problem(
+                    ProblemKind::Changed,
+                    format!(
+                        "expected etag {expected}, found {etag} (the file was modified after the commit)"
+                    ),
+                ));
+            }
+            Body::Local(opened)
+        }
+        SourceKind::Store => {
+            let stores = Stores::new(&options.store_options);
+            let runtime = crate::io_runtime();
+            let stream = runtime
+                .block_on(open_in_store(&stores, file))
+                .map_err(failed)?;
+            Body::Store {
+                runtime,
+                stream,
+                pending: bytes::Bytes::new(),
+            }
+        }
+    };
+    Ok(FileReader {
+        file: file.clone(),
+        body,
+        hasher: file.blake3.as_ref().map(|_| blake3::Hasher::new()),
+        read: 0,
+        done: false,
+    })
+}
+
+/// Asks the store for a row's object at its recorded version and checks its etag.
+async fn open_in_store(
+    stores: &Stores,
+    file: &FileRef,
+) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>, Problem> {
+    let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
+    let store = stores
+        .get(&file.source)
+        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    let location = object_store::path::Path::parse(&file.path)
+        .map_err(|err| problem(ProblemKind::Store, err.to_string()))?;
+    let options = GetOptions {
+        version: file.version.clone(),
+        ..Default::default()
+    };
+    let result = match store.get_opts(&location, options).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => {
+            let what = match &file.version {
+                Some(version) => {
+                    format!("the store has no object at this path with version {version}")
+                }
+                None => "the store has no object at this path".to_string(),
+            };
+            return Err(problem(ProblemKind::Missing, what));
+        }
+        Err(err) => return Err(problem(ProblemKind::Store, err.to_string())),
+    };
+    if let (Some(expected), Some(found)) = (&file.etag, &result.meta.e_tag)
+        && expected != found
+    {
+        return Err(problem(
+            ProblemKind::Changed,
+            format!(
+                "expected etag {expected}, found {found} (the object was overwritten after the commit)"
+            ),
+        ));
+    }
+    Ok(result.into_stream())
+}
+
+impl FileReader {
+    /// The File being read.
+    pub fn file(&self) -> &FileRef {
+        &self.file
+    }
+
+    /// Reads up to `buf.len()` bytes; 0 only at the end, once the size and BLAKE3 the
+    /// row records match what was read (else the error says what differs).
+    pub fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, CheckoutError> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let problem = |file: &FileRef, kind: ProblemKind, detail: String| CheckoutError::File {
+            problem: redacted_problem(file, kind, detail),
+        };
+        let n = match &mut self.body {
+            Body::Local(reader) => std::io::Read::read(reader, buf)
+                .map_err(|err| problem(&self.file, ProblemKind::Store, err.to_string()))?,
+            Body::Store {
+                runtime,
+                stream,
+                pending,
+            } => {
+                while pending.is_empty() {
+                    match runtime.block_on(stream.next()) {
+                        Some(Ok(chunk)) => *pending = chunk,
+                        Some(Err(err)) => {
+                            return Err(problem(&self.file, ProblemKind::Store, err.to_string()));
+                        }
+                        None => break,
+                    }
+                }
+                let n = pending.len().min(buf.len());
+                buf[..n].copy_from_slice(&pending.split_to(n));
+                n
+            }
+        };
+        if n == 0 {
+            let hash = self.hasher.as_ref().map(blake3::Hasher::finalize);
+            check_bytes(&self.file, self.read, hash)
+                .map_err(|detail| problem(&self.file, ProblemKind::Changed, detail))?;
+            self.done = true;
+            return Ok(0);
+        }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
+        self.read += n as u64;
+        if let Some(expected) = self.file.size
+            && self.read > expected
+        {
+            let detail = format!("expected {expected} bytes, found more");
+            return Err(problem(&self.file, ProblemKind::Changed, detail));
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Read for FileReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.read_some(buf).map_err(std::io::Error::other)
+    }
+}
+
+/// Downloads one File, verified, to `dir/PATH` (PATH: the row's path, which must be a
+/// plain relative path; no parent directory may be a symlink) through a temporary name,
+/// replacing a file already there. Returns the path written.
+pub fn fetch_file(
+    file: &FileRef,
+    dir: &Path,
+    options: &FileReadOptions,
+) -> Result<PathBuf, CheckoutError> {
+    let failed = |kind: ProblemKind, detail: String| CheckoutError::File {
+        problem: redacted_problem(file, kind, detail),
+    };
+    check_file(
+        file,
+        options.allow_unverified,
+        options.local_from.as_deref(),
+    )
+    .map_err(|problem| CheckoutError::File { problem })?;
+    let rel = safe_relative_path(&file.path).map_err(|d| failed(ProblemKind::Unsafe, d))?;
+    std::fs::create_dir_all(dir).map_err(|source| CheckoutError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let target = prepare_parent(dir, &rel).map_err(|d| failed(ProblemKind::Unsafe, d))?;
+    let mut reader = open_file(file, options)?;
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.pail-tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut out = std::fs::File::create(&tmp).map_err(|source| CheckoutError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read_some(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buffer[..n])
+                .map_err(|source| CheckoutError::Write {
+                    path: tmp.clone(),
+                    source,
+                })?;
+        }
+        std::fs::rename(&tmp, &target).map_err(|source| CheckoutError::Write {
+            path: target.clone(),
+            source,
+        })
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map(|()| target)
+}
+
 /// Removes files under `root` that are not in `wanted` (except the state file).
 fn clean(root: &Path, wanted: &std::collections::HashSet<PathBuf>) -> Result<u64, CheckoutError> {
     let mut removed = 0;
@@ -1243,6 +1478,84 @@ mod tests {
         let name = "a".repeat(60);
         assert!(!glob_match(&glob, &name));
         assert!(glob_match(&glob, &(name + "b")));
+    }
+
+    /// A File read on its own: its bytes when they match the row, an error naming what
+    /// differs when they do not, and `fetch_file` writing them under the row's path.
+    #[test]
+    fn one_file_is_read_and_verified() {
+        let source = tempfile::tempdir().unwrap();
+        std::fs::create_dir(source.path().join("d")).unwrap();
+        let bytes = b"hello, pail".repeat(50_000);
+        std::fs::write(source.path().join("d/a.bin"), &bytes).unwrap();
+        let file = FileRef {
+            source: format!("file://{}", source.path().display()),
+            path: "d/a.bin".into(),
+            size: Some(bytes.len() as u64),
+            etag: None,
+            version: None,
+            blake3: Some(blake3::hash(&bytes).to_hex().to_string()),
+        };
+        let options = FileReadOptions::default();
+        let mut read = Vec::new();
+        std::io::Read::read_to_end(&mut open_file(&file, &options).unwrap(), &mut read).unwrap();
+        assert_eq!(read, bytes);
+        let out = tempfile::tempdir().unwrap();
+        let written = fetch_file(&file, out.path(), &options).unwrap();
+        assert_eq!(written, out.path().join("d/a.bin"));
+        assert_eq!(std::fs::read(&written).unwrap(), bytes);
+
+        // Same size, other bytes: the BLAKE3 differs, and the last read says so.
+        let mut changed = bytes.clone();
+        changed[7] ^= 1;
+        std::fs::write(source.path().join("d/a.bin"), &changed).unwrap();
+        let mut reader = open_file(&file, &options).unwrap();
+        let err = std::io::Read::read_to_end(&mut reader, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("changed: expected blake3"),
+            "{err}"
+        );
+        let err = fetch_file(&file, out.path(), &options).unwrap_err();
+        assert!(
+            matches!(&err, CheckoutError::File { problem } if problem.kind == ProblemKind::Changed)
+        );
+        assert_eq!(
+            std::fs::read(&written).unwrap(),
+            bytes,
+            "the old copy stays"
+        );
+        std::fs::write(source.path().join("d/a.bin"), b"short").unwrap();
+        let err = fetch_file(&file, out.path(), &options).unwrap_err();
+        assert!(err.to_string().contains("bytes, found 5"), "{err}");
+
+        // Nothing to verify by, a path out of the source, a pulled local source: refused.
+        let bare = FileRef {
+            size: None,
+            blake3: None,
+            ..file.clone()
+        };
+        let err = open_file(&bare, &options).err().unwrap();
+        assert!(
+            matches!(&err, CheckoutError::File { problem } if problem.kind == ProblemKind::Unverified)
+        );
+        let allowed = FileReadOptions {
+            allow_unverified: true,
+            ..Default::default()
+        };
+        assert!(open_file(&bare, &allowed).is_ok());
+        let escaping = FileRef {
+            path: "../x".into(),
+            ..file.clone()
+        };
+        assert!(open_file(&escaping, &options).is_err());
+        let pulled = FileReadOptions {
+            local_from: Some("s3://bucket/pail".into()),
+            ..Default::default()
+        };
+        let err = open_file(&file, &pulled).err().unwrap();
+        assert!(
+            matches!(&err, CheckoutError::File { problem } if problem.kind == ProblemKind::LocalSource)
+        );
     }
 
     #[test]

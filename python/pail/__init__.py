@@ -10,6 +10,7 @@ format), with Arrow in and out and Pydantic models for schemas::
     ds = repo.dataset("photos@1.0.0")
     ds.to_arrow(); ds.to_pandas(); ds.to_batches()
     repo.query("SELECT count(*) AS n FROM photos").to_pylist()
+    for row in ds.rows(model=Row): row.file.read()    # bytes from storage, verified
 
 Errors are `pail.UserError` (the CLI's exit code 1) or `pail.InternalError` (2), both
 `pail.PailError`, with the CLI's message and hint. docs/python.md has the whole API.
@@ -18,6 +19,7 @@ Errors are `pail.UserError` (the CLI's exit code 1) or `pail.InternalError` (2),
 from __future__ import annotations
 
 import datetime as _datetime
+import io as _io
 import json as _json
 import os as _os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Type, Union
@@ -44,6 +46,9 @@ class File(_pydantic.BaseModel):
     Its JSON Schema (titled ``File``, marked ``x-pail-type: file``) is what pail
     recognises as a File column, so a model with a ``pail.File`` field commits that
     column as Files. A subclass with extra fields stays a File.
+
+    ``read()``, ``open()`` (streaming) and ``to_local(dir)`` fetch the bytes from the
+    source, verified as ``pail checkout`` verifies them.
     """
 
     model_config = _pydantic.ConfigDict(
@@ -60,6 +65,90 @@ class File(_pydantic.BaseModel):
     last_modified: Optional[_datetime.datetime] = None
     blake3: Optional[str] = None
     """The BLAKE3 digest of the bytes, hex, when the listing hashed them."""
+
+    _pail_origin: Optional[str] = _pydantic.PrivateAttr(default=None)
+    # The remote this File's version was fetched from (set by `Dataset.rows`): its
+    # `file://` sources are refused, as by `pail checkout`.
+
+    def _json(self) -> str:
+        return self.model_dump_json(include=set(_FILE_FIELDS))
+
+    def _origin(self, allow_local_sources: bool) -> Optional[str]:
+        return None if allow_local_sources else self._pail_origin
+
+    def read(self, *, allow_unverified: bool = False, allow_local_sources: bool = False) -> bytes:
+        """The file's bytes, fetched from its source through pail's object-store code
+        (credentials from the environment, as for the CLI) and verified as ``pail
+        checkout`` verifies them: the size, etag, version and BLAKE3 the File records. A
+        mismatch (the object changed after the commit) raises `UserError`.
+
+        The rules are checkout's: a File that records none of size, etag, version or
+        BLAKE3 is refused unless ``allow_unverified``; a ``file://`` File from a version
+        pulled from a remote is refused unless ``allow_local_sources``; the path must be a
+        plain relative path inside its source. The whole object is held in memory:
+        ``open()`` streams. Ctrl-C stops a long read.
+        """
+        return _pail.read_file(
+            self._json(), allow_unverified, self._origin(allow_local_sources)
+        )
+
+    def open(
+        self, *, allow_unverified: bool = False, allow_local_sources: bool = False
+    ) -> _io.BufferedReader:
+        """A read-only binary file object over the file's bytes, streamed from its source
+        (memory stays bounded) and verified as ``read()`` verifies them: the rules, etag
+        and version before the first byte, the size and BLAKE3 when the end is reached
+        (the read that reaches it raises `UserError` instead of returning ``b""``).
+
+        Use it as a context manager; ``read(n)``, ``read()``, ``readinto``, ``readline``
+        and iteration over lines work; it cannot seek.
+        """
+        reader = _pail.open_file(
+            self._json(), allow_unverified, self._origin(allow_local_sources)
+        )
+        return _io.BufferedReader(_FileRaw(reader, self.path), buffer_size=256 * 1024)
+
+    def to_local(
+        self,
+        dir: Union[str, "_os.PathLike[str]"],
+        *,
+        allow_unverified: bool = False,
+        allow_local_sources: bool = False,
+    ) -> str:
+        """Downloads the file, verified as ``read()`` verifies it, to ``dir/<path>`` and
+        returns that path. Missing directories are made (never through a symlink); the
+        bytes go to a temporary name first, so the path never holds a partial or
+        unverified file, and a file already there is replaced."""
+        written = _pail.fetch_file(
+            self._json(), _os.fspath(dir), allow_unverified, self._origin(allow_local_sources)
+        )
+        return str(written)
+
+
+_FILE_FIELDS = ("source", "path", "size", "etag", "version", "blake3")
+
+
+class _FileRaw(_io.RawIOBase):
+    """The raw stream under ``File.open()``: reads from the extension's FileReader."""
+
+    def __init__(self, reader: Any, name: str) -> None:
+        super().__init__()
+        self._reader = reader
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._reader.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
+        super().close()
 
 
 def _ref_of(item: Union[str, "Dataset"]) -> str:
@@ -125,7 +214,9 @@ class Dataset:
 
     def to_arrow(self) -> _pa.Table:
         """All rows as a pyarrow Table: the same rows and types as `pail export`."""
-        return self.to_batches().read_all()
+        reader = self.to_batches()
+        # Batch by batch in Python, so Ctrl-C is seen between batches.
+        return _pa.Table.from_batches([batch for batch in reader], schema=reader.schema)
 
     def to_pandas(self) -> Any:
         """All rows as a pandas DataFrame (needs pandas)."""
@@ -138,10 +229,37 @@ class Dataset:
         return polars.from_arrow(self.to_arrow())
 
     def rows(self, model: Optional[Type[_pydantic.BaseModel]] = None) -> Iterator[Any]:
-        """The rows one at a time, as dicts, or as ``model`` instances."""
+        """The rows one at a time, as dicts, or as ``model`` instances. The ``pail.File``
+        fields of a model's rows know the version they came from, so ``read()`` applies
+        checkout's rule on pulled versions' ``file://`` sources."""
+        origin = None if model is None else _pail.fetched_from(self._repo._inner, self.ref)
         for batch in self.to_batches():
             for row in batch.to_pylist():
-                yield row if model is None else model.model_validate(row)
+                if model is None:
+                    yield row
+                    continue
+                instance = model.model_validate(row)
+                if origin is not None:
+                    _mark_files(instance, origin)
+                yield instance
+
+    @property
+    def lineage(self) -> Dict[str, Any]:
+        """What this version was made from, recursively, as `pail lineage --json` gives
+        it: ``nodes`` (versions and storage sources), ``edges`` (``from`` an input ``to``
+        what was made from it), ``root`` (this version's node) and ``direction``.
+        ``repo.lineage(ref, down=True)`` follows the other way."""
+        return self._repo.lineage(self.ref)
+
+    def summary(self, max_tokens: int = 2000) -> str:
+        """The compiled summary of this version as the Markdown page `pail summary`
+        prints (columns, value statistics, files, example rows, lineage), bounded to
+        about ``max_tokens`` tokens."""
+        return _pail.summary(self._repo._inner, self.ref, max_tokens)
+
+    def summary_json(self) -> Dict[str, Any]:
+        """The compiled summary of this version as `pail summary --json` gives it."""
+        return _json.loads(_pail.summary_json(self._repo._inner, self.ref))
 
     def __repr__(self) -> str:
         return f"<pail.Dataset {self.name}@{self.version or self.commit[:12]}>"
@@ -255,6 +373,23 @@ class Repo:
         outcome = _json.loads(self._inner.commit(args, data))
         return self.dataset(f"{outcome['name']}@{outcome['version']}")
 
+    @classmethod
+    def clone(
+        cls, url: str, path: Union[str, "_os.PathLike[str]"]
+    ) -> "Repo":
+        """Clones the remote at ``url`` (``s3://bucket/prefix``, ``az://...``,
+        ``gs://...``, ``file:///dir`` or a directory) into ``path``, as `pail clone URL
+        PATH` does: ``path`` must be new or empty, the remote is added as ``origin`` and
+        every dataset is pulled. A failed clone leaves nothing behind."""
+        repo = cls.__new__(cls)
+        repo._inner = _pail.clone_repo(_os.fspath(url), _os.fspath(path))
+        return repo
+
+    def lineage(self, ref: Union[str, Dataset], down: bool = False) -> Dict[str, Any]:
+        """The lineage of a version as `pail lineage --json` gives it: what it was made
+        from, recursively, or with ``down`` what was made from it."""
+        return _json.loads(_pail.lineage(self._inner, _ref_of(ref), down))
+
     def __repr__(self) -> str:
         return f"<pail.Repo {self.dir}>"
 
@@ -287,3 +422,18 @@ def _json_lines(
             )
         lines.append(_json.dumps(row, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else b"", model
+
+
+def _mark_files(value: Any, origin: str) -> None:
+    """Records on every `File` inside ``value`` the remote its version came from."""
+    if isinstance(value, File):
+        value._pail_origin = origin
+    if isinstance(value, _pydantic.BaseModel):
+        for name in type(value).model_fields:
+            _mark_files(getattr(value, name), origin)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _mark_files(item, origin)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _mark_files(item, origin)

@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatchReader;
 use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+use pail::checkout;
 use pail::cli::{CliError, classify};
 use pail::commit::{self, CommitOptions, ListingOptions, NoProgress, Records, RecordsOptions};
 use pail::remote::{self, AddOptions, NoSyncProgress, PullOptions, PushOptions};
 use pail::{Bump, Repo, Resolved, Schema, view};
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::{PyBytes, PyCapsule};
 
 /// The capsule name the Arrow PyCapsule interface gives a C stream.
 const STREAM_CAPSULE: &CStr = c"arrow_array_stream";
@@ -373,13 +374,14 @@ impl PyRepo {
 
     /// The result of a SQL query over versions (DataFusion), as record batches.
     fn query(&self, py: Python<'_>, sql: &str) -> PyResult<ArrowStream> {
-        detached(py, || {
+        let (repo, sql) = (self.repo.clone(), sql.to_string());
+        interruptible(py, move || {
             let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
                 what: "a runtime for the query".into(),
                 source,
             })?;
             let (schema, batches) = runtime.block_on(async {
-                let frame = pail::query::sql(&self.repo, sql).await?;
+                let frame = pail::query::sql(&repo, &sql).await?;
                 let schema = Arc::new(frame.schema().as_arrow().clone());
                 let batches = frame
                     .collect()
@@ -455,8 +457,10 @@ impl PyRepo {
         datasets: Vec<String>,
         force: bool,
     ) -> PyResult<String> {
-        detached(py, || {
-            let datasets = self.names(&datasets)?;
+        let (this, remote_name) = (self.handle(), remote_name.to_string());
+        interruptible(py, move || {
+            let remote_name = remote_name.as_str();
+            let datasets = this.names(&datasets)?;
             let store_options = store_options();
             let options = PushOptions {
                 remote: remote_name,
@@ -464,7 +468,7 @@ impl PyRepo {
                 force,
                 store_options: &store_options,
             };
-            let report = remote::push(&self.repo, &options, &NoSyncProgress)?;
+            let report = remote::push(&this.repo, &options, &NoSyncProgress)?;
             Ok(json(&view::PushView::new(remote_name, &report)))
         })
     }
@@ -472,15 +476,17 @@ impl PyRepo {
     /// Pulls every dataset, or the named ones, from a remote (`pull --json`), as JSON text.
     #[pyo3(signature = (remote_name, datasets = Vec::new()))]
     fn pull(&self, py: Python<'_>, remote_name: &str, datasets: Vec<String>) -> PyResult<String> {
-        detached(py, || {
-            let datasets = self.names(&datasets)?;
+        let (this, remote_name) = (self.handle(), remote_name.to_string());
+        interruptible(py, move || {
+            let remote_name = remote_name.as_str();
+            let datasets = this.names(&datasets)?;
             let store_options = store_options();
             let options = PullOptions {
                 remote: remote_name,
                 datasets: &datasets,
                 store_options: &store_options,
             };
-            let report = remote::pull(&self.repo, &options, &NoSyncProgress)?;
+            let report = remote::pull(&this.repo, &options, &NoSyncProgress)?;
             Ok(json(&view::PullView::new(remote_name, &report)))
         })
     }
@@ -505,11 +511,19 @@ impl PyRepo {
                 ),
             ));
         };
-        detached(py, || self.commit_rows(&args, rows))
+        let this = self.handle();
+        interruptible(py, move || this.commit_rows(&args, rows))
     }
 }
 
 impl PyRepo {
+    /// Another handle on the same repository, for work on a thread of its own.
+    fn handle(&self) -> PyRepo {
+        PyRepo {
+            repo: self.repo.clone(),
+        }
+    }
+
     fn names(&self, names: &[String]) -> Result<Vec<pail::DatasetName>, CliError> {
         Ok(names
             .iter()
@@ -525,10 +539,314 @@ fn run_cli(py: Python<'_>, args: Vec<String>) -> i32 {
     py.detach(|| pail::cli::run_with(args.into_iter().map(Into::into)))
 }
 
+// ---- Files, clone, lineage, summary, and calls Ctrl-C can stop -------------------------
+
+/// Runs `work` on a thread of its own with the GIL released, and checks Python's signals
+/// every 50 ms meanwhile, so Ctrl-C raises `KeyboardInterrupt` at once. The interrupted
+/// work is not cancelled: it finishes in the background and its result is dropped (a
+/// commit lands whole or not at all; a push or pull stopped midway is safe to run again,
+/// as after Ctrl-C on the CLI).
+fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    work: impl FnOnce() -> Result<T, CliError> + Send + 'static,
+) -> PyResult<T> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("pail-call".into())
+        .spawn(move || {
+            let _ = sender.send(work());
+        })
+        .map_err(|err| pyo3::exceptions::PyRuntimeError::new_err(err.to_string()))?;
+    let mut receiver = receiver;
+    loop {
+        // The receiver is Send but not Sync: it moves into the detached wait and back.
+        let (answer, back) = py.detach(move || {
+            let answer = receiver.recv_timeout(std::time::Duration::from_millis(50));
+            (answer, receiver)
+        });
+        receiver = back;
+        match answer {
+            Ok(result) => return result.map_err(|err| py_error(py, err)),
+            Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "pail's call stopped without an answer (a bug: please report it)",
+                ));
+            }
+        }
+    }
+}
+
+/// A File from its JSON form (`pail.File.model_dump_json()`) and the read options: the
+/// environment's store settings, and the remote the File's version was fetched from
+/// (its `file://` sources are refused, as by checkout).
+fn file_and_options(
+    file: &str,
+    allow_unverified: bool,
+    local_from: Option<String>,
+) -> Result<(checkout::FileRef, checkout::FileReadOptions), CliError> {
+    let value: serde_json::Value = serde_json::from_str(file)
+        .map_err(|err| usage(format!("the File is not JSON: {err}"), None))?;
+    let file = checkout::FileRef::from_json(&value).ok_or_else(|| {
+        usage(
+            "a File needs a `source` and a `path`",
+            Some("pail.File(source=\"s3://bucket\", path=\"key\", ...)"),
+        )
+    })?;
+    let options = checkout::FileReadOptions {
+        store_options: store_options(),
+        allow_unverified,
+        local_from,
+    };
+    Ok((file, options))
+}
+
+/// One File's bytes as a stream, verified at the end (`pail.File.open()` wraps it).
+#[pyclass(module = "pail._pail", name = "FileReader")]
+struct PyFileReader {
+    reader: Mutex<Option<checkout::FileReader>>,
+}
+
+#[pymethods]
+impl PyFileReader {
+    /// Up to `size` bytes; empty only at the end, once the size and BLAKE3 the File
+    /// records match (else `UserError`). Empty after `close()`.
+    fn read<'py>(&self, py: Python<'py>, size: usize) -> PyResult<Bound<'py, PyBytes>> {
+        let mut buffer = vec![0u8; size];
+        let n = detached(py, || {
+            let mut guard = self
+                .reader
+                .lock()
+                .map_err(|_| usage("the reader was used from two threads at once", None))?;
+            match guard.as_mut() {
+                Some(reader) => Ok(reader.read_some(&mut buffer)?),
+                None => Ok(0),
+            }
+        })?;
+        Ok(PyBytes::new(py, &buffer[..n]))
+    }
+
+    /// Drops the stream (the connection or open file).
+    fn close(&self) {
+        if let Ok(mut guard) = self.reader.lock() {
+            guard.take();
+        }
+    }
+}
+
+/// Opens a File (as JSON text) for streaming, verified reads.
+#[pyfunction]
+#[pyo3(signature = (file, allow_unverified = false, local_from = None))]
+fn open_file(
+    py: Python<'_>,
+    file: String,
+    allow_unverified: bool,
+    local_from: Option<String>,
+) -> PyResult<PyFileReader> {
+    let reader = interruptible(py, move || {
+        let (file, options) = file_and_options(&file, allow_unverified, local_from)?;
+        Ok(checkout::open_file(&file, &options)?)
+    })?;
+    Ok(PyFileReader {
+        reader: Mutex::new(Some(reader)),
+    })
+}
+
+/// A File's bytes (the File as JSON text), verified. With a recorded size the bytes go
+/// straight into the `bytes` object, 8 MiB at a time with the GIL released and Python's
+/// signals checked in between; without one they gather in a buffer first.
+#[pyfunction]
+#[pyo3(signature = (file, allow_unverified = false, local_from = None))]
+fn read_file(
+    py: Python<'_>,
+    file: String,
+    allow_unverified: bool,
+    local_from: Option<String>,
+) -> PyResult<Py<PyBytes>> {
+    let mut reader = interruptible(py, move || {
+        let (file, options) = file_and_options(&file, allow_unverified, local_from)?;
+        Ok(checkout::open_file(&file, &options)?)
+    })?;
+    let Some(size) = reader
+        .file()
+        .size
+        .and_then(|size| usize::try_from(size).ok())
+    else {
+        let bytes = detached(py, || {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut reader, &mut bytes).map_err(|err| {
+                match err.downcast::<checkout::CheckoutError>() {
+                    Ok(err) => CliError::from(err),
+                    Err(err) => CliError::Output(err),
+                }
+            })?;
+            Ok(bytes)
+        })?;
+        return Ok(PyBytes::new(py, &bytes).unbind());
+    };
+    let bytes = PyBytes::new_with(py, size, |buffer| {
+        let mut filled = 0;
+        for chunk in buffer.chunks_mut(8 << 20) {
+            detached(py, || fill(&mut reader, chunk))?;
+            filled += chunk.len();
+            py.check_signals()?;
+        }
+        // The end, where the size and BLAKE3 are checked (a longer object fails here).
+        detached(py, || fill(&mut reader, &mut [0u8; 1]).map(|_| ()))?;
+        debug_assert_eq!(filled, size);
+        Ok(())
+    })?;
+    Ok(bytes.unbind())
+}
+
+/// Fills `buffer` from `reader`; at the end (read_some's 0, after it verified the
+/// bytes) it returns how much it filled.
+fn fill(reader: &mut checkout::FileReader, buffer: &mut [u8]) -> Result<usize, CliError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let n = reader.read_some(&mut buffer[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Downloads a File (as JSON text), verified, to `dir/PATH`; returns that path.
+#[pyfunction]
+#[pyo3(signature = (file, dir, allow_unverified = false, local_from = None))]
+fn fetch_file(
+    py: Python<'_>,
+    file: String,
+    dir: PathBuf,
+    allow_unverified: bool,
+    local_from: Option<String>,
+) -> PyResult<PathBuf> {
+    interruptible(py, move || {
+        let (file, options) = file_and_options(&file, allow_unverified, local_from)?;
+        let dir = current_dir()?.join(dir);
+        Ok(checkout::fetch_file(&file, &dir, &options)?)
+    })
+}
+
+/// Clones a remote into `path` as `pail clone URL PATH` does: `path` must be new or
+/// empty, the remote becomes `origin`, and a failed clone leaves nothing behind.
+fn clone_into(url: &str, path: &Path) -> Result<Repo, CliError> {
+    let dir = current_dir()?.join(path);
+    let existed = dir.exists();
+    if existed && std::fs::read_dir(&dir).map_or(true, |mut it| it.next().is_some()) {
+        return Err(usage(
+            format!("{} already exists and is not empty", dir.display()),
+            Some("give another directory: `pail.Repo.clone(url, path)`"),
+        ));
+    }
+    let result = (|| -> Result<Repo, CliError> {
+        let (repo, _) = Repo::init(&dir.join(pail::repo::PAIL_DIR))?;
+        let cwd = current_dir()?;
+        let add = AddOptions {
+            name: "origin",
+            url,
+            cwd: &cwd,
+            settings: Default::default(),
+        };
+        remote::add(&repo, &add)?;
+        let store_options = store_options();
+        let options = PullOptions {
+            remote: "origin",
+            datasets: &[],
+            store_options: &store_options,
+        };
+        remote::pull(&repo, &options, &NoSyncProgress)?;
+        Ok(repo)
+    })();
+    if result.is_err() {
+        let _ = if existed {
+            std::fs::remove_dir_all(dir.join(pail::repo::PAIL_DIR))
+        } else {
+            std::fs::remove_dir_all(&dir)
+        };
+    }
+    result
+}
+
+// Module functions rather than a second `#[pymethods]` block (that needs pyo3's
+// `multiple-pymethods` feature); `pail/__init__.py` calls them as methods.
+
+/// Clones the remote at `url` into `path` (`pail clone URL PATH`) and opens it.
+#[pyfunction]
+fn clone_repo(py: Python<'_>, url: String, path: PathBuf) -> PyResult<PyRepo> {
+    let repo = interruptible(py, move || clone_into(&url, &path))?;
+    Ok(PyRepo { repo })
+}
+
+/// The lineage graph of a version (`lineage --json`), up (its inputs) or `down` (what
+/// was made from it), as JSON text.
+#[pyfunction]
+#[pyo3(signature = (repo, reference, down = false))]
+fn lineage(py: Python<'_>, repo: &PyRepo, reference: &str, down: bool) -> PyResult<String> {
+    detached(py, || {
+        let found = repo.resolve(reference)?;
+        let direction = if down {
+            pail::lineage::Direction::Downstream
+        } else {
+            pail::lineage::Direction::Upstream
+        };
+        let report = pail::lineage::lineage(&repo.repo, &found, direction)?;
+        Ok(json(&view::LineageGraphView::new(
+            &report.graph,
+            report.start,
+            down,
+        )))
+    })
+}
+
+/// The remote URL a version was fetched from (pulled, or fetched for a pail.lock), or
+/// None for a version made here: `Dataset.rows(model=...)` marks its Files with it.
+#[pyfunction]
+fn fetched_from(py: Python<'_>, repo: &PyRepo, reference: &str) -> PyResult<Option<String>> {
+    detached(py, || {
+        let found = repo.resolve(reference)?;
+        Ok(checkout::fetched_from(&repo.repo, &found.id)?)
+    })
+}
+
+/// The compiled summary of a version as the Markdown page `pail summary` prints,
+/// bounded to `max_tokens`.
+#[pyfunction]
+#[pyo3(signature = (repo, reference, max_tokens = pail::summary::DEFAULT_MAX_TOKENS))]
+fn summary(py: Python<'_>, repo: &PyRepo, reference: &str, max_tokens: usize) -> PyResult<String> {
+    detached(py, || {
+        let found = repo.resolve(reference)?;
+        Ok(pail::summary::page(&repo.repo, &found, max_tokens)?)
+    })
+}
+
+/// The compiled summary of a version (`summary --json`), as JSON text.
+#[pyfunction]
+fn summary_json(py: Python<'_>, repo: &PyRepo, reference: &str) -> PyResult<String> {
+    detached(py, || {
+        let found = repo.resolve(reference)?;
+        let summary = pail::summary::load(&repo.repo, &found.commit)?;
+        let info = pail::summary::page_info(&repo.repo, &found)?;
+        Ok(json(&view::SummaryView::new(&summary, &info)))
+    })
+}
+
 #[pymodule]
 fn _pail(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyRepo>()?;
     module.add_class::<ArrowStream>()?;
     module.add_function(wrap_pyfunction!(run_cli, module)?)?;
+    module.add_class::<PyFileReader>()?;
+    module.add_function(wrap_pyfunction!(open_file, module)?)?;
+    module.add_function(wrap_pyfunction!(read_file, module)?)?;
+    module.add_function(wrap_pyfunction!(fetch_file, module)?)?;
+    module.add_function(wrap_pyfunction!(clone_repo, module)?)?;
+    module.add_function(wrap_pyfunction!(lineage, module)?)?;
+    module.add_function(wrap_pyfunction!(summary, module)?)?;
+    module.add_function(wrap_pyfunction!(summary_json, module)?)?;
+    module.add_function(wrap_pyfunction!(fetched_from, module)?)?;
     Ok(())
 }

@@ -282,6 +282,7 @@ fn classify_checkout(err: &CheckoutError) -> (i32, Option<String>) {
                 )
             }
         }
+        CheckoutError::File { problem } => classify_file_problem(problem.kind),
         CheckoutError::Write { .. } => (2, None),
         CheckoutError::BadGlob { .. } => {
             user("use `*` and `?` within a path part, `**` across parts, e.g. --include '**/*.jpg'")
@@ -291,6 +292,28 @@ fn classify_checkout(err: &CheckoutError) -> (i32, Option<String>) {
             Some("check the store's credentials in the environment".into()),
         ),
         CheckoutError::Repo(err) => classify_repo(err),
+    }
+}
+
+/// The hint for one File read on its own (the Python package's `File.read()`).
+fn classify_file_problem(kind: crate::checkout::ProblemKind) -> (i32, Option<String>) {
+    use crate::checkout::ProblemKind;
+    let user = |hint: &str| (1, Some(hint.to_string()));
+    match kind {
+        ProblemKind::Changed | ProblemKind::Missing => user(
+            "the storage no longer holds the bytes this version recorded: commit the source again to record what it holds now",
+        ),
+        ProblemKind::Unverified => user(
+            "record sizes or hashes when committing (e.g. `pail commit NAME DIR --hash`), or allow unverified reads",
+        ),
+        ProblemKind::LocalSource => user(
+            "a version from a remote names files on this machine: allow local sources only if you trust it",
+        ),
+        ProblemKind::Unsafe | ProblemKind::InTheWay => (1, None),
+        ProblemKind::Store => (
+            2,
+            Some("check the store's credentials in the environment".into()),
+        ),
     }
 }
 
