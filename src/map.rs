@@ -309,6 +309,10 @@ fn parse_answer(answer: &str, schema: Option<&Schema>) -> Result<Map<String, Val
             answer.trim_end().chars().take(200).collect::<String>()
         )
     })?;
+    // A JSON string instead of an object is the worker's own reason for failing the row.
+    if let Value::String(reason) = &result {
+        return Err(format!("the worker failed the row: {reason}"));
+    }
     let Value::Object(fields) = &result else {
         return Err(format!(
             "the worker's output is not a JSON object: {}",

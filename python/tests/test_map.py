@@ -1,0 +1,265 @@
+"""`repo.map` with a Python function: worker processes, the result cache, `delta`,
+checkpoints that survive a killed run, and failed rows."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pydantic
+import pytest
+
+import pail
+
+ROWS = [
+    {"id": 1, "label": "cat", "score": 0.5},
+    {"id": 2, "label": "dog", "score": 0.75},
+    {"id": 3, "label": "cat", "score": 1.0},
+]
+
+
+def describe(row: Dict[str, Any]) -> Dict[str, Any]:
+    # Printing must not break the worker protocol (stdout carries the answers).
+    print("describing", row["id"])
+    return {"upper": row["label"].upper(), "double": row["score"] * 2}
+
+
+def counted(row: Dict[str, Any]) -> Dict[str, Any]:
+    """Appends each call to calls.txt (in the working directory the workers share)."""
+    with open("calls.txt", "a") as calls:
+        calls.write(f"{row['id']}\n")
+    return {"n": row["id"] * 10}
+
+
+class Length(pydantic.BaseModel):
+    n_chars: int
+
+
+def length(row: Dict[str, Any]) -> Length:
+    return Length(n_chars=len(row["label"]))
+
+
+def wrong_length(row: Dict[str, Any]) -> Length:
+    return {"n_chars": row["label"]}  # type: ignore[return-value]
+
+
+def test_the_return_annotation_is_the_results_schema(repo: pail.Repo, nums: pail.Dataset) -> None:
+    out = repo.map(nums, length, to="lengths")
+    assert [row["n_chars"] for row in by_id(out)] == [3, 3, 3]
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, wrong_length, to="lengths")
+    assert "the result breaks schema" in caught.value.message
+
+
+def calls(work: Path) -> List[int]:
+    path = work / "calls.txt"
+    return sorted(int(line) for line in path.read_text().split()) if path.exists() else []
+
+
+def by_id(ds: pail.Dataset) -> List[Dict[str, Any]]:
+    return sorted(ds.to_arrow().to_pylist(), key=lambda row: row["id"])
+
+
+@pytest.fixture
+def nums(repo: pail.Repo) -> pail.Dataset:
+    return repo.commit("nums", ROWS, key=["id"])
+
+
+def test_map_a_module_level_function(repo: pail.Repo, nums: pail.Dataset) -> None:
+    out = repo.map(nums, describe, to="described", jobs=2)
+    assert isinstance(out, pail.Dataset)
+    assert out.name.endswith("described")
+    assert by_id(out) == [
+        {"id": 1, "label": "cat", "score": 0.5, "upper": "CAT", "double": 1.0},
+        {"id": 2, "label": "dog", "score": 0.75, "upper": "DOG", "double": 1.5},
+        {"id": 3, "label": "cat", "score": 1.0, "upper": "CAT", "double": 2.0},
+    ]
+    assert out.report is not None
+    assert (out.report["ran"], out.report["cached"], out.report["failed"]) == (3, 0, 0)
+    assert out.report["n_rows"] == 3
+    assert repo.jobs() == []
+
+
+def test_map_a_closure_a_lambda_and_a_pydantic_result(repo: pail.Repo, nums: pail.Dataset) -> None:
+    offset = 100
+
+    class Caption(pydantic.BaseModel):
+        text: str
+        long: bool
+
+    def caption(row: Dict[str, Any]) -> Caption:
+        return Caption(text=f"a {row['label']}", long=row["id"] + offset > 102)
+
+    out = repo.map(nums, caption, to="captions")
+    assert [(row["text"], row["long"]) for row in by_id(out)] == [
+        ("a cat", False),
+        ("a dog", False),
+        ("a cat", True),
+    ]
+    assert {"text", "long"} <= set(out.schema["columns"])
+
+    # `schema` is the model every result must follow.
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, lambda row: {"text": row["label"]}, to="wrong", schema=Caption)
+    assert "the result breaks schema" in caught.value.message
+
+    plus = repo.map(nums, lambda row: {"plus": row["id"] + offset}, to="plus", replace=True)
+    assert sorted(row["plus"] for row in plus.to_arrow().to_pylist()) == [101, 102, 103]
+    assert plus.report["ran"] == 3
+
+
+def test_a_warm_run_reads_the_cache(repo: pail.Repo, nums: pail.Dataset, work: Path) -> None:
+    first = repo.map(nums, counted, to="counted")
+    assert first.report["ran"] == 3
+    assert calls(work) == [1, 2, 3]
+    second = repo.map(nums, counted, to="counted_again")
+    assert (second.report["ran"], second.report["cached"]) == (0, 3)
+    assert calls(work) == [1, 2, 3], "the function ran again"
+    assert by_id(second) == by_id(first)
+    # no_cache runs every row.
+    third = repo.map(nums, counted, to="counted_again", no_cache=True)
+    assert third.report["ran"] == 3
+    assert calls(work) == [1, 1, 2, 2, 3, 3]
+
+
+def test_delta_runs_only_new_and_changed_rows(repo: pail.Repo, nums: pail.Dataset, work: Path) -> None:
+    repo.map(nums, counted, to="counted")
+    changed = [
+        {"id": 1, "label": "cat", "score": 0.5},
+        {"id": 2, "label": "wolf", "score": 0.75},
+        {"id": 3, "label": "cat", "score": 1.0},
+        {"id": 4, "label": "eel", "score": 0.1},
+    ]
+    (work / "calls.txt").unlink()
+    repo.commit("nums", changed, key=["id"])
+    out = repo.map("nums", counted, to="counted", delta=True)
+    assert calls(work) == [2, 4]
+    assert (out.report["ran"], out.report["carried"]) == (2, 2)
+    assert [row["n"] for row in by_id(out)] == [10, 20, 30, 40]
+    assert [row["label"] for row in by_id(out)] == ["cat", "wolf", "cat", "eel"]
+
+
+def test_delta_without_an_earlier_output_says_what_to_do(repo: pail.Repo, nums: pail.Dataset) -> None:
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, counted, to="never", delta=True)
+    assert "delta=True needs an earlier output" in caught.value.message
+    assert caught.value.hint == "run once with delta=False first"
+
+
+def test_changing_the_source_invalidates_the_cache(repo: pail.Repo, nums: pail.Dataset, work: Path, monkeypatch) -> None:
+    module = work / "features.py"
+    module.write_text("def feature(row):\n    return {'v': 1}\n")
+    monkeypatch.syspath_prepend(str(work))
+    import features  # type: ignore[import-not-found]
+
+    try:
+        first = repo.map(nums, features.feature, to="features")
+        assert first.report["ran"] == 3
+        again = repo.map(nums, features.feature, to="features")
+        assert again.report["cached"] == 3
+        module.write_text("def feature(row):\n    return {'v': 22}\n")
+        importlib.reload(features)
+        edited = repo.map(nums, features.feature, to="features")
+        assert (edited.report["ran"], edited.report["cached"]) == (3, 0)
+        assert [row["v"] for row in by_id(edited)] == [22, 22, 22]
+    finally:
+        sys.modules.pop("features", None)
+
+
+def test_code_files_are_part_of_the_cache_key(repo: pail.Repo, nums: pail.Dataset, work: Path) -> None:
+    (work / "labels.txt").write_text("v1")
+    first = repo.map(nums, counted, to="coded", code=["labels.txt"])
+    assert first.report["ran"] == 3
+    assert repo.map(nums, counted, to="coded", code=["labels.txt"]).report["cached"] == 3
+    (work / "labels.txt").write_text("v2")
+    assert repo.map(nums, counted, to="coded", code=["labels.txt"]).report["ran"] == 3
+
+
+def failing(row: Dict[str, Any]) -> Dict[str, Any]:
+    if row["label"] == "dog":
+        raise ValueError(f"no dogs ({row['id']})")
+    return {"ok": True}
+
+
+def test_an_exception_fails_its_row(repo: pail.Repo, nums: pail.Dataset) -> None:
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, failing, to="failing")
+    err = caught.value
+    assert "1 row(s) failed (more than max_errors 0)" in err.message
+    assert "failing: ValueError: no dogs (2)" in err.message
+    assert err.hint is not None and "fix the function" in err.hint
+    # Up to max_errors failed rows are left out of the output.
+    out = repo.map(nums, failing, to="failing", max_errors=1)
+    assert [row["id"] for row in by_id(out)] == [1, 3]
+    assert out.report["failed"] == 1
+
+
+def test_a_result_that_is_not_a_dict_fails_its_row(repo: pail.Repo, nums: pail.Dataset) -> None:
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, lambda row: row["id"], to="bad")
+    assert "returned int, not a dict or a Pydantic model" in caught.value.message
+
+
+def test_map_needs_a_function(repo: pail.Repo, nums: pail.Dataset) -> None:
+    with pytest.raises(pail.UserError, match="map needs a function"):
+        repo.map(nums, "python3 f.py", to="bad")
+
+
+MAPPER = """
+import sys
+import time
+
+import pail
+
+
+def slow(row):
+    time.sleep(0.02)
+    return {"sq": row["id"] * row["id"]}
+
+
+if __name__ == "__main__":
+    out = pail.Repo().map("big", slow, to=sys.argv[1], jobs=2, no_cache=sys.argv[2] == "fresh")
+    print(out.report)
+"""
+
+
+def test_a_killed_run_resumes_to_identical_rows(repo: pail.Repo, work: Path) -> None:
+    n = 300
+    repo.commit("big", [{"id": i} for i in range(n)], key=["id"])
+    (work / "mapper.py").write_text(textwrap.dedent(MAPPER))
+    mapper = [sys.executable, "mapper.py"]
+    run = subprocess.Popen([*mapper, "squares", "cached"], cwd=work, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        done = 0
+        while done < 30:
+            assert run.poll() is None, "the run ended before it was killed"
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.05)
+            done = sum(job["done"] for job in repo.jobs())
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    (job,) = repo.jobs()
+    assert job["to"].endswith("squares") and 0 < job["done"] < n
+
+    resumed = subprocess.run([*mapper, "squares", "cached"], cwd=work, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    report = eval(resumed.stdout)  # the report dict the script printed
+    assert report["resumed"] >= job["done"] and report["ran"] < n
+    assert report["n_rows"] == n
+    assert repo.jobs() == []
+
+    fresh = subprocess.run([*mapper, "fresh_squares", "fresh"], cwd=work, capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+    assert by_id(repo.dataset("squares")) == by_id(repo.dataset("fresh_squares"))
+    assert by_id(repo.dataset("squares"))[7] == {"id": 7, "sq": 49}
