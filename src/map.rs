@@ -1284,6 +1284,18 @@ mod tests {
     }
 
     #[test]
+    fn a_json_string_answer_fails_the_row_with_its_reason() {
+        assert_eq!(
+            parse_answer("\"ValueError: no dogs\"\n", None),
+            Err("the worker failed the row: ValueError: no dogs".to_string())
+        );
+        let other = parse_answer("[1]\n", None).unwrap_err();
+        assert!(other.starts_with("the worker's output is not a JSON object"));
+        let fields = parse_answer("{\"n\": 1}\n", None).unwrap();
+        assert_eq!(Value::Object(fields), json!({"n": 1}));
+    }
+
+    #[test]
     fn a_remote_entry_never_replaces_an_input_column() {
         let input = json!({"n": 1, "text": "true text"});
         let hostile = decode_cache_entry(br#"R{"score": 999, "text": "PWNED"}"#).unwrap();

@@ -272,6 +272,7 @@ class Repo:
         code: Sequence[Union[str, "_os.PathLike[str]"]] = (),
         replace: bool = False,
         schema: Optional[Type[_pydantic.BaseModel]] = None,
+        model: Optional[Type[_pydantic.BaseModel]] = None,
         max_errors: int = 0,
         no_cache: bool = False,
         restart: bool = False,
@@ -284,9 +285,10 @@ class Repo:
         ``report`` says how each row was made (``ran``, ``cached``, ``resumed``,
         ``carried``, ``removed``, ``failed``: `pail map --json`).
 
-        ``fn(row)`` gets a row as a dict (a File column is a dict too) and returns a dict
-        or a Pydantic model: its fields are added to the row (with ``replace=True``, they
-        are the row). It is sent to the workers with cloudpickle, so a function defined in
+        ``fn(row)`` gets a row as a dict (a File column is a dict too), or as an instance
+        of ``model`` (default: ``fn``'s first parameter's annotation when it is a
+        Pydantic model), and returns a dict or a Pydantic model: its fields are added to
+        the row (with ``replace=True``, they are the row). It is sent to the workers with cloudpickle, so a function defined in
         a notebook, in ``__main__`` or inside another function works; the workers are new
         processes pail starts (never forks of this one).
 
@@ -319,6 +321,7 @@ class Repo:
             code=[_os.fspath(path) for path in code],
             replace=replace,
             schema=schema,
+            model=model,
             max_errors=max_errors,
             no_cache=no_cache,
             restart=restart,

@@ -68,21 +68,24 @@ def _installed(module: types.ModuleType) -> bool:
     return any(path.startswith(root + os.sep) for root in roots)
 
 
-def _pickle(fn: Callable[..., Any]) -> bytes:
-    """The function, pickled by value when it lives in the caller's own code."""
-    module = sys.modules.get(getattr(fn, "__module__", None) or "")
-    by_value = (
-        module is not None
+def _pickle(fn: Callable[..., Any], model: Optional[type]) -> bytes:
+    """The function and the rows' model, pickled by value when they live in the caller's
+    own code (a notebook, ``__main__``, the caller's modules), by reference otherwise."""
+    modules = {
+        module
+        for item in (fn, model)
+        for module in [sys.modules.get(getattr(item, "__module__", None) or "")]
+        if module is not None
         and module.__name__ != "__main__"
-        and not _installed(module)
         and module.__name__.split(".")[0] != "pail"
-    )
-    if by_value:
+        and not _installed(module)
+    }
+    for module in modules:
         cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(fn)
+        return cloudpickle.dumps((fn, model))
     finally:
-        if by_value:
+        for module in modules:
             cloudpickle.unregister_pickle_by_value(module)
 
 
@@ -91,54 +94,65 @@ def _name(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', None) or '?'}.{qualname}"
 
 
-def function_file(repo_dir: str, fn: Callable[..., Any]) -> Tuple[Path, Tuple[str, bytes]]:
+def function_file(
+    repo_dir: str, fn: Callable[..., Any], model: Optional[Type[pydantic.BaseModel]]
+) -> Tuple[Path, Tuple[str, bytes]]:
     """Writes the function's pickle into the repository; returns its path and the
-    function's identity: its name, and its source (or, without one, its pickle)."""
-    pickled = _pickle(fn)
+    function's identity: its name and source (or, without one, its pickle's digest),
+    with the rows' model's source (or JSON Schema)."""
+    pickled = _pickle(fn, model)
     name = _name(fn)
     source = _source(fn)
     identity = source.encode() if source is not None else pickled
+    if model is not None:
+        model_source = _source(model) or json.dumps(model.model_json_schema())
+        identity += b"\n\n" + model_source.encode()
     digest = hashlib.sha256(name.encode() + b"\0" + identity).hexdigest()[:32]
     directory = Path(repo_dir) / "map-functions"
     directory.mkdir(exist_ok=True)
     path = directory / f"{digest}.pickle"
-    meta = pickle_meta()
     # Written whole and renamed: a worker never reads a half-written file. The same
     # source may capture other values than last time, so the file is always rewritten.
     handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(meta)
+            out.write(_pickle_meta())
             out.write(pickled)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     if source is not None:
-        return path, (f"{name}.py", source.encode())
-    return path, (name, hashlib.sha256(pickled).hexdigest().encode())
+        return path, (f"{name}.py", identity)
+    return path, (name, hashlib.sha256(identity).hexdigest().encode())
 
 
-def pickle_meta() -> bytes:
+def _pickle_meta() -> bytes:
     """The worker's first pickle: plain values it needs before it loads the function."""
     return pickle.dumps({"sys_path": [entry for entry in sys.path if entry]})
 
 
-def _schema(fn: Callable[..., Any], schema: Optional[Type[pydantic.BaseModel]]) -> Optional[str]:
-    """The results' JSON Schema: ``schema``, else the function's return annotation when
-    that is a Pydantic model."""
-    if schema is None:
-        try:
-            hint = inspect.signature(fn).return_annotation
-            if isinstance(hint, str):
-                from typing import get_type_hints
+def _annotation(fn: Callable[..., Any], which: str) -> Optional[Type[pydantic.BaseModel]]:
+    """The Pydantic model ``fn`` is annotated with: its ``return`` type, or (``which``
+    ``"row"``) its first parameter's type; None when it is not a model."""
+    try:
+        signature = inspect.signature(fn)
+        if which == "return":
+            hint, key = signature.return_annotation, "return"
+        else:
+            first = next(iter(signature.parameters.values()), None)
+            if first is None:
+                return None
+            hint, key = first.annotation, first.name
+        if isinstance(hint, str):
+            from typing import get_type_hints
 
-                hint = get_type_hints(fn).get("return")
-        except Exception:
-            hint = None
-        if isinstance(hint, type) and issubclass(hint, pydantic.BaseModel):
-            schema = hint
-    return None if schema is None else json.dumps(schema.model_json_schema())
+            hint = get_type_hints(fn).get(key)
+    except Exception:  # no signature, or a name the hints cannot resolve
+        return None
+    if isinstance(hint, type) and issubclass(hint, pydantic.BaseModel):
+        return hint
+    return None
 
 
 def _in_notebook() -> bool:
@@ -178,6 +192,7 @@ def run(
     code: Sequence[str],
     replace: bool,
     schema: Optional[Type[pydantic.BaseModel]],
+    model: Optional[Type[pydantic.BaseModel]],
     max_errors: int,
     no_cache: bool,
     restart: bool,
@@ -193,7 +208,9 @@ def run(
             f"map needs a function, not {type(fn).__name__}",
             hint="pass a function that takes a row (a dict) and returns a dict or a Pydantic model",
         )
-    path, function = function_file(str(inner.dir), fn)
+    model = model or _annotation(fn, "row")
+    schema = schema or _annotation(fn, "return")
+    path, function = function_file(str(inner.dir), fn, model)
     command = f"{shlex.quote(sys.executable)} -m pail._worker {shlex.quote(str(path))}"
     args = {
         "input": input_ref,
@@ -201,7 +218,7 @@ def run(
         "to": to,
         "jobs": jobs,
         "replace": replace,
-        "schema": _schema(fn, schema),
+        "schema": None if schema is None else json.dumps(schema.model_json_schema()),
         "max_errors": max_errors,
         "no_cache": no_cache,
         "delta": delta,

@@ -8,8 +8,9 @@ the row failed, when the function raised.
 
 FILE (written by pail/_map.py) holds two pickles: first a dict of plain values (the
 caller's ``sys.path``, so modules the function names by reference import here too), then
-the function itself, pickled by cloudpickle (by value when it was defined in ``__main__``,
-a notebook or the caller's own modules).
+the function and the Pydantic model of its rows (or None: rows are dicts), pickled by
+cloudpickle (by value when defined in ``__main__``, a notebook or the caller's own
+modules).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import pickle
 import sys
 import traceback
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 
 def _columns(result: Any, name: str) -> Dict[str, Any]:
@@ -42,7 +43,8 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
-def _load(path: str) -> Callable[[Dict[str, Any]], Any]:
+def _load(path: str) -> Tuple[Callable[[Any], Any], Any]:
+    """The function and the model of its rows (or None)."""
     with open(path, "rb") as file:
         meta = pickle.load(file)
         for entry in reversed(meta.get("sys_path", [])):
@@ -51,9 +53,12 @@ def _load(path: str) -> Callable[[Dict[str, Any]], Any]:
         return pickle.load(file)
 
 
-def _answer(fn: Callable[[Dict[str, Any]], Any], name: str, line: bytes) -> str:
+def _answer(fn: Callable[[Any], Any], model: Any, name: str, line: bytes) -> str:
     try:
-        columns = _columns(fn(json.loads(line)), name)
+        row = json.loads(line)
+        if model is not None:
+            row = model.model_validate(row)
+        columns = _columns(fn(row), name)
         return json.dumps(
             columns, ensure_ascii=False, separators=(",", ":"), default=_jsonable
         )
@@ -73,7 +78,7 @@ def main(argv: list) -> int:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    fn = _load(argv[1])
+    fn, model = _load(argv[1])
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
     rows = sys.stdin.buffer
     try:
@@ -81,7 +86,7 @@ def main(argv: list) -> int:
             line = rows.readline()
             if not line:
                 return 0
-            answers.write(_answer(fn, name, line) + "\n")
+            answers.write(_answer(fn, model, name, line) + "\n")
             answers.flush()
     except (KeyboardInterrupt, BrokenPipeError):
         # Interrupted, or pail stopped reading: the row was not answered, so it is run

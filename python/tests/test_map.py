@@ -4,6 +4,7 @@ checkpoints that survive a killed run, and failed rows."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import signal
 import subprocess
@@ -263,3 +264,45 @@ def test_a_killed_run_resumes_to_identical_rows(repo: pail.Repo, work: Path) -> 
     assert fresh.returncode == 0, fresh.stderr
     assert by_id(repo.dataset("squares")) == by_id(repo.dataset("fresh_squares"))
     assert by_id(repo.dataset("squares"))[7] == {"id": 7, "sq": 49}
+
+
+class Listed(pydantic.BaseModel):
+    file: pail.File
+
+
+def double_size(row: Listed) -> Dict[str, Any]:
+    return {"double_size": (row.file.size or 0) * 2}
+
+
+def read_fetched(row: Dict[str, Any]) -> Dict[str, Any]:
+    with open(row["local_path"], "rb") as fetched:
+        return {"text": fetched.read().decode().strip()}
+
+
+def test_rows_as_models_and_fetched_files(repo: pail.Repo, work: Path) -> None:
+    (work / "docs").mkdir()
+    (work / "docs" / "a.txt").write_text("alpha\n")
+    (work / "docs" / "b.txt").write_text("beta\n")
+    docs = repo.commit("docs", "docs")
+    # The first parameter's annotation is the rows' model.
+    sizes = repo.map(docs, double_size, to="sizes")
+    assert sorted(row["double_size"] for row in sizes.to_arrow().to_pylist()) == [10, 12]
+    texts = repo.map(docs, read_fetched, to="texts", fetch=True)
+    assert sorted(row["text"] for row in texts.to_arrow().to_pylist()) == ["alpha", "beta"]
+    assert "local_path" not in texts.schema["columns"]
+
+
+def test_progress_in_a_notebook_is_a_line_on_stderr(repo: pail.Repo, nums: pail.Dataset, capsys) -> None:
+    repo.map(nums, describe, to="described", progress=True)
+    assert capsys.readouterr().err.endswith("\rmap: 3/3 rows\n")
+    repo.map(nums, describe, to="described", progress=False)
+    assert "map:" not in capsys.readouterr().err
+
+
+def test_lineage_keeps_the_function_source(repo: pail.Repo, nums: pail.Dataset, work: Path) -> None:
+    (work / "labels.txt").write_text("v1")
+    out = repo.map(nums, describe, to="described", code=["labels.txt"])
+    paths = [entry["path"] for entry in out.info["code"]]
+    assert paths == ["labels.txt", f"{__name__}.describe.py"]
+    size = len(inspect.getsource(describe).encode())
+    assert out.info["code"][1]["size"] == size
