@@ -519,7 +519,8 @@ impl PyRepo {
         args: map::MapArgs,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
-        detached(py, || map::run(self, args, progress))
+        py.detach(|| map::run(self, args, progress))
+            .map_err(|failure| failure.into_py(py))
     }
 
     /// Unfinished map runs (`jobs --json`), as JSON text.

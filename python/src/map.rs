@@ -11,7 +11,7 @@ use pail::map::{MapOptions, MapProgress};
 use pail::{Schema, view};
 use pyo3::prelude::*;
 
-use crate::{CommitArgs, PyRepo, current_dir, json, store_options, usage};
+use crate::{CommitArgs, PyRepo, current_dir, json, py_error, store_options, usage};
 
 /// How often, at most, a notebook's progress callback is called.
 const CALLBACK_EVERY: Duration = Duration::from_millis(250);
@@ -43,12 +43,24 @@ pub(crate) struct MapArgs {
     bar: bool,
 }
 
+/// How often, at most, Python's signal handlers run while a map runs.
+const SIGNALS_EVERY: Duration = Duration::from_millis(50);
+
 /// Progress of a run: the CLI's bar when stderr is a terminal, and a Python callback
-/// (a notebook's) called every `CALLBACK_EVERY` and at the end.
+/// (a notebook's) called every `CALLBACK_EVERY` and at the end. It also runs Python's
+/// signal handlers, so Ctrl-C (or a notebook's interrupt) stops the run: the exception
+/// is kept and raised when the run has stopped.
 struct Progress {
     bar: MapBar,
     callback: Option<Py<PyAny>>,
     last: Mutex<Option<Instant>>,
+    signals: Mutex<Signals>,
+}
+
+/// When the signal handlers last ran, and the exception one raised.
+struct Signals {
+    last: Instant,
+    raised: Option<PyErr>,
 }
 
 impl MapProgress for Progress {
@@ -71,6 +83,46 @@ impl MapProgress for Progress {
             }
         });
     }
+
+    fn stop(&self) -> bool {
+        let mut signals = self
+            .signals
+            .lock()
+            .expect("the signal lock is not poisoned");
+        if signals.raised.is_none() && signals.last.elapsed() >= SIGNALS_EVERY {
+            signals.last = Instant::now();
+            signals.raised = Python::attach(|py| py.check_signals().err());
+        }
+        signals.raised.is_some()
+    }
+}
+
+/// Why `run` failed: a library error, or the exception a signal handler raised
+/// (KeyboardInterrupt), which stopped the run.
+pub(crate) enum Failure {
+    Cli(CliError),
+    Raised(PyErr),
+}
+
+impl From<CliError> for Failure {
+    fn from(err: CliError) -> Failure {
+        Failure::Cli(err)
+    }
+}
+
+impl From<pail::RepoError> for Failure {
+    fn from(err: pail::RepoError) -> Failure {
+        Failure::Cli(err.into())
+    }
+}
+
+impl Failure {
+    pub(crate) fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            Failure::Cli(err) => py_error(py, err),
+            Failure::Raised(err) => err,
+        }
+    }
 }
 
 /// Runs the map and answers with `map --json`'s view, as JSON text.
@@ -78,7 +130,7 @@ pub(crate) fn run(
     repo: &PyRepo,
     args: MapArgs,
     callback: Option<Py<PyAny>>,
-) -> Result<String, CliError> {
+) -> Result<String, Failure> {
     let cwd = current_dir()?;
     let commit_args = CommitArgs {
         name: args.to.clone(),
@@ -124,10 +176,19 @@ pub(crate) fn run(
         bar: MapBar::new(args.bar && std::io::IsTerminal::is_terminal(&std::io::stderr())),
         callback,
         last: Mutex::new(None),
+        signals: Mutex::new(Signals {
+            last: Instant::now(),
+            raised: None,
+        }),
     };
     let result = pail::map::map(&repo.repo, &options, &progress);
     progress.bar.finish();
-    Ok(json(&view::MapView::new(&result?)))
+    let raised = progress.signals.into_inner().ok().and_then(|s| s.raised);
+    match (result, raised) {
+        // Stopped by a signal handler's exception (KeyboardInterrupt): that is the error.
+        (Err(pail::map::MapError::Stopped), Some(raised)) => Err(Failure::Raised(raised)),
+        (result, _) => Ok(json(&view::MapView::new(&result.map_err(CliError::from)?))),
+    }
 }
 
 /// Unfinished runs (`jobs --json`), as JSON text.

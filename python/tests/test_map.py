@@ -226,9 +226,34 @@ def slow(row):
 
 
 if __name__ == "__main__":
-    out = pail.Repo().map("big", slow, to=sys.argv[1], jobs=2, no_cache=sys.argv[2] == "fresh")
+    try:
+        out = pail.Repo().map("big", slow, to=sys.argv[1], jobs=2, no_cache=sys.argv[2] == "fresh")
+    except KeyboardInterrupt:
+        print("interrupted")
+        sys.exit(3)
     print(out.report)
 """
+
+
+def start_and_wait_for_progress(repo: pail.Repo, work: Path, rows: int) -> subprocess.Popen:
+    """Starts mapper.py over `big` in a session of its own; returns once `rows` rows are
+    persisted."""
+    run = subprocess.Popen(
+        [sys.executable, "mapper.py", "squares", "cached"],
+        cwd=work,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    done = 0
+    while done < rows:
+        if run.poll() is not None or time.monotonic() > deadline:
+            os.killpg(run.pid, signal.SIGKILL)
+            raise AssertionError("the run ended, or made no progress, before it was stopped")
+        time.sleep(0.05)
+        done = sum(job["done"] for job in repo.jobs())
+    return run
 
 
 def test_a_killed_run_resumes_to_identical_rows(repo: pail.Repo, work: Path) -> None:
@@ -236,20 +261,9 @@ def test_a_killed_run_resumes_to_identical_rows(repo: pail.Repo, work: Path) -> 
     repo.commit("big", [{"id": i} for i in range(n)], key=["id"])
     (work / "mapper.py").write_text(textwrap.dedent(MAPPER))
     mapper = [sys.executable, "mapper.py"]
-    run = subprocess.Popen([*mapper, "squares", "cached"], cwd=work, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        done = 0
-        while done < 30:
-            assert run.poll() is None, "the run ended before it was killed"
-            assert time.monotonic() < deadline, "no progress"
-            time.sleep(0.05)
-            done = sum(job["done"] for job in repo.jobs())
-        os.killpg(run.pid, signal.SIGKILL)
-        run.wait()
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
+    run = start_and_wait_for_progress(repo, work, 30)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
     (job,) = repo.jobs()
     assert job["to"].endswith("squares") and 0 < job["done"] < n
 
@@ -306,3 +320,30 @@ def test_lineage_keeps_the_function_source(repo: pail.Repo, nums: pail.Dataset, 
     assert paths == ["labels.txt", f"{__name__}.describe.py"]
     size = len(inspect.getsource(describe).encode())
     assert out.info["code"][1]["size"] == size
+
+
+def test_ctrl_c_stops_a_run_which_then_resumes(repo: pail.Repo, work: Path) -> None:
+    n = 300
+    repo.commit("big", [{"id": i} for i in range(n)], key=["id"])
+    (work / "mapper.py").write_text(textwrap.dedent(MAPPER))
+    run = start_and_wait_for_progress(repo, work, 20)
+    # SIGINT to the Python process alone, as a notebook's interrupt sends it.
+    started = time.monotonic()
+    os.kill(run.pid, signal.SIGINT)
+    try:
+        out, _ = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert (run.returncode, out.strip()) == (3, "interrupted")
+    assert time.monotonic() - started < 10
+    (job,) = repo.jobs()
+    assert 0 < job["done"] < n
+
+    resumed = subprocess.run(
+        [sys.executable, "mapper.py", "squares", "cached"], cwd=work, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    report = eval(resumed.stdout)
+    assert report["resumed"] >= job["done"] and report["n_rows"] == n
+    assert [row["sq"] for row in by_id(repo.dataset("squares"))] == [i * i for i in range(n)]
