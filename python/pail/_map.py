@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type
 import cloudpickle
 import pydantic
 
-from pail._errors import PailError
+from pail._errors import PailError, UserError
 
 # The hints of `pail map`'s errors, as a Python caller acts on them.
 _HINTS = {
@@ -84,6 +84,11 @@ def _pickle(fn: Callable[..., Any], model: Optional[type]) -> bytes:
         cloudpickle.register_pickle_by_value(module)
     try:
         return cloudpickle.dumps((fn, model))
+    except Exception as err:
+        raise UserError(
+            f"{_name(fn)} cannot be sent to the workers: {err}",
+            hint="make what it captures picklable: create connections, locks and the like inside the function",
+        ) from err
     finally:
         for module in modules:
             cloudpickle.unregister_pickle_by_value(module)
@@ -202,8 +207,6 @@ def run(
 ) -> Dict[str, Any]:
     """Runs the map; returns `pail map --json`'s report."""
     if not callable(fn):
-        from pail._errors import UserError
-
         raise UserError(
             f"map needs a function, not {type(fn).__name__}",
             hint="pass a function that takes a row (a dict) and returns a dict or a Pydantic model",

@@ -208,6 +208,21 @@ def test_a_result_that_is_not_a_dict_fails_its_row(repo: pail.Repo, nums: pail.D
     assert "returned int, not a dict or a Pydantic model" in caught.value.message
 
 
+def test_a_function_that_cannot_be_pickled_is_a_user_error(repo: pail.Repo, nums: pail.Dataset) -> None:
+    import threading
+
+    lock = threading.Lock()
+
+    def locked(row: Dict[str, Any]) -> Dict[str, Any]:
+        with lock:
+            return {"n": 1}
+
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, locked, to="locked")
+    assert "locked cannot be sent to the workers" in caught.value.message
+    assert "inside the function" in (caught.value.hint or "")
+
+
 def test_map_needs_a_function(repo: pail.Repo, nums: pail.Dataset) -> None:
     with pytest.raises(pail.UserError, match="map needs a function"):
         repo.map(nums, "python3 f.py", to="bad")
