@@ -157,10 +157,10 @@ pub trait MapProgress: Sync {
     /// Called as rows finish, with the rows done and the total.
     fn rows(&self, _done: u64, _total: u64) {}
 
-    /// Whether the caller wants the run to stop (Ctrl-C in Python). Asked between rows
-    /// and while waiting on the workers, every few milliseconds. A stopped run gives no
-    /// output and rows in flight finish first; what finished is persisted, so running
-    /// again resumes. (`MapError::Stopped`.)
+    /// Whether the caller wants the run to stop (Ctrl-C in Python). Asked for every row
+    /// fed and every 20 ms while waiting on the workers, so it must be cheap. A stopped
+    /// run gives no output and rows in flight finish first; what finished is persisted,
+    /// so running again resumes. (`MapError::Stopped`.)
     fn stop(&self) -> bool {
         false
     }
@@ -720,14 +720,12 @@ impl Collector<'_> {
         settings: &WorkerSettings,
     ) -> Result<(), RepoError> {
         loop {
-            if self.stopped {
+            if self.stopping() {
                 settings.stopped.store(true, Ordering::Relaxed);
             }
             match results.recv_timeout(Duration::from_millis(20)) {
                 Ok(result) => self.handle(repo, result)?,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.stopping();
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
@@ -919,17 +917,16 @@ fn process_chunk(
         // Drain finished results while waiting for room in the queue.
         let mut item = (key, row);
         loop {
+            if collector.stopping() {
+                return Ok(false);
+            }
             match pool.rows.try_send(item) {
                 Ok(()) => break,
                 Err(mpsc::TrySendError::Full(back)) => {
                     item = back;
                     match pool.results.recv_timeout(Duration::from_millis(20)) {
                         Ok(result) => collector.handle(repo, result)?,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if collector.stopping() {
-                                return Ok(false);
-                            }
-                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
                     }
                 }

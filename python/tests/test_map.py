@@ -236,7 +236,7 @@ import pail
 
 
 def slow(row):
-    time.sleep(0.02)
+    time.sleep(0.01)
     return {"sq": row["id"] * row["id"]}
 
 
@@ -272,7 +272,7 @@ def start_and_wait_for_progress(repo: pail.Repo, work: Path, rows: int) -> subpr
 
 
 def test_a_killed_run_resumes_to_identical_rows(repo: pail.Repo, work: Path) -> None:
-    n = 300
+    n = 600
     repo.commit("big", [{"id": i} for i in range(n)], key=["id"])
     (work / "mapper.py").write_text(textwrap.dedent(MAPPER))
     mapper = [sys.executable, "mapper.py"]
@@ -338,7 +338,7 @@ def test_lineage_keeps_the_function_source(repo: pail.Repo, nums: pail.Dataset, 
 
 
 def test_ctrl_c_stops_a_run_which_then_resumes(repo: pail.Repo, work: Path) -> None:
-    n = 300
+    n = 600
     repo.commit("big", [{"id": i} for i in range(n)], key=["id"])
     (work / "mapper.py").write_text(textwrap.dedent(MAPPER))
     run = start_and_wait_for_progress(repo, work, 20)
