@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -319,6 +320,23 @@ def test_rows_as_models_and_fetched_files(repo: pail.Repo, work: Path) -> None:
     texts = repo.map(docs, read_fetched, to="texts", fetch=True)
     assert sorted(row["text"] for row in texts.to_arrow().to_pylist()) == ["alpha", "beta"]
     assert "local_path" not in texts.schema["columns"]
+
+
+def fetched_size(row: Dict[str, Any]) -> Dict[str, Any]:
+    return {"n_bytes": os.path.getsize(row["local_path"])}
+
+
+def test_fetched_files_from_s3(repo: pail.Repo, nums: pail.Dataset, s3: str) -> None:
+    # Objects in S3 to list: the repository's own, pushed there.
+    url = f"{s3}/map-{uuid.uuid4().hex}"
+    repo.remote_add("origin", url)
+    repo.push("origin")
+    pushed = repo.commit("pushed", url)
+    assert pushed.n_rows > 0
+    out = repo.map(pushed, fetched_size, to="pushed_sizes", fetch=True, jobs=2)
+    rows = out.to_arrow().to_pylist()
+    assert out.report["ran"] == len(rows) == pushed.n_rows
+    assert all(row["n_bytes"] == row["file"]["size"] > 0 for row in rows)
 
 
 def test_progress_in_a_notebook_is_a_line_on_stderr(repo: pail.Repo, nums: pail.Dataset, capsys) -> None:
