@@ -78,15 +78,23 @@ def main(argv: list) -> int:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    fn, model = _load(argv[1])
-    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    try:
+        fn, model = _load(argv[1])
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    except Exception as err:
+        # Every row fails with the reason (a worker that exited would be restarted for
+        # each row, and say only that it exited).
+        traceback.print_exc(file=sys.stderr)
+        failed = json.dumps(f"the function could not be loaded: {type(err).__name__}: {err}")
+        fn, model, name = None, None, ""
     rows = sys.stdin.buffer
     try:
         while True:
             line = rows.readline()
             if not line:
                 return 0
-            answers.write(_answer(fn, model, name, line) + "\n")
+            answer = failed if fn is None else _answer(fn, model, name, line)
+            answers.write(answer + "\n")
             answers.flush()
     except (KeyboardInterrupt, BrokenPipeError):
         # Interrupted, or pail stopped reading: the row was not answered, so it is run

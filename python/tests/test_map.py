@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List
@@ -222,6 +223,22 @@ def test_a_function_that_cannot_be_pickled_is_a_user_error(repo: pail.Repo, nums
         repo.map(nums, locked, to="locked")
     assert "locked cannot be sent to the workers" in caught.value.message
     assert "inside the function" in (caught.value.hint or "")
+
+
+def test_a_function_the_workers_cannot_load_fails_every_row_with_the_reason(
+    repo: pail.Repo, nums: pail.Dataset, monkeypatch
+) -> None:
+    # A module with no file, so pickled by reference, which the workers cannot import.
+    ghost = types.ModuleType("ghost_module")
+    exec("def f(row):\n    return {'a': 1}\n", ghost.__dict__)
+    monkeypatch.setitem(sys.modules, "ghost_module", ghost)
+    with pytest.raises(pail.UserError) as caught:
+        repo.map(nums, ghost.f, to="ghost")
+    assert "3 row(s) failed" in caught.value.message
+    assert (
+        "the function could not be loaded: ModuleNotFoundError: No module named 'ghost_module'"
+        in caught.value.message
+    )
 
 
 def test_map_needs_a_function(repo: pail.Repo, nums: pail.Dataset) -> None:
