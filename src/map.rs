@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +80,8 @@ pub enum MapError {
     },
     #[error("no unfinished run {job}")]
     NoSuchJob { job: String },
+    #[error("the run was stopped; the rows it finished are kept")]
+    Stopped,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -149,10 +152,18 @@ pub struct JobInfo {
     pub done: u64,
 }
 
-/// Progress of a run: rows done so far and the total.
+/// Progress of a run: rows done so far and the total, and whether to stop.
 pub trait MapProgress: Sync {
     /// Called as rows finish, with the rows done and the total.
     fn rows(&self, _done: u64, _total: u64) {}
+
+    /// Whether the caller wants the run to stop (Ctrl-C in Python). Asked for every row
+    /// fed and every 20 ms while waiting on the workers, so it must be cheap. A stopped
+    /// run gives no output and rows in flight finish first; what finished is persisted,
+    /// so running again resumes. (`MapError::Stopped`.)
+    fn stop(&self) -> bool {
+        false
+    }
 }
 
 /// A map progress sink that ignores everything.
@@ -309,6 +320,10 @@ fn parse_answer(answer: &str, schema: Option<&Schema>) -> Result<Map<String, Val
             answer.trim_end().chars().take(200).collect::<String>()
         )
     })?;
+    // A JSON string instead of an object is the worker's own reason for failing the row.
+    if let Value::String(reason) = &result {
+        return Err(format!("the worker failed the row: {reason}"));
+    }
     let Value::Object(fields) = &result else {
         return Err(format!(
             "the worker's output is not a JSON object: {}",
@@ -523,6 +538,8 @@ struct WorkerSettings {
     cache_prefix: ObjectId,
     /// With `--fetch`: the fetcher and the directory the files go to.
     fetch: Option<(crate::checkout::FileFetcher, PathBuf)>,
+    /// Set when the run stops: workers take no further row.
+    stopped: AtomicBool,
 }
 
 impl WorkerSettings {
@@ -596,6 +613,10 @@ fn work(
     loop {
         let next = rows.lock().expect("the row queue is not poisoned").recv();
         let Ok((key, row)) = next else { return Ok(()) };
+        if settings.stopped.load(Ordering::Relaxed) {
+            // Not run, so not persisted: the next run does it.
+            return Ok(());
+        }
         if worker.is_none() {
             worker = Some(Worker::start(&settings.command, &settings.cwd)?);
         }
@@ -620,6 +641,7 @@ struct Pool {
     rows: mpsc::SyncSender<(Vec<u8>, Value)>,
     results: mpsc::Receiver<Finished>,
     handles: Vec<std::thread::JoinHandle<Result<(), MapError>>>,
+    settings: Arc<WorkerSettings>,
 }
 
 fn start_pool(repo: &Repo, options: &MapOptions, plan: &RunPlan) -> Result<Pool, MapError> {
@@ -648,6 +670,7 @@ fn start_pool(repo: &Repo, options: &MapOptions, plan: &RunPlan) -> Result<Pool,
         schema: options.schema.clone(),
         cache_prefix: plan.cache_prefix,
         fetch,
+        stopped: AtomicBool::new(false),
     });
     let handles = (0..options.jobs.max(1))
         .map(|_| {
@@ -661,6 +684,7 @@ fn start_pool(repo: &Repo, options: &MapOptions, plan: &RunPlan) -> Result<Pool,
         rows: row_sender,
         results: result_receiver,
         handles,
+        settings,
     })
 }
 
@@ -674,9 +698,39 @@ struct Collector<'a> {
     trusted: &'a [String],
     progress: &'a dyn MapProgress,
     stats: &'a mut MapStats,
+    /// The caller asked the run to stop (sticky).
+    stopped: bool,
 }
 
 impl Collector<'_> {
+    /// Whether the run is stopping: asks the caller until it says so once.
+    fn stopping(&mut self) -> bool {
+        if !self.stopped && self.progress.stop() {
+            self.stopped = true;
+        }
+        self.stopped
+    }
+
+    /// Handles every result until the workers are gone, asking the caller meanwhile
+    /// whether to stop (then the workers take no further row).
+    fn drain(
+        &mut self,
+        repo: &Repo,
+        results: &mpsc::Receiver<Finished>,
+        settings: &WorkerSettings,
+    ) -> Result<(), RepoError> {
+        loop {
+            if self.stopping() {
+                settings.stopped.store(true, Ordering::Relaxed);
+            }
+            match results.recv_timeout(Duration::from_millis(20)) {
+                Ok(result) => self.handle(repo, result)?,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
+    }
+
     fn handle(&mut self, repo: &Repo, finished: Finished) -> Result<(), RepoError> {
         match (&finished.outcome, finished.source) {
             (Outcome::Row(_), Source::Ran) => self.stats.ran += 1,
@@ -739,6 +793,7 @@ fn run_rows(
         trusted: &plan.trusted,
         progress,
         stats,
+        stopped: false,
     };
     // The feeder reads rows (short store opens per leaf group) and the cache, in chunks:
     // one short store open looks up a chunk's cached results.
@@ -749,6 +804,9 @@ fn run_rows(
         if done.contains(&key) {
             return Ok(true);
         }
+        if collector.stopping() {
+            return Ok(false);
+        }
         chunk.push((key, row));
         if chunk.len() >= FEED_CHUNK {
             return process_chunk(repo, options, plan, &pool, &mut collector, &mut chunk);
@@ -756,22 +814,27 @@ fn run_rows(
         Ok(true)
     });
     let feed = feed.and_then(|()| {
+        if collector.stopping() {
+            chunk.clear();
+        }
         process_chunk(repo, options, plan, &pool, &mut collector, &mut chunk).map(|_| ())
     });
     let Pool {
         rows,
         results,
         handles,
+        settings,
     } = pool;
     drop(rows);
-    for result in results.iter() {
-        collector.handle(repo, result)?;
-    }
+    collector.drain(repo, &results, &settings)?;
     for handle in handles {
         handle.join().expect("worker threads do not panic")?;
     }
     flush_checkpoints(repo, &mut collector.persist)?;
     feed?;
+    if collector.stopped {
+        return Err(MapError::Stopped);
+    }
     let failed = collector.failed;
     collector.stats.failed = failed;
     if failed > options.max_errors {
@@ -854,6 +917,9 @@ fn process_chunk(
         // Drain finished results while waiting for room in the queue.
         let mut item = (key, row);
         loop {
+            if collector.stopping() {
+                return Ok(false);
+            }
             match pool.rows.try_send(item) {
                 Ok(()) => break,
                 Err(mpsc::TrySendError::Full(back)) => {
@@ -1277,6 +1343,18 @@ mod tests {
                 "{pointer} is not in the identity"
             );
         }
+    }
+
+    #[test]
+    fn a_json_string_answer_fails_the_row_with_its_reason() {
+        assert_eq!(
+            parse_answer("\"ValueError: no dogs\"\n", None),
+            Err("the worker failed the row: ValueError: no dogs".to_string())
+        );
+        let other = parse_answer("[1]\n", None).unwrap_err();
+        assert!(other.starts_with("the worker's output is not a JSON object"));
+        let fields = parse_answer("{\"n\": 1}\n", None).unwrap();
+        assert_eq!(Value::Object(fields), json!({"n": 1}));
     }
 
     #[test]

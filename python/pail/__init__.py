@@ -264,6 +264,9 @@ class Dataset:
     def __repr__(self) -> str:
         return f"<pail.Dataset {self.name}@{self.version or self.commit[:12]}>"
 
+    report: Optional[Dict[str, Any]] = None
+    """For a version `Repo.map` returned: how its rows were made (`pail map --json`)."""
+
 
 class Repo:
     """A pail repository (a ``.pail/`` directory).
@@ -392,6 +395,93 @@ class Repo:
 
     def __repr__(self) -> str:
         return f"<pail.Repo {self.dir}>"
+
+    def map(
+        self,
+        ds: Union[str, Dataset],
+        fn: Any,
+        *,
+        to: str,
+        jobs: int = 4,
+        delta: bool = False,
+        code: Sequence[Union[str, "_os.PathLike[str]"]] = (),
+        replace: bool = False,
+        schema: Optional[Type[_pydantic.BaseModel]] = None,
+        model: Optional[Type[_pydantic.BaseModel]] = None,
+        max_errors: int = 0,
+        no_cache: bool = False,
+        restart: bool = False,
+        fetch: bool = False,
+        message: str = "",
+        progress: Optional[bool] = None,
+    ) -> Dataset:
+        """Runs ``fn`` on every row of ``ds`` in ``jobs`` worker processes and saves the
+        results as a new version of ``to``, like `pail map`; returns that version, whose
+        ``report`` says how each row was made (``ran``, ``cached``, ``resumed``,
+        ``carried``, ``removed``, ``failed``: `pail map --json`).
+
+        ``fn(row)`` gets a row as a dict (a File column is a dict too), or as an instance
+        of ``model`` (default: ``fn``'s first parameter's annotation when it is a
+        Pydantic model), and returns a dict or a Pydantic model: its fields are added to
+        the row (with ``replace=True``, they are the row). It is sent to the workers with cloudpickle, so a function defined in
+        a notebook, in ``__main__`` or inside another function works; the workers are new
+        processes pail starts (never forks of this one).
+
+        - A run is checkpointed: an interrupted run called again continues where it
+          stopped (``restart=True`` starts over; ``jobs()`` lists unfinished runs).
+        - Results are cached by row, the function's source and the ``code`` files: the
+          same call again reads them (``no_cache=True`` runs every row). Values the
+          function captures are not part of the key: name their files in ``code`` or
+          pass ``no_cache=True`` when they change.
+        - ``delta=True`` runs only rows added or changed since the input version the
+          last output of ``to`` was made from, and carries the others over.
+        - An exception in ``fn`` fails its row; more than ``max_errors`` failed rows
+          raise `UserError` and save nothing (finished rows are kept for the next run).
+        - ``schema`` (default: ``fn``'s return annotation when it is a Pydantic model)
+          is the model every result must follow.
+        - ``fetch=True`` downloads each row's File first and adds its local path to the
+          row as ``local_path``.
+        - ``progress``: the bar `pail map` draws on a terminal, or a line in a notebook;
+          ``False`` draws nothing.
+        """
+        from pail import _map
+
+        report = _map.run(
+            self._inner,
+            _ref_of(ds),
+            fn,
+            to=to,
+            jobs=jobs,
+            delta=delta,
+            code=[_os.fspath(path) for path in code],
+            replace=replace,
+            schema=schema,
+            model=model,
+            max_errors=max_errors,
+            no_cache=no_cache,
+            restart=restart,
+            fetch=fetch,
+            message=message,
+            progress=progress,
+        )
+        out = self.dataset(report["version"])
+        out.report = report
+        return out
+
+    def jobs(self) -> List[Dict[str, Any]]:
+        """Unfinished `map` runs (`pail jobs --json`): ``job``, ``input``, ``to``,
+        ``command`` and ``done`` (rows persisted so far)."""
+        return _json.loads(self._inner.jobs())
+
+    def discard_job(self, job: str) -> str:
+        """Discards what an unfinished `map` run persisted, by job id (or a prefix);
+        returns its id."""
+        return self._inner.discard_job(job)
+
+    def __reduce__(self) -> Any:
+        # A Repo pickles as its place, so a `map` function (or a Pydantic model defined
+        # in a function, which keeps that function's locals) may capture one.
+        return (Repo, (_os.path.dirname(self.dir),))
 
 
 def _json_lines(

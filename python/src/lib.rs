@@ -23,6 +23,8 @@ use pail::{Bump, Repo, Resolved, Schema, view};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule};
 
+mod map;
+
 /// The capsule name the Arrow PyCapsule interface gives a C stream.
 const STREAM_CAPSULE: &CStr = c"arrow_array_stream";
 
@@ -513,6 +515,29 @@ impl PyRepo {
         };
         let this = self.handle();
         interruptible(py, move || this.commit_rows(&args, rows))
+    }
+
+    /// Runs a worker command over the rows of a version (`map --json`), as JSON text;
+    /// `progress(done, total)` is called as rows finish (python/pail/_map.py).
+    #[pyo3(signature = (args, progress = None))]
+    fn map(
+        &self,
+        py: Python<'_>,
+        args: map::MapArgs,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        py.detach(|| map::run(self, args, progress))
+            .map_err(|failure| failure.into_py(py))
+    }
+
+    /// Unfinished map runs (`jobs --json`), as JSON text.
+    fn jobs(&self, py: Python<'_>) -> PyResult<String> {
+        detached(py, || map::jobs(self))
+    }
+
+    /// Discards an unfinished map run by job id (prefix); returns its short id.
+    fn discard_job(&self, py: Python<'_>, job: &str) -> PyResult<String> {
+        detached(py, || Ok(pail::map::discard_job(&self.repo, job)?))
     }
 }
 

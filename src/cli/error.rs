@@ -344,6 +344,7 @@ fn classify_map(err: &MapError) -> (i32, Option<String>) {
         MapError::DeltaNeedsMerge => (1, None),
         MapError::Io { .. } => (2, None),
         MapError::NoSuchJob { .. } => user("`pail jobs` lists unfinished runs"),
+        MapError::Stopped => user("run it again: the rows it finished are not run again"),
         MapError::Repo(err) => classify_repo(err),
     }
 }

@@ -17,7 +17,8 @@ use super::{CliError, Context};
     after_help = "The command is started once per worker. It reads one JSON row per line on stdin
 (with --fetch, plus \"local_path\": the file's bytes on local disk) and writes one JSON
 object per line on stdout, in the same order. Its fields are added to the row (or, with
---replace, are the row).
+--replace, are the row). A JSON string instead of an object fails the row, with that
+string as the reason.
 
 Examples:
   pail map docs --run 'python3 extract.py' --to docs_meta --jobs 8
@@ -78,11 +79,35 @@ pub struct JobsArgs {
     pub json: bool,
 }
 
-struct Bar {
+/// The progress bar `pail map` draws on a terminal (hidden otherwise); the Python
+/// package's `repo.map` draws the same one.
+pub struct MapBar {
     bar: ProgressBar,
 }
 
-impl MapProgress for Bar {
+impl MapBar {
+    /// A bar drawn on stderr when `visible` (stderr is a terminal), else a hidden one.
+    pub fn new(visible: bool) -> MapBar {
+        let bar = if visible {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} rows ({eta})")
+                    .expect("the template is valid"),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        MapBar { bar }
+    }
+
+    /// Clears the bar when the run ends.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl MapProgress for MapBar {
     fn rows(&self, done: u64, total: u64) {
         self.bar.set_length(total);
         self.bar.set_position(done);
@@ -126,19 +151,9 @@ pub fn cmd_map(ctx: &Context, args: MapArgs) -> Result<(), CliError> {
         store_options: ctx.store_options.clone(),
         commit,
     };
-    let bar = if ctx.stderr_is_terminal {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} rows ({eta})")
-                .expect("the template is valid"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let progress = Bar { bar };
+    let progress = MapBar::new(ctx.stderr_is_terminal);
     let result = crate::map::map(&repo, &options, &progress);
-    progress.bar.finish_and_clear();
+    progress.finish();
     let result = result?;
     let report = &result.stats;
     let mut out = output::stdout();

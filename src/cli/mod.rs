@@ -29,6 +29,7 @@ use crate::repo::PAIL_DIR;
 /// The error of a command, and its exit code and hint (`classify`), for callers that report
 /// errors their own way (the Python package).
 pub use error::{CliError, classify};
+pub use map::MapBar;
 
 /// Git for datasets of files in object storage.
 ///
