@@ -15,6 +15,7 @@ use crate::name::{DatasetName, DatasetRef, NameDefaults, NameError, VersionSpec}
 use crate::object::{CodecError, Commit, CommitId, Kind, ObjectId};
 use crate::rows::TreeError;
 use crate::rows::layout::{Layout, Objects, Part, PartReader};
+use crate::rows::leaf::LeafError;
 use crate::schema::{self, Schema, SchemaError};
 use crate::store::{ReadTxn, STORE_FORMAT, Store, StoreError, Transaction, WaitPolicy};
 
@@ -461,25 +462,71 @@ impl Batches {
         )
     }
 
-    /// Reads the next group of leaves in one short transaction.
+    /// Reads the next group of leaves in one short transaction, then decodes its plain
+    /// leaves on every core (edited ones are read by the `PartReader`, in the
+    /// transaction); the batches keep key order.
     fn read_group(&mut self) -> Result<(), RepoError> {
         let group: Vec<_> = self.parts.by_ref().take(LEAVES_PER_READ).collect();
         if group.is_empty() {
             return Ok(());
         }
-        let store = self.repo.read_store()?;
-        let reader = store.read()?;
-        let objects = Objects {
-            reader: &reader,
-            staging: None,
-        };
-        for part in &group {
-            let batches = self.part_reader.read(&objects, part, None)?;
+        let mut decoded: Vec<Option<Vec<RecordBatch>>> = Vec::with_capacity(group.len());
+        let mut plain: Vec<(usize, ObjectId, Vec<u8>)> = Vec::new();
+        {
+            let store = self.repo.read_store()?;
+            let reader = store.read()?;
+            let objects = Objects {
+                reader: &reader,
+                staging: None,
+            };
+            for (index, part) in group.iter().enumerate() {
+                if part.edit.is_some() {
+                    decoded.push(Some(self.part_reader.read(&objects, part, None)?));
+                } else {
+                    plain.push((index, part.leaf, objects.get(&part.leaf, Kind::Leaf)?));
+                    decoded.push(None);
+                }
+            }
+        }
+        for (index, batches) in decode_leaves(plain) {
+            decoded[index] = Some(batches.map_err(TreeError::from)?);
+        }
+        for batches in decoded.into_iter().flatten() {
             self.ready
                 .extend(batches.into_iter().filter(|batch| batch.num_rows() > 0));
         }
         Ok(())
     }
+}
+
+/// Decodes leaves (index, id, bytes) on up to as many threads as there are cores.
+fn decode_leaves(
+    leaves: Vec<(usize, ObjectId, Vec<u8>)>,
+) -> Vec<(usize, Result<Vec<RecordBatch>, LeafError>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(leaves.len());
+    let decode = |(index, id, bytes): (usize, ObjectId, Vec<u8>)| {
+        (index, crate::rows::leaf::decode(&id.to_hex(), bytes))
+    };
+    if threads <= 1 {
+        return leaves.into_iter().map(decode).collect();
+    }
+    let mut shares: Vec<Vec<(usize, ObjectId, Vec<u8>)>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    for (n, leaf) in leaves.into_iter().enumerate() {
+        shares[n % threads].push(leaf);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| scope.spawn(move || share.into_iter().map(decode).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a leaf decoder does not panic"))
+            .collect()
+    })
 }
 
 impl Iterator for Batches {

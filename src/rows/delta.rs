@@ -127,8 +127,7 @@ impl Plan<'_> {
     /// so a row present on both sides is unchanged) and records them. False when a column
     /// type has no Arrow row format: the version is then stored plain.
     fn region(&mut self, objects: &Objects, region: &Region) -> Result<bool, TreeError> {
-        let old = read_parts(objects, &region.old)?;
-        let new = read_parts(objects, &region.new)?;
+        let (old, new) = read_both(objects, &region.old, &region.new)?;
         let Some(new) = new else {
             // Rows only removed.
             for part in &region.old {
@@ -146,17 +145,21 @@ impl Plan<'_> {
         let Some(rows) = rows else {
             return Ok(false);
         };
+        let no_rows: Vec<&[u8]> = Vec::new();
+        let all: Vec<Vec<&[u8]>> = rows
+            .iter()
+            .map(|side| side.iter().map(|row| row.data()).collect())
+            .collect();
         let (old_rows, new_rows) = match &old {
-            Some(_) => (&rows[0], &rows[1]),
-            None => (&Vec::new(), &rows[0]),
+            Some(_) => (&all[0], &all[1]),
+            None => (&no_rows, &all[0]),
         };
         let old_set: HashMap<&[u8], usize> = old_rows
             .iter()
             .enumerate()
-            .map(|(index, row)| (row.as_slice(), index))
+            .map(|(index, row)| (*row, index))
             .collect();
-        let new_set: std::collections::HashSet<&[u8]> =
-            new_rows.iter().map(|row| row.as_slice()).collect();
+        let new_set: std::collections::HashSet<&[u8]> = new_rows.iter().copied().collect();
         // Old rows' places: (leaf index, position) of each old row, in order.
         let mut places: Vec<(usize, u32)> = Vec::with_capacity(old_rows.len());
         for part in &region.old {
@@ -170,7 +173,7 @@ impl Plan<'_> {
             ));
         }
         for (index, row) in old_rows.iter().enumerate() {
-            if !new_set.contains(row.as_slice()) {
+            if !new_set.contains(row) {
                 let (leaf, position) = places[index];
                 self.changed += 1;
                 self.edit(leaf).deletes.push(position);
@@ -185,7 +188,7 @@ impl Plan<'_> {
         let mut after: Option<usize> = None;
         let new = Arc::new(new);
         for (index, row) in new_rows.iter().enumerate() {
-            if let Some(&old_index) = old_set.get(row.as_slice()) {
+            if let Some(&old_index) = old_set.get(row) {
                 after = Some(old_index);
                 continue;
             }
@@ -272,6 +275,45 @@ fn malformed(part: &Part, detail: &str) -> TreeError {
     }
 }
 
+/// Both sides' rows (`read_parts`), the old side decoded on another thread.
+type Sides = (Option<RecordBatch>, Option<RecordBatch>);
+fn read_both(objects: &Objects, old: &[Part], new: &[Part]) -> Result<Sides, TreeError> {
+    if old.iter().chain(new).any(|part| part.edit.is_some()) {
+        return Ok((read_parts(objects, old)?, read_parts(objects, new)?));
+    }
+    // The store's bytes are fetched here; only decoding runs on the second thread.
+    let fetch = |parts: &[Part]| -> Result<Vec<(ObjectId, Vec<u8>)>, TreeError> {
+        parts
+            .iter()
+            .map(|part| Ok((part.leaf, objects.get(&part.leaf, Kind::Leaf)?)))
+            .collect()
+    };
+    let (old_bytes, new_bytes) = (fetch(old)?, fetch(new)?);
+    let decode = |leaves: Vec<(ObjectId, Vec<u8>)>, parts: &[Part]| {
+        let mut batches = Vec::new();
+        for (id, bytes) in leaves {
+            batches.extend(leaf::decode(&id.to_hex(), bytes)?);
+        }
+        concat_rows(&batches, parts)
+    };
+    std::thread::scope(|scope| {
+        let old_side = scope.spawn(|| decode(old_bytes, old));
+        let new_side = decode(new_bytes, new)?;
+        let old_side = old_side.join().expect("a leaf decoder does not panic")?;
+        Ok((old_side, new_side))
+    })
+}
+
+/// Batches of parts as one batch; `None` when there are none.
+fn concat_rows(batches: &[RecordBatch], parts: &[Part]) -> Result<Option<RecordBatch>, TreeError> {
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let batch = arrow_select::concat::concat_batches(&first.schema(), batches)
+        .map_err(|err| malformed(&parts[0], &err.to_string()))?;
+    Ok(Some(batch))
+}
+
 /// Plain parts' rows as one batch; `None` when there are none.
 fn read_parts(objects: &Objects, parts: &[Part]) -> Result<Option<RecordBatch>, TreeError> {
     let mut reader = PartReader::new(Vec::new());
@@ -289,7 +331,7 @@ fn read_parts(objects: &Objects, parts: &[Part]) -> Result<Option<RecordBatch>, 
 
 /// Every row of each batch in Arrow's row format, through one converter; `None` when a
 /// column type has none or the batches' types differ.
-fn row_bytes(batches: &[&RecordBatch]) -> Option<Vec<Vec<Vec<u8>>>> {
+fn row_bytes(batches: &[&RecordBatch]) -> Option<Vec<arrow_row::Rows>> {
     let types: Vec<_> = batches[0]
         .columns()
         .iter()
@@ -309,10 +351,7 @@ fn row_bytes(batches: &[&RecordBatch]) -> Option<Vec<Vec<Vec<u8>>>> {
     let converter = RowConverter::new(fields).ok()?;
     batches
         .iter()
-        .map(|batch| {
-            let rows = converter.convert_columns(batch.columns()).ok()?;
-            Some(rows.iter().map(|row| row.data().to_vec()).collect())
-        })
+        .map(|batch| converter.convert_columns(batch.columns()).ok())
         .collect()
 }
 
