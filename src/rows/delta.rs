@@ -127,7 +127,8 @@ impl Plan<'_> {
     /// so a row present on both sides is unchanged) and records them. False when a column
     /// type has no Arrow row format: the version is then stored plain.
     fn region(&mut self, objects: &Objects, region: &Region) -> Result<bool, TreeError> {
-        let (old, new) = read_both(objects, &region.old, &region.new)?;
+        let old = read_parts(objects, &region.old)?;
+        let new = read_parts(objects, &region.new)?;
         let Some(new) = new else {
             // Rows only removed.
             for part in &region.old {
@@ -273,45 +274,6 @@ fn malformed(part: &Part, detail: &str) -> TreeError {
         id: part.leaf,
         detail: detail.to_string(),
     }
-}
-
-/// Both sides' rows (`read_parts`), the old side decoded on another thread.
-type Sides = (Option<RecordBatch>, Option<RecordBatch>);
-fn read_both(objects: &Objects, old: &[Part], new: &[Part]) -> Result<Sides, TreeError> {
-    if old.iter().chain(new).any(|part| part.edit.is_some()) {
-        return Ok((read_parts(objects, old)?, read_parts(objects, new)?));
-    }
-    // The store's bytes are fetched here; only decoding runs on the second thread.
-    let fetch = |parts: &[Part]| -> Result<Vec<(ObjectId, Vec<u8>)>, TreeError> {
-        parts
-            .iter()
-            .map(|part| Ok((part.leaf, objects.get(&part.leaf, Kind::Leaf)?)))
-            .collect()
-    };
-    let (old_bytes, new_bytes) = (fetch(old)?, fetch(new)?);
-    let decode = |leaves: Vec<(ObjectId, Vec<u8>)>, parts: &[Part]| {
-        let mut batches = Vec::new();
-        for (id, bytes) in leaves {
-            batches.extend(leaf::decode(&id.to_hex(), bytes)?);
-        }
-        concat_rows(&batches, parts)
-    };
-    std::thread::scope(|scope| {
-        let old_side = scope.spawn(|| decode(old_bytes, old));
-        let new_side = decode(new_bytes, new)?;
-        let old_side = old_side.join().expect("a leaf decoder does not panic")?;
-        Ok((old_side, new_side))
-    })
-}
-
-/// Batches of parts as one batch; `None` when there are none.
-fn concat_rows(batches: &[RecordBatch], parts: &[Part]) -> Result<Option<RecordBatch>, TreeError> {
-    let Some(first) = batches.first() else {
-        return Ok(None);
-    };
-    let batch = arrow_select::concat::concat_batches(&first.schema(), batches)
-        .map_err(|err| malformed(&parts[0], &err.to_string()))?;
-    Ok(Some(batch))
 }
 
 /// Plain parts' rows as one batch; `None` when there are none.
