@@ -740,6 +740,21 @@ pub fn refs_in_metadata(bytes: &[u8]) -> Option<BTreeMap<String, TableRef>> {
         .collect()
 }
 
+/// The table's UUID: BLAKE3 of `pail iceberg table <dataset>`, formatted as a version-4
+/// UUID, so every pusher names the table alike.
+pub fn table_uuid(dataset: &DatasetName) -> String {
+    let hash = blake3::hash(format!("pail iceberg table {dataset}").as_bytes());
+    let hex = hash.to_hex();
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
 /// The table metadata JSON (format v2). Deterministic: no metadata log, the
 /// last-updated time is the newest commit's.
 fn metadata_json(
@@ -749,18 +764,7 @@ fn metadata_json(
     lists: &[String],
     refs: &TableRefs,
 ) -> String {
-    let uuid = {
-        let hash = blake3::hash(format!("pail iceberg table {}", place.dataset).as_bytes());
-        let hex = hash.to_hex();
-        format!(
-            "{}-{}-4{}-8{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[13..16],
-            &hex[17..20],
-            &hex[20..32]
-        )
-    };
+    let uuid = table_uuid(place.dataset);
     let snapshot_json: Vec<Value> = snapshots
         .iter()
         .zip(lists)

@@ -46,7 +46,7 @@ fn format_doc() -> String {
 }
 
 /// The vectors this file checks, each in its own test. The document marks exactly these.
-const VECTORS: [&str; 13] = [
+const VECTORS: [&str; 14] = [
     "empty-blob",
     "commit",
     "listing-schema",
@@ -60,6 +60,7 @@ const VECTORS: [&str; 13] = [
     "row-keys",
     "canonical-hash",
     "remote-keys",
+    "iceberg-ids",
 ];
 
 /// Every vector the document marks, as (name, its text up to the next marker or heading).
@@ -144,6 +145,19 @@ impl DocVector {
     fn prose_parts(&self) -> Vec<String> {
         let prose: Vec<&str> = self.text.split("```").step_by(2).collect();
         prose.join("\n").split('`').map(str::to_string).collect()
+    }
+
+    /// Its first fenced block (after the fence's info string), as text.
+    fn fenced(&self) -> String {
+        let block = self
+            .text
+            .split("```")
+            .nth(1)
+            .unwrap_or_else(|| panic!("vector {}: no fenced block", self.name));
+        block
+            .split_once('\n')
+            .map_or("", |(_, body)| body)
+            .to_string()
     }
 
     /// Its JSON notation: the first inline code span that opens with `{`.
@@ -1066,4 +1080,32 @@ fn format_1_fixtures_keep_their_ids_and_decode_forever() {
         );
     }
     assert!(leaves_read >= 5, "{seen:?}");
+}
+
+#[test]
+fn iceberg_ids_and_listing_schema_vector() {
+    let commit = crate::object::CommitId(
+        ObjectId::from_hex("8e13e82cdc877a625dacf1d50746bbfe6ff2cf086e2ad6899b082ebe2217b32e")
+            .unwrap(),
+    );
+    let snapshot = crate::iceberg::snapshot_id(&commit);
+    let dataset = crate::DatasetName::parse_full("team.vision.clips").unwrap();
+    let uuid = crate::iceberg::table_uuid(&dataset);
+    let schema = crate::iceberg::iceberg_schema(&Schema::listing(), 0);
+    println!("{snapshot}\n{uuid}\n{schema}");
+    let vector = doc_vector("iceberg-ids");
+    let parts = vector.prose_parts();
+    let spans: Vec<&str> = parts
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(String::as_str)
+        .collect();
+    assert!(
+        spans.contains(&snapshot.to_string().as_str()),
+        "{snapshot} not in {spans:?}"
+    );
+    assert!(spans.contains(&uuid.as_str()), "{uuid} not in {spans:?}");
+    let shown: serde_json::Value = serde_json::from_str(&vector.fenced()).unwrap();
+    assert_eq!(shown, schema);
 }
