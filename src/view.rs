@@ -1084,11 +1084,81 @@ pub struct SummaryView {
     pub n_bytes: u64,
     pub columns: Vec<ColumnView>,
     pub files: Vec<FileView>,
-    /// The first rows in key order, long strings cut.
-    pub examples: Vec<Value>,
+    /// The first rows in key order, long strings cut, as a table in the schema's order.
+    pub examples: ExamplesView,
     pub lineage: SummaryLineageView,
     /// None for a first version.
     pub changes: Option<ChangesView>,
+}
+
+/// Example rows as a table: `columns` in the order the rows hold them (the schema's
+/// declared order), each row an array parallel to `columns` (null where a row lacks one).
+/// A JSON object prints its keys sorted, so rows as objects would lose that order. A row
+/// that is not a JSON object is one string.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ExamplesView {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl ExamplesView {
+    pub fn new(texts: &[String]) -> ExamplesView {
+        let mut columns: Vec<String> = Vec::new();
+        let mut parsed = Vec::new();
+        for text in texts {
+            match crate::rows::json::parse(text) {
+                Ok(Value::Object(row)) => {
+                    let keys =
+                        top_level_keys(text).unwrap_or_else(|| row.keys().cloned().collect());
+                    for key in keys {
+                        if !columns.contains(&key) {
+                            columns.push(key);
+                        }
+                    }
+                    parsed.push(Ok(row));
+                }
+                _ => parsed.push(Err(text.clone())),
+            }
+        }
+        let rows = parsed
+            .into_iter()
+            .map(|row| match row {
+                Ok(row) => columns
+                    .iter()
+                    .map(|column| row.get(column).cloned().unwrap_or(Value::Null))
+                    .collect(),
+                Err(text) => vec![Value::String(text)],
+            })
+            .collect();
+        ExamplesView { columns, rows }
+    }
+}
+
+/// The keys of a JSON object's text in their order; None when it is not one serde_json
+/// reads (the values are skipped, not parsed).
+fn top_level_keys(text: &str) -> Option<Vec<String>> {
+    struct Keys(Vec<String>);
+    struct KeysVisitor;
+    impl<'de> serde::de::Visitor<'de> for KeysVisitor {
+        type Value = Keys;
+        fn expecting(&self, out: &mut std::fmt::Formatter) -> std::fmt::Result {
+            out.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                keys.push(key);
+            }
+            Ok(Keys(keys))
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(from: D) -> Result<Keys, D::Error> {
+            from.deserialize_map(KeysVisitor)
+        }
+    }
+    serde_json::from_str::<Keys>(text).ok().map(|keys| keys.0)
 }
 
 impl SummaryView {
@@ -1106,13 +1176,7 @@ impl SummaryView {
             n_bytes: summary.n_bytes,
             columns: summary.columns.iter().map(ColumnView::new).collect(),
             files: summary.files.iter().map(FileView::new).collect(),
-            examples: summary
-                .examples
-                .iter()
-                .map(|text| {
-                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
-                })
-                .collect(),
+            examples: ExamplesView::new(&summary.examples),
             lineage: SummaryLineageView {
                 parents: hex_all(&lineage.parents),
                 parent_versions: info.parent_versions.clone(),
@@ -2175,6 +2239,24 @@ mod tests {
             codex_config_lines: Some("[mcp_servers.pail]\ncommand = \"pail\"\n".into()),
         };
         insta::assert_snapshot!("agents_init", json_text(&init));
+    }
+
+    #[test]
+    fn examples_keep_the_order_their_rows_hold_columns_in() {
+        let view = ExamplesView::new(&[
+            r#"{"weather":"rain","file":{"path":"a"},"start":1.5}"#.to_string(),
+            r#"{"weather":"fog","note":"x","start":2}"#.to_string(),
+            "not json".to_string(),
+        ]);
+        assert_eq!(view.columns, ["weather", "file", "start", "note"]);
+        assert_eq!(
+            view.rows,
+            [
+                vec![json!("rain"), json!({"path": "a"}), json!(1.5), Value::Null],
+                vec![json!("fog"), Value::Null, json!(2), json!("x")],
+                vec![json!("not json")],
+            ]
+        );
     }
 
     #[test]

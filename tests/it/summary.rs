@@ -165,12 +165,20 @@ fn clips_summary_field_by_field() {
     // ≤1 KiB, ≤64 KiB, ≤1 MiB, ≤16 MiB, ≤256 MiB, ≤4 GiB, larger.
     assert_eq!(file["sizes"]["buckets"], json!([0, 0, 3, 3, 0, 0, 0]));
 
-    // Examples: the first rows in key order (file.source, file.path).
-    let examples = summary["examples"].as_array().unwrap();
-    assert_eq!(examples.len(), 3);
-    assert_eq!(examples[0]["file"]["path"], "videos/drive_001.mp4");
-    assert_eq!(examples[1]["file"]["path"], "videos/drive_002.mp4");
-    assert_eq!(examples[1]["note"], "wipers on");
+    // Examples: the first rows in key order (file.source, file.path), as a table whose
+    // columns keep the schema's declared order.
+    let examples = &summary["examples"];
+    assert_eq!(
+        examples["columns"],
+        json!([
+            "file", "start", "end", "weather", "labels", "captured", "note"
+        ])
+    );
+    let rows = examples["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][0]["path"], "videos/drive_001.mp4");
+    assert_eq!(rows[1][0]["path"], "videos/drive_002.mp4");
+    assert_eq!(rows[1][6], "wipers on");
 
     let lineage = &summary["lineage"];
     assert_eq!(lineage["parents"], json!([]));
