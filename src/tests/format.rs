@@ -160,6 +160,11 @@ impl DocVector {
             .to_string()
     }
 
+    /// Its inline code spans outside fenced blocks, in order.
+    fn spans(&self) -> Vec<String> {
+        self.prose_parts().into_iter().skip(1).step_by(2).collect()
+    }
+
     /// Its JSON notation: the first inline code span that opens with `{`.
     fn json(&self) -> serde_json::Value {
         let parts = self.prose_parts();
@@ -258,13 +263,8 @@ fn remote_keys_vector() {
     let (node, node_plain) = RemoteStore::layout(2, &id, Kind::Node);
     println!("id {id}\n{v2}\n{v1}");
     let vector = doc_vector("remote-keys");
-    let parts = vector.prose_parts();
-    let spans: Vec<&str> = parts
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .map(String::as_str)
-        .collect();
+    let spans = vector.spans();
+    let spans: Vec<&str> = spans.iter().map(String::as_str).collect();
     assert!(plain && !kind_byte && !node_plain);
     assert_eq!(node, v1);
     assert_eq!(id, vector.id());
@@ -1094,13 +1094,8 @@ fn iceberg_ids_and_listing_schema_vector() {
     let schema = crate::iceberg::iceberg_schema(&Schema::listing(), 0);
     println!("{snapshot}\n{uuid}\n{schema}");
     let vector = doc_vector("iceberg-ids");
-    let parts = vector.prose_parts();
-    let spans: Vec<&str> = parts
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .map(String::as_str)
-        .collect();
+    let spans = vector.spans();
+    let spans: Vec<&str> = spans.iter().map(String::as_str).collect();
     assert!(
         spans.contains(&snapshot.to_string().as_str()),
         "{snapshot} not in {spans:?}"
