@@ -502,22 +502,29 @@ async fn fetch(stores: &Stores, file: &FileRef, tmp: &Path) -> Result<u64, Probl
 }
 
 /// Copies a `file://` row's file (resolved inside its root) to `tmp`, verifying it.
+/// A local file's etag (size and mtime) against the one its row records, if any.
+fn local_etag_matches(
+    file: &FileRef,
+    meta: &std::fs::Metadata,
+) -> Result<(), (ProblemKind, String)> {
+    let etag = crate::listing::local_etag(meta);
+    match &file.etag {
+        Some(expected) if *expected != etag => Err((
+            ProblemKind::Changed,
+            format!(
+                "expected etag {expected}, found {etag} (the file was modified after the commit)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn fetch_local(root: &str, file: &FileRef, tmp: &Path) -> Result<u64, Problem> {
     let problem = |kind: ProblemKind, detail: String| redacted_problem(file, kind, detail);
     let from = resolve_local(root, &file.path).map_err(|(kind, detail)| problem(kind, detail))?;
     let meta = std::fs::metadata(&from)
         .map_err(|err| problem(ProblemKind::Missing, format!("{}: {err}", from.display())))?;
-    let etag = crate::listing::local_etag(&meta);
-    if let Some(expected) = &file.etag
-        && *expected != etag
-    {
-        return Err(problem(
-            ProblemKind::Changed,
-            format!(
-                "expected etag {expected}, found {etag} (the file was modified after the commit)"
-            ),
-        ));
-    }
+    local_etag_matches(file, &meta).map_err(|(kind, detail)| problem(kind, detail))?;
     let from_path = from.clone();
     let tmp_path = tmp.to_path_buf();
     let (n, hash) = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, blake3::Hash)> {
@@ -1185,17 +1192,7 @@ pub fn open_file(file: &FileRef, options: &FileReadOptions) -> Result<FileReader
             let meta = opened
                 .metadata()
                 .map_err(|err| problem(ProblemKind::Store, format!("{}: {err}", from.display())))?;
-            let etag = crate::listing::local_etag(&meta);
-            if let Some(expected) = &file.etag
-                && *expected != etag
-            {
-                return Err(problem(
-                    ProblemKind::Changed,
-                    format!(
-                        "expected etag {expected}, found {etag} (the file was modified after the commit)"
-                    ),
-                ));
-            }
+            local_etag_matches(file, &meta).map_err(|(kind, d)| problem(kind, d))?;
             Body::Local(opened)
         }
         SourceKind::Store => {
