@@ -84,6 +84,14 @@ fn json(view: &impl serde::Serialize) -> String {
     view::to_json(view).to_string()
 }
 
+/// A model's JSON Schema text as a schema; the text keeps the model's declared field
+/// order, as the CLI's --schema does.
+fn model_schema(text: &str) -> Result<Schema, CliError> {
+    let doc: serde_json::Value = serde_json::from_str(text)
+        .map_err(|err| usage(format!("the schema is not JSON: {err}"), None))?;
+    Ok(Schema::from_json_schema_text(&doc, text).map_err(pail::RepoError::from)?)
+}
+
 fn current_dir() -> Result<PathBuf, CliError> {
     std::env::current_dir().map_err(|source| CliError::Io {
         what: "the current directory".into(),
@@ -262,15 +270,7 @@ impl PyRepo {
     fn commit_rows(&self, args: &CommitArgs, rows: Rows) -> Result<String, CliError> {
         let cwd = current_dir()?;
         let options = self.commit_options(args, &cwd)?;
-        let schema = match &args.schema {
-            None => None,
-            Some(text) => {
-                let doc: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|err| usage(format!("the schema is not JSON: {err}"), None))?;
-                // The text keeps the model's declared field order, as the CLI's --schema.
-                Some(Schema::from_json_schema_text(&doc, text).map_err(pail::RepoError::from)?)
-            }
-        };
+        let schema = args.schema.as_deref().map(model_schema).transpose()?;
         let shape = RecordsOptions {
             schema,
             key: args.key.clone(),

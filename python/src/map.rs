@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use pail::cli::{CliError, MapBar};
 use pail::map::{MapOptions, MapProgress};
-use pail::{Schema, view};
+use pail::view;
 use pyo3::prelude::*;
 
-use crate::{CommitArgs, PyRepo, current_dir, json, py_error, store_options, usage};
+use crate::{CommitArgs, PyRepo, current_dir, json, model_schema, py_error, store_options};
 
 /// How often, at most, a notebook's progress callback is called.
 const CALLBACK_EVERY: Duration = Duration::from_millis(250);
@@ -144,14 +144,7 @@ pub(crate) fn run(
     };
     let mut commit = repo.commit_options(&commit_args, &cwd)?;
     commit.code.push(args.function.clone());
-    let schema = match &args.schema {
-        None => None,
-        Some(text) => {
-            let doc: serde_json::Value = serde_json::from_str(text)
-                .map_err(|err| usage(format!("the schema is not JSON: {err}"), None))?;
-            Some(Schema::from_json_schema_text(&doc, text).map_err(pail::RepoError::from)?)
-        }
-    };
+    let schema = args.schema.as_deref().map(model_schema).transpose()?;
     let options = MapOptions {
         input: repo.repo.parse_ref(&args.input)?,
         command: args.command,
