@@ -322,7 +322,26 @@ impl ValueStats {
                 self.max = Some(scalar);
             }
         }
-        let hash = kmv_hash(&text);
+        self.count(&text);
+    }
+
+    /// `observe_text` of a text value, copied only where it is kept (a listing observes
+    /// every file's path, etag and time).
+    fn observe_str(&mut self, text: &str) {
+        let is_less = |a: &str, b: &Scalar| matches!(b, Scalar::Text(b) if a < b.as_str());
+        let is_more = |a: &str, b: &Scalar| matches!(b, Scalar::Text(b) if b.as_str() < a);
+        if self.min.as_ref().is_none_or(|min| is_less(text, min)) {
+            self.min = Some(Scalar::Text(text.to_string()));
+        }
+        if self.max.as_ref().is_none_or(|max| is_more(text, max)) {
+            self.max = Some(Scalar::Text(text.to_string()));
+        }
+        self.count(text);
+    }
+
+    /// Counts a value's text for the distinct count and the top values.
+    fn count(&mut self, text: &str) {
+        let hash = kmv_hash(text);
         if self.kmv.len() < KMV_K {
             self.kmv.insert(hash);
         } else if let Some(&largest) = self.kmv.last()
@@ -336,7 +355,12 @@ impl ValueStats {
                 // Long text is not a category.
                 self.counts = None;
             } else {
-                *counts.entry(text).or_insert(0) += 1;
+                match counts.get_mut(text) {
+                    Some(count) => *count += 1,
+                    None => {
+                        counts.insert(text.to_string(), 1);
+                    }
+                }
                 if counts.len() > LOW_CARDINALITY {
                     self.counts = None;
                 }
@@ -596,9 +620,7 @@ impl SummaryBuilder {
             panic!("observe_listed needs a builder of the listing schema");
         };
         let text = |state: &mut ColumnState, value: Option<&str>| match value {
-            Some(value) => state
-                .values
-                .observe_text(Some(Scalar::Text(value.to_string())), value.to_string()),
+            Some(value) => state.values.observe_str(value),
             None => state.n_nulls += 1,
         };
         text(source_c, Some(source));

@@ -10,9 +10,10 @@
 //! which is exactly what a first commit of those rows makes (compaction), so the same
 //! content saved from the same parent always gets the same root.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use arrow_row::{RowConverter, SortField};
@@ -74,17 +75,20 @@ pub fn layer(input: &LayerInput) -> Result<Option<Layered>, TreeError> {
         .enumerate()
         .map(|(index, child)| (child.id, index))
         .collect();
-    let mut plan = Plan {
+    let base = Base {
         leaves: &parent.leaves,
         index: &index,
+    };
+    let Some(changes) = scan_regions(objects, &base, &regions, budget)? else {
+        return Ok(None);
+    };
+    let mut plan = Plan {
+        base: &base,
         edits: Vec::new(),
-        changed: 0,
         patch: PatchBuilder::new(input.schema, input.schema_id, input.tmp_dir)?,
     };
-    for region in &regions {
-        if !plan.region(objects, region)? || plan.changed > budget {
-            return Ok(None);
-        }
+    for change in changes {
+        plan.apply(change)?;
     }
     let Plan { edits, patch, .. } = plan;
     let (patch_root, patch_leaves, mut staging) = patch.finish()?;
@@ -112,39 +116,115 @@ pub fn layer(input: &LayerInput) -> Result<Option<Layered>, TreeError> {
     }))
 }
 
-/// The edits found so far.
-struct Plan<'a> {
+/// The parent's base leaves, and each leaf's index by id.
+struct Base<'a> {
     leaves: &'a [Child],
     index: &'a HashMap<ObjectId, usize>,
-    edits: Vec<Edit>,
-    /// Rows removed plus rows inserted.
-    changed: u64,
-    patch: PatchBuilder,
 }
 
-impl Plan<'_> {
+/// A place in the base: (leaf index, row position in the leaf).
+type Place = (usize, u32);
+
+/// What one region changes, found apart from every other region.
+struct RegionChange {
+    /// Base rows the new version no longer has, in base order.
+    deletes: Vec<Place>,
+    /// Rows the new version inserts, in key order: where each goes, and its row in
+    /// `rows` with its Arrow row bytes (the patch tree cuts leaves by their hash).
+    inserts: Vec<(Place, Vec<u8>)>,
+    rows: Option<Arc<RecordBatch>>,
+}
+
+impl RegionChange {
+    fn changed(&self) -> u64 {
+        (self.deletes.len() + self.inserts.len()) as u64
+    }
+}
+
+/// Every region's change, in region order, found on two threads (each a contiguous half
+/// of the regions); `None` when a column type has no Arrow row format or the change
+/// exceeds `budget`, and the version is stored plain. The result does not depend on the
+/// split: the regions are independent, and `budget` is checked against their total.
+fn scan_regions(
+    objects: &Objects,
+    base: &Base,
+    regions: &[Region],
+    budget: u64,
+) -> Result<Option<Vec<RegionChange>>, TreeError> {
+    let changed = AtomicU64::new(0);
+    let scan = |regions: &[Region]| -> Result<Option<Vec<RegionChange>>, TreeError> {
+        let mut changes = Vec::with_capacity(regions.len());
+        for region in regions {
+            let Some(change) = base.region(objects, region)? else {
+                return Ok(None);
+            };
+            let total = changed.fetch_add(change.changed(), Ordering::Relaxed) + change.changed();
+            if total > budget {
+                return Ok(None);
+            }
+            changes.push(change);
+        }
+        Ok(Some(changes))
+    };
+    let parts = |region: &Region| region.old.len() + region.new.len();
+    let half = regions.iter().map(parts).sum::<usize>() / 2;
+    let mut seen = 0;
+    let split = regions
+        .iter()
+        .position(|region| {
+            seen += parts(region);
+            seen > half
+        })
+        .unwrap_or(regions.len());
+    let (first, second) = regions.split_at(split);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| scan(second));
+        let first = scan(first);
+        (first, second.join().expect("a region scan does not panic"))
+    });
+    Ok(match (first?, second?) {
+        (Some(mut first), Some(second)) => {
+            first.extend(second);
+            Some(first)
+        }
+        _ => None,
+    })
+}
+
+impl Base<'_> {
     /// Finds a region's removed and inserted rows by whole-row equality (keys are unique,
-    /// so a row present on both sides is unchanged) and records them. False when a column
-    /// type has no Arrow row format: the version is then stored plain.
-    fn region(&mut self, objects: &Objects, region: &Region) -> Result<bool, TreeError> {
+    /// so a row present on both sides is unchanged). `None` when a column type has no
+    /// Arrow row format.
+    fn region(
+        &self,
+        objects: &Objects,
+        region: &Region,
+    ) -> Result<Option<RegionChange>, TreeError> {
         let old = read_parts(objects, &region.old)?;
-        let new = read_parts(objects, &region.new)?;
+        let new = match fresh_parts(objects, &region.new, old.as_ref())? {
+            Some(new) => Some(new),
+            None => read_parts(objects, &region.new)?,
+        };
+        // Old rows' places: (leaf index, position) of each old row, in order.
+        let mut places: Vec<Place> = Vec::new();
+        for part in &region.old {
+            let leaf = self.leaf_index(part)?;
+            places.extend((0..part.child.n_rows as u32).map(|position| (leaf, position)));
+        }
         let Some(new) = new else {
             // Rows only removed.
-            for part in &region.old {
-                let leaf = self.leaf_index(part)?;
-                let all: Vec<u32> = (0..part.child.n_rows as u32).collect();
-                self.changed += all.len() as u64;
-                self.edit(leaf).deletes.extend(all);
-            }
-            return Ok(true);
+            return Ok(Some(RegionChange {
+                deletes: places,
+                inserts: Vec::new(),
+                rows: None,
+            }));
         };
         let rows = match &old {
             Some(old) => row_bytes(&[old, &new]),
             None => row_bytes(&[&new]),
         };
         let Some(rows) = rows else {
-            return Ok(false);
+            return Ok(None);
         };
         let no_rows: Vec<&[u8]> = Vec::new();
         let all: Vec<Vec<&[u8]>> = rows
@@ -155,31 +235,24 @@ impl Plan<'_> {
             Some(_) => (&all[0], &all[1]),
             None => (&no_rows, &all[0]),
         };
-        let old_set: HashMap<&[u8], usize> = old_rows
-            .iter()
-            .enumerate()
-            .map(|(index, row)| (*row, index))
-            .collect();
-        let new_set: std::collections::HashSet<&[u8]> = new_rows.iter().copied().collect();
-        // Old rows' places: (leaf index, position) of each old row, in order.
-        let mut places: Vec<(usize, u32)> = Vec::with_capacity(old_rows.len());
-        for part in &region.old {
-            let leaf = self.leaf_index(part)?;
-            places.extend((0..part.child.n_rows as u32).map(|position| (leaf, position)));
-        }
         if places.len() != old_rows.len() {
             return Err(malformed(
                 &region.old[0],
                 "row counts differ from the entries",
             ));
         }
-        for (index, row) in old_rows.iter().enumerate() {
-            if !new_set.contains(row) {
-                let (leaf, position) = places[index];
-                self.changed += 1;
-                self.edit(leaf).deletes.push(position);
-            }
-        }
+        let old_set: HashMap<&[u8], usize> = old_rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| (*row, index))
+            .collect();
+        let new_set: HashSet<&[u8]> = new_rows.iter().copied().collect();
+        let deletes = old_rows
+            .iter()
+            .zip(&places)
+            .filter(|(row, _)| !new_set.contains(*row))
+            .map(|(_, place)| *place)
+            .collect();
         // Inserted rows go after the last unchanged row before them, else where the region
         // starts.
         let start = match region.old.first() {
@@ -187,21 +260,33 @@ impl Plan<'_> {
             None => self.place_before(&region.new[0].child.first_key),
         };
         let mut after: Option<usize> = None;
-        let new = Arc::new(new);
+        let mut inserts = Vec::new();
+        let mut taken: Vec<u32> = Vec::new();
         for (index, row) in new_rows.iter().enumerate() {
             if let Some(&old_index) = old_set.get(row) {
                 after = Some(old_index);
                 continue;
             }
-            let (leaf, before) = match after {
+            let place = match after {
                 Some(old_index) => self.after(places[old_index]),
                 None => start,
             };
-            self.changed += 1;
-            self.insert(leaf, before);
-            self.patch.push(&new, index, row)?;
+            inserts.push((place, row.to_vec()));
+            taken.push(index as u32);
         }
-        Ok(true)
+        let rows = if taken.is_empty() {
+            None
+        } else {
+            let taken = arrow_array::UInt32Array::from(taken);
+            let batch = arrow_select::take::take_record_batch(&new, &taken)
+                .map_err(|err| malformed(&region.new[0], &err.to_string()))?;
+            Some(Arc::new(batch))
+        };
+        Ok(Some(RegionChange {
+            deletes,
+            inserts,
+            rows,
+        }))
     }
 
     fn leaf_index(&self, part: &Part) -> Result<usize, TreeError> {
@@ -213,7 +298,7 @@ impl Plan<'_> {
 
     /// The place just after an old row: before the next row of its leaf, or before the
     /// first row of the next leaf (the end of the last leaf).
-    fn after(&self, (leaf, position): (usize, u32)) -> (usize, u32) {
+    fn after(&self, (leaf, position): Place) -> Place {
         let rows = self.leaves[leaf].n_rows as u32;
         if position + 1 < rows || leaf + 1 == self.leaves.len() {
             (leaf, position + 1)
@@ -224,7 +309,7 @@ impl Plan<'_> {
 
     /// Where rows go that fall between shared leaves: before the first leaf that starts
     /// after `key`, else at the end of the last leaf.
-    fn place_before(&self, key: &ByteBuf) -> (usize, u32) {
+    fn place_before(&self, key: &ByteBuf) -> Place {
         match self
             .leaves
             .iter()
@@ -236,6 +321,28 @@ impl Plan<'_> {
                 (last, self.leaves[last].n_rows as u32)
             }
         }
+    }
+}
+
+/// The edits and patch rows found so far.
+struct Plan<'a> {
+    base: &'a Base<'a>,
+    edits: Vec<Edit>,
+    patch: PatchBuilder,
+}
+
+impl Plan<'_> {
+    /// Records a region's change: its deletes, then its inserts in key order.
+    fn apply(&mut self, change: RegionChange) -> Result<(), TreeError> {
+        for (leaf, position) in change.deletes {
+            self.edit(leaf).deletes.push(position);
+        }
+        for (index, ((leaf, before), row)) in change.inserts.iter().enumerate() {
+            self.insert(*leaf, *before);
+            let rows = change.rows.as_ref().expect("inserted rows are taken");
+            self.patch.push(rows, index, row)?;
+        }
+        Ok(())
     }
 
     fn edit(&mut self, leaf: usize) -> &mut Edit {
@@ -249,7 +356,7 @@ impl Plan<'_> {
                     position,
                     Edit {
                         leaf: leaf as u64,
-                        id: self.leaves[leaf].id,
+                        id: self.base.leaves[leaf].id,
                         deletes: Vec::new(),
                         inserts: Vec::new(),
                     },
@@ -287,6 +394,40 @@ fn read_parts(objects: &Objects, parts: &[Part]) -> Result<Option<RecordBatch>, 
         return Ok(None);
     };
     let batch = arrow_select::concat::concat_batches(&first.schema(), &batches)
+        .map_err(|err| malformed(&parts[0], &err.to_string()))?;
+    Ok(Some(batch))
+}
+
+/// New parts' rows as the commit encoded them (`Staging::fresh`), when it kept every one
+/// and their Arrow types are those the old side decoded to: the row bytes compared and
+/// hashed are then the ones a decoding would give. `None` sends the caller to decoding.
+fn fresh_parts(
+    objects: &Objects,
+    parts: &[Part],
+    old: Option<&RecordBatch>,
+) -> Result<Option<RecordBatch>, TreeError> {
+    let (Some(staging), Some(old)) = (objects.staging, old) else {
+        return Ok(None);
+    };
+    let types = |batch: &RecordBatch| -> Vec<arrow_schema::DataType> {
+        batch
+            .columns()
+            .iter()
+            .map(|column| column.data_type().clone())
+            .collect()
+    };
+    let old_types = types(old);
+    let mut batches = Vec::with_capacity(parts.len());
+    for part in parts {
+        match staging.fresh(&part.leaf) {
+            Some(batch) if part.edit.is_none() && types(batch) == old_types => batches.push(batch),
+            _ => return Ok(None),
+        }
+    }
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let batch = arrow_select::concat::concat_batches(&first.schema(), batches.iter().copied())
         .map_err(|err| malformed(&parts[0], &err.to_string()))?;
     Ok(Some(batch))
 }

@@ -54,7 +54,16 @@ pub enum TreeError {
 /// Objects produced by a build, kept in a spool until the commit transaction, so that a
 /// failed commit writes nothing to the repository. Staged objects can be read back before
 /// the commit.
-pub struct Staging(Spool);
+pub struct Staging {
+    spool: Spool,
+    /// Rows of leaves encoded here, kept while they fit in `FRESH_BYTES` (see `fresh`).
+    fresh: HashMap<ObjectId, RecordBatch>,
+    fresh_bytes: usize,
+}
+
+/// Memory the rows of freshly encoded leaves may keep: a commit compares them with its
+/// parent's rows (`rows::delta`) without decoding what it has just encoded.
+const FRESH_BYTES: usize = 32 << 20;
 
 impl From<SpoolError> for TreeError {
     fn from(err: SpoolError) -> Self {
@@ -70,16 +79,37 @@ impl From<SpoolError> for TreeError {
 
 impl Staging {
     pub fn new(dir: &Path) -> Result<Staging, TreeError> {
-        Ok(Staging(Spool::new(dir)?))
+        Ok(Staging {
+            spool: Spool::new(dir)?,
+            fresh: HashMap::new(),
+            fresh_bytes: 0,
+        })
     }
 
     pub fn put(&mut self, kind: Kind, bytes: &[u8]) -> Result<ObjectId, TreeError> {
-        Ok(self.0.put(kind, bytes)?)
+        Ok(self.spool.put(kind, bytes)?)
+    }
+
+    /// Stages a leaf encoded from `batch`, keeping the batch while the kept ones fit.
+    pub fn put_leaf(&mut self, bytes: &[u8], batch: &RecordBatch) -> Result<ObjectId, TreeError> {
+        let id = self.put(Kind::Leaf, bytes)?;
+        let size = batch.get_array_memory_size();
+        if self.fresh_bytes + size <= FRESH_BYTES && !self.fresh.contains_key(&id) {
+            self.fresh_bytes += size;
+            self.fresh.insert(id, batch.clone());
+        }
+        Ok(id)
+    }
+
+    /// The rows a staged leaf was encoded from, while kept: the batch given to
+    /// `put_leaf`, before the encoding (its Arrow types may differ from a decoding's).
+    pub fn fresh(&self, id: &ObjectId) -> Option<&RecordBatch> {
+        self.fresh.get(id)
     }
 
     /// A staged object's bytes, if this staging holds it and it has the expected kind.
     pub fn get(&self, id: &ObjectId, expected: Kind) -> Result<Option<Vec<u8>>, TreeError> {
-        let Some(entry) = self.0.entry(id) else {
+        let Some(entry) = self.spool.entry(id) else {
             return Ok(None);
         };
         if entry.kind != expected {
@@ -89,12 +119,12 @@ impl Staging {
                 expected,
             });
         }
-        Ok(Some(self.0.read(&entry)?))
+        Ok(Some(self.spool.read(&entry)?))
     }
 
     /// Copies every staged object into the transaction; returns how many were new.
     pub fn write_into(&mut self, writer: &Writer) -> Result<usize, TreeError> {
-        Ok(self.0.write_into(writer, |_| Ok(()))?)
+        Ok(self.spool.write_into(writer, |_| Ok(()))?)
     }
 }
 
@@ -210,7 +240,7 @@ impl<E: RowEncoder> TreeBuilder<E> {
             None => {
                 let batch = self.encoder.batch(&self.rows)?;
                 let bytes = leaf::encode_leaf(&batch, &self.schema)?;
-                let id = staging.put(Kind::Leaf, &bytes)?;
+                let id = staging.put_leaf(&bytes, &batch)?;
                 self.leaves_written += 1;
                 Child {
                     id,
