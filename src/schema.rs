@@ -1064,6 +1064,9 @@ fn describe(value: &Value) -> String {
         Value::String(s) if crate::rows::json::is_bare_non_finite(value) => {
             s.trim_start_matches('\u{0}').to_string()
         }
+        Value::String(_) if let Some(text) = crate::rows::json::exact_number(value) => {
+            format!("float {text}")
+        }
         Value::String(s) => format!("string {}", quote(s)),
         Value::Array(_) => "array".to_string(),
         Value::Object(_) => "object".to_string(),
@@ -1116,7 +1119,9 @@ fn check_float(value: &Value, path: &str) -> Result<Value, Violation> {
              with `ser_json_inf_nan='constants'` (in the model's `model_config`), whose `NaN`, \
              `Infinity` and `-Infinity` a float column reads",
         )),
-        _ => match crate::rows::json::non_finite(value) {
+        _ => match crate::rows::json::non_finite(value)
+            .or_else(|| crate::rows::json::exact_number_f64(value))
+        {
             Some(float) => Ok(crate::rows::json::float_value(float)),
             None => Err(mismatch(path, &Type::Float, value)),
         },
@@ -1133,10 +1138,13 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
             format!("expected int, found int {n} (outside the 64-bit range)"),
         )),
         (Type::Float, _) => check_float(value, path),
-        // A bare NaN or ±Infinity token is a float, whatever else a column takes.
+        // A bare NaN or ±Infinity token is a float, whatever else a column takes; a
+        // number literal no f64 holds is a float or an exact decimal.
         (_, Value::String(_))
-            if crate::rows::json::is_bare_non_finite(value)
-                && !matches!(ty, Type::Union { .. }) =>
+            if crate::rows::json::is_bare(value)
+                && !matches!(ty, Type::Union { .. })
+                && !(matches!(ty, Type::Decimal { .. } | Type::Duration)
+                    && crate::rows::json::exact_number(value).is_some()) =>
         {
             Err(mismatch(path, ty, value))
         }
@@ -2159,7 +2167,7 @@ impl Kind {
             Value::Bool(_) => Kind::Bool,
             Value::Number(n) if n.is_i64() => Kind::Int,
             Value::Number(_) => Kind::Float,
-            Value::String(_) if crate::rows::json::is_bare_non_finite(value) => Kind::Float,
+            Value::String(_) if crate::rows::json::is_bare(value) => Kind::Float,
             Value::String(_) => Kind::String,
             Value::Object(_) => Kind::Object {
                 fields: BTreeMap::new(),
@@ -3992,6 +4000,41 @@ boxes: list<struct>
             err.starts_with("dec: expected decimal(38, 9)") && err.contains("never rounded"),
             "{err}"
         );
+        // A JSON number reaches a decimal exactly, however many digits it has (`rows::json`
+        // keeps the text of a literal no f64 holds); a float column takes the nearest f64.
+        let exact = |dec: &str| {
+            let line = format!(
+                r#"{{"d": "2024-01-02", "t": "12:30:00", "td": 1.5, "u": "5ee56c1c3c534d408f64495141b50e65", "dec": {dec}, "p": 3, "l": 2}}"#
+            );
+            schema.validate(&crate::rows::json::parse_record(&line).unwrap())
+        };
+        for (literal, stored) in [
+            ("12345678901234567.89", "12345678901234567.890000000"),
+            (
+                "-99999999999999999999.999999999",
+                "-99999999999999999999.999999999",
+            ),
+            ("1e2", "100.000000000"),
+            ("0.1", "0.100000000"),
+        ] {
+            let row = exact(literal).unwrap_or_else(|err| panic!("{literal}: {err}"));
+            assert_eq!(row["dec"], json!(stored), "{literal}");
+        }
+        // 19 places: refused, never rounded to 0.1 (which the nearest f64 prints as).
+        assert_eq!(
+            exact("0.1000000000000000055").unwrap_err().message,
+            "expected decimal(38, 9), found float 0.1000000000000000055: it has more than 9 \
+             digits after the point (a decimal is stored exactly, never rounded)"
+        );
+        let err = exact("123456789012345678901234567890.5").unwrap_err();
+        assert!(
+            err.message.ends_with(
+                "found float 123456789012345678901234567890.5: it has more than 29 digits \
+                 before the point (a decimal is stored exactly, never rounded)"
+            ),
+            "{err}"
+        );
+        assert_eq!(exact("1").unwrap()["td"], json!("PT1.5S"));
         assert!(refused("p", json!(2)).starts_with("p: 2 is not one of 1, 3"));
         assert!(refused("d", json!("2024-13-01")).starts_with("d: expected date"));
         assert!(refused("u", json!("nope")).starts_with("u: expected UUID"));
@@ -4209,6 +4252,23 @@ boxes: list<struct>
             .validate(&json!({"x": "nan", "xs": [], "u": "a"}))
             .unwrap_err();
         assert_eq!(err.message, r#"expected float, found string "nan""#);
+        // A literal no f64 holds: the nearest f64 in a float column (as serde_json would
+        // read it), refused by its text in a string column.
+        let line = r#"{"x": 12345678901234567.89, "xs": [0.1000000000000000055], "u": 1e-400}"#;
+        assert_eq!(
+            schema.validate(&parse_record(line).unwrap()).unwrap(),
+            json!({"x": 12345678901234567.89, "xs": [0.1], "s": null, "u": 0.0})
+        );
+        let err = schema
+            .validate(
+                &parse_record(r#"{"x": 1, "xs": [], "s": 12345678901234567.89, "u": "a"}"#)
+                    .unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "expected string, found float 12345678901234567.89"
+        );
     }
 
     /// `dict[str, float]` and `dict[str, Sub]`: Arrow maps, JSON objects.

@@ -466,6 +466,54 @@ def check_refusals():
     assert "line 1: value" in out.stderr and "ser_json_inf_nan='constants'" in out.stderr, out.stderr
 
 
+def check_decimal_numbers():
+    """A decimal written as a JSON number (other writers than Pydantic, which writes a
+    string) is stored exactly, however many digits it has: never through a float. One that
+    does not fit decimal(38, 9) is refused with its line and field, never rounded."""
+    amounts = [
+        "12345678901234567.89",
+        "-98765432109876543210.123456789",
+        "0.100000000",
+        "1e3",
+        "100000000000000000000.000000001",
+        "0.5",
+    ]
+
+    def line(i, amount):
+        entry = json.loads(next(ledger()).model_dump_json())
+        entry.update(entry=i, amount="AMOUNT")
+        return json.dumps(entry).replace('"AMOUNT"', amount)
+
+    with open("ledger.schema.json", "w") as f:
+        json.dump(LedgerEntry.model_json_schema(), f)
+    with open("numbers.jsonl", "w") as f:
+        f.write("".join(line(i, amount) + "\n" for i, amount in enumerate(amounts)))
+    pail("commit", "finance.numbers", "--from", "numbers.jsonl", "--schema", "ledger.schema.json", "--key", "entry")
+    wanted = [decimal.Decimal(amount) for amount in amounts]
+    rows = [json.loads(text) for text in pail("rows", "finance.numbers", "--json").splitlines()]
+    got = [LedgerEntry.model_validate(row).amount for row in rows]
+    assert got == wanted, got
+    pail("export", "finance.numbers", "-o", "numbers.parquet")
+    table = pq.read_table("numbers.parquet")
+    assert str(table.schema.field("amount").type) == "decimal128(38, 9)", table.schema
+    assert table.column("amount").to_pylist() == wanted, table.column("amount").to_pylist()
+
+    for amount, reason in [
+        ("0.1000000000000000055", "more than 9 digits after the point"),
+        ("123456789012345678901234567890.5", "more than 29 digits before the point"),
+    ]:
+        with open("bad.jsonl", "w") as f:
+            f.write(line(0, "1.5") + "\n" + line(1, amount) + "\n")
+        out = subprocess.run(
+            [PAIL, "commit", "bad", "--from", "bad.jsonl", "--schema", "ledger.schema.json"],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 1, out
+        wanted_text = f"line 2: amount: expected decimal(38, 9), found float {amount}: it has {reason}"
+        assert wanted_text in out.stderr, out.stderr
+
+
 def check_constraints():
     """Constraints are shown by `pail schema` and refused at commit with line and field;
     the lookahead is kept and shown, not checked."""
@@ -574,6 +622,7 @@ def main():
     check_file_subclass()
     check_constraints()
     check_refusals()
+    check_decimal_numbers()
     print("ok")
 
 
