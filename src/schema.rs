@@ -620,53 +620,21 @@ impl Schema {
     /// `a[1]`, ...; a union's tag `a|tag` and variants `a|name`. Optional adds no path.
     /// Each path has a stable id ([`Schema::column_ids`]).
     pub fn column_paths(&self) -> Vec<String> {
-        fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
-            for field in fields {
-                let path = join(prefix, &field.name);
-                out.push(path.clone());
-                type_paths(&field.ty, &path, out);
-            }
-        }
-        fn type_paths(ty: &Type, path: &str, out: &mut Vec<String>) {
-            match ty {
-                Type::Optional(inner) => type_paths(inner, path, out),
-                Type::List(item) => {
-                    let item_path = format!("{path}[]");
-                    out.push(item_path.clone());
-                    type_paths(item, &item_path, out);
-                }
-                Type::Struct(fields) => fields_paths(fields, path, out),
-                Type::Union { variants, .. } => {
-                    out.push(format!("{path}|{}", variants::TAG));
-                    for variant in variants {
-                        let variant_path = format!("{path}|{}", variant.name);
-                        out.push(variant_path.clone());
-                        type_paths(&variant.ty, &variant_path, out);
-                    }
-                }
-                Type::Tuple(items) => {
-                    for (idx, item) in items.iter().enumerate() {
-                        let item_path = format!("{path}[{idx}]");
-                        out.push(item_path.clone());
-                        type_paths(item, &item_path, out);
-                    }
-                }
-                Type::Map(value) => {
-                    out.push(format!("{path}{{key}}"));
-                    let value_path = format!("{path}{{value}}");
-                    out.push(value_path.clone());
-                    type_paths(value, &value_path, out);
-                }
-                Type::File | Type::FileWith(_) => {
-                    let fields = ty.file_struct_fields().expect("a File");
-                    fields_paths(&fields, path, out)
-                }
-                _ => {}
-            }
-        }
         let mut out = Vec::new();
-        fields_paths(&self.fields, "", &mut out);
+        column_paths_of(&self.fields, "", &mut |path, _| out.push(path));
         out
+    }
+
+    /// The type at a column path ([`Schema::column_paths`]); a union's tag and a map's
+    /// keys are strings. None for a path the schema does not have.
+    pub fn type_at(&self, wanted: &str) -> Option<Type> {
+        let mut found = None;
+        column_paths_of(&self.fields, "", &mut |path, ty| {
+            if found.is_none() && path == wanted {
+                found = Some(ty.clone());
+            }
+        });
+        found
     }
 
     /// The stable id of every column path, in [`Schema::column_paths`] order: the explicit
@@ -869,12 +837,16 @@ impl Schema {
             let mut line = format!("{}{}: {}", "  ".repeat(depth), field.name, field.ty);
             for constraint in self.constraints.iter().flatten() {
                 match constraint.path.strip_prefix(path.as_str()) {
-                    Some("") => line.push_str(&format!(" {}", constraint.render())),
+                    Some("") => line.push_str(&format!(
+                        " {}",
+                        constraint.render(self.type_at(&constraint.path).as_ref())
+                    )),
                     Some(below)
                         if below.starts_with(['[', '{', '|'])
                             && !(children.is_some() && below.starts_with(&shown_below)) =>
                     {
-                        line.push_str(&format!(" {below}: {}", constraint.render()));
+                        let shown = constraint.render(self.type_at(&constraint.path).as_ref());
+                        line.push_str(&format!(" {below}: {shown}"));
                     }
                     _ => {}
                 }
@@ -927,6 +899,54 @@ pub struct Ordered<'a> {
 enum Shape<'a> {
     Fields(&'a [Field]),
     Of(&'a Type),
+}
+
+/// Calls `each` with every column path under `fields` (at `prefix`) and its type, depth
+/// first in declared order (see [`Schema::column_paths`]).
+fn column_paths_of(fields: &[Field], prefix: &str, each: &mut dyn FnMut(String, &Type)) {
+    for field in fields {
+        let path = join(prefix, &field.name);
+        each(path.clone(), &field.ty);
+        column_paths_in(&field.ty, &path, each);
+    }
+}
+
+fn column_paths_in(ty: &Type, path: &str, each: &mut dyn FnMut(String, &Type)) {
+    match ty {
+        Type::Optional(inner) => column_paths_in(inner, path, each),
+        Type::List(item) => {
+            let item_path = format!("{path}[]");
+            each(item_path.clone(), item);
+            column_paths_in(item, &item_path, each);
+        }
+        Type::Struct(fields) => column_paths_of(fields, path, each),
+        Type::Union { variants, .. } => {
+            each(format!("{path}|{}", variants::TAG), &Type::String);
+            for variant in variants {
+                let variant_path = format!("{path}|{}", variant.name);
+                each(variant_path.clone(), &variant.ty);
+                column_paths_in(&variant.ty, &variant_path, each);
+            }
+        }
+        Type::Tuple(items) => {
+            for (idx, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{idx}]");
+                each(item_path.clone(), item);
+                column_paths_in(item, &item_path, each);
+            }
+        }
+        Type::Map(value) => {
+            each(format!("{path}{{key}}"), &Type::String);
+            let value_path = format!("{path}{{value}}");
+            each(value_path.clone(), value);
+            column_paths_in(value, &value_path, each);
+        }
+        Type::File | Type::FileWith(_) => {
+            let fields = ty.file_struct_fields().expect("a File");
+            column_paths_of(&fields, path, each)
+        }
+        _ => {}
+    }
 }
 
 impl Schema {
@@ -1970,26 +1990,29 @@ fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
         .into_iter()
         .map(|column| column.path)
         .collect();
+    let before_text = |c: &Constraint| c.render(old.type_at(&c.path).as_ref());
+    let after_text = |c: &Constraint| c.render(new.type_at(&c.path).as_ref());
     for (path, before) in &old_by_path {
         match new_by_path.get(path) {
             None if columns.contains(path) => changes.additive.push(format!(
                 "constraint on `{path}` removed (was {})",
-                before.render()
+                before_text(before)
             )),
             None => {}
             Some(after) if after != before => changes.breaking.push(format!(
                 "constraint on `{path}` changed from {} to {}",
-                before.render(),
-                after.render()
+                before_text(before),
+                after_text(after)
             )),
             Some(_) => {}
         }
     }
     for (path, after) in &new_by_path {
         if !old_by_path.contains_key(path) {
-            changes
-                .breaking
-                .push(format!("constraint on `{path}` added: {}", after.render()));
+            changes.breaking.push(format!(
+                "constraint on `{path}` added: {}",
+                after_text(after)
+            ));
         }
     }
 }

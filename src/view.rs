@@ -596,9 +596,11 @@ pub struct ColumnIdView {
 }
 
 /// The constraints on a column path: `ge`, `gt`, `le`, `lt`, `multiple_of` (number texts,
-/// exact), `min_length`, `max_length`, `min_items`, `max_items`, `pattern`, and whether a
-/// pattern is checked at commit (`pattern_checked`: false when it is kept but cannot be
-/// checked exactly, as a lookaround).
+/// exact), `min_length`, `max_length`, `min_items`, `max_items`, `unique_items`,
+/// `pattern`, a string's `format`, whether a pattern is checked at commit
+/// (`pattern_checked`: false when it is kept but cannot be checked exactly, as a
+/// lookaround), and `unchecked`: the keys kept and shown but not checked at commit (as
+/// `multiple_of` on a float or a `format`), absent when all are checked.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ConstraintView {
     pub path: String,
@@ -624,10 +626,20 @@ pub struct ConstraintView {
     pub pattern: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern_checked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_items: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 impl ConstraintView {
-    fn new(constraint: &crate::schema::Constraint) -> ConstraintView {
+    fn new(constraint: &crate::schema::Constraint, schema: &Schema) -> ConstraintView {
+        let unchecked = schema
+            .type_at(&constraint.path)
+            .map(|ty| constraint.unchecked(&ty))
+            .unwrap_or_default();
         ConstraintView {
             path: constraint.path.clone(),
             ge: constraint.ge.clone(),
@@ -641,6 +653,9 @@ impl ConstraintView {
             max_items: constraint.max_items,
             pattern: constraint.pattern.clone(),
             pattern_checked: constraint.pattern_checked(),
+            unique_items: constraint.unique_items,
+            format: constraint.format.clone(),
+            unchecked: unchecked.into_iter().map(str::to_string).collect(),
         }
     }
 }
@@ -714,7 +729,7 @@ impl SchemaView {
                 .constraints
                 .iter()
                 .flatten()
-                .map(ConstraintView::new)
+                .map(|constraint| ConstraintView::new(constraint, schema))
                 .collect(),
             columns: None,
         }

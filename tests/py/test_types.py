@@ -21,7 +21,7 @@ import uuid
 from typing import Annotated, Literal, Optional, Union
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 PAIL = os.environ["PAIL_BIN"]
 UTC = dt.timezone.utc
@@ -224,6 +224,12 @@ class Review(BaseModel):
     note: Optional[str] = Field(default=None, pattern=r"^(?!spam)")
     boxes: list[Annotated[float, Field(ge=0)]] = Field(max_length=4)
     price: decimal.Decimal = Field(ge=0)
+    # A set (uniqueItems) and bytes lengths are checked; a float's multiple_of and a URL's
+    # format are kept and shown, not checked.
+    flags: set[str]
+    thumb: bytes = Field(max_length=8)
+    step: float = Field(multiple_of=0.25)
+    site: HttpUrl
 
 
 def reviews():
@@ -235,6 +241,10 @@ def reviews():
             note=None if i % 2 else f"checked {i}",
             boxes=[float(j) for j in range(i % 5)],
             price=decimal.Decimal(i) / 4,
+            flags={f"f{j}" for j in range(i % 3)},
+            thumb=b"thumb"[: i % 6],
+            step=i * 0.25,
+            site=f"https://labels.example/{i}",
         )
 
 
@@ -525,6 +535,10 @@ def check_constraints():
         "note: optional<string> Field(pattern=r'^(?!spam)' (kept, not checked))",
         "boxes: list<float> Field(max_items=4) []: Field(ge=0)",
         "price: decimal(38, 9) Field(ge=0.0)",
+        "flags: list<string> Field(unique_items=True)",
+        "thumb: bytes (utf8) Field(max_length=8)",
+        "step: float Field(multiple_of=0.25 (kept, not checked))",
+        "site: string Field(min_length=1, max_length=2083, format=\"uri\" (kept, not checked))",
     ]:
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
     good = json.loads(next(reviews()).model_dump_json())
@@ -533,6 +547,7 @@ def check_constraints():
         ({"label": "Car"}, "line 2: label: \"Car\" does not match pattern="),
         ({"boxes": [1.0, -1.0]}, "line 2: boxes[1]: -1.0 is not ge=0"),
         ({"price": "-0.25"}, "line 2: price: -0.250000000 is not ge=0.0"),
+        ({"thumb": "123456789"}, "line 2: thumb: 9 bytes, more than max_length=8"),
     ]:
         bad = dict(good, **change)
         # Pydantic refuses it too.
@@ -549,6 +564,17 @@ def check_constraints():
             text=True,
         )
         assert out.returncode == 1 and wanted in out.stderr, (change, out.stderr)
+    # A set written with a repeated item: refused (JSON Schema's uniqueItems; Pydantic
+    # would quietly drop the repeat, so the row would not read back as written).
+    with open("bad.jsonl", "w") as f:
+        f.write(json.dumps(good) + "\n" + json.dumps(dict(good, flags=["a", "b", "a"])) + "\n")
+    out = subprocess.run(
+        [PAIL, "commit", "labels.reviews", "--from", "bad.jsonl", "--schema", "labels.reviews.schema.json"],
+        capture_output=True,
+        text=True,
+    )
+    wanted = "line 2: flags[2]: the same as item 0, but unique_items=True (a set)"
+    assert out.returncode == 1 and wanted in out.stderr, out.stderr
     # What cannot be checked exactly is not: Pydantic (with Python's `re`) refuses this
     # note, pail keeps it.
     spam = dict(good, note="spam!")
