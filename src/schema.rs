@@ -949,6 +949,17 @@ fn column_paths_in(ty: &Type, path: &str, each: &mut dyn FnMut(String, &Type)) {
     }
 }
 
+impl Type {
+    /// A value of this type (normalized, as `batch_to_rows` gives it) that serializes with
+    /// every struct's fields in the schema's declared order.
+    pub fn ordered<'a>(&'a self, value: &'a Value) -> Ordered<'a> {
+        Ordered {
+            shape: Shape::Of(self),
+            value,
+        }
+    }
+}
+
 impl Schema {
     /// A row (as `batch_to_rows` or `validate` give it) that serializes with every
     /// struct's fields in the schema's declared order; a `Value` alone sorts them by name.

@@ -430,6 +430,20 @@ def check_shown_types():
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
 
 
+def check_csv_cells_in_declared_order():
+    """A struct inside a list or union, as a CSV cell, keeps the model's field order."""
+    import csv
+
+    pail("export", "llm.responses", "-o", "responses.csv", "--format", "csv")
+    with open("responses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    orders = set()
+    for row in rows:
+        for call in json.loads(row["tool_calls"], object_pairs_hook=lambda pairs: pairs):
+            orders.add(tuple(key for key, _ in call))
+    assert orders == {("kind", "query", "top_k"), ("kind", "expression", "result")}, orders
+
+
 def check_file_subclass():
     """An `ImageFile(File)` column is a File: keyed by source and path, checked out, verified."""
     text = pail("schema", "vision.annotations")
@@ -645,6 +659,7 @@ def main():
         check(name, cls, originals, key)
     check_queries()
     check_shown_types()
+    check_csv_cells_in_declared_order()
     check_file_subclass()
     check_constraints()
     check_refusals()
