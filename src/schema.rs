@@ -21,8 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+pub use arrow_in::arrow_row_for;
 pub use constraints::Constraint;
 
+mod arrow_in;
 mod constraints;
 mod map;
 mod scalar;
