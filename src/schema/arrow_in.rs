@@ -5,7 +5,7 @@
 //! struct of every variant's fields; a dict read by pyarrow is a struct of every row's
 //! keys). pail's own Arrow forms (`to_arrow()`, exported Parquet) come back to their JSON:
 //! a union's struct of `tag` and variants to the chosen variant, a tuple's struct of `_0`,
-//! `_1`, ... to an array.
+//! `_1`, ... to an array, a duration's int of microseconds to its ISO 8601 text.
 
 use serde_json::{Map, Value};
 
@@ -63,6 +63,12 @@ fn value_for(read: &Type, declared: &Type, value: Value) -> Value {
                 variants: choices, ..
             },
         ) => union_for(fields, choices, value),
+        // pail's duration in Arrow (and Parquet) is an int of microseconds, where a JSON
+        // number is seconds.
+        (Type::Int, Type::Duration) => match value.as_i64() {
+            Some(micros) => Value::String(super::scalar::format_duration(micros)),
+            None => value,
+        },
         (Type::List(item), Type::List(twin)) => items_for(item, |_| Some(twin.as_ref()), value),
         (Type::List(item), Type::Tuple(twins)) => items_for(item, |idx| twins.get(idx), value),
         _ => value,

@@ -221,9 +221,10 @@ fn arrow_rows_with_a_declared_schema_read_unions_tuples_and_dicts_as_json() {
     use pail::commit::RecordsOptions;
     use pail::{CommitOptions, Records};
 
-    let text = r##"{"type": "object", "required": ["id", "res", "tool", "scores", "either"],
+    let text = r##"{"type": "object", "required": ["id", "res", "tool", "scores", "either", "took"],
         "properties": {
         "id": {"type": "integer"},
+        "took": {"type": "string", "format": "duration"},
         "res": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "integer"}],
                 "minItems": 2, "maxItems": 2},
         "tool": {"oneOf": [{"$ref": "#/$defs/Search"}, {"$ref": "#/$defs/Calc"}],
@@ -238,8 +239,8 @@ fn arrow_rows_with_a_declared_schema_read_unions_tuples_and_dicts_as_json() {
             "kind": {"const": "calc"}, "expr": {"type": "string"}}}}}"##;
     let doc: serde_json::Value = serde_json::from_str(text).unwrap();
     let declared = pail::Schema::from_json_schema_text(&doc, text).unwrap();
-    let lines = "{\"id\": 1, \"res\": [1, 2], \"tool\": {\"kind\": \"search\", \"query\": \"q\"}, \"scores\": {\"a\": 1.5}, \"either\": 7}\n\
-                 {\"id\": 2, \"res\": [3, 4], \"tool\": {\"kind\": \"calc\", \"expr\": \"1+1\"}, \"scores\": {}, \"either\": 8}\n";
+    let lines = "{\"id\": 1, \"res\": [1, 2], \"tool\": {\"kind\": \"search\", \"query\": \"q\"}, \"scores\": {\"a\": 1.5}, \"either\": 7, \"took\": \"PT1.5S\"}\n\
+                 {\"id\": 2, \"res\": [3, 4], \"tool\": {\"kind\": \"calc\", \"expr\": \"1+1\"}, \"scores\": {}, \"either\": 8, \"took\": \"P1D\"}\n";
 
     let dir = tempfile::tempdir().unwrap();
     let (repo, _) = Repo::init(&dir.path().join(".pail")).unwrap();
@@ -313,8 +314,12 @@ fn arrow_rows_with_a_declared_schema_read_unions_tuples_and_dicts_as_json() {
         Arc::new(tool),
         Arc::new(scores),
         Arc::new(Int64Array::from(vec![7, 8])),
+        Arc::new(arrow_array::DurationMicrosecondArray::from(vec![
+            1_500_000,
+            86_400_000_000,
+        ])),
     ];
-    let names = ["id", "res", "tool", "scores", "either"];
+    let names = ["id", "res", "tool", "scores", "either", "took"];
     let batch = RecordBatch::try_from_iter(names.into_iter().zip(columns)).unwrap();
     let pyarrow = commit("pyarrow", from_batches(vec![batch]));
     assert_eq!((pyarrow.rows, pyarrow.schema), (json.rows, json.schema));
