@@ -741,9 +741,12 @@ impl Schema {
     /// From a JSON Schema document and the text it was parsed from, with every model's
     /// fields in the order its `properties` declare them (Pydantic writes a model's fields
     /// in declaration order; a `Value` sorts them).
+    /// Numbers (constraint bounds) are read from the text exactly, as `rows::json` reads
+    /// records: serde_json may round a float to a neighbouring f64.
     pub fn from_json_schema_text(doc: &Value, text: &str) -> Result<Schema, SchemaError> {
         let order: Option<KeyOrder> = serde_json::from_str(text).ok();
-        Schema::read_json_schema(doc, order.as_ref())
+        let exact = crate::rows::json::parse(text).ok();
+        Schema::read_json_schema(exact.as_ref().unwrap_or(doc), order.as_ref())
     }
 
     fn read_json_schema(doc: &Value, order: Option<&KeyOrder>) -> Result<Schema, SchemaError> {
@@ -4205,6 +4208,17 @@ boxes: list<struct>
             format!("{}: {}", err.path, err.message)
         };
         assert_eq!(fails(json!({"n": -1})), "n: -1 is not ge=0");
+        // A bound is read from the text exactly (serde_json reads this one a ulp low).
+        let bound = r#"{"type": "object", "properties": {"x": {"type": "number", "maximum": 52.046970272007556}}, "required": ["x"]}"#;
+        let doc: Value = serde_json::from_str(bound).unwrap();
+        let bounded = Schema::from_json_schema_text(&doc, bound).unwrap();
+        assert_eq!(
+            bounded.constraint("x").unwrap().le.as_deref(),
+            Some("52.046970272007556")
+        );
+        bounded
+            .validate(&crate::rows::json::parse(r#"{"x": 52.046970272007556}"#).unwrap())
+            .unwrap();
         assert_eq!(
             fails(json!({"tags": ["a", "b", "c"]})),
             "tags: 3 items, more than max_items=2"
