@@ -580,13 +580,17 @@ fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Co
                     .ok_or_else(|| SchemaError::MissingColumn {
                         column: field.name().clone(),
                     })?;
-            cast_with_options(column, field.data_type(), &options).map_err(|source| {
-                CommitError::ConvertColumn {
-                    column: field.name().clone(),
-                    found: column.data_type().clone(),
-                    source,
-                }
-            })
+            let convert = |source| CommitError::ConvertColumn {
+                column: field.name().clone(),
+                found: column.data_type().clone(),
+                source,
+            };
+            // Durations in µs first: their cast to pail's int keeps the count of any unit.
+            let column = match schema::micro_durations(column.data_type()) {
+                Some(micros) => cast_with_options(column, &micros, &options).map_err(convert)?,
+                None => column.clone(),
+            };
+            cast_with_options(&column, field.data_type(), &options).map_err(convert)
         })
         .collect::<Result<Vec<_>, CommitError>>()?;
     let row_count = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));

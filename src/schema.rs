@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
-pub use arrow_in::arrow_row_for;
+pub use arrow_in::{arrow_row_for, micro_durations};
 pub use constraints::Constraint;
 
 mod arrow_in;

@@ -7,9 +7,46 @@
 //! a union's struct of `tag` and variants to the chosen variant, a tuple's struct of `_0`,
 //! `_1`, ... to an array, a duration's int of microseconds to its ISO 8601 text.
 
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field as ArrowField, TimeUnit};
 use serde_json::{Map, Value};
 
 use super::{Field, Schema, Type, variants};
+
+/// `ty` with every duration in microseconds, pail's unit; None when it has no other. A
+/// duration is stored as an int of microseconds, and Arrow's cast of a duration to an int
+/// keeps its count of whatever unit it has, so input is first cast to this type.
+pub fn micro_durations(ty: &DataType) -> Option<DataType> {
+    let field = |field: &Arc<ArrowField>| {
+        micro_durations(field.data_type())
+            .map(|inner| Arc::new(field.as_ref().clone().with_data_type(inner)))
+    };
+    match ty {
+        DataType::Duration(unit) if *unit != TimeUnit::Microsecond => {
+            Some(DataType::Duration(TimeUnit::Microsecond))
+        }
+        DataType::List(item) => field(item).map(DataType::List),
+        DataType::LargeList(item) => field(item).map(DataType::LargeList),
+        DataType::FixedSizeList(item, size) => {
+            field(item).map(|item| DataType::FixedSizeList(item, *size))
+        }
+        DataType::Map(entries, sorted) => field(entries).map(|e| DataType::Map(e, *sorted)),
+        DataType::Struct(fields) => {
+            let changed: Vec<Option<Arc<ArrowField>>> = fields.iter().map(field).collect();
+            changed.iter().any(Option::is_some).then(|| {
+                DataType::Struct(
+                    fields
+                        .iter()
+                        .zip(changed)
+                        .map(|(old, new)| new.unwrap_or_else(|| old.clone()))
+                        .collect(),
+                )
+            })
+        }
+        _ => None,
+    }
+}
 
 /// `row`, read from Arrow as `read_as`, as the JSON `declared` validates.
 pub fn arrow_row_for(read_as: &Schema, declared: &Schema, row: Value) -> Value {

@@ -324,3 +324,68 @@ fn arrow_rows_with_a_declared_schema_read_unions_tuples_and_dicts_as_json() {
     let pyarrow = commit("pyarrow", from_batches(vec![batch]));
     assert_eq!((pyarrow.rows, pyarrow.schema), (json.rows, json.schema));
 }
+
+/// An Arrow duration of any unit is stored as pail's microseconds (Arrow's cast to an int
+/// would keep the count of seconds or nanoseconds), nested ones too.
+#[test]
+fn arrow_durations_of_every_unit_are_microseconds() {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, DurationMillisecondArray, DurationNanosecondArray, DurationSecondArray,
+        Int64Array, RecordBatch, StructArray,
+    };
+    use arrow_schema::{DataType, Field, TimeUnit};
+    use pail::commit::RecordsOptions;
+    use pail::{CommitOptions, Records};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = Repo::init(&dir.path().join(".pail")).unwrap();
+    let nested = StructArray::from(vec![(
+        Arc::new(Field::new(
+            "ns",
+            DataType::Duration(TimeUnit::Nanosecond),
+            false,
+        )),
+        Arc::new(DurationNanosecondArray::from(vec![1_500_000_000])) as ArrayRef,
+    )]);
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(Int64Array::from(vec![1]))),
+        ("s", Arc::new(DurationSecondArray::from(vec![2]))),
+        ("ms", Arc::new(DurationMillisecondArray::from(vec![-250]))),
+        ("nested", Arc::new(nested)),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let schema = batch.schema();
+    let records = Records::Batches(Box::new(arrow_array::RecordBatchIterator::new(
+        vec![Ok(batch)],
+        schema,
+    )));
+    let options = CommitOptions {
+        name: repo.parse_name("d").unwrap(),
+        message: String::new(),
+        bump: None,
+        author: "t".into(),
+        time: 0,
+        command: Vec::new(),
+        git: None,
+        code: Vec::new(),
+        inputs: Vec::new(),
+    };
+    let shape = RecordsOptions {
+        schema: None,
+        key: Some(vec!["id".into()]),
+    };
+    pail::commit::records(&repo, records, &shape, &options).unwrap();
+    let found = repo.resolve(&repo.parse_ref("d").unwrap()).unwrap();
+    let mut rows = Vec::new();
+    repo.for_each_row(&found.commit, |row| {
+        rows.push(row);
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(
+        rows,
+        [serde_json::json!({"id": 1, "s": "PT2S", "ms": "-PT0.25S", "nested": {"ns": "PT1.5S"}})]
+    );
+}
