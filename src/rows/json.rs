@@ -107,37 +107,95 @@ fn round_trips(text: &str, float: f64) -> bool {
     if float.is_normal() && significant.count() <= 15 {
         return true;
     }
-    let Some(number) = Number::from_f64(float) else {
-        return false;
-    };
-    match (decimal_parts(text), decimal_parts(&number.to_string())) {
-        (Some(literal), Some(shortest)) => literal == shortest,
+    let mut buffer = ryu::Buffer::new();
+    let shortest = buffer.format_finite(float);
+    // What an exact writer (serde_json, ryu) printed: the common case, without a compare.
+    if shortest == text {
+        return true;
+    }
+    // Another text of the same value (`1e-07`, `1.50`) is a number too; one of another
+    // value is not, even when it reads as the same f64: `747739525329262.3` and ryu's
+    // `747739525329262.2` both do (the f64 is the .25 between them), and a decimal column
+    // must get the one the record wrote.
+    match (Decimal::of(text), Decimal::of(shortest)) {
+        (Some(literal), Some(shortest)) => literal.same(&shortest),
         _ => false,
     }
 }
 
-/// A decimal text as (negative, significant digits, exponent): its value is
-/// ±digits × 10^exponent, without leading or trailing zeros (zero is no digits).
-fn decimal_parts(text: &str) -> Option<(bool, String, i64)> {
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
-        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().ok()?),
-        None => (rest, 0),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = format!("{whole}{fraction}");
-    let digits = digits.trim_start_matches('0');
-    let kept = digits.trim_end_matches('0');
-    let exponent = exponent
-        .checked_sub(i64::try_from(fraction.len()).ok()?)?
-        .checked_add(i64::try_from(digits.len() - kept.len()).ok()?)?;
-    if kept.is_empty() {
-        return Some((false, String::new(), 0));
+/// A decimal text (a JSON number, or ryu's output) read without allocating: its value is
+/// ±(the significant digits of `whole` ‖ `fraction`) × 10^`exponent`.
+struct Decimal<'a> {
+    negative: bool,
+    whole: &'a str,
+    fraction: &'a str,
+    /// Leading and trailing zeros of `whole` ‖ `fraction`.
+    lead: usize,
+    trail: usize,
+    /// The power of ten of the last significant digit.
+    exponent: i64,
+}
+
+impl<'a> Decimal<'a> {
+    fn of(text: &'a str) -> Option<Decimal<'a>> {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = || whole.bytes().chain(fraction.bytes());
+        let n_digits = whole.len() + fraction.len();
+        let lead = digits().take_while(|digit| *digit == b'0').count();
+        let trail = if lead == n_digits {
+            0
+        } else {
+            fraction
+                .bytes()
+                .rev()
+                .chain(whole.bytes().rev())
+                .take_while(|digit| *digit == b'0')
+                .count()
+        };
+        let exponent = exponent
+            .checked_sub(i64::try_from(fraction.len()).ok()?)?
+            .checked_add(i64::try_from(trail).ok()?)?;
+        Some(Decimal {
+            negative,
+            whole,
+            fraction,
+            lead,
+            trail,
+            exponent,
+        })
     }
-    Some((negative, kept.to_string(), exponent))
+
+    fn significant(&self) -> impl Iterator<Item = u8> + 'a {
+        let n_digits = self.whole.len() + self.fraction.len();
+        let kept = n_digits.saturating_sub(self.lead + self.trail);
+        self.whole
+            .bytes()
+            .chain(self.fraction.bytes())
+            .skip(self.lead)
+            .take(kept)
+    }
+
+    /// Whether both are the same number (zero whatever its sign).
+    fn same(&self, other: &Decimal) -> bool {
+        let zero = |d: &Decimal| d.lead == d.whole.len() + d.fraction.len();
+        match (zero(self), zero(other)) {
+            (true, true) => true,
+            (false, false) => {
+                self.negative == other.negative
+                    && self.exponent == other.exponent
+                    && self.significant().eq(other.significant())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// How a float is written in JSON: a number, or for NaN and the infinities (which JSON
@@ -545,6 +603,11 @@ mod tests {
         assert_eq!(exact_number(&items[2]), Some("1e-400"));
         assert_eq!(exact_number_f64(&items[1]), Some(0.1));
         assert_eq!(exact_number_f64(&items[2]), Some(0.0));
+        // Two shortest texts of one f64 (it is the .25 between them): ryu's stays a number,
+        // the other is kept, as a decimal column must take it.
+        let tie = parse_record("[747739525329262.2, 747739525329262.3]").unwrap();
+        assert_eq!(tie[0].as_f64(), Some(747739525329262.25));
+        assert_eq!(exact_number(&tie[1]), Some("747739525329262.3"));
         assert!(items[..3].iter().all(is_bare) && !items[..3].iter().any(is_bare_non_finite));
         // Every literal an f64 holds stays a number, whatever its spelling.
         for (item, float) in items[3..].iter().zip([
@@ -591,11 +654,18 @@ mod tests {
             ] {
                 let value = parse(&text).unwrap();
                 prop_assert_eq!(value.as_f64().map(f64::to_bits), Some(bits), "{}", text);
-                // A record keeps every such text a number: exact writers' output parses
-                // to the values (and canonical bytes) it always did.
+                // In a record, every text reads as the same f64, kept as its text where
+                // the value it writes is not ryu's shortest text's (a tie between two
+                // shortest texts, which Rust's formatting breaks the other way).
                 let value = parse_record(&text).unwrap();
-                prop_assert_eq!(value.as_f64().map(f64::to_bits), Some(bits), "{}", text);
+                let float = value.as_f64().or_else(|| exact_number_f64(&value));
+                prop_assert_eq!(float.map(f64::to_bits), Some(bits), "{}", text);
             }
+            // What an exact writer prints stays a number: records parse to the values
+            // (and canonical bytes) they always did.
+            let text = serde_json::to_string(&float).unwrap();
+            let value = parse_record(&text).unwrap();
+            prop_assert_eq!(value.as_f64().map(f64::to_bits), Some(bits), "{}", text);
         }
 
         #[test]
