@@ -606,7 +606,7 @@ mod tests {
         // Two shortest texts of one f64 (it is the .25 between them): ryu's stays a number,
         // the other is kept, as a decimal column must take it.
         let tie = parse_record("[747739525329262.2, 747739525329262.3]").unwrap();
-        assert_eq!(tie[0].as_f64(), Some(747739525329262.25));
+        assert_eq!(tie[0].as_f64(), Some(747_739_525_329_262.2));
         assert_eq!(exact_number(&tie[1]), Some("747739525329262.3"));
         assert!(items[..3].iter().all(is_bare) && !items[..3].iter().any(is_bare_non_finite));
         // Every literal an f64 holds stays a number, whatever its spelling.
