@@ -31,7 +31,7 @@ mod scalar;
 mod tuple;
 mod variants;
 
-pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
+pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE, value_order};
 
 /// The manifest format version of schema objects. A schema is written with the lowest
 /// format that can say it: 3 when it carries explicit column ids (`Schema::columns`),

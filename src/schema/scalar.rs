@@ -25,6 +25,20 @@ pub const DECIMAL_SCALE: i8 = 9;
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
+/// How two normalized values of a format-3 scalar type order: decimals and durations by
+/// their value (their texts do not sort so: `"10.0"` < `"9.0"`, `"P1D"` < `"PT1S"`), the
+/// others by their text, which sorts as they do. None where either is not one.
+pub fn value_order(ty: &Type, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    match ty {
+        Type::Decimal { precision, scale } => {
+            let unscaled = |text: &str| parse_decimal(text, *precision, *scale).ok();
+            Some(unscaled(a)?.cmp(&unscaled(b)?))
+        }
+        Type::Duration => Some(parse_duration(a)?.cmp(&parse_duration(b)?)),
+        _ => Some(a.cmp(b)),
+    }
+}
+
 /// The Arrow type of a scalar of format 3.
 pub(super) fn data_type(ty: &Type) -> DataType {
     match ty {
