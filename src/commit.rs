@@ -340,7 +340,9 @@ pub struct RecordsOptions {
 /// Arrow batches take the path JSON records take: each batch becomes rows (`batch_to_rows`),
 /// validated, normalized and sorted like JSON records, one batch at a time, so memory
 /// stays bounded however many batches the reader yields. Without a declared schema the
-/// schema is the Arrow schema's (`schema::from_arrow`, with File-shaped structs as Files).
+/// schema is the Arrow schema's (`schema::from_arrow`, with File-shaped structs as Files);
+/// with one, Arrow's shapes of unions, tuples and dicts are read as their JSON first
+/// (`schema::arrow_row_for`).
 pub fn records(
     repo: &Repo,
     records: Records,
@@ -362,8 +364,12 @@ pub fn records(
                 }
             };
             let key_columns = key_columns(&schema, shape)?;
-            let sorted = sort_rows(repo, &schema, &key_columns, |each| {
-                for_each_batch_row(reader, &read_as, each)
+            let sorted = sort_rows(repo, &schema, &key_columns, |each| match &shape.schema {
+                // Arrow's shapes of unions, tuples and dicts as their JSON (`arrow_row_for`).
+                Some(declared) => for_each_batch_row(reader, &read_as, &mut |line, row| {
+                    each(line, schema::arrow_row_for(&read_as, declared, row))
+                }),
+                None => for_each_batch_row(reader, &read_as, each),
             })?;
             (schema, key_columns, sorted)
         }
@@ -574,13 +580,17 @@ fn cast_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch, Co
                     .ok_or_else(|| SchemaError::MissingColumn {
                         column: field.name().clone(),
                     })?;
-            cast_with_options(column, field.data_type(), &options).map_err(|source| {
-                CommitError::ConvertColumn {
-                    column: field.name().clone(),
-                    found: column.data_type().clone(),
-                    source,
-                }
-            })
+            let convert = |source| CommitError::ConvertColumn {
+                column: field.name().clone(),
+                found: column.data_type().clone(),
+                source,
+            };
+            // Durations in µs first: their cast to pail's int keeps the count of any unit.
+            let column = match schema::micro_durations(column.data_type()) {
+                Some(micros) => cast_with_options(column, &micros, &options).map_err(convert)?,
+                None => column.clone(),
+            };
+            cast_with_options(&column, field.data_type(), &options).map_err(convert)
         })
         .collect::<Result<Vec<_>, CommitError>>()?;
     let row_count = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));

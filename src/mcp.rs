@@ -465,7 +465,7 @@ impl PailServer {
     }
 
     #[tool(
-        description = "The schema of a dataset version as JSON: fields with types (bool, int, float, string, bytes, datetime, File, struct, list, enum) and whether each is optional",
+        description = "The schema of a dataset version as JSON: fields with types (bool, int, float, string, bytes, datetime, date, time, duration, uuid, decimal, File, struct, list, map, tuple, union, enum, int enum) and whether each is optional, stable column ids, and value constraints (with the ones kept but not checked at commit)",
         output_schema = output_schema::<SchemaView>()
     )]
     async fn dataset_schema(

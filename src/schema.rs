@@ -21,15 +21,17 @@ use serde_json::{Map, Value};
 
 use crate::object::Manifest;
 
+pub use arrow_in::{arrow_row_for, micro_durations};
 pub use constraints::Constraint;
 
+mod arrow_in;
 mod constraints;
 mod map;
 mod scalar;
 mod tuple;
 mod variants;
 
-pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE};
+pub use scalar::{DECIMAL_PRECISION, DECIMAL_SCALE, value_order};
 
 /// The manifest format version of schema objects. A schema is written with the lowest
 /// format that can say it: 3 when it carries explicit column ids (`Schema::columns`),
@@ -620,53 +622,21 @@ impl Schema {
     /// `a[1]`, ...; a union's tag `a|tag` and variants `a|name`. Optional adds no path.
     /// Each path has a stable id ([`Schema::column_ids`]).
     pub fn column_paths(&self) -> Vec<String> {
-        fn fields_paths(fields: &[Field], prefix: &str, out: &mut Vec<String>) {
-            for field in fields {
-                let path = join(prefix, &field.name);
-                out.push(path.clone());
-                type_paths(&field.ty, &path, out);
-            }
-        }
-        fn type_paths(ty: &Type, path: &str, out: &mut Vec<String>) {
-            match ty {
-                Type::Optional(inner) => type_paths(inner, path, out),
-                Type::List(item) => {
-                    let item_path = format!("{path}[]");
-                    out.push(item_path.clone());
-                    type_paths(item, &item_path, out);
-                }
-                Type::Struct(fields) => fields_paths(fields, path, out),
-                Type::Union { variants, .. } => {
-                    out.push(format!("{path}|{}", variants::TAG));
-                    for variant in variants {
-                        let variant_path = format!("{path}|{}", variant.name);
-                        out.push(variant_path.clone());
-                        type_paths(&variant.ty, &variant_path, out);
-                    }
-                }
-                Type::Tuple(items) => {
-                    for (idx, item) in items.iter().enumerate() {
-                        let item_path = format!("{path}[{idx}]");
-                        out.push(item_path.clone());
-                        type_paths(item, &item_path, out);
-                    }
-                }
-                Type::Map(value) => {
-                    out.push(format!("{path}{{key}}"));
-                    let value_path = format!("{path}{{value}}");
-                    out.push(value_path.clone());
-                    type_paths(value, &value_path, out);
-                }
-                Type::File | Type::FileWith(_) => {
-                    let fields = ty.file_struct_fields().expect("a File");
-                    fields_paths(&fields, path, out)
-                }
-                _ => {}
-            }
-        }
         let mut out = Vec::new();
-        fields_paths(&self.fields, "", &mut out);
+        column_paths_of(&self.fields, "", &mut |path, _| out.push(path));
         out
+    }
+
+    /// The type at a column path ([`Schema::column_paths`]); a union's tag and a map's
+    /// keys are strings. None for a path the schema does not have.
+    pub fn type_at(&self, wanted: &str) -> Option<Type> {
+        let mut found = None;
+        column_paths_of(&self.fields, "", &mut |path, ty| {
+            if found.is_none() && path == wanted {
+                found = Some(ty.clone());
+            }
+        });
+        found
     }
 
     /// The stable id of every column path, in [`Schema::column_paths`] order: the explicit
@@ -771,9 +741,12 @@ impl Schema {
     /// From a JSON Schema document and the text it was parsed from, with every model's
     /// fields in the order its `properties` declare them (Pydantic writes a model's fields
     /// in declaration order; a `Value` sorts them).
+    /// Numbers (constraint bounds) are read from the text exactly, as `rows::json` reads
+    /// records: serde_json may round a float to a neighbouring f64.
     pub fn from_json_schema_text(doc: &Value, text: &str) -> Result<Schema, SchemaError> {
         let order: Option<KeyOrder> = serde_json::from_str(text).ok();
-        Schema::read_json_schema(doc, order.as_ref())
+        let exact = crate::rows::json::parse(text).ok();
+        Schema::read_json_schema(exact.as_ref().unwrap_or(doc), order.as_ref())
     }
 
     fn read_json_schema(doc: &Value, order: Option<&KeyOrder>) -> Result<Schema, SchemaError> {
@@ -869,12 +842,16 @@ impl Schema {
             let mut line = format!("{}{}: {}", "  ".repeat(depth), field.name, field.ty);
             for constraint in self.constraints.iter().flatten() {
                 match constraint.path.strip_prefix(path.as_str()) {
-                    Some("") => line.push_str(&format!(" {}", constraint.render())),
+                    Some("") => line.push_str(&format!(
+                        " {}",
+                        constraint.render(self.type_at(&constraint.path).as_ref())
+                    )),
                     Some(below)
                         if below.starts_with(['[', '{', '|'])
                             && !(children.is_some() && below.starts_with(&shown_below)) =>
                     {
-                        line.push_str(&format!(" {below}: {}", constraint.render()));
+                        let shown = constraint.render(self.type_at(&constraint.path).as_ref());
+                        line.push_str(&format!(" {below}: {shown}"));
                     }
                     _ => {}
                 }
@@ -927,6 +904,65 @@ pub struct Ordered<'a> {
 enum Shape<'a> {
     Fields(&'a [Field]),
     Of(&'a Type),
+}
+
+/// Calls `each` with every column path under `fields` (at `prefix`) and its type, depth
+/// first in declared order (see [`Schema::column_paths`]).
+fn column_paths_of(fields: &[Field], prefix: &str, each: &mut dyn FnMut(String, &Type)) {
+    for field in fields {
+        let path = join(prefix, &field.name);
+        each(path.clone(), &field.ty);
+        column_paths_in(&field.ty, &path, each);
+    }
+}
+
+fn column_paths_in(ty: &Type, path: &str, each: &mut dyn FnMut(String, &Type)) {
+    match ty {
+        Type::Optional(inner) => column_paths_in(inner, path, each),
+        Type::List(item) => {
+            let item_path = format!("{path}[]");
+            each(item_path.clone(), item);
+            column_paths_in(item, &item_path, each);
+        }
+        Type::Struct(fields) => column_paths_of(fields, path, each),
+        Type::Union { variants, .. } => {
+            each(format!("{path}|{}", variants::TAG), &Type::String);
+            for variant in variants {
+                let variant_path = format!("{path}|{}", variant.name);
+                each(variant_path.clone(), &variant.ty);
+                column_paths_in(&variant.ty, &variant_path, each);
+            }
+        }
+        Type::Tuple(items) => {
+            for (idx, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{idx}]");
+                each(item_path.clone(), item);
+                column_paths_in(item, &item_path, each);
+            }
+        }
+        Type::Map(value) => {
+            each(format!("{path}{{key}}"), &Type::String);
+            let value_path = format!("{path}{{value}}");
+            each(value_path.clone(), value);
+            column_paths_in(value, &value_path, each);
+        }
+        Type::File | Type::FileWith(_) => {
+            let fields = ty.file_struct_fields().expect("a File");
+            column_paths_of(&fields, path, each)
+        }
+        _ => {}
+    }
+}
+
+impl Type {
+    /// A value of this type (normalized, as `batch_to_rows` gives it) that serializes with
+    /// every struct's fields in the schema's declared order.
+    pub fn ordered<'a>(&'a self, value: &'a Value) -> Ordered<'a> {
+        Ordered {
+            shape: Shape::Of(self),
+            value,
+        }
+    }
 }
 
 impl Schema {
@@ -1064,6 +1100,9 @@ fn describe(value: &Value) -> String {
         Value::String(s) if crate::rows::json::is_bare_non_finite(value) => {
             s.trim_start_matches('\u{0}').to_string()
         }
+        Value::String(_) if let Some(text) = crate::rows::json::exact_number(value) => {
+            format!("float {text}")
+        }
         Value::String(s) => format!("string {}", quote(s)),
         Value::Array(_) => "array".to_string(),
         Value::Object(_) => "object".to_string(),
@@ -1116,7 +1155,9 @@ fn check_float(value: &Value, path: &str) -> Result<Value, Violation> {
              with `ser_json_inf_nan='constants'` (in the model's `model_config`), whose `NaN`, \
              `Infinity` and `-Infinity` a float column reads",
         )),
-        _ => match crate::rows::json::non_finite(value) {
+        _ => match crate::rows::json::non_finite(value)
+            .or_else(|| crate::rows::json::exact_number_f64(value))
+        {
             Some(float) => Ok(crate::rows::json::float_value(float)),
             None => Err(mismatch(path, &Type::Float, value)),
         },
@@ -1133,10 +1174,13 @@ fn check_present(ty: &Type, value: &Value, path: &str) -> Result<Value, Violatio
             format!("expected int, found int {n} (outside the 64-bit range)"),
         )),
         (Type::Float, _) => check_float(value, path),
-        // A bare NaN or ±Infinity token is a float, whatever else a column takes.
+        // A bare NaN or ±Infinity token is a float, whatever else a column takes; a
+        // number literal no f64 holds is a float or an exact decimal.
         (_, Value::String(_))
-            if crate::rows::json::is_bare_non_finite(value)
-                && !matches!(ty, Type::Union { .. }) =>
+            if crate::rows::json::is_bare(value)
+                && !matches!(ty, Type::Union { .. })
+                && !(matches!(ty, Type::Decimal { .. } | Type::Duration)
+                    && crate::rows::json::exact_number(value).is_some()) =>
         {
             Err(mismatch(path, ty, value))
         }
@@ -1985,26 +2029,29 @@ fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
         .into_iter()
         .map(|column| column.path)
         .collect();
+    let before_text = |c: &Constraint| c.render(old.type_at(&c.path).as_ref());
+    let after_text = |c: &Constraint| c.render(new.type_at(&c.path).as_ref());
     for (path, before) in &old_by_path {
         match new_by_path.get(path) {
             None if columns.contains(path) => changes.additive.push(format!(
                 "constraint on `{path}` removed (was {})",
-                before.render()
+                before_text(before)
             )),
             None => {}
             Some(after) if after != before => changes.breaking.push(format!(
                 "constraint on `{path}` changed from {} to {}",
-                before.render(),
-                after.render()
+                before_text(before),
+                after_text(after)
             )),
             Some(_) => {}
         }
     }
     for (path, after) in &new_by_path {
         if !old_by_path.contains_key(path) {
-            changes
-                .breaking
-                .push(format!("constraint on `{path}` added: {}", after.render()));
+            changes.breaking.push(format!(
+                "constraint on `{path}` added: {}",
+                after_text(after)
+            ));
         }
     }
 }
@@ -2182,7 +2229,7 @@ impl Kind {
             Value::Bool(_) => Kind::Bool,
             Value::Number(n) if n.is_i64() => Kind::Int,
             Value::Number(_) => Kind::Float,
-            Value::String(_) if crate::rows::json::is_bare_non_finite(value) => Kind::Float,
+            Value::String(_) if crate::rows::json::is_bare(value) => Kind::Float,
             Value::String(_) => Kind::String,
             Value::Object(_) => Kind::Object {
                 fields: BTreeMap::new(),
@@ -4045,6 +4092,41 @@ boxes: list<struct>
             err.starts_with("dec: expected decimal(38, 9)") && err.contains("never rounded"),
             "{err}"
         );
+        // A JSON number reaches a decimal exactly, however many digits it has (`rows::json`
+        // keeps the text of a literal no f64 holds); a float column takes the nearest f64.
+        let exact = |dec: &str| {
+            let line = format!(
+                r#"{{"d": "2024-01-02", "t": "12:30:00", "td": 1.5, "u": "5ee56c1c3c534d408f64495141b50e65", "dec": {dec}, "p": 3, "l": 2}}"#
+            );
+            schema.validate(&crate::rows::json::parse_record(&line).unwrap())
+        };
+        for (literal, stored) in [
+            ("12345678901234567.89", "12345678901234567.890000000"),
+            (
+                "-99999999999999999999.999999999",
+                "-99999999999999999999.999999999",
+            ),
+            ("1e2", "100.000000000"),
+            ("0.1", "0.100000000"),
+        ] {
+            let row = exact(literal).unwrap_or_else(|err| panic!("{literal}: {err}"));
+            assert_eq!(row["dec"], json!(stored), "{literal}");
+        }
+        // 19 places: refused, never rounded to 0.1 (which the nearest f64 prints as).
+        assert_eq!(
+            exact("0.1000000000000000055").unwrap_err().message,
+            "expected decimal(38, 9), found float 0.1000000000000000055: it has more than 9 \
+             digits after the point (a decimal is stored exactly, never rounded)"
+        );
+        let err = exact("123456789012345678901234567890.5").unwrap_err();
+        assert!(
+            err.message.ends_with(
+                "found float 123456789012345678901234567890.5: it has more than 29 digits \
+                 before the point (a decimal is stored exactly, never rounded)"
+            ),
+            "{err}"
+        );
+        assert_eq!(exact("1").unwrap()["td"], json!("PT1.5S"));
         assert!(refused("p", json!(2)).starts_with("p: 2 is not one of 1, 3"));
         assert!(refused("d", json!("2024-13-01")).starts_with("d: expected date"));
         assert!(refused("u", json!("nope")).starts_with("u: expected UUID"));
@@ -4179,6 +4261,17 @@ boxes: list<struct>
             format!("{}: {}", err.path, err.message)
         };
         assert_eq!(fails(json!({"n": -1})), "n: -1 is not ge=0");
+        // A bound is read from the text exactly (serde_json reads this one a ulp low).
+        let bound = r#"{"type": "object", "properties": {"x": {"type": "number", "maximum": 52.046970272007556}}, "required": ["x"]}"#;
+        let doc: Value = serde_json::from_str(bound).unwrap();
+        let bounded = Schema::from_json_schema_text(&doc, bound).unwrap();
+        assert_eq!(
+            bounded.constraint("x").unwrap().le.as_deref(),
+            Some("52.046970272007556")
+        );
+        bounded
+            .validate(&crate::rows::json::parse(r#"{"x": 52.046970272007556}"#).unwrap())
+            .unwrap();
         assert_eq!(
             fails(json!({"tags": ["a", "b", "c"]})),
             "tags: 3 items, more than max_items=2"
@@ -4262,6 +4355,23 @@ boxes: list<struct>
             .validate(&json!({"x": "nan", "xs": [], "u": "a"}))
             .unwrap_err();
         assert_eq!(err.message, r#"expected float, found string "nan""#);
+        // A literal no f64 holds: the nearest f64 in a float column (as serde_json would
+        // read it), refused by its text in a string column.
+        let line = r#"{"x": 12345678901234567.89, "xs": [0.1000000000000000055], "u": 1e-400}"#;
+        assert_eq!(
+            schema.validate(&parse_record(line).unwrap()).unwrap(),
+            json!({"x": 12345678901234567.89, "xs": [0.1], "s": null, "u": 0.0})
+        );
+        let err = schema
+            .validate(
+                &parse_record(r#"{"x": 1, "xs": [], "s": 12345678901234567.89, "u": "a"}"#)
+                    .unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "expected string, found float 12345678901234567.89"
+        );
     }
 
     /// `dict[str, float]` and `dict[str, Sub]`: Arrow maps, JSON objects.

@@ -303,8 +303,23 @@ impl ValueStats {
             // NaN and ±inf (the strings "NaN", "Infinity", "-Infinity" in a row): counted
             // as values, but the min and max are of the finite floats.
             (Type::Float, Value::String(s)) => (None, s.clone()),
-            // Bytes are base64: their order means nothing, so no min/max.
-            (Type::Bytes | Type::BytesAs(_), Value::String(s)) => (None, s.clone()),
+            // Bytes are base64: their order means nothing, so no min/max; nor is there one
+            // across a union's variants.
+            (Type::Bytes | Type::BytesAs(_) | Type::Union { .. }, Value::String(s)) => {
+                (None, s.clone())
+            }
+            // Decimals and durations order by value, not by their text.
+            (Type::Decimal { .. } | Type::Duration, Value::String(s)) => {
+                let text = Scalar::Text(s.clone());
+                let value_less = |a: &Scalar, b: &Scalar| match (a, b) {
+                    (Scalar::Text(a), Scalar::Text(b)) => {
+                        crate::schema::value_order(base, a, b).is_some_and(|order| order.is_lt())
+                    }
+                    _ => false,
+                };
+                self.observe_ordered(Some(text), s.clone(), &value_less);
+                return;
+            }
             (_, Value::String(s)) => (Some(Scalar::Text(s.clone())), s.clone()),
             (_, other) => (None, other.to_string()),
         };
@@ -314,6 +329,16 @@ impl ValueStats {
     /// Counts one non-null value: its place in the order (None where order means
     /// nothing) and its text, which distinct counts and top values go by.
     fn observe_text(&mut self, scalar: Option<Scalar>, text: String) {
+        self.observe_ordered(scalar, text, &less);
+    }
+
+    /// `observe_text` with the order `less` of the scalars.
+    fn observe_ordered(
+        &mut self,
+        scalar: Option<Scalar>,
+        text: String,
+        less: &dyn Fn(&Scalar, &Scalar) -> bool,
+    ) {
         if let Some(scalar) = scalar {
             if self.min.as_ref().is_none_or(|min| less(&scalar, min)) {
                 self.min = Some(scalar.clone());
@@ -1563,6 +1588,55 @@ mod tests {
         assert_eq!(bits(&a.columns[0].max), 0.0f64.to_bits());
         assert_eq!(bits(&b.columns[0].min), (-0.0f64).to_bits());
         assert_eq!(bits(&b.columns[0].max), 0.0f64.to_bits());
+    }
+
+    /// Decimals and durations order by value (their texts do not), a union has no order.
+    #[test]
+    fn decimals_and_durations_min_and_max_by_value() {
+        let schema = Schema::new(vec![
+            field(
+                "amount",
+                Type::Decimal {
+                    precision: 38,
+                    scale: 1,
+                },
+            ),
+            field("took", Type::Duration),
+            field(
+                "answer",
+                Type::Union {
+                    variants: vec![field("int", Type::Int), field("string", Type::String)],
+                    discriminator: None,
+                },
+            ),
+        ]);
+        let rows = [
+            json!({"amount": "9.5", "took": "PT9S", "answer": "b"}),
+            json!({"amount": "10.0", "took": "P1D", "answer": 1}),
+            json!({"amount": "-2.0", "took": "-PT1S", "answer": "a"}),
+            json!({"amount": "-10.0", "took": "PT10S", "answer": 2}),
+        ];
+        let mut builder = SummaryBuilder::new(&schema);
+        rows.iter().for_each(|row| builder.observe(row));
+        let stats = builder.finish();
+        let text = |scalar: &Option<Scalar>| match scalar {
+            Some(Scalar::Text(text)) => text.clone(),
+            other => panic!("{other:?}"),
+        };
+        let amount = &stats.columns[0];
+        assert_eq!(
+            (text(&amount.min), text(&amount.max)),
+            ("-10.0".into(), "10.0".into())
+        );
+        let took = &stats.columns[1];
+        assert_eq!(
+            (text(&took.min), text(&took.max)),
+            ("-PT1S".into(), "P1D".into())
+        );
+        assert_eq!(
+            (&stats.columns[2].min, &stats.columns[2].max),
+            (&None, &None)
+        );
     }
 
     #[test]

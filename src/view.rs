@@ -596,9 +596,11 @@ pub struct ColumnIdView {
 }
 
 /// The constraints on a column path: `ge`, `gt`, `le`, `lt`, `multiple_of` (number texts,
-/// exact), `min_length`, `max_length`, `min_items`, `max_items`, `pattern`, and whether a
-/// pattern is checked at commit (`pattern_checked`: false when it is kept but cannot be
-/// checked exactly, as a lookaround).
+/// exact), `min_length`, `max_length`, `min_items`, `max_items`, `unique_items`,
+/// `pattern`, a string's `format`, whether a pattern is checked at commit
+/// (`pattern_checked`: false when it is kept but cannot be checked exactly, as a
+/// lookaround), and `unchecked`: the keys kept and shown but not checked at commit (as
+/// `multiple_of` on a float or a `format`), absent when all are checked.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ConstraintView {
     pub path: String,
@@ -624,10 +626,20 @@ pub struct ConstraintView {
     pub pattern: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern_checked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_items: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 impl ConstraintView {
-    fn new(constraint: &crate::schema::Constraint) -> ConstraintView {
+    fn new(constraint: &crate::schema::Constraint, schema: &Schema) -> ConstraintView {
+        let unchecked = schema
+            .type_at(&constraint.path)
+            .map(|ty| constraint.unchecked(&ty))
+            .unwrap_or_default();
         ConstraintView {
             path: constraint.path.clone(),
             ge: constraint.ge.clone(),
@@ -641,6 +653,9 @@ impl ConstraintView {
             max_items: constraint.max_items,
             pattern: constraint.pattern.clone(),
             pattern_checked: constraint.pattern_checked(),
+            unique_items: constraint.unique_items,
+            format: constraint.format.clone(),
+            unchecked: unchecked.into_iter().map(str::to_string).collect(),
         }
     }
 }
@@ -714,7 +729,7 @@ impl SchemaView {
                 .constraints
                 .iter()
                 .flatten()
-                .map(ConstraintView::new)
+                .map(|constraint| ConstraintView::new(constraint, schema))
                 .collect(),
             columns: None,
         }
@@ -1093,8 +1108,10 @@ pub struct SummaryView {
 
 /// Example rows as a table: `columns` in the order the rows hold them (the schema's
 /// declared order), each row an array parallel to `columns` (null where a row lacks one).
-/// A JSON object prints its keys sorted, so rows as objects would lose that order. A row
-/// that is not a JSON object is one string.
+/// A JSON object prints its keys sorted, so rows as objects would lose that order; for the
+/// same reason a struct (and File) column is spread into its fields' columns, `file.path`,
+/// as the summary's `columns` are (null where the struct is). A struct inside a list or a
+/// union stays an object. A row that is not a JSON object is one string.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ExamplesView {
     pub columns: Vec<String>,
@@ -1102,7 +1119,9 @@ pub struct ExamplesView {
 }
 
 impl ExamplesView {
-    pub fn new(texts: &[String]) -> ExamplesView {
+    /// `flat` is the summary's columns: every column flattened through structs and File,
+    /// in the schema's order.
+    pub fn new(texts: &[String], flat: &[&str]) -> ExamplesView {
         let mut columns: Vec<String> = Vec::new();
         let mut parsed = Vec::new();
         for text in texts {
@@ -1111,8 +1130,20 @@ impl ExamplesView {
                     let keys =
                         top_level_keys(text).unwrap_or_else(|| row.keys().cloned().collect());
                     for key in keys {
-                        if !columns.contains(&key) {
-                            columns.push(key);
+                        let nested = flat.iter().filter(|column| {
+                            column
+                                .strip_prefix(key.as_str())
+                                .is_some_and(|rest| rest.starts_with('.'))
+                                && !row.contains_key(**column)
+                        });
+                        let mut spread: Vec<String> = nested.map(|c| c.to_string()).collect();
+                        if spread.is_empty() {
+                            spread.push(key);
+                        }
+                        for column in spread {
+                            if !columns.contains(&column) {
+                                columns.push(column);
+                            }
                         }
                     }
                     parsed.push(Ok(row));
@@ -1123,15 +1154,31 @@ impl ExamplesView {
         let rows = parsed
             .into_iter()
             .map(|row| match row {
-                Ok(row) => columns
-                    .iter()
-                    .map(|column| row.get(column).cloned().unwrap_or(Value::Null))
-                    .collect(),
+                Ok(row) => columns.iter().map(|column| cell(&row, column)).collect(),
                 Err(text) => vec![Value::String(text)],
             })
             .collect();
         ExamplesView { columns, rows }
     }
+}
+
+/// The value at a dotted column path of a row (`file.path`); null where it or a struct
+/// holding it is null or missing.
+fn cell(row: &serde_json::Map<String, Value>, column: &str) -> Value {
+    if let Some(value) = row.get(column) {
+        return value.clone();
+    }
+    for (key, value) in row {
+        if let (Some(rest), Value::Object(inner)) = (
+            column
+                .strip_prefix(key.as_str())
+                .and_then(|rest| rest.strip_prefix('.')),
+            value,
+        ) {
+            return cell(inner, rest);
+        }
+    }
+    Value::Null
 }
 
 /// The keys of a JSON object's text in their order; None when it is not one serde_json
@@ -1176,7 +1223,14 @@ impl SummaryView {
             n_bytes: summary.n_bytes,
             columns: summary.columns.iter().map(ColumnView::new).collect(),
             files: summary.files.iter().map(FileView::new).collect(),
-            examples: ExamplesView::new(&summary.examples),
+            examples: ExamplesView::new(
+                &summary.examples,
+                &summary
+                    .columns
+                    .iter()
+                    .map(|column| column.column.as_str())
+                    .collect::<Vec<_>>(),
+            ),
             lineage: SummaryLineageView {
                 parents: hex_all(&lineage.parents),
                 parent_versions: info.parent_versions.clone(),
@@ -2243,20 +2297,36 @@ mod tests {
 
     #[test]
     fn examples_keep_the_order_their_rows_hold_columns_in() {
-        let view = ExamplesView::new(&[
-            r#"{"weather":"rain","file":{"path":"a"},"start":1.5}"#.to_string(),
-            r#"{"weather":"fog","note":"x","start":2}"#.to_string(),
-            "not json".to_string(),
-        ]);
-        assert_eq!(view.columns, ["weather", "file", "start", "note"]);
+        let view = ExamplesView::new(
+            &[
+                r#"{"weather":"rain","file":{"path":"a","source":"s"},"start":1.5}"#.to_string(),
+                r#"{"weather":"fog","file":null,"note":"x","start":2}"#.to_string(),
+                "not json".to_string(),
+            ],
+            &["weather", "file.path", "file.source", "start", "note"],
+        );
+        // A struct's fields are columns of their own, in the schema's order.
+        assert_eq!(
+            view.columns,
+            ["weather", "file.path", "file.source", "start", "note"]
+        );
         assert_eq!(
             view.rows,
             [
-                vec![json!("rain"), json!({"path": "a"}), json!(1.5), Value::Null],
-                vec![json!("fog"), Value::Null, json!(2), json!("x")],
+                vec![
+                    json!("rain"),
+                    json!("a"),
+                    json!("s"),
+                    json!(1.5),
+                    Value::Null
+                ],
+                vec![json!("fog"), Value::Null, Value::Null, json!(2), json!("x")],
                 vec![json!("not json")],
             ]
         );
+        // Without the flat columns (or for a column they lack), a row's own keys.
+        let plain = ExamplesView::new(&[r#"{"b":{"y":1,"x":2},"a":0}"#.to_string()], &[]);
+        assert_eq!(plain.columns, ["b", "a"]);
     }
 
     #[test]

@@ -231,10 +231,18 @@ class Dataset:
     def rows(self, model: Optional[Type[_pydantic.BaseModel]] = None) -> Iterator[Any]:
         """The rows one at a time, as dicts, or as ``model`` instances. The ``pail.File``
         fields of a model's rows know the version they came from, so ``read()`` applies
-        checkout's rule on pulled versions' ``file://`` sources."""
+        checkout's rule on pulled versions' ``file://`` sources. Values are as
+        ``rows --json`` gives them: a union as its chosen variant, a tuple as a list, a
+        map as a dict, a duration as a ``timedelta``."""
         origin = None if model is None else _pail.fetched_from(self._repo._inner, self.ref)
+        # Columns whose Arrow form differs from their JSON one (`_natural`).
+        shaped = {
+            field["name"]: field for field in self.schema["fields"] if not _same_in_arrow(field)
+        }
         for batch in self.to_batches():
             for row in batch.to_pylist():
+                for name, field in shaped.items():
+                    row[name] = _natural(row[name], field)
                 if model is None:
                     yield row
                     continue
@@ -512,6 +520,47 @@ def _json_lines(
             )
         lines.append(_json.dumps(row, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else b"", model
+
+
+def _same_in_arrow(ty: Dict[str, Any]) -> bool:
+    """Whether pyarrow reads a value of this type (a `pail schema --json` type) as its
+    JSON form: everything but unions, tuples, maps and durations, and what holds them."""
+    kind = ty["type"]
+    if kind in ("union", "tuple", "map", "duration"):
+        return False
+    if kind == "list":
+        return _same_in_arrow(ty["item"])
+    if kind in ("struct", "File"):
+        return all(_same_in_arrow(field) for field in ty.get("fields") or [])
+    return True
+
+
+def _natural(value: Any, ty: Dict[str, Any]) -> Any:
+    """A value as pyarrow reads pail's Arrow form of it, as its JSON form: a union's struct
+    of ``tag`` and variants as the chosen variant, a tuple's struct of ``_0``, ``_1``, ...
+    as a list, a map's (key, value) pairs as a dict, a duration's microseconds as a
+    ``timedelta``."""
+    if value is None or _same_in_arrow(ty):
+        return value
+    kind = ty["type"]
+    if kind == "union":
+        for variant in ty["variants"]:
+            if variant["name"] == value["tag"]:
+                return _natural(value[variant["name"]], variant)
+        return value
+    if kind == "tuple":
+        return [_natural(value[f"_{idx}"], item) for idx, item in enumerate(ty["items"])]
+    if kind == "map":
+        return {key: _natural(item, ty["value"]) for key, item in value}
+    if kind == "duration":
+        return _datetime.timedelta(microseconds=value)
+    if kind == "list":
+        return [_natural(item, ty["item"]) for item in value]
+    fields = {field["name"]: field for field in ty.get("fields") or []}
+    return {
+        key: _natural(item, fields[key]) if key in fields else item
+        for key, item in value.items()
+    }
 
 
 def _mark_files(value: Any, origin: str) -> None:

@@ -316,6 +316,21 @@ pub(super) fn print_rows(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let columns = schema.flat_columns();
+    // A cell holding a struct (in a list, map or union) prints its fields in the declared
+    // order, as `rows --json` does.
+    let column_types: Vec<Option<crate::schema::Type>> = columns
+        .iter()
+        .map(|column| schema.type_at(column))
+        .collect();
+    let cell = |idx: usize, row: &serde_json::Value| -> String {
+        let value = output::lookup(row, &columns[idx]);
+        match (value, &column_types[idx]) {
+            (serde_json::Value::Object(_) | serde_json::Value::Array(_), Some(ty)) => {
+                serde_json::to_string(&ty.ordered(value)).unwrap_or_else(|_| output::cell(value))
+            }
+            _ => output::cell(value),
+        }
+    };
     // The table's header: one line per column name.
     let table_columns: Vec<String> = columns
         .iter()
@@ -359,21 +374,14 @@ pub(super) fn print_rows(
                 .map_err(std::io::Error::other)
                 .and_then(|line| writeln!(out, "{line}")),
             RowsFormat::Csv => {
-                let cells: Vec<String> = columns
-                    .iter()
-                    .map(|c| output::csv_field(&output::cell(output::lookup(&row, c))))
+                let cells: Vec<String> = (0..columns.len())
+                    .map(|idx| output::csv_field(&cell(idx, &row)))
                     .collect();
                 writeln!(out, "{}", cells.join(","))
             }
             RowsFormat::Table => {
-                let cells: Vec<String> = columns
-                    .iter()
-                    .map(|c| {
-                        truncate(
-                            output::escape_line(&output::cell(output::lookup(&row, c)))
-                                .into_owned(),
-                        )
-                    })
+                let cells: Vec<String> = (0..columns.len())
+                    .map(|idx| truncate(output::escape_line(&cell(idx, &row)).into_owned()))
                     .collect();
                 match &widths {
                     Some(widths) => writeln!(out, "{}", table_line(&cells, widths)),

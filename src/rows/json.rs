@@ -10,6 +10,13 @@
 //! lacks and Pydantic writes with `ser_json_inf_nan='constants'`: `parse_record` reads
 //! them as the marker strings `BARE_NAN`, `BARE_INFINITY` and `BARE_NEG_INFINITY`, which
 //! only a float column accepts (see `non_finite`).
+//!
+//! A record's number literal that an f64 does not hold (more significant digits than
+//! the f64's shortest text, like `12345678901234567.89` or `0.1000000000000000055`) is
+//! read as the marker string `\u{0}` ‖ its text, so a decimal column takes it exactly
+//! and never rounded (see `exact_number`); a float column takes the f64 it rounds to, as
+//! it did before. Every literal an f64 holds (every one an exact float writer prints)
+//! stays a number, so records that parsed before parse to the same values and hashes.
 
 use serde_json::{Map, Number, Value};
 
@@ -60,6 +67,135 @@ pub fn is_bare_non_finite(value: &Value) -> bool {
         value.as_str(),
         Some(BARE_NAN | BARE_INFINITY | BARE_NEG_INFINITY)
     )
+}
+
+/// The text of a record's number literal that no f64 holds, as `parse_record` keeps it
+/// (the marker `\u{0}` ‖ the literal); None for anything else.
+pub fn exact_number(value: &Value) -> Option<&str> {
+    let text = value.as_str()?.strip_prefix('\u{0}')?;
+    let is_literal = text
+        .bytes()
+        .all(|byte| matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        && text.bytes().any(|byte| byte.is_ascii_digit());
+    is_literal.then_some(text)
+}
+
+/// The f64 nearest to a literal `exact_number` keeps (what a float column stores).
+pub fn exact_number_f64(value: &Value) -> Option<f64> {
+    exact_number(value)?.parse().ok()
+}
+
+/// Whether `value` is anything `parse_record` reads as a marker: a bare non-finite
+/// token or a number literal no f64 holds.
+pub fn is_bare(value: &Value) -> bool {
+    is_bare_non_finite(value) || exact_number(value).is_some()
+}
+
+/// Whether the f64 `float`, parsed from the JSON number `text`, is the same number:
+/// whether its shortest text (ryu's, which serde_json prints) has the literal's value.
+fn round_trips(text: &str, float: f64) -> bool {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let mut significant = mantissa
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|digit| *digit == b'0');
+    if float == 0.0 {
+        return significant.next().is_none();
+    }
+    // Every decimal of at most 15 significant digits is the shortest text of the
+    // normal f64 nearest to it (f64 holds 15 decimal digits: DBL_DIG).
+    if float.is_normal() && significant.count() <= 15 {
+        return true;
+    }
+    let mut buffer = ryu::Buffer::new();
+    let shortest = buffer.format_finite(float);
+    // What an exact writer (serde_json, ryu) printed: the common case, without a compare.
+    if shortest == text {
+        return true;
+    }
+    // Another text of the same value (`1e-07`, `1.50`) is a number too; one of another
+    // value is not, even when it reads as the same f64: `747739525329262.3` and ryu's
+    // `747739525329262.2` both do (the f64 is the .25 between them), and a decimal column
+    // must get the one the record wrote.
+    match (Decimal::of(text), Decimal::of(shortest)) {
+        (Some(literal), Some(shortest)) => literal.same(&shortest),
+        _ => false,
+    }
+}
+
+/// A decimal text (a JSON number, or ryu's output) read without allocating: its value is
+/// ±(the significant digits of `whole` ‖ `fraction`) × 10^`exponent`.
+struct Decimal<'a> {
+    negative: bool,
+    whole: &'a str,
+    fraction: &'a str,
+    /// Leading and trailing zeros of `whole` ‖ `fraction`.
+    lead: usize,
+    trail: usize,
+    /// The power of ten of the last significant digit.
+    exponent: i64,
+}
+
+impl<'a> Decimal<'a> {
+    fn of(text: &'a str) -> Option<Decimal<'a>> {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = || whole.bytes().chain(fraction.bytes());
+        let n_digits = whole.len() + fraction.len();
+        let lead = digits().take_while(|digit| *digit == b'0').count();
+        let trail = if lead == n_digits {
+            0
+        } else {
+            fraction
+                .bytes()
+                .rev()
+                .chain(whole.bytes().rev())
+                .take_while(|digit| *digit == b'0')
+                .count()
+        };
+        let exponent = exponent
+            .checked_sub(i64::try_from(fraction.len()).ok()?)?
+            .checked_add(i64::try_from(trail).ok()?)?;
+        Some(Decimal {
+            negative,
+            whole,
+            fraction,
+            lead,
+            trail,
+            exponent,
+        })
+    }
+
+    fn significant(&self) -> impl Iterator<Item = u8> + 'a {
+        let n_digits = self.whole.len() + self.fraction.len();
+        let kept = n_digits.saturating_sub(self.lead + self.trail);
+        self.whole
+            .bytes()
+            .chain(self.fraction.bytes())
+            .skip(self.lead)
+            .take(kept)
+    }
+
+    /// Whether both are the same number (zero whatever its sign).
+    fn same(&self, other: &Decimal) -> bool {
+        let zero = |d: &Decimal| d.lead == d.whole.len() + d.fraction.len();
+        match (zero(self), zero(other)) {
+            (true, true) => true,
+            (false, false) => {
+                self.negative == other.negative
+                    && self.exponent == other.exponent
+                    && self.significant().eq(other.significant())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// How a float is written in JSON: a number, or for NaN and the infinities (which JSON
@@ -134,7 +270,8 @@ enum Fail {
 struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
-    /// Whether the bare tokens `NaN`, `Infinity` and `-Infinity` are read.
+    /// Whether the bare tokens `NaN`, `Infinity` and `-Infinity` are read, and number
+    /// literals no f64 holds are kept as text (a record).
     tokens: bool,
 }
 
@@ -283,9 +420,11 @@ impl Parser<'_> {
         }
         let float: f64 = text.parse().map_err(|_| Fail::Syntax)?;
         // Out of range decimals parse to infinity; serde_json refuses them too.
-        Number::from_f64(float)
-            .map(Value::Number)
-            .ok_or(Fail::Syntax)
+        let number = Number::from_f64(float).ok_or(Fail::Syntax)?;
+        if self.tokens && !round_trips(text, float) {
+            return Ok(Value::String(format!("\u{0}{text}")));
+        }
+        Ok(Value::Number(number))
     }
 
     fn hex4(&mut self) -> Result<u16, Fail> {
@@ -452,6 +591,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn records_keep_the_text_of_numbers_no_f64_holds() {
+        let value = parse_record(
+            r#"[12345678901234567.89, 0.1000000000000000055, 1e-400, -0.0, 0.10, 52.046970272007556, 1.50000000000000000000, 123456789012345.6, 2.5e-320, 1e22]"#,
+        )
+        .unwrap();
+        let items = value.as_array().unwrap();
+        assert_eq!(exact_number(&items[0]), Some("12345678901234567.89"));
+        assert_eq!(exact_number(&items[1]), Some("0.1000000000000000055"));
+        assert_eq!(exact_number(&items[2]), Some("1e-400"));
+        assert_eq!(exact_number_f64(&items[1]), Some(0.1));
+        assert_eq!(exact_number_f64(&items[2]), Some(0.0));
+        // Two shortest texts of one f64 (it is the .25 between them): ryu's stays a number,
+        // the other is kept, as a decimal column must take it.
+        let tie = parse_record("[747739525329262.2, 747739525329262.3]").unwrap();
+        assert_eq!(tie[0].as_f64(), Some(747_739_525_329_262.2));
+        assert_eq!(exact_number(&tie[1]), Some("747739525329262.3"));
+        assert!(items[..3].iter().all(is_bare) && !items[..3].iter().any(is_bare_non_finite));
+        // Every literal an f64 holds stays a number, whatever its spelling.
+        for (item, float) in items[3..].iter().zip([
+            -0.0_f64,
+            0.1,
+            52.046970272007556,
+            1.5,
+            123456789012345.6,
+            2.5e-320,
+            1e22,
+        ]) {
+            assert_eq!(
+                item.as_f64().map(f64::to_bits),
+                Some(float.to_bits()),
+                "{item}"
+            );
+        }
+        // Only records keep them; other JSON reads the nearest f64.
+        assert_eq!(
+            parse("12345678901234567.89").unwrap().as_f64(),
+            Some(12345678901234567.89)
+        );
+        for not_a_number in ["\u{0}NaN", "\u{0}-Infinity", "\u{0}", "\u{0}e", "1.5"] {
+            assert_eq!(
+                exact_number(&Value::from(not_a_number)),
+                None,
+                "{not_a_number:?}"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -467,7 +654,18 @@ mod tests {
             ] {
                 let value = parse(&text).unwrap();
                 prop_assert_eq!(value.as_f64().map(f64::to_bits), Some(bits), "{}", text);
+                // In a record, every text reads as the same f64, kept as its text where
+                // the value it writes is not ryu's shortest text's (a tie between two
+                // shortest texts, which Rust's formatting breaks the other way).
+                let value = parse_record(&text).unwrap();
+                let float = value.as_f64().or_else(|| exact_number_f64(&value));
+                prop_assert_eq!(float.map(f64::to_bits), Some(bits), "{}", text);
             }
+            // What an exact writer prints stays a number: records parse to the values
+            // (and canonical bytes) they always did.
+            let text = serde_json::to_string(&float).unwrap();
+            let value = parse_record(&text).unwrap();
+            prop_assert_eq!(value.as_f64().map(f64::to_bits), Some(bits), "{}", text);
         }
 
         #[test]

@@ -1,9 +1,11 @@
 //! Value constraints a JSON Schema declares (Pydantic's `Field(ge=…, max_length=…,
 //! pattern=…)`), kept in the schema by column path (schema format 3) and checked at
-//! commit where they can be checked exactly: bounds and lengths always, `multiple_of` on
-//! ints, and a `pattern` only when it is in the subset of ECMA-262 that the `regex` crate
-//! reads with the same meaning (see `exact_regex`). The rest are kept and shown, never
-//! checked wrongly.
+//! commit where they can be checked exactly: bounds, lengths (of strings and bytes), item
+//! counts and `uniqueItems` always, `multiple_of` on ints and decimals, and a `pattern`
+//! only when it is in the subset of ECMA-262 that the `regex` crate reads with the same
+//! meaning (see `exact_regex`). The rest (`multiple_of` on floats, a string `format` pail
+//! has no type for, a lookaround pattern) are kept and shown, marked `(kept, not
+//! checked)` (`Constraint::unchecked`), never checked wrongly.
 
 use std::cmp::Ordering;
 
@@ -48,6 +50,23 @@ pub struct Constraint {
     /// `maxItems`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_items: Option<u64>,
+    /// `uniqueItems: true` (Pydantic's `set[…]` and `frozenset[…]`): a list's items are
+    /// distinct. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_items: Option<bool>,
+    /// A string's `format` that pail has no type for (`email`, `uri`, `ipv4`, `path`,
+    /// `password`, …): kept and shown, not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// The string formats that are types of their own (`Type::Datetime`, `Date`, `Time`,
+/// `Duration`, `Uuid`, bytes), not constraints.
+fn is_typed_format(format: &str) -> bool {
+    matches!(
+        format,
+        "date-time" | "date" | "time" | "duration" | "binary" | "base64url"
+    ) || format.starts_with("uuid")
 }
 
 impl Constraint {
@@ -81,6 +100,15 @@ impl Constraint {
             max_items: count("maxItems")
                 .filter(|_| !tuple)
                 .or(count("maxProperties")),
+            unique_items: (node.get("uniqueItems") == Some(&Value::Bool(true))).then_some(true),
+            format: node
+                .get("format")
+                .and_then(Value::as_str)
+                .filter(|format| {
+                    node.get("type").and_then(Value::as_str) == Some("string")
+                        && !is_typed_format(format)
+                })
+                .map(str::to_string),
         };
         let none = Constraint {
             path: path.to_string(),
@@ -96,9 +124,83 @@ impl Constraint {
             .map(|pattern| exact_regex(pattern).is_some())
     }
 
-    /// As Pydantic's `Field(...)` arguments: `Field(ge=0, pattern='^a')`, a pattern that
-    /// is not checked marked so.
-    pub fn render(&self) -> String {
+    /// The keys this constraint holds that are kept but not checked on a column of type
+    /// `ty` (see the module doc): `multiple_of` on a float, a `pattern` outside
+    /// `exact_regex`, a `format`, and any key that does not apply to the type.
+    pub fn unchecked(&self, ty: &Type) -> Vec<&'static str> {
+        let ty = match ty {
+            Type::Optional(inner) => inner,
+            other => other,
+        };
+        let number = matches!(ty, Type::Int | Type::Float | Type::Decimal { .. });
+        let exact_bound = |text: &str| match ty {
+            // A bound with more decimal places than the column holds is not compared.
+            Type::Decimal { precision, scale } => {
+                parse_decimal(text, (*precision).max(38), *scale).is_ok()
+            }
+            _ => number,
+        };
+        let multiple_checked = |step: &str| match ty {
+            Type::Int => exact_multiple("0", step).is_some(),
+            Type::Decimal { .. } => exact_bound(step),
+            _ => false,
+        };
+        let text_like = matches!(ty, Type::String | Type::Bytes | Type::BytesAs(_));
+        let counted = matches!(ty, Type::List(_) | Type::Map(_));
+        let mut out = Vec::new();
+        let keys: [(&'static str, bool); 11] = [
+            ("ge", self.ge.as_deref().is_some_and(|b| !exact_bound(b))),
+            ("gt", self.gt.as_deref().is_some_and(|b| !exact_bound(b))),
+            ("le", self.le.as_deref().is_some_and(|b| !exact_bound(b))),
+            ("lt", self.lt.as_deref().is_some_and(|b| !exact_bound(b))),
+            (
+                "multiple_of",
+                self.multiple_of
+                    .as_deref()
+                    .is_some_and(|step| !multiple_checked(step)),
+            ),
+            ("min_length", self.min_length.is_some() && !text_like),
+            ("max_length", self.max_length.is_some() && !text_like),
+            (
+                "pattern",
+                self.pattern.as_deref().is_some_and(|pattern| {
+                    !matches!(ty, Type::String) || exact_regex(pattern).is_none()
+                }),
+            ),
+            ("min_items", self.min_items.is_some() && !counted),
+            ("max_items", self.max_items.is_some() && !counted),
+            (
+                "unique_items",
+                self.unique_items.is_some() && !matches!(ty, Type::List(_)),
+            ),
+        ];
+        for (key, unchecked) in keys {
+            if unchecked {
+                out.push(key);
+            }
+        }
+        if self.format.is_some() {
+            out.push("format");
+        }
+        out
+    }
+
+    /// As Pydantic's `Field(...)` arguments: `Field(ge=0, pattern='^a')`, each one that is
+    /// not checked on a column of type `ty` marked so; with no type, only a pattern that
+    /// is never checked.
+    pub fn render(&self, ty: Option<&Type>) -> String {
+        let unchecked = match ty {
+            Some(ty) => self.unchecked(ty),
+            None if self.pattern_checked() == Some(false) => vec!["pattern"],
+            None => Vec::new(),
+        };
+        let note = |name: &str| {
+            if unchecked.contains(&name) {
+                " (kept, not checked)"
+            } else {
+                ""
+            }
+        };
         let mut parts = Vec::new();
         let numbers = [
             ("ge", &self.ge),
@@ -109,7 +211,7 @@ impl Constraint {
         ];
         for (name, value) in numbers {
             if let Some(value) = value {
-                parts.push(format!("{name}={value}"));
+                parts.push(format!("{name}={value}{}", note(name)));
             }
         }
         let counts = [
@@ -120,22 +222,23 @@ impl Constraint {
         ];
         for (name, value) in counts {
             if let Some(value) = value {
-                parts.push(format!("{name}={value}"));
+                parts.push(format!("{name}={value}{}", note(name)));
             }
         }
+        if self.unique_items.is_some() {
+            parts.push(format!("unique_items=True{}", note("unique_items")));
+        }
         if let Some(pattern) = &self.pattern {
-            let note = if exact_regex(pattern).is_some() {
-                ""
-            } else {
-                " (kept, not checked)"
-            };
             // As a Python raw string where it can be one.
             let shown = if pattern.contains(['\'', '\n', '\r']) || pattern.ends_with('\\') {
                 quote(pattern)
             } else {
                 format!("r'{pattern}'")
             };
-            parts.push(format!("pattern={shown}{note}"));
+            parts.push(format!("pattern={shown}{}", note("pattern")));
+        }
+        if let Some(format) = &self.format {
+            parts.push(format!("format={}{}", quote(format), note("format")));
         }
         format!("Field({})", parts.join(", "))
     }
@@ -182,6 +285,30 @@ impl Constraint {
                     format!("{} does not match pattern={}", quote(text), quote(pattern)),
                 ));
             }
+        }
+        if let (Type::Bytes | Type::BytesAs(_), Value::String(base64)) = (ty, value)
+            && (self.min_length.is_some() || self.max_length.is_some())
+        {
+            // Normalized bytes are standard base64; a length counts bytes, as Pydantic's.
+            use base64::Engine as _;
+            let n_bytes = base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map_or(0, |bytes| bytes.len()) as u64;
+            if let Some(min) = self.min_length.filter(|min| n_bytes < *min) {
+                return Err(violation(
+                    at,
+                    format!("{n_bytes} bytes, fewer than min_length={min}"),
+                ));
+            }
+            if let Some(max) = self.max_length.filter(|max| n_bytes > *max) {
+                return Err(violation(
+                    at,
+                    format!("{n_bytes} bytes, more than max_length={max}"),
+                ));
+            }
+        }
+        if let (Type::List(_), Value::Array(items), Some(true)) = (ty, value, self.unique_items) {
+            check_unique(items, at)?;
         }
         let n_items = match (ty, value) {
             (Type::List(_), Value::Array(items)) => Some(items.len() as u64),
@@ -266,16 +393,55 @@ impl Constraint {
                 ));
             }
         }
-        // Exact only for ints: a float's remainder is not exact in binary.
-        if let (Num::Int(int), Some(Num::Int(step))) =
-            (number, self.multiple_of.as_deref().and_then(Num::parse))
-            && step != 0
-            && int % step != 0
+        // Exact only for ints (in decimal for a fractional step): a float's remainder
+        // is not exact in binary, and Pydantic allows it a tolerance.
+        let multiple = match (number, self.multiple_of.as_deref()) {
+            (Num::Int(int), Some(step)) => match step.parse::<i64>() {
+                Ok(0) => None,
+                Ok(whole) => Some(int % whole == 0),
+                Err(_) => exact_multiple(&int.to_string(), step),
+            },
+            _ => None,
+        };
+        if let (Num::Int(int), Some(step), Some(false)) =
+            (number, self.multiple_of.as_deref(), multiple)
         {
             return Err(violation(at, format!("{int} is not a multiple_of={step}")));
         }
         Ok(())
     }
+}
+
+/// Whether the decimal `value` is a whole multiple of the decimal `step`, in exact
+/// decimal arithmetic; None when `step` is zero or either does not fit 38 digits at the
+/// step's scale (up to 18 places).
+fn exact_multiple(value: &str, step: &str) -> Option<bool> {
+    let scale = (0..=18).find(|scale| parse_decimal(step, 38, *scale).is_ok())?;
+    let step = parse_decimal(step, 38, scale).ok()?;
+    let value = parse_decimal(value, 38, scale).ok()?;
+    (step != 0).then(|| value % step == 0)
+}
+
+/// `uniqueItems`: the first item equal to an earlier one is refused. Items are compared
+/// by their canonical hash encoding (`rows::canonical`), normalized as they are, with
+/// `-0.0` taken as `0.0` as JSON Schema's equality does.
+fn check_unique(items: &[Value], at: &str) -> Result<(), Violation> {
+    let mut seen: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    let zero = Value::from(0.0);
+    for (idx, item) in items.iter().enumerate() {
+        let item = match item.as_f64() {
+            Some(float) if float == 0.0 && item.is_f64() => &zero,
+            _ => item,
+        };
+        let key = crate::rows::canonical::encode(item);
+        if let Some(first) = seen.insert(key, idx) {
+            return Err(violation(
+                &format!("{at}[{idx}]"),
+                format!("the same as item {first}, but unique_items=True (a set)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 type Pick = fn(&Constraint) -> &Option<String>;
@@ -658,8 +824,85 @@ mod tests {
             "0 items, fewer than min_items=1"
         );
         assert_eq!(
-            c(json!({"ge": "0", "pattern": "(?=a)", "max_items": 2})).render(),
+            c(json!({"ge": "0", "pattern": "(?=a)", "max_items": 2})).render(None),
             "Field(ge=0, max_items=2, pattern=r'(?=a)' (kept, not checked))"
+        );
+    }
+
+    /// Bytes lengths and `uniqueItems` are checked; a float's `multiple_of` and a string
+    /// `format` are kept and shown, marked as not checked; an int takes a fractional step
+    /// exactly.
+    #[test]
+    fn bytes_lengths_unique_items_and_what_is_only_shown() {
+        let c = |fields: Value| -> Constraint {
+            let mut fields = fields;
+            fields["path"] = json!("x");
+            serde_json::from_value(fields).unwrap()
+        };
+        let fails = |constraint: &Constraint, ty: Type, value: Value| {
+            constraint
+                .check(&ty, &value, "x")
+                .err()
+                .map(|violation| violation.message)
+        };
+        // Normalized bytes are standard base64: "AAEC" is 3 bytes.
+        let short = c(json!({"min_length": 2, "max_length": 3}));
+        assert_eq!(fails(&short, Type::Bytes, json!("AAEC")), None);
+        assert_eq!(
+            fails(&short, Type::Bytes, json!("AAECAw==")).unwrap(),
+            "4 bytes, more than max_length=3"
+        );
+        assert_eq!(
+            fails(
+                &short,
+                Type::BytesAs(super::super::BytesEncoding::Utf8),
+                json!("AA==")
+            )
+            .unwrap(),
+            "1 bytes, fewer than min_length=2"
+        );
+        let set = c(json!({"unique_items": true}));
+        let ints = Type::List(Box::new(Type::Int));
+        assert_eq!(fails(&set, ints.clone(), json!([1, 2, 3])), None);
+        let err = set.check(&ints, &json!([1, 2, 1]), "tags").unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            (
+                "tags[2]",
+                "the same as item 0, but unique_items=True (a set)"
+            )
+        );
+        let floats = Type::List(Box::new(Type::Float));
+        assert!(fails(&set, floats.clone(), json!([0.0, -0.0])).is_some());
+        assert_eq!(fails(&set, floats, json!([0.5, 1.5])), None);
+        let structs = Type::List(Box::new(Type::Struct(vec![])));
+        assert!(fails(&set, structs, json!([{"a": 1, "b": 2}, {"b": 2, "a": 1}])).is_some());
+
+        let step = c(json!({"multiple_of": "0.5"}));
+        assert_eq!(fails(&step, Type::Float, json!(0.3)), None);
+        assert_eq!(step.unchecked(&Type::Float), ["multiple_of"]);
+        assert!(step.unchecked(&Type::Int).is_empty());
+        assert_eq!(
+            step.render(Some(&Type::Float)),
+            "Field(multiple_of=0.5 (kept, not checked))"
+        );
+        assert_eq!(step.render(Some(&Type::Int)), "Field(multiple_of=0.5)");
+        let odd = c(json!({"multiple_of": "2.5"}));
+        assert_eq!(fails(&odd, Type::Int, json!(5)), None);
+        assert_eq!(
+            fails(&odd, Type::Int, json!(3)).unwrap(),
+            "3 is not a multiple_of=2.5"
+        );
+        let uri = c(json!({"format": "uri", "min_length": 1}));
+        assert_eq!(uri.unchecked(&Type::String), ["format"]);
+        assert_eq!(
+            uri.render(Some(&Type::String)),
+            r#"Field(min_length=1, format="uri" (kept, not checked))"#
+        );
+        // A key that does not apply to the column's type is marked too.
+        assert_eq!(
+            c(json!({"unique_items": true, "ge": "1"})).unchecked(&Type::String),
+            ["ge", "unique_items"]
         );
     }
 }

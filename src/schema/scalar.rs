@@ -13,6 +13,8 @@ use arrow_schema::{DataType, TimeUnit};
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde_json::Value;
 
+use crate::rows::json::exact_number;
+
 use super::{SchemaError, Type, Violation, describe, violation};
 
 /// A decimal column's default precision and scale: Pydantic's JSON Schema carries no
@@ -22,6 +24,20 @@ pub const DECIMAL_SCALE: i8 = 9;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
+
+/// How two normalized values of a format-3 scalar type order: decimals and durations by
+/// their value (their texts do not sort so: `"10.0"` < `"9.0"`, `"P1D"` < `"PT1S"`), the
+/// others by their text, which sorts as they do. None where either is not one.
+pub fn value_order(ty: &Type, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    match ty {
+        Type::Decimal { precision, scale } => {
+            let unscaled = |text: &str| parse_decimal(text, *precision, *scale).ok();
+            Some(unscaled(a)?.cmp(&unscaled(b)?))
+        }
+        Type::Duration => Some(parse_duration(a)?.cmp(&parse_duration(b)?)),
+        _ => Some(a.cmp(b)),
+    }
+}
 
 /// The Arrow type of a scalar of format 3.
 pub(super) fn data_type(ty: &Type) -> DataType {
@@ -55,17 +71,22 @@ pub(super) fn check(ty: &Type, value: &Value, path: &str) -> Result<Value, Viola
     let normalized = match (ty, value) {
         (Type::Date, Value::String(s)) => parse_date(s).map(format_date),
         (Type::Time, Value::String(s)) => parse_time(s).map(format_time),
-        (Type::Duration, Value::String(s)) => parse_duration(s).map(format_duration),
-        (Type::Duration, Value::Number(n)) => n
+        // Seconds: a number, or a literal no f64 holds (`rows::json`), to the µs.
+        (Type::Duration, _) if value.is_number() || exact_number(value).is_some() => value
             .as_f64()
+            .or_else(|| crate::rows::json::exact_number_f64(value))
             .map(|seconds| seconds * MICROS_PER_SECOND as f64)
             .filter(|micros| micros.is_finite() && micros.abs() < i64::MAX as f64)
             .map(|micros| format_duration(micros.round() as i64)),
+        (Type::Duration, Value::String(s)) => parse_duration(s).map(format_duration),
         (Type::Uuid, Value::String(s)) => parse_uuid(s),
         (Type::Decimal { precision, scale }, Value::String(_) | Value::Number(_)) => {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+            // A number literal no f64 holds arrives as its text (`rows::json`); every
+            // other number's shortest text is the literal's value.
+            let text = match (exact_number(value), value) {
+                (Some(literal), _) => literal.to_string(),
+                (None, Value::String(s)) => s.clone(),
+                (None, other) => other.to_string(),
             };
             return parse_decimal(&text, *precision, *scale)
                 .map(|unscaled| Value::String(format_decimal(unscaled, *scale)))

@@ -166,19 +166,32 @@ fn clips_summary_field_by_field() {
     assert_eq!(file["sizes"]["buckets"], json!([0, 0, 3, 3, 0, 0, 0]));
 
     // Examples: the first rows in key order (file.source, file.path), as a table whose
-    // columns keep the schema's declared order.
+    // columns keep the schema's declared order, a struct's (here File's) fields spread
+    // into columns of their own in its order (an object would print them sorted).
     let examples = &summary["examples"];
     assert_eq!(
         examples["columns"],
         json!([
-            "file", "start", "end", "weather", "labels", "captured", "note"
+            "file.source",
+            "file.path",
+            "file.size",
+            "file.etag",
+            "file.version",
+            "file.last_modified",
+            "file.blake3",
+            "start",
+            "end",
+            "weather",
+            "labels",
+            "captured",
+            "note"
         ])
     );
     let rows = examples["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows[0][0]["path"], "videos/drive_001.mp4");
-    assert_eq!(rows[1][0]["path"], "videos/drive_002.mp4");
-    assert_eq!(rows[1][6], "wipers on");
+    assert_eq!(rows[0][1], "videos/drive_001.mp4");
+    assert_eq!(rows[1][1], "videos/drive_002.mp4");
+    assert_eq!(rows[1][12], "wipers on");
 
     let lineage = &summary["lineage"];
     assert_eq!(lineage["parents"], json!([]));

@@ -206,3 +206,186 @@ fn constraint_changes_follow_the_bump_rules_and_show_in_diff() {
     assert_eq!(run(commit("none.json", Some("minor"))).code, 0);
     assert!(pail.ok(&["log", "t"]).stdout.contains("t@3.1.0"));
 }
+
+/// Arrow input with a declared schema (Python's `repo.commit(table, model=M)`): pail's own
+/// Arrow forms (a tuple's struct of `_0`, `_1`; a union's struct of its tag and variants)
+/// and pyarrow's reading of a Pydantic `model_dump()` (a union as one struct of every
+/// variant's fields, a dict as a struct of every row's keys) commit the rows JSON gives.
+#[test]
+fn arrow_rows_with_a_declared_schema_read_unions_tuples_and_dicts_as_json() {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{Int64Builder, ListBuilder};
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StructArray};
+    use arrow_schema::{DataType, Field, Fields};
+    use pail::commit::RecordsOptions;
+    use pail::{CommitOptions, Records};
+
+    let text = r##"{"type": "object", "required": ["id", "res", "tool", "scores", "either", "took"],
+        "properties": {
+        "id": {"type": "integer"},
+        "took": {"type": "string", "format": "duration"},
+        "res": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "integer"}],
+                "minItems": 2, "maxItems": 2},
+        "tool": {"oneOf": [{"$ref": "#/$defs/Search"}, {"$ref": "#/$defs/Calc"}],
+                 "discriminator": {"propertyName": "kind",
+                    "mapping": {"search": "#/$defs/Search", "calc": "#/$defs/Calc"}}},
+        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+        "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+        "$defs": {
+          "Search": {"type": "object", "required": ["kind", "query"], "properties": {
+            "kind": {"const": "search"}, "query": {"type": "string"}}},
+          "Calc": {"type": "object", "required": ["kind", "expr"], "properties": {
+            "kind": {"const": "calc"}, "expr": {"type": "string"}}}}}"##;
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    let declared = pail::Schema::from_json_schema_text(&doc, text).unwrap();
+    let lines = "{\"id\": 1, \"res\": [1, 2], \"tool\": {\"kind\": \"search\", \"query\": \"q\"}, \"scores\": {\"a\": 1.5}, \"either\": 7, \"took\": \"PT1.5S\"}\n\
+                 {\"id\": 2, \"res\": [3, 4], \"tool\": {\"kind\": \"calc\", \"expr\": \"1+1\"}, \"scores\": {}, \"either\": 8, \"took\": \"P1D\"}\n";
+
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = Repo::init(&dir.path().join(".pail")).unwrap();
+    let shape = RecordsOptions {
+        schema: Some(declared),
+        key: Some(vec!["id".into()]),
+    };
+    let commit = |name: &str, records: Records| {
+        let options = CommitOptions {
+            name: repo.parse_name(name).unwrap(),
+            message: String::new(),
+            bump: None,
+            author: "t".into(),
+            time: 0,
+            command: Vec::new(),
+            git: None,
+            code: Vec::new(),
+            inputs: Vec::new(),
+        };
+        pail::commit::records(&repo, records, &shape, &options)
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        repo.resolve(&repo.parse_ref(name).unwrap()).unwrap().commit
+    };
+    let from_batches = |batches: Vec<RecordBatch>| {
+        let schema = batches[0].schema();
+        Records::Batches(Box::new(arrow_array::RecordBatchIterator::new(
+            batches.into_iter().map(Ok),
+            schema,
+        )))
+    };
+    let json = commit(
+        "json",
+        Records::Reader(Box::new(std::io::Cursor::new(lines.as_bytes().to_vec()))),
+    );
+
+    // pail's own Arrow, as `to_arrow()` gives it.
+    let own: Vec<RecordBatch> = repo.batches(&json).unwrap().map(Result::unwrap).collect();
+    let again = commit("own", from_batches(own));
+    assert_eq!((again.rows, again.schema), (json.rows, json.schema));
+
+    // pyarrow's `Table.from_pylist([m.model_dump() for m in models])`.
+    let mut res = ListBuilder::new(Int64Builder::new());
+    for pair in [[1, 2], [3, 4]] {
+        res.values().append_slice(&pair);
+        res.append(true);
+    }
+    let strings =
+        |values: &[Option<&str>]| -> ArrayRef { Arc::new(StringArray::from(values.to_vec())) };
+    let nullable = |name: &str, ty: DataType| Arc::new(Field::new(name, ty, true));
+    let tool = StructArray::new(
+        Fields::from(vec![
+            nullable("kind", DataType::Utf8),
+            nullable("query", DataType::Utf8),
+            nullable("expr", DataType::Utf8),
+        ]),
+        vec![
+            strings(&[Some("search"), Some("calc")]),
+            strings(&[Some("q"), None]),
+            strings(&[None, Some("1+1")]),
+        ],
+        None,
+    );
+    let scores = StructArray::new(
+        Fields::from(vec![nullable("a", DataType::Float64)]),
+        vec![Arc::new(Float64Array::from(vec![Some(1.5), None]))],
+        None,
+    );
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![1, 2])),
+        Arc::new(res.finish()),
+        Arc::new(tool),
+        Arc::new(scores),
+        Arc::new(Int64Array::from(vec![7, 8])),
+        Arc::new(arrow_array::DurationMicrosecondArray::from(vec![
+            1_500_000,
+            86_400_000_000,
+        ])),
+    ];
+    let names = ["id", "res", "tool", "scores", "either", "took"];
+    let batch = RecordBatch::try_from_iter(names.into_iter().zip(columns)).unwrap();
+    let pyarrow = commit("pyarrow", from_batches(vec![batch]));
+    assert_eq!((pyarrow.rows, pyarrow.schema), (json.rows, json.schema));
+}
+
+/// An Arrow duration of any unit is stored as pail's microseconds (Arrow's cast to an int
+/// would keep the count of seconds or nanoseconds), nested ones too.
+#[test]
+fn arrow_durations_of_every_unit_are_microseconds() {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, DurationMillisecondArray, DurationNanosecondArray, DurationSecondArray,
+        Int64Array, RecordBatch, StructArray,
+    };
+    use arrow_schema::{DataType, Field, TimeUnit};
+    use pail::commit::RecordsOptions;
+    use pail::{CommitOptions, Records};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = Repo::init(&dir.path().join(".pail")).unwrap();
+    let nested = StructArray::from(vec![(
+        Arc::new(Field::new(
+            "ns",
+            DataType::Duration(TimeUnit::Nanosecond),
+            false,
+        )),
+        Arc::new(DurationNanosecondArray::from(vec![1_500_000_000])) as ArrayRef,
+    )]);
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("id", Arc::new(Int64Array::from(vec![1]))),
+        ("s", Arc::new(DurationSecondArray::from(vec![2]))),
+        ("ms", Arc::new(DurationMillisecondArray::from(vec![-250]))),
+        ("nested", Arc::new(nested)),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let schema = batch.schema();
+    let records = Records::Batches(Box::new(arrow_array::RecordBatchIterator::new(
+        vec![Ok(batch)],
+        schema,
+    )));
+    let options = CommitOptions {
+        name: repo.parse_name("d").unwrap(),
+        message: String::new(),
+        bump: None,
+        author: "t".into(),
+        time: 0,
+        command: Vec::new(),
+        git: None,
+        code: Vec::new(),
+        inputs: Vec::new(),
+    };
+    let shape = RecordsOptions {
+        schema: None,
+        key: Some(vec!["id".into()]),
+    };
+    pail::commit::records(&repo, records, &shape, &options).unwrap();
+    let found = repo.resolve(&repo.parse_ref("d").unwrap()).unwrap();
+    let mut rows = Vec::new();
+    repo.for_each_row(&found.commit, |row| {
+        rows.push(row);
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(
+        rows,
+        [serde_json::json!({"id": 1, "s": "PT2S", "ms": "-PT0.25S", "nested": {"ns": "PT1.5S"}})]
+    );
+}

@@ -21,7 +21,7 @@ import uuid
 from typing import Annotated, Literal, Optional, Union
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 PAIL = os.environ["PAIL_BIN"]
 UTC = dt.timezone.utc
@@ -224,6 +224,12 @@ class Review(BaseModel):
     note: Optional[str] = Field(default=None, pattern=r"^(?!spam)")
     boxes: list[Annotated[float, Field(ge=0)]] = Field(max_length=4)
     price: decimal.Decimal = Field(ge=0)
+    # A set (uniqueItems) and bytes lengths are checked; a float's multiple_of and a URL's
+    # format are kept and shown, not checked.
+    flags: set[str]
+    thumb: bytes = Field(max_length=8)
+    step: float = Field(multiple_of=0.25)
+    site: HttpUrl
 
 
 def reviews():
@@ -235,6 +241,10 @@ def reviews():
             note=None if i % 2 else f"checked {i}",
             boxes=[float(j) for j in range(i % 5)],
             price=decimal.Decimal(i) / 4,
+            flags={f"f{j}" for j in range(i % 3)},
+            thumb=b"thumb"[: i % 6],
+            step=i * 0.25,
+            site=f"https://labels.example/{i}",
         )
 
 
@@ -420,6 +430,20 @@ def check_shown_types():
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
 
 
+def check_csv_cells_in_declared_order():
+    """A struct inside a list or union, as a CSV cell, keeps the model's field order."""
+    import csv
+
+    pail("export", "llm.responses", "-o", "responses.csv", "--format", "csv")
+    with open("responses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    orders = set()
+    for row in rows:
+        for call in json.loads(row["tool_calls"], object_pairs_hook=lambda pairs: pairs):
+            orders.add(tuple(key for key, _ in call))
+    assert orders == {("kind", "query", "top_k"), ("kind", "expression", "result")}, orders
+
+
 def check_file_subclass():
     """An `ImageFile(File)` column is a File: keyed by source and path, checked out, verified."""
     text = pail("schema", "vision.annotations")
@@ -466,6 +490,54 @@ def check_refusals():
     assert "line 1: value" in out.stderr and "ser_json_inf_nan='constants'" in out.stderr, out.stderr
 
 
+def check_decimal_numbers():
+    """A decimal written as a JSON number (other writers than Pydantic, which writes a
+    string) is stored exactly, however many digits it has: never through a float. One that
+    does not fit decimal(38, 9) is refused with its line and field, never rounded."""
+    amounts = [
+        "12345678901234567.89",
+        "-98765432109876543210.123456789",
+        "0.100000000",
+        "1e3",
+        "100000000000000000000.000000001",
+        "0.5",
+    ]
+
+    def line(i, amount):
+        entry = json.loads(next(ledger()).model_dump_json())
+        entry.update(entry=i, amount="AMOUNT")
+        return json.dumps(entry).replace('"AMOUNT"', amount)
+
+    with open("ledger.schema.json", "w") as f:
+        json.dump(LedgerEntry.model_json_schema(), f)
+    with open("numbers.jsonl", "w") as f:
+        f.write("".join(line(i, amount) + "\n" for i, amount in enumerate(amounts)))
+    pail("commit", "finance.numbers", "--from", "numbers.jsonl", "--schema", "ledger.schema.json", "--key", "entry")
+    wanted = [decimal.Decimal(amount) for amount in amounts]
+    rows = [json.loads(text) for text in pail("rows", "finance.numbers", "--json").splitlines()]
+    got = [LedgerEntry.model_validate(row).amount for row in rows]
+    assert got == wanted, got
+    pail("export", "finance.numbers", "-o", "numbers.parquet")
+    table = pq.read_table("numbers.parquet")
+    assert str(table.schema.field("amount").type) == "decimal128(38, 9)", table.schema
+    assert table.column("amount").to_pylist() == wanted, table.column("amount").to_pylist()
+
+    for amount, reason in [
+        ("0.1000000000000000055", "more than 9 digits after the point"),
+        ("123456789012345678901234567890.5", "more than 29 digits before the point"),
+    ]:
+        with open("bad.jsonl", "w") as f:
+            f.write(line(0, "1.5") + "\n" + line(1, amount) + "\n")
+        out = subprocess.run(
+            [PAIL, "commit", "bad", "--from", "bad.jsonl", "--schema", "ledger.schema.json"],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 1, out
+        wanted_text = f"line 2: amount: expected decimal(38, 9), found float {amount}: it has {reason}"
+        assert wanted_text in out.stderr, out.stderr
+
+
 def check_constraints():
     """Constraints are shown by `pail schema` and refused at commit with line and field;
     the lookahead is kept and shown, not checked."""
@@ -477,6 +549,10 @@ def check_constraints():
         "note: optional<string> Field(pattern=r'^(?!spam)' (kept, not checked))",
         "boxes: list<float> Field(max_items=4) []: Field(ge=0)",
         "price: decimal(38, 9) Field(ge=0.0)",
+        "flags: list<string> Field(unique_items=True)",
+        "thumb: bytes (utf8) Field(max_length=8)",
+        "step: float Field(multiple_of=0.25 (kept, not checked))",
+        "site: string Field(min_length=1, max_length=2083, format=\"uri\" (kept, not checked))",
     ]:
         assert shown in text, f"`{shown}` not in pail schema:\n{text}"
     good = json.loads(next(reviews()).model_dump_json())
@@ -485,6 +561,7 @@ def check_constraints():
         ({"label": "Car"}, "line 2: label: \"Car\" does not match pattern="),
         ({"boxes": [1.0, -1.0]}, "line 2: boxes[1]: -1.0 is not ge=0"),
         ({"price": "-0.25"}, "line 2: price: -0.250000000 is not ge=0.0"),
+        ({"thumb": "123456789"}, "line 2: thumb: 9 bytes, more than max_length=8"),
     ]:
         bad = dict(good, **change)
         # Pydantic refuses it too.
@@ -501,6 +578,17 @@ def check_constraints():
             text=True,
         )
         assert out.returncode == 1 and wanted in out.stderr, (change, out.stderr)
+    # A set written with a repeated item: refused (JSON Schema's uniqueItems; Pydantic
+    # would quietly drop the repeat, so the row would not read back as written).
+    with open("bad.jsonl", "w") as f:
+        f.write(json.dumps(good) + "\n" + json.dumps(dict(good, flags=["a", "b", "a"])) + "\n")
+    out = subprocess.run(
+        [PAIL, "commit", "labels.reviews", "--from", "bad.jsonl", "--schema", "labels.reviews.schema.json"],
+        capture_output=True,
+        text=True,
+    )
+    wanted = "line 2: flags[2]: the same as item 0, but unique_items=True (a set)"
+    assert out.returncode == 1 and wanted in out.stderr, out.stderr
     # What cannot be checked exactly is not: Pydantic (with Python's `re`) refuses this
     # note, pail keeps it.
     spam = dict(good, note="spam!")
@@ -571,9 +659,11 @@ def main():
         check(name, cls, originals, key)
     check_queries()
     check_shown_types()
+    check_csv_cells_in_declared_order()
     check_file_subclass()
     check_constraints()
     check_refusals()
+    check_decimal_numbers()
     print("ok")
 
 
