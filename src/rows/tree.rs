@@ -240,7 +240,12 @@ impl<E: RowEncoder> TreeBuilder<E> {
             None => {
                 let batch = self.encoder.batch(&self.rows)?;
                 let bytes = leaf::encode_leaf(&batch, &self.schema)?;
-                let id = staging.put_leaf(&bytes, &batch)?;
+                // Rows are kept only for a delta on the earlier version (`rows::delta`).
+                let id = if self.reuse.is_empty() {
+                    staging.put(Kind::Leaf, &bytes)?
+                } else {
+                    staging.put_leaf(&bytes, &batch)?
+                };
                 self.leaves_written += 1;
                 Child {
                     id,
