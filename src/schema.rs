@@ -449,6 +449,22 @@ impl fmt::Display for Type {
     }
 }
 
+/// A type as `pail schema` shows it: its name, with a datetime marked `(UTC)` as a time
+/// is. The name alone stays `datetime`: summaries stored in commits carry it.
+fn shown(ty: &Type) -> String {
+    match ty {
+        Type::Datetime => "datetime (UTC)".to_string(),
+        Type::Map(value) => format!("map<string, {}>", shown(value)),
+        Type::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(shown).collect();
+            format!("tuple<{}>", items.join(", "))
+        }
+        Type::List(item) => format!("list<{}>", shown(item)),
+        Type::Optional(inner) => format!("optional<{}>", shown(inner)),
+        other => other.to_string(),
+    }
+}
+
 /// The JSON Schema key that marks a model as a File: `"x-pail-type": "file"`.
 pub const FILE_MARKER: &str = "x-pail-type";
 
@@ -839,7 +855,7 @@ impl Schema {
             }
             let children = struct_children(ty);
             let shown_below = format!("{}.", &child_prefix[path.len()..]);
-            let mut line = format!("{}{}: {}", "  ".repeat(depth), field.name, field.ty);
+            let mut line = format!("{}{}: {}", "  ".repeat(depth), field.name, shown(&field.ty));
             for constraint in self.constraints.iter().flatten() {
                 match constraint.path.strip_prefix(path.as_str()) {
                     Some("") => line.push_str(&format!(
@@ -3760,7 +3776,7 @@ file: File
   size: optional<int>
   etag: optional<string>
   version: optional<string>
-  last_modified: optional<datetime>
+  last_modified: optional<datetime (UTC)>
   blake3: optional<string>
 weather: enum(clear, rain, fog)
 tags: list<string>

@@ -57,8 +57,8 @@ pub(crate) enum Command {
     /// Print the schema of a version
     ///
     /// One line per field, as `name: type`, a struct's fields indented below it. A
-    /// datetime column holds UTC (a record's offset is converted, one without an offset
-    /// is taken as UTC), as does a `time (UTC)`; a decimal(p, s) is exact. A field's
+    /// `datetime (UTC)` column holds UTC (a record's offset is converted, one without an
+    /// offset is taken as UTC), as does a `time (UTC)`; a decimal(p, s) is exact. A field's
     /// constraints follow its type as Pydantic's `Field(...)`, those not checked at
     /// commit marked `(kept, not checked)`.
     Schema(read::SchemaArgs),

@@ -243,7 +243,7 @@ fn other_arrow_types_map_to_pail_types() {
     assert_eq!(
         schema.render_tree(),
         "small: int\nunsigned: optional<int>\nsingle: float\nlarge: string\n\
-         category: string\nnanos: datetime\nnothing: optional<string>\n"
+         category: string\nnanos: datetime (UTC)\nnothing: optional<string>\n"
     );
     let mut rows = Vec::new();
     repo.for_each_row(&found.commit, |row| {

@@ -177,7 +177,7 @@ fn records_with_a_pydantic_schema_inputs_and_code() {
         schema.contains("file: File\n  source: string\n  path: string\n  size: optional<int>"),
         "{schema}"
     );
-    assert!(schema.contains("captured: datetime"), "{schema}");
+    assert!(schema.contains("captured: datetime (UTC)"), "{schema}");
 
     let shown = pail.json(&["show", "team.vision.clips", "--json"]);
     let photos = pail.json(&["show", "photos", "--json"]);
