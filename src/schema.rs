@@ -2029,7 +2029,9 @@ pub fn compare(old: &Schema, new: &Schema) -> Compat {
 
 /// Constraints by column path, from the validation side, like the rest of the rules: one
 /// added or changed may reject rows the old schema accepted (breaking); one removed only
-/// accepts more (additive). A column's own removal already says its constraint went.
+/// accepts more (additive). Only what commit checks is weighed so: a key kept and shown
+/// but not checked (`Constraint::unchecked`) rejects nothing, so adding, changing or
+/// removing one is additive. A column's own removal already says its constraint went.
 fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
     let by_path = |schema: &Schema| -> BTreeMap<String, Constraint> {
         schema
@@ -2047,6 +2049,16 @@ fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
         .collect();
     let before_text = |c: &Constraint| c.render(old.type_at(&c.path).as_ref());
     let after_text = |c: &Constraint| c.render(new.type_at(&c.path).as_ref());
+    // What commit checks of a constraint, and whether that is anything at all.
+    let checked = |schema: &Schema, c: &Constraint| -> Option<Constraint> {
+        let checked = match schema.type_at(&c.path) {
+            Some(ty) => c.checked(&ty),
+            None => c.clone(),
+        };
+        let mut empty = Constraint::default();
+        empty.path = c.path.clone();
+        (checked != empty).then_some(checked)
+    };
     for (path, before) in &old_by_path {
         match new_by_path.get(path) {
             None if columns.contains(path) => changes.additive.push(format!(
@@ -2054,20 +2066,30 @@ fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
                 before_text(before)
             )),
             None => {}
-            Some(after) if after != before => changes.breaking.push(format!(
-                "constraint on `{path}` changed from {} to {}",
-                before_text(before),
-                after_text(after)
-            )),
+            Some(after) if after != before => {
+                let text = format!(
+                    "constraint on `{path}` changed from {} to {}",
+                    before_text(before),
+                    after_text(after)
+                );
+                // Breaking when what is checked changed (a checked key added or moved).
+                if checked(new, after).is_some() && checked(old, before) != checked(new, after) {
+                    changes.breaking.push(text);
+                } else {
+                    changes.additive.push(text);
+                }
+            }
             Some(_) => {}
         }
     }
     for (path, after) in &new_by_path {
         if !old_by_path.contains_key(path) {
-            changes.breaking.push(format!(
-                "constraint on `{path}` added: {}",
-                after_text(after)
-            ));
+            let text = format!("constraint on `{path}` added: {}", after_text(after));
+            if checked(new, after).is_some() {
+                changes.breaking.push(text);
+            } else {
+                changes.additive.push(text);
+            }
         }
     }
 }
@@ -4599,6 +4621,20 @@ boxes: list<struct>
             ])
         );
         assert_eq!(compare(&ge1, &ge1.clone()), Compat::Same);
+        // A float's multipleOf is kept and shown, not checked: it rejects no row, so
+        // adding or removing it is additive...
+        let step = model(r#", "multipleOf": 0.5"#);
+        let step_ge0 = model(r#", "multipleOf": 0.5, "minimum": 0"#);
+        assert!(
+            matches!(compare(&none, &step), Compat::Additive(_)),
+            "{:?}",
+            compare(&none, &step)
+        );
+        assert!(matches!(compare(&step, &none), Compat::Additive(_)));
+        // ... it is not: a checked key added is breaking, whatever is kept beside it.
+        assert!(matches!(compare(&step, &step_ge0), Compat::Breaking(_)));
+        assert!(matches!(compare(&ge0, &step_ge0), Compat::Additive(_)));
+        assert!(matches!(compare(&step_ge0, &step), Compat::Additive(_)));
     }
 
     #[test]

@@ -185,6 +185,29 @@ impl Constraint {
         out
     }
 
+    /// This constraint without its keys `unchecked` on a column of type `ty`: what commit
+    /// enforces, and so what the bump rules weigh (a kept key never rejects a row).
+    pub fn checked(&self, ty: &Type) -> Constraint {
+        let mut checked = self.clone();
+        for key in self.unchecked(ty) {
+            match key {
+                "ge" => checked.ge = None,
+                "gt" => checked.gt = None,
+                "le" => checked.le = None,
+                "lt" => checked.lt = None,
+                "multiple_of" => checked.multiple_of = None,
+                "min_length" => checked.min_length = None,
+                "max_length" => checked.max_length = None,
+                "pattern" => checked.pattern = None,
+                "min_items" => checked.min_items = None,
+                "max_items" => checked.max_items = None,
+                "unique_items" => checked.unique_items = None,
+                _ => checked.format = None,
+            }
+        }
+        checked
+    }
+
     /// As Pydantic's `Field(...)` arguments: `Field(ge=0, pattern='^a')`, each one that is
     /// not checked on a column of type `ty` marked so; with no type, only a pattern that
     /// is never checked.
