@@ -2055,8 +2055,10 @@ fn compare_constraints(old: &Schema, new: &Schema, changes: &mut Changes) {
             Some(ty) => c.checked(&ty),
             None => c.clone(),
         };
-        let mut empty = Constraint::default();
-        empty.path = c.path.clone();
+        let empty = Constraint {
+            path: c.path.clone(),
+            ..Constraint::default()
+        };
         (checked != empty).then_some(checked)
     };
     for (path, before) in &old_by_path {
