@@ -351,22 +351,7 @@ pub fn records(
     let tmp = repo.tmp_dir();
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
     let (schema, key_columns, sorted) = match records {
-        Records::Batches(reader) => {
-            let read_as = schema::from_arrow(&reader.schema())?;
-            let (schema, read_as) = match &shape.schema {
-                Some(declared) => (declared.clone(), schema::with_bytes_of(&read_as, declared)),
-                None => {
-                    let schema = schema::with_files(&read_as);
-                    schema.check_nesting(None)?;
-                    (schema, read_as)
-                }
-            };
-            let key_columns = key_columns(&schema, shape)?;
-            let sorted = sort_rows(repo, &schema, &key_columns, |each| {
-                for_each_batch_row(reader, &read_as, each)
-            })?;
-            (schema, key_columns, sorted)
-        }
+        Records::Batches(reader) => arrow_records(repo, reader, shape)?,
         Records::Path(path) => {
             let spooled = RecordsFile { path, _spool: None };
             json_records(repo, spooled, shape, &options.name)?
@@ -377,6 +362,40 @@ pub fn records(
         }
     };
     commit_sorted(repo, &schema, key_columns, sorted, options)
+}
+
+/// Arrow record batches: the schema (declared, or the Arrow schema's), the key, and the
+/// rows validated and sorted in one pass. Without a declared schema, nullability is
+/// settled as JSON inference settles it: the pass validates against the Arrow schema as
+/// declared (a nullable field optional) and counts the nulls each field holds; after it, a
+/// nullable field that held none is required (the same rows as JSON lines get the same
+/// schema, rows and commit). Validation does not depend on the difference: an optional
+/// field's values are checked as its type's.
+fn arrow_records(
+    repo: &Repo,
+    reader: Box<dyn RecordBatchReader + Send>,
+    shape: &RecordsOptions,
+) -> Result<(Schema, Vec<String>, SortedRows), CommitError> {
+    let arrow = reader.schema();
+    let read_as = schema::from_arrow(&arrow)?;
+    if let Some(declared) = &shape.schema {
+        let read_as = schema::with_bytes_of(&read_as, declared);
+        let key_columns = key_columns(declared, shape)?;
+        let sorted = sort_rows(repo, declared, &key_columns, |each| {
+            for_each_batch_row(reader, &read_as, None, each)
+        })?;
+        return Ok((declared.clone(), key_columns, sorted));
+    }
+    let declared_nullable = schema::with_files(&read_as);
+    declared_nullable.check_nesting(None)?;
+    let key_columns = key_columns(&declared_nullable, shape)?;
+    let mut nulls = schema::NullsSeen::new(&arrow);
+    let mut sorted = sort_rows(repo, &declared_nullable, &key_columns, |each| {
+        for_each_batch_row(reader, &read_as, Some(&mut nulls), each)
+    })?;
+    let schema = schema::with_files(&nulls.settle(&read_as));
+    sorted.stats.retype(&schema);
+    Ok((schema, key_columns, sorted))
 }
 
 /// JSON lines: the schema (declared, or inferred in a first pass), the key, and the rows
@@ -534,14 +553,16 @@ fn commit_sorted(
 }
 
 /// Calls `each` with every row of every batch `reader` yields, numbered from 1, one batch
-/// at a time. Each batch is cast to the Arrow form of `read_as` (ints to 64 bits, large
-/// strings and lists to their plain forms, timestamps to microseconds in UTC; a value
-/// that does not fit is an error, never a null) and read into rows by `batch_to_rows`.
+/// at a time, counting each batch's nulls into `nulls` when given. Each batch is cast to
+/// the Arrow form of `read_as` (ints to 64 bits, large strings and lists to their plain
+/// forms, timestamps to microseconds in UTC; a value that does not fit is an error, never
+/// a null) and read into rows by `batch_to_rows`.
 /// NaN and infinite floats are kept: `batch_to_rows` gives them as the strings "NaN",
 /// "Infinity" and "-Infinity", which a float column stores as those floats.
 fn for_each_batch_row(
     reader: Box<dyn RecordBatchReader + Send>,
     read_as: &Schema,
+    mut nulls: Option<&mut schema::NullsSeen>,
     each: &mut EachRow,
 ) -> Result<(), CommitError> {
     let target = std::sync::Arc::new(read_as.to_arrow());
@@ -549,6 +570,9 @@ fn for_each_batch_row(
     for batch in reader {
         let batch = batch.map_err(|source| CommitError::ReadBatches { source })?;
         let batch = cast_batch(&batch, &target)?;
+        if let Some(nulls) = nulls.as_deref_mut() {
+            nulls.observe(&batch);
+        }
         for row in schema::batch_to_rows(read_as, &batch)? {
             line += 1;
             each(line, row)?;

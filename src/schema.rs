@@ -22,9 +22,11 @@ use serde_json::{Map, Value};
 use crate::object::Manifest;
 
 pub use constraints::Constraint;
+pub use nulls::NullsSeen;
 
 mod constraints;
 mod map;
+mod nulls;
 mod scalar;
 mod tuple;
 mod variants;
