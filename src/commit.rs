@@ -475,7 +475,11 @@ fn sort_rows(
                 .validate(&value)
                 .map_err(|violation| CommitError::Violation { line, violation })?,
             Check::Normalized => {
-                debug_assert!(schema.validate(&value).is_ok_and(|checked| checked == value));
+                debug_assert!(
+                    schema
+                        .validate(&value)
+                        .is_ok_and(|checked| checked == value)
+                );
                 value
             }
         };

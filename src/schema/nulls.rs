@@ -91,12 +91,20 @@ fn observe(seen: &mut Seen, array: &dyn Array, relevant: Option<&BooleanBuffer>)
         DataType::List(_) => {
             let list = array.as_list::<i32>();
             let items = item_positions(list.offsets(), valid.as_ref(), list.values().len());
-            observe(&mut seen.children[0], list.values().as_ref(), items.as_ref());
+            observe(
+                &mut seen.children[0],
+                list.values().as_ref(),
+                items.as_ref(),
+            );
         }
         DataType::LargeList(_) => {
             let list = array.as_list::<i64>();
             let items = item_positions(list.offsets(), valid.as_ref(), list.values().len());
-            observe(&mut seen.children[0], list.values().as_ref(), items.as_ref());
+            observe(
+                &mut seen.children[0],
+                list.values().as_ref(),
+                items.as_ref(),
+            );
         }
         _ => {}
     }
