@@ -535,12 +535,27 @@ impl ReadAhead {
         for (index, batches) in decode_leaves(plain, self.threads) {
             decoded[index] = Some(batches.map_err(TreeError::from)?);
         }
-        Ok(decoded
+        let batches: Vec<RecordBatch> = decoded
             .into_iter()
             .flatten()
             .flatten()
             .filter(|batch| batch.num_rows() > 0)
-            .collect())
+            .collect();
+        Ok(one_batch(batches))
+    }
+}
+
+/// A group's batches as one: a leaf holds a few hundred rows, and every batch costs its
+/// reader (a C stream crossing, a pyarrow object, a release) more than the copy; the
+/// small batches' memory is freed here, hot, on this thread. As they are when they
+/// cannot be concatenated (they always can: one version, one schema).
+fn one_batch(batches: Vec<RecordBatch>) -> Vec<RecordBatch> {
+    if batches.len() < 2 {
+        return batches;
+    }
+    match arrow_select::concat::concat_batches(&batches[0].schema(), &batches) {
+        Ok(batch) => vec![batch],
+        Err(_) => batches,
     }
 }
 
