@@ -406,9 +406,10 @@ impl Repo {
 
     /// The record batches of a version, in key order, as an iterator. A thread of its own
     /// reads the leaves ahead of the caller, a group at a time (up to `BYTES_PER_READ` of
-    /// leaf bytes), each group in its own short store transaction, and decodes them on
-    /// every core while the caller takes the previous group's batches: the store is never
-    /// held open between groups, and memory stays bounded (`GROUPS_AHEAD` groups wait).
+    /// leaf bytes), each group in its own short store transaction, decodes them on every
+    /// core and concatenates them into one batch while the caller takes the previous
+    /// group's: the store is never held open between groups, and memory stays bounded
+    /// (`GROUPS_AHEAD` groups wait).
     pub fn batches(&self, commit: &Commit) -> Result<Batches, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
