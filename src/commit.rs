@@ -353,26 +353,7 @@ pub fn records(
     let tmp = repo.tmp_dir();
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
     let (schema, key_columns, sorted) = match records {
-        Records::Batches(reader) => {
-            let read_as = schema::from_arrow(&reader.schema())?;
-            let (schema, read_as) = match &shape.schema {
-                Some(declared) => (declared.clone(), schema::with_bytes_of(&read_as, declared)),
-                None => {
-                    let schema = schema::with_files(&read_as);
-                    schema.check_nesting(None)?;
-                    (schema, read_as)
-                }
-            };
-            let key_columns = key_columns(&schema, shape)?;
-            let sorted = sort_rows(repo, &schema, &key_columns, |each| match &shape.schema {
-                // Arrow's shapes of unions, tuples and dicts as their JSON (`arrow_row_for`).
-                Some(declared) => for_each_batch_row(reader, &read_as, &mut |line, row| {
-                    each(line, schema::arrow_row_for(&read_as, declared, row))
-                }),
-                None => for_each_batch_row(reader, &read_as, each),
-            })?;
-            (schema, key_columns, sorted)
-        }
+        Records::Batches(reader) => arrow_records(repo, reader, shape)?,
         Records::Path(path) => {
             let spooled = RecordsFile { path, _spool: None };
             json_records(repo, spooled, shape, &options.name)?
@@ -383,6 +364,48 @@ pub fn records(
         }
     };
     commit_sorted(repo, &schema, key_columns, sorted, options)
+}
+
+/// Arrow record batches: the schema (declared, or the Arrow schema's), the key, and the
+/// rows validated and sorted in one pass. Without a declared schema, nullability is
+/// settled as JSON inference settles it: the pass validates against the Arrow schema as
+/// declared (a nullable field optional) and counts the nulls each field holds; after it, a
+/// nullable field that held none is required (the same rows as JSON lines get the same
+/// schema, rows and commit). Validation does not depend on the difference: an optional
+/// field's values are checked as its type's.
+fn arrow_records(
+    repo: &Repo,
+    reader: Box<dyn RecordBatchReader + Send>,
+    shape: &RecordsOptions,
+) -> Result<(Schema, Vec<String>, SortedRows), CommitError> {
+    let arrow = reader.schema();
+    let read_as = schema::from_arrow(&arrow)?;
+    if let Some(declared) = &shape.schema {
+        let read_as = schema::with_bytes_of(&read_as, declared);
+        let key_columns = key_columns(declared, shape)?;
+        let sorted = sort_rows(repo, declared, &key_columns, Check::Validate, |each| {
+            // Arrow's shapes of unions, tuples and dicts as their JSON (`arrow_row_for`).
+            for_each_batch_row(reader, &read_as, None, &mut |line, row| {
+                each(line, schema::arrow_row_for(&read_as, declared, row))
+            })
+        })?;
+        return Ok((declared.clone(), key_columns, sorted));
+    }
+    let declared_nullable = schema::with_files(&read_as);
+    declared_nullable.check_nesting(None)?;
+    let key_columns = key_columns(&declared_nullable, shape)?;
+    let mut nulls = schema::NullsSeen::new(&arrow);
+    let check = if normalized_from_arrow(&declared_nullable.fields) {
+        Check::Normalized
+    } else {
+        Check::Validate
+    };
+    let mut sorted = sort_rows(repo, &declared_nullable, &key_columns, check, |each| {
+        for_each_batch_row(reader, &read_as, Some(&mut nulls), each)
+    })?;
+    let schema = schema::with_files(&nulls.settle(&read_as));
+    sorted.stats.retype(&schema);
+    Ok((schema, key_columns, sorted))
 }
 
 /// JSON lines: the schema (declared, or inferred in a first pass), the key, and the rows
@@ -412,7 +435,7 @@ fn json_records(
         }
     };
     let key_columns = key_columns(&schema, shape)?;
-    let sorted = sort_rows(repo, &schema, &key_columns, |each| {
+    let sorted = sort_rows(repo, &schema, &key_columns, Check::Validate, |each| {
         for_each_record(&path, each)
     })?;
     drop(spooled);
@@ -446,14 +469,25 @@ fn sort_rows(
     repo: &Repo,
     schema: &Schema,
     key_columns: &[String],
+    check: Check,
     rows: impl FnOnce(&mut EachRow) -> Result<(), CommitError>,
 ) -> Result<SortedRows, CommitError> {
     let mut sorter = Sorter::new(&repo.tmp_dir(), SORT_BUDGET);
     let mut stats = SummaryBuilder::new(schema);
     rows(&mut |line, value| {
-        let normalized = schema
-            .validate(&value)
-            .map_err(|violation| CommitError::Violation { line, violation })?;
+        let normalized = match check {
+            Check::Validate => schema
+                .validate(&value)
+                .map_err(|violation| CommitError::Violation { line, violation })?,
+            Check::Normalized => {
+                debug_assert!(
+                    schema
+                        .validate(&value)
+                        .is_ok_and(|checked| checked == value)
+                );
+                value
+            }
+        };
         stats.observe(&normalized);
         let payload = crate::rows::canonical::encode(&normalized);
         let key = row_key(key_columns, &normalized, &payload);
@@ -461,6 +495,35 @@ fn sort_rows(
         Ok(())
     })?;
     Ok(SortedRows { sorter, stats })
+}
+
+/// How `sort_rows` takes each row.
+#[derive(Clone, Copy)]
+enum Check {
+    /// Validated and normalized against the schema.
+    Validate,
+    /// As it is: rows `batch_to_rows` read from Arrow data of the schema's own Arrow form,
+    /// when `normalized_from_arrow` says they are normalized already.
+    Normalized,
+}
+
+/// Whether rows `batch_to_rows` reads from the Arrow form of these fields are what
+/// `Schema::validate` would make of them: true when every type is a bool, int, float or
+/// string (optional, in lists or structs), whose Arrow values are read as exactly those
+/// JSON values (a float's NaN and infinities as validation writes them). A File, a
+/// datetime, bytes and the other types are validated. Validation (a copy of every row)
+/// is about a seventh of a commit from Arrow (issue 16: a commit of a pyarrow Table is to
+/// be no slower than the CLI's of the same rows as JSON lines).
+fn normalized_from_arrow(fields: &[schema::Field]) -> bool {
+    fn plain(ty: &Type) -> bool {
+        match ty {
+            Type::Bool | Type::Int | Type::Float | Type::String => true,
+            Type::Optional(inner) | Type::List(inner) => plain(inner),
+            Type::Struct(fields) => normalized_from_arrow(fields),
+            _ => false,
+        }
+    }
+    fields.iter().all(|field| plain(&field.ty))
 }
 
 /// Builds the row tree of sorted records (refusing duplicate keys) and writes the version.
@@ -540,14 +603,16 @@ fn commit_sorted(
 }
 
 /// Calls `each` with every row of every batch `reader` yields, numbered from 1, one batch
-/// at a time. Each batch is cast to the Arrow form of `read_as` (ints to 64 bits, large
-/// strings and lists to their plain forms, timestamps to microseconds in UTC; a value
-/// that does not fit is an error, never a null) and read into rows by `batch_to_rows`.
+/// at a time, counting each batch's nulls into `nulls` when given. Each batch is cast to
+/// the Arrow form of `read_as` (ints to 64 bits, large strings and lists to their plain
+/// forms, timestamps to microseconds in UTC; a value that does not fit is an error, never
+/// a null) and read into rows by `batch_to_rows`.
 /// NaN and infinite floats are kept: `batch_to_rows` gives them as the strings "NaN",
 /// "Infinity" and "-Infinity", which a float column stores as those floats.
 fn for_each_batch_row(
     reader: Box<dyn RecordBatchReader + Send>,
     read_as: &Schema,
+    mut nulls: Option<&mut schema::NullsSeen>,
     each: &mut EachRow,
 ) -> Result<(), CommitError> {
     let target = std::sync::Arc::new(read_as.to_arrow());
@@ -555,6 +620,9 @@ fn for_each_batch_row(
     for batch in reader {
         let batch = batch.map_err(|source| CommitError::ReadBatches { source })?;
         let batch = cast_batch(&batch, &target)?;
+        if let Some(nulls) = nulls.as_deref_mut() {
+            nulls.observe(&batch);
+        }
         for row in schema::batch_to_rows(read_as, &batch)? {
             line += 1;
             each(line, row)?;

@@ -404,9 +404,12 @@ impl Repo {
         Ok(())
     }
 
-    /// The record batches of a version, in key order, as an iterator: leaves are read
-    /// 16 at a time, each group in its own short store transaction, so the
-    /// store is never held open between calls to `next` and memory stays bounded.
+    /// The record batches of a version, in key order, as an iterator. A thread of its own
+    /// reads the leaves ahead of the caller, a group at a time (up to `BYTES_PER_READ` of
+    /// leaf bytes), each group in its own short store transaction, decodes them on every
+    /// core and concatenates them into one batch while the caller takes the previous
+    /// group's: the store is never held open between groups, and memory stays bounded
+    /// (`GROUPS_AHEAD` groups wait).
     pub fn batches(&self, commit: &Commit) -> Result<Batches, RepoError> {
         let store = self.read_store()?;
         let reader = store.read()?;
@@ -416,27 +419,44 @@ impl Repo {
             staging: None,
         };
         let layout = Layout::read(&objects, &commit.rows)?;
-        Ok(Batches {
+        drop(reader);
+        drop(store);
+        let (sender, groups) = std::sync::mpsc::sync_channel(GROUPS_AHEAD);
+        let ahead = ReadAhead {
             repo: self.clone(),
-            arrow_schema: Arc::new(schema.to_arrow()),
+            parts: layout.parts().into_iter().peekable(),
             part_reader: layout.part_reader(),
-            parts: layout.parts().into_iter(),
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        };
+        std::thread::Builder::new()
+            .name("pail-batches".into())
+            .spawn(move || ahead.run(&sender))
+            .map_err(io_err(Path::new("starting a thread to read leaves")))?;
+        Ok(Batches {
+            arrow_schema: Arc::new(schema.to_arrow()),
+            groups,
             ready: std::collections::VecDeque::new(),
         })
     }
 }
 
-/// Leaves [`Batches`] reads per opening of the store.
-const LEAVES_PER_READ: usize = 16;
+/// Leaf bytes [`Batches`] reads per opening of the store (a group ends at the leaf that
+/// reaches it, or at `LEAVES_PER_READ` leaves).
+const BYTES_PER_READ: usize = 2 << 20;
+const LEAVES_PER_READ: usize = 256;
+/// Groups of decoded batches that wait for the caller of [`Batches`].
+const GROUPS_AHEAD: usize = 1;
 
-/// The record batches of a version, from [`Repo::batches`]. After an error it ends.
+/// A group of decoded batches, or the error that ended the reading.
+type Group = Result<Vec<RecordBatch>, RepoError>;
+
+/// The record batches of a version, from [`Repo::batches`]. After an error it ends; when
+/// it is dropped, the thread reading ahead stops at its next group.
 pub struct Batches {
-    repo: Repo,
     arrow_schema: arrow_schema::SchemaRef,
-    /// Parts (leaves, edited or not) not read yet, in key order.
-    parts: std::vec::IntoIter<Part>,
-    part_reader: PartReader,
-    /// Batches read and not yet returned.
+    /// Groups the reading thread decoded, in key order.
+    groups: std::sync::mpsc::Receiver<Group>,
+    /// Batches received and not yet returned.
     ready: std::collections::VecDeque<RecordBatch>,
 }
 
@@ -461,16 +481,35 @@ impl Batches {
             schema,
         )
     }
+}
+
+/// What the thread behind [`Batches`] reads: the parts (leaves, edited or not) not read
+/// yet, in key order.
+struct ReadAhead {
+    repo: Repo,
+    parts: std::iter::Peekable<std::vec::IntoIter<Part>>,
+    part_reader: PartReader,
+    threads: usize,
+}
+
+impl ReadAhead {
+    /// Sends every group, in order, until the parts end, an error (sent too), or the
+    /// [`Batches`] is dropped.
+    fn run(mut self, sender: &std::sync::mpsc::SyncSender<Group>) {
+        while self.parts.peek().is_some() {
+            let group = self.read_group();
+            let failed = group.is_err();
+            if sender.send(group).is_err() || failed {
+                return;
+            }
+        }
+    }
 
     /// Reads the next group of leaves in one short transaction, then decodes its plain
     /// leaves on every core (edited ones are read by the `PartReader`, in the
     /// transaction); the batches keep key order.
-    fn read_group(&mut self) -> Result<(), RepoError> {
-        let group: Vec<_> = self.parts.by_ref().take(LEAVES_PER_READ).collect();
-        if group.is_empty() {
-            return Ok(());
-        }
-        let mut decoded: Vec<Option<Vec<RecordBatch>>> = Vec::with_capacity(group.len());
+    fn read_group(&mut self) -> Group {
+        let mut decoded: Vec<Option<Vec<RecordBatch>>> = Vec::new();
         let mut plain: Vec<(usize, ObjectId, Vec<u8>)> = Vec::new();
         {
             let store = self.repo.read_store()?;
@@ -479,43 +518,70 @@ impl Batches {
                 reader: &reader,
                 staging: None,
             };
-            for (index, part) in group.iter().enumerate() {
+            let mut bytes = 0;
+            while bytes < BYTES_PER_READ && decoded.len() < LEAVES_PER_READ {
+                let Some(part) = self.parts.next() else {
+                    break;
+                };
                 if part.edit.is_some() {
-                    decoded.push(Some(self.part_reader.read(&objects, part, None)?));
+                    decoded.push(Some(self.part_reader.read(&objects, &part, None)?));
                 } else {
-                    plain.push((index, part.leaf, objects.get(&part.leaf, Kind::Leaf)?));
+                    let leaf = objects.get(&part.leaf, Kind::Leaf)?;
+                    bytes += leaf.len();
+                    plain.push((decoded.len(), part.leaf, leaf));
                     decoded.push(None);
                 }
             }
         }
-        for (index, batches) in decode_leaves(plain) {
+        for (index, batches) in decode_leaves(plain, self.threads) {
             decoded[index] = Some(batches.map_err(TreeError::from)?);
         }
-        for batches in decoded.into_iter().flatten() {
-            self.ready
-                .extend(batches.into_iter().filter(|batch| batch.num_rows() > 0));
-        }
-        Ok(())
+        let batches: Vec<RecordBatch> = decoded
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|batch| batch.num_rows() > 0)
+            .collect();
+        Ok(one_batch(batches))
     }
 }
 
-/// Decodes leaves (index, id, bytes) on up to as many threads as there are cores.
+/// A group's batches as one: a leaf holds a few hundred rows, and every batch costs its
+/// reader (a C stream crossing, a pyarrow object, a release) more than the copy; the
+/// small batches' memory is freed here, hot, on this thread. As they are when they
+/// cannot be concatenated (they always can: one version, one schema).
+fn one_batch(batches: Vec<RecordBatch>) -> Vec<RecordBatch> {
+    if batches.len() < 2 {
+        return batches;
+    }
+    match arrow_select::concat::concat_batches(&batches[0].schema(), &batches) {
+        Ok(batch) => vec![batch],
+        Err(_) => batches,
+    }
+}
+
+/// Decodes leaves (index, id, bytes) on up to `threads` threads.
 fn decode_leaves(
     leaves: Vec<(usize, ObjectId, Vec<u8>)>,
+    threads: usize,
 ) -> Vec<(usize, Result<Vec<RecordBatch>, LeafError>)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(leaves.len());
+    let threads = threads.min(leaves.len());
     let decode = |(index, id, bytes): (usize, ObjectId, Vec<u8>)| {
         (index, crate::rows::leaf::decode(&id.to_hex(), bytes))
     };
     if threads <= 1 {
         return leaves.into_iter().map(decode).collect();
     }
-    let mut shares: Vec<Vec<(usize, ObjectId, Vec<u8>)>> =
-        (0..threads).map(|_| Vec::new()).collect();
-    for (n, leaf) in leaves.into_iter().enumerate() {
-        shares[n % threads].push(leaf);
+    // Contiguous shares, so that each thread reads its leaves in order.
+    let per_thread = leaves.len().div_ceil(threads);
+    let mut shares: Vec<Vec<(usize, ObjectId, Vec<u8>)>> = Vec::new();
+    let mut leaves = leaves.into_iter();
+    loop {
+        let share: Vec<_> = leaves.by_ref().take(per_thread).collect();
+        if share.is_empty() {
+            break;
+        }
+        shares.push(share);
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = shares
@@ -533,14 +599,16 @@ impl Iterator for Batches {
     type Item = Result<RecordBatch, RepoError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.ready.is_empty() && !self.parts.as_slice().is_empty() {
-            if let Err(err) = self.read_group() {
-                self.parts = Vec::new().into_iter();
-                self.ready.clear();
-                return Some(Err(err));
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(Ok(batch));
+            }
+            // The thread ends after the last group or an error: then this ends too.
+            match self.groups.recv().ok()? {
+                Ok(batches) => self.ready.extend(batches),
+                Err(err) => return Some(Err(err)),
             }
         }
-        self.ready.pop_front().map(Ok)
     }
 }
 

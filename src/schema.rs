@@ -23,10 +23,12 @@ use crate::object::Manifest;
 
 pub use arrow_in::{arrow_row_for, micro_durations};
 pub use constraints::Constraint;
+pub use nulls::NullsSeen;
 
 mod arrow_in;
 mod constraints;
 mod map;
+mod nulls;
 mod scalar;
 mod tuple;
 mod variants;

@@ -582,6 +582,20 @@ impl SummaryBuilder {
         }
     }
 
+    /// The statistics so far under `schema`, a schema with the same columns as the one
+    /// they were counted under (some of its optional fields required): a commit of Arrow
+    /// data settles nullability after its rows were counted.
+    pub fn retype(&mut self, schema: &Schema) {
+        let mut plans = Vec::new();
+        plan_columns(&schema.fields, &mut Vec::new(), &mut plans);
+        debug_assert_eq!(plans.len(), self.columns.len());
+        for (state, plan) in self.columns.iter_mut().zip(plans) {
+            debug_assert_eq!(state.plan.path, plan.path);
+            state.plan = plan;
+        }
+        self.schema = schema.clone();
+    }
+
     /// Counts one row (a JSON object as the schema normalizes it) into the statistics.
     /// Order does not matter here; examples come from `example`.
     pub fn observe(&mut self, row: &Value) {

@@ -202,6 +202,47 @@ def test_python_and_cli_commits_store_the_same_rows_and_schema(
         assert from_python.info[field] == from_cli.info[field], field
 
 
+NULLABLE_ROWS = [
+    {"id": 2, "label": "dog", "note": "x", "meta": None, "tags": [], "scores": None},
+    {"id": 1, "label": "cat", "note": None, "meta": {"a": 1, "b": None},
+     "tags": ["p", "q"], "scores": [0.5, None]},
+    {"id": 3, "label": "cat", "note": None, "meta": {"a": 3, "b": "y"},
+     "tags": ["r"], "scores": [1.0]},
+]
+
+
+def test_arrow_dicts_and_cli_json_lines_commit_the_same_version(work: Path) -> None:
+    # pyarrow declares every field nullable; a field that holds no null commits as
+    # required, as JSON inference makes a field it never saw null.
+    table = pa.Table.from_pylist(NULLABLE_ROWS)
+    assert all(field.nullable for field in table.schema)
+    from_arrow = pail.Repo.init(work / "arrow").commit("rows", table, key=["id"], message="m")
+    from_dicts = pail.Repo.init(work / "dicts").commit("rows", NULLABLE_ROWS, key=["id"], message="m")
+    (work / "cli").mkdir()
+    (work / "cli" / "rows.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in NULLABLE_ROWS)
+    )
+    run_pail("init", cwd=work / "cli")
+    run_pail("commit", "rows", "--from", "rows.jsonl", "--key", "id", "-m", "m", cwd=work / "cli")
+    from_cli = pail.Repo(work / "cli").dataset("rows")
+    for field in ("rows", "schema", "key", "n_rows", "n_bytes"):
+        assert from_arrow.info[field] == from_cli.info[field], field
+    # The CLI records its command line (in the commit and the summary's lineage): the
+    # rest of the summary is the same, and the two Python commits are the same commit.
+    def statistics(ds: pail.Dataset) -> dict:
+        summary = ds.summary_json()
+        del summary["id"], summary["lineage"]["command"]
+        return summary
+
+    assert statistics(from_arrow) == statistics(from_cli)
+    assert from_arrow.commit == from_dicts.commit
+    assert run_pail("schema", "rows", cwd=work / "arrow").stdout == (
+        "id: int\nlabel: string\nnote: optional<string>\n"
+        "meta: optional<struct>\n  a: int\n  b: optional<string>\n"
+        "tags: list<string>\nscores: optional<list<optional<float>>>\n"
+    )
+
+
 def test_commit_a_local_directory_listing(repo: pail.Repo, work: Path) -> None:
     images = work / "images"
     images.mkdir()

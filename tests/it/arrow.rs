@@ -72,11 +72,12 @@ fn schema_id(repo: &Repo, name: &str) -> pail::ObjectId {
 
 /// Rows in pail's own Arrow form (`Schema::to_arrow`), sorted by the key `id`: a nested
 /// struct with a null, a list, bytes, a timestamp, exact floats and ints at the limits.
+/// The struct's fields are null only where the struct is, so they are required.
 fn sample(ids: &[i64]) -> RecordBatch {
     let n = ids.len();
     let inner = Fields::from(vec![
-        Field::new("a", DataType::Int64, true),
-        Field::new("b", DataType::Utf8, true),
+        Field::new("a", DataType::Int64, false),
+        Field::new("b", DataType::Utf8, false),
     ]);
     let meta = StructArray::new(
         inner.clone(),
@@ -194,6 +195,99 @@ fn batches_commit_like_the_same_rows_as_json() {
     let json_found = repo.resolve(&repo.parse_ref("json").unwrap()).unwrap();
     assert_eq!(json_found.commit.rows, found.commit.rows);
     assert_eq!(json_found.commit.schema, found.commit.schema);
+}
+
+/// Rows as pyarrow gives them (every field nullable): a field that holds no null commits
+/// as required, as JSON inference makes a field it never saw null, so the same rows as
+/// JSON lines are the same schema, rows and summary. A struct's field counts only where
+/// the struct is not null, a list's item only inside a list that is not null.
+#[test]
+fn nullable_fields_without_nulls_commit_as_the_same_rows_as_json_lines() {
+    use arrow_array::builder::Int64Builder;
+    let (_dir, repo) = repo();
+    let inner = Fields::from(vec![
+        Field::new("a", DataType::Int64, true),
+        Field::new("b", DataType::Utf8, true),
+    ]);
+    let meta = StructArray::new(
+        inner.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])) as ArrayRef,
+            Arc::new(StringArray::from(vec![Some("x"), None, None])),
+        ],
+        Some(arrow_buffer::NullBuffer::from(vec![true, false, true])),
+    );
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    for row in [&["p", "q"][..], &[], &["r"]] {
+        for tag in row {
+            tags.values().append_value(tag);
+        }
+        tags.append(true);
+    }
+    let mut more = ListBuilder::new(Int64Builder::new());
+    more.values().append_value(1);
+    more.values().append_null();
+    more.append(true);
+    more.values().append_value(9); // inside a null list: not a value of the rows
+    more.append(false);
+    more.values().append_value(3);
+    more.append(true);
+    let tags = tags.finish();
+    let more = more.finish();
+    let schema = ArrowSchema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("note", DataType::Utf8, true),
+        Field::new("meta", DataType::Struct(inner), true),
+        Field::new("tags", tags.data_type().clone(), true),
+        Field::new("more", more.data_type().clone(), true),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(StringArray::from(vec!["a", "b", "c"])),
+            Arc::new(StringArray::from(vec![None, Some("n"), None])),
+            Arc::new(meta),
+            Arc::new(tags),
+            Arc::new(more),
+        ],
+    )
+    .unwrap();
+    let shape = RecordsOptions {
+        schema: None,
+        key: Some(vec!["id".into()]),
+    };
+    // In two batches: the second alone has the null `note`'s first value.
+    let batches = vec![batch.slice(0, 1), batch.slice(1, 2)];
+    commit_batches(&repo, "rows", reader(batches), &shape).unwrap();
+    let arrow = repo.resolve(&repo.parse_ref("rows").unwrap()).unwrap();
+    let schema = repo.schema(&arrow.commit.schema).unwrap();
+    assert_eq!(
+        schema.render_tree(),
+        "id: int\nname: string\nnote: optional<string>\n\
+         meta: optional<struct>\n  a: int\n  b: optional<string>\n\
+         tags: list<string>\nmore: optional<list<optional<int>>>\n"
+    );
+
+    let text = concat!(
+        r#"{"id":1,"name":"a","note":null,"meta":{"a":1,"b":"x"},"tags":["p","q"],"more":[1,null]}"#,
+        "\n",
+        r#"{"id":2,"name":"b","note":"n","meta":null,"tags":[],"more":null}"#,
+        "\n",
+        r#"{"id":3,"name":"c","note":null,"meta":{"a":3,"b":null},"tags":["r"],"more":[3]}"#,
+        "\n",
+    );
+    let (_other, json_repo) = self::repo();
+    let json = Records::Reader(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())));
+    commit_batches(&json_repo, "rows", json, &shape).unwrap();
+    let json = json_repo
+        .resolve(&json_repo.parse_ref("rows").unwrap())
+        .unwrap();
+    assert_eq!(json.commit.schema, arrow.commit.schema);
+    assert_eq!(json.commit.rows, arrow.commit.rows);
+    assert_eq!(json.commit.summary, arrow.commit.summary);
+    assert_eq!(json.id, arrow.id);
 }
 
 #[test]
