@@ -314,7 +314,9 @@ fn merge(input: &Value, result: Map<String, Value>, replace: bool) -> Value {
 
 /// Turns a worker's answer into its result columns, checked against `--schema`.
 fn parse_answer(answer: &str, schema: Option<&Schema>) -> Result<Map<String, Value>, String> {
-    let result: Value = crate::rows::json::parse(answer.trim_end()).map_err(|err| {
+    // Read as a record is: a number no f64 holds keeps its text (a decimal column takes it
+    // exactly), and the bare NaN / Infinity tokens are read.
+    let result: Value = crate::rows::json::parse_record(answer.trim_end()).map_err(|err| {
         format!(
             "the worker's output is not JSON: {err}: {}",
             answer.trim_end().chars().take(200).collect::<String>()

@@ -18,7 +18,8 @@ use super::{CliError, Context};
 (with --fetch, plus \"local_path\": the file's bytes on local disk) and writes one JSON
 object per line on stdout, in the same order. Its fields are added to the row (or, with
 --replace, are the row). A JSON string instead of an object fails the row, with that
-string as the reason.
+string as the reason. Output lines are read as commit reads records: a number keeps its
+exact text for a decimal column, and NaN, Infinity and -Infinity are floats.
 
 Examples:
   pail map docs --run 'python3 extract.py' --to docs_meta --jobs 8

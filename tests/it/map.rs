@@ -269,6 +269,47 @@ fn replace_with_a_schema_and_restart() {
 }
 
 #[test]
+fn a_workers_decimal_numbers_are_stored_exactly() {
+    let pail = setup(3);
+    // Numbers as a worker may print them, not as Python's json writes floats: 20
+    // significant digits, which no f64 holds.
+    write_file(
+        &pail.work.join("work.py"),
+        br#"
+import json, sys
+for line in sys.stdin:
+    n = json.loads(line)["n"]
+    print('{"amount": 12345678901234567.89%d, "ratio": 0.1000000000000000055}' % n, flush=True)
+"#,
+    );
+    write_file(
+        &pail.work.join("result.schema.json"),
+        br#"{"type": "object", "required": ["amount", "ratio"], "properties": {
+            "amount": {"anyOf": [{"type": "number"}, {"type": "string"}]},
+            "ratio": {"type": "number"}}}"#,
+    );
+    pail.ok(&map_nums("priced", &["--schema", "result.schema.json"]));
+    let rows = output_rows(&pail, "priced");
+    let amounts: Vec<&str> = rows
+        .iter()
+        .map(|row| row["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        amounts,
+        [
+            "12345678901234567.890000000",
+            "12345678901234567.891000000",
+            "12345678901234567.892000000"
+        ]
+    );
+    // A float column takes the f64 nearest to the text, as from a record.
+    assert!(
+        rows.iter()
+            .all(|row| row["ratio"] == serde_json::json!(0.1))
+    );
+}
+
+#[test]
 fn a_teammates_cache_travels_with_push_and_pull() {
     let alice = setup(30);
     alice.ok(&map_nums("squares", &[]));
