@@ -47,8 +47,12 @@ pub enum RepoError {
     Schema(#[from] SchemaError),
     #[error("corrupt object in the repository: {0}")]
     Codec(#[from] CodecError),
-    #[error("dataset {name} does not exist")]
-    DatasetNotFound { name: DatasetName },
+    #[error("dataset {name} does not exist{}", similar_text(.similar))]
+    DatasetNotFound {
+        name: DatasetName,
+        /// Datasets of the same last name in another namespace or project.
+        similar: Vec<String>,
+    },
     #[error("dataset {name} has no version `{spec}`{}", available_text(.available))]
     VersionNotFound {
         name: String,
@@ -73,6 +77,33 @@ pub enum RepoError {
     },
     #[error("tag `{tag}` exists on several datasets: {}", .names.join(", "))]
     AmbiguousTag { tag: String, names: Vec<String> },
+}
+
+fn similar_text(similar: &[String]) -> String {
+    match similar {
+        [] => String::new(),
+        [one] => format!("; did you mean {one}?"),
+        many => format!("; did you mean one of {}?", many.join(", ")),
+    }
+}
+
+/// `DatasetNotFound` for `name`, naming the datasets whose last part is the same (a short
+/// name means `local.default.NAME`, which a user of `team.vision.NAME` may not expect).
+fn dataset_not_found(reader: &Transaction<impl ReadTxn>, name: &DatasetName) -> RepoError {
+    let mut similar: Vec<String> = match reader.refs("datasets/") {
+        Ok(refs) => refs
+            .into_iter()
+            .filter_map(|(ref_name, _)| parse_dataset_ref(&ref_name).map(|(found, _, _)| found))
+            .filter(|found| found.name == name.name && found != name)
+            .map(|found| found.to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    similar.dedup();
+    RepoError::DatasetNotFound {
+        name: name.clone(),
+        similar,
+    }
 }
 
 fn available_text(available: &[String]) -> String {
@@ -338,7 +369,7 @@ impl Repo {
         let reader = store.read()?;
         let versions = dataset_versions(&reader, name)?;
         if versions.is_empty() {
-            return Err(RepoError::DatasetNotFound { name: name.clone() });
+            return Err(dataset_not_found(&reader, name));
         }
         let mut log = Vec::new();
         for (version, id) in versions.into_iter().rev() {
@@ -734,11 +765,11 @@ pub(crate) fn resolve_in(
     match &dataset.version {
         VersionSpec::Latest => match versions.last() {
             Some((version, id)) => found(Some(version.clone()), *id),
-            None => Err(RepoError::DatasetNotFound { name: name.clone() }),
+            None => Err(dataset_not_found(reader, name)),
         },
         VersionSpec::Semver(version) => {
             if versions.is_empty() {
-                return Err(RepoError::DatasetNotFound { name: name.clone() });
+                return Err(dataset_not_found(reader, name));
             }
             match versions.iter().find(|(candidate, _)| candidate == version) {
                 Some((version, id)) => found(Some(version.clone()), *id),
@@ -753,7 +784,7 @@ pub(crate) fn resolve_in(
             let is_hex = text.len() >= 4 && text.chars().all(|c| c.is_ascii_hexdigit());
             if !is_hex {
                 return Err(if versions.is_empty() {
-                    RepoError::DatasetNotFound { name: name.clone() }
+                    dataset_not_found(reader, name)
                 } else {
                     not_found()
                 });
@@ -774,7 +805,7 @@ pub(crate) fn resolve_in(
                     let ids = reader.commits_with_prefix(text)?;
                     match ids.len() {
                         0 => Err(if versions.is_empty() {
-                            RepoError::DatasetNotFound { name: name.clone() }
+                            dataset_not_found(reader, name)
                         } else {
                             not_found()
                         }),

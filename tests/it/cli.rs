@@ -446,6 +446,24 @@ fn user_errors_exit_1_with_a_hint() {
         "{}",
         out.stderr
     );
+    // A short name is local.default's: a dataset of that last name elsewhere is named.
+    pail.ok_stdin(
+        &["commit", "team.vision.clips", "--from", "-"],
+        "{\"n\": 1}\n",
+    );
+    for args in [
+        &["log", "clips"][..],
+        &["query", "SELECT count(*) FROM clips"][..],
+    ] {
+        let out = pail.fails(1, args);
+        assert!(
+            out.stderr.contains(
+                "dataset local.default.clips does not exist; did you mean team.vision.clips?"
+            ),
+            "{}",
+            out.stderr
+        );
+    }
     let out = pail.fails(1, &["show", "nothing@1.0"]);
     assert!(
         out.stderr.contains("is not a valid version"),
